@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Fetch the pinned llama.cpp source into extern/llama.cpp.
+
+llama.cpp is taken from the sdist of llama-cpp-python (which vendors it under
+vendor/llama.cpp), downloaded by package name with pip in hash-checking mode.
+Idempotent: does nothing when extern/llama.cpp already holds the pinned commit.
+Only what our build (and the upstream reference programs for benchmarks) needs is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+SDIST_NAME = "llama-cpp-python"
+SDIST_VERSION = "0.3.36"
+SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
+LLAMA_CPP_COMMIT = "0c1e57098"
+
+# Top-level entries of vendor/llama.cpp that the build needs. models/ (75 MB of
+# vocab test files), docs/, tools/ and tests/ are dropped: the build turns them off.
+KEEP = (
+    "CMakeLists.txt",
+    "LICENSE",
+    "cmake",
+    "common",
+    "examples",  # upstream reference programs for benchmarks/
+    "ggml",
+    "include",
+    "licenses",
+    "pocs",  # examples/CMakeLists.txt's sibling, added together with examples
+    "src",
+    "vendor",
+)
+STAMP = "LLAMA_MTP_PIN"
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DEST = REPO_ROOT / "extern" / "llama.cpp"
+
+
+def stamp_text() -> str:
+    return f"commit={LLAMA_CPP_COMMIT}\nsource={SDIST_NAME}=={SDIST_VERSION}\nsha256={SDIST_SHA256}\n"
+
+
+def is_current(dest: Path) -> bool:
+    stamp = dest / STAMP
+    return stamp.is_file() and stamp.read_text() == stamp_text()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download_sdist(workdir: Path) -> Path:
+    requirements = workdir / "requirements.txt"
+    requirements.write_text(f"{SDIST_NAME}=={SDIST_VERSION} --hash=sha256:{SDIST_SHA256}\n")
+    base = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes",
+        # Only this package must come as an sdist; its build requirements (needed by
+        # pip to read the sdist's metadata) may be wheels, so cmake is not compiled.
+        "--no-binary", SDIST_NAME, "--dest", str(workdir), "-r", str(requirements),
+    ]
+    # --no-build-isolation reuses the scikit-build-core we are being built with; fall
+    # back to an isolated metadata build where it is not importable.
+    for extra in (["--no-build-isolation"], []):
+        result = subprocess.run(base + extra, capture_output=True, text=True)
+        if result.returncode == 0:
+            break
+    else:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise SystemExit(f"pip download of {SDIST_NAME}=={SDIST_VERSION} failed")
+    sdists = list(workdir.glob("*.tar.gz"))
+    if len(sdists) != 1:
+        raise SystemExit(f"expected one sdist in {workdir}, found {sdists}")
+    return sdists[0]
+
+
+def extract(sdist: Path, dest: Path) -> None:
+    actual = sha256_of(sdist)
+    if actual != SDIST_SHA256:
+        raise SystemExit(f"sha256 mismatch for {sdist.name}: {actual} != {SDIST_SHA256}")
+    prefix = f"llama_cpp_python-{SDIST_VERSION}/vendor/llama.cpp/"
+    staging = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    with tarfile.open(sdist) as tar:
+        members = []
+        for member in tar.getmembers():
+            if not member.name.startswith(prefix):
+                continue
+            rel = member.name[len(prefix):]
+            if not rel or rel.split("/", 1)[0] not in KEEP:
+                continue
+            member.name = rel
+            members.append(member)
+        tar.extractall(staging, members=members, filter="data")
+    (staging / STAMP).write_text(stamp_text())
+    shutil.rmtree(dest, ignore_errors=True)
+    staging.rename(dest)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dest", type=Path, default=DEFAULT_DEST)
+    parser.add_argument("--sdist", type=Path, help="use an already downloaded sdist")
+    parser.add_argument("--force", action="store_true", help="refetch even if current")
+    args = parser.parse_args()
+    dest: Path = args.dest.resolve()
+    if is_current(dest) and not args.force:
+        print(f"{dest} already holds llama.cpp {LLAMA_CPP_COMMIT}")
+        return 0
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        sdist = args.sdist or download_sdist(Path(tmp))
+        extract(sdist, dest)
+    print(f"llama.cpp {LLAMA_CPP_COMMIT} extracted to {dest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+#include "batch.h"
+
+#include <string>
+
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/vector.h>
+
+#include "errors.h"
+
+namespace nb = nanobind;
+
+namespace llama_mtp {
+
+Batch::Batch(int32_t capacity, int32_t n_seq_max) : capacity_(capacity), n_seq_max_(n_seq_max) {
+    if (capacity < 1) {
+        throw InvalidArgumentError("batch capacity must be >= 1, got " + std::to_string(capacity));
+    }
+    if (n_seq_max < 1) {
+        throw InvalidArgumentError("batch n_seq_max must be >= 1, got " + std::to_string(n_seq_max));
+    }
+    token_.assign(capacity, 0);
+    pos_.assign(capacity, 0);
+    n_seq_id_.assign(capacity, 1);
+    seq_storage_.assign((size_t) capacity * n_seq_max, 0);
+    seq_rows_.resize(capacity);
+    for (int32_t i = 0; i < capacity; ++i) {
+        seq_rows_[i] = seq_storage_.data() + (size_t) i * n_seq_max;
+    }
+    logits_.assign(capacity, 0);
+}
+
+int32_t Batch::add(int32_t token, int32_t pos, const std::vector<int32_t> & seq_ids, bool logits) {
+    if (n_tokens_ >= capacity_) {
+        throw InvalidArgumentError("batch is full (capacity " + std::to_string(capacity_) + ")");
+    }
+    if (seq_ids.empty() || (int32_t) seq_ids.size() > n_seq_max_) {
+        throw InvalidArgumentError("a row needs 1 to " + std::to_string(n_seq_max_) +
+                                   " seq ids (the batch's n_seq_max), got " +
+                                   std::to_string(seq_ids.size()));
+    }
+    const int32_t i = n_tokens_;
+    token_[i] = token;
+    pos_[i] = pos;
+    n_seq_id_[i] = (int32_t) seq_ids.size();
+    for (size_t k = 0; k < seq_ids.size(); ++k) {
+        seq_rows_[i][k] = seq_ids[k];
+    }
+    logits_[i] = logits ? 1 : 0;
+    n_tokens_ = i + 1;
+    return i;
+}
+
+void Batch::set_size(int32_t n) {
+    if (n < 0 || n > capacity_) {
+        throw InvalidArgumentError("batch length " + std::to_string(n) + " outside [0, " +
+                                   std::to_string(capacity_) + "]");
+    }
+    n_tokens_ = n;
+}
+
+llama_batch Batch::view() const {
+    llama_batch b{};
+    b.n_tokens = n_tokens_;
+    b.token = const_cast<int32_t *>(token_.data());
+    b.embd = nullptr;
+    b.pos = const_cast<int32_t *>(pos_.data());
+    b.n_seq_id = const_cast<int32_t *>(n_seq_id_.data());
+    b.seq_id = const_cast<llama_seq_id **>(seq_rows_.data());
+    b.logits = const_cast<int8_t *>(logits_.data());
+    return b;
+}
+
+int32_t Batch::n_outputs() const {
+    int32_t n = 0;
+    for (int32_t i = 0; i < n_tokens_; ++i) {
+        n += logits_[i] != 0;
+    }
+    return n;
+}
+
+namespace {
+
+template <typename T>
+using RowView = nb::ndarray<nb::numpy, T, nb::ndim<1>>;
+
+template <typename T>
+RowView<T> row_view(Batch & self, T * data, int64_t stride = 1) {
+    size_t shape[1] = {(size_t) self.size()};
+    int64_t strides[1] = {stride};
+    // owner = the Python Batch (via reference_internal): the arrays never move.
+    return RowView<T>(data, 1, shape, nb::handle(), strides);
+}
+
+std::vector<int32_t> seq_ids_from(nb::handle seq_id) {
+    if (nb::isinstance<nb::int_>(seq_id)) {
+        return {nb::cast<int32_t>(seq_id)};
+    }
+    return nb::cast<std::vector<int32_t>>(seq_id);
+}
+
+void set_tokens(Batch & self, nb::ndarray<const int32_t, nb::ndim<1>, nb::c_contig> tokens,
+                int32_t pos0, int32_t seq_id, bool logits_last, bool append) {
+    const int32_t start = append ? self.size() : 0;
+    const size_t n = tokens.shape(0);
+    if ((size_t) start + n > (size_t) self.capacity()) {
+        throw InvalidArgumentError("set_tokens: " + std::to_string(n) + " tokens (+" +
+                                   std::to_string(start) + " already in the batch) exceed capacity " +
+                                   std::to_string(self.capacity()));
+    }
+    const int32_t * src = tokens.data();
+    int32_t * tok = self.token();
+    int32_t * pos = self.pos();
+    int8_t * out = self.logits();
+    int32_t * nseq = self.n_seq_id();
+    int32_t * seq = self.seq_id_storage();
+    for (size_t k = 0; k < n; ++k) {
+        const size_t i = (size_t) start + k;
+        tok[i] = src[k];
+        pos[i] = pos0 + (int32_t) k;
+        nseq[i] = 1;
+        seq[i * self.n_seq_max()] = seq_id;
+        out[i] = 0;
+    }
+    self.set_size(start + (int32_t) n);
+    if (logits_last && self.size() > 0) {
+        out[self.size() - 1] = 1;
+    }
+}
+
+}  // namespace
+
+void bind_batch(nb::module_ & m) {
+    nb::class_<Batch>(m, "Batch",
+                      "A token batch with fixed capacity. token/pos/seq_id/logits are writable "
+                      "zero-copy numpy views over the first len(batch) rows; decode reads "
+                      "exactly these arrays.")
+        .def(nb::init<int32_t, int32_t>(), nb::arg("capacity"), nb::kw_only(),
+             nb::arg("n_seq_max") = 1)
+        .def("__len__", &Batch::size)
+        .def_prop_ro("capacity", &Batch::capacity)
+        .def_prop_ro("n_seq_max", &Batch::n_seq_max, "Most seq ids one row can carry.")
+        .def("clear", &Batch::clear, "Set the length to 0 (capacity and views' memory kept).")
+        .def(
+            "add",
+            [](Batch & self, int32_t token, int32_t pos, nb::handle seq_id, bool logits) {
+                return self.add(token, pos, seq_ids_from(seq_id), logits);
+            },
+            nb::arg("token"), nb::arg("pos"), nb::arg("seq_id") = 0, nb::arg("logits") = false,
+            nb::sig("def add(self, token: int, pos: int, seq_id: int | "
+                    "collections.abc.Sequence[int] = 0, logits: bool = False) -> int"),
+            "Append one row; returns its index. Range checks against the model happen at "
+            "decode.")
+        .def("set_tokens", &set_tokens, nb::arg("tokens"), nb::arg("pos0") = 0,
+             nb::arg("seq_id") = 0, nb::arg("logits_last") = true, nb::kw_only(),
+             nb::arg("append") = false,
+             nb::sig("def set_tokens(self, tokens: numpy.ndarray[dtype=int32, shape=(*), "
+                     "order='C'], pos0: int = 0, seq_id: int = 0, logits_last: bool = True, "
+                     "*, append: bool = False) -> None"),
+             "Fill rows from an int32 array at positions pos0, pos0+1, ... of one sequence "
+             "(replacing the batch, or after its rows with append=True); logits_last "
+             "requests output for the last row only.")
+        .def("set_len", &Batch::set_size, nb::arg("n"),
+             "Set the number of rows in use (0..capacity), e.g. after writing rows "
+             "through views of a longer batch.")
+        .def_prop_ro("n_outputs", &Batch::n_outputs, "Rows whose logits flag is set.")
+        .def_prop_ro("token", [](Batch & s) { return row_view<int32_t>(s, s.token()); },
+                     nb::rv_policy::reference_internal, "int32 token ids (writable view).")
+        .def_prop_ro("pos", [](Batch & s) { return row_view<int32_t>(s, s.pos()); },
+                     nb::rv_policy::reference_internal, "int32 positions (writable view).")
+        .def_prop_ro("seq_id",
+                     [](Batch & s) {
+                         return row_view<int32_t>(s, s.seq_id_storage(), s.n_seq_max());
+                     },
+                     nb::rv_policy::reference_internal,
+                     "int32 first seq id of each row (writable, strided view).")
+        .def_prop_ro("n_seq_id", [](Batch & s) { return row_view<int32_t>(s, s.n_seq_id()); },
+                     nb::rv_policy::reference_internal,
+                     "int32 number of seq ids per row (writable view).")
+        .def_prop_ro("logits", [](Batch & s) { return row_view<int8_t>(s, s.logits()); },
+                     nb::rv_policy::reference_internal,
+                     "int8 output flags (1 = compute logits for the row; writable view).")
+        .def("__repr__", [](const Batch & s) {
+            return "<llama_mtp.Batch len=" + std::to_string(s.size()) +
+                   " capacity=" + std::to_string(s.capacity()) + ">";
+        });
+}
+
+}  // namespace llama_mtp

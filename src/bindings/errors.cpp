@@ -1,0 +1,134 @@
+#include "errors.h"
+
+#include <new>
+
+namespace nb = nanobind;
+
+namespace llama_mtp {
+namespace {
+
+struct PyErrors {
+    PyObject * llama = nullptr;
+    PyObject * model_load = nullptr;
+    PyObject * model_not_found = nullptr;
+    PyObject * context = nullptr;
+    PyObject * closed = nullptr;
+    PyObject * stale_view = nullptr;
+    PyObject * state = nullptr;
+    PyObject * invalid_argument = nullptr;
+    PyObject * decode = nullptr;
+    PyObject * invalid_batch = nullptr;
+    PyObject * kv_slot = nullptr;
+    PyObject * aborted = nullptr;
+} py;
+
+PyObject * new_error(nb::module_ & m, const char * name, const char * doc, nb::tuple bases) {
+    std::string qualified = std::string("llama_mtp.") + name;
+    PyObject * type = PyErr_NewExceptionWithDoc(qualified.c_str(), doc, bases.ptr(), nullptr);
+    if (!type) {
+        throw nb::python_error();
+    }
+    m.attr(name) = nb::handle(type);
+    return type;
+}
+
+nb::tuple bases(std::initializer_list<PyObject *> types) {
+    nb::list items;
+    for (PyObject * t : types) {
+        items.append(nb::handle(t));
+    }
+    return nb::tuple(items);
+}
+
+void raise_decode(const DecodeError & e) {
+    PyObject * type = py.decode;
+    if (e.code == 1) {
+        type = py.kv_slot;
+    } else if (e.code == 2) {
+        type = py.aborted;
+    } else if (e.code == -1) {
+        type = py.invalid_batch;
+    }
+    nb::object inst = nb::steal(PyObject_CallFunction(type, "s", e.what()));
+    if (!inst.is_valid()) {
+        return;  // the call set a Python error already
+    }
+    nb::setattr(inst, "code", nb::int_(e.code));
+    PyErr_SetObject(type, inst.ptr());
+}
+
+void translate(const std::exception_ptr & p, void *) {
+    try {
+        std::rethrow_exception(p);
+    } catch (const nb::python_error &) {
+        throw;
+    } catch (const nb::builtin_exception &) {
+        throw;
+    } catch (const DecodeError & e) {
+        raise_decode(e);
+    } catch (const ModelNotFoundError & e) {
+        PyErr_SetString(py.model_not_found, e.what());
+    } catch (const ModelLoadError & e) {
+        PyErr_SetString(py.model_load, e.what());
+    } catch (const StaleViewError & e) {
+        PyErr_SetString(py.stale_view, e.what());
+    } catch (const ClosedError & e) {
+        PyErr_SetString(py.closed, e.what());
+    } catch (const ContextError & e) {
+        PyErr_SetString(py.context, e.what());
+    } catch (const StateError & e) {
+        PyErr_SetString(py.state, e.what());
+    } catch (const InvalidArgumentError & e) {
+        PyErr_SetString(py.invalid_argument, e.what());
+    } catch (const Error & e) {
+        PyErr_SetString(py.llama, e.what());
+    } catch (const std::invalid_argument & e) {
+        // upstream common/ throws these for bad parameters
+        PyErr_SetString(py.invalid_argument, e.what());
+    } catch (const std::bad_alloc &) {
+        PyErr_NoMemory();
+    } catch (const std::exception & e) {
+        // any other C++ exception from llama.cpp: typed, never an abort
+        PyErr_SetString(py.llama, e.what());
+    }
+}
+
+}  // namespace
+
+void bind_errors(nb::module_ & m) {
+    py.llama = new_error(m, "LlamaError", "Base class of every llama_mtp error.",
+                         bases({PyExc_Exception}));
+    py.model_load = new_error(m, "ModelLoadError",
+                              "The GGUF file could not be loaded (corrupt, truncated, unsupported).",
+                              bases({py.llama}));
+    py.model_not_found = new_error(m, "ModelNotFoundError", "The model file does not exist.",
+                                   bases({py.model_load, PyExc_FileNotFoundError}));
+    py.context = new_error(m, "ContextError",
+                           "A context could not be created or used as requested.",
+                           bases({py.llama}));
+    py.closed = new_error(m, "ClosedError", "The model or context was closed.",
+                          bases({py.context}));
+    py.stale_view = new_error(m, "StaleViewError",
+                              "An operation would invalidate live zero-copy views.",
+                              bases({py.context}));
+    py.state = new_error(m, "StateError", "Saving or restoring a state failed.",
+                         bases({py.llama}));
+    py.invalid_argument = new_error(m, "InvalidArgumentError",
+                                    "An argument is out of range or inconsistent.",
+                                    bases({py.llama, PyExc_ValueError}));
+    py.decode = new_error(m, "DecodeError",
+                          "llama_decode failed; `code` holds upstream's return value.",
+                          bases({py.llama}));
+    py.invalid_batch = new_error(m, "InvalidBatchError",
+                                 "llama.cpp rejected the batch (code -1).",
+                                 bases({py.decode, PyExc_ValueError}));
+    py.kv_slot = new_error(m, "KvCacheFullError",
+                           "No KV cache slot for the batch (code 1): enlarge n_ctx or free "
+                           "sequences.",
+                           bases({py.decode}));
+    py.aborted = new_error(m, "DecodeAbortedError", "The decode was aborted (code 2).",
+                           bases({py.decode}));
+    nb::register_exception_translator(translate);
+}
+
+}  // namespace llama_mtp

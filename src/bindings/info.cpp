@@ -1,0 +1,108 @@
+#include "info.h"
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include <nanobind/stl/string.h>
+
+#include "errors.h"
+#include "ggml-backend.h"
+#include "ggml-cpu.h"
+#include "llama.h"
+
+namespace nb = nanobind;
+
+namespace llama_mtp {
+
+namespace {
+
+// ggml_log_level: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5
+std::atomic<int> g_min_level{GGML_LOG_LEVEL_WARN};
+std::atomic<int> g_last_level{GGML_LOG_LEVEL_WARN};
+
+// Runs on llama.cpp threads without the GIL: plain stderr, no Python.
+void log_filter(ggml_log_level level, const char * text, void *) {
+    int effective = level == GGML_LOG_LEVEL_CONT ? g_last_level.load() : (int) level;
+    if (level != GGML_LOG_LEVEL_CONT) {
+        g_last_level = level;
+    }
+    if (effective >= g_min_level.load() && effective != GGML_LOG_LEVEL_NONE) {
+        std::fputs(text, stderr);
+    }
+}
+
+int parse_level(const std::string & name) {
+    if (name == "debug") return GGML_LOG_LEVEL_DEBUG;
+    if (name == "info") return GGML_LOG_LEVEL_INFO;
+    if (name == "warn" || name == "warning") return GGML_LOG_LEVEL_WARN;
+    if (name == "error") return GGML_LOG_LEVEL_ERROR;
+    if (name == "none" || name == "off") return GGML_LOG_LEVEL_CONT + 1;
+    throw InvalidArgumentError("log level must be debug, info, warn, error or none, not '" + name + "'");
+}
+
+nb::dict build_info() {
+    nb::dict info;
+    info["version"] = LLAMA_MTP_VERSION;
+    info["llama_cpp_commit"] = LLAMA_MTP_LLAMA_COMMIT;
+    info["variant"] = LLAMA_MTP_BACKEND_NAME;
+    info["native"] = (bool) LLAMA_MTP_NATIVE_BUILD;
+    nb::list backends;
+    for (size_t i = 0; i < ggml_backend_reg_count(); ++i) {
+        backends.append(ggml_backend_reg_name(ggml_backend_reg_get(i)));
+    }
+    info["backends"] = backends;
+    nb::dict cpu;
+    cpu["sse3"] = (bool) ggml_cpu_has_sse3();
+    cpu["avx"] = (bool) ggml_cpu_has_avx();
+    cpu["avx2"] = (bool) ggml_cpu_has_avx2();
+    cpu["f16c"] = (bool) ggml_cpu_has_f16c();
+    cpu["fma"] = (bool) ggml_cpu_has_fma();
+    cpu["avx512"] = (bool) ggml_cpu_has_avx512();
+    cpu["avx512_vnni"] = (bool) ggml_cpu_has_avx512_vnni();
+    cpu["avx512_bf16"] = (bool) ggml_cpu_has_avx512_bf16();
+    cpu["amx_int8"] = (bool) ggml_cpu_has_amx_int8();
+    cpu["neon"] = (bool) ggml_cpu_has_neon();
+    cpu["arm_fma"] = (bool) ggml_cpu_has_arm_fma();
+    info["cpu_features"] = cpu;
+    info["system_info"] = llama_print_system_info();
+#if defined(__clang__)
+    info["compiler"] = std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+    info["compiler"] = std::string("gcc ") + __VERSION__;
+#elif defined(_MSC_VER)
+    info["compiler"] = "msvc " + std::to_string(_MSC_VER);
+#else
+    info["compiler"] = "unknown";
+#endif
+    info["supports_mmap"] = llama_supports_mmap();
+    info["supports_gpu_offload"] = llama_supports_gpu_offload();
+    info["max_parallel_sequences"] = llama_max_parallel_sequences();
+    return info;
+}
+
+}  // namespace
+
+void install_log_filter() {
+    if (const char * env = std::getenv("LLAMA_MTP_LOG_LEVEL")) {
+        try {
+            g_min_level = parse_level(env);
+        } catch (const std::exception &) {
+            // an unknown level in the environment keeps the default
+        }
+    }
+    llama_log_set(log_filter, nullptr);
+}
+
+void bind_info(nb::module_ & m) {
+    m.def("build_info", &build_info,
+          "Package version, pinned llama.cpp commit, compiled variant and backends, CPU features "
+          "and compiler.");
+    m.def("set_log_level", [](const std::string & level) { g_min_level = parse_level(level); },
+          nb::arg("level"),
+          "Minimum level of llama.cpp messages written to stderr: debug, info, warn (default), "
+          "error or none. LLAMA_MTP_LOG_LEVEL sets it at import.");
+}
+
+}  // namespace llama_mtp

@@ -1,0 +1,7 @@
+#pragma once
+#include <nanobind/nanobind.h>
+
+namespace llama_mtp {
+void bind_info(nanobind::module_ & m);
+void install_log_filter();
+}

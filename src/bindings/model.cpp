@@ -1,0 +1,277 @@
+#include "model.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "context.h"
+#include "errors.h"
+
+namespace nb = nanobind;
+
+namespace llama_mtp {
+
+Model::Model(const std::string & path_, int n_gpu_layers, bool use_mmap, bool load_mtp,
+             bool vocab_only_, bool repack)
+    : path(path_), vocab_only(vocab_only_) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+        throw ModelNotFoundError("model file not found: " + path);
+    }
+    if (!std::filesystem::is_regular_file(path, ec)) {
+        throw ModelLoadError("not a regular file: " + path);
+    }
+    llama_model_params params = llama_model_default_params();
+    params.n_gpu_layers = n_gpu_layers;
+    params.load_mode = use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
+    params.load_mtp = load_mtp;
+    params.vocab_only = vocab_only;
+    // repack=False skips the CPU "extra" buffer types (weight repacking, AMX): the
+    // escape hatch for CPUs that advertise instructions the OS or VM traps.
+    params.use_extra_bufts = repack;
+    llama_model * raw = nullptr;
+    {
+        nb::gil_scoped_release release;
+        raw = llama_model_load_from_file(path.c_str(), params);
+    }
+    if (!raw) {
+        throw ModelLoadError("failed to load model from " + path +
+                             " (corrupt, truncated or unsupported GGUF; see the log above)");
+    }
+    model_ = ModelPtr(raw, llama_model_free);
+}
+
+llama_model * Model::get() const {
+    if (!model_) {
+        throw ClosedError("the model is closed");
+    }
+    return model_.get();
+}
+
+const llama_vocab * Model::vocab() const { return llama_model_get_vocab(get()); }
+
+ModelPtr Model::shared() const {
+    get();
+    return model_;
+}
+
+int32_t Model::n_vocab() const { return llama_vocab_n_tokens(vocab()); }
+
+void Model::check_token(int64_t token, const char * what) const {
+    const int32_t n = n_vocab();
+    if (token < 0 || token >= n) {
+        throw InvalidArgumentError(std::string(what) + " " + std::to_string(token) +
+                                   " is out of range [0, " + std::to_string(n) + ")");
+    }
+}
+
+namespace {
+
+std::string meta_string(const llama_model * model, const char * key) {
+    std::vector<char> buf(256);
+    int32_t n = llama_model_meta_val_str(model, key, buf.data(), buf.size());
+    if (n < 0) {
+        return {};
+    }
+    if ((size_t) n >= buf.size()) {
+        buf.resize((size_t) n + 1);
+        llama_model_meta_val_str(model, key, buf.data(), buf.size());
+    }
+    return std::string(buf.data());
+}
+
+nb::dict metadata(const Model & self) {
+    const llama_model * model = self.get();
+    nb::dict out;
+    const int32_t count = llama_model_meta_count(model);
+    std::vector<char> key(512), val(4096);
+    for (int32_t i = 0; i < count; ++i) {
+        int32_t nk = llama_model_meta_key_by_index(model, i, key.data(), key.size());
+        if (nk < 0) {
+            continue;
+        }
+        int32_t nv = llama_model_meta_val_str_by_index(model, i, val.data(), val.size());
+        if (nv >= 0 && (size_t) nv >= val.size()) {
+            val.resize((size_t) nv + 1);
+            nv = llama_model_meta_val_str_by_index(model, i, val.data(), val.size());
+        }
+        out[nb::str(key.data())] = nv < 0 ? nb::str("") : nb::str(val.data());
+    }
+    return out;
+}
+
+using TokenArray = nb::ndarray<nb::numpy, int32_t, nb::ndim<1>>;
+
+TokenArray tokenize(const Model & self, const std::string & text, bool add_special,
+                    bool parse_special) {
+    const llama_vocab * vocab = self.vocab();
+    std::vector<llama_token> tokens(text.size() + 8);
+    int32_t n = 0;
+    {
+        nb::gil_scoped_release release;
+        n = llama_tokenize(vocab, text.data(), (int32_t) text.size(), tokens.data(),
+                           (int32_t) tokens.size(), add_special, parse_special);
+        if (n < 0 && n != INT32_MIN) {
+            tokens.resize((size_t) -n);
+            n = llama_tokenize(vocab, text.data(), (int32_t) text.size(), tokens.data(),
+                               (int32_t) tokens.size(), add_special, parse_special);
+        }
+    }
+    if (n < 0) {
+        throw InvalidArgumentError("tokenization failed (text too long?)");
+    }
+    auto * data = new int32_t[(size_t) n > 0 ? (size_t) n : 1];
+    std::copy(tokens.begin(), tokens.begin() + n, data);
+    nb::capsule owner(data, [](void * p) noexcept { delete[] (int32_t *) p; });
+    return TokenArray(data, {(size_t) n}, owner);
+}
+
+std::vector<llama_token> as_tokens(const Model & self, nb::handle tokens_in) {
+    auto values = nb::cast<std::vector<int64_t>>(tokens_in);
+    std::vector<llama_token> tokens;
+    tokens.reserve(values.size());
+    for (int64_t t : values) {
+        self.check_token(t);
+        tokens.push_back((llama_token) t);
+    }
+    return tokens;
+}
+
+std::string detokenize(const Model & self, nb::handle tokens_in, bool remove_special,
+                       bool unparse_special) {
+    const std::vector<llama_token> tokens = as_tokens(self, tokens_in);
+    const llama_vocab * vocab = self.vocab();
+    std::vector<char> text(tokens.size() * 8 + 16);
+    int32_t n = llama_detokenize(vocab, tokens.data(), (int32_t) tokens.size(), text.data(),
+                                 (int32_t) text.size(), remove_special, unparse_special);
+    if (n < 0) {
+        text.resize((size_t) -n);
+        n = llama_detokenize(vocab, tokens.data(), (int32_t) tokens.size(), text.data(),
+                             (int32_t) text.size(), remove_special, unparse_special);
+    }
+    if (n < 0) {
+        throw InvalidArgumentError("detokenization failed");
+    }
+    return std::string(text.data(), (size_t) n);
+}
+
+std::string token_to_piece(const Model & self, int64_t token, bool special) {
+    self.check_token(token);
+    std::vector<char> buf(64);
+    int32_t n = llama_token_to_piece(self.vocab(), (llama_token) token, buf.data(),
+                                     (int32_t) buf.size(), 0, special);
+    if (n < 0) {
+        buf.resize((size_t) -n);
+        n = llama_token_to_piece(self.vocab(), (llama_token) token, buf.data(),
+                                 (int32_t) buf.size(), 0, special);
+    }
+    return n < 0 ? std::string() : std::string(buf.data(), (size_t) n);
+}
+
+}  // namespace
+
+void bind_model(nb::module_ & m) {
+    nb::class_<Model>(m, "Model", "A GGUF model loaded with llama.cpp (weights, vocabulary, "
+                                  "metadata). Contexts keep the weights alive.")
+        .def(nb::init<const std::string &, int, bool, bool, bool, bool>(), nb::arg("path"),
+             nb::kw_only(), nb::arg("n_gpu_layers") = 0, nb::arg("use_mmap") = true,
+             nb::arg("load_mtp") = true, nb::arg("vocab_only") = false,
+             nb::arg("repack") = true,
+             "Load a GGUF file (the GIL is released while loading). repack=False maps to "
+             "upstream's use_extra_bufts=false (no weight repacking / AMX kernels).")
+        .def_ro("path", &Model::path, "Path the model was loaded from.")
+        .def_prop_ro("closed", &Model::closed, "True after close().")
+        .def("close", &Model::close,
+             "Drop this object's reference to the weights; they are freed once no context "
+             "uses them.")
+        .def("__enter__", [](nb::handle self) { return nb::borrow(self); })
+        .def("__exit__", [](Model & self, nb::args) { self.close(); })
+        .def_prop_ro("n_vocab", &Model::n_vocab, "Vocabulary size.")
+        .def_prop_ro("n_embd", [](const Model & s) { return llama_model_n_embd(s.get()); },
+                     "Hidden size.")
+        .def_prop_ro("n_embd_out",
+                     [](const Model & s) { return llama_model_n_embd_out(s.get()); },
+                     "Width of the output embeddings (the rows MTP consumes).")
+        .def_prop_ro("n_layer", [](const Model & s) { return llama_model_n_layer(s.get()); },
+                     "Number of blocks as upstream counts them (NextN blocks included).")
+        .def_prop_ro("n_layer_nextn",
+                     [](const Model & s) { return llama_model_n_layer_nextn(s.get()); },
+                     "Number of NextN (MTP) blocks; 0 when the model has none or they "
+                     "were not loaded.")
+        .def_prop_ro("n_head", [](const Model & s) { return llama_model_n_head(s.get()); })
+        .def_prop_ro("n_head_kv",
+                     [](const Model & s) { return llama_model_n_head_kv(s.get()); })
+        .def_prop_ro("n_ctx_train",
+                     [](const Model & s) { return llama_model_n_ctx_train(s.get()); },
+                     "Context length the model was trained with.")
+        .def_prop_ro("arch",
+                     [](const Model & s) { return meta_string(s.get(), "general.architecture"); },
+                     "Architecture name from the GGUF metadata (e.g. 'qwen35').")
+        .def_prop_ro("description",
+                     [](const Model & s) {
+                         char buf[256];
+                         int32_t n = llama_model_desc(s.get(), buf, sizeof(buf));
+                         return std::string(buf, n > 0 ? std::min<size_t>(n, 255) : 0);
+                     },
+                     "Upstream's one-line description (arch, size, type).")
+        .def_prop_ro("size_bytes", [](const Model & s) { return llama_model_size(s.get()); },
+                     "Total size of all tensors in bytes.")
+        .def_prop_ro("n_params", [](const Model & s) { return llama_model_n_params(s.get()); },
+                     "Number of parameters.")
+        .def_prop_ro("is_recurrent",
+                     [](const Model & s) { return llama_model_is_recurrent(s.get()); },
+                     "Pure recurrent architecture (Mamba, RWKV, ...).")
+        .def_prop_ro("is_hybrid",
+                     [](const Model & s) { return llama_model_is_hybrid(s.get()); },
+                     "Hybrid recurrent + attention architecture (e.g. qwen35).")
+        .def_prop_ro("has_mtp",
+                     [](const Model & s) { return llama_model_n_layer_nextn(s.get()) > 0; },
+                     "True when NextN (MTP) layers are loaded and a draft context can be "
+                     "made.")
+        .def_prop_ro("bos", [](const Model & s) { return llama_vocab_bos(s.vocab()); },
+                     "Beginning-of-sequence token id (-1 if none).")
+        .def_prop_ro("eos", [](const Model & s) { return llama_vocab_eos(s.vocab()); },
+                     "End-of-sequence token id (-1 if none).")
+        .def_prop_ro("add_bos",
+                     [](const Model & s) { return llama_vocab_get_add_bos(s.vocab()); },
+                     "Whether tokenize(add_special=True) prepends BOS.")
+        .def("is_eog",
+             [](const Model & s, int64_t token) {
+                 s.check_token(token);
+                 return llama_vocab_is_eog(s.vocab(), (llama_token) token);
+             },
+             nb::arg("token"), "True for end-of-generation tokens (EOS, EOT, ...).")
+        .def("new_context",
+             [](nb::handle self, nb::kwargs kwargs) { return nb::type<Context>()(self, **kwargs); },
+             nb::sig("def new_context(self, **params: typing.Any) -> Context"),
+             "Context(self, **params): a new context over this model.")
+        .def("metadata", &metadata, "All GGUF key/value metadata as strings.")
+        .def("tokenize", &tokenize, nb::arg("text"), nb::arg("add_special") = true,
+             nb::arg("parse_special") = false,
+             nb::sig("def tokenize(self, text: str, add_special: bool = True, "
+                     "parse_special: bool = False) -> numpy.ndarray[dtype=int32, shape=(*)]"),
+             "Text to token ids (a new int32 array).")
+        .def("detokenize", &detokenize, nb::arg("tokens"), nb::arg("remove_special") = false,
+             nb::arg("unparse_special") = false,
+             nb::sig("def detokenize(self, tokens: collections.abc.Sequence[int] | "
+                     "numpy.ndarray, remove_special: bool = False, unparse_special: bool = "
+                     "False) -> str"),
+             "Token ids to text.")
+        .def("token_to_piece", &token_to_piece, nb::arg("token"), nb::arg("special") = true,
+             "The text of one token.")
+        .def("__repr__", [](const Model & s) {
+            if (s.closed()) {
+                return std::string("<llama_mtp.Model closed>");
+            }
+            return "<llama_mtp.Model '" + s.path + "' arch=" +
+                   meta_string(s.get(), "general.architecture") +
+                   " nextn=" + std::to_string(llama_model_n_layer_nextn(s.get())) + ">";
+        });
+}
+
+}  // namespace llama_mtp

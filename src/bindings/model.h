@@ -1,0 +1,38 @@
+#pragma once
+#include <memory>
+#include <string>
+
+#include <nanobind/nanobind.h>
+
+#include "llama.h"
+
+namespace llama_mtp {
+
+using ModelPtr = std::shared_ptr<llama_model>;
+
+// Owns a llama_model through a shared pointer: contexts hold their own reference,
+// so closing or deleting the Python Model never frees weights a context still uses.
+class Model {
+public:
+    Model(const std::string & path, int n_gpu_layers, bool use_mmap, bool load_mtp,
+          bool vocab_only, bool repack);
+
+    llama_model * get() const;
+    const llama_vocab * vocab() const;
+    ModelPtr shared() const;
+    void close() { model_.reset(); }
+    bool closed() const { return !model_; }
+
+    int32_t n_vocab() const;
+    void check_token(int64_t token, const char * what = "token") const;
+
+    std::string path;
+    bool vocab_only;
+
+private:
+    ModelPtr model_;
+};
+
+void bind_model(nanobind::module_ & m);
+
+}  // namespace llama_mtp

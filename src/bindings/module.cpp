@@ -1,0 +1,24 @@
+// The one extension module: each domain binds itself (MLX / drjit style).
+#include <nanobind/nanobind.h>
+
+#include "batch.h"
+#include "context.h"
+#include "errors.h"
+#include "info.h"
+#include "llama.h"
+#include "model.h"
+#include "sampler.h"
+
+namespace nb = nanobind;
+
+NB_MODULE(_core, m) {
+    m.doc() = "llama-mtp native core: llama.cpp models, contexts, batches, samplers and MTP.";
+    llama_mtp::install_log_filter();
+    llama_backend_init();
+    llama_mtp::bind_errors(m);
+    llama_mtp::bind_info(m);
+    llama_mtp::bind_model(m);
+    llama_mtp::bind_batch(m);
+    llama_mtp::bind_context(m);
+    llama_mtp::bind_sampler(m);
+}
