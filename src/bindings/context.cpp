@@ -47,7 +47,7 @@ Context::Context(nb::object model_obj, const ContextParams & p) : params_(p) {
             "n_seq_max must be in [1, " + std::to_string(max_seq) + "], got " + std::to_string(p.n_seq_max));
     require(p.n_threads >= 0 && p.n_threads_batch >= 0, "thread counts must be >= 1 (or None for the default)");
     require(p.n_rs_seq <= 64, "n_rs_seq must be in [0, 64], got " + std::to_string(p.n_rs_seq));
-    if (p.ctx_type == ContextType::MTP && llama_model_n_layer_nextn(model_.get()) <= 0) {
+    if (p.ctx_type == ContextType::MTP && model.n_layer_nextn() <= 0) {
         throw ContextError("ctx_type=MTP needs a model with NextN (MTP) layers; this model has "
                            "none (or was loaded with load_mtp=False)");
     }

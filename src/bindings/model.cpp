@@ -18,7 +18,7 @@ namespace llama_mtp {
 
 Model::Model(const std::string & path_, int n_gpu_layers, bool use_mmap, bool load_mtp,
              bool vocab_only_, bool repack)
-    : path(path_), vocab_only(vocab_only_) {
+    : path(path_), vocab_only(vocab_only_), load_mtp(load_mtp) {
     std::error_code ec;
     if (!std::filesystem::exists(path, ec)) {
         throw ModelNotFoundError("model file not found: " + path);
@@ -61,6 +61,8 @@ ModelPtr Model::shared() const {
 }
 
 int32_t Model::n_vocab() const { return llama_vocab_n_tokens(vocab()); }
+
+int32_t Model::n_layer_nextn() const { return load_mtp ? llama_model_n_layer_nextn(get()) : 0; }
 
 void Model::check_token(int64_t token, const char * what) const {
     const int32_t n = n_vocab();
@@ -200,7 +202,7 @@ void bind_model(nb::module_ & m) {
         .def_prop_ro("n_layer", [](const Model & s) { return llama_model_n_layer(s.get()); },
                      "Number of blocks as upstream counts them (NextN blocks included).")
         .def_prop_ro("n_layer_nextn",
-                     [](const Model & s) { return llama_model_n_layer_nextn(s.get()); },
+                     [](const Model & s) { return s.n_layer_nextn(); },
                      "Number of NextN (MTP) blocks; 0 when the model has none or they "
                      "were not loaded.")
         .def_prop_ro("n_head", [](const Model & s) { return llama_model_n_head(s.get()); })
@@ -230,7 +232,7 @@ void bind_model(nb::module_ & m) {
                      [](const Model & s) { return llama_model_is_hybrid(s.get()); },
                      "Hybrid recurrent + attention architecture (e.g. qwen35).")
         .def_prop_ro("has_mtp",
-                     [](const Model & s) { return llama_model_n_layer_nextn(s.get()) > 0; },
+                     [](const Model & s) { return s.n_layer_nextn() > 0; },
                      "True when NextN (MTP) layers are loaded and a draft context can be "
                      "made.")
         .def_prop_ro("bos", [](const Model & s) { return llama_vocab_bos(s.vocab()); },
@@ -270,7 +272,7 @@ void bind_model(nb::module_ & m) {
             }
             return "<llama_mtp.Model '" + s.path + "' arch=" +
                    meta_string(s.get(), "general.architecture") +
-                   " nextn=" + std::to_string(llama_model_n_layer_nextn(s.get())) + ">";
+                   " nextn=" + std::to_string(s.n_layer_nextn()) + ">";
         });
 }
 

@@ -26,8 +26,12 @@ public:
     int32_t n_vocab() const;
     void check_token(int64_t token, const char * what = "token") const;
 
+    // NextN blocks that were loaded (0 with load_mtp=False, whatever the GGUF holds)
+    int32_t n_layer_nextn() const;
+
     std::string path;
     bool vocab_only;
+    bool load_mtp;
 
 private:
     ModelPtr model_;

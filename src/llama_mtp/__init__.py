@@ -50,3 +50,24 @@ __all__ = [
     "build_info",
     "set_log_level",
 ]
+
+
+def view_owner(array: object) -> ViewOwner | None:
+    """The ViewOwner of a zero-copy output view (or of a numpy view derived from one)."""
+    base = array
+    while base is not None:
+        if isinstance(base, ViewOwner):
+            return base
+        base = getattr(base, "base", None)
+    return None
+
+
+def view_is_current(array: object) -> bool:
+    """False when the context decoded again after the view was taken (stale data)."""
+    owner = view_owner(array)
+    if owner is None:
+        raise TypeError("not a llama_mtp output view")
+    return owner.is_current
+
+
+__all__ += ["view_owner", "view_is_current"]

@@ -29,7 +29,7 @@ import numpy as np
 __all__ = ["TinyModelSpec", "tiny_model_spec", "tiny_mtp_model", "default_cache_dir"]
 
 Kind = Literal["dense", "hybrid"]
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 PARAMS_KEY = "llama_mtp.tiny.params"
 
 _CONSONANTS = "bdfghjklmnprstvwxyz"  # 19
@@ -192,7 +192,7 @@ def _build_tensors(spec: TinyModelSpec) -> tuple[dict[str, np.ndarray], dict[str
     out = np.zeros((V, D), dtype=np.float32)
     for t, nxt in spec.cycle.items():
         out[nxt] = emb[t] / np.sqrt(D)
-    out[spec.start] += u / np.sqrt(D)
+    out[spec.start] += 1.5 * u / np.sqrt(D)
     nextn_emb = emb.copy()
     for t in spec.wrong:  # the MTP head predicts pi(pi(t)) after these
         nextn_emb[t] = emb[spec.cycle[t]]

@@ -1,0 +1,346 @@
+from __future__ import annotations
+
+import gc
+import itertools
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import llama_mtp
+from llama_mtp.testing import TinyModelSpec
+
+
+def data_ptr(a: np.ndarray) -> int:
+    return int(a.__array_interface__["data"][0])
+
+
+def prompt_batch(model: llama_mtp.Model, text: str = "Hi!", capacity: int = 32) -> llama_mtp.Batch:
+    b = llama_mtp.Batch(capacity)
+    b.set_tokens(model.tokenize(text))
+    return b
+
+
+def greedy(ctx: llama_mtp.Context, prompt: np.ndarray, n: int) -> list[int]:
+    b = llama_mtp.Batch(max(len(prompt), 1))
+    b.set_tokens(prompt)
+    ctx.decode(b)
+    out: list[int] = []
+    pos = len(prompt)
+    for _ in range(n):
+        tok = int(np.argmax(ctx.get_logits_ith(-1)))
+        out.append(tok)
+        b.set_tokens(np.array([tok], dtype=np.int32), pos0=pos)
+        pos += 1
+        ctx.decode(b)
+    return out
+
+
+def test_params(model: llama_mtp.Model) -> None:
+    ctx = llama_mtp.Context(model, n_ctx=512, n_batch=64, n_ubatch=32, n_seq_max=2, n_threads=1)
+    assert ctx.n_ctx >= 512 and ctx.n_batch == 64 and ctx.n_ubatch == 32
+    assert ctx.n_seq_max == 2 and ctx.n_threads == 1 and ctx.n_threads_batch == 1
+    assert ctx.ctx_type == llama_mtp.ContextType.DEFAULT
+    assert ctx.model is model
+    clamped = llama_mtp.Context(model, n_batch=16)  # n_ubatch defaults to 512
+    assert clamped.n_ubatch == 16
+
+
+def test_mtp_context(model: llama_mtp.Model, kind: str) -> None:
+    n_rs = 3 if kind == "hybrid" else 0
+    d = model.new_context(ctx_type=llama_mtp.ContextType.MTP, n_ctx=256, n_rs_seq=n_rs)
+    assert d.ctx_type == llama_mtp.ContextType.MTP
+    with pytest.raises(llama_mtp.ContextError, match="MtpSession"):
+        d.decode(prompt_batch(model))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(n_ctx=0), dict(n_batch=0), dict(n_ubatch=0), dict(n_seq_max=0),
+        dict(n_seq_max=100000), dict(n_threads=0), dict(n_threads_batch=-1), dict(n_rs_seq=1000),
+    ],
+)
+def test_nonsense_params_raise(model: llama_mtp.Model, params: dict[str, int]) -> None:
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        llama_mtp.Context(model, **params)  # type: ignore[arg-type]
+
+
+def test_negative_sizes_raise_type_errors(model: llama_mtp.Model) -> None:
+    with pytest.raises(TypeError):
+        llama_mtp.Context(model, n_ctx=-5)
+    with pytest.raises(TypeError):
+        llama_mtp.Context("not a model")  # type: ignore[arg-type]
+
+
+def test_greedy_generation_matches_crafted_sequence(ctx: llama_mtp.Context, model: llama_mtp.Model, spec: TinyModelSpec) -> None:
+    prompt = model.tokenize("Once upon a time,")
+    assert greedy(ctx, prompt, 40) == spec.expected_tokens(list(prompt), 40)
+
+
+def test_logits_are_decisive(ctx: llama_mtp.Context, model: llama_mtp.Model) -> None:
+    ctx.decode(prompt_batch(model))
+    top2 = np.sort(ctx.get_logits_ith(-1))[-2:]
+    assert top2[1] - top2[0] > 2.0
+
+
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda b: b.token.__setitem__(0, 1024), "token"),
+        (lambda b: b.token.__setitem__(0, -3), "token"),
+        (lambda b: b.pos.__setitem__(1, -1), "position"),
+        (lambda b: b.seq_id.__setitem__(0, 1), "seq_id"),
+        (lambda b: b.seq_id.__setitem__(0, -2), "seq_id"),
+        (lambda b: b.n_seq_id.__setitem__(0, 0), "n_seq_id"),
+        (lambda b: b.n_seq_id.__setitem__(0, 5), "n_seq_id"),
+        (lambda b: b.clear(), "empty"),
+    ],
+)
+def test_bad_batches_raise_before_llama(ctx: llama_mtp.Context, model: llama_mtp.Model, mutate, match: str) -> None:  # type: ignore[no-untyped-def]
+    b = prompt_batch(model)
+    mutate(b)
+    with pytest.raises(llama_mtp.InvalidArgumentError, match=match):
+        ctx.decode(b)
+    # the context is still usable afterwards
+    ctx.decode(prompt_batch(model))
+    assert ctx.get_logits_ith(-1).shape == (model.n_vocab,)
+
+
+def test_batch_larger_than_n_batch(model: llama_mtp.Model) -> None:
+    ctx = llama_mtp.Context(model, n_ctx=256, n_batch=4)
+    b = llama_mtp.Batch(8)
+    b.set_tokens(np.arange(300, 308, dtype=np.int32))
+    with pytest.raises(llama_mtp.InvalidArgumentError, match="n_batch"):
+        ctx.decode(b)
+
+
+def test_inconsistent_positions_are_a_typed_decode_error(dense_model: llama_mtp.Model) -> None:
+    # attention-only KV memory requires consecutive positions; a recurrent state does not
+    model = dense_model
+    ctx = llama_mtp.Context(model, n_ctx=256, n_batch=32)
+    ctx.decode(prompt_batch(model))
+    b = llama_mtp.Batch(2)
+    b.set_tokens(np.array([300, 301], dtype=np.int32), pos0=100)  # gap after the prompt
+    with pytest.raises(llama_mtp.DecodeError) as info:
+        ctx.decode(b)
+    assert isinstance(info.value, llama_mtp.InvalidBatchError)
+    assert info.value.code == -1  # type: ignore[attr-defined]
+    b.set_tokens(np.array([300], dtype=np.int32), pos0=int(ctx.memory_seq_pos_max(0)) + 1)
+    ctx.decode(b)  # still usable
+
+
+def test_kv_cache_full(model: llama_mtp.Model) -> None:
+    ctx = llama_mtp.Context(model, n_ctx=256, n_batch=256)
+    b = llama_mtp.Batch(256)
+    b.set_tokens(np.full(256, 300, dtype=np.int32))
+    ctx.decode(b)
+    b.set_tokens(np.array([300], dtype=np.int32), pos0=256)
+    with pytest.raises(llama_mtp.KvCacheFullError) as info:
+        ctx.decode(b)
+    assert info.value.code == 1  # type: ignore[attr-defined]
+    assert isinstance(info.value, llama_mtp.DecodeError)
+    ctx.memory_seq_rm(0, 200, -1) or ctx.memory_clear()
+    ctx.memory_clear()
+    ctx.decode(prompt_batch(model))
+
+
+def test_logits_view_is_zero_copy(ctx: llama_mtp.Context, model: llama_mtp.Model) -> None:
+    b = prompt_batch(model)
+    b.logits[:] = 1
+    ctx.decode(b)
+    full = ctx.get_logits()
+    assert full.shape == (len(b), model.n_vocab) and full.dtype == np.float32
+    row = ctx.get_logits_ith(2)
+    assert data_ptr(row) == data_ptr(full) + 2 * model.n_vocab * 4
+    assert data_ptr(ctx.get_logits_ith(-1)) == data_ptr(ctx.get_logits_ith(len(b) - 1))
+    assert data_ptr(ctx.get_logits()) == data_ptr(full)  # repeated access: same memory
+    assert not full.flags.writeable and not full.flags.owndata
+    with pytest.raises(ValueError):
+        full[0, 0] = 1.0
+    del full, row
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    views = [ctx.get_logits() for _ in range(20)]
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    # 20 copies would be 20 * rows * n_vocab * 4 bytes; views cost only small objects
+    assert grown < 20 * len(b) * model.n_vocab * 4 / 10
+    assert len(views) == 20
+
+
+def test_logits_ith_validation(ctx: llama_mtp.Context, model: llama_mtp.Model) -> None:
+    with pytest.raises(llama_mtp.ContextError, match="decode"):
+        ctx.get_logits()
+    b = prompt_batch(model)
+    ctx.decode(b)
+    with pytest.raises(llama_mtp.InvalidArgumentError, match="logits flag"):
+        ctx.get_logits_ith(0)
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        ctx.get_logits_ith(len(b))
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        ctx.get_logits_ith(-2)
+
+
+def test_stale_views_are_detectable(ctx: llama_mtp.Context, model: llama_mtp.Model) -> None:
+    ctx.decode(prompt_batch(model))
+    view = ctx.get_logits_ith(-1)
+    owner = view.base
+    assert isinstance(owner, llama_mtp.ViewOwner)
+    assert owner.generation == ctx.decode_count and owner.is_current
+    assert llama_mtp.view_owner(view[5:10]) is owner
+    b = llama_mtp.Batch(1)
+    b.set_tokens(np.array([300], dtype=np.int32), pos0=len(model.tokenize("Hi!")))
+    ctx.decode(b)
+    assert not owner.is_current and owner.generation == ctx.decode_count - 1
+    assert not llama_mtp.view_is_current(view)
+
+
+def test_decode_refuses_to_reallocate_under_live_views(ctx: llama_mtp.Context, model: llama_mtp.Model) -> None:
+    ctx.decode(prompt_batch(model))
+    view = ctx.get_logits_ith(-1)
+    big = prompt_batch(model, "a longer prompt")
+    big.logits[:] = 1
+    ctx.memory_clear()
+    with pytest.raises(llama_mtp.StaleViewError, match="copy"):
+        ctx.decode(big)
+    kept = view.copy()
+    del view
+    ctx.decode(big)  # fine once the view is gone
+    assert kept.shape == (model.n_vocab,)
+    with pytest.raises(llama_mtp.StaleViewError):
+        held = ctx.get_logits()
+        ctx.close()
+    del held
+    ctx.close()
+    assert ctx.closed
+    with pytest.raises(llama_mtp.ClosedError):
+        ctx.decode(big)
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(["model", "ctx", "view", "batch"])))
+def test_delete_in_any_order(model_path: Path, order: tuple[str, ...]) -> None:
+    objs: dict[str, object] = {}
+    objs["model"] = llama_mtp.Model(str(model_path))
+    objs["ctx"] = llama_mtp.Context(objs["model"], n_ctx=256, n_batch=16)  # type: ignore[arg-type]
+    objs["batch"] = llama_mtp.Batch(8)
+    objs["batch"].set_tokens(np.array([1, 300, 301], dtype=np.int32))  # type: ignore[attr-defined]
+    objs["ctx"].decode(objs["batch"])  # type: ignore[attr-defined]
+    objs["view"] = objs["ctx"].get_logits_ith(-1)  # type: ignore[attr-defined]
+    expected = float(np.max(objs["view"]))  # type: ignore[call-overload]
+    for name in order:
+        if name == "view":
+            assert float(np.max(objs["view"])) == expected  # type: ignore[call-overload]
+        del objs[name]
+        gc.collect()
+
+
+def test_embeddings(model: llama_mtp.Model) -> None:
+    ctx = llama_mtp.Context(model, n_ctx=256, n_batch=32, embeddings=True)
+    b = prompt_batch(model)
+    ctx.decode(b)
+    e = ctx.get_embeddings_ith(-1)
+    assert e.shape == (model.n_embd,) and np.isfinite(e).all()
+    assert data_ptr(e) == data_ptr(ctx.get_embeddings_ith(len(b) - 1))
+    with pytest.raises(llama_mtp.ContextError, match="pooling"):
+        ctx.get_embeddings_seq(0)
+    plain = llama_mtp.Context(model, n_ctx=256)
+    plain.decode(prompt_batch(model))
+    with pytest.raises(llama_mtp.ContextError, match="embeddings=True"):
+        plain.get_embeddings_ith(-1)
+
+
+def test_pre_norm_hidden_states(model: llama_mtp.Model, spec: TinyModelSpec) -> None:
+    ctx = llama_mtp.Context(model, n_ctx=256, n_batch=32)
+    b = prompt_batch(model)
+    with pytest.raises(llama_mtp.ContextError, match="set_embeddings_pre_norm"):
+        ctx.decode(b)
+        ctx.get_embeddings_pre_norm_ith(0)
+    ctx.memory_clear()
+    ctx.set_embeddings_pre_norm(True)
+    assert ctx.embeddings_pre_norm
+    ctx.decode(b)
+    rows = [ctx.get_embeddings_pre_norm_ith(i) for i in range(len(b))]  # unmasked: every row
+    assert all(r.shape == (model.n_embd_out,) for r in rows)
+    assert data_ptr(rows[1]) - data_ptr(rows[0]) == model.n_embd_out * 4
+    # crafted model: the hidden state stays close to the current token's embedding,
+    # so rows of different tokens differ and have RMS near 1
+    assert not np.allclose(rows[0], rows[1])
+    assert 0.5 < float(np.sqrt(np.mean(rows[-1] ** 2))) < 2.0
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        ctx.get_embeddings_pre_norm_ith(len(b))
+
+
+def test_memory_ops(ctx: llama_mtp.Context, model: llama_mtp.Model) -> None:
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        ctx.memory_seq_pos_max(1)
+    assert ctx.memory_seq_pos_max(0) == -1
+    b = prompt_batch(model)
+    ctx.decode(b)
+    # attention KV keeps every position; recurrent state keeps only the last one
+    assert 0 <= ctx.memory_seq_pos_min(0) <= len(b) - 1
+    assert ctx.memory_seq_pos_max(0) == len(b) - 1
+    ctx.memory_seq_keep(0)
+    assert ctx.memory_seq_rm(0)  # the whole sequence
+    assert ctx.memory_seq_pos_max(0) == -1
+
+
+def test_partial_seq_rm(model: llama_mtp.Model, kind: str) -> None:
+    ctx = llama_mtp.Context(model, n_ctx=256, n_batch=32)
+    b = prompt_batch(model, "Hello there")
+    ctx.decode(b)
+    removed = ctx.memory_seq_rm(0, 3, -1)
+    # attention-only memory can drop a suffix; recurrent state without snapshots cannot
+    assert removed == (kind == "dense")
+
+
+def test_state_round_trip(model: llama_mtp.Model, spec: TinyModelSpec) -> None:
+    ctx = llama_mtp.Context(model, n_ctx=256, n_batch=32)
+    prompt = model.tokenize("State test.")
+    continuation = greedy(ctx, prompt, 3)
+    state = ctx.state_seq_get(0)
+    assert isinstance(state, bytes) and len(state) > 0
+    after = greedy_continue(ctx, len(prompt) + 3, continuation[-1], 5)
+    ctx.memory_clear()
+    ctx.state_seq_set(0, state)
+    assert ctx.memory_seq_pos_max(0) == len(prompt) + 2
+    assert greedy_continue(ctx, len(prompt) + 3, continuation[-1], 5) == after
+    with pytest.raises(llama_mtp.StateError):
+        ctx.state_seq_set(0, b"garbage" * 10)
+    with pytest.raises(llama_mtp.StateError):
+        ctx.state_seq_set(0, b"")
+
+
+def greedy_continue(ctx: llama_mtp.Context, pos: int, last: int, n: int) -> list[int]:
+    b = llama_mtp.Batch(1)
+    out = []
+    for _ in range(n):
+        b.set_tokens(np.array([last], dtype=np.int32), pos0=pos)
+        ctx.decode(b)
+        last = int(np.argmax(ctx.get_logits_ith(-1)))
+        out.append(last)
+        pos += 1
+    return out
+
+
+def test_multi_sequence_batch(model: llama_mtp.Model, spec: TinyModelSpec) -> None:
+    ctx = llama_mtp.Context(model, n_ctx=512, n_batch=64, n_seq_max=3)
+    prompts = [model.tokenize(t) for t in ("One.", "Two words", "3")]
+    b = llama_mtp.Batch(64)
+    for s, p in enumerate(prompts):
+        b.set_tokens(p, seq_id=s, append=True)
+    ctx.decode(b)
+    ends = np.cumsum([len(p) for p in prompts]) - 1
+    for s, p in enumerate(prompts):
+        assert int(np.argmax(ctx.get_logits_ith(int(ends[s])))) == spec.expected_tokens(list(p), 1)[0]
+        assert ctx.memory_seq_pos_max(s) == len(p) - 1
+
+
+def test_perf_counters(ctx: llama_mtp.Context, model: llama_mtp.Model) -> None:
+    ctx.perf_reset()
+    ctx.decode(prompt_batch(model))
+    perf = ctx.perf()
+    assert perf["n_prompt_eval"] + perf["n_eval"] >= 1
+    assert perf["t_prompt_eval_ms"] + perf["t_eval_ms"] >= 0.0

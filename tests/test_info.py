@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import llama_mtp
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_build_info() -> None:
+    info = llama_mtp.build_info()
+    assert info["version"] == llama_mtp.__version__
+    assert info["llama_cpp_commit"] == "0c1e57098"
+    assert info["variant"] in ("cpu", "cuda", "metal")
+    assert "CPU" in info["backends"]
+    assert isinstance(info["cpu_features"], dict) and "avx2" in info["cpu_features"]
+    assert re.match(r"(gcc|clang|msvc)", str(info["compiler"]))
+
+
+def test_version_matches_pyproject() -> None:
+    pyproject = ROOT / "pyproject.toml"
+    if not pyproject.is_file():
+        pytest.skip("running against an installed wheel without the source tree")
+    m = re.search(r'^version = "([^"]+)"', pyproject.read_text(), re.M)
+    assert m and m.group(1) == llama_mtp.__version__
+
+
+def test_log_level() -> None:
+    llama_mtp.set_log_level("error")
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        llama_mtp.set_log_level("loud")
+    llama_mtp.set_log_level("none")
+
+
+def test_error_hierarchy() -> None:
+    assert issubclass(llama_mtp.InvalidArgumentError, ValueError)
+    for exc in (llama_mtp.ModelLoadError, llama_mtp.ContextError, llama_mtp.DecodeError,
+                llama_mtp.StateError, llama_mtp.InvalidArgumentError):
+        assert issubclass(exc, llama_mtp.LlamaError)
+    assert issubclass(llama_mtp.KvCacheFullError, llama_mtp.DecodeError)
+    assert issubclass(llama_mtp.StaleViewError, llama_mtp.ContextError)
