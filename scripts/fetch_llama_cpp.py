@@ -3,8 +3,10 @@
 
 llama.cpp is taken from the sdist of llama-cpp-python (which vendors it under
 vendor/llama.cpp), downloaded by package name with pip in hash-checking mode.
-Idempotent: does nothing when extern/llama.cpp already holds the pinned commit.
-Only what our build (and the upstream reference programs for benchmarks) needs is kept.
+Idempotent: does nothing when extern/llama.cpp already holds the pinned commit with the
+current patches. Only what our build (and the upstream reference programs for benchmarks)
+needs is kept. The patches in extern/patches/ (each one says why it exists) are applied
+in name order; the tree is never edited by hand.
 """
 
 from __future__ import annotations
@@ -42,10 +44,32 @@ STAMP = "LLAMA_MTP_PIN"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEST = REPO_ROOT / "extern" / "llama.cpp"
+PATCH_DIR = REPO_ROOT / "extern" / "patches"
+
+
+def patches() -> list[Path]:
+    return sorted(PATCH_DIR.glob("*.patch")) if PATCH_DIR.is_dir() else []
 
 
 def stamp_text() -> str:
-    return f"commit={LLAMA_CPP_COMMIT}\nsource={SDIST_NAME}=={SDIST_VERSION}\nsha256={SDIST_SHA256}\n"
+    lines = [f"commit={LLAMA_CPP_COMMIT}", f"source={SDIST_NAME}=={SDIST_VERSION}",
+             f"sha256={SDIST_SHA256}"]
+    lines += [f"patch={p.name} {sha256_of(p)}" for p in patches()]
+    return "\n".join(lines) + "\n"
+
+
+def apply_patches(tree: Path) -> None:
+    for patch in patches():
+        # git apply works outside a repository; patch(1) is the fallback
+        for cmd in (["git", "apply", "-p1", str(patch)], ["patch", "-p1", "-i", str(patch)]):
+            try:
+                result = subprocess.run(cmd, cwd=tree, capture_output=True, text=True)
+            except FileNotFoundError:
+                continue
+            if result.returncode == 0:
+                break
+        else:
+            raise SystemExit(f"could not apply {patch.name} to {tree}")
 
 
 def is_current(dest: Path) -> bool:
@@ -103,6 +127,7 @@ def extract(sdist: Path, dest: Path) -> None:
             member.name = rel
             members.append(member)
         tar.extractall(staging, members=members, filter="data")
+    apply_patches(staging)
     (staging / STAMP).write_text(stamp_text())
     shutil.rmtree(dest, ignore_errors=True)
     staging.rename(dest)

@@ -95,6 +95,9 @@ void Context::close() {
     if (!ctx_) {
         return;
     }
+    if (sessions > 0) {
+        throw ContextError("an MtpSession uses this context: delete the session before close()");
+    }
     if (live_views > 0) {
         throw StaleViewError(std::to_string(live_views) +
                              " zero-copy view(s) of this context are alive; delete them (or "

@@ -57,6 +57,7 @@ public:
     int32_t last_n_outputs() const { return last_n_outputs_; }
 
     int64_t live_views = 0;
+    int64_t sessions = 0;  // MtpSessions holding raw pointers to this context
     std::mutex mutex;  // serializes native work on this context across Python threads
     bool pre_norm = false;
     bool pre_norm_masked = false;

@@ -4,9 +4,11 @@
 #include "batch.h"
 #include "context.h"
 #include "errors.h"
+#include "generate.h"
 #include "info.h"
 #include "llama.h"
 #include "model.h"
+#include "mtp.h"
 #include "sampler.h"
 
 namespace nb = nanobind;
@@ -21,4 +23,6 @@ NB_MODULE(_core, m) {
     llama_mtp::bind_batch(m);
     llama_mtp::bind_context(m);
     llama_mtp::bind_sampler(m);
+    llama_mtp::bind_mtp(m);
+    llama_mtp::bind_generate(m);
 }

@@ -29,7 +29,7 @@ import numpy as np
 __all__ = ["TinyModelSpec", "tiny_model_spec", "tiny_mtp_model", "default_cache_dir"]
 
 Kind = Literal["dense", "hybrid"]
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 4
 PARAMS_KEY = "llama_mtp.tiny.params"
 
 _CONSONANTS = "bdfghjklmnprstvwxyz"  # 19
@@ -83,7 +83,7 @@ class TinyModelSpec:
     n_embd: int = 64
     n_layer: int = 2
     seed: int = 0
-    n_ff: int = 0  # 0: 2 * n_embd
+    n_ff: int = 0  # 0: 2.75 * n_embd rounded up to a multiple of 32
     version: int = GENERATOR_VERSION
     # derived, filled by tiny_model_spec()
     words: tuple[int, ...] = field(default=(), compare=False, repr=False)
@@ -112,7 +112,12 @@ class TinyModelSpec:
         return out
 
     def mtp_agrees(self, token: int) -> bool:
-        """Whether the MTP head's prediction after drafted token `token` is right."""
+        """Whether the MTP head's prediction after drafted token `token` is right.
+
+        Non-word tokens (they only occur at the end of a prompt) follow the dial as a group:
+        right when acceptance >= 0.5."""
+        if token not in self.cycle:
+            return self.acceptance >= 0.5
         return token not in self.wrong
 
 
@@ -147,9 +152,27 @@ def tiny_model_spec(
     wrong = frozenset(int(t) for t in rng.choice(words, size=n_wrong, replace=False))
     return TinyModelSpec(
         kind=kind, acceptance=float(acceptance), n_vocab=n_vocab, n_embd=n_embd, n_layer=n_layer,
-        seed=seed, n_ff=n_ff or 2 * n_embd, words=tuple(words), cycle=cycle, start=start,
+        seed=seed, n_ff=n_ff or (int(2.75 * n_embd) + 31) // 32 * 32, words=tuple(words), cycle=cycle, start=start,
         wrong=wrong,
     )
+
+
+def _attention_dims(n_embd: int) -> tuple[int, int, int]:
+    """(heads, kv heads, head dim): 2x1x32 for tiny models, 8x2x128 at n_embd=1024."""
+    if n_embd < 256:
+        return 2, 1, 32
+    heads = max(2, n_embd // 128)
+    return heads, max(1, heads // 4), 128
+
+
+def _ssm_dims(n_embd: int) -> tuple[int, int, int]:
+    """(state size = head dim, k heads, v heads) of the gated delta-net layers."""
+    return (16, 2, 2) if n_embd < 256 else (128, 2, 4)
+
+
+def _rope_sections(rope_dim: int) -> list[int]:
+    r = rope_dim // 2
+    return [r - 2 * (r // 3), r // 3, r // 3, 0]
 
 
 def _rms_rows(x: np.ndarray) -> np.ndarray:
@@ -196,21 +219,23 @@ def _build_tensors(spec: TinyModelSpec) -> tuple[dict[str, np.ndarray], dict[str
     nextn_emb = emb.copy()
     for t in spec.wrong:  # the MTP head predicts pi(pi(t)) after these
         nextn_emb[t] = emb[spec.cycle[t]]
+    if spec.acceptance < 0.5:  # after a non-word the head then predicts pi(start), not start
+        nextn_emb[non_words] = emb[spec.start]
     assert words.size > 0
 
     w.add("token_embd.weight", emb.astype(np.float16))
     w.add("output_norm.weight", w.ones(D))
     w.add("output.weight", out.astype(np.float16))
 
-    H, HKV, HD = 2, 1, 32
+    H, HKV, HD = _attention_dims(D)
     meta: dict[str, object] = {}
     if spec.kind == "hybrid":
-        dk, nk, nv = 16, 2, 2
+        dk, nk, nv = _ssm_dims(D)
         key_dim, value_dim = dk * nk, dk * nv
         conv_dim = 2 * key_dim + value_dim
         recurrent = [i < L - 1 for i in range(L)] + [False]  # last trunk layer: attention
         meta.update(
-            rope_dim=HD // 4, sections=[2, 1, 1, 0], recurrent=recurrent,
+            rope_dim=HD // 4, sections=_rope_sections(HD // 4), recurrent=recurrent,
             ssm=dict(conv_kernel=4, state_size=dk, group_count=nk, time_step_rank=nv,
                      inner_size=value_dim),
         )
@@ -281,7 +306,7 @@ def _write_gguf(spec: TinyModelSpec, path: Path) -> None:
     tensors, meta = _build_tensors(spec)
     arch = "qwen35" if spec.kind == "hybrid" else "glm4moe"
     D, L = spec.n_embd, spec.n_layer
-    H, HKV, HD = 2, 1, 32
+    H, HKV, HD = _attention_dims(D)
     writer = gguf.GGUFWriter(str(path), arch)
     writer.add_name(f"llama-mtp tiny {spec.kind} D{D} L{L}")
     writer.add_string(PARAMS_KEY, json.dumps(spec.params(), sort_keys=True))

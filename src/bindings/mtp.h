@@ -1,0 +1,117 @@
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nanobind/nanobind.h>
+
+#include "context.h"
+#include "errors.h"
+
+struct common_speculative;
+struct common_batch;
+
+namespace llama_mtp {
+
+// MtpSession errors (Python: MtpSessionError and subclasses, see bind_mtp).
+struct MtpSessionError : Error {
+    using Error::Error;
+};
+struct IncompatibleContextsError : MtpSessionError {
+    using MtpSessionError::MtpSessionError;
+};
+struct BadSeqIdError : MtpSessionError {
+    using MtpSessionError::MtpSessionError;
+};
+struct ProposalPendingError : MtpSessionError {
+    using MtpSessionError::MtpSessionError;
+};
+struct NoPendingProposalError : MtpSessionError {
+    using MtpSessionError::MtpSessionError;
+};
+struct AcceptedTooManyError : MtpSessionError {
+    using MtpSessionError::MtpSessionError;
+};
+struct InvalidConfigError : MtpSessionError {
+    using MtpSessionError::MtpSessionError;
+};
+struct MtpStateError : MtpSessionError {
+    using MtpSessionError::MtpSessionError;
+};
+
+struct MtpConfig {
+    int32_t n_seq = 1;
+    int32_t n_draft_max = 3;
+    int32_t n_min = 0;
+    float p_min = 0.0f;
+    void validate() const;
+};
+
+struct MtpStatsData {
+    uint64_t n_drafts = 0;         // draft() calls that proposed at least one token
+    uint64_t draft_tokens = 0;     // tokens proposed
+    uint64_t n_verified = 0;       // accept() calls on non-empty proposals
+    uint64_t verified_tokens = 0;  // tokens of those proposals
+    uint64_t accepted_drafts = 0;  // accept() calls with n_accepted >= 1
+    uint64_t accepted_tokens = 0;
+    std::vector<uint64_t> accepted_at;  // [i]: accept() calls with n_accepted > i
+    double t_begin = 0, t_process = 0, t_draft = 0, t_accept = 0;  // seconds
+};
+
+// Our guarded, stable shim over upstream's common_speculative (draft-mtp only).
+class MtpSession {
+public:
+    MtpSession(nanobind::object target, nanobind::object draft, const MtpConfig & config);
+    ~MtpSession();
+    MtpSession(const MtpSession &) = delete;
+    MtpSession & operator=(const MtpSession &) = delete;
+
+    void begin(int64_t seq_id, const std::vector<int32_t> & prompt);
+    // The batch the target just decoded, in upstream's form (the generator's hot path).
+    void process_common(const common_batch & batch);
+    void process(const Batch & batch);
+    // Draft for every seq in `seqs` (GIL must be released by the caller if wanted).
+    void draft_many(const std::vector<int32_t> & seqs, const std::vector<int32_t> & n_past,
+                    const std::vector<int32_t> & last, const std::vector<int32_t> & n_max);
+    const std::vector<int32_t> & draft(int64_t seq_id, int32_t n_past, int32_t last_token, int32_t n_max = -1);
+    void accept(int64_t seq_id, int32_t n_accepted);
+    // An empty pending proposal (no room to draft); no GIL or locks involved.
+    void propose_nothing(int64_t seq_id) { proposal_[seq_id].clear(); pending_[seq_id] = true; }
+
+    std::vector<uint8_t> get_state(int64_t seq_id) const;
+    void set_state(int64_t seq_id, const std::vector<uint8_t> & data);
+
+    void check_seq(int64_t seq_id) const;
+    void check_quiescent(const char * what) const;
+    bool is_quiescent() const;
+    bool has_pending(int64_t seq_id) const { check_seq(seq_id); return pending_[seq_id]; }
+    const std::vector<int32_t> & pending_proposal(int64_t seq_id) const;
+
+    const MtpConfig & config() const { return config_; }
+    const MtpStatsData & stats() const { return stats_; }
+    Context & target() const { return *tgt_; }
+    Context & draft_ctx() const { return *dft_; }
+    nanobind::object target_obj() const { return target_obj_; }
+    nanobind::object draft_obj() const { return draft_obj_; }
+    void print_stats() const;
+
+private:
+    void preflight() const;
+
+    nanobind::object target_obj_, draft_obj_;
+    Context * tgt_;
+    Context * dft_;
+    MtpConfig config_;
+    common_speculative * spec_ = nullptr;
+    common_batch * batch_ = nullptr;  // reused conversion buffer for process(Batch)
+    std::vector<std::vector<int32_t>> history_;   // prompt + accepted drafts, per seq
+    std::vector<std::vector<int32_t>> proposal_;  // last draft, per seq
+    std::vector<bool> pending_;
+    std::vector<bool> begun_;
+    uint64_t last_processed_decode_ = UINT64_MAX;
+    MtpStatsData stats_;
+};
+
+void bind_mtp(nanobind::module_ & m);
+
+}  // namespace llama_mtp

@@ -1,0 +1,196 @@
+"""High-level generation: llama_mtp.generate() and llama_mtp.stream().
+
+The hot loop (draft -> verify -> decode -> process -> accept -> trim KV) runs in C++
+(`_core.Generator.step`, GIL released); Python only turns accepted tokens into text.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence, Union
+
+import numpy as np
+
+from ._core import Context, ContextType, Generator, InvalidArgumentError, Model, MtpStats
+
+__all__ = ["Generation", "Stream", "generate", "stream"]
+
+TokenList = Union[Sequence[int], np.ndarray]
+PromptLike = Union[str, TokenList]
+
+
+@dataclass
+class Generation:
+    """The result of one prompt's generation."""
+
+    tokens: list[int]
+    text: str
+    finish_reason: str  # "stop" (EOS or a stop string) or "length"
+    stats: MtpStats | None  # None when mtp=False
+    n_prompt_tokens: int
+    prompt_seconds: float
+    generation_seconds: float
+    n_steps: int  # target decodes (verify batches) of the generation loop
+    prompt_tokens_per_s: float = field(init=False)
+    tokens_per_s: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.prompt_tokens_per_s = self.n_prompt_tokens / self.prompt_seconds if self.prompt_seconds > 0 else 0.0
+        self.tokens_per_s = len(self.tokens) / self.generation_seconds if self.generation_seconds > 0 else 0.0
+
+
+def _is_batch(prompt: object) -> bool:
+    if isinstance(prompt, str) or isinstance(prompt, np.ndarray):
+        return False
+    if isinstance(prompt, Sequence) and len(prompt) > 0:
+        return isinstance(prompt[0], (str, list, tuple, np.ndarray))
+    return False
+
+
+def _tokens(model: Model, prompt: PromptLike, add_special: bool) -> list[int]:
+    if isinstance(prompt, str):
+        return [int(t) for t in model.tokenize(prompt, add_special=add_special)]
+    return [int(t) for t in prompt]
+
+
+def _default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+class Stream:
+    """Iterates over text pieces as they are accepted; `.result` holds the Generation(s) after."""
+
+    def __init__(self, model: Model | str, prompt: PromptLike | Sequence[PromptLike], **kwargs: object) -> None:
+        self._model = Model(model) if isinstance(model, str) else model
+        self._batched = _is_batch(prompt)
+        prompts = list(prompt) if self._batched else [prompt]  # type: ignore[arg-type]
+        self._setup(prompts, **kwargs)  # type: ignore[arg-type]
+        self.result: Generation | list[Generation] | None = None
+
+    def _setup(
+        self,
+        prompts: list[PromptLike],
+        *,
+        max_tokens: int = 128,
+        mtp: bool = True,
+        n_draft_max: int = 3,
+        p_min: float = 0.0,
+        n_min: int = 0,
+        n_threads: int | None = None,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        min_p: float = 0.0,
+        seed: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        add_special: bool = True,
+        ignore_eos: bool = False,
+    ) -> None:
+        model = self._model
+        if max_tokens < 0:
+            raise InvalidArgumentError(f"max_tokens must be >= 0, got {max_tokens}")
+        if mtp and not model.has_mtp:
+            raise InvalidArgumentError("mtp=True needs a model with NextN (MTP) layers; use mtp=False")
+        token_prompts = [_tokens(model, p, add_special) for p in prompts]
+        if any(len(p) == 0 for p in token_prompts):
+            raise InvalidArgumentError("empty prompt")
+        self._stops = [stop] if isinstance(stop, str) else list(stop or [])
+        n_seq = len(token_prompts)
+        longest = max(len(p) for p in token_prompts)
+        n_ctx = (longest + max_tokens + n_draft_max + 8 + 255) // 256 * 256
+        n_batch = max(min(512, max(longest, 1)), n_seq * (n_draft_max + 1), 32)
+        threads = n_threads or _default_threads()
+        rollback = model.is_recurrent or model.is_hybrid
+        self._target = Context(
+            model, n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch, n_seq_max=n_seq,
+            n_threads=threads, n_threads_batch=threads,
+            n_rs_seq=n_draft_max if (mtp and rollback) else 0,
+        )
+        self._draft = (
+            Context(model, n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch, n_seq_max=n_seq,
+                    n_threads=threads, n_threads_batch=threads, ctx_type=ContextType.MTP)
+            if mtp else None
+        )
+        self._gen = Generator(
+            self._target, self._draft, token_prompts, max_tokens=max_tokens, n_draft_max=n_draft_max,
+            n_min=n_min, p_min=p_min, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
+            seed=seed, ignore_eos=ignore_eos,
+        )
+        self._n_prompt = [len(p) for p in token_prompts]
+
+    @property
+    def generator(self) -> Generator:
+        """The underlying C++ loop (its target context, session and counters)."""
+        return self._gen
+
+    def __iter__(self) -> Iterator[str] | Iterator[tuple[int, str]]:
+        return self._pieces()  # type: ignore[return-value]
+
+    def _pieces(self) -> Iterator[object]:
+        model, gen = self._model, self._gen
+        n_seq = len(self._n_prompt)
+        emitted = [0] * n_seq  # characters of text already yielded
+        stopped: list[str | None] = [None] * n_seq
+        texts = [""] * n_seq
+        while not gen.done and not all(s is not None for s in stopped):
+            new = gen.step()
+            all_tokens = gen.tokens
+            for s in range(n_seq):
+                if not new[s] or stopped[s] is not None:
+                    continue
+                text = model.detokenize(all_tokens[s])
+                cut = self._stop_at(text, emitted[s])
+                if cut is not None:
+                    text = text[:cut]
+                    stopped[s] = "stop"
+                # hold back a trailing replacement char: an incomplete UTF-8 sequence
+                safe = len(text) if cut is not None or not text.endswith("\ufffd") else len(text) - 1
+                piece = text[emitted[s]:safe]
+                texts[s] = text
+                if piece:
+                    emitted[s] = safe
+                    yield (s, piece) if self._batched else piece
+        results = []
+        all_tokens = gen.tokens
+        reasons = gen.finish_reasons
+        stats = gen.session.stats if gen.session is not None else None
+        for s in range(n_seq):
+            text = texts[s] if stopped[s] else model.detokenize(all_tokens[s])
+            if not stopped[s] and len(text) > emitted[s]:
+                yield (s, text[emitted[s]:]) if self._batched else text[emitted[s]:]
+            results.append(Generation(
+                tokens=list(all_tokens[s]), text=text, finish_reason=stopped[s] or reasons[s] or "length",
+                stats=stats, n_prompt_tokens=self._n_prompt[s], prompt_seconds=gen.t_prompt,
+                generation_seconds=gen.t_gen, n_steps=gen.n_steps,
+            ))
+        self.result = results if self._batched else results[0]
+
+    def _stop_at(self, text: str, start: int) -> int | None:
+        best = None
+        for s in self._stops:
+            i = text.find(s, max(0, start - len(s)))
+            if i >= 0 and (best is None or i < best):
+                best = i
+        return best
+
+
+def stream(model: Model | str, prompt: PromptLike | Sequence[PromptLike], **kwargs: object) -> Stream:
+    """Like generate(), but iterate to get text pieces as they are accepted
+    ((index, piece) pairs for a list of prompts); `.result` then holds the Generation(s)."""
+    return Stream(model, prompt, **kwargs)
+
+
+def generate(model: Model | str, prompt: PromptLike | Sequence[PromptLike], **kwargs: object) -> Generation | list[Generation]:
+    """Generate from a prompt (text or token ids) or a list of prompts (batched in one target
+    batch per step).
+
+    Keyword arguments: max_tokens=128, mtp=True, n_draft_max=3, p_min=0.0, n_min=0,
+    n_threads=None (all cores), temperature=0.0 (greedy), top_k=0, top_p=1.0, min_p=0.0,
+    seed=None, stop=None (string or strings), add_special=True, ignore_eos=False.
+    """
+    s = Stream(model, prompt, **kwargs)
+    for _ in s:
+        pass
+    assert s.result is not None
+    return s.result
