@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ._core import (
+    AcceptedTooManyError,
+    BadSeqIdError,
     Batch,
     ClosedError,
     Context,
@@ -10,13 +12,23 @@ from ._core import (
     ContextType,
     DecodeAbortedError,
     DecodeError,
+    Generator,
+    IncompatibleContextsError,
     InvalidArgumentError,
+    InvalidConfigError,
     InvalidBatchError,
     KvCacheFullError,
     LlamaError,
     Model,
     ModelLoadError,
     ModelNotFoundError,
+    MtpSession,
+    MtpSessionConfig,
+    MtpSessionError,
+    MtpStateError,
+    MtpStats,
+    NoPendingProposalError,
+    ProposalPendingError,
     Sampler,
     StaleViewError,
     StateError,
@@ -24,10 +36,13 @@ from ._core import (
     build_info,
     set_log_level,
 )
+from .generation import Generation, Stream, generate, stream
 
 __version__: str = str(build_info()["version"])
 
 __all__ = [
+    "AcceptedTooManyError",
+    "BadSeqIdError",
     "Batch",
     "ClosedError",
     "Context",
@@ -35,20 +50,34 @@ __all__ = [
     "ContextType",
     "DecodeAbortedError",
     "DecodeError",
+    "Generation",
+    "Generator",
+    "IncompatibleContextsError",
     "InvalidArgumentError",
+    "InvalidConfigError",
     "InvalidBatchError",
     "KvCacheFullError",
     "LlamaError",
     "Model",
     "ModelLoadError",
     "ModelNotFoundError",
+    "MtpSession",
+    "MtpSessionConfig",
+    "MtpSessionError",
+    "MtpStateError",
+    "MtpStats",
+    "NoPendingProposalError",
+    "ProposalPendingError",
     "Sampler",
     "StaleViewError",
     "StateError",
+    "Stream",
     "ViewOwner",
     "__version__",
     "build_info",
+    "generate",
     "set_log_level",
+    "stream",
 ]
 
 

@@ -1,0 +1,79 @@
+"""The manual MTP speculative loop, step by step from Python (the seed crate's quick start).
+
+    python examples/mtp_loop.py [--tokens 64] [--kind hybrid]
+
+begin -> (draft -> decode the verify batch on the target -> process -> verify -> accept ->
+trim the KV cache)*, exactly as upstream's speculative-simple does it, on a tiny synthesized
+model (no download). llama_mtp.generate() runs the same loop in C++.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+import llama_mtp
+from llama_mtp.testing import tiny_mtp_model
+
+
+def mtp_loop(model: llama_mtp.Model, prompt: str, n_tokens: int, n_draft_max: int = 3) -> tuple[list[int], llama_mtp.MtpStats]:
+    rollback = model.is_recurrent or model.is_hybrid
+    n_ctx, n_batch = 512, 64
+    target = llama_mtp.Context(model, n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch,
+                               n_rs_seq=n_draft_max if rollback else 0)
+    draft = llama_mtp.Context(model, n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch,
+                              ctx_type=llama_mtp.ContextType.MTP)
+    session = llama_mtp.MtpSession(target, draft, llama_mtp.MtpSessionConfig(n_draft_max=n_draft_max))
+    sampler = llama_mtp.Sampler()  # greedy
+
+    tokens = model.tokenize(prompt)
+    batch = llama_mtp.Batch(n_batch)
+    if len(tokens) > 1:  # the prompt minus its last token; the loop decodes that one
+        batch.set_tokens(tokens[:-1], logits_last=False)
+        session.decode_target_and_process(batch)
+    session.begin(0, tokens[:-1])
+
+    n_past, last = len(tokens) - 1, int(tokens[-1])
+    out: list[int] = []
+    while len(out) < n_tokens:
+        proposal = session.draft(0, n_past, last, n_max=n_tokens - len(out) - 1)
+        # verify batch: [last, proposal...], logits for every row
+        batch.set_tokens(np.concatenate(([last], proposal)).astype(np.int32), pos0=n_past)
+        batch.logits[:] = 1
+        session.decode_target_and_process(batch)
+        ids = []
+        for i in range(len(proposal) + 1):
+            tok = sampler.sample(target, i)
+            ids.append(tok)
+            if i == len(proposal) or tok != proposal[i]:
+                break
+        session.accept(0, len(ids) - 1)
+        n_past += len(ids)
+        last = ids[-1]
+        out += ids
+        # drop the rejected rows from both contexts (recurrent state: a snapshot rollback)
+        target.memory_seq_rm(0, n_past, -1)
+        draft.memory_seq_rm(0, n_past, -1)
+    return out[:n_tokens], session.stats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--kind", choices=["dense", "hybrid"], default="hybrid")
+    parser.add_argument("--n-draft-max", type=int, default=3)
+    args = parser.parse_args()
+    llama_mtp.set_log_level("error")
+    model = llama_mtp.Model(str(tiny_mtp_model(kind=args.kind, acceptance=0.8)))
+    tokens, stats = mtp_loop(model, "Once upon a time,", args.tokens, args.n_draft_max)
+    plain = llama_mtp.generate(model, "Once upon a time,", max_tokens=args.tokens, mtp=False)
+    assert isinstance(plain, llama_mtp.Generation)
+    print(model.detokenize(tokens))
+    print(f"same as plain greedy decoding: {tokens == plain.tokens}")
+    print(f"acceptance per position: {[round(x, 2) for x in stats.acceptance_per_position]}, "
+          f"mean acceptance length {stats.mean_acceptance_length:.2f}")
+
+
+if __name__ == "__main__":
+    main()
