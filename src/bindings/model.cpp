@@ -133,6 +133,15 @@ TokenArray tokenize(const Model & self, const std::string & text, bool add_speci
     return TokenArray(data, {(size_t) n}, owner);
 }
 
+// Token pieces can split a UTF-8 character (byte-fallback tokens): decode leniently.
+nb::str utf8_lenient(const std::string & bytes) {
+    PyObject * o = PyUnicode_DecodeUTF8(bytes.data(), (Py_ssize_t) bytes.size(), "replace");
+    if (!o) {
+        throw nb::python_error();
+    }
+    return nb::steal<nb::str>(o);
+}
+
 std::vector<llama_token> as_tokens(const Model & self, nb::handle tokens_in) {
     auto values = nb::cast<std::vector<int64_t>>(tokens_in);
     std::vector<llama_token> tokens;
@@ -144,7 +153,7 @@ std::vector<llama_token> as_tokens(const Model & self, nb::handle tokens_in) {
     return tokens;
 }
 
-std::string detokenize(const Model & self, nb::handle tokens_in, bool remove_special,
+nb::str detokenize(const Model & self, nb::handle tokens_in, bool remove_special,
                        bool unparse_special) {
     const std::vector<llama_token> tokens = as_tokens(self, tokens_in);
     const llama_vocab * vocab = self.vocab();
@@ -159,10 +168,10 @@ std::string detokenize(const Model & self, nb::handle tokens_in, bool remove_spe
     if (n < 0) {
         throw InvalidArgumentError("detokenization failed");
     }
-    return std::string(text.data(), (size_t) n);
+    return utf8_lenient(std::string(text.data(), (size_t) n));
 }
 
-std::string token_to_piece(const Model & self, int64_t token, bool special) {
+nb::str token_to_piece(const Model & self, int64_t token, bool special) {
     self.check_token(token);
     std::vector<char> buf(64);
     int32_t n = llama_token_to_piece(self.vocab(), (llama_token) token, buf.data(),
@@ -172,7 +181,7 @@ std::string token_to_piece(const Model & self, int64_t token, bool special) {
         n = llama_token_to_piece(self.vocab(), (llama_token) token, buf.data(),
                                  (int32_t) buf.size(), 0, special);
     }
-    return n < 0 ? std::string() : std::string(buf.data(), (size_t) n);
+    return utf8_lenient(n < 0 ? std::string() : std::string(buf.data(), (size_t) n));
 }
 
 }  // namespace
@@ -263,7 +272,7 @@ void bind_model(nb::module_ & m) {
              nb::sig("def detokenize(self, tokens: collections.abc.Sequence[int] | "
                      "numpy.ndarray, remove_special: bool = False, unparse_special: bool = "
                      "False) -> str"),
-             "Token ids to text.")
+             "Token ids to text (invalid UTF-8 from partial byte tokens becomes U+FFFD).")
         .def("token_to_piece", &token_to_piece, nb::arg("token"), nb::arg("special") = true,
              "The text of one token.")
         .def("__repr__", [](const Model & s) {

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import llama_mtp
+from llama_mtp.testing import TinyModelSpec, tiny_mtp_model
+
+
+def test_generate_result(model: llama_mtp.Model, spec: TinyModelSpec) -> None:
+    prompt = model.tokenize("Generate:")
+    g = llama_mtp.generate(model, prompt, max_tokens=30, n_draft_max=3)
+    assert isinstance(g, llama_mtp.Generation)
+    assert g.tokens == spec.expected_tokens(list(prompt), 30)
+    assert g.text == model.detokenize(g.tokens)
+    assert g.finish_reason == "length"
+    assert g.stats is not None and g.stats.accepted_tokens > 0
+    assert g.n_prompt_tokens == len(prompt)
+    assert g.tokens_per_s > 0 and g.prompt_tokens_per_s > 0
+    plain = llama_mtp.generate(model, "Generate:", max_tokens=30, mtp=False)
+    assert isinstance(plain, llama_mtp.Generation)
+    assert plain.tokens == g.tokens and plain.stats is None and plain.n_steps == 30
+    assert g.n_steps < plain.n_steps
+
+
+def test_model_path_and_zero_tokens(model_path: Path) -> None:
+    g = llama_mtp.generate(str(model_path), "Hi", max_tokens=0)
+    assert isinstance(g, llama_mtp.Generation) and g.tokens == [] and g.finish_reason == "length"
+
+
+def test_stream_yields_the_text(model: llama_mtp.Model) -> None:
+    s = llama_mtp.stream(model, "Stream it", max_tokens=25)
+    pieces = list(s)
+    assert len(pieces) > 1 and all(isinstance(p, str) for p in pieces)
+    assert isinstance(s.result, llama_mtp.Generation)
+    assert "".join(pieces) == s.result.text
+
+
+def test_stop_string(model: llama_mtp.Model, spec: TinyModelSpec) -> None:
+    prompt = model.tokenize("Stop!")
+    words = spec.expected_tokens(list(prompt), 6)
+    stop_word = model.token_to_piece(words[4])
+    g = llama_mtp.generate(model, prompt, max_tokens=50, stop=stop_word)
+    assert isinstance(g, llama_mtp.Generation)
+    assert g.finish_reason == "stop"
+    assert g.text == model.detokenize(words[:4])
+
+
+def test_batched_prompts(model: llama_mtp.Model, spec: TinyModelSpec) -> None:
+    prompts = ["One", "Two two!", "x"]
+    results = llama_mtp.generate(model, prompts, max_tokens=20, n_draft_max=2)
+    assert isinstance(results, list) and len(results) == 3
+    for text, r in zip(prompts, results):
+        toks = list(model.tokenize(text))
+        assert r.tokens == spec.expected_tokens(toks, 20)
+    token_prompts = [list(model.tokenize(p)) for p in prompts]
+    again = llama_mtp.generate(model, token_prompts, max_tokens=20, n_draft_max=2)
+    assert [r.tokens for r in again] == [r.tokens for r in results]  # type: ignore[union-attr]
+    s = llama_mtp.stream(model, prompts, max_tokens=10)
+    pairs = list(s)
+    assert {i for i, _ in pairs} == {0, 1, 2}
+
+
+def test_sampling_is_seeded(model: llama_mtp.Model) -> None:
+    kw = dict(max_tokens=20, temperature=3.0, seed=11)
+    a = llama_mtp.generate(model, "Sample", **kw)
+    b = llama_mtp.generate(model, "Sample", **kw)
+    assert isinstance(a, llama_mtp.Generation) and isinstance(b, llama_mtp.Generation)
+    assert a.tokens == b.tokens
+    c = llama_mtp.generate(model, "Sample", **{**kw, "seed": 12})
+    assert isinstance(c, llama_mtp.Generation) and c.tokens != a.tokens
+
+
+def test_eos_stops(tmp_path: Path) -> None:
+    # ignore_eos=False: a model that never produces EOS runs to max_tokens; check the flag path
+    m = llama_mtp.Model(str(tiny_mtp_model(tmp_path / "m.gguf")))
+    g = llama_mtp.generate(m, "eos", max_tokens=5, ignore_eos=True)
+    assert isinstance(g, llama_mtp.Generation) and len(g.tokens) == 5
+
+
+def test_errors(model_path: Path) -> None:
+    no_mtp = llama_mtp.Model(str(model_path), load_mtp=False)
+    with pytest.raises(llama_mtp.InvalidArgumentError, match="mtp=False"):
+        llama_mtp.generate(no_mtp, "x", max_tokens=4)
+    g = llama_mtp.generate(no_mtp, "x", max_tokens=4, mtp=False)
+    assert isinstance(g, llama_mtp.Generation) and len(g.tokens) == 4
+    model = llama_mtp.Model(str(model_path))
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        llama_mtp.generate(model, "x", max_tokens=-1)
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        llama_mtp.generate(model, [1, 5, 99999], max_tokens=3)
+    with pytest.raises(llama_mtp.InvalidConfigError):
+        llama_mtp.generate(model, "x", max_tokens=3, n_draft_max=0)
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        llama_mtp.generate(model, np.array([], dtype=np.int32), max_tokens=3)
