@@ -344,3 +344,55 @@ def test_perf_counters(ctx: llama_mtp.Context, model: llama_mtp.Model) -> None:
     perf = ctx.perf()
     assert perf["n_prompt_eval"] + perf["n_eval"] >= 1
     assert perf["t_prompt_eval_ms"] + perf["t_eval_ms"] >= 0.0
+
+
+def _runs_concurrently(work) -> bool:  # type: ignore[no-untyped-def]
+    """True when another Python thread runs while `work()` runs, with the interpreter's
+    periodic GIL hand-over disabled: only native code that releases the GIL lets it run."""
+    import sys
+    import threading
+    import time
+
+    counter = [0]
+    seen: list[int] = []
+    finished = threading.Event()
+
+    def worker() -> None:
+        seen.append(counter[0])
+        work()
+        seen.append(counter[0])
+        finished.set()
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1000.0)
+    try:
+        t = threading.Thread(target=worker)
+        t.start()
+        while not finished.is_set():
+            counter[0] += 1
+            time.sleep(0)  # yields the GIL; lets the worker start and continue
+        t.join()
+    finally:
+        sys.setswitchinterval(old)
+    return seen[1] > seen[0]
+
+
+def test_decode_releases_the_gil(model: llama_mtp.Model) -> None:
+    ctx = llama_mtp.Context(model, n_ctx=2048, n_batch=256, n_threads=1)
+    b = llama_mtp.Batch(256)
+
+    def work() -> None:
+        for i in range(4):
+            b.set_tokens(np.full(256, 300, dtype=np.int32), pos0=256 * i, logits_last=False)
+            ctx.decode(b)
+
+    assert _runs_concurrently(work)
+
+
+def test_model_load_releases_the_gil(model_path: Path) -> None:
+    assert _runs_concurrently(lambda: [llama_mtp.Model(str(model_path)) for _ in range(3)])
+
+
+def test_gil_probe_detects_a_gil_holder() -> None:
+    # the probe above is meaningful: pure Python work never lets the other thread run
+    assert not _runs_concurrently(lambda: sum(range(3 * 10**6)))

@@ -95,3 +95,16 @@ def test_errors(model_path: Path) -> None:
         llama_mtp.generate(model, "x", max_tokens=3, n_draft_max=0)
     with pytest.raises(llama_mtp.InvalidArgumentError):
         llama_mtp.generate(model, np.array([], dtype=np.int32), max_tokens=3)
+
+
+def test_generation_steps_release_the_gil(model: llama_mtp.Model) -> None:
+    from test_context import _runs_concurrently
+
+    s = llama_mtp.stream(model, "GIL", max_tokens=40, n_draft_max=3, n_threads=1)
+    gen = s.generator
+
+    def work() -> None:
+        while not gen.done:
+            gen.step()
+
+    assert _runs_concurrently(work)

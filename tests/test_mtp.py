@@ -203,3 +203,13 @@ def test_restored_session_continues_like_an_uninterrupted_one(tmp_path: Path, ki
     assert b.out == a.out[n_out:]
     # and the restore mattered: the carried-over hidden row differs from a fresh begin()
     assert spec_state != llama_mtp.MtpSession(*mtp_contexts(model)).get_state(0)
+
+
+def test_print_stats(model: llama_mtp.Model, capsys: pytest.CaptureFixture[str]) -> None:
+    s = llama_mtp.MtpSession(*mtp_contexts(model))
+    loop = Loop(s, model.tokenize("print"))
+    for _ in range(3):
+        loop.step()
+    s.print_stats()
+    out = capsys.readouterr().out
+    assert "#accepted tokens = 9" in out and "mean acc len = 4.00" in out

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -636,7 +637,28 @@ void bind_mtp(nb::module_ & m) {
              },
              nb::arg("batch"), "target.decode(batch) then process(batch); GIL released for both.")
         .def_prop_ro("stats", [](const MtpSession & s) { return MtpStats{s.stats()}; })
-        .def("print_stats", &MtpSession::print_stats, "Upstream's statistics line (log level info).")
+        .def("print_stats",
+             [](const MtpSession & s) {
+                 MtpStats st{s.stats()};
+                 std::string per_pos;
+                 for (double r : st.per_position()) {
+                     char buf[16];
+                     std::snprintf(buf, sizeof(buf), "%s%.3f", per_pos.empty() ? "" : ", ", r);
+                     per_pos += buf;
+                 }
+                 char line[512];
+                 std::snprintf(line, sizeof(line),
+                               "draft-mtp: #drafts = %llu, #draft tokens = %llu, #accepted drafts = %llu, "
+                               "#accepted tokens = %llu, mean acc len = %.2f, acc rate/pos = (%s), "
+                               "dur(b,p,g,a) = %.3f, %.3f, %.3f, %.3f ms",
+                               (unsigned long long) st.d.n_drafts, (unsigned long long) st.d.draft_tokens,
+                               (unsigned long long) st.d.accepted_drafts, (unsigned long long) st.d.accepted_tokens,
+                               st.mean_acceptance_length(), per_pos.c_str(), st.d.t_begin * 1e3, st.d.t_process * 1e3,
+                               st.d.t_draft * 1e3, st.d.t_accept * 1e3);
+                 nb::print(line);
+                 s.print_stats();  // upstream's own line, at its trace log level
+             },
+             "Print the statistics in upstream's format (stdout).")
         .def("get_state", [](const MtpSession & s, int64_t seq) {
                  auto v = s.get_state(seq);
                  return nb::bytes((const char *) v.data(), v.size());
