@@ -38,6 +38,7 @@ KEEP = (
     "licenses",
     "pocs",  # examples/CMakeLists.txt's sibling, added together with examples
     "src",
+    "tools/completion",  # llama-completion: the plain-decoding reference for benchmarks/
     "vendor",
 )
 STAMP = "LLAMA_MTP_PIN"
@@ -53,7 +54,7 @@ def patches() -> list[Path]:
 
 def stamp_text() -> str:
     lines = [f"commit={LLAMA_CPP_COMMIT}", f"source={SDIST_NAME}=={SDIST_VERSION}",
-             f"sha256={SDIST_SHA256}"]
+             f"sha256={SDIST_SHA256}", "keep=" + ",".join(KEEP)]
     lines += [f"patch={p.name} {sha256_of(p)}" for p in patches()]
     return "\n".join(lines) + "\n"
 
@@ -122,7 +123,7 @@ def extract(sdist: Path, dest: Path) -> None:
             if not member.name.startswith(prefix):
                 continue
             rel = member.name[len(prefix):]
-            if not rel or rel.split("/", 1)[0] not in KEEP:
+            if not rel or not any(rel == k or rel.startswith(k + "/") for k in KEEP):
                 continue
             member.name = rel
             members.append(member)

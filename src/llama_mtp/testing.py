@@ -68,6 +68,8 @@ def _base_vocab() -> tuple[list[str], list[float], list[int]]:
 def _word_pieces(n: int) -> list[str]:
     syllables = [c + v for c in _CONSONANTS for v in _VOWELS]
     words = [_SPACE + a + b for a in syllables for b in syllables]
+    if n > len(words):  # large vocabularies: three-syllable words after the two-syllable ones
+        words += [w + c for w in words for c in syllables][: n - len(words)]
     if n > len(words):
         raise ValueError(f"n_vocab too large for the pseudo-word generator (max {len(words)} words)")
     return words[:n]
