@@ -36,3 +36,10 @@ def test_info(capsys: pytest.CaptureFixture[str], model_path: Path, kind: str) -
 
 def test_no_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
+
+
+def test_bench(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
+    assert main(["bench", "-m", str(model_path), "--n-draft-max", "1,3", "--tokens", "24", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "recommended" in out and "plain" in out
+    assert len([line for line in out.splitlines() if line.strip().startswith(("1 ", "3 "))]) == 2

@@ -101,6 +101,68 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import statistics
+
+    if args.model:
+        model = Model(args.model)
+    else:
+        sys.stderr.write("synthesizing (or reusing) the tiny MTP demo model...\n")
+        model = Model(str(tiny_mtp_model(**DEMO_MODEL)))  # type: ignore[arg-type]
+    drafts = [int(x) for x in args.n_draft_max.split(",")]
+    common = dict(max_tokens=args.tokens, n_threads=args.threads, ignore_eos=True)
+    runs = [(0, r) for r in range(args.repeats)] + [(k, r) for k in drafts for r in range(args.repeats)]
+    bar = _Progress("benchmarking", len(runs))
+    from .generation import generate
+
+    generate(model, args.prompt, **{**common, "max_tokens": 8, "mtp": False})  # warm-up
+    results: dict[int, list[Generation]] = {}
+    for i, (k, _) in enumerate(runs):
+        g = generate(model, args.prompt, mtp=k > 0, n_draft_max=max(k, 1), **common)
+        assert isinstance(g, Generation)
+        results.setdefault(k, []).append(g)
+        bar.update(i + 1)
+    plain = statistics.median(g.tokens_per_s for g in results[0])
+    print(f"\n{model.description}, {args.tokens} tokens, median of {args.repeats}")
+    print(f"{'n_draft_max':>11} {'tokens/s':>9} {'speedup':>8} {'mean acc len':>13}  acceptance per position")
+    print(f"{'plain':>11} {plain:9.1f} {1.0:7.2f}x {'-':>13}  -")
+    best_k, best = 0, plain
+    speeds: dict[int, float] = {}
+    for k in drafts:
+        tps = statistics.median(g.tokens_per_s for g in results[k])
+        speeds[k] = tps
+        st = results[k][-1].stats
+        assert st is not None
+        per_pos = ", ".join(f"{x:.2f}" for x in st.acceptance_per_position)
+        print(f"{k:>11} {tps:9.1f} {tps / plain:7.2f}x {st.mean_acceptance_length:13.2f}  {per_pos}")
+        if tps > best:
+            best_k, best = k, tps
+    if best_k:
+        print(f"\nrecommended: n_draft_max={best_k} ({best / plain:.2f}x plain decoding on this machine)")
+    else:
+        print("\nrecommended: plain decoding (mtp=False): MTP does not pay off for this model here")
+    if args.plot:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            print("matplotlib is not installed (pip install 'llama-mtp[plot]'): no plot", file=sys.stderr)
+            return 0
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(drafts, [speeds[k] for k in drafts], "o-", label="MTP")
+        ax.axhline(plain, color="gray", ls="--", label="plain")
+        ax.set_xlabel("n_draft_max")
+        ax.set_ylabel("tokens/s")
+        ax.set_title(model.description)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=100)
+        print(f"plot written to {args.plot}")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     model = Model(args.model)
     rollback = model.is_recurrent or model.is_hybrid
@@ -151,6 +213,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     gen.add_argument("--n-gpu-layers", type=int, default=0)
     gen.add_argument("--no-repack", action="store_true", help="no weight repacking (CPUs that trap AMX)")
     gen.set_defaults(func=cmd_generate)
+
+    bench = sub.add_parser("bench", help="sweep n_draft_max: tokens/s, speedup, acceptance; recommends the best")
+    bench.add_argument("-m", "--model", default=None, help="GGUF model (default: the demo's tiny model)")
+    bench.add_argument("--n-draft-max", default="1,2,3,4")
+    bench.add_argument("--tokens", type=int, default=256)
+    bench.add_argument("--repeats", type=int, default=3)
+    bench.add_argument("--threads", type=int, default=None)
+    bench.add_argument("--prompt", default="The story begins:")
+    bench.add_argument("--plot", default=None, help="write a PNG plot (needs matplotlib)")
+    bench.set_defaults(func=cmd_bench)
 
     info = sub.add_parser("info", help="capability report of a GGUF model")
     info.add_argument("-m", "--model", required=True)

@@ -7,6 +7,7 @@ The hot loop (draft -> verify -> decode -> process -> accept -> trim KV) runs in
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence, Union
 
@@ -127,14 +128,18 @@ class Stream:
     def __iter__(self) -> Iterator[str] | Iterator[tuple[int, str]]:
         return self._pieces()  # type: ignore[return-value]
 
-    def _pieces(self) -> Iterator[object]:
+    def _pieces(self, text_per_step: bool = True) -> Iterator[object]:
         model, gen = self._model, self._gen
         n_seq = len(self._n_prompt)
         emitted = [0] * n_seq  # characters of text already yielded
         stopped: list[str | None] = [None] * n_seq
         texts = [""] * n_seq
+        text_per_step = text_per_step or bool(self._stops)
+        t_start = time.perf_counter()
         while not gen.done and not all(s is not None for s in stopped):
             new = gen.step()
+            if not text_per_step:
+                continue
             all_tokens = gen.tokens
             for s in range(n_seq):
                 if not new[s] or stopped[s] is not None:
@@ -151,6 +156,8 @@ class Stream:
                 if piece:
                     emitted[s] = safe
                     yield (s, piece) if self._batched else piece
+        # wall time of the whole loop, Python side included (what a caller experiences)
+        t_loop = time.perf_counter() - t_start
         results = []
         all_tokens = gen.tokens
         reasons = gen.finish_reasons
@@ -162,7 +169,7 @@ class Stream:
             results.append(Generation(
                 tokens=list(all_tokens[s]), text=text, finish_reason=stopped[s] or reasons[s] or "length",
                 stats=stats, n_prompt_tokens=self._n_prompt[s], prompt_seconds=gen.t_prompt,
-                generation_seconds=gen.t_gen, n_steps=gen.n_steps,
+                generation_seconds=t_loop, n_steps=gen.n_steps,
             ))
         self.result = results if self._batched else results[0]
 
@@ -190,7 +197,7 @@ def generate(model: Model | str, prompt: PromptLike | Sequence[PromptLike], **kw
     seed=None, stop=None (string or strings), add_special=True, ignore_eos=False.
     """
     s = Stream(model, prompt, **kwargs)
-    for _ in s:
+    for _ in s._pieces(text_per_step=False):  # text once at the end (unless stop strings)
         pass
     assert s.result is not None
     return s.result
