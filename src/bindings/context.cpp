@@ -398,7 +398,9 @@ void bind_context(nb::module_ & m) {
                           "Owner (numpy base) of a zero-copy output view: keeps the context alive "
                           "and records the decode generation the view belongs to.")
         .def_ro("generation", &ViewOwner::generation, "Context.decode_count when the view was taken.")
-        .def_prop_ro("__array_interface__", &ViewOwner::array_interface)
+        .def_prop_ro("__array_interface__", &ViewOwner::array_interface,
+                     nb::sig("def __array_interface__(self) -> dict[str, typing.Any]"),
+                     "numpy's array interface over llama.cpp's memory (read-only).")
         .def_prop_ro("is_current", &ViewOwner::is_current,
                      "False once the context decoded again (the view then shows newer data) or closed.");
 
@@ -407,12 +409,10 @@ void bind_context(nb::module_ & m) {
                         "Keeps its model alive.")
         .def(
             "__init__",
-            [](Context * self, nb::object model, uint32_t n_ctx, uint32_t n_batch, uint32_t n_ubatch,
+            [](Context * self, Model & model_ref, uint32_t n_ctx, uint32_t n_batch, uint32_t n_ubatch,
                uint32_t n_seq_max, std::optional<int32_t> n_threads, std::optional<int32_t> n_threads_batch,
                ContextType ctx_type, uint32_t n_rs_seq, bool embeddings) {
-                if (!nb::isinstance<Model>(model)) {
-                    throw nb::type_error("model must be a llama_mtp.Model");
-                }
+                nb::object model = nb::find(&model_ref);  // the caller's Python Model object
                 if ((n_threads && *n_threads < 1) || (n_threads_batch && *n_threads_batch < 1)) {
                     throw InvalidArgumentError("thread counts must be >= 1 (or None for the default)");
                 }
@@ -432,14 +432,14 @@ void bind_context(nb::module_ & m) {
             nb::arg("n_ubatch") = 512, nb::arg("n_seq_max") = 1, nb::arg("n_threads").none() = nb::none(),
             nb::arg("n_threads_batch").none() = nb::none(), nb::arg("ctx_type") = ContextType::DEFAULT,
             nb::arg("n_rs_seq") = 0, nb::arg("embeddings") = false,
-            "Create a context (GIL released). n_ubatch is clamped to n_batch as upstream does; "
+"Create a context (GIL released). n_ubatch is clamped to n_batch as upstream does; "
             "n_threads=None uses every hardware thread.")
-        .def_prop_ro("model", &Context::model_obj, "The Model this context runs.")
+        .def_prop_ro("model", &Context::model_obj, nb::sig("def model(self) -> Model"), "The Model this context runs.")
         .def_prop_ro("closed", &Context::closed)
         .def("close", &Context::close,
              "Free the context now. Raises StaleViewError while zero-copy views of it are alive.")
-        .def("__enter__", [](nb::handle self) { return nb::borrow(self); })
-        .def("__exit__", [](Context & self, nb::args) { self.close(); })
+        .def("__enter__", [](nb::handle self) { return nb::borrow(self); }, nb::sig("def __enter__(self) -> Context"))
+        .def("__exit__", [](Context & self, nb::args) { self.close(); }, nb::sig("def __exit__(self, *args: object) -> None"), "close()")
         .def_prop_ro("n_ctx", [](const Context & c) { return llama_n_ctx(c.get()); })
         .def_prop_ro("n_batch", [](const Context & c) { return llama_n_batch(c.get()); })
         .def_prop_ro("n_ubatch", [](const Context & c) { return llama_n_ubatch(c.get()); })
@@ -532,7 +532,7 @@ void bind_context(nb::module_ & m) {
              "Serialize one sequence's memory (KV and recurrent state).")
         .def("state_seq_set", &state_seq_set, nb::arg("seq_id"), nb::arg("data"), nb::arg("flags") = 0,
              "Restore a sequence from state_seq_get(); raises StateError on mismatch.")
-        .def("perf", &perf, "Upstream's timing counters.")
+        .def("perf", &perf, nb::sig("def perf(self) -> dict[str, float]"), "Upstream's timing counters.")
         .def("perf_reset", [](Context & c) { llama_perf_context_reset(c.get()); })
         .def("__repr__", [](const Context & c) {
             if (c.closed()) {

@@ -309,14 +309,18 @@ private:
                     break;
                 }
             }
+            const int32_t n_rows = (int32_t) d.size() + 1;  // rows of this seq in the verify batch
             st.n_past += keep;
             st.id_last = ids[keep - 1];
             if (st.n_past + 2 >= n_ctx && st.finish_reason.empty()) {
                 st.finish_reason = "length";  // context full
             }
-            // drop the rejected (or truncated) rows: KV cells, or recurrent snapshots
-            llama_memory_seq_rm(mem_tgt, s, st.n_past, -1);
-            if (mem_dft) llama_memory_seq_rm(mem_dft, s, st.n_past, -1);
+            // drop the rejected (or truncated) rows: KV cells, or recurrent snapshots. Only when
+            // there are any: touching the memory needlessly costs llama.cpp its graph reuse.
+            if (keep < n_rows) {
+                llama_memory_seq_rm(mem_tgt, s, st.n_past, -1);
+                if (mem_dft) llama_memory_seq_rm(mem_dft, s, st.n_past, -1);
+            }
         }
     }
 
@@ -336,12 +340,11 @@ void bind_generate(nb::module_ & m) {
                           "Use llama_mtp.generate()/stream() instead.")
         .def(
             "__init__",
-            [](Generator * self, nb::object target, nb::object draft, const std::vector<std::vector<int32_t>> & prompts,
+            [](Generator * self, Context & target_ref, Context * draft_ptr, const std::vector<std::vector<int32_t>> & prompts,
                int32_t max_tokens, int32_t n_draft_max, int32_t n_min, float p_min, float temperature, int32_t top_k,
                float top_p, float min_p, std::optional<uint32_t> seed, bool ignore_eos) {
-                if (!nb::isinstance<Context>(target)) {
-                    throw nb::type_error("target must be a llama_mtp.Context");
-                }
+                nb::object target = nb::find(&target_ref);
+                nb::object draft = draft_ptr ? nb::find(draft_ptr) : nb::none();
                 GenConfig c;
                 c.max_tokens = max_tokens;
                 c.n_draft_max = n_draft_max;
@@ -358,7 +361,8 @@ void bind_generate(nb::module_ & m) {
             nb::arg("target"), nb::arg("draft").none(), nb::arg("prompts"), nb::kw_only(), nb::arg("max_tokens"),
             nb::arg("n_draft_max") = 3, nb::arg("n_min") = 0, nb::arg("p_min") = 0.0f, nb::arg("temperature") = 0.0f,
             nb::arg("top_k") = 0, nb::arg("top_p") = 1.0f, nb::arg("min_p") = 0.0f, nb::arg("seed").none() = nb::none(),
-            nb::arg("ignore_eos") = false)
+            nb::arg("ignore_eos") = false,
+            "Prefill the prompts (GIL released); generation happens in step().")
         .def("step", &Generator::step, "Run one step (GIL released); returns the new tokens of each sequence.")
         .def_prop_ro("done", &Generator::done)
         .def_prop_ro("tokens", &Generator::tokens)

@@ -96,7 +96,7 @@ void install_log_filter() {
 }
 
 void bind_info(nb::module_ & m) {
-    m.def("build_info", &build_info,
+    m.def("build_info", &build_info, nb::sig("def build_info() -> dict[str, typing.Any]"),
           "Package version, pinned llama.cpp commit, compiled variant and backends, CPU features "
           "and compiler.");
     m.def("set_log_level", [](const std::string & level) { g_min_level = parse_level(level); },

@@ -200,8 +200,8 @@ void bind_model(nb::module_ & m) {
         .def("close", &Model::close,
              "Drop this object's reference to the weights; they are freed once no context "
              "uses them.")
-        .def("__enter__", [](nb::handle self) { return nb::borrow(self); })
-        .def("__exit__", [](Model & self, nb::args) { self.close(); })
+        .def("__enter__", [](nb::handle self) { return nb::borrow(self); }, nb::sig("def __enter__(self) -> Model"))
+        .def("__exit__", [](Model & self, nb::args) { self.close(); }, nb::sig("def __exit__(self, *args: object) -> None"), "close()")
         .def_prop_ro("n_vocab", &Model::n_vocab, "Vocabulary size.")
         .def_prop_ro("n_embd", [](const Model & s) { return llama_model_n_embd(s.get()); },
                      "Hidden size.")
@@ -261,7 +261,8 @@ void bind_model(nb::module_ & m) {
              [](nb::handle self, nb::kwargs kwargs) { return nb::type<Context>()(self, **kwargs); },
              nb::sig("def new_context(self, **params: typing.Any) -> Context"),
              "Context(self, **params): a new context over this model.")
-        .def("metadata", &metadata, "All GGUF key/value metadata as strings.")
+        .def("metadata", &metadata, nb::sig("def metadata(self) -> dict[str, str]"),
+             "All GGUF key/value metadata as strings.")
         .def("tokenize", &tokenize, nb::arg("text"), nb::arg("add_special") = true,
              nb::arg("parse_special") = false,
              nb::sig("def tokenize(self, text: str, add_special: bool = True, "

@@ -558,7 +558,7 @@ void bind_mtp(nb::module_ & m) {
         .def_prop_ro("t_process", [](const MtpStats & s) { return s.d.t_process; }, "Seconds in process().")
         .def_prop_ro("t_draft", [](const MtpStats & s) { return s.d.t_draft; }, "Seconds in draft().")
         .def_prop_ro("t_accept", [](const MtpStats & s) { return s.d.t_accept; }, "Seconds in accept().")
-        .def("as_dict", [](const MtpStats & s) {
+        .def("as_dict", [](const MtpStats & s) -> nb::dict {
             nb::dict d;
             d["n_drafts"] = s.d.n_drafts;
             d["draft_tokens"] = s.d.draft_tokens;
@@ -574,7 +574,7 @@ void bind_mtp(nb::module_ & m) {
             d["t_draft"] = s.d.t_draft;
             d["t_accept"] = s.d.t_accept;
             return d;
-        })
+        }, nb::sig("def as_dict(self) -> dict[str, typing.Any]"), "All counters and rates as a dict.")
         .def("__repr__", [](const MtpStats & s) {
             return "MtpStats(n_drafts=" + std::to_string(s.d.n_drafts) + ", accepted_tokens=" + std::to_string(s.d.accepted_tokens) +
                    "/" + std::to_string(s.d.verified_tokens) + ", mean_acceptance_length=" + std::to_string(s.mean_acceptance_length()) + ")";
@@ -585,17 +585,18 @@ void bind_mtp(nb::module_ & m) {
                            "begin -> (draft -> decode verify batch on target -> process -> accept)*.")
         .def(
             "__init__",
-            [](MtpSession * self, nb::object target, nb::object draft, std::optional<MtpConfig> config) {
-                new (self) MtpSession(target, draft, config.value_or(MtpConfig{}));
+            [](MtpSession * self, Context & target, Context & draft, std::optional<MtpConfig> config) {
+                new (self) MtpSession(nb::find(&target), nb::find(&draft), config.value_or(MtpConfig{}));
             },
             nb::arg("target"), nb::arg("draft"), nb::arg("config").none() = nb::none(),
             "Preflight-check the contexts (IncompatibleContextsError names the fix), then set up draft-mtp.")
         .def_static(
             "new_with_config",
-            [](nb::object target, nb::object draft, const MtpConfig & config) {
-                return new MtpSession(target, draft, config);
+            [](Context & target, Context & draft, const MtpConfig & config) {
+                return new MtpSession(nb::find(&target), nb::find(&draft), config);
             },
-            nb::arg("target"), nb::arg("draft"), nb::arg("config"), nb::rv_policy::take_ownership)
+            nb::arg("target"), nb::arg("draft"), nb::arg("config"), nb::rv_policy::take_ownership,
+            "MtpSession(target, draft, config).")
         .def_prop_ro("config", [](const MtpSession & s) { return s.config(); })
         .def_prop_ro("n_draft_max", [](const MtpSession & s) { return s.config().n_draft_max; })
         .def_prop_ro("n_min", [](const MtpSession & s) { return s.config().n_min; })
@@ -606,8 +607,9 @@ void bind_mtp(nb::module_ & m) {
         .def_prop_ro("need_embd_pre_norm", [](const MtpSession &) { return true; },
                      "Whether the target must output pre-norm hidden states for every row (draft-mtp: yes; "
                      "the session switched it on).")
-        .def_prop_ro("target", &MtpSession::target_obj)
-        .def_prop_ro("draft_context", &MtpSession::draft_obj)
+        .def_prop_ro("target", &MtpSession::target_obj, nb::sig("def target(self) -> Context"), "The target context.")
+        .def_prop_ro("draft_context", &MtpSession::draft_obj, nb::sig("def draft_context(self) -> Context"),
+                     "The MTP draft context.")
         .def_prop_ro("is_quiescent", &MtpSession::is_quiescent, "No sequence has a pending proposal.")
         .def("has_pending_proposal", &MtpSession::has_pending, nb::arg("seq_id"))
         .def("pending_proposal", [](const MtpSession & s, int64_t seq) { return to_array(s.pending_proposal(seq)); }, nb::arg("seq_id"),

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from ._core import (
+from ._cuda import preload_cuda_runtime
+
+preload_cuda_runtime()  # llama-mtp-cu12: the CUDA runtime comes from the nvidia-* wheels
+
+from ._core import (  # noqa: E402
     AcceptedTooManyError,
     BadSeqIdError,
     Batch,
@@ -36,7 +40,7 @@ from ._core import (
     build_info,
     set_log_level,
 )
-from .generation import Generation, Stream, generate, stream
+from .generation import Generation, Stream, generate, stream  # noqa: E402
 
 __version__: str = str(build_info()["version"])
 

@@ -65,7 +65,7 @@ class Stream:
     def __init__(self, model: Model | str, prompt: PromptLike | Sequence[PromptLike], **kwargs: object) -> None:
         self._model = Model(model) if isinstance(model, str) else model
         self._batched = _is_batch(prompt)
-        prompts = list(prompt) if self._batched else [prompt]  # type: ignore[arg-type]
+        prompts = list(prompt) if self._batched else [prompt]
         self._setup(prompts, **kwargs)  # type: ignore[arg-type]
         self.result: Generation | list[Generation] | None = None
 

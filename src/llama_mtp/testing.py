@@ -178,7 +178,8 @@ def _rope_sections(rope_dim: int) -> list[int]:
 
 
 def _rms_rows(x: np.ndarray) -> np.ndarray:
-    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True))
+    out: np.ndarray = x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True))
+    return out
 
 
 class _Weights:

@@ -1,0 +1,38 @@
+"""Load the CUDA runtime of the nvidia-* wheels before the CUDA build of _core is imported.
+
+CUDA wheels (llama-mtp-cu12) are repaired without libcudart/libcublas; they depend on the
+official nvidia-cuda-runtime-cu12 / nvidia-cublas-cu12 wheels instead. Preloading those
+libraries lets the dynamic loader resolve _core's references. CPU and Metal builds have no
+nvidia packages installed, and this does nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import sys
+from pathlib import Path
+
+_LIBS = {
+    "nvidia.cuda_runtime": ("libcudart.so.12", "cudart64_12.dll"),
+    "nvidia.cublas": ("libcublasLt.so.12", "cublasLt64_12.dll", "libcublas.so.12", "cublas64_12.dll"),
+}
+
+
+def preload_cuda_runtime() -> None:
+    for package, names in _LIBS.items():
+        try:
+            spec = importlib.util.find_spec(package)
+        except (ImportError, ValueError):
+            continue
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        root = Path(next(iter(spec.submodule_search_locations)))
+        for name in names:
+            for sub in ("lib", "bin"):
+                path = root / sub / name
+                if path.exists():
+                    try:
+                        ctypes.CDLL(str(path), mode=getattr(ctypes, "RTLD_GLOBAL", 0))
+                    except OSError as exc:  # a broken install: say so, _core's import will fail clearly
+                        print(f"llama_mtp: could not load {path}: {exc}", file=sys.stderr)

@@ -1,0 +1,655 @@
+"""
+llama-mtp native core: llama.cpp models, contexts, batches, samplers and MTP.
+"""
+
+from collections.abc import Sequence
+import enum
+from typing import Annotated, Any
+
+import numpy
+from numpy.typing import NDArray
+
+from llama_mtp import (
+    AcceptedTooManyError as AcceptedTooManyError,
+    BadSeqIdError as BadSeqIdError,
+    ClosedError as ClosedError,
+    ContextError as ContextError,
+    DecodeAbortedError as DecodeAbortedError,
+    DecodeError as DecodeError,
+    IncompatibleContextsError as IncompatibleContextsError,
+    InvalidArgumentError as InvalidArgumentError,
+    InvalidBatchError as InvalidBatchError,
+    InvalidConfigError as InvalidConfigError,
+    KvCacheFullError as KvCacheFullError,
+    LlamaError as LlamaError,
+    ModelLoadError as ModelLoadError,
+    ModelNotFoundError as ModelNotFoundError,
+    MtpSessionError as MtpSessionError,
+    MtpStateError as MtpStateError,
+    NoPendingProposalError as NoPendingProposalError,
+    ProposalPendingError as ProposalPendingError,
+    StaleViewError as StaleViewError,
+    StateError as StateError
+)
+
+
+def build_info() -> dict[str, Any]:
+    """
+    Package version, pinned llama.cpp commit, compiled variant and backends, CPU features and compiler.
+    """
+
+def set_log_level(level: str) -> None:
+    """
+    Minimum level of llama.cpp messages written to stderr: debug, info, warn (default), error or none. LLAMA_MTP_LOG_LEVEL sets it at import.
+    """
+
+class Model:
+    """
+    A GGUF model loaded with llama.cpp (weights, vocabulary, metadata). Contexts keep the weights alive.
+    """
+
+    def __init__(self, path: str, *, n_gpu_layers: int = 0, use_mmap: bool = True, load_mtp: bool = True, vocab_only: bool = False, repack: bool = True) -> None:
+        """
+        Load a GGUF file (the GIL is released while loading). repack=False maps to upstream's use_extra_bufts=false (no weight repacking / AMX kernels).
+        """
+
+    @property
+    def path(self) -> str:
+        """Path the model was loaded from."""
+
+    @property
+    def closed(self) -> bool:
+        """True after close()."""
+
+    def close(self) -> None:
+        """
+        Drop this object's reference to the weights; they are freed once no context uses them.
+        """
+
+    def __enter__(self) -> Model: ...
+
+    def __exit__(self, *args: object) -> None:
+        """close()"""
+
+    @property
+    def n_vocab(self) -> int:
+        """Vocabulary size."""
+
+    @property
+    def n_embd(self) -> int:
+        """Hidden size."""
+
+    @property
+    def n_embd_out(self) -> int:
+        """Width of the output embeddings (the rows MTP consumes)."""
+
+    @property
+    def n_layer(self) -> int:
+        """Number of blocks as upstream counts them (NextN blocks included)."""
+
+    @property
+    def n_layer_nextn(self) -> int:
+        """
+        Number of NextN (MTP) blocks; 0 when the model has none or they were not loaded.
+        """
+
+    @property
+    def n_head(self) -> int: ...
+
+    @property
+    def n_head_kv(self) -> int: ...
+
+    @property
+    def n_ctx_train(self) -> int:
+        """Context length the model was trained with."""
+
+    @property
+    def arch(self) -> str:
+        """Architecture name from the GGUF metadata (e.g. 'qwen35')."""
+
+    @property
+    def description(self) -> str:
+        """Upstream's one-line description (arch, size, type)."""
+
+    @property
+    def size_bytes(self) -> int:
+        """Total size of all tensors in bytes."""
+
+    @property
+    def n_params(self) -> int:
+        """Number of parameters."""
+
+    @property
+    def is_recurrent(self) -> bool:
+        """Pure recurrent architecture (Mamba, RWKV, ...)."""
+
+    @property
+    def is_hybrid(self) -> bool:
+        """Hybrid recurrent + attention architecture (e.g. qwen35)."""
+
+    @property
+    def has_mtp(self) -> bool:
+        """
+        True when NextN (MTP) layers are loaded and a draft context can be made.
+        """
+
+    @property
+    def bos(self) -> int:
+        """Beginning-of-sequence token id (-1 if none)."""
+
+    @property
+    def eos(self) -> int:
+        """End-of-sequence token id (-1 if none)."""
+
+    @property
+    def add_bos(self) -> bool:
+        """Whether tokenize(add_special=True) prepends BOS."""
+
+    def is_eog(self, token: int) -> bool:
+        """True for end-of-generation tokens (EOS, EOT, ...)."""
+
+    def new_context(self, **params: Any) -> Context:
+        """Context(self, **params): a new context over this model."""
+
+    def metadata(self) -> dict[str, str]:
+        """All GGUF key/value metadata as strings."""
+
+    def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> Annotated[NDArray[numpy.int32], dict(shape=(None,))]:
+        """Text to token ids (a new int32 array)."""
+
+    def detokenize(self, tokens: Sequence[int] | numpy.ndarray, remove_special: bool = False, unparse_special: bool = False) -> str:
+        """
+        Token ids to text (invalid UTF-8 from partial byte tokens becomes U+FFFD).
+        """
+
+    def token_to_piece(self, token: int, special: bool = True) -> str:
+        """The text of one token."""
+
+    def __repr__(self) -> str: ...
+
+class Batch:
+    """
+    A token batch with fixed capacity. token/pos/seq_id/logits are writable zero-copy numpy views over the first len(batch) rows; decode reads exactly these arrays.
+    """
+
+    def __init__(self, capacity: int, *, n_seq_max: int = 1) -> None: ...
+
+    def __len__(self) -> int: ...
+
+    @property
+    def capacity(self) -> int: ...
+
+    @property
+    def n_seq_max(self) -> int:
+        """Most seq ids one row can carry."""
+
+    def clear(self) -> None:
+        """Set the length to 0 (capacity and views' memory kept)."""
+
+    def add(self, token: int, pos: int, seq_id: int | Sequence[int] = 0, logits: bool = False) -> int:
+        """
+        Append one row; returns its index. Range checks against the model happen at decode.
+        """
+
+    def set_tokens(self, tokens: Annotated[NDArray[numpy.int32], dict(shape=(None,), order='C')], pos0: int = 0, seq_id: int = 0, logits_last: bool = True, *, append: bool = False) -> None:
+        """
+        Fill rows from an int32 array at positions pos0, pos0+1, ... of one sequence (replacing the batch, or after its rows with append=True); logits_last requests output for the last row only.
+        """
+
+    def set_len(self, n: int) -> None:
+        """
+        Set the number of rows in use (0..capacity), e.g. after writing rows through views of a longer batch.
+        """
+
+    @property
+    def n_outputs(self) -> int:
+        """Rows whose logits flag is set."""
+
+    @property
+    def token(self) -> Annotated[NDArray[numpy.int32], dict(shape=(None,))]:
+        """int32 token ids (writable view)."""
+
+    @property
+    def pos(self) -> Annotated[NDArray[numpy.int32], dict(shape=(None,))]:
+        """int32 positions (writable view)."""
+
+    @property
+    def seq_id(self) -> Annotated[NDArray[numpy.int32], dict(shape=(None,))]:
+        """int32 first seq id of each row (writable, strided view)."""
+
+    @property
+    def n_seq_id(self) -> Annotated[NDArray[numpy.int32], dict(shape=(None,))]:
+        """int32 number of seq ids per row (writable view)."""
+
+    @property
+    def logits(self) -> Annotated[NDArray[numpy.int8], dict(shape=(None,))]:
+        """int8 output flags (1 = compute logits for the row; writable view)."""
+
+    def __repr__(self) -> str: ...
+
+class ContextType(enum.Enum):
+    """Kind of llama.cpp context."""
+
+    DEFAULT = 0
+    """An ordinary (target) context."""
+
+    MTP = 1
+    """A draft context running the model's NextN (MTP) layers."""
+
+class ViewOwner:
+    """
+    Owner (numpy base) of a zero-copy output view: keeps the context alive and records the decode generation the view belongs to.
+    """
+
+    @property
+    def generation(self) -> int:
+        """Context.decode_count when the view was taken."""
+
+    @property
+    def __array_interface__(self) -> dict[str, Any]:
+        """numpy's array interface over llama.cpp's memory (read-only)."""
+
+    @property
+    def is_current(self) -> bool:
+        """
+        False once the context decoded again (the view then shows newer data) or closed.
+        """
+
+class Context:
+    """
+    A llama.cpp inference context over a Model (KV cache, outputs). Keeps its model alive.
+    """
+
+    def __init__(self, model: Model, *, n_ctx: int = 4096, n_batch: int = 512, n_ubatch: int = 512, n_seq_max: int = 1, n_threads: int | None = None, n_threads_batch: int | None = None, ctx_type: ContextType = ContextType.DEFAULT, n_rs_seq: int = 0, embeddings: bool = False) -> None:
+        """
+        Create a context (GIL released). n_ubatch is clamped to n_batch as upstream does; n_threads=None uses every hardware thread.
+        """
+
+    @property
+    def model(self) -> Model:
+        """The Model this context runs."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def close(self) -> None:
+        """
+        Free the context now. Raises StaleViewError while zero-copy views of it are alive.
+        """
+
+    def __enter__(self) -> Context: ...
+
+    def __exit__(self, *args: object) -> None:
+        """close()"""
+
+    @property
+    def n_ctx(self) -> int: ...
+
+    @property
+    def n_batch(self) -> int: ...
+
+    @property
+    def n_ubatch(self) -> int: ...
+
+    @property
+    def n_seq_max(self) -> int: ...
+
+    @property
+    def n_rs_seq(self) -> int:
+        """Recurrent-state snapshots per sequence (rollback depth)."""
+
+    @property
+    def ctx_type(self) -> ContextType: ...
+
+    @property
+    def embeddings(self) -> bool: ...
+
+    @property
+    def n_threads(self) -> int: ...
+
+    @property
+    def n_threads_batch(self) -> int: ...
+
+    def set_n_threads(self, n_threads: int, n_threads_batch: int | None = None) -> None: ...
+
+    @property
+    def decode_count(self) -> int:
+        """Number of decodes run so far: the generation of views taken now."""
+
+    @property
+    def n_outputs(self) -> int:
+        """Output rows of the last decode."""
+
+    def decode(self, batch: Batch) -> None:
+        """
+        Decode a batch (GIL released). Raises InvalidArgumentError for bad tokens, positions or seq ids, KvCacheFullError / DecodeAbortedError / InvalidBatchError / DecodeError for upstream failures (with .code).
+        """
+
+    def get_logits(self) -> Annotated[NDArray[numpy.float32], dict(shape=(None, None), writable=False)]:
+        """
+        Read-only zero-copy view (n_outputs, n_vocab) of the last decode's logits, rows in batch order. Valid until the next decode (see ViewOwner.is_current).
+        """
+
+    def get_logits_ith(self, i: int) -> Annotated[NDArray[numpy.float32], dict(shape=(None,), writable=False)]:
+        """
+        Read-only zero-copy view of the logits of batch row i (negative: from the last output).
+        """
+
+    def get_embeddings_ith(self, i: int) -> Annotated[NDArray[numpy.float32], dict(shape=(None,), writable=False)]:
+        """
+        Read-only zero-copy view of the output embedding of batch row i (embeddings=True).
+        """
+
+    def get_embeddings_seq(self, seq_id: int) -> Annotated[NDArray[numpy.float32], dict(shape=(None,), writable=False)]:
+        """
+        Read-only zero-copy view of a sequence's pooled embedding (pooling models only).
+        """
+
+    def set_embeddings_pre_norm(self, on: bool, masked: bool = False) -> None:
+        """
+        Extract the pre-norm hidden states (the rows NextN/MTP layers consume): for every batch row, or only rows with the logits flag when masked=True.
+        """
+
+    @property
+    def embeddings_pre_norm(self) -> bool: ...
+
+    def get_embeddings_pre_norm_ith(self, i: int) -> Annotated[NDArray[numpy.float32], dict(shape=(None,), writable=False)]:
+        """Read-only zero-copy view of the pre-norm hidden state of batch row i."""
+
+    def memory_clear(self, data: bool = True) -> None:
+        """Remove every sequence from the KV cache / recurrent state."""
+
+    def memory_seq_rm(self, seq_id: int, p0: int = -1, p1: int = -1) -> bool:
+        """
+        Remove positions [p0, p1) of a sequence (-1: open end; seq_id -1: all). Returns False when the memory cannot remove a partial range (recurrent state without snapshots).
+        """
+
+    def memory_seq_cp(self, seq_id_src: int, seq_id_dst: int, p0: int = -1, p1: int = -1) -> None: ...
+
+    def memory_seq_keep(self, seq_id: int) -> None:
+        """Remove every sequence but this one."""
+
+    def memory_seq_pos_min(self, seq_id: int) -> int:
+        """Smallest position of the sequence in memory, -1 if empty."""
+
+    def memory_seq_pos_max(self, seq_id: int) -> int:
+        """Largest position of the sequence in memory, -1 if empty."""
+
+    def state_seq_get(self, seq_id: int, flags: int = 0) -> bytes:
+        """Serialize one sequence's memory (KV and recurrent state)."""
+
+    def state_seq_set(self, seq_id: int, data: bytes, flags: int = 0) -> None:
+        """
+        Restore a sequence from state_seq_get(); raises StateError on mismatch.
+        """
+
+    def perf(self) -> dict[str, float]:
+        """Upstream's timing counters."""
+
+    def perf_reset(self) -> None: ...
+
+    def __repr__(self) -> str: ...
+
+class Sampler:
+    """
+    Upstream's sampler chain. temperature=0 is greedy (argmax); otherwise top-k -> top-p -> min-p -> temperature -> seeded random draw.
+    """
+
+    def __init__(self, *, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None) -> None: ...
+
+    def sample(self, ctx: Context, i: int = -1) -> int:
+        """
+        Sample a token from the logits of batch row i of ctx's last decode (GIL released).
+        """
+
+    def accept(self, token: int) -> None:
+        """Tell stateful samplers (repetition, grammar) the token was chosen."""
+
+    def reset(self) -> None:
+        """Reset the chain (and the random state to the seed)."""
+
+    @property
+    def temperature(self) -> float: ...
+
+    @property
+    def top_k(self) -> int: ...
+
+    @property
+    def top_p(self) -> float: ...
+
+    @property
+    def min_p(self) -> float: ...
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def is_greedy(self) -> bool: ...
+
+class MtpSessionConfig:
+    """Draft-mtp settings, validated on creation."""
+
+    def __init__(self, n_seq: int = 1, n_draft_max: int = 3, n_min: int = 0, p_min: float = 0.0) -> None: ...
+
+    @property
+    def n_seq(self) -> int: ...
+
+    @property
+    def n_draft_max(self) -> int: ...
+
+    @property
+    def n_min(self) -> int:
+        """Drafts shorter than this are dropped."""
+
+    @property
+    def p_min(self) -> float:
+        """Drafting stops at a token whose probability is below this."""
+
+    def with_n_min(self, n_min: int) -> MtpSessionConfig:
+        """A copy with another n_min."""
+
+    def with_p_min(self, p_min: float) -> MtpSessionConfig:
+        """A copy with another p_min."""
+
+    def with_n_draft_max(self, n_draft_max: int) -> MtpSessionConfig:
+        """A copy with another n_draft_max."""
+
+    def __eq__(self, arg: MtpSessionConfig, /) -> bool: ...
+
+    def __repr__(self) -> str: ...
+
+class MtpStats:
+    """Speculative decoding statistics (vLLM-style metrics)."""
+
+    @property
+    def n_drafts(self) -> int:
+        """Proposals with at least one token."""
+
+    @property
+    def draft_tokens(self) -> int:
+        """Tokens proposed."""
+
+    @property
+    def n_verified(self) -> int:
+        """Proposals accepted/rejected so far."""
+
+    @property
+    def verified_tokens(self) -> int: ...
+
+    @property
+    def accepted_drafts(self) -> int:
+        """Proposals with >= 1 token accepted."""
+
+    @property
+    def accepted_tokens(self) -> int: ...
+
+    @property
+    def acceptance_per_position(self) -> list[float]:
+        """
+        [i]: fraction of verified proposals whose token i was accepted (non-increasing).
+        """
+
+    @property
+    def acceptance_rate(self) -> float:
+        """accepted_tokens / verified_tokens."""
+
+    @property
+    def mean_acceptance_length(self) -> float:
+        """
+        1 + accepted tokens per verified proposal: tokens gained per target step.
+        """
+
+    @property
+    def t_begin(self) -> float:
+        """Seconds in begin()."""
+
+    @property
+    def t_process(self) -> float:
+        """Seconds in process()."""
+
+    @property
+    def t_draft(self) -> float:
+        """Seconds in draft()."""
+
+    @property
+    def t_accept(self) -> float:
+        """Seconds in accept()."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """All counters and rates as a dict."""
+
+    def __repr__(self) -> str: ...
+
+class MtpSession:
+    """
+    Upstream's draft-mtp speculative decoder behind a guarded state machine: begin -> (draft -> decode verify batch on target -> process -> accept)*.
+    """
+
+    def __init__(self, target: Context, draft: Context, config: MtpSessionConfig | None = None) -> None:
+        """
+        Preflight-check the contexts (IncompatibleContextsError names the fix), then set up draft-mtp.
+        """
+
+    @staticmethod
+    def new_with_config(target: Context, draft: Context, config: MtpSessionConfig) -> MtpSession:
+        """MtpSession(target, draft, config)."""
+
+    @property
+    def config(self) -> MtpSessionConfig: ...
+
+    @property
+    def n_draft_max(self) -> int: ...
+
+    @property
+    def n_min(self) -> int: ...
+
+    @property
+    def p_min(self) -> float: ...
+
+    @property
+    def n_seq(self) -> int: ...
+
+    @property
+    def need_embd(self) -> bool:
+        """Whether the target must output final embeddings (draft-mtp: no)."""
+
+    @property
+    def need_embd_pre_norm(self) -> bool:
+        """
+        Whether the target must output pre-norm hidden states for every row (draft-mtp: yes; the session switched it on).
+        """
+
+    @property
+    def target(self) -> Context:
+        """The target context."""
+
+    @property
+    def draft_context(self) -> Context:
+        """The MTP draft context."""
+
+    @property
+    def is_quiescent(self) -> bool:
+        """No sequence has a pending proposal."""
+
+    def has_pending_proposal(self, seq_id: int) -> bool: ...
+
+    def pending_proposal(self, seq_id: int) -> Annotated[NDArray[numpy.int32], dict(shape=(None,))]: ...
+
+    def begin(self, seq_id: int, prompt_tokens: Sequence[int] | numpy.ndarray) -> None:
+        """
+        Start a sequence: prompt_tokens are the tokens already decoded (and processed) on the target.
+        """
+
+    def process(self, batch: Batch) -> None:
+        """
+        Feed the batch just decoded on the target to the draft context (GIL released).
+        """
+
+    def draft(self, seq_id: int, n_past: int, last_token: int, n_max: int | None = None) -> Annotated[NDArray[numpy.int32], dict(shape=(None,))]:
+        """
+        Propose up to n_draft_max tokens to follow last_token (at position n_past); they become the pending proposal of seq_id. GIL released.
+        """
+
+    def accept(self, seq_id: int, n_accepted: int) -> None:
+        """Report how many tokens of the pending proposal the target verified."""
+
+    def decode_target_and_process(self, batch: Batch) -> None:
+        """target.decode(batch) then process(batch); GIL released for both."""
+
+    @property
+    def stats(self) -> MtpStats: ...
+
+    def print_stats(self) -> None:
+        """Print the statistics in upstream's format (stdout)."""
+
+    def get_state(self, seq_id: int) -> bytes:
+        """Serialize this sequence's speculative state (quiescent sessions only)."""
+
+    def set_state(self, seq_id: int, data: bytes) -> None:
+        """Restore a state from get_state(); nothing changes on error."""
+
+    def speculative_state(self, seq_id: int) -> bytes: ...
+
+    def restore_speculative_state(self, seq_id: int, data: bytes) -> None: ...
+
+class Generator:
+    """
+    Low-level generation loop: prefill on construction, then step() until done. Use llama_mtp.generate()/stream() instead.
+    """
+
+    def __init__(self, target: Context, draft: Context | None, prompts: Sequence[Sequence[int]], *, max_tokens: int, n_draft_max: int = 3, n_min: int = 0, p_min: float = 0.0, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False) -> None:
+        """Prefill the prompts (GIL released); generation happens in step()."""
+
+    def step(self) -> list[list[int]]:
+        """Run one step (GIL released); returns the new tokens of each sequence."""
+
+    @property
+    def done(self) -> bool: ...
+
+    @property
+    def tokens(self) -> list[list[int]]: ...
+
+    @property
+    def finish_reasons(self) -> list[str]: ...
+
+    @property
+    def n_past(self) -> list[int]:
+        """Per sequence: positions held in the target's memory."""
+
+    @property
+    def session(self) -> MtpSession: ...
+
+    @property
+    def t_prompt(self) -> float:
+        """Seconds spent on the prompt."""
+
+    @property
+    def t_gen(self) -> float:
+        """Seconds spent in step()."""
+
+    @property
+    def n_prompt_tokens(self) -> int: ...
+
+    @property
+    def n_steps(self) -> int:
+        """Target decodes (verify batches) so far."""

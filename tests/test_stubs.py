@@ -1,0 +1,34 @@
+"""The build generates llama_mtp/_core.pyi with nanobind's stubgen; stubs/ holds the golden
+copy (CPython 3.11, nanobind 3.1.0 pinned in pyproject.toml). Drift fails here."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import llama_mtp
+
+GOLDEN = Path(__file__).resolve().parent.parent / "stubs" / "llama_mtp" / "_core.pyi"
+
+
+def installed_stub() -> str:
+    return resources.files("llama_mtp").joinpath("_core.pyi").read_text()
+
+
+def test_stub_and_marker_are_installed() -> None:
+    assert "class MtpSession" in installed_stub()
+    assert resources.files("llama_mtp").joinpath("py.typed").is_file()
+
+
+def test_stub_matches_the_golden_copy() -> None:
+    assert GOLDEN.is_file(), "stubs/llama_mtp/_core.pyi is missing: copy the generated stub there"
+    assert installed_stub() == GOLDEN.read_text(), (
+        "the generated _core.pyi differs from stubs/llama_mtp/_core.pyi; if the API change is "
+        "intended, copy the installed stub over the golden one")
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    for name in llama_mtp.__all__:
+        obj = getattr(llama_mtp, name)
+        if callable(obj) or isinstance(obj, type):
+            assert obj.__doc__, f"{name} has no docstring"
