@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy's idle BLAS threads must not compete
 
@@ -35,10 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "examples"))
 
-import llama_mtp  # noqa: E402
 from build_upstream import build  # noqa: E402
-from llama_mtp.testing import tiny_mtp_model  # noqa: E402
 from mtp_loop import mtp_loop  # noqa: E402
+
+import llama_mtp  # noqa: E402
+from llama_mtp.testing import tiny_mtp_model  # noqa: E402
 
 PROMPT = "The story begins:"
 MODELS = {
@@ -152,7 +153,7 @@ def per_call_overheads(threads: int) -> dict[str, float]:
     s.begin(0, prompt[:-1])
     n_past, last = len(prompt) - 1, int(prompt[-1])
     t_draft, t_accept, t_dec, t_dec_proc, t_view = [], [], [], [], []
-    for i in range(300):
+    for _ in range(300):
         t0 = time.perf_counter_ns()
         d = s.draft(0, n_past, last)
         t1 = time.perf_counter_ns()
@@ -318,7 +319,7 @@ def plot(r: dict[str, Any], path: Path) -> None:
         print("matplotlib is not installed (pip install 'llama-mtp[plot]'): no plot", file=sys.stderr)
         return
     fig, axes = plt.subplots(1, len(r["models"]), figsize=(6 * len(r["models"]), 4), squeeze=False)
-    for ax, (name, rows) in zip(axes[0], r["models"].items()):
+    for ax, (name, rows) in zip(axes[0], r["models"].items(), strict=True):
         ks = [int(k.split("_")[1]) for k in rows if k.startswith("mtp_")]
         ax.plot(ks, [rows[f"mtp_{k}"]["ours"]["median"] for k in ks], "o-", label="llama-mtp generate()")
         ax.plot(ks, [rows[f"mtp_{k}"]["upstream"]["median"] for k in ks], "s--", label="upstream speculative-simple")

@@ -52,7 +52,7 @@ def test_batched_prompts(model: llama_mtp.Model, spec: TinyModelSpec) -> None:
     prompts = ["One", "Two two!", "x"]
     results = llama_mtp.generate(model, prompts, max_tokens=20, n_draft_max=2)
     assert isinstance(results, list) and len(results) == 3
-    for text, r in zip(prompts, results):
+    for text, r in zip(prompts, results, strict=True):
         toks = list(model.tokenize(text))
         assert r.tokens == spec.expected_tokens(toks, 20)
     token_prompts = [list(model.tokenize(p)) for p in prompts]

@@ -5,11 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mtp_helpers import Loop, mtp_contexts
 
 import llama_mtp
 from llama_mtp.testing import TinyModelSpec, tiny_mtp_model
-
-from mtp_helpers import Loop, mtp_contexts
 
 
 def test_config_validation() -> None:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from mtp_helpers import Loop, mtp_contexts
 
 import llama_mtp
 from llama_mtp.testing import tiny_model_spec, tiny_mtp_model
-
-from mtp_helpers import Loop, mtp_contexts
 
 _models: dict[tuple[str, float], llama_mtp.Model] = {}
 
@@ -120,7 +117,7 @@ class DraftAcceptMachine(RuleBasedStateMachine):
             assert now[key] >= self.last_stats[key]
         assert now["accepted_tokens"] <= now["verified_tokens"] <= now["draft_tokens"]
         per_pos = now["acceptance_per_position"]
-        assert all(a >= b for a, b in zip(per_pos, per_pos[1:]))
+        assert all(a >= b for a, b in zip(per_pos, per_pos[1:], strict=False))
         assert all(0.0 <= a <= 1.0 for a in per_pos)
         self.last_stats = now
 
@@ -157,7 +154,8 @@ def test_mtp_greedy_equals_plain_greedy(kind: str, acceptance: float, n_draft_ma
             pass
     res_p = plain.result if isinstance(plain.result, list) else [plain.result]
     res_s = spec.result if isinstance(spec.result, list) else [spec.result]
-    for a, b in zip(res_p, res_s):
+    assert len(res_p) == len(res_s)
+    for a, b in zip(res_p, res_s, strict=True):
         assert a is not None and b is not None
         assert b.tokens == a.tokens
         assert b.finish_reason == a.finish_reason

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import Model, build_info, set_log_level
 from .generation import Generation, stream
@@ -177,7 +177,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if model.has_mtp:
         print(f"MTP contexts (n_draft_max={n}):")
         print(f"  target: n_batch >= {n + 1}" + (f", n_ubatch >= {n + 1}, n_rs_seq >= {n}" if rollback else ""))
-        print(f"  draft:  ctx_type=MTP, n_batch >= target n_batch, n_seq_max = n_seq")
+        print("  draft:  ctx_type=MTP, n_batch >= target n_batch, n_seq_max = n_seq")
         kv_per_token = 2 * model.n_head_kv * (model.n_embd // max(model.n_head, 1)) * 2  # f16 K and V, one layer
         print(f"  draft KV estimate: {kv_per_token * args.n_ctx / 2**20:.1f} MiB for n_ctx={args.n_ctx} (one NextN layer, f16)")
     return 0

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence, Union
 
 import numpy as np
 
@@ -17,8 +17,8 @@ from ._core import Context, ContextType, Generator, InvalidArgumentError, Model,
 
 __all__ = ["Generation", "Stream", "generate", "stream"]
 
-TokenList = Union[Sequence[int], np.ndarray]
-PromptLike = Union[str, TokenList]
+TokenList = Sequence[int] | np.ndarray
+PromptLike = str | TokenList
 
 
 @dataclass
