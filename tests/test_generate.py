@@ -95,6 +95,10 @@ def test_errors(model_path: Path) -> None:
         llama_mtp.generate(model, "x", max_tokens=3, n_draft_max=0)
     with pytest.raises(llama_mtp.InvalidArgumentError):
         llama_mtp.generate(model, np.array([], dtype=np.int32), max_tokens=3)
+    # the loop builds its samplers with Sampler's validated chain
+    for bad in (dict(temperature=-1.0), dict(temperature=1.0, top_p=0.0), dict(temperature=1.0, min_p=1.0)):
+        with pytest.raises(llama_mtp.InvalidArgumentError):
+            llama_mtp.generate(model, "x", max_tokens=3, **bad)
 
 
 def test_generation_steps_release_the_gil(model: llama_mtp.Model) -> None:

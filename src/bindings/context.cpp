@@ -141,15 +141,12 @@ void Context::decode(const Batch & batch) {
     require((uint32_t) n <= params_.n_batch, "batch has " + std::to_string(n) +
                                                  " tokens, more than the context's n_batch " +
                                                  std::to_string(params_.n_batch));
-    const int32_t n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model_.get()));
+    const int32_t n_vocab = vocab_size(model_.get());
     const int32_t * tok = batch.token();
     const int32_t * pos = batch.pos();
     const int32_t * nseq = batch.n_seq_id();
     for (int32_t i = 0; i < n; ++i) {
-        if (tok[i] < 0 || tok[i] >= n_vocab) {
-            throw InvalidArgumentError("batch row " + std::to_string(i) + ": token " + std::to_string(tok[i]) +
-                                       " is out of range [0, " + std::to_string(n_vocab) + ")");
-        }
+        check_token_id(n_vocab, tok[i], "token", i);
         if (pos[i] < 0) {
             throw InvalidArgumentError("batch row " + std::to_string(i) + ": negative position " +
                                        std::to_string(pos[i]));

@@ -22,24 +22,6 @@ struct PyErrors {
     PyObject * aborted = nullptr;
 } py;
 
-PyObject * new_error(nb::module_ & m, const char * name, const char * doc, nb::tuple bases) {
-    std::string qualified = std::string("llama_mtp.") + name;
-    PyObject * type = PyErr_NewExceptionWithDoc(qualified.c_str(), doc, bases.ptr(), nullptr);
-    if (!type) {
-        throw nb::python_error();
-    }
-    m.attr(name) = nb::handle(type);
-    return type;
-}
-
-nb::tuple bases(std::initializer_list<PyObject *> types) {
-    nb::list items;
-    for (PyObject * t : types) {
-        items.append(nb::handle(t));
-    }
-    return nb::tuple(items);
-}
-
 void raise_decode(const DecodeError & e) {
     PyObject * type = py.decode;
     if (e.code == 1) {
@@ -93,41 +75,61 @@ void translate(const std::exception_ptr & p, void *) {
     }
 }
 
+PyObject * new_error(nb::module_ & m, const char * name, const char * doc,
+                     std::initializer_list<PyObject *> bases) {
+    return add_error_type(m, name, doc, bases).ptr();
+}
+
 }  // namespace
+
+nb::handle add_error_type(nb::module_ & m, const char * name, const char * doc,
+                          std::initializer_list<PyObject *> bases) {
+    nb::list items;
+    for (PyObject * t : bases) {
+        items.append(nb::handle(t));
+    }
+    std::string qualified = std::string("llama_mtp.") + name;
+    PyObject * type = PyErr_NewExceptionWithDoc(qualified.c_str(), doc, nb::tuple(items).ptr(), nullptr);
+    if (!type) {
+        throw nb::python_error();
+    }
+    m.attr(name) = nb::handle(type);
+    return nb::handle(type);
+}
 
 void bind_errors(nb::module_ & m) {
     py.llama = new_error(m, "LlamaError", "Base class of every llama_mtp error.",
-                         bases({PyExc_Exception}));
+                         {PyExc_Exception});
     py.model_load = new_error(m, "ModelLoadError",
                               "The GGUF file could not be loaded (corrupt, truncated, unsupported).",
-                              bases({py.llama}));
+                              {py.llama});
     py.model_not_found = new_error(m, "ModelNotFoundError", "The model file does not exist.",
-                                   bases({py.model_load, PyExc_FileNotFoundError}));
+                                   {py.model_load, PyExc_FileNotFoundError});
     py.context = new_error(m, "ContextError",
                            "A context could not be created or used as requested.",
-                           bases({py.llama}));
+                           {py.llama});
     py.closed = new_error(m, "ClosedError", "The model or context was closed.",
-                          bases({py.context}));
+                          {py.context});
     py.stale_view = new_error(m, "StaleViewError",
                               "An operation would invalidate live zero-copy views.",
-                              bases({py.context}));
+                              {py.context});
     py.state = new_error(m, "StateError", "Saving or restoring a state failed.",
-                         bases({py.llama}));
+                         {py.llama});
     py.invalid_argument = new_error(m, "InvalidArgumentError",
                                     "An argument is out of range or inconsistent.",
-                                    bases({py.llama, PyExc_ValueError}));
+                                    {py.llama, PyExc_ValueError});
     py.decode = new_error(m, "DecodeError",
                           "llama_decode failed; `code` holds upstream's return value.",
-                          bases({py.llama}));
+                          {py.llama});
     py.invalid_batch = new_error(m, "InvalidBatchError",
                                  "llama.cpp rejected the batch (code -1).",
-                                 bases({py.decode, PyExc_ValueError}));
+                                 {py.decode, PyExc_ValueError});
     py.kv_slot = new_error(m, "KvCacheFullError",
                            "No KV cache slot for the batch (code 1): enlarge n_ctx or free "
                            "sequences.",
-                           bases({py.decode}));
+                           {py.decode});
     py.aborted = new_error(m, "DecodeAbortedError", "The decode was aborted (code 2).",
-                           bases({py.decode}));
+                           {py.decode});
     nb::register_exception_translator(translate);
 }
 

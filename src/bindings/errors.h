@@ -1,6 +1,7 @@
 #pragma once
 // C++ exception types of the shim. errors.cpp maps each one to a Python class of
 // the llama_mtp.LlamaError hierarchy; nothing else escapes the binding boundary.
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 
@@ -37,6 +38,10 @@ struct DecodeError : Error {
     int code;
     DecodeError(int code, const std::string & msg) : Error(msg), code(code) {}
 };
+
+// Creates the Python exception class llama_mtp.<name> with these bases and adds it to m.
+nanobind::handle add_error_type(nanobind::module_ & m, const char * name, const char * doc,
+                                std::initializer_list<PyObject *> bases);
 
 void bind_errors(nanobind::module_ & m);
 

@@ -13,6 +13,7 @@
 #include "context.h"
 #include "errors.h"
 #include "mtp.h"
+#include "sampler.h"
 
 namespace nb = nanobind;
 
@@ -29,10 +30,7 @@ struct GenConfig {
     int32_t n_draft_max = 3;
     int32_t n_min = 0;
     float p_min = 0.0f;
-    float temperature = 0.0f;
-    int32_t top_k = 0;
-    float top_p = 1.0f;
-    float min_p = 0.0f;
+    SamplerParams sampling;  // temperature <= 0: greedy (the loop's own argmax)
     uint32_t seed = LLAMA_DEFAULT_SEED;
     bool ignore_eos = false;
 };
@@ -43,8 +41,17 @@ struct SeqState {
     int32_t n_prompt = 0;
     std::vector<int32_t> generated;
     std::string finish_reason;  // "" while active, then "stop" or "length"
-    llama_sampler * sampler = nullptr;
+    SamplerPtr sampler;  // null when greedy
     int32_t row = 0;  // first row of this sequence in the current verify batch
+};
+
+// Counts a user of a context for as long as it lives: close() refuses while any exist.
+struct ContextUse {
+    Context * ctx;
+    explicit ContextUse(Context * c) : ctx(c) { ++ctx->sessions; }
+    ~ContextUse() { --ctx->sessions; }
+    ContextUse(const ContextUse &) = delete;
+    ContextUse & operator=(const ContextUse &) = delete;
 };
 
 class Generator {
@@ -59,12 +66,16 @@ public:
         if (cfg.max_tokens < 0) {
             throw InvalidArgumentError("max_tokens must be >= 0");
         }
+        if (tgt_->params().ctx_type != ContextType::DEFAULT) {
+            throw InvalidArgumentError("the target must be a DEFAULT context");
+        }
+        validate_sampler_params(cfg.sampling);
         if ((uint32_t) n_seq > tgt_->params().n_seq_max) {
             throw InvalidArgumentError(std::to_string(n_seq) + " prompts need a target context with n_seq_max >= " + std::to_string(n_seq));
         }
         const llama_model * model = tgt_->model().get();
-        const int32_t n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
         const int32_t n_ctx = (int32_t) llama_n_ctx(tgt_->get());
+        const int32_t n_vocab = vocab_size(model);
         for (const auto & p : prompts) {
             if (p.empty()) {
                 throw InvalidArgumentError("a prompt is empty (tokenize with add_special=True to get BOS)");
@@ -73,9 +84,7 @@ public:
                 throw InvalidArgumentError("a prompt of " + std::to_string(p.size()) + " tokens does not fit n_ctx " + std::to_string(n_ctx));
             }
             for (int32_t t : p) {
-                if (t < 0 || t >= n_vocab) {
-                    throw InvalidArgumentError("prompt token " + std::to_string(t) + " out of range [0, " + std::to_string(n_vocab) + ")");
-                }
+                check_token_id(n_vocab, t, "prompt token");
             }
         }
         if (!draft_obj_.is_none()) {
@@ -88,32 +97,16 @@ public:
             st.n_prompt = (int32_t) prompts[s].size();
             st.id_last = prompts[s].back();
             st.n_past = st.n_prompt - 1;
-            if (cfg.temperature > 0.0f) {
-                llama_sampler * chain = llama_sampler_chain_init(llama_sampler_chain_default_params());
-                if (cfg.top_k > 0) llama_sampler_chain_add(chain, llama_sampler_init_top_k(cfg.top_k));
-                if (cfg.top_p < 1.0f) llama_sampler_chain_add(chain, llama_sampler_init_top_p(cfg.top_p, 1));
-                if (cfg.min_p > 0.0f) llama_sampler_chain_add(chain, llama_sampler_init_min_p(cfg.min_p, 1));
-                llama_sampler_chain_add(chain, llama_sampler_init_temp(cfg.temperature));
-                llama_sampler_chain_add(chain, llama_sampler_init_dist(cfg.seed + (uint32_t) s));
-                st.sampler = chain;
+            if (cfg.sampling.temperature > 0.0f) {
+                st.sampler = new_sampler_chain(cfg.sampling, cfg.seed + (uint32_t) s);
             }
             if (cfg.max_tokens == 0) {
                 st.finish_reason = "length";
             }
         }
         batch_ = std::make_unique<common_batch>(tgt_->get());
-        if (tgt_->params().ctx_type != ContextType::DEFAULT) {
-            throw InvalidArgumentError("the target must be a DEFAULT context");
-        }
-        tgt_->sessions++;
+        use_ = std::make_unique<ContextUse>(tgt_);
         prefill(prompts);
-    }
-
-    ~Generator() {
-        for (auto & st : seqs_) {
-            if (st.sampler) llama_sampler_free(st.sampler);
-        }
-        tgt_->sessions--;
     }
 
     bool done() const {
@@ -215,7 +208,7 @@ private:
 
     int32_t pick(SeqState & st, int32_t row) {
         if (st.sampler) {
-            return llama_sampler_sample(st.sampler, tgt_->get(), row);
+            return llama_sampler_sample(st.sampler.get(), tgt_->get(), row);
         }
         const float * logits = llama_get_logits_ith(tgt_->get(), row);
         const int32_t n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(tgt_->model().get()));
@@ -328,6 +321,7 @@ private:
     GenConfig cfg_;
     std::vector<SeqState> seqs_;
     std::unique_ptr<common_batch> batch_;
+    std::unique_ptr<ContextUse> use_;  // released with the generator, also when prefill throws
     std::string error_;
     int32_t error_code_ = 0;
 };
@@ -350,10 +344,7 @@ void bind_generate(nb::module_ & m) {
                 c.n_draft_max = n_draft_max;
                 c.n_min = n_min;
                 c.p_min = p_min;
-                c.temperature = temperature;
-                c.top_k = top_k;
-                c.top_p = top_p;
-                c.min_p = min_p;
+                c.sampling = {temperature, top_k, top_p, min_p};
                 c.seed = seed.value_or(LLAMA_DEFAULT_SEED);
                 c.ignore_eos = ignore_eos;
                 new (self) Generator(target, draft, prompts, c);

@@ -9,6 +9,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include "arrays.h"
 #include "context.h"
 #include "errors.h"
 
@@ -64,13 +65,17 @@ int32_t Model::n_vocab() const { return llama_vocab_n_tokens(vocab()); }
 
 int32_t Model::n_layer_nextn() const { return load_mtp ? llama_model_n_layer_nextn(get()) : 0; }
 
-void Model::check_token(int64_t token, const char * what) const {
-    const int32_t n = n_vocab();
+int32_t vocab_size(const llama_model * model) { return llama_vocab_n_tokens(llama_model_get_vocab(model)); }
+
+void check_token_id(int32_t n, int64_t token, const char * what, int64_t row) {
     if (token < 0 || token >= n) {
-        throw InvalidArgumentError(std::string(what) + " " + std::to_string(token) +
-                                   " is out of range [0, " + std::to_string(n) + ")");
+        const std::string where = row >= 0 ? "batch row " + std::to_string(row) + ": " : "";
+        throw InvalidArgumentError(where + what + " " + std::to_string(token) + " is out of range [0, " +
+                                   std::to_string(n) + ")");
     }
 }
+
+void Model::check_token(int64_t token, const char * what) const { check_token_id(n_vocab(), token, what); }
 
 namespace {
 
@@ -107,8 +112,6 @@ nb::dict metadata(const Model & self) {
     return out;
 }
 
-using TokenArray = nb::ndarray<nb::numpy, int32_t, nb::ndim<1>>;
-
 TokenArray tokenize(const Model & self, const std::string & text, bool add_special,
                     bool parse_special) {
     const llama_vocab * vocab = self.vocab();
@@ -127,10 +130,7 @@ TokenArray tokenize(const Model & self, const std::string & text, bool add_speci
     if (n < 0) {
         throw InvalidArgumentError("tokenization failed (text too long?)");
     }
-    auto * data = new int32_t[(size_t) n > 0 ? (size_t) n : 1];
-    std::copy(tokens.begin(), tokens.begin() + n, data);
-    nb::capsule owner(data, [](void * p) noexcept { delete[] (int32_t *) p; });
-    return TokenArray(data, {(size_t) n}, owner);
+    return owned_token_array(tokens.data(), (size_t) n);
 }
 
 // Token pieces can split a UTF-8 character (byte-fallback tokens): decode leniently.

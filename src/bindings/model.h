@@ -37,6 +37,13 @@ private:
     ModelPtr model_;
 };
 
+int32_t vocab_size(const llama_model * model);
+
+// Throws InvalidArgumentError unless 0 <= token < n_vocab. `what` names the value
+// ("token", "prompt token", ...); row >= 0 prefixes "batch row N: ". No allocation on success,
+// so loops call it per token with n_vocab looked up once.
+void check_token_id(int32_t n_vocab, int64_t token, const char * what, int64_t row = -1);
+
 void bind_model(nanobind::module_ & m);
 
 }  // namespace llama_mtp

@@ -11,6 +11,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include "arrays.h"
 #include "common.h"
 #include "llama-ext.h"
 #include "speculative.h"
@@ -203,11 +204,9 @@ void MtpSession::begin(int64_t seq_id, const std::vector<int32_t> & prompt) {
     if (pending_[seq_id]) {
         throw ProposalPendingError("seq " + std::to_string(seq_id) + " has a pending proposal: accept() it before begin()");
     }
-    const int32_t n_vocab = tgt_->model() ? llama_vocab_n_tokens(llama_model_get_vocab(tgt_->model().get())) : 0;
+    const int32_t n_vocab = vocab_size(tgt_->model().get());
     for (int32_t t : prompt) {
-        if (t < 0 || t >= n_vocab) {
-            throw InvalidArgumentError("prompt token " + std::to_string(t) + " out of range [0, " + std::to_string(n_vocab) + ")");
-        }
+        check_token_id(n_vocab, t, "prompt token");
     }
     if (prompt.size() >= llama_n_ctx(tgt_->get())) {
         throw MtpSessionError("prompt of " + std::to_string(prompt.size()) + " tokens does not fit the target context (n_ctx " +
@@ -289,10 +288,7 @@ const std::vector<int32_t> & MtpSession::draft(int64_t seq_id, int32_t n_past, i
     if (!begun_[seq_id]) {
         throw MtpSessionError("call begin(seq_id, prompt) before draft() for seq " + std::to_string(seq_id));
     }
-    const int32_t n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(tgt_->model().get()));
-    if (last_token < 0 || last_token >= n_vocab) {
-        throw InvalidArgumentError("last_token " + std::to_string(last_token) + " out of range [0, " + std::to_string(n_vocab) + ")");
-    }
+    check_token_id(vocab_size(tgt_->model().get()), last_token, "last_token");
     const int32_t n_ctx = (int32_t) llama_n_ctx(tgt_->get());
     if (n_past < 0 || n_past >= n_ctx) {
         throw InvalidArgumentError("n_past " + std::to_string(n_past) + " outside [0, n_ctx=" + std::to_string(n_ctx) + ")");
@@ -439,13 +435,17 @@ void MtpSession::print_stats() const { common_speculative_print_stats(spec_); }
 
 namespace {
 
-using TokenArray = nb::ndarray<nb::numpy, int32_t, nb::ndim<1>>;
+TokenArray to_array(const std::vector<int32_t> & v) { return owned_token_array(v.data(), v.size()); }
 
-TokenArray to_array(const std::vector<int32_t> & v) {
-    auto * data = new int32_t[v.empty() ? 1 : v.size()];
-    std::copy(v.begin(), v.end(), data);
-    nb::capsule owner(data, [](void * p) noexcept { delete[] (int32_t *) p; });
-    return TokenArray(data, {v.size()}, owner);
+// get_state/set_state and the seed crate's speculative_state/restore_speculative_state
+nb::bytes state_bytes(const MtpSession & s, int64_t seq) {
+    const std::vector<uint8_t> v = s.get_state(seq);
+    return nb::bytes((const char *) v.data(), v.size());
+}
+
+void restore_state_bytes(MtpSession & s, int64_t seq, nb::bytes data) {
+    const auto * p = (const uint8_t *) data.c_str();
+    s.set_state(seq, std::vector<uint8_t>(p, p + data.size()));
 }
 
 // Python-facing statistics snapshot.
@@ -491,28 +491,19 @@ void bind_mtp(nb::module_ & m) {
     // MtpSessionError < LlamaError; InvalidConfigError and BadSeqIdError are also ValueErrors
     // never destroyed: a static nb::dict would be released after Python finalized
     static nb::dict & types = *new nb::dict();
-    auto make = [&](const char * name, const char * doc, std::initializer_list<nb::handle> bases) {
-        nb::list b;
-        for (nb::handle h : bases) {
-            b.append(h);
-        }
-        std::string q = std::string("llama_mtp.") + name;
-        PyObject * t = PyErr_NewExceptionWithDoc(q.c_str(), doc, nb::tuple(b).ptr(), nullptr);
-        if (!t) {
-            throw nb::python_error();
-        }
-        m.attr(name) = nb::handle(t);
-        types[name] = nb::handle(t);
-        return nb::handle(t);
+    auto make = [&](const char * name, const char * doc, std::initializer_list<PyObject *> bases) {
+        nb::handle t = add_error_type(m, name, doc, bases);
+        types[name] = t;
+        return t.ptr();
     };
-    nb::handle base = make("MtpSessionError", "Base class of MtpSession errors.", {m.attr("LlamaError")});
+    PyObject * base = make("MtpSessionError", "Base class of MtpSession errors.", {nb::object(m.attr("LlamaError")).ptr()});
     make("IncompatibleContextsError", "The target/draft contexts cannot run draft-mtp; the message names the fix.", {base});
     make("BadSeqIdError", "seq_id outside [0, n_seq).", {base, PyExc_ValueError});
     make("ProposalPendingError", "A proposal is pending: accept() it first.", {base});
     make("NoPendingProposalError", "accept() without a pending proposal.", {base});
     make("AcceptedTooManyError", "accept(n) with n larger than the proposal.", {base, PyExc_ValueError});
     make("InvalidConfigError", "An MtpSessionConfig value is out of range.", {base, PyExc_ValueError});
-    make("MtpStateError", "A speculative state could not be saved or restored.", {base, m.attr("StateError")});
+    make("MtpStateError", "A speculative state could not be saved or restored.", {base, nb::object(m.attr("StateError")).ptr()});
     nb::register_exception_translator(translate_mtp, &types);
 
     nb::class_<MtpConfig>(m, "MtpSessionConfig", "Draft-mtp settings, validated on creation.")
@@ -661,23 +652,13 @@ void bind_mtp(nb::module_ & m) {
                  s.print_stats();  // upstream's own line, at its trace log level
              },
              "Print the statistics in upstream's format (stdout).")
-        .def("get_state", [](const MtpSession & s, int64_t seq) {
-                 auto v = s.get_state(seq);
-                 return nb::bytes((const char *) v.data(), v.size());
-             }, nb::arg("seq_id"), "Serialize this sequence's speculative state (quiescent sessions only).")
-        .def("set_state", [](MtpSession & s, int64_t seq, nb::bytes data) {
-                 std::vector<uint8_t> v((const uint8_t *) data.c_str(), (const uint8_t *) data.c_str() + data.size());
-                 s.set_state(seq, v);
-             }, nb::arg("seq_id"), nb::arg("data"), "Restore a state from get_state(); nothing changes on error.")
+        .def("get_state", &state_bytes, nb::arg("seq_id"),
+             "Serialize this sequence's speculative state (quiescent sessions only).")
+        .def("set_state", &restore_state_bytes, nb::arg("seq_id"), nb::arg("data"),
+             "Restore a state from get_state(); nothing changes on error.")
         // Aliases with the seed crate's names
-        .def("speculative_state", [](const MtpSession & s, int64_t seq) {
-                 auto v = s.get_state(seq);
-                 return nb::bytes((const char *) v.data(), v.size());
-             }, nb::arg("seq_id"))
-        .def("restore_speculative_state", [](MtpSession & s, int64_t seq, nb::bytes data) {
-                 std::vector<uint8_t> v((const uint8_t *) data.c_str(), (const uint8_t *) data.c_str() + data.size());
-                 s.set_state(seq, v);
-             }, nb::arg("seq_id"), nb::arg("data"));
+        .def("speculative_state", &state_bytes, nb::arg("seq_id"))
+        .def("restore_speculative_state", &restore_state_bytes, nb::arg("seq_id"), nb::arg("data"));
 }
 
 }  // namespace llama_mtp

@@ -1,0 +1,21 @@
+#pragma once
+// Small numpy results the binding allocates itself (token lists, proposals): a copy the
+// array owns, freed by a capsule. Zero-copy views of llama.cpp memory are made elsewhere.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+#include <nanobind/ndarray.h>
+
+namespace llama_mtp {
+
+using TokenArray = nanobind::ndarray<nanobind::numpy, int32_t, nanobind::ndim<1>>;
+
+inline TokenArray owned_token_array(const int32_t * tokens, size_t n) {
+    auto * data = new int32_t[n > 0 ? n : 1];
+    std::copy(tokens, tokens + n, data);
+    nanobind::capsule owner(data, [](void * p) noexcept { delete[] (int32_t *) p; });
+    return TokenArray(data, {n}, owner);
+}
+
+}  // namespace llama_mtp
