@@ -3,6 +3,7 @@ copy (CPython 3.11, nanobind 3.1.0 pinned in pyproject.toml). Drift fails here."
 
 from __future__ import annotations
 
+import ast
 from importlib import resources
 from pathlib import Path
 
@@ -32,3 +33,22 @@ def test_every_public_name_has_a_docstring() -> None:
         obj = getattr(llama_mtp, name)
         if callable(obj) or isinstance(obj, type):
             assert obj.__doc__, f"{name} has no docstring"
+
+
+def test_every_public_name_in_the_stub_has_a_docstring() -> None:
+    """IDEs show the stub's docstrings: every public class, method, property and function of
+    _core carries one (dunders other than __enter__ are documented by their protocol)."""
+    tree = ast.parse(installed_stub())
+    missing: list[str] = []
+
+    def visit(nodes: list[ast.stmt], prefix: str) -> None:
+        for node in nodes:
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+                public = not node.name.startswith("_") or node.name == "__enter__"
+                if public and not ast.get_docstring(node):
+                    missing.append(prefix + node.name)
+                if isinstance(node, ast.ClassDef):
+                    visit(node.body, f"{prefix}{node.name}.")
+
+    visit(tree.body, "")
+    assert not missing, f"no docstring in the stub: {missing}"

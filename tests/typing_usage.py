@@ -59,6 +59,12 @@ def use_everything() -> None:
     blob: bytes = session.get_state(0)
     session.set_state(0, blob)
 
+    loop = llama_mtp.Generator(ctx, draft, [list(tokens)], max_tokens=4, n_draft_max=2)
+    while not loop.done:
+        new_tokens: list[list[int]] = loop.step()
+    loop_session: llama_mtp.MtpSession | None = loop.session
+    reasons: list[str] = loop.finish_reasons
+
     g = llama_mtp.generate(model, "hi", max_tokens=8, mtp=True, n_draft_max=3)
     if isinstance(g, llama_mtp.Generation):
         out: list[int] = g.tokens
@@ -71,7 +77,9 @@ def use_everything() -> None:
         llama_mtp.Model("missing.gguf")
     except llama_mtp.ModelNotFoundError:
         pass
+    except llama_mtp.BackendError:
+        pass
     except llama_mtp.LlamaError:
         pass
     del n, flags, text, meta, size, ctx2, idx, all_logits, current, gen, removed, pos, perf, proposal
-    del pending, rates, info, spec
+    del pending, rates, info, spec, loop_session, reasons

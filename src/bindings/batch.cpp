@@ -136,9 +136,9 @@ void bind_batch(nb::module_ & m) {
                       "zero-copy numpy views over the first len(batch) rows; decode reads "
                       "exactly these arrays.")
         .def(nb::init<int32_t, int32_t>(), nb::arg("capacity"), nb::kw_only(),
-             nb::arg("n_seq_max") = 1)
-        .def("__len__", &Batch::size)
-        .def_prop_ro("capacity", &Batch::capacity)
+             nb::arg("n_seq_max") = 1, "An empty batch with room for capacity rows of up to n_seq_max seq ids each.")
+        .def("__len__", &Batch::size, "Rows in use (what decode reads).")
+        .def_prop_ro("capacity", &Batch::capacity, "Most rows the batch can hold.")
         .def_prop_ro("n_seq_max", &Batch::n_seq_max, "Most seq ids one row can carry.")
         .def("clear", &Batch::clear, "Set the length to 0 (capacity and views' memory kept).")
         .def(

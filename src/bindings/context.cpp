@@ -432,21 +432,21 @@ void bind_context(nb::module_ & m) {
 "Create a context (GIL released). n_ubatch is clamped to n_batch as upstream does; "
             "n_threads=None uses every hardware thread.")
         .def_prop_ro("model", &Context::model_obj, nb::sig("def model(self) -> Model"), "The Model this context runs.")
-        .def_prop_ro("closed", &Context::closed)
+        .def_prop_ro("closed", &Context::closed, "True after close().")
         .def("close", &Context::close,
              "Free the context now. Raises StaleViewError while zero-copy views of it are alive.")
-        .def("__enter__", [](nb::handle self) { return nb::borrow(self); }, nb::sig("def __enter__(self) -> Context"))
+        .def("__enter__", [](nb::handle self) { return nb::borrow(self); }, nb::sig("def __enter__(self) -> Context"), "The context itself; close() on exit.")
         .def("__exit__", [](Context & self, nb::args) { self.close(); }, nb::sig("def __exit__(self, *args: object) -> None"), "close()")
-        .def_prop_ro("n_ctx", [](const Context & c) { return llama_n_ctx(c.get()); })
-        .def_prop_ro("n_batch", [](const Context & c) { return llama_n_batch(c.get()); })
-        .def_prop_ro("n_ubatch", [](const Context & c) { return llama_n_ubatch(c.get()); })
-        .def_prop_ro("n_seq_max", [](const Context & c) { return llama_n_seq_max(c.get()); })
+        .def_prop_ro("n_ctx", [](const Context & c) { return llama_n_ctx(c.get()); }, "Context size in tokens (KV cells).")
+        .def_prop_ro("n_batch", [](const Context & c) { return llama_n_batch(c.get()); }, "Most tokens one decode() accepts.")
+        .def_prop_ro("n_ubatch", [](const Context & c) { return llama_n_ubatch(c.get()); }, "Tokens per compute graph (a decode runs n_batch in n_ubatch slices).")
+        .def_prop_ro("n_seq_max", [](const Context & c) { return llama_n_seq_max(c.get()); }, "Most sequences the context holds; seq ids are 0..n_seq_max-1.")
         .def_prop_ro("n_rs_seq", [](const Context & c) { return llama_n_rs_seq(c.get()); },
                      "Recurrent-state snapshots per sequence (rollback depth).")
-        .def_prop_ro("ctx_type", [](const Context & c) { return c.params().ctx_type; })
-        .def_prop_ro("embeddings", [](const Context & c) { return c.params().embeddings; })
-        .def_prop_ro("n_threads", [](const Context & c) { return llama_n_threads(c.get()); })
-        .def_prop_ro("n_threads_batch", [](const Context & c) { return llama_n_threads_batch(c.get()); })
+        .def_prop_ro("ctx_type", [](const Context & c) { return c.params().ctx_type; }, "DEFAULT (target) or MTP (draft over the NextN layers).")
+        .def_prop_ro("embeddings", [](const Context & c) { return c.params().embeddings; }, "Whether decode() outputs final embeddings.")
+        .def_prop_ro("n_threads", [](const Context & c) { return llama_n_threads(c.get()); }, "Threads for single-token decodes.")
+        .def_prop_ro("n_threads_batch", [](const Context & c) { return llama_n_threads_batch(c.get()); }, "Threads for multi-token decodes (prompts, verify batches).")
         .def("set_n_threads",
              [](Context & c, int32_t n, std::optional<int32_t> nb_) {
                  if (n < 1 || (nb_ && *nb_ < 1)) {
@@ -454,7 +454,8 @@ void bind_context(nb::module_ & m) {
                  }
                  llama_set_n_threads(c.get(), n, nb_.value_or(n));
              },
-             nb::arg("n_threads"), nb::arg("n_threads_batch").none() = nb::none())
+             nb::arg("n_threads"), nb::arg("n_threads_batch").none() = nb::none(),
+             "Change the thread counts (n_threads_batch=None: the same as n_threads).")
         .def_prop_ro("decode_count", &Context::decode_count,
                      "Number of decodes run so far: the generation of views taken now.")
         .def_prop_ro("n_outputs", &Context::last_n_outputs, "Output rows of the last decode.")
@@ -485,7 +486,7 @@ void bind_context(nb::module_ & m) {
              nb::arg("on"), nb::arg("masked") = false,
              "Extract the pre-norm hidden states (the rows NextN/MTP layers consume): for every "
              "batch row, or only rows with the logits flag when masked=True.")
-        .def_prop_ro("embeddings_pre_norm", [](const Context & c) { return c.pre_norm; })
+        .def_prop_ro("embeddings_pre_norm", [](const Context & c) { return c.pre_norm; }, "Whether pre-norm hidden states are extracted (set_embeddings_pre_norm).")
         .def("get_embeddings_pre_norm_ith", &get_embeddings_pre_norm_ith, nb::arg("i"),
              nb::sig("def get_embeddings_pre_norm_ith(self, i: int) -> numpy.ndarray[dtype=float32, shape=(*), writable=False]"),
              "Read-only zero-copy view of the pre-norm hidden state of batch row i.")
@@ -506,7 +507,8 @@ void bind_context(nb::module_ & m) {
                  c.check_seq(dst);
                  llama_memory_seq_cp(llama_get_memory(c.get()), (llama_seq_id) src, (llama_seq_id) dst, (llama_pos) p0, (llama_pos) p1);
              },
-             nb::arg("seq_id_src"), nb::arg("seq_id_dst"), nb::arg("p0") = -1, nb::arg("p1") = -1)
+             nb::arg("seq_id_src"), nb::arg("seq_id_dst"), nb::arg("p0") = -1, nb::arg("p1") = -1,
+             "Share positions [p0, p1) of one sequence with another (-1: open end).")
         .def("memory_seq_keep",
              [](Context & c, int64_t seq_id) {
                  c.check_seq(seq_id);
@@ -530,7 +532,7 @@ void bind_context(nb::module_ & m) {
         .def("state_seq_set", &state_seq_set, nb::arg("seq_id"), nb::arg("data"), nb::arg("flags") = 0,
              "Restore a sequence from state_seq_get(); raises StateError on mismatch.")
         .def("perf", &perf, nb::sig("def perf(self) -> dict[str, float]"), "Upstream's timing counters.")
-        .def("perf_reset", [](Context & c) { llama_perf_context_reset(c.get()); })
+        .def("perf_reset", [](Context & c) { llama_perf_context_reset(c.get()); }, "Zero upstream's timing counters.")
         .def("__repr__", [](const Context & c) {
             if (c.closed()) {
                 return std::string("<llama_mtp.Context closed>");

@@ -20,6 +20,7 @@ struct PyErrors {
     PyObject * invalid_batch = nullptr;
     PyObject * kv_slot = nullptr;
     PyObject * aborted = nullptr;
+    PyObject * backend = nullptr;
 } py;
 
 void raise_decode(const DecodeError & e) {
@@ -60,6 +61,8 @@ void translate(const std::exception_ptr & p, void *) {
         PyErr_SetString(py.context, e.what());
     } catch (const StateError & e) {
         PyErr_SetString(py.state, e.what());
+    } catch (const BackendError & e) {
+        PyErr_SetString(py.backend, e.what());
     } catch (const InvalidArgumentError & e) {
         PyErr_SetString(py.invalid_argument, e.what());
     } catch (const Error & e) {
@@ -130,6 +133,10 @@ void bind_errors(nb::module_ & m) {
                            {py.decode});
     py.aborted = new_error(m, "DecodeAbortedError", "The decode was aborted (code 2).",
                            {py.decode});
+    py.backend = new_error(m, "BackendError",
+                           "A ggml backend module is missing or not supported by this machine "
+                           "(e.g. a CPU variant needing instructions this CPU lacks).",
+                           {py.llama});
     nb::register_exception_translator(translate);
 }
 

@@ -30,6 +30,10 @@ struct StaleViewError : ContextError {
 struct StateError : Error {
     using Error::Error;
 };
+// A ggml backend module is missing or cannot run on this machine.
+struct BackendError : Error {
+    using Error::Error;
+};
 struct InvalidArgumentError : Error {
     using Error::Error;
 };

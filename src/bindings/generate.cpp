@@ -355,14 +355,16 @@ void bind_generate(nb::module_ & m) {
             nb::arg("ignore_eos") = false,
             "Prefill the prompts (GIL released); generation happens in step().")
         .def("step", &Generator::step, "Run one step (GIL released); returns the new tokens of each sequence.")
-        .def_prop_ro("done", &Generator::done)
-        .def_prop_ro("tokens", &Generator::tokens)
-        .def_prop_ro("finish_reasons", &Generator::finish_reasons)
+        .def_prop_ro("done", &Generator::done, "True when every sequence has finished.")
+        .def_prop_ro("tokens", &Generator::tokens, "Per sequence: the tokens generated so far.")
+        .def_prop_ro("finish_reasons", &Generator::finish_reasons, "Per sequence: \"\" while running, then \"stop\" (EOS) or \"length\".")
         .def_prop_ro("n_past", &Generator::n_past, "Per sequence: positions held in the target's memory.")
-        .def_prop_ro("session", [](Generator & g) -> MtpSession * { return g.session_.get(); }, nb::rv_policy::reference_internal)
+        .def_prop_ro("session", [](Generator & g) -> MtpSession * { return g.session_.get(); }, nb::rv_policy::reference_internal,
+                     nb::sig("def session(self) -> MtpSession | None"),
+                     "The MtpSession driving the drafts (None without a draft context).")
         .def_ro("t_prompt", &Generator::t_prompt_, "Seconds spent on the prompt.")
         .def_ro("t_gen", &Generator::t_gen_, "Seconds spent in step().")
-        .def_ro("n_prompt_tokens", &Generator::n_prompt_tokens_)
+        .def_ro("n_prompt_tokens", &Generator::n_prompt_tokens_, "Prompt tokens prefilled, all sequences together.")
         .def_ro("n_steps", &Generator::n_steps_, "Target decodes (verify batches) so far.");
 }
 

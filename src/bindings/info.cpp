@@ -1,6 +1,7 @@
 #include "info.h"
 
 #include <atomic>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -9,7 +10,7 @@
 
 #include "errors.h"
 #include "ggml-backend.h"
-#include "ggml-cpu.h"
+#include "backends.h"
 #include "llama.h"
 
 namespace nb = nanobind;
@@ -48,24 +49,25 @@ nb::dict build_info() {
     info["llama_cpp_commit"] = LLAMA_MTP_LLAMA_COMMIT;
     info["variant"] = LLAMA_MTP_BACKEND_NAME;
     info["native"] = (bool) LLAMA_MTP_NATIVE_BUILD;
+    info["cpu_variants_build"] = (bool) LLAMA_MTP_CPU_VARIANTS_BUILD;
     nb::list backends;
     for (size_t i = 0; i < ggml_backend_reg_count(); ++i) {
         backends.append(ggml_backend_reg_name(ggml_backend_reg_get(i)));
     }
     info["backends"] = backends;
+    nb::dict cpu_backend = cpu_backend_info();
+    // the instruction sets the CPU backend in use was compiled with (from its feature list)
+    nb::dict features = nb::cast<nb::dict>(cpu_backend["features"]);
     nb::dict cpu;
-    cpu["sse3"] = (bool) ggml_cpu_has_sse3();
-    cpu["avx"] = (bool) ggml_cpu_has_avx();
-    cpu["avx2"] = (bool) ggml_cpu_has_avx2();
-    cpu["f16c"] = (bool) ggml_cpu_has_f16c();
-    cpu["fma"] = (bool) ggml_cpu_has_fma();
-    cpu["avx512"] = (bool) ggml_cpu_has_avx512();
-    cpu["avx512_vnni"] = (bool) ggml_cpu_has_avx512_vnni();
-    cpu["avx512_bf16"] = (bool) ggml_cpu_has_avx512_bf16();
-    cpu["amx_int8"] = (bool) ggml_cpu_has_amx_int8();
-    cpu["neon"] = (bool) ggml_cpu_has_neon();
-    cpu["arm_fma"] = (bool) ggml_cpu_has_arm_fma();
+    for (const char * name : {"SSE3", "SSSE3", "AVX", "AVX2", "F16C", "FMA", "BMI2", "AVX_VNNI",
+                              "AVX512", "AVX512_VBMI", "AVX512_VNNI", "AVX512_BF16", "AMX_INT8",
+                              "NEON", "ARM_FMA", "SVE", "SME"}) {
+        std::string key(name);
+        for (auto & c : key) c = (char) std::tolower((unsigned char) c);
+        cpu[key.c_str()] = features.contains(name);
+    }
     info["cpu_features"] = cpu;
+    info["cpu_backend"] = cpu_backend;
     info["system_info"] = llama_print_system_info();
 #if defined(__clang__)
     info["compiler"] = std::string("clang ") + __clang_version__;

@@ -200,7 +200,7 @@ void bind_model(nb::module_ & m) {
         .def("close", &Model::close,
              "Drop this object's reference to the weights; they are freed once no context "
              "uses them.")
-        .def("__enter__", [](nb::handle self) { return nb::borrow(self); }, nb::sig("def __enter__(self) -> Model"))
+        .def("__enter__", [](nb::handle self) { return nb::borrow(self); }, nb::sig("def __enter__(self) -> Model"), "The model itself; close() on exit.")
         .def("__exit__", [](Model & self, nb::args) { self.close(); }, nb::sig("def __exit__(self, *args: object) -> None"), "close()")
         .def_prop_ro("n_vocab", &Model::n_vocab, "Vocabulary size.")
         .def_prop_ro("n_embd", [](const Model & s) { return llama_model_n_embd(s.get()); },
@@ -214,9 +214,10 @@ void bind_model(nb::module_ & m) {
                      [](const Model & s) { return s.n_layer_nextn(); },
                      "Number of NextN (MTP) blocks; 0 when the model has none or they "
                      "were not loaded.")
-        .def_prop_ro("n_head", [](const Model & s) { return llama_model_n_head(s.get()); })
+        .def_prop_ro("n_head", [](const Model & s) { return llama_model_n_head(s.get()); }, "Attention heads per layer.")
         .def_prop_ro("n_head_kv",
-                     [](const Model & s) { return llama_model_n_head_kv(s.get()); })
+                     [](const Model & s) { return llama_model_n_head_kv(s.get()); },
+                     "Key/value heads per layer (fewer than n_head with grouped-query attention).")
         .def_prop_ro("n_ctx_train",
                      [](const Model & s) { return llama_model_n_ctx_train(s.get()); },
                      "Context length the model was trained with.")

@@ -1,6 +1,7 @@
 // The one extension module: each domain binds itself (MLX / drjit style).
 #include <nanobind/nanobind.h>
 
+#include "backends.h"
 #include "batch.h"
 #include "context.h"
 #include "errors.h"
@@ -18,6 +19,7 @@ NB_MODULE(_core, m) {
     llama_mtp::install_log_filter();
     llama_backend_init();
     llama_mtp::bind_errors(m);
+    llama_mtp::bind_backends(m);
     llama_mtp::bind_info(m);
     llama_mtp::bind_model(m);
     llama_mtp::bind_batch(m);

@@ -515,8 +515,8 @@ void bind_mtp(nb::module_ & m) {
                 new (self) MtpConfig(c);
             },
             nb::arg("n_seq") = 1, nb::arg("n_draft_max") = 3, nb::arg("n_min") = 0, nb::arg("p_min") = 0.0f)
-        .def_ro("n_seq", &MtpConfig::n_seq)
-        .def_ro("n_draft_max", &MtpConfig::n_draft_max)
+        .def_ro("n_seq", &MtpConfig::n_seq, "Sequences the session serves (seq ids 0..n_seq-1).")
+        .def_ro("n_draft_max", &MtpConfig::n_draft_max, "Most tokens one draft() proposes.")
         .def_ro("n_min", &MtpConfig::n_min, "Drafts shorter than this are dropped.")
         .def_ro("p_min", &MtpConfig::p_min, "Drafting stops at a token whose probability is below this.")
         .def("with_n_min", [](const MtpConfig & c, int32_t n) { MtpConfig r = c; r.n_min = n; r.validate(); return r; }, nb::arg("n_min"),
@@ -527,7 +527,7 @@ void bind_mtp(nb::module_ & m) {
              nb::arg("n_draft_max"), "A copy with another n_draft_max.")
         .def("__eq__", [](const MtpConfig & a, const MtpConfig & b) {
             return a.n_seq == b.n_seq && a.n_draft_max == b.n_draft_max && a.n_min == b.n_min && a.p_min == b.p_min;
-        })
+        }, "Equal when every field is.")
         .def("__repr__", [](const MtpConfig & c) {
             return "MtpSessionConfig(n_seq=" + std::to_string(c.n_seq) + ", n_draft_max=" + std::to_string(c.n_draft_max) +
                    ", n_min=" + std::to_string(c.n_min) + ", p_min=" + std::to_string(c.p_min) + ")";
@@ -537,9 +537,9 @@ void bind_mtp(nb::module_ & m) {
         .def_prop_ro("n_drafts", [](const MtpStats & s) { return s.d.n_drafts; }, "Proposals with at least one token.")
         .def_prop_ro("draft_tokens", [](const MtpStats & s) { return s.d.draft_tokens; }, "Tokens proposed.")
         .def_prop_ro("n_verified", [](const MtpStats & s) { return s.d.n_verified; }, "Proposals accepted/rejected so far.")
-        .def_prop_ro("verified_tokens", [](const MtpStats & s) { return s.d.verified_tokens; })
+        .def_prop_ro("verified_tokens", [](const MtpStats & s) { return s.d.verified_tokens; }, "Proposed tokens the target has verified (accepted or not).")
         .def_prop_ro("accepted_drafts", [](const MtpStats & s) { return s.d.accepted_drafts; }, "Proposals with >= 1 token accepted.")
-        .def_prop_ro("accepted_tokens", [](const MtpStats & s) { return s.d.accepted_tokens; })
+        .def_prop_ro("accepted_tokens", [](const MtpStats & s) { return s.d.accepted_tokens; }, "Proposed tokens the target accepted.")
         .def_prop_ro("acceptance_per_position", &MtpStats::per_position,
                      "[i]: fraction of verified proposals whose token i was accepted (non-increasing).")
         .def_prop_ro("acceptance_rate", &MtpStats::acceptance_rate, "accepted_tokens / verified_tokens.")
@@ -588,11 +588,11 @@ void bind_mtp(nb::module_ & m) {
             },
             nb::arg("target"), nb::arg("draft"), nb::arg("config"), nb::rv_policy::take_ownership,
             "MtpSession(target, draft, config).")
-        .def_prop_ro("config", [](const MtpSession & s) { return s.config(); })
-        .def_prop_ro("n_draft_max", [](const MtpSession & s) { return s.config().n_draft_max; })
-        .def_prop_ro("n_min", [](const MtpSession & s) { return s.config().n_min; })
-        .def_prop_ro("p_min", [](const MtpSession & s) { return s.config().p_min; })
-        .def_prop_ro("n_seq", [](const MtpSession & s) { return s.config().n_seq; })
+        .def_prop_ro("config", [](const MtpSession & s) { return s.config(); }, "The session's MtpSessionConfig.")
+        .def_prop_ro("n_draft_max", [](const MtpSession & s) { return s.config().n_draft_max; }, "config.n_draft_max.")
+        .def_prop_ro("n_min", [](const MtpSession & s) { return s.config().n_min; }, "config.n_min.")
+        .def_prop_ro("p_min", [](const MtpSession & s) { return s.config().p_min; }, "config.p_min.")
+        .def_prop_ro("n_seq", [](const MtpSession & s) { return s.config().n_seq; }, "config.n_seq.")
         .def_prop_ro("need_embd", [](const MtpSession &) { return false; },
                      "Whether the target must output final embeddings (draft-mtp: no).")
         .def_prop_ro("need_embd_pre_norm", [](const MtpSession &) { return true; },
@@ -602,9 +602,10 @@ void bind_mtp(nb::module_ & m) {
         .def_prop_ro("draft_context", &MtpSession::draft_obj, nb::sig("def draft_context(self) -> Context"),
                      "The MTP draft context.")
         .def_prop_ro("is_quiescent", &MtpSession::is_quiescent, "No sequence has a pending proposal.")
-        .def("has_pending_proposal", &MtpSession::has_pending, nb::arg("seq_id"))
+        .def("has_pending_proposal", &MtpSession::has_pending, nb::arg("seq_id"), "Whether draft() proposed tokens that accept() has not settled yet.")
         .def("pending_proposal", [](const MtpSession & s, int64_t seq) { return to_array(s.pending_proposal(seq)); }, nb::arg("seq_id"),
-             nb::sig("def pending_proposal(self, seq_id: int) -> numpy.ndarray[dtype=int32, shape=(*)]"))
+             nb::sig("def pending_proposal(self, seq_id: int) -> numpy.ndarray[dtype=int32, shape=(*)]"),
+             "A copy of the tokens awaiting accept() (empty when none).")
         .def("begin",
              [](MtpSession & s, int64_t seq, nb::handle prompt) { s.begin(seq, nb::cast<std::vector<int32_t>>(prompt)); },
              nb::arg("seq_id"), nb::arg("prompt_tokens"),
@@ -629,7 +630,7 @@ void bind_mtp(nb::module_ & m) {
                  s.process(batch);
              },
              nb::arg("batch"), "target.decode(batch) then process(batch); GIL released for both.")
-        .def_prop_ro("stats", [](const MtpSession & s) { return MtpStats{s.stats()}; })
+        .def_prop_ro("stats", [](const MtpSession & s) { return MtpStats{s.stats()}; }, "A snapshot of the statistics so far.")
         .def("print_stats",
              [](const MtpSession & s) {
                  MtpStats st{s.stats()};
@@ -657,8 +658,9 @@ void bind_mtp(nb::module_ & m) {
         .def("set_state", &restore_state_bytes, nb::arg("seq_id"), nb::arg("data"),
              "Restore a state from get_state(); nothing changes on error.")
         // Aliases with the seed crate's names
-        .def("speculative_state", &state_bytes, nb::arg("seq_id"))
-        .def("restore_speculative_state", &restore_state_bytes, nb::arg("seq_id"), nb::arg("data"));
+        .def("speculative_state", &state_bytes, nb::arg("seq_id"), "get_state() under the seed crate's name.")
+        .def("restore_speculative_state", &restore_state_bytes, nb::arg("seq_id"), nb::arg("data"),
+             "set_state() under the seed crate's name.");
 }
 
 }  // namespace llama_mtp

@@ -99,12 +99,12 @@ void bind_sampler(nb::module_ & m) {
         .def("accept", &Sampler::accept, nb::arg("token"),
              "Tell stateful samplers (repetition, grammar) the token was chosen.")
         .def("reset", &Sampler::reset, "Reset the chain (and the random state to the seed).")
-        .def_ro("temperature", &Sampler::temperature)
-        .def_ro("top_k", &Sampler::top_k)
-        .def_ro("top_p", &Sampler::top_p)
-        .def_ro("min_p", &Sampler::min_p)
-        .def_ro("seed", &Sampler::seed)
-        .def_prop_ro("is_greedy", [](const Sampler & s) { return s.temperature <= 0.0f; });
+        .def_ro("temperature", &Sampler::temperature, "Softmax temperature; <= 0 is greedy.")
+        .def_ro("top_k", &Sampler::top_k, "Keep the k most likely tokens (0: all).")
+        .def_ro("top_p", &Sampler::top_p, "Nucleus sampling mass (1.0: off).")
+        .def_ro("min_p", &Sampler::min_p, "Drop tokens below min_p times the top probability (0.0: off).")
+        .def_ro("seed", &Sampler::seed, "Random seed of the chain.")
+        .def_prop_ro("is_greedy", [](const Sampler & s) { return s.temperature <= 0.0f; }, "True when sampling is argmax.");
 }
 
 }  // namespace llama_mtp

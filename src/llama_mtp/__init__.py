@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from ._cuda import preload_cuda_runtime
 
 preload_cuda_runtime()  # llama-mtp-cu12: the CUDA runtime comes from the nvidia-* wheels
 
+from ._core import load_backends as _load_backends  # noqa: E402
+
+# Wheels carry every CPU variant as a module beside _core; load the best one this CPU runs
+# (or the one LLAMA_MTP_CPU_VARIANT names). A no-op for builds with one CPU backend linked in.
+_load_backends(os.fspath(Path(__file__).resolve().parent), os.environ.get("LLAMA_MTP_CPU_VARIANT") or None)
+
 from ._core import (  # noqa: E402
     AcceptedTooManyError,
+    BackendError,
     BadSeqIdError,
     Batch,
     ClosedError,
@@ -46,6 +56,7 @@ __version__: str = str(build_info()["version"])
 
 __all__ = [
     "AcceptedTooManyError",
+    "BackendError",
     "BadSeqIdError",
     "Batch",
     "ClosedError",

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from llama_mtp import (
     AcceptedTooManyError as AcceptedTooManyError,
+    BackendError as BackendError,
     BadSeqIdError as BadSeqIdError,
     ClosedError as ClosedError,
     ContextError as ContextError,
@@ -32,6 +33,11 @@ from llama_mtp import (
     StateError as StateError
 )
 
+
+def load_backends(directory: str, cpu_variant: str | None = None) -> list[str]:
+    """
+    Load the ggml backend modules from ``directory`` (llama_mtp's package directory; ``import llama_mtp`` does this). With ``cpu_variant`` (e.g. 'x64', 'haswell') that CPU variant instead of the best one this CPU supports. Once per process; a no-op in builds that link one CPU backend. Returns the registered backend names. Raises BackendError when a module is missing or not supported by this CPU.
+    """
 
 def build_info() -> dict[str, Any]:
     """
@@ -66,7 +72,8 @@ class Model:
         Drop this object's reference to the weights; they are freed once no context uses them.
         """
 
-    def __enter__(self) -> Model: ...
+    def __enter__(self) -> Model:
+        """The model itself; close() on exit."""
 
     def __exit__(self, *args: object) -> None:
         """close()"""
@@ -94,10 +101,14 @@ class Model:
         """
 
     @property
-    def n_head(self) -> int: ...
+    def n_head(self) -> int:
+        """Attention heads per layer."""
 
     @property
-    def n_head_kv(self) -> int: ...
+    def n_head_kv(self) -> int:
+        """
+        Key/value heads per layer (fewer than n_head with grouped-query attention).
+        """
 
     @property
     def n_ctx_train(self) -> int:
@@ -172,12 +183,17 @@ class Batch:
     A token batch with fixed capacity. token/pos/seq_id/logits are writable zero-copy numpy views over the first len(batch) rows; decode reads exactly these arrays.
     """
 
-    def __init__(self, capacity: int, *, n_seq_max: int = 1) -> None: ...
+    def __init__(self, capacity: int, *, n_seq_max: int = 1) -> None:
+        """
+        An empty batch with room for capacity rows of up to n_seq_max seq ids each.
+        """
 
-    def __len__(self) -> int: ...
+    def __len__(self) -> int:
+        """Rows in use (what decode reads)."""
 
     @property
-    def capacity(self) -> int: ...
+    def capacity(self) -> int:
+        """Most rows the batch can hold."""
 
     @property
     def n_seq_max(self) -> int:
@@ -270,47 +286,60 @@ class Context:
         """The Model this context runs."""
 
     @property
-    def closed(self) -> bool: ...
+    def closed(self) -> bool:
+        """True after close()."""
 
     def close(self) -> None:
         """
         Free the context now. Raises StaleViewError while zero-copy views of it are alive.
         """
 
-    def __enter__(self) -> Context: ...
+    def __enter__(self) -> Context:
+        """The context itself; close() on exit."""
 
     def __exit__(self, *args: object) -> None:
         """close()"""
 
     @property
-    def n_ctx(self) -> int: ...
+    def n_ctx(self) -> int:
+        """Context size in tokens (KV cells)."""
 
     @property
-    def n_batch(self) -> int: ...
+    def n_batch(self) -> int:
+        """Most tokens one decode() accepts."""
 
     @property
-    def n_ubatch(self) -> int: ...
+    def n_ubatch(self) -> int:
+        """Tokens per compute graph (a decode runs n_batch in n_ubatch slices)."""
 
     @property
-    def n_seq_max(self) -> int: ...
+    def n_seq_max(self) -> int:
+        """Most sequences the context holds; seq ids are 0..n_seq_max-1."""
 
     @property
     def n_rs_seq(self) -> int:
         """Recurrent-state snapshots per sequence (rollback depth)."""
 
     @property
-    def ctx_type(self) -> ContextType: ...
+    def ctx_type(self) -> ContextType:
+        """DEFAULT (target) or MTP (draft over the NextN layers)."""
 
     @property
-    def embeddings(self) -> bool: ...
+    def embeddings(self) -> bool:
+        """Whether decode() outputs final embeddings."""
 
     @property
-    def n_threads(self) -> int: ...
+    def n_threads(self) -> int:
+        """Threads for single-token decodes."""
 
     @property
-    def n_threads_batch(self) -> int: ...
+    def n_threads_batch(self) -> int:
+        """Threads for multi-token decodes (prompts, verify batches)."""
 
-    def set_n_threads(self, n_threads: int, n_threads_batch: int | None = None) -> None: ...
+    def set_n_threads(self, n_threads: int, n_threads_batch: int | None = None) -> None:
+        """
+        Change the thread counts (n_threads_batch=None: the same as n_threads).
+        """
 
     @property
     def decode_count(self) -> int:
@@ -351,7 +380,10 @@ class Context:
         """
 
     @property
-    def embeddings_pre_norm(self) -> bool: ...
+    def embeddings_pre_norm(self) -> bool:
+        """
+        Whether pre-norm hidden states are extracted (set_embeddings_pre_norm).
+        """
 
     def get_embeddings_pre_norm_ith(self, i: int) -> Annotated[NDArray[numpy.float32], dict(shape=(None,), writable=False)]:
         """Read-only zero-copy view of the pre-norm hidden state of batch row i."""
@@ -364,7 +396,8 @@ class Context:
         Remove positions [p0, p1) of a sequence (-1: open end; seq_id -1: all). Returns False when the memory cannot remove a partial range (recurrent state without snapshots).
         """
 
-    def memory_seq_cp(self, seq_id_src: int, seq_id_dst: int, p0: int = -1, p1: int = -1) -> None: ...
+    def memory_seq_cp(self, seq_id_src: int, seq_id_dst: int, p0: int = -1, p1: int = -1) -> None:
+        """Share positions [p0, p1) of one sequence with another (-1: open end)."""
 
     def memory_seq_keep(self, seq_id: int) -> None:
         """Remove every sequence but this one."""
@@ -386,7 +419,8 @@ class Context:
     def perf(self) -> dict[str, float]:
         """Upstream's timing counters."""
 
-    def perf_reset(self) -> None: ...
+    def perf_reset(self) -> None:
+        """Zero upstream's timing counters."""
 
     def __repr__(self) -> str: ...
 
@@ -409,22 +443,28 @@ class Sampler:
         """Reset the chain (and the random state to the seed)."""
 
     @property
-    def temperature(self) -> float: ...
+    def temperature(self) -> float:
+        """Softmax temperature; <= 0 is greedy."""
 
     @property
-    def top_k(self) -> int: ...
+    def top_k(self) -> int:
+        """Keep the k most likely tokens (0: all)."""
 
     @property
-    def top_p(self) -> float: ...
+    def top_p(self) -> float:
+        """Nucleus sampling mass (1.0: off)."""
 
     @property
-    def min_p(self) -> float: ...
+    def min_p(self) -> float:
+        """Drop tokens below min_p times the top probability (0.0: off)."""
 
     @property
-    def seed(self) -> int: ...
+    def seed(self) -> int:
+        """Random seed of the chain."""
 
     @property
-    def is_greedy(self) -> bool: ...
+    def is_greedy(self) -> bool:
+        """True when sampling is argmax."""
 
 class MtpSessionConfig:
     """Draft-mtp settings, validated on creation."""
@@ -432,10 +472,12 @@ class MtpSessionConfig:
     def __init__(self, n_seq: int = 1, n_draft_max: int = 3, n_min: int = 0, p_min: float = 0.0) -> None: ...
 
     @property
-    def n_seq(self) -> int: ...
+    def n_seq(self) -> int:
+        """Sequences the session serves (seq ids 0..n_seq-1)."""
 
     @property
-    def n_draft_max(self) -> int: ...
+    def n_draft_max(self) -> int:
+        """Most tokens one draft() proposes."""
 
     @property
     def n_min(self) -> int:
@@ -454,7 +496,8 @@ class MtpSessionConfig:
     def with_n_draft_max(self, n_draft_max: int) -> MtpSessionConfig:
         """A copy with another n_draft_max."""
 
-    def __eq__(self, arg: MtpSessionConfig, /) -> bool: ...
+    def __eq__(self, arg: MtpSessionConfig, /) -> bool:
+        """Equal when every field is."""
 
     def __repr__(self) -> str: ...
 
@@ -474,14 +517,16 @@ class MtpStats:
         """Proposals accepted/rejected so far."""
 
     @property
-    def verified_tokens(self) -> int: ...
+    def verified_tokens(self) -> int:
+        """Proposed tokens the target has verified (accepted or not)."""
 
     @property
     def accepted_drafts(self) -> int:
         """Proposals with >= 1 token accepted."""
 
     @property
-    def accepted_tokens(self) -> int: ...
+    def accepted_tokens(self) -> int:
+        """Proposed tokens the target accepted."""
 
     @property
     def acceptance_per_position(self) -> list[float]:
@@ -535,19 +580,24 @@ class MtpSession:
         """MtpSession(target, draft, config)."""
 
     @property
-    def config(self) -> MtpSessionConfig: ...
+    def config(self) -> MtpSessionConfig:
+        """The session's MtpSessionConfig."""
 
     @property
-    def n_draft_max(self) -> int: ...
+    def n_draft_max(self) -> int:
+        """config.n_draft_max."""
 
     @property
-    def n_min(self) -> int: ...
+    def n_min(self) -> int:
+        """config.n_min."""
 
     @property
-    def p_min(self) -> float: ...
+    def p_min(self) -> float:
+        """config.p_min."""
 
     @property
-    def n_seq(self) -> int: ...
+    def n_seq(self) -> int:
+        """config.n_seq."""
 
     @property
     def need_embd(self) -> bool:
@@ -571,9 +621,11 @@ class MtpSession:
     def is_quiescent(self) -> bool:
         """No sequence has a pending proposal."""
 
-    def has_pending_proposal(self, seq_id: int) -> bool: ...
+    def has_pending_proposal(self, seq_id: int) -> bool:
+        """Whether draft() proposed tokens that accept() has not settled yet."""
 
-    def pending_proposal(self, seq_id: int) -> Annotated[NDArray[numpy.int32], dict(shape=(None,))]: ...
+    def pending_proposal(self, seq_id: int) -> Annotated[NDArray[numpy.int32], dict(shape=(None,))]:
+        """A copy of the tokens awaiting accept() (empty when none)."""
 
     def begin(self, seq_id: int, prompt_tokens: Sequence[int] | numpy.ndarray) -> None:
         """
@@ -597,7 +649,8 @@ class MtpSession:
         """target.decode(batch) then process(batch); GIL released for both."""
 
     @property
-    def stats(self) -> MtpStats: ...
+    def stats(self) -> MtpStats:
+        """A snapshot of the statistics so far."""
 
     def print_stats(self) -> None:
         """Print the statistics in upstream's format (stdout)."""
@@ -608,9 +661,11 @@ class MtpSession:
     def set_state(self, seq_id: int, data: bytes) -> None:
         """Restore a state from get_state(); nothing changes on error."""
 
-    def speculative_state(self, seq_id: int) -> bytes: ...
+    def speculative_state(self, seq_id: int) -> bytes:
+        """get_state() under the seed crate's name."""
 
-    def restore_speculative_state(self, seq_id: int, data: bytes) -> None: ...
+    def restore_speculative_state(self, seq_id: int, data: bytes) -> None:
+        """set_state() under the seed crate's name."""
 
 class Generator:
     """
@@ -624,20 +679,24 @@ class Generator:
         """Run one step (GIL released); returns the new tokens of each sequence."""
 
     @property
-    def done(self) -> bool: ...
+    def done(self) -> bool:
+        """True when every sequence has finished."""
 
     @property
-    def tokens(self) -> list[list[int]]: ...
+    def tokens(self) -> list[list[int]]:
+        """Per sequence: the tokens generated so far."""
 
     @property
-    def finish_reasons(self) -> list[str]: ...
+    def finish_reasons(self) -> list[str]:
+        """Per sequence: "" while running, then "stop" (EOS) or "length"."""
 
     @property
     def n_past(self) -> list[int]:
         """Per sequence: positions held in the target's memory."""
 
     @property
-    def session(self) -> MtpSession: ...
+    def session(self) -> MtpSession | None:
+        """The MtpSession driving the drafts (None without a draft context)."""
 
     @property
     def t_prompt(self) -> float:
@@ -648,7 +707,8 @@ class Generator:
         """Seconds spent in step()."""
 
     @property
-    def n_prompt_tokens(self) -> int: ...
+    def n_prompt_tokens(self) -> int:
+        """Prompt tokens prefilled, all sequences together."""
 
     @property
     def n_steps(self) -> int:
