@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Turn the checkout into a backend variant before building its wheels.
 
-    python scripts/set_variant.py cu12
+    python scripts/set_variant.py cu12|cu13
 
-cu12: distribution `llama-mtp-cu12` (import name stays `llama_mtp`), CUDA backend by
-default, and the CUDA runtime libraries as dependencies from the official nvidia-* wheels.
-A plain `pip install llama-mtp` therefore never gets a CUDA build by accident.
+cuNN: distribution `llama-mtp-cuNN` (import name stays `llama_mtp`), CUDA backend by
+default, and the CUDA runtime libraries of that major version as dependencies from the
+official nvidia-* wheels. A plain `pip install llama-mtp` never gets a CUDA build by accident.
 """
 
 from __future__ import annotations
@@ -20,6 +20,11 @@ VARIANTS = {
         "name": "llama-mtp-cu12",
         "backend": "cuda",
         "deps": ['"nvidia-cuda-runtime-cu12>=12.4,<13"', '"nvidia-cublas-cu12>=12.4,<13"'],
+    },
+    "cu13": {
+        "name": "llama-mtp-cu13",
+        "backend": "cuda",
+        "deps": ['"nvidia-cuda-runtime>=13.0,<14"', '"nvidia-cublas>=13.0,<14"'],
     },
 }
 

@@ -1,9 +1,9 @@
 """Load the CUDA runtime of the nvidia-* wheels before the CUDA build of _core is imported.
 
-CUDA wheels (llama-mtp-cu12) are repaired without libcudart/libcublas; they depend on the
-official nvidia-cuda-runtime-cu12 / nvidia-cublas-cu12 wheels instead. Preloading those
-libraries lets the dynamic loader resolve _core's references. CPU and Metal builds have no
-nvidia packages installed, and this does nothing.
+CUDA wheels (llama-mtp-cu12, llama-mtp-cu13) are repaired without libcudart/libcublas; they
+depend on the official nvidia-cuda-runtime(-cu12) / nvidia-cublas(-cu12) wheels instead.
+Preloading those libraries (globally) lets the dynamic loader resolve the CUDA backend's
+references. CPU and Metal builds have no nvidia packages installed, and this does nothing.
 """
 
 from __future__ import annotations
@@ -14,8 +14,11 @@ import sys
 from pathlib import Path
 
 _LIBS = {
+    # CUDA 12 wheels: one package per library
     "nvidia.cuda_runtime": ("libcudart.so.12", "cudart64_12.dll"),
     "nvidia.cublas": ("libcublasLt.so.12", "cublasLt64_12.dll", "libcublas.so.12", "cublas64_12.dll"),
+    # CUDA 13 wheels: every library under nvidia/cu13
+    "nvidia.cu13": ("libcudart.so.13", "libcublasLt.so.13", "libcublas.so.13"),
 }
 
 
