@@ -192,6 +192,20 @@ std::vector<std::string> load_backends(const std::string & directory,
     return backend_names();
 }
 
+// Scores of the variants in the backend directory: probed once (each probe opens a module).
+const std::map<std::string, int> & variant_scores() {
+    static std::map<std::string, int> scores;
+    static bool probed = false;
+    std::lock_guard<std::mutex> lock(g_load_mutex);
+    if (!probed && !g_backend_dir.empty()) {
+        for (const auto & v : variants_in(g_backend_dir)) {
+            scores[v] = probe_score(g_backend_dir / fs::u8path(kModulePrefix + v + kModuleSuffix));
+        }
+        probed = true;
+    }
+    return scores;
+}
+
 }  // namespace
 
 nb::dict cpu_backend_info() {
@@ -213,10 +227,8 @@ nb::dict cpu_backend_info() {
     info["path"] = path;
     info["features"] = features;
     nb::dict scores;
-    if (!g_backend_dir.empty()) {
-        for (const auto & v : variants_in(g_backend_dir)) {
-            scores[v.c_str()] = probe_score(g_backend_dir / fs::u8path(kModulePrefix + v + kModuleSuffix));
-        }
+    for (const auto & [name, score] : variant_scores()) {
+        scores[name.c_str()] = score;
     }
     info["variants"] = scores;
     return info;
