@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import importlib.metadata
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +44,16 @@ def test_error_hierarchy() -> None:
         assert issubclass(exc, llama_mtp.LlamaError)
     assert issubclass(llama_mtp.KvCacheFullError, llama_mtp.DecodeError)
     assert issubclass(llama_mtp.StaleViewError, llama_mtp.ContextError)
+
+
+def test_extension_module_matches_the_wheel_tag() -> None:
+    """An abi3-tagged install must hold an abi3 module (else 3.13+ cannot import it)."""
+    dist = importlib.metadata.packages_distributions()["llama_mtp"][0]
+    wheel = importlib.metadata.distribution(dist).read_text("WHEEL") or ""
+    tags = re.findall(r"^Tag: (\S+)", wheel, re.M)
+    assert tags, wheel
+    core = Path(llama_mtp._core.__file__).name
+    if any("-abi3-" in t for t in tags):
+        assert ".abi3." in core or core.endswith((".pyd", "_core.so")), core
+    else:
+        assert f"cp{sys.version_info[0]}{sys.version_info[1]}" in tags[0]
