@@ -1,7 +1,6 @@
 #include "backends.h"
 
 #include <algorithm>
-#include <cctype>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -172,7 +171,7 @@ std::vector<std::string> load_backends(const std::string & directory,
         fs::path path = dir / fs::u8path(kModulePrefix + name + kModuleSuffix);
         if (probe_score(path) == 0 || ggml_backend_load(path.u8string().c_str()) == nullptr) {
             throw BackendError("the CPU variant '" + name + "' is not supported by this CPU "
-                               "(it needs instructions this CPU lacks)");
+                               "(it needs instructions this CPU lacks) or could not be opened");
         }
         // GPU backend modules (ggml-cuda, ...) are loaded as usual beside the chosen CPU variant.
         const std::string base = std::string(kBackendPrefix) + "base" + kModuleSuffix;
