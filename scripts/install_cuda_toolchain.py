@@ -9,7 +9,7 @@ CUDAToolkit_ROOT / CUDACXX by CMake.
 
 Only CUDA 13 can come from wheels: the CUDA 13 nvidia-cuda-nvcc wheel carries the whole
 compiler driver (nvcc, cudafe++, fatbinary, nvlink, ptxas; crt and nvvm in their own wheels),
-while every nvidia-cuda-nvcc-cu12 release (12.0 to 12.9) carries only ptxas and libnvvm.
+while the nvidia-cuda-nvcc-cu12 wheels (checked: 12.6.85, 12.9.86) carry only ptxas and libnvvm.
 CUDA 12 wheels are therefore built with a toolkit installed on the runner (wheels.yml).
 There is no libcuda stub in the wheels: build with GGML_CUDA_NO_VMM=ON (the legacy memory
 pool instead of CUDA's virtual memory management; the driver is loaded at run time).
