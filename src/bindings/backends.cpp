@@ -98,6 +98,10 @@ std::string variant_of(const std::string & filename) {
                                std::string(kModuleSuffix).size());
 }
 
+fs::path variant_path(const fs::path & dir, const std::string & variant) {
+    return dir / fs::u8path(kModulePrefix + variant + kModuleSuffix);
+}
+
 std::vector<std::string> variants_in(const fs::path & dir) {
     std::vector<std::string> names;
     std::error_code ec;
@@ -125,12 +129,21 @@ std::vector<std::string> backend_names() {
     return names;
 }
 
+ggml_backend_get_features_t cpu_get_features(ggml_backend_reg_t reg) {
+    return (ggml_backend_get_features_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_get_features");
+}
+
+// The file the CPU backend in use was loaded from (the extension itself in static builds).
+std::string cpu_backend_path(ggml_backend_reg_t reg) {
+    ggml_backend_get_features_t get_features = cpu_get_features(reg);
+    return get_features ? library_path_of((const void *) get_features) : "";
+}
+
 std::string loaded_cpu_variant() {
     ggml_backend_reg_t reg = cpu_reg();
     if (!reg) return "";
     if (!LLAMA_MTP_CPU_VARIANTS_BUILD) return "builtin";
-    void * fn = ggml_backend_reg_get_proc_address(reg, "ggml_backend_get_features");
-    return variant_of(fs::u8path(library_path_of(fn)).filename().u8string());
+    return variant_of(fs::u8path(cpu_backend_path(reg)).filename().u8string());
 }
 
 std::vector<std::string> load_backends(const std::string & directory,
@@ -168,8 +181,8 @@ std::vector<std::string> load_backends(const std::string & directory,
             throw BackendError("no CPU variant '" + name + "' in " + directory + "; present: " +
                                joined(present));
         }
-        fs::path path = dir / fs::u8path(kModulePrefix + name + kModuleSuffix);
-        if (probe_score(path) == 0 || ggml_backend_load(path.u8string().c_str()) == nullptr) {
+        // ggml refuses (nullptr) a module whose ggml_backend_score() is 0 on this CPU
+        if (ggml_backend_load(variant_path(dir, name).u8string().c_str()) == nullptr) {
             throw BackendError("the CPU variant '" + name + "' is not supported by this CPU "
                                "(it needs instructions this CPU lacks) or could not be opened");
         }
@@ -198,7 +211,7 @@ const std::map<std::string, int> & variant_scores() {
     std::lock_guard<std::mutex> lock(g_load_mutex);
     if (!probed && !g_backend_dir.empty()) {
         for (const auto & v : variants_in(g_backend_dir)) {
-            scores[v] = probe_score(g_backend_dir / fs::u8path(kModulePrefix + v + kModuleSuffix));
+            scores[v] = probe_score(variant_path(g_backend_dir, v));
         }
         probed = true;
     }
@@ -212,18 +225,11 @@ nb::dict cpu_backend_info() {
     ggml_backend_reg_t reg = cpu_reg();
     info["variant"] = reg ? nb::cast(loaded_cpu_variant()) : nb::none();
     nb::dict features;
-    std::string path;
-    if (reg) {
-        auto get_features = (ggml_backend_get_features_t) ggml_backend_reg_get_proc_address(
-            reg, "ggml_backend_get_features");
-        if (get_features) {
-            path = library_path_of((const void *) get_features);
-            for (ggml_backend_feature * f = get_features(reg); f && f->name; ++f) {
-                features[f->name] = f->value;
-            }
-        }
+    ggml_backend_get_features_t get_features = reg ? cpu_get_features(reg) : nullptr;
+    for (ggml_backend_feature * f = get_features ? get_features(reg) : nullptr; f && f->name; ++f) {
+        features[f->name] = f->value;
     }
-    info["path"] = path;
+    info["path"] = reg ? cpu_backend_path(reg) : "";
     info["features"] = features;
     nb::dict scores;
     for (const auto & [name, score] : variant_scores()) {

@@ -101,6 +101,8 @@ void bind_info(nb::module_ & m) {
     m.def("build_info", &build_info, nb::sig("def build_info() -> dict[str, typing.Any]"),
           "Package version, pinned llama.cpp commit, compiled variant and backends, CPU features "
           "and compiler.");
+    m.def("version", [] { return std::string(LLAMA_MTP_VERSION); },
+          "The package version, as build_info()['version'], without build_info()'s backend probes.");
     m.def("set_log_level", [](const std::string & level) { g_min_level = parse_level(level); },
           nb::arg("level"),
           "Minimum level of llama.cpp messages written to stderr: debug, info, warn (default), "

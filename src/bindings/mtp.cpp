@@ -466,22 +466,8 @@ void translate_mtp(const std::exception_ptr & p, void * payload) {
     auto * types = (nb::dict *) payload;
     try {
         std::rethrow_exception(p);
-    } catch (const IncompatibleContextsError & e) {
-        PyErr_SetString(nb::borrow((*types)["IncompatibleContextsError"]).ptr(), e.what());
-    } catch (const BadSeqIdError & e) {
-        PyErr_SetString(nb::borrow((*types)["BadSeqIdError"]).ptr(), e.what());
-    } catch (const ProposalPendingError & e) {
-        PyErr_SetString(nb::borrow((*types)["ProposalPendingError"]).ptr(), e.what());
-    } catch (const NoPendingProposalError & e) {
-        PyErr_SetString(nb::borrow((*types)["NoPendingProposalError"]).ptr(), e.what());
-    } catch (const AcceptedTooManyError & e) {
-        PyErr_SetString(nb::borrow((*types)["AcceptedTooManyError"]).ptr(), e.what());
-    } catch (const InvalidConfigError & e) {
-        PyErr_SetString(nb::borrow((*types)["InvalidConfigError"]).ptr(), e.what());
-    } catch (const MtpStateError & e) {
-        PyErr_SetString(nb::borrow((*types)["MtpStateError"]).ptr(), e.what());
     } catch (const MtpSessionError & e) {
-        PyErr_SetString(nb::borrow((*types)["MtpSessionError"]).ptr(), e.what());
+        PyErr_SetString(nb::borrow((*types)[e.python_name()]).ptr(), e.what());
     }
 }
 

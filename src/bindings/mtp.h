@@ -13,30 +13,39 @@ struct common_batch;
 
 namespace llama_mtp {
 
-// MtpSession errors (Python: MtpSessionError and subclasses, see bind_mtp).
+// MtpSession errors (Python: MtpSessionError and subclasses, see bind_mtp). python_name() is the
+// Python class each one is raised as.
 struct MtpSessionError : Error {
     using Error::Error;
+    virtual const char * python_name() const noexcept { return "MtpSessionError"; }
 };
 struct IncompatibleContextsError : MtpSessionError {
     using MtpSessionError::MtpSessionError;
+    const char * python_name() const noexcept override { return "IncompatibleContextsError"; }
 };
 struct BadSeqIdError : MtpSessionError {
     using MtpSessionError::MtpSessionError;
+    const char * python_name() const noexcept override { return "BadSeqIdError"; }
 };
 struct ProposalPendingError : MtpSessionError {
     using MtpSessionError::MtpSessionError;
+    const char * python_name() const noexcept override { return "ProposalPendingError"; }
 };
 struct NoPendingProposalError : MtpSessionError {
     using MtpSessionError::MtpSessionError;
+    const char * python_name() const noexcept override { return "NoPendingProposalError"; }
 };
 struct AcceptedTooManyError : MtpSessionError {
     using MtpSessionError::MtpSessionError;
+    const char * python_name() const noexcept override { return "AcceptedTooManyError"; }
 };
 struct InvalidConfigError : MtpSessionError {
     using MtpSessionError::MtpSessionError;
+    const char * python_name() const noexcept override { return "InvalidConfigError"; }
 };
 struct MtpStateError : MtpSessionError {
     using MtpSessionError::MtpSessionError;
+    const char * python_name() const noexcept override { return "MtpStateError"; }
 };
 
 struct MtpConfig {

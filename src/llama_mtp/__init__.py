@@ -50,9 +50,10 @@ from ._core import (  # noqa: E402
     build_info,
     set_log_level,
 )
+from ._core import version as _version  # noqa: E402
 from .generation import Generation, Stream, generate, stream  # noqa: E402
 
-__version__: str = str(build_info()["version"])
+__version__: str = _version()  # not build_info(): that also probes every CPU variant module
 
 __all__ = [
     "AcceptedTooManyError",

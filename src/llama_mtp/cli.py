@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from . import Model, build_info, set_log_level
+from . import Model, __version__, set_log_level
 from .generation import Generation, stream
 from .testing import tiny_mtp_model
 
@@ -186,7 +186,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llama-mtp", description="llama.cpp MTP speculative decoding from Python")
     parser.add_argument("--log-level", default="error", help="llama.cpp log level (debug, info, warn, error, none)")
-    parser.add_argument("--version", action="version", version=str(build_info()["version"]))
+    parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command")
 
     demo = sub.add_parser("demo", help="tiny synthesized MTP model: plain vs MTP speed and acceptance")

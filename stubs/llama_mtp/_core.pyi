@@ -44,6 +44,11 @@ def build_info() -> dict[str, Any]:
     Package version, pinned llama.cpp commit, compiled variant and backends, CPU features and compiler.
     """
 
+def version() -> str:
+    """
+    The package version, as build_info()['version'], without build_info()'s backend probes.
+    """
+
 def set_log_level(level: str) -> None:
     """
     Minimum level of llama.cpp messages written to stderr: debug, info, warn (default), error or none. LLAMA_MTP_LOG_LEVEL sets it at import.
