@@ -121,14 +121,6 @@ std::string joined(const std::vector<std::string> & names) {
 
 ggml_backend_reg_t cpu_reg() { return ggml_backend_reg_by_name("CPU"); }
 
-std::vector<std::string> backend_names() {
-    std::vector<std::string> names;
-    for (size_t i = 0; i < ggml_backend_reg_count(); ++i) {
-        names.emplace_back(ggml_backend_reg_name(ggml_backend_reg_get(i)));
-    }
-    return names;
-}
-
 ggml_backend_get_features_t cpu_get_features(ggml_backend_reg_t reg) {
     return (ggml_backend_get_features_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_get_features");
 }
@@ -219,6 +211,14 @@ const std::map<std::string, int> & variant_scores() {
 }
 
 }  // namespace
+
+std::vector<std::string> backend_names() {
+    std::vector<std::string> names;
+    for (size_t i = 0; i < ggml_backend_reg_count(); ++i) {
+        names.emplace_back(ggml_backend_reg_name(ggml_backend_reg_get(i)));
+    }
+    return names;
+}
 
 nb::dict cpu_backend_info() {
     nb::dict info;

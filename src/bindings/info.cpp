@@ -7,6 +7,7 @@
 #include <string>
 
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
 
 #include "errors.h"
 #include "ggml-backend.h"
@@ -50,11 +51,7 @@ nb::dict build_info() {
     info["variant"] = LLAMA_MTP_BACKEND_NAME;
     info["native"] = (bool) LLAMA_MTP_NATIVE_BUILD;
     info["cpu_variants_build"] = (bool) LLAMA_MTP_CPU_VARIANTS_BUILD;
-    nb::list backends;
-    for (size_t i = 0; i < ggml_backend_reg_count(); ++i) {
-        backends.append(ggml_backend_reg_name(ggml_backend_reg_get(i)));
-    }
-    info["backends"] = backends;
+    info["backends"] = backend_names();
     nb::dict cpu_backend = cpu_backend_info();
     // the instruction sets the CPU backend in use was compiled with (from its feature list)
     nb::dict features = nb::cast<nb::dict>(cpu_backend["features"]);
