@@ -1,47 +1,74 @@
 #!/usr/bin/env python3
-"""Build (once, cached) upstream's reference programs from the pinned extern/llama.cpp:
+"""Build (once, cached) upstream's reference programs from the pinned extern/llama.cpp the
+way llama.cpp's users build them: upstream's own CMake defaults (Release, GGML_NATIVE on,
+GGML_OPENMP on, shared libraries). benchmarks/upstream/CMakeLists.txt sets no compiler or
+ggml option; it only picks the programs, because the vendored tree lacks tests/, app/ and
+tools/CMakeLists.txt.
 
 - llama-speculative-simple: upstream's own MTP speculative loop (--spec-type draft-mtp);
-- llama-simple and llama-completion: plain decoding (llama-simple has no thread option,
-  so llama-completion -no-cnv -t N is the plain reference at equal thread counts).
+- llama-completion: plain decoding with a thread option and a decode-only counter.
 
-Same CPU flags and threading as the extension (benchmarks/upstream/CMakeLists.txt).
-Prints the directory holding the binaries.
+Prints the directory holding the binaries and the configuration actually used.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = ("llama-simple", "llama-speculative-simple", "llama-completion")
+TARGETS = ("llama-speculative-simple", "llama-completion")
+DEFAULT_DIR = ROOT / "build" / "upstream-default"
 
 
-def build(build_dir: Path, native: bool = False) -> Path:
+def configure_command(build_dir: Path) -> list[str]:
+    # Ninja and ccache change how the build runs, not what it compiles
+    generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+    launcher = (["-DCMAKE_C_COMPILER_LAUNCHER=ccache", "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"]
+                if shutil.which("ccache") else [])
+    return ["cmake", "-S", str(ROOT / "benchmarks" / "upstream"), "-B", str(build_dir),
+            "-DCMAKE_BUILD_TYPE=Release", *generator, *launcher]
+
+
+def build(build_dir: Path = DEFAULT_DIR) -> Path:
     subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch_llama_cpp.py")], check=True,
                    stdout=subprocess.DEVNULL)
-    generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-    launcher = ["-DCMAKE_C_COMPILER_LAUNCHER=ccache", "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"] if shutil.which("ccache") else []
     if not (build_dir / "CMakeCache.txt").exists():
-        subprocess.run(["cmake", "-S", str(ROOT / "benchmarks" / "upstream"), "-B", str(build_dir),
-                        "-DCMAKE_BUILD_TYPE=Release", f"-DLLAMA_MTP_NATIVE={'ON' if native else 'OFF'}",
-                        *generator, *launcher], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(configure_command(build_dir), check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["cmake", "--build", str(build_dir), "--target", *TARGETS, "-j", str(os.cpu_count() or 2)],
                    check=True, stdout=subprocess.DEVNULL)
     return build_dir / "bin"
 
 
+def reference_config(build_dir: Path = DEFAULT_DIR) -> dict[str, Any]:
+    """What the reference build really is: the configure command, the cache values that decide
+    speed, and the flags ggml's CPU backend was compiled with."""
+    cache = (build_dir / "CMakeCache.txt").read_text()
+    values = {k: v for k, v in re.findall(r"^(GGML_NATIVE|GGML_OPENMP|GGML_OPENMP_ENABLED|BUILD_SHARED_LIBS|"
+                                          r"CMAKE_BUILD_TYPE|CMAKE_CXX_COMPILER):[A-Z]+=(.*)$", cache, re.M)}
+    flags = ""
+    ninja = build_dir / "build.ninja"
+    if ninja.exists():
+        text = ninja.read_text()
+        m = re.search(r"build \S*ggml-cpu\.dir/ggml-cpu/ggml-cpu\.c\.o:.*?\n(?:  .*\n)*?  FLAGS = (.*)\n", text)
+        flags = m.group(1) if m else ""
+    command = " ".join(configure_command(build_dir)).replace(str(ROOT) + "/", "")
+    return {"configure": command, "cache": values, "ggml_cpu_flags": flags}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--build-dir", type=Path, default=ROOT / "build" / "upstream-reference")
-    parser.add_argument("--native", action="store_true", help="match a LLAMA_MTP_NATIVE=ON extension")
+    parser.add_argument("--build-dir", type=Path, default=DEFAULT_DIR)
     args = parser.parse_args()
-    print(build(args.build_dir, args.native))
+    print(build(args.build_dir))
+    print(json.dumps(reference_config(args.build_dir), indent=2))
     return 0
 
 

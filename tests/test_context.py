@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import os
 import tracemalloc
 from pathlib import Path
 
@@ -60,11 +61,28 @@ def test_mtp_context(model: llama_mtp.Model, kind: str) -> None:
     [
         dict(n_ctx=0), dict(n_batch=0), dict(n_ubatch=0), dict(n_seq_max=0),
         dict(n_seq_max=100000), dict(n_threads=0), dict(n_threads_batch=-1), dict(n_rs_seq=1000),
+        dict(n_threads=100000), dict(n_threads_batch=513),
     ],
 )
 def test_nonsense_params_raise(model: llama_mtp.Model, params: dict[str, int]) -> None:
     with pytest.raises(llama_mtp.InvalidArgumentError):
         llama_mtp.Context(model, **params)  # type: ignore[arg-type]
+
+
+def test_set_n_threads_is_bounded(ctx: llama_mtp.Context) -> None:
+    for bad in (0, -1, 513, 100000):
+        with pytest.raises(llama_mtp.InvalidArgumentError, match=r"\[1, 512\]"):
+            ctx.set_n_threads(bad)
+    ctx.set_n_threads(1, 2)
+    assert (ctx.n_threads, ctx.n_threads_batch) == (1, 2)
+
+
+def test_default_thread_count(model: llama_mtp.Model) -> None:
+    n = llama_mtp.default_threads()
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    assert 1 <= n <= available  # one per physical core, never more than this process may use
+    ctx = llama_mtp.Context(model, n_ctx=256, n_batch=16)
+    assert ctx.n_threads == n and ctx.n_threads_batch == n
 
 
 def test_negative_sizes_raise_type_errors(model: llama_mtp.Model) -> None:

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import llama_mtp
 from llama_mtp.testing import TinyModelSpec, tiny_mtp_model
@@ -112,3 +114,41 @@ def test_generation_steps_release_the_gil(model: llama_mtp.Model) -> None:
             gen.step()
 
     assert _runs_concurrently(work)
+
+
+def _reference_argmax(x: np.ndarray) -> int:
+    masked = np.where(np.isnan(x), -np.inf, x)
+    if masked.size == 0 or not np.any(masked > -np.inf):
+        return 0
+    return int(np.argmax(masked))
+
+
+@given(
+    n=st.integers(0, 9000),
+    seed=st.integers(0, 2**32 - 1),
+    ties=st.booleans(),
+    nans=st.integers(0, 5),
+)
+def test_argmax_matches_numpy_first_maximum(n: int, seed: int, ties: bool, nans: int) -> None:
+    """The loop's greedy pick (blocked, vectorized) against numpy: first maximum, NaN ignored."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n).astype(np.float32)
+    if n and ties:  # the maximum repeated at several places, one of them the very last
+        top = np.float32(x.max() + 1)
+        x[rng.integers(0, n, size=3)] = top
+        x[-1] = top
+    if n:
+        x[rng.integers(0, n, size=nans)] = np.nan
+    assert llama_mtp.argmax(x) == _reference_argmax(x)
+
+
+def test_argmax_edge_cases() -> None:
+    assert llama_mtp.argmax(np.zeros(0, np.float32)) == 0
+    assert llama_mtp.argmax(np.full(5000, -np.inf, np.float32)) == 0
+    assert llama_mtp.argmax(np.full(5000, np.nan, np.float32)) == 0
+    x = np.zeros(262144, np.float32)
+    x[262143] = 1
+    assert llama_mtp.argmax(x) == 262143
+    assert llama_mtp.argmax(np.array([0.5, 2.0, 2.0], np.float64)) == 1  # converted to float32
+    with pytest.raises(TypeError):
+        llama_mtp.argmax(np.zeros((2, 3), np.float32))  # one vector at a time

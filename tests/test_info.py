@@ -20,6 +20,17 @@ def test_build_info() -> None:
     assert "CPU" in info["backends"]
     assert isinstance(info["cpu_features"], dict) and "avx2" in info["cpu_features"]
     assert re.match(r"(gcc|clang|msvc)", str(info["compiler"]))
+    # OpenMP as reported by the CPU backend in use (its own feature list), and which one runs
+    assert info["openmp"] == ("OPENMP" in info["cpu_backend"]["features"])
+    assert info["cpu_variant"] == info["cpu_backend"]["variant"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="GCC's libgomp: the Linux builds and wheels")
+def test_openmp_is_on_like_upstreams_default_build() -> None:
+    """Upstream's default build uses OpenMP; so do ours (source builds and repaired wheels)."""
+    info = llama_mtp.build_info()
+    assert info["openmp"], info["cpu_backend"]["features"]
+    assert "OPENMP = 1" in info["system_info"]
 
 
 def test_version_matches_pyproject() -> None:

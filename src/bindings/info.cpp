@@ -13,6 +13,7 @@
 #include "ggml-backend.h"
 #include "backends.h"
 #include "llama.h"
+#include "threads.h"
 
 namespace nb = nanobind;
 
@@ -64,6 +65,9 @@ nb::dict build_info() {
         cpu[key.c_str()] = features.contains(name);
     }
     info["cpu_features"] = cpu;
+    // OpenMP threads (upstream's default) or ggml's own threadpool, in the CPU backend in use
+    info["openmp"] = features.contains("OPENMP");
+    info["cpu_variant"] = cpu_backend["variant"];
     info["cpu_backend"] = cpu_backend;
     info["system_info"] = llama_print_system_info();
 #if defined(__clang__)
@@ -98,6 +102,9 @@ void bind_info(nb::module_ & m) {
     m.def("build_info", &build_info, nb::sig("def build_info() -> dict[str, typing.Any]"),
           "Package version, pinned llama.cpp commit, compiled variant and backends, CPU features "
           "and compiler.");
+    m.def("default_threads", &default_threads,
+          "The thread count used when n_threads is None: one per physical core (upstream's "
+          "choice), at most the CPUs this process may run on.");
     m.def("version", [] { return std::string(LLAMA_MTP_VERSION); },
           "The package version, as build_info()['version'], without build_info()'s backend probes.");
     m.def("set_log_level", [](const std::string & level) { g_min_level = parse_level(level); },

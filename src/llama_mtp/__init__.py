@@ -47,7 +47,9 @@ from ._core import (  # noqa: E402
     StaleViewError,
     StateError,
     ViewOwner,
+    argmax,
     build_info,
+    default_threads,
     set_log_level,
 )
 from ._core import version as _version  # noqa: E402
@@ -90,7 +92,9 @@ __all__ = [
     "Stream",
     "ViewOwner",
     "__version__",
+    "argmax",
     "build_info",
+    "default_threads",
     "generate",
     "set_log_level",
     "stream",

@@ -6,7 +6,6 @@ The hot loop (draft -> verify -> decode -> process -> accept -> trim KV) runs in
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -55,10 +54,6 @@ def _tokens(model: Model, prompt: PromptLike, add_special: bool) -> list[int]:
     return [int(t) for t in prompt]
 
 
-def _default_threads() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
-
-
 class Stream:
     """Iterates over text pieces as they are accepted; `.result` holds the Generation(s) after."""
 
@@ -101,16 +96,15 @@ class Stream:
         longest = max(len(p) for p in token_prompts)
         n_ctx = (longest + max_tokens + n_draft_max + 8 + 255) // 256 * 256
         n_batch = max(min(512, max(longest, 1)), n_seq * (n_draft_max + 1), 32)
-        threads = n_threads or _default_threads()
         rollback = model.is_recurrent or model.is_hybrid
         self._target = Context(
             model, n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch, n_seq_max=n_seq,
-            n_threads=threads, n_threads_batch=threads,
+            n_threads=n_threads, n_threads_batch=n_threads,
             n_rs_seq=n_draft_max if (mtp and rollback) else 0,
         )
         self._draft = (
             Context(model, n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch, n_seq_max=n_seq,
-                    n_threads=threads, n_threads_batch=threads, ctx_type=ContextType.MTP)
+                    n_threads=n_threads, n_threads_batch=n_threads, ctx_type=ContextType.MTP)
             if mtp else None
         )
         self._gen = Generator(
@@ -193,7 +187,7 @@ def generate(model: Model | str, prompt: PromptLike | Sequence[PromptLike], **kw
     batch per step).
 
     Keyword arguments: max_tokens=128, mtp=True, n_draft_max=3, p_min=0.0, n_min=0,
-    n_threads=None (all cores), temperature=0.0 (greedy), top_k=0, top_p=1.0, min_p=0.0,
+    n_threads=None (one per physical core, as upstream picks: default_threads()), temperature=0.0 (greedy), top_k=0, top_p=1.0, min_p=0.0,
     seed=None, stop=None (string or strings), add_special=True, ignore_eos=False.
     """
     s = Stream(model, prompt, **kwargs)

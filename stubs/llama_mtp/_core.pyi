@@ -44,6 +44,11 @@ def build_info() -> dict[str, Any]:
     Package version, pinned llama.cpp commit, compiled variant and backends, CPU features and compiler.
     """
 
+def default_threads() -> int:
+    """
+    The thread count used when n_threads is None: one per physical core (upstream's choice), at most the CPUs this process may run on.
+    """
+
 def version() -> str:
     """
     The package version, as build_info()['version'], without build_info()'s backend probes.
@@ -283,7 +288,7 @@ class Context:
 
     def __init__(self, model: Model, *, n_ctx: int = 4096, n_batch: int = 512, n_ubatch: int = 512, n_seq_max: int = 1, n_threads: int | None = None, n_threads_batch: int | None = None, ctx_type: ContextType = ContextType.DEFAULT, n_rs_seq: int = 0, embeddings: bool = False) -> None:
         """
-        Create a context (GIL released). n_ubatch is clamped to n_batch as upstream does; n_threads=None uses every hardware thread.
+        Create a context (GIL released). n_ubatch is clamped to n_batch as upstream does; n_threads=None picks what upstream would: one thread per physical core, never more than the CPUs this process may run on (llama_mtp.default_threads()).
         """
 
     @property
@@ -671,6 +676,11 @@ class MtpSession:
 
     def restore_speculative_state(self, seq_id: int, data: bytes) -> None:
         """set_state() under the seed crate's name."""
+
+def argmax(logits: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)]) -> int:
+    """
+    The greedy pick of generate(): index of the first maximum of a float32 vector (NaN never wins; 0 for an empty vector or one without a value above -inf).
+    """
 
 class Generator:
     """

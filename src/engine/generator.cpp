@@ -1,0 +1,315 @@
+#include "generator.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "common.h"
+#include "errors.h"
+#include "model.h"
+
+namespace nb = nanobind;
+
+namespace llama_mtp {
+
+namespace {
+
+double now_s() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Maximum of a block; independent lanes so that the compiler vectorizes it.
+float block_max(const float * x, int32_t n) {
+    constexpr int32_t kLanes = 16;
+    float lane[kLanes];
+    for (float & l : lane) l = -INFINITY;
+    int32_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+        for (int32_t j = 0; j < kLanes; ++j) {
+            lane[j] = x[i + j] > lane[j] ? x[i + j] : lane[j];
+        }
+    }
+    float m = -INFINITY;
+    for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+    for (float l : lane) m = l > m ? l : m;
+    return m;
+}
+
+}  // namespace
+
+int32_t argmax(const float * x, int32_t n) {
+    // Greedy picks run over the whole vocabulary for every verify row (262 144 logits on
+    // Gemma): one vectorized pass of block maxima, then a scan of the first best block only.
+    constexpr int32_t kBlock = 2048;
+    float best = -INFINITY;
+    int32_t best_block = -1;
+    for (int32_t b = 0; b < n; b += kBlock) {
+        const float m = block_max(x + b, std::min(kBlock, n - b));
+        if (m > best) {
+            best = m;
+            best_block = b;
+        }
+    }
+    if (best_block < 0) return 0;  // empty, or nothing above -inf
+    const int32_t end = std::min(best_block + kBlock, n);
+    for (int32_t t = best_block; t < end; ++t) {
+        if (x[t] == best) return t;
+    }
+    return best_block;
+}
+
+Generator::Generator(nb::object target, nb::object draft, const std::vector<std::vector<int32_t>> & prompts,
+                     const GenConfig & cfg)
+    : target_obj_(std::move(target)), draft_obj_(std::move(draft)), cfg_(cfg) {
+    tgt_ = &nb::cast<Context &>(target_obj_);
+    const int32_t n_seq = (int32_t) prompts.size();
+    if (n_seq < 1) {
+        throw InvalidArgumentError("at least one prompt is needed");
+    }
+    if (cfg.max_tokens < 0) {
+        throw InvalidArgumentError("max_tokens must be >= 0");
+    }
+    if (tgt_->params().ctx_type != ContextType::DEFAULT) {
+        throw InvalidArgumentError("the target must be a DEFAULT context");
+    }
+    validate_sampler_params(cfg.sampling);
+    if ((uint32_t) n_seq > tgt_->params().n_seq_max) {
+        throw InvalidArgumentError(std::to_string(n_seq) + " prompts need a target context with n_seq_max >= " +
+                                   std::to_string(n_seq));
+    }
+    const llama_model * model = tgt_->model().get();
+    const int32_t n_ctx = (int32_t) llama_n_ctx(tgt_->get());
+    n_vocab_ = vocab_size(model);
+    for (const auto & p : prompts) {
+        if (p.empty()) {
+            throw InvalidArgumentError("a prompt is empty (tokenize with add_special=True to get BOS)");
+        }
+        if ((int32_t) p.size() + 1 >= n_ctx) {
+            throw InvalidArgumentError("a prompt of " + std::to_string(p.size()) + " tokens does not fit n_ctx " +
+                                       std::to_string(n_ctx));
+        }
+        for (int32_t t : p) {
+            check_token_id(n_vocab_, t, "prompt token");
+        }
+    }
+    if (!draft_obj_.is_none()) {
+        MtpConfig mc{n_seq, cfg.n_draft_max, cfg.n_min, cfg.p_min};
+        session_ = std::make_unique<MtpSession>(target_obj_, draft_obj_, mc);
+    }
+    seqs_.resize(n_seq);
+    for (int32_t s = 0; s < n_seq; ++s) {
+        SeqState & st = seqs_[s];
+        st.n_prompt = (int32_t) prompts[s].size();
+        st.id_last = prompts[s].back();
+        st.n_past = st.n_prompt - 1;
+        if (cfg.sampling.temperature > 0.0f) {
+            st.sampler = new_sampler_chain(cfg.sampling, cfg.seed + (uint32_t) s);
+        }
+        if (cfg.max_tokens == 0) {
+            st.finish_reason = "length";
+        }
+    }
+    batch_ = std::make_unique<common_batch>(tgt_->get());
+    use_ = std::make_unique<ContextUse>(tgt_);
+    prefill(prompts);
+}
+
+Generator::~Generator() = default;
+
+bool Generator::done() const {
+    for (const auto & st : seqs_) {
+        if (st.finish_reason.empty()) return false;
+    }
+    return true;
+}
+
+std::vector<std::vector<int32_t>> Generator::step() {
+    std::vector<std::vector<int32_t>> out(seqs_.size());
+    if (done()) {
+        return out;
+    }
+    {
+        nb::gil_scoped_release release;
+        std::lock_guard<std::mutex> lock(tgt_->mutex);
+        const double t0 = now_s();
+        step_locked(out);
+        t_gen += now_s() - t0;
+    }
+    throw_pending_error();
+    return out;
+}
+
+std::vector<std::vector<int32_t>> Generator::tokens() const {
+    std::vector<std::vector<int32_t>> r;
+    for (const auto & st : seqs_) r.push_back(st.generated);
+    return r;
+}
+
+std::vector<std::string> Generator::finish_reasons() const {
+    std::vector<std::string> r;
+    for (const auto & st : seqs_) r.push_back(st.finish_reason);
+    return r;
+}
+
+std::vector<int32_t> Generator::n_past() const {
+    std::vector<int32_t> r;
+    for (const auto & st : seqs_) r.push_back(st.n_past);
+    return r;
+}
+
+void Generator::check_rc(int32_t rc, const char * what) {
+    if (rc != 0) {
+        error_code_ = rc;
+        error_ = std::string(what) + " failed with code " + std::to_string(rc) +
+                 (rc == 1 ? " (no KV slot: raise n_ctx)" : "");
+    }
+}
+
+// Errors found without the GIL are raised once it is held again.
+void Generator::throw_pending_error() {
+    if (!error_.empty()) {
+        std::string e = std::move(error_);
+        error_.clear();
+        throw DecodeError(error_code_, e);
+    }
+}
+
+void Generator::prefill(const std::vector<std::vector<int32_t>> & prompts) {
+    const double t0 = now_s();
+    {
+        nb::gil_scoped_release release;
+        std::lock_guard<std::mutex> lock(tgt_->mutex);
+        const int32_t n_batch = (int32_t) tgt_->params().n_batch;
+        batch_->clear();
+        auto flush = [&]() {
+            if (batch_->size() == 0 || !error_.empty()) return;
+            check_rc(llama_process(tgt_->get(), LLAMA_PROCESS_TYPE_DECODE, batch_->get()), "prompt decode");
+            tgt_->note_external_decode(batch_->size(), {});
+            if (error_.empty() && session_) {
+                session_->process_common(*batch_);
+            }
+            batch_->clear();
+        };
+        for (size_t s = 0; s < prompts.size(); ++s) {
+            // everything but the last token: the loop decodes that one with the first draft
+            for (size_t i = 0; i + 1 < prompts[s].size(); ++i) {
+                if (batch_->size() == n_batch) flush();
+                batch_->add(prompts[s][i], (llama_pos) i, (llama_seq_id) s, false);
+                n_prompt_tokens++;
+            }
+        }
+        flush();
+    }
+    throw_pending_error();
+    if (session_) {
+        for (size_t s = 0; s < prompts.size(); ++s) {
+            session_->begin((int64_t) s, std::vector<int32_t>(prompts[s].begin(), prompts[s].end() - 1));
+        }
+    }
+    t_prompt = now_s() - t0;
+}
+
+int32_t Generator::pick(SeqState & st, int32_t row) {
+    if (st.sampler) {
+        return llama_sampler_sample(st.sampler.get(), tgt_->get(), row);
+    }
+    return argmax(llama_get_logits_ith(tgt_->get(), row), n_vocab_);
+}
+
+void Generator::step_locked(std::vector<std::vector<int32_t>> & out) {
+    const int32_t n_ctx = (int32_t) llama_n_ctx(tgt_->get());
+    std::vector<int32_t> active;
+    for (int32_t s = 0; s < (int32_t) seqs_.size(); ++s) {
+        if (seqs_[s].finish_reason.empty()) active.push_back(s);
+    }
+    static const std::vector<int32_t> kNoDraft;
+    std::vector<const std::vector<int32_t> *> drafts(seqs_.size(), &kNoDraft);
+    if (session_) {
+        std::vector<int32_t> seqs, past, last, nmax;
+        for (int32_t s : active) {
+            const SeqState & st = seqs_[s];
+            int32_t n_max = std::min({cfg_.n_draft_max, cfg_.max_tokens - (int32_t) st.generated.size() - 1,
+                                      n_ctx - st.n_past - 2});
+            if (n_max > 0) {
+                seqs.push_back(s);
+                past.push_back(st.n_past);
+                last.push_back(st.id_last);
+                nmax.push_back(n_max);
+            } else {
+                session_->propose_nothing(s);  // keeps the state machine in step
+            }
+        }
+        if (!seqs.empty()) {
+            std::lock_guard<std::mutex> lock(session_->draft_ctx().mutex);
+            session_->draft_many(seqs, past, last, nmax);
+        }
+        for (int32_t s : active) drafts[s] = &session_->pending_proposal(s);
+    }
+    // one verify batch for all sequences: [id_last, drafts...], every row with logits
+    batch_->clear();
+    for (int32_t s : active) {
+        SeqState & st = seqs_[s];
+        st.row = batch_->size();
+        batch_->add(st.id_last, st.n_past, s, true);
+        const auto & d = *drafts[s];
+        for (size_t i = 0; i < d.size(); ++i) {
+            batch_->add(d[i], st.n_past + 1 + (int32_t) i, s, true);
+        }
+    }
+    check_rc(llama_process(tgt_->get(), LLAMA_PROCESS_TYPE_DECODE, batch_->get()), "verify decode");
+    while ((int32_t) rows_.size() < batch_->size()) rows_.push_back((int32_t) rows_.size());
+    tgt_->note_external_decode(batch_->size(), rows_);
+    if (!error_.empty()) return;
+    if (session_) {
+        std::lock_guard<std::mutex> lock(session_->draft_ctx().mutex);
+        session_->process_common(*batch_);
+    }
+    n_steps++;
+    const llama_vocab * vocab = llama_model_get_vocab(tgt_->model().get());
+    llama_memory_t mem_tgt = llama_get_memory(tgt_->get());
+    llama_memory_t mem_dft = session_ ? llama_get_memory(session_->draft_ctx().get()) : nullptr;
+    std::vector<int32_t> ids;
+    for (int32_t s : active) {
+        SeqState & st = seqs_[s];
+        const auto & d = *drafts[s];
+        // greedy: the longest draft prefix on which the target's argmax agrees, plus the
+        // target's own next token; sampling: upstream's sample-and-match
+        ids.clear();
+        for (size_t i = 0; i <= d.size(); ++i) {
+            const int32_t tok = pick(st, st.row + (int32_t) i);
+            ids.push_back(tok);
+            if (i == d.size() || tok != d[i]) break;
+        }
+        const int32_t n_acc = (int32_t) ids.size() - 1;
+        if (session_) {
+            session_->accept(s, n_acc);
+        }
+        int32_t keep = 0;
+        for (int32_t tok : ids) {
+            keep++;
+            if (!cfg_.ignore_eos && llama_vocab_is_eog(vocab, tok)) {
+                st.finish_reason = "stop";
+                break;
+            }
+            st.generated.push_back(tok);
+            out[s].push_back(tok);
+            if ((int32_t) st.generated.size() >= cfg_.max_tokens) {
+                st.finish_reason = "length";
+                break;
+            }
+        }
+        const int32_t n_rows = (int32_t) d.size() + 1;  // rows of this seq in the verify batch
+        st.n_past += keep;
+        st.id_last = ids[keep - 1];
+        if (st.n_past + 2 >= n_ctx && st.finish_reason.empty()) {
+            st.finish_reason = "length";  // context full
+        }
+        // drop the rejected (or truncated) rows: KV cells, or recurrent snapshots. Only when
+        // there are any: touching the memory needlessly costs llama.cpp its graph reuse.
+        if (keep < n_rows) {
+            llama_memory_seq_rm(mem_tgt, s, st.n_past, -1);
+            if (mem_dft) llama_memory_seq_rm(mem_dft, s, st.n_past, -1);
+        }
+    }
+}
+
+}  // namespace llama_mtp

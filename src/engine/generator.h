@@ -1,0 +1,92 @@
+#pragma once
+// The speculative generation loop (draft -> verify batch -> decode -> process -> verify ->
+// accept -> trim KV) in C++, one GIL-free step per call. Compiled for speed in the engine
+// library; bindings/generate.cpp only binds it.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nanobind/nanobind.h>
+
+#include "context.h"
+#include "mtp.h"
+#include "sampler.h"
+
+struct common_batch;
+
+namespace llama_mtp {
+
+struct GenConfig {
+    int32_t max_tokens = 128;
+    int32_t n_draft_max = 3;
+    int32_t n_min = 0;
+    float p_min = 0.0f;
+    SamplerParams sampling;  // temperature <= 0: greedy (the loop's own argmax)
+    uint32_t seed = LLAMA_DEFAULT_SEED;
+    bool ignore_eos = false;
+};
+
+// Counts a user of a context for as long as it lives: close() refuses while any exist.
+struct ContextUse {
+    Context * ctx;
+    explicit ContextUse(Context * c) : ctx(c) { ++ctx->sessions; }
+    ~ContextUse() { --ctx->sessions; }
+    ContextUse(const ContextUse &) = delete;
+    ContextUse & operator=(const ContextUse &) = delete;
+};
+
+// Index of the first maximum of x[0..n) (NaN never wins); 0 when n == 0.
+int32_t argmax(const float * x, int32_t n);
+
+class Generator {
+public:
+    Generator(nanobind::object target, nanobind::object draft, const std::vector<std::vector<int32_t>> & prompts,
+              const GenConfig & cfg);
+    ~Generator();
+    Generator(const Generator &) = delete;
+    Generator & operator=(const Generator &) = delete;
+
+    bool done() const;
+    // One speculative step for every active sequence; returns the new tokens per sequence.
+    std::vector<std::vector<int32_t>> step();
+
+    std::vector<std::vector<int32_t>> tokens() const;
+    std::vector<std::string> finish_reasons() const;
+    std::vector<int32_t> n_past() const;
+    MtpSession * session() const { return session_.get(); }
+
+    double t_prompt = 0, t_gen = 0;
+    int64_t n_prompt_tokens = 0, n_steps = 0;
+
+private:
+    struct SeqState {
+        int32_t id_last = 0;
+        int32_t n_past = 0;  // position at which id_last is decoded next
+        int32_t n_prompt = 0;
+        std::vector<int32_t> generated;
+        std::string finish_reason;  // "" while active, then "stop" or "length"
+        SamplerPtr sampler;         // null when greedy
+        int32_t row = 0;            // first row of this sequence in the current verify batch
+    };
+
+    void check_rc(int32_t rc, const char * what);
+    void throw_pending_error();
+    void prefill(const std::vector<std::vector<int32_t>> & prompts);
+    int32_t pick(SeqState & st, int32_t row);
+    void step_locked(std::vector<std::vector<int32_t>> & out);
+
+    nanobind::object target_obj_, draft_obj_;
+    std::unique_ptr<MtpSession> session_;
+    Context * tgt_;
+    GenConfig cfg_;
+    int32_t n_vocab_ = 0;
+    std::vector<SeqState> seqs_;
+    std::unique_ptr<common_batch> batch_;
+    std::unique_ptr<ContextUse> use_;  // released with the generator, also when prefill throws
+    std::vector<int32_t> rows_;        // reused: 0..n-1 for note_external_decode
+    std::string error_;
+    int32_t error_code_ = 0;
+};
+
+}  // namespace llama_mtp

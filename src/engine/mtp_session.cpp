@@ -1,0 +1,432 @@
+// MtpSession: the guarded state machine over upstream's draft-mtp (hot path: compiled for
+// speed in the engine library, see CMakeLists.txt).
+#include "mtp.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "common.h"
+#include "llama-ext.h"
+#include "speculative.h"
+
+namespace nb = nanobind;
+
+namespace llama_mtp {
+
+namespace {
+
+constexpr uint32_t kStateMagic = 0x4d54504cu;  // "LPTM"
+constexpr uint32_t kStateVersion = 1;
+
+double now_s() {
+    using clock = std::chrono::steady_clock;
+    return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+struct Timer {
+    double & acc;
+    double t0 = now_s();
+    explicit Timer(double & a) : acc(a) {}
+    ~Timer() { acc += now_s() - t0; }
+};
+
+std::string fix(const std::string & what, const std::string & how) { return what + " (fix: " + how + ")"; }
+
+}  // namespace
+
+void MtpConfig::validate() const {
+    if (n_seq < 1) {
+        throw InvalidConfigError("n_seq must be >= 1, got " + std::to_string(n_seq));
+    }
+    if (n_draft_max < 1 || n_draft_max > 64) {
+        throw InvalidConfigError("n_draft_max must be in [1, 64], got " + std::to_string(n_draft_max));
+    }
+    if (n_min < 0 || n_min > n_draft_max) {
+        throw InvalidConfigError("n_min must be in [0, n_draft_max=" + std::to_string(n_draft_max) + "], got " +
+                                 std::to_string(n_min));
+    }
+    if (!std::isfinite(p_min) || p_min < 0.0f || p_min > 1.0f) {
+        throw InvalidConfigError("p_min must be a finite number in [0, 1], got " + std::to_string(p_min));
+    }
+}
+
+MtpSession::MtpSession(nb::object target, nb::object draft, const MtpConfig & config)
+    : target_obj_(std::move(target)), draft_obj_(std::move(draft)), config_(config) {
+    if (!nb::isinstance<Context>(target_obj_) || !nb::isinstance<Context>(draft_obj_)) {
+        throw nb::type_error("target and draft must be llama_mtp.Context objects");
+    }
+    tgt_ = &nb::cast<Context &>(target_obj_);
+    dft_ = &nb::cast<Context &>(draft_obj_);
+    config_.validate();
+    preflight();
+
+    common_params_speculative params;
+    params.types = {COMMON_SPECULATIVE_TYPE_DRAFT_MTP};
+    params.draft.n_max = config_.n_draft_max;
+    params.draft.n_min = config_.n_min;
+    params.draft.p_min = config_.p_min;
+    params.draft.ctx_tgt = tgt_->get();
+    params.draft.ctx_dft = dft_->get();
+    {
+        nb::gil_scoped_release release;
+        spec_ = common_speculative_init(params, (uint32_t) config_.n_seq);
+    }
+    if (!spec_) {
+        throw MtpSessionError("upstream could not initialize draft-mtp (see the log)");
+    }
+    // upstream switched on nextn extraction (unmasked on the target, masked on the draft)
+    // and attached a backend sampler to the draft: both change the output layout
+    tgt_->pre_norm = true;
+    tgt_->pre_norm_masked = false;
+    dft_->pre_norm = true;
+    dft_->pre_norm_masked = true;
+    tgt_->note_layout_change();
+    dft_->note_layout_change();
+    batch_ = new common_batch(tgt_->get());
+    tgt_->sessions++;
+    dft_->sessions++;
+    history_.assign(config_.n_seq, {});
+    proposal_.assign(config_.n_seq, {});
+    pending_.assign(config_.n_seq, false);
+    begun_.assign(config_.n_seq, false);
+}
+
+MtpSession::~MtpSession() {
+    delete batch_;
+    if (spec_) {
+        common_speculative_free(spec_);
+        tgt_->sessions--;
+        dft_->sessions--;
+    }
+}
+
+void MtpSession::preflight() const {
+    const Context & t = *tgt_;
+    const Context & d = *dft_;
+    if (t.closed() || d.closed()) {
+        throw IncompatibleContextsError(fix("a context is closed", "pass open contexts"));
+    }
+    if (t.params().ctx_type != ContextType::DEFAULT) {
+        throw IncompatibleContextsError(fix("the target context must be ContextType.DEFAULT",
+                                            "create it with ctx_type=ContextType.DEFAULT"));
+    }
+    if (d.params().ctx_type != ContextType::MTP) {
+        throw IncompatibleContextsError(fix("the draft context must be ContextType.MTP",
+                                            "create it with ctx_type=ContextType.MTP"));
+    }
+    const llama_model * mt = t.model().get();
+    const llama_model * md = d.model().get();
+    if (llama_model_n_layer_nextn(md) <= 0) {
+        throw IncompatibleContextsError(fix("the draft model has no NextN (MTP) layers", "use a model with MTP layers"));
+    }
+    if (llama_model_n_embd_out(md) != llama_model_n_embd_out(mt)) {
+        throw IncompatibleContextsError(fix("n_embd_out differs between draft (" + std::to_string(llama_model_n_embd_out(md)) +
+                                                ") and target (" + std::to_string(llama_model_n_embd_out(mt)) + ")",
+                                            "draft with the MTP layers of the target's own model"));
+    }
+    if (llama_vocab_n_tokens(llama_model_get_vocab(md)) != llama_vocab_n_tokens(llama_model_get_vocab(mt))) {
+        throw IncompatibleContextsError(fix("the vocabularies differ", "use the same model for target and draft"));
+    }
+    const uint32_t n_seq = (uint32_t) config_.n_seq;
+    if (t.params().n_seq_max < n_seq) {
+        throw IncompatibleContextsError(fix("target n_seq_max " + std::to_string(t.params().n_seq_max) + " < n_seq " + std::to_string(n_seq),
+                                            "create the target with n_seq_max >= n_seq"));
+    }
+    if (d.params().n_seq_max != n_seq) {
+        throw IncompatibleContextsError(fix("draft n_seq_max " + std::to_string(d.params().n_seq_max) + " != n_seq " + std::to_string(n_seq),
+                                            "create the draft with n_seq_max = n_seq"));
+    }
+    const uint32_t need = (uint32_t) config_.n_draft_max + 1;
+    if (t.params().n_batch < need) {
+        throw IncompatibleContextsError(fix("target n_batch " + std::to_string(t.params().n_batch) + " < n_draft_max + 1 = " + std::to_string(need),
+                                            "raise n_batch or lower n_draft_max"));
+    }
+    if (d.params().n_batch < t.params().n_batch) {
+        throw IncompatibleContextsError(fix("draft n_batch " + std::to_string(d.params().n_batch) + " < target n_batch " + std::to_string(t.params().n_batch),
+                                            "give the draft context at least the target's n_batch"));
+    }
+    for (const Context * c : {&t, &d}) {
+        const llama_model * m = c->model().get();
+        if (!(llama_model_is_recurrent(m) || llama_model_is_hybrid(m)) || c->params().ctx_type == ContextType::MTP) {
+            continue;
+        }
+        if (c->params().n_ubatch < need) {
+            throw IncompatibleContextsError(fix("recurrent/hybrid target needs n_ubatch >= n_draft_max + 1 = " + std::to_string(need) +
+                                                    ", has " + std::to_string(c->params().n_ubatch),
+                                                "raise n_ubatch"));
+        }
+        if (c->params().n_rs_seq < (uint32_t) config_.n_draft_max) {
+            throw IncompatibleContextsError(fix("recurrent/hybrid target needs n_rs_seq >= n_draft_max = " + std::to_string(config_.n_draft_max) +
+                                                    " to roll back rejected drafts, has " + std::to_string(c->params().n_rs_seq),
+                                                "create it with n_rs_seq=n_draft_max"));
+        }
+    }
+}
+
+void MtpSession::check_seq(int64_t seq_id) const {
+    if (seq_id < 0 || seq_id >= config_.n_seq) {
+        throw BadSeqIdError("seq_id " + std::to_string(seq_id) + " is outside [0, n_seq=" + std::to_string(config_.n_seq) + ")");
+    }
+}
+
+bool MtpSession::is_quiescent() const {
+    for (bool p : pending_) {
+        if (p) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void MtpSession::check_quiescent(const char * what) const {
+    if (!is_quiescent()) {
+        throw ProposalPendingError(std::string(what) + " needs a quiescent session: accept() every pending proposal first");
+    }
+}
+
+const std::vector<int32_t> & MtpSession::pending_proposal(int64_t seq_id) const {
+    check_seq(seq_id);
+    if (!pending_[seq_id]) {
+        throw NoPendingProposalError("seq " + std::to_string(seq_id) + " has no pending proposal");
+    }
+    return proposal_[seq_id];
+}
+
+void MtpSession::begin(int64_t seq_id, const std::vector<int32_t> & prompt) {
+    check_seq(seq_id);
+    if (pending_[seq_id]) {
+        throw ProposalPendingError("seq " + std::to_string(seq_id) + " has a pending proposal: accept() it before begin()");
+    }
+    const int32_t n_vocab = vocab_size(tgt_->model().get());
+    for (int32_t t : prompt) {
+        check_token_id(n_vocab, t, "prompt token");
+    }
+    if (prompt.size() >= llama_n_ctx(tgt_->get())) {
+        throw MtpSessionError("prompt of " + std::to_string(prompt.size()) + " tokens does not fit the target context (n_ctx " +
+                              std::to_string(llama_n_ctx(tgt_->get())) + ")");
+    }
+    Timer timer(stats_.t_begin);
+    history_[seq_id].assign(prompt.begin(), prompt.end());
+    common_speculative_begin(spec_, (llama_seq_id) seq_id, history_[seq_id]);
+    begun_[seq_id] = true;
+}
+
+void MtpSession::process_common(const common_batch & batch) {
+    Timer timer(stats_.t_process);
+    bool ok = common_speculative_process(spec_, batch);
+    dft_->note_external_decode(0, {});
+    if (!ok) {
+        throw MtpSessionError("draft context failed to process the batch (see the log)");
+    }
+}
+
+void MtpSession::process(const Batch & batch) {
+    if (tgt_->decode_count() == last_processed_decode_ || tgt_->last_n_tokens() != batch.size() || batch.size() == 0) {
+        throw MtpSessionError("process(batch) must be called once, right after target.decode(batch), with that batch");
+    }
+    // rows must be grouped by sequence (upstream pairs each row with the previous row's hidden state)
+    std::vector<int32_t> last_row(config_.n_seq, -1);
+    batch_->clear();
+    for (int32_t i = 0; i < batch.size(); ++i) {
+        const int32_t s = batch.seq_id(i);
+        if (s < 0 || s >= config_.n_seq) {
+            throw BadSeqIdError("batch row " + std::to_string(i) + " has seq_id " + std::to_string(s) + " outside [0, n_seq)");
+        }
+        if (last_row[s] >= 0 && last_row[s] != i - 1) {
+            throw InvalidArgumentError("rows of seq " + std::to_string(s) + " are not contiguous in the batch");
+        }
+        last_row[s] = i;
+        batch_->add(batch.token()[i], batch.pos()[i], s, batch.logits()[i] != 0);
+    }
+    last_processed_decode_ = tgt_->decode_count();
+    nb::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(dft_->mutex);
+    process_common(*batch_);
+}
+
+void MtpSession::draft_many(const std::vector<int32_t> & seqs, const std::vector<int32_t> & n_past,
+                            const std::vector<int32_t> & last, const std::vector<int32_t> & n_max) {
+    Timer timer(stats_.t_draft);
+    for (size_t k = 0; k < seqs.size(); ++k) {
+        const int32_t s = seqs[k];
+        proposal_[s].clear();
+        auto & dp = common_speculative_get_draft_params(spec_, s);
+        dp.drafting = true;
+        dp.n_max = n_max[k];
+        dp.pos0 = n_past[k];
+        dp.id_last = last[k];
+        dp.prompt = &history_[s];
+        dp.result = &proposal_[s];
+    }
+    common_speculative_draft(spec_);
+    llama_memory_t mem_dft = llama_get_memory(dft_->get());
+    for (size_t k = 0; k < seqs.size(); ++k) {
+        const int32_t s = seqs[k];
+        pending_[s] = true;
+        // drafting wrote draft-context KV past n_past; the verified prefix is rebuilt by process()
+        llama_memory_seq_rm(mem_dft, s, n_past[k], -1);
+        if (!proposal_[s].empty()) {
+            stats_.n_drafts++;
+            stats_.draft_tokens += proposal_[s].size();
+        }
+    }
+    dft_->note_external_decode(0, {});
+}
+
+const std::vector<int32_t> & MtpSession::draft(int64_t seq_id, int32_t n_past, int32_t last_token, int32_t n_max) {
+    check_seq(seq_id);
+    if (pending_[seq_id]) {
+        throw ProposalPendingError("seq " + std::to_string(seq_id) + " already has a pending proposal: accept() it first");
+    }
+    if (!begun_[seq_id]) {
+        throw MtpSessionError("call begin(seq_id, prompt) before draft() for seq " + std::to_string(seq_id));
+    }
+    check_token_id(vocab_size(tgt_->model().get()), last_token, "last_token");
+    const int32_t n_ctx = (int32_t) llama_n_ctx(tgt_->get());
+    if (n_past < 0 || n_past >= n_ctx) {
+        throw InvalidArgumentError("n_past " + std::to_string(n_past) + " outside [0, n_ctx=" + std::to_string(n_ctx) + ")");
+    }
+    int32_t limit = std::min(config_.n_draft_max, n_ctx - n_past - 2);
+    if (n_max >= 0) {
+        limit = std::min(limit, n_max);
+    }
+    limit = std::max(limit, 0);
+    {
+        nb::gil_scoped_release release;
+        std::lock_guard<std::mutex> lock(dft_->mutex);
+        if (limit > 0) {
+            draft_many({(int32_t) seq_id}, {n_past}, {last_token}, {limit});
+        } else {
+            proposal_[seq_id].clear();
+            pending_[seq_id] = true;
+        }
+    }
+    return proposal_[seq_id];
+}
+
+void MtpSession::accept(int64_t seq_id, int32_t n_accepted) {
+    check_seq(seq_id);
+    if (!pending_[seq_id]) {
+        throw NoPendingProposalError("seq " + std::to_string(seq_id) + " has no pending proposal to accept");
+    }
+    if (n_accepted < 0 || (size_t) n_accepted > proposal_[seq_id].size()) {
+        throw AcceptedTooManyError("accept(" + std::to_string(n_accepted) + ") for a proposal of " +
+                                   std::to_string(proposal_[seq_id].size()) + " token(s)");
+    }
+    Timer timer(stats_.t_accept);
+    const auto & prop = proposal_[seq_id];
+    // upstream asserts n_accepted == 0 when its impl never drafted for this seq
+    common_speculative_accept(spec_, (llama_seq_id) seq_id, (uint16_t) (prop.empty() ? 0 : n_accepted));
+    if (!prop.empty()) {
+        stats_.n_verified++;
+        stats_.verified_tokens += prop.size();
+        if (n_accepted > 0) {
+            stats_.accepted_drafts++;
+            stats_.accepted_tokens += n_accepted;
+            if (stats_.accepted_at.size() < (size_t) n_accepted) {
+                stats_.accepted_at.resize(n_accepted, 0);
+            }
+            for (int32_t i = 0; i < n_accepted; ++i) {
+                stats_.accepted_at[i]++;
+            }
+        }
+    }
+    history_[seq_id].insert(history_[seq_id].end(), prop.begin(), prop.begin() + n_accepted);
+    pending_[seq_id] = false;
+}
+
+std::vector<uint8_t> MtpSession::get_state(int64_t seq_id) const {
+    check_seq(seq_id);
+    check_quiescent("get_state");
+    std::vector<uint8_t> upstream;
+    if (!common_speculative_get_state(spec_, (llama_seq_id) seq_id, upstream)) {
+        throw MtpStateError("upstream draft-mtp returned no state for seq " + std::to_string(seq_id));
+    }
+    // header: magic, version, n_seq, n_draft_max, n_min, p_min bits, seq_id, begun,
+    // history length, history, upstream length, upstream bytes
+    std::vector<uint8_t> out;
+    auto put32 = [&](uint32_t v) { out.insert(out.end(), (uint8_t *) &v, (uint8_t *) &v + 4); };
+    uint32_t p_bits;
+    std::memcpy(&p_bits, &config_.p_min, 4);
+    put32(kStateMagic);
+    put32(kStateVersion);
+    put32((uint32_t) config_.n_seq);
+    put32((uint32_t) config_.n_draft_max);
+    put32((uint32_t) config_.n_min);
+    put32(p_bits);
+    put32((uint32_t) seq_id);
+    put32(begun_[seq_id] ? 1u : 0u);
+    put32((uint32_t) history_[seq_id].size());
+    for (int32_t t : history_[seq_id]) {
+        put32((uint32_t) t);
+    }
+    put32((uint32_t) upstream.size());
+    out.insert(out.end(), upstream.begin(), upstream.end());
+    return out;
+}
+
+void MtpSession::set_state(int64_t seq_id, const std::vector<uint8_t> & data) {
+    check_seq(seq_id);
+    check_quiescent("set_state");
+    size_t off = 0;
+    auto get32 = [&](const char * field) {
+        if (off + 4 > data.size()) {
+            throw MtpStateError(std::string("state is truncated (reading ") + field + ")");
+        }
+        uint32_t v;
+        std::memcpy(&v, data.data() + off, 4);
+        off += 4;
+        return v;
+    };
+    if (get32("magic") != kStateMagic) {
+        throw MtpStateError("not an MtpSession state (bad magic)");
+    }
+    const uint32_t version = get32("version");
+    if (version != kStateVersion) {
+        throw MtpStateError("state version " + std::to_string(version) + " is not supported (expected " + std::to_string(kStateVersion) + ")");
+    }
+    uint32_t p_bits;
+    std::memcpy(&p_bits, &config_.p_min, 4);
+    const uint32_t cfg[4] = {get32("n_seq"), get32("n_draft_max"), get32("n_min"), get32("p_min")};
+    if (cfg[1] != (uint32_t) config_.n_draft_max || cfg[2] != (uint32_t) config_.n_min || cfg[3] != p_bits) {
+        throw MtpStateError("state was saved by a session with another configuration");
+    }
+    get32("seq_id");  // a state may be restored into another sequence
+    const uint32_t begun = get32("begun");
+    const uint32_t n_hist = get32("history length");
+    if ((size_t) n_hist * 4 > data.size() - off) {
+        throw MtpStateError("state is truncated (history)");
+    }
+    std::vector<int32_t> hist(n_hist);
+    for (uint32_t i = 0; i < n_hist; ++i) {
+        hist[i] = (int32_t) get32("history");
+    }
+    const uint32_t n_up = get32("upstream length");
+    if ((size_t) n_up != data.size() - off) {
+        throw MtpStateError("state has a wrong length");
+    }
+    std::vector<uint8_t> upstream(data.begin() + off, data.end());
+    // validate the upstream block as the patched draft-mtp reads it, so a bad block never
+    // leaves a half-restored sequence behind
+    const int32_t n_embd = llama_model_n_embd_out(tgt_->model().get());
+    int32_t up_embd = 0, up_rows = 0;
+    if (upstream.size() >= 8) {
+        std::memcpy(&up_embd, upstream.data(), 4);
+        std::memcpy(&up_rows, upstream.data() + 4, 4);
+    }
+    if (upstream.size() < 8 || up_embd != n_embd || up_rows < 0 || up_rows > 4096 ||
+        upstream.size() != 8 + (size_t) n_embd * (1 + (size_t) up_rows) * 4) {
+        throw MtpStateError("state's draft-mtp block does not match this model");
+    }
+    common_speculative_set_state(spec_, (llama_seq_id) seq_id, upstream);
+    history_[seq_id] = std::move(hist);
+    begun_[seq_id] = begun != 0;
+    proposal_[seq_id].clear();
+}
+
+void MtpSession::print_stats() const { common_speculative_print_stats(spec_); }
+
+}  // namespace llama_mtp
