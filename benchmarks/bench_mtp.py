@@ -67,12 +67,22 @@ def run(cmd: list[str]) -> str:
 
 # --- upstream ---------------------------------------------------------------------------
 
+def run_and_parse(cmd: list[str], pattern: str) -> re.Match[str]:
+    """Run an upstream program and find its summary line. Upstream logs from a background
+    thread and now and then the summary never reaches the pipe (seen about once in 30 runs
+    here), so such a run is repeated."""
+    for _ in range(3):
+        text = run(cmd)
+        m = re.search(pattern, text)
+        if m:
+            return m
+    raise RuntimeError(f"could not parse the output of {Path(cmd[0]).name}:\n" + text[-2000:])
+
+
 def upstream_plain(bin_dir: Path, model: Path, prompt: str, n: int, threads: int) -> float:
-    text = run([str(bin_dir / "llama-completion"), "-m", str(model), "-p", prompt, "-n", str(n), "-t", str(threads),
-                "-tb", str(threads), "-no-cnv", "--temp", "0", "-c", "2048", "--no-warmup", "--ignore-eos"])
-    m = re.search(r"\beval time =\s*[\d.]+ ms /\s*(\d+) runs.*?([\d.]+) tokens per second", text)
-    if not m:
-        raise RuntimeError("could not parse llama-completion output:\n" + text[-2000:])
+    m = run_and_parse([str(bin_dir / "llama-completion"), "-m", str(model), "-p", prompt, "-n", str(n), "-t", str(threads),
+                       "-tb", str(threads), "-no-cnv", "--temp", "0", "-c", "2048", "--no-warmup", "--ignore-eos"],
+                      r"\beval time =\s*[\d.]+ ms /\s*(\d+) runs.*?([\d.]+) tokens per second")
     return float(m.group(2))
 
 
@@ -80,20 +90,16 @@ def upstream_text(bin_dir: Path, model: Path, prompt: str, n: int, threads: int)
     out = subprocess.run([str(bin_dir / "llama-completion"), "-m", str(model), "-p", prompt, "-n", str(n),
                           "-t", str(threads), "-tb", str(threads), "-no-cnv", "--temp", "0", "-c", "2048",
                           "--no-display-prompt"], capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL)
-    return out.stdout.removesuffix("\n").removesuffix(" [end of text]")
+    # completion.cpp ends its output with " [end of text]\n" at EOS, then "\n\n"
+    return out.stdout.removesuffix("\n\n").removesuffix(" [end of text]\n")
 
 
 def upstream_mtp(bin_dir: Path, model: Path, n: int, threads: int, n_draft: int) -> float:
-    # upstream logs from a background thread; now and then the summary lines never reach the
-    # pipe (seen once in ~100 runs here), so a run without them is repeated
-    for _ in range(3):
-        text = run([str(bin_dir / "llama-speculative-simple"), "-m", str(model), "-p", PROMPT, "-n", str(n),
-                    "-t", str(threads), "-tb", str(threads), "-td", str(threads), "-tbd", str(threads),
-                    "--spec-type", "draft-mtp", "--spec-draft-n-max", str(n_draft), "--temp", "0", "-c", "2048"])
-        m = re.search(r"decoded\s+(\d+) tokens in\s+([\d.]+) seconds, speed:\s+([\d.]+) t/s", text)
-        if m:
-            return float(m.group(3))
-    raise RuntimeError("could not parse llama-speculative-simple output:\n" + text[-2000:])
+    m = run_and_parse([str(bin_dir / "llama-speculative-simple"), "-m", str(model), "-p", PROMPT, "-n", str(n),
+                       "-t", str(threads), "-tb", str(threads), "-td", str(threads), "-tbd", str(threads),
+                       "--spec-type", "draft-mtp", "--spec-draft-n-max", str(n_draft), "--temp", "0", "-c", "2048"],
+                      r"decoded\s+(\d+) tokens in\s+([\d.]+) seconds, speed:\s+([\d.]+) t/s")
+    return float(m.group(3))
 
 
 # --- ours -------------------------------------------------------------------------------
