@@ -4,7 +4,7 @@
     python benchmarks/bench_cpu_variants.py --static-python A/bin/python \\
         --variants-python B/bin/python [--tokens 128] [--repeats 3] [--threads 1,2]
 
-A and B are interpreters with llama-mtp installed: A built as by `pip install .` (one CPU
+A and B are interpreters with llama-mtp installed: A built with `LLAMA_MTP_NATIVE=OFF pip install .` (one CPU
 backend linked into _core, ggml's x86-64-v3 baseline), B built with
 LLAMA_MTP_CPU_VARIANTS=ON (the published x86-64 wheels: shared ggml/llama libraries and every
 CPU variant as a module, the best one picked at import). Runs, interleaved per round on the

@@ -6,7 +6,8 @@
         [--llama-cpp-python PYTHON] [--json out.json]
 
 Every comparison is interleaved (upstream, ours, ours, upstream, ...) with the same model,
-prompt, greedy decoding, token count and thread count; the tables give medians and ratios.
+prompt, greedy decoding, token count and thread count; the tables give medians of the
+speeds and the median of the per-round ratios (ours / theirs, each round one pair).
 
 - plain: upstream `llama-completion -no-cnv` (its decode-only "eval time" counter) against the
   wall time of `llama_mtp.generate(mtp=False)`'s loop, sampling and Python included (stricter
@@ -58,6 +59,12 @@ MODELS = {
 
 def median(xs: list[float]) -> float:
     return statistics.median(xs)
+
+
+def paired_ratio(ours: list[float], theirs: list[float]) -> float:
+    """Median of the per-round ratios: each round ran both arms back to back, so a slow
+    stretch of the host (other tenants) hits both sides of a pair, not one side's median."""
+    return median([o / t for o, t in zip(ours, theirs, strict=True)])
 
 
 def run(cmd: list[str]) -> str:
@@ -163,15 +170,16 @@ def tiny_section(bin_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
             res = interleave(R, {"up": partial(upstream_plain, bin_dir, path, PROMPT, N, T),
                                  "ours": partial(ours_plain, model, PROMPT, N, T)})
             up_plain = median(res["up"])
-            ours_wall = median([w for w, _ in res["ours"]])
+            walls, decodes = [w for w, _ in res["ours"]], [d for _, d in res["ours"]]
+            ours_wall = median(walls)
             rows: dict[str, Any] = {"plain": {
-                "upstream": up_plain, "ours": ours_wall, "ours_decode_only": median([d for _, d in res["ours"]]),
-                "ratio": ours_wall / up_plain, "ratio_decode_only": median([d for _, d in res["ours"]]) / up_plain}}
+                "upstream": up_plain, "ours": ours_wall, "ours_decode_only": median(decodes),
+                "ratio": paired_ratio(walls, res["up"]), "ratio_decode_only": paired_ratio(decodes, res["up"])}}
             for k in drafts:
                 res = interleave(R, {"up": partial(upstream_mtp, bin_dir, path, N, T, k),
                                      "ours": partial(ours_mtp, model, N, T, k)})
                 u, o = median(res["up"]), median(res["ours"])
-                rows[f"mtp_{k}"] = {"upstream": u, "ours": o, "ratio": o / u,
+                rows[f"mtp_{k}"] = {"upstream": u, "ours": o, "ratio": paired_ratio(res["ours"], res["up"]),
                                     "speedup_upstream": u / up_plain, "speedup_ours": o / ours_wall}
                 print(f"  n_draft_max={k}: ours {o:.1f} t/s, upstream {u:.1f} t/s", file=sys.stderr)
             out[f"{name}, {T} thread{'s' if T > 1 else ''}"] = rows
@@ -191,9 +199,9 @@ def busy_section(bin_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
                                  "up_mtp": partial(upstream_mtp, bin_dir, path, N, T, 3),
                                  "ours_mtp": partial(ours_mtp, model, N, T, 3)})
         med = {k: median(v) for k, v in res.items()}
-        out[name] = {"plain": {"upstream": med["up"], "ours": med["ours"], "ratio": med["ours"] / med["up"]},
+        out[name] = {"plain": {"upstream": med["up"], "ours": med["ours"], "ratio": paired_ratio(res["ours"], res["up"])},
                      "mtp_3": {"upstream": med["up_mtp"], "ours": med["ours_mtp"],
-                               "ratio": med["ours_mtp"] / med["up_mtp"]}}
+                               "ratio": paired_ratio(res["ours_mtp"], res["up_mtp"])}}
     return out
 
 
@@ -208,8 +216,9 @@ def real_section(bin_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
         res = interleave(R, {"up": partial(upstream_plain, bin_dir, path, PROMPT, N, T),
                              "ours": partial(ours_plain, model, PROMPT, N, T)})
         u = median(res["up"])
-        w, d = median([x for x, _ in res["ours"]]), median([x for _, x in res["ours"]])
-        out["threads"][T] = {"upstream": u, "ours": w, "ours_decode_only": d, "ratio": w / u, "ratio_decode_only": d / u}
+        walls, decodes = [x for x, _ in res["ours"]], [x for _, x in res["ours"]]
+        out["threads"][T] = {"upstream": u, "ours": median(walls), "ours_decode_only": median(decodes),
+                             "ratio": paired_ratio(walls, res["up"]), "ratio_decode_only": paired_ratio(decodes, res["up"])}
     for prompt in REAL_PROMPTS:
         theirs = upstream_text(bin_dir, path, prompt, 64, 2)
         g = llama_mtp.generate(model, prompt, max_tokens=64, mtp=False, n_threads=2)
@@ -259,7 +268,8 @@ def llama_cpp_python_section(python: str, args: argparse.Namespace, real: bool) 
 
             res = interleave(R, {"llama_cpp_python": theirs_call, "ours": ours_call})
             u, o = median(res["llama_cpp_python"]), median(res["ours"])
-            out[f"{name}, {T} thread{'s' if T > 1 else ''}"] = {"llama_cpp_python": u, "ours": o, "ratio": o / u}
+            out[f"{name}, {T} thread{'s' if T > 1 else ''}"] = {
+                "llama_cpp_python": u, "ours": o, "ratio": paired_ratio(res["ours"], res["llama_cpp_python"])}
     return out
 
 

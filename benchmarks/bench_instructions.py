@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Instructions per generated token, llama-mtp against upstream's default build, counted by
+valgrind's callgrind: the same count for the same program and inputs whatever else the
+machine is doing, so it separates a real gap from a noisy host.
+
+    python benchmarks/bench_instructions.py [--models hybrid,dense] [--runs plain,mtp_1,mtp_3]
+
+Each program runs twice under callgrind (short and long generation, 1 thread, greedy, the
+benchmark models of bench_mtp.py); instructions per token = difference of the totals /
+difference of the tokens generated, so model loading, start-up and the prompt cancel out.
+Ours is the whole Python process (interpreter, `llama_mtp.generate()` loop, sampling);
+upstream is `llama-completion` (plain) or `llama-speculative-simple --spec-type draft-mtp`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_mtp import MODELS, PROMPT  # noqa: E402
+from build_upstream import build, reference_config  # noqa: E402
+
+from llama_mtp.testing import tiny_mtp_model  # noqa: E402
+
+LENGTHS = (16, 48)
+OURS = """
+import sys
+import llama_mtp
+llama_mtp.set_log_level("error")
+model = llama_mtp.Model(sys.argv[1])
+n_draft = int(sys.argv[3])
+g = llama_mtp.generate(model, sys.argv[4], max_tokens=int(sys.argv[2]), mtp=n_draft > 0,
+                       n_draft_max=max(n_draft, 1), n_threads=1, ignore_eos=True)
+print("generated", len(g.tokens))
+"""
+
+
+def callgrind(cmd: list[str]) -> tuple[int, str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out", *cmd],
+                             capture_output=True, text=True, stdin=subprocess.DEVNULL, check=True)
+    m = re.search(r"Collected : (\d+)", out.stderr)
+    if not m:
+        raise RuntimeError("callgrind printed no total:\n" + out.stderr[-2000:])
+    return int(m.group(1)), out.stdout + out.stderr
+
+
+def upstream_tokens(text: str, n: int) -> int:
+    m = re.search(r"n_predict = (\d+)", text)
+    if m:
+        return int(m.group(1))
+    # the summary is logged from a background thread and is sometimes lost: count the words
+    # of the echoed text instead (each word of the tiny models' vocabulary is one token)
+    echoed = re.search(re.escape(PROMPT) + r"(.*?)(?:==\d+==|$)", text, re.S)
+    if not echoed:
+        raise RuntimeError("cannot tell how many tokens upstream generated")
+    return len(echoed.group(1).split())
+
+
+def measure(bin_dir: Path, model: Path, run: str) -> dict[str, Any]:
+    n_draft = 0 if run == "plain" else int(run.split("_")[1])
+
+    def ours(n: int) -> tuple[int, int]:
+        total, text = callgrind([sys.executable, "-c", OURS, str(model), str(n), str(n_draft), PROMPT])
+        return total, int(re.search(r"generated (\d+)", text).group(1))  # type: ignore[union-attr]
+
+    def upstream(n: int) -> tuple[int, int]:
+        if n_draft == 0:
+            cmd = [str(bin_dir / "llama-completion"), "-m", str(model), "-p", PROMPT, "-n", str(n), "-t", "1", "-tb", "1",
+                   "-no-cnv", "--temp", "0", "-c", "2048", "--no-warmup", "--ignore-eos"]
+            total, _ = callgrind(cmd)
+            return total, n
+        cmd = [str(bin_dir / "llama-speculative-simple"), "-m", str(model), "-p", PROMPT, "-n", str(n), "-t", "1",
+               "-tb", "1", "-td", "1", "-tbd", "1", "--spec-type", "draft-mtp", "--spec-draft-n-max", str(n_draft),
+               "--temp", "0", "-c", "2048"]
+        total, text = callgrind(cmd)
+        return total, upstream_tokens(text, n)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # callgrind counts, so running two at once is fine
+        jobs = {(who, n): pool.submit(fn, n) for who, fn in (("ours", ours), ("upstream", upstream)) for n in LENGTHS}
+        res = {k: f.result() for k, f in jobs.items()}
+    row: dict[str, Any] = {}
+    for who in ("upstream", "ours"):
+        (i0, t0), (i1, t1) = res[(who, LENGTHS[0])], res[(who, LENGTHS[1])]
+        row[who] = (i1 - i0) / (t1 - t0)
+    row["ratio"] = row["upstream"] / row["ours"]  # > 1: ours executes fewer instructions per token
+    return row
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="hybrid,dense")
+    ap.add_argument("--runs", default="plain,mtp_1,mtp_3")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    bin_dir = build()
+    report: dict[str, Any] = {"upstream_build": reference_config(), "rows": {}}
+    print("| model | run | upstream Minstr/token | ours Minstr/token | upstream / ours |")
+    print("|---|---|---|---|---|")
+    for name in args.models.split(","):
+        path = tiny_mtp_model(**MODELS[name])  # type: ignore[arg-type]
+        for run in args.runs.split(","):
+            row = measure(bin_dir, path, run)
+            report["rows"][f"{name} {run}"] = row
+            print(f"| {name} | {run} | {row['upstream'] / 1e6:.2f} | {row['ours'] / 1e6:.2f} | {row['ratio']:.3f} |", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
