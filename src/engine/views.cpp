@@ -42,6 +42,12 @@ nb::object make_view(nb::handle self_py, Context & ctx, const float * data, std:
     return nb::module_::import_("numpy").attr("asarray")(owner);
 }
 
+void require_embeddings(const Context & c) {
+    if (!c.params().embeddings) {
+        throw ContextError("embeddings are off: create the context with embeddings=True");
+    }
+}
+
 int32_t n_vocab_of(const Context & c) { return llama_vocab_n_tokens(llama_model_get_vocab(c.model().get())); }
 int32_t n_embd_out_of(const Context & c) { return llama_model_n_embd_out(c.model().get()); }
 
@@ -62,18 +68,14 @@ nb::object get_logits_ith(nb::handle self_py, int64_t i) {
 
 nb::object get_embeddings_ith(nb::handle self_py, int64_t i) {
     Context & c = nb::cast<Context &>(self_py);
-    if (!c.params().embeddings) {
-        throw ContextError("embeddings are off: create the context with embeddings=True");
-    }
+    require_embeddings(c);
     const int32_t idx = c.output_index(i, "embeddings");
     return make_view(self_py, c, llama_get_embeddings_ith(c.get(), idx), {(size_t) n_embd_out_of(c)});
 }
 
 nb::object get_embeddings_seq(nb::handle self_py, int64_t seq_id) {
     Context & c = nb::cast<Context &>(self_py);
-    if (!c.params().embeddings) {
-        throw ContextError("embeddings are off: create the context with embeddings=True");
-    }
+    require_embeddings(c);
     c.check_seq(seq_id);
     c.output_index(-1, "embeddings");
     if (llama_pooling_type(c.get()) == LLAMA_POOLING_TYPE_NONE) {
