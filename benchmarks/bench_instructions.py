@@ -55,7 +55,7 @@ def callgrind(cmd: list[str]) -> tuple[int, str]:
     return int(m.group(1)), out.stdout + out.stderr
 
 
-def upstream_tokens(text: str, n: int) -> int:
+def upstream_tokens(text: str) -> int:
     m = re.search(r"n_predict = (\d+)", text)
     if m:
         return int(m.group(1))
@@ -84,7 +84,7 @@ def measure(bin_dir: Path, model: Path, run: str) -> dict[str, Any]:
                "-tb", "1", "-td", "1", "-tbd", "1", "--spec-type", "draft-mtp", "--spec-draft-n-max", str(n_draft),
                "--temp", "0", "-c", "2048"]
         total, text = callgrind(cmd)
-        return total, upstream_tokens(text, n)
+        return total, upstream_tokens(text)
 
     with ThreadPoolExecutor(max_workers=2) as pool:  # callgrind counts, so running two at once is fine
         jobs = {(who, n): pool.submit(fn, n) for who, fn in (("ours", ours), ("upstream", upstream)) for n in LENGTHS}

@@ -2,9 +2,7 @@
 #include "context.h"
 
 #include <algorithm>
-#include <array>
 #include <string>
-
 
 #include "errors.h"
 #include "threads.h"
