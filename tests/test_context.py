@@ -85,8 +85,8 @@ def test_default_thread_count(model: llama_mtp.Model) -> None:
     assert ctx.n_threads == n and ctx.n_threads_batch == n
 
 
-def test_negative_sizes_raise_type_errors(model: llama_mtp.Model) -> None:
-    with pytest.raises(TypeError):
+def test_negative_sizes_raise_invalid_argument_errors(model: llama_mtp.Model) -> None:
+    with pytest.raises(llama_mtp.InvalidArgumentError, match=r"n_ctx must be in \[1, 16777216\], got -5"):
         llama_mtp.Context(model, n_ctx=-5)
     with pytest.raises(TypeError):
         llama_mtp.Context("not a model")  # type: ignore[arg-type]

@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <vector>
+
 #include <nanobind/ndarray.h>
 
 namespace llama_mtp {
@@ -17,5 +19,11 @@ inline TokenArray owned_token_array(const int32_t * tokens, size_t n) {
     nanobind::capsule owner(data, [](void * p) noexcept { delete[] (int32_t *) p; });
     return TokenArray(data, {n}, owner);
 }
+
+// Token ids from Python, the one conversion every API taking tokens uses: a sequence of ints or
+// a 1-D integer numpy array. Non-integral values (floats, float arrays) raise
+// InvalidArgumentError instead of being truncated; so do ids outside [0, n_vocab) (n_vocab < 0:
+// only the int32 range is checked, the model checks at decode). A str raises TypeError.
+std::vector<int32_t> token_list(nanobind::handle tokens, int32_t n_vocab, const char * what);
 
 }  // namespace llama_mtp

@@ -6,7 +6,9 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include "arrays.h"
 #include "errors.h"
+#include "int_arg.h"
 
 namespace nb = nanobind;
 
@@ -18,6 +20,10 @@ Batch::Batch(int32_t capacity, int32_t n_seq_max) : capacity_(capacity), n_seq_m
     }
     if (n_seq_max < 1) {
         throw InvalidArgumentError("batch n_seq_max must be >= 1, got " + std::to_string(n_seq_max));
+    }
+    if ((int64_t) capacity * n_seq_max > (int64_t) kMaxBatchRows * 4) {
+        throw InvalidArgumentError("capacity * n_seq_max must be at most " + std::to_string((int64_t) kMaxBatchRows * 4) +
+                                   " seq id slots, got " + std::to_string((int64_t) capacity * n_seq_max));
     }
     token_.assign(capacity, 0);
     pos_.assign(capacity, 0);
@@ -92,17 +98,26 @@ RowView<T> row_view(Batch & self, T * data, int64_t stride = 1) {
     return RowView<T>(data, 1, shape, nb::handle(), strides);
 }
 
+int32_t seq_id_value(const IntArg & v) { return v.i32("seq_id", 0); }
+
 std::vector<int32_t> seq_ids_from(nb::handle seq_id) {
-    if (nb::isinstance<nb::int_>(seq_id)) {
-        return {nb::cast<int32_t>(seq_id)};
+    IntArg one;
+    if (nb::try_cast<IntArg>(seq_id, one)) {
+        return {seq_id_value(one)};
     }
-    return nb::cast<std::vector<int32_t>>(seq_id);
+    std::vector<int32_t> ids;
+    for (nb::handle item : seq_id) {
+        ids.push_back(seq_id_value(nb::cast<IntArg>(item)));
+    }
+    return ids;
 }
 
-void set_tokens(Batch & self, nb::ndarray<const int32_t, nb::ndim<1>, nb::c_contig> tokens,
-                int32_t pos0, int32_t seq_id, bool logits_last, bool append) {
+void set_tokens(Batch & self, nb::handle tokens_in, IntArg pos0_arg, IntArg seq_arg, bool logits_last, bool append) {
+    const std::vector<int32_t> tokens = token_list(tokens_in, -1, "token");
+    const int32_t seq_id = seq_id_value(seq_arg);
     const int32_t start = append ? self.size() : 0;
-    const size_t n = tokens.shape(0);
+    const size_t n = tokens.size();
+    const int32_t pos0 = pos0_arg.i32("pos0", 0, (int64_t) INT32_MAX - (int64_t) n);
     if ((size_t) start + n > (size_t) self.capacity()) {
         throw InvalidArgumentError("set_tokens: " + std::to_string(n) + " tokens (+" +
                                    std::to_string(start) + " already in the batch) exceed capacity " +
@@ -135,16 +150,22 @@ void bind_batch(nb::module_ & m) {
                       "A token batch with fixed capacity. token/pos/seq_id/logits are writable "
                       "zero-copy numpy views over the first len(batch) rows; decode reads "
                       "exactly these arrays.")
-        .def(nb::init<int32_t, int32_t>(), nb::arg("capacity"), nb::kw_only(),
-             nb::arg("n_seq_max") = 1, "An empty batch with room for capacity rows of up to n_seq_max seq ids each.")
+        .def(
+            "__init__",
+            [](Batch * self, IntArg capacity, IntArg n_seq_max) {
+                const int32_t cap = capacity.i32("capacity", 1, kMaxBatchRows);
+                const int32_t seqs = n_seq_max.i32("n_seq_max", 1, llama_max_parallel_sequences());
+                new (self) Batch(cap, seqs);
+            },
+            nb::arg("capacity"), nb::kw_only(), nb::arg("n_seq_max") = 1, "An empty batch with room for capacity rows of up to n_seq_max seq ids each.")
         .def("__len__", &Batch::size, "Rows in use (what decode reads).")
         .def_prop_ro("capacity", &Batch::capacity, "Most rows the batch can hold.")
         .def_prop_ro("n_seq_max", &Batch::n_seq_max, "Most seq ids one row can carry.")
         .def("clear", &Batch::clear, "Set the length to 0 (capacity and views' memory kept).")
         .def(
             "add",
-            [](Batch & self, int32_t token, int32_t pos, nb::handle seq_id, bool logits) {
-                return self.add(token, pos, seq_ids_from(seq_id), logits);
+            [](Batch & self, IntArg token, IntArg pos, nb::handle seq_id, bool logits) {
+                return self.add(token.i32("token", 0), pos.i32("pos", 0), seq_ids_from(seq_id), logits);
             },
             nb::arg("token"), nb::arg("pos"), nb::arg("seq_id") = 0, nb::arg("logits") = false,
             nb::sig("def add(self, token: int, pos: int, seq_id: int | "
@@ -154,13 +175,12 @@ void bind_batch(nb::module_ & m) {
         .def("set_tokens", &set_tokens, nb::arg("tokens"), nb::arg("pos0") = 0,
              nb::arg("seq_id") = 0, nb::arg("logits_last") = true, nb::kw_only(),
              nb::arg("append") = false,
-             nb::sig("def set_tokens(self, tokens: numpy.ndarray[dtype=int32, shape=(*), "
-                     "order='C'], pos0: int = 0, seq_id: int = 0, logits_last: bool = True, "
+             nb::sig("def set_tokens(self, tokens: collections.abc.Sequence[int] | numpy.ndarray, pos0: int = 0, seq_id: int = 0, logits_last: bool = True, "
                      "*, append: bool = False) -> None"),
              "Fill rows from an int32 array at positions pos0, pos0+1, ... of one sequence "
              "(replacing the batch, or after its rows with append=True); logits_last "
              "requests output for the last row only.")
-        .def("set_len", &Batch::set_size, nb::arg("n"),
+        .def("set_len", [](Batch & self, IntArg n) { self.set_size(n.i32("n", 0, self.capacity())); }, nb::arg("n"),
              "Set the number of rows in use (0..capacity), e.g. after writing rows "
              "through views of a longer batch.")
         .def_prop_ro("n_outputs", &Batch::n_outputs, "Rows whose logits flag is set.")

@@ -8,6 +8,9 @@
 
 namespace llama_mtp {
 
+// Most rows a Batch may have: llama.cpp's largest n_ctx (a decode never takes more).
+constexpr int32_t kMaxBatchRows = 1 << 24;
+
 // Structure-of-arrays token batch with fixed capacity. The arrays never move, so the
 // numpy views handed out stay valid for the batch's lifetime; llama_decode reads
 // these same arrays (no copy), so what the views show is exactly what is decoded.

@@ -7,6 +7,7 @@
 #include <nanobind/stl/vector.h>
 
 #include "errors.h"
+#include "int_arg.h"
 #include "llama-ext.h"
 #include "threads.h"
 #include "views.h"
@@ -17,14 +18,19 @@ namespace llama_mtp {
 
 namespace {
 
-nb::bytes state_seq_get(Context & c, int64_t seq_id, uint32_t flags) {
+// State flags upstream defines (llama.h LLAMA_STATE_SEQ_FLAGS_*).
+uint32_t state_flags(IntArg flags) { return flags.u32("flags", 0, 3); }
+
+nb::bytes state_seq_get(Context & c, IntArg seq, IntArg flags_arg) {
+    const int64_t seq_id = seq.in("seq_id", 0, INT32_MAX);
+    const uint32_t flags = state_flags(flags_arg);
     c.check_seq(seq_id);
-    llama_context * ctx = c.get();
     std::string buf;
     size_t n = 0;
     {
         nb::gil_scoped_release release;
-        std::lock_guard<std::mutex> lock(c.mutex);
+        const Context::Lock lock(c);
+        llama_context * ctx = lock.get();
         const size_t size = llama_state_seq_get_size_ext(ctx, (llama_seq_id) seq_id, flags);
         buf.resize(size);
         n = llama_state_seq_get_data_ext(ctx, (uint8_t *) buf.data(), size, (llama_seq_id) seq_id, flags);
@@ -35,17 +41,18 @@ nb::bytes state_seq_get(Context & c, int64_t seq_id, uint32_t flags) {
     return nb::bytes(buf.data(), n);
 }
 
-void state_seq_set(Context & c, int64_t seq_id, nb::bytes data, uint32_t flags) {
+void state_seq_set(Context & c, IntArg seq, nb::bytes data, IntArg flags_arg) {
+    const int64_t seq_id = seq.in("seq_id", 0, INT32_MAX);
+    const uint32_t flags = state_flags(flags_arg);
     c.check_seq(seq_id);
-    llama_context * ctx = c.get();
     if (data.size() == 0) {
         throw StateError("empty state");
     }
     size_t n = 0;
     {
         nb::gil_scoped_release release;
-        std::lock_guard<std::mutex> lock(c.mutex);
-        n = llama_state_seq_set_data_ext(ctx, (const uint8_t *) data.c_str(), data.size(), (llama_seq_id) seq_id, flags);
+        const Context::Lock lock(c);
+        n = llama_state_seq_set_data_ext(lock.get(), (const uint8_t *) data.c_str(), data.size(), (llama_seq_id) seq_id, flags);
     }
     if (n == 0) {
         throw StateError("could not restore seq " + std::to_string(seq_id) +
@@ -53,8 +60,22 @@ void state_seq_set(Context & c, int64_t seq_id, nb::bytes data, uint32_t flags) 
     }
 }
 
+struct MemoryRange {
+    llama_seq_id seq;
+    llama_pos p0, p1;
+};
+
+// The one check of memory_* arguments: a seq id of this context (-1 = all where allowed) and
+// positions in [-1, 2**31 - 1] (-1 = open end), so nothing wraps on the way to llama_pos.
+MemoryRange memory_range(const Context & c, IntArg seq_id, IntArg p0, IntArg p1, bool allow_all,
+                         const char * seq_name = "seq_id") {
+    const int64_t seq = seq_id.in(seq_name, allow_all ? -1 : 0, INT32_MAX);
+    c.check_seq(seq, allow_all);
+    return {(llama_seq_id) seq, (llama_pos) p0.in("p0", -1, INT32_MAX), (llama_pos) p1.in("p1", -1, INT32_MAX)};
+}
+
 nb::dict perf(const Context & c) {
-    const llama_perf_context_data d = llama_perf_context(c.get());
+    const llama_perf_context_data d = llama_perf_context(Context::Lock(c).get());
     nb::dict out;
     out["t_start_ms"] = d.t_start_ms;
     out["t_load_ms"] = d.t_load_ms;
@@ -88,21 +109,19 @@ void bind_context(nb::module_ & m) {
                         "Keeps its model alive.")
         .def(
             "__init__",
-            [](Context * self, Model & model_ref, uint32_t n_ctx, uint32_t n_batch, uint32_t n_ubatch,
-               uint32_t n_seq_max, std::optional<int32_t> n_threads, std::optional<int32_t> n_threads_batch,
-               ContextType ctx_type, uint32_t n_rs_seq, bool embeddings) {
+            [](Context * self, Model & model_ref, IntArg n_ctx, IntArg n_batch, IntArg n_ubatch, IntArg n_seq_max,
+               std::optional<IntArg> n_threads, std::optional<IntArg> n_threads_batch, ContextType ctx_type,
+               IntArg n_rs_seq, bool embeddings) {
                 nb::object model = nb::find(&model_ref);  // the caller's Python Model object
-                if (n_threads) check_thread_count(*n_threads, "n_threads");
-                if (n_threads_batch) check_thread_count(*n_threads_batch, "n_threads_batch");
                 ContextParams p;
-                p.n_ctx = n_ctx;
-                p.n_batch = n_batch;
-                p.n_ubatch = n_ubatch;
-                p.n_seq_max = n_seq_max;
-                p.n_threads = n_threads.value_or(0);
-                p.n_threads_batch = n_threads_batch.value_or(0);
+                p.n_ctx = n_ctx.u32("n_ctx", 1, 1 << 24);
+                p.n_batch = n_batch.u32("n_batch", 1, 1 << 20);
+                p.n_ubatch = n_ubatch.u32("n_ubatch", 1, 1 << 20);
+                p.n_seq_max = n_seq_max.u32("n_seq_max", 1, llama_max_parallel_sequences());
+                p.n_threads = n_threads ? thread_count(*n_threads, "n_threads") : 0;
+                p.n_threads_batch = n_threads_batch ? thread_count(*n_threads_batch, "n_threads_batch") : 0;
                 p.ctx_type = ctx_type;
-                p.n_rs_seq = n_rs_seq;
+                p.n_rs_seq = n_rs_seq.u32("n_rs_seq", 0, 64);
                 p.embeddings = embeddings;
                 new (self) Context(model, p);
             },
@@ -110,31 +129,32 @@ void bind_context(nb::module_ & m) {
             nb::arg("n_ubatch") = 512, nb::arg("n_seq_max") = 1, nb::arg("n_threads").none() = nb::none(),
             nb::arg("n_threads_batch").none() = nb::none(), nb::arg("ctx_type") = ContextType::DEFAULT,
             nb::arg("n_rs_seq") = 0, nb::arg("embeddings") = false,
-"Create a context (GIL released). n_ubatch is clamped to n_batch as upstream does; "
-            "n_threads=None picks what upstream would: one thread per physical core, never more than the "
-            "CPUs this process may run on (llama_mtp.default_threads()).")
+            "Create a context (GIL released). llama.cpp pads n_ctx per sequence and clamps n_batch to "
+            "n_ctx and n_ubatch to n_batch; the properties report what it uses. n_threads=None picks what "
+            "upstream would: one thread per physical core, never more than the CPUs this process may run "
+            "on (llama_mtp.default_threads()).")
         .def_prop_ro("model", &Context::model_obj, nb::sig("def model(self) -> Model"), "The Model this context runs.")
         .def_prop_ro("closed", &Context::closed, "True after close().")
         .def("close", &Context::close,
              "Free the context now. Raises StaleViewError while zero-copy views of it are alive.")
         .def("__enter__", [](nb::handle self) { return nb::borrow(self); }, nb::sig("def __enter__(self) -> Context"), "The context itself; close() on exit.")
         .def("__exit__", [](Context & self, nb::args) { self.close(); }, nb::sig("def __exit__(self, *args: object) -> None"), "close()")
-        .def_prop_ro("n_ctx", [](const Context & c) { return llama_n_ctx(c.get()); }, "Context size in tokens (KV cells).")
-        .def_prop_ro("n_batch", [](const Context & c) { return llama_n_batch(c.get()); }, "Most tokens one decode() accepts.")
-        .def_prop_ro("n_ubatch", [](const Context & c) { return llama_n_ubatch(c.get()); }, "Tokens per compute graph (a decode runs n_batch in n_ubatch slices).")
-        .def_prop_ro("n_seq_max", [](const Context & c) { return llama_n_seq_max(c.get()); }, "Most sequences the context holds; seq ids are 0..n_seq_max-1.")
-        .def_prop_ro("n_rs_seq", [](const Context & c) { return llama_n_rs_seq(c.get()); },
+        .def_prop_ro("n_ctx", [](const Context & c) { return c.params().n_ctx; }, "Context size in tokens (KV cells, all sequences).")
+        .def_prop_ro("n_ctx_seq", [](const Context & c) { return c.params().n_ctx_seq; },
+                     "KV cells one sequence may use (n_ctx / n_seq_max, padded by llama.cpp).")
+        .def_prop_ro("n_batch", [](const Context & c) { return c.params().n_batch; }, "Most tokens one decode() accepts (at most n_ctx).")
+        .def_prop_ro("n_ubatch", [](const Context & c) { return c.params().n_ubatch; }, "Tokens per compute graph (a decode runs n_batch in n_ubatch slices).")
+        .def_prop_ro("n_seq_max", [](const Context & c) { return c.params().n_seq_max; }, "Most sequences the context holds; seq ids are 0..n_seq_max-1.")
+        .def_prop_ro("n_rs_seq", [](const Context & c) { return c.params().n_rs_seq; },
                      "Recurrent-state snapshots per sequence (rollback depth).")
         .def_prop_ro("ctx_type", [](const Context & c) { return c.params().ctx_type; }, "DEFAULT (target) or MTP (draft over the NextN layers).")
         .def_prop_ro("embeddings", [](const Context & c) { return c.params().embeddings; }, "Whether decode() outputs final embeddings.")
-        .def_prop_ro("n_threads", [](const Context & c) { return llama_n_threads(c.get()); }, "Threads for single-token decodes.")
-        .def_prop_ro("n_threads_batch", [](const Context & c) { return llama_n_threads_batch(c.get()); }, "Threads for multi-token decodes (prompts, verify batches).")
+        .def_prop_ro("n_threads", [](const Context & c) { return c.params().n_threads; }, "Threads for single-token decodes.")
+        .def_prop_ro("n_threads_batch", [](const Context & c) { return c.params().n_threads_batch; }, "Threads for multi-token decodes (prompts, verify batches).")
         .def("set_n_threads",
-             [](Context & c, int32_t n, std::optional<int32_t> nb_) {
-                 check_thread_count(n, "n_threads");
-                 if (nb_) check_thread_count(*nb_, "n_threads_batch");
-                 std::lock_guard<std::mutex> lock(c.mutex);
-                 llama_set_n_threads(c.get(), n, nb_.value_or(n));
+             [](Context & c, IntArg n, std::optional<IntArg> n_batch) {
+                 const int32_t threads = thread_count(n, "n_threads");
+                 c.set_n_threads(threads, n_batch ? thread_count(*n_batch, "n_threads_batch") : threads);
              },
              nb::arg("n_threads"), nb::arg("n_threads_batch").none() = nb::none(),
              "Change the thread counts (n_threads_batch=None: the same as n_threads).")
@@ -160,7 +180,12 @@ void bind_context(nb::module_ & m) {
              "Read-only zero-copy view of a sequence's pooled embedding (pooling models only).")
         .def("set_embeddings_pre_norm",
              [](Context & c, bool on, bool masked) {
-                 llama_set_embeddings_nextn(c.get(), on, masked);
+                 const Context::Lock lock(c);
+                 if (c.sessions > 0) {
+                     throw ContextError("an MtpSession or generation uses this context and needs its pre-norm "
+                                        "embeddings: delete it first");
+                 }
+                 llama_set_embeddings_nextn(lock.get(), on, masked);
                  c.pre_norm = on;
                  c.pre_norm_masked = masked;
                  c.note_layout_change();
@@ -173,40 +198,52 @@ void bind_context(nb::module_ & m) {
              nb::sig("def get_embeddings_pre_norm_ith(self, i: int) -> numpy.ndarray[dtype=float32, shape=(*), writable=False]"),
              "Read-only zero-copy view of the pre-norm hidden state of batch row i.")
         .def("memory_clear",
-             [](Context & c, bool data) { llama_memory_clear(llama_get_memory(c.get()), data); },
+             [](Context & c, bool data) {
+                 nb::gil_scoped_release release;
+                 llama_memory_clear(Context::Lock(c).memory(), data);
+             },
              nb::arg("data") = true, "Remove every sequence from the KV cache / recurrent state.")
         .def("memory_seq_rm",
-             [](Context & c, int64_t seq_id, int64_t p0, int64_t p1) {
-                 c.check_seq(seq_id, true);
-                 return llama_memory_seq_rm(llama_get_memory(c.get()), (llama_seq_id) seq_id, (llama_pos) p0, (llama_pos) p1);
+             [](Context & c, IntArg seq_id, IntArg p0, IntArg p1) {
+                 const MemoryRange r = memory_range(c, seq_id, p0, p1, true);
+                 nb::gil_scoped_release release;
+                 return llama_memory_seq_rm(Context::Lock(c).memory(), r.seq, r.p0, r.p1);
              },
              nb::arg("seq_id"), nb::arg("p0") = -1, nb::arg("p1") = -1,
              "Remove positions [p0, p1) of a sequence (-1: open end; seq_id -1: all). Returns False "
              "when the memory cannot remove a partial range (recurrent state without snapshots).")
         .def("memory_seq_cp",
-             [](Context & c, int64_t src, int64_t dst, int64_t p0, int64_t p1) {
-                 c.check_seq(src);
-                 c.check_seq(dst);
-                 llama_memory_seq_cp(llama_get_memory(c.get()), (llama_seq_id) src, (llama_seq_id) dst, (llama_pos) p0, (llama_pos) p1);
+             [](Context & c, IntArg src_arg, IntArg dst_arg, IntArg p0, IntArg p1) {
+                 const MemoryRange r = memory_range(c, src_arg, p0, p1, false, "seq_id_src");
+                 const llama_seq_id dst = memory_range(c, dst_arg, p0, p1, false, "seq_id_dst").seq;
+                 // each sequence has its own KV stream; upstream copies only whole streams across them
+                 if (r.seq != dst && (r.p0 > 0 || r.p1 >= 0)) {
+                     throw InvalidArgumentError("memory_seq_cp between two sequences copies whole sequences only "
+                                                "(p0 and p1 must be -1; llama.cpp keeps each sequence in its own KV "
+                                                "stream), got p0=" + std::to_string(r.p0) + ", p1=" + std::to_string(r.p1));
+                 }
+                 nb::gil_scoped_release release;
+                 llama_memory_seq_cp(Context::Lock(c).memory(), r.seq, dst, r.p0, r.p1);
              },
              nb::arg("seq_id_src"), nb::arg("seq_id_dst"), nb::arg("p0") = -1, nb::arg("p1") = -1,
-             "Share positions [p0, p1) of one sequence with another (-1: open end).")
+             "Copy a whole sequence to another (p0 = p1 = -1; a partial range only within one sequence).")
         .def("memory_seq_keep",
-             [](Context & c, int64_t seq_id) {
-                 c.check_seq(seq_id);
-                 llama_memory_seq_keep(llama_get_memory(c.get()), (llama_seq_id) seq_id);
+             [](Context & c, IntArg seq_id) {
+                 const llama_seq_id seq = memory_range(c, seq_id, IntArg{-1}, IntArg{-1}, false).seq;
+                 nb::gil_scoped_release release;
+                 llama_memory_seq_keep(Context::Lock(c).memory(), seq);
              },
              nb::arg("seq_id"), "Remove every sequence but this one.")
         .def("memory_seq_pos_min",
-             [](Context & c, int64_t seq_id) {
-                 c.check_seq(seq_id);
-                 return llama_memory_seq_pos_min(llama_get_memory(c.get()), (llama_seq_id) seq_id);
+             [](Context & c, IntArg seq_id) {
+                 const llama_seq_id seq = memory_range(c, seq_id, IntArg{-1}, IntArg{-1}, false).seq;
+                 return llama_memory_seq_pos_min(Context::Lock(c).memory(), seq);
              },
              nb::arg("seq_id"), "Smallest position of the sequence in memory, -1 if empty.")
         .def("memory_seq_pos_max",
-             [](Context & c, int64_t seq_id) {
-                 c.check_seq(seq_id);
-                 return llama_memory_seq_pos_max(llama_get_memory(c.get()), (llama_seq_id) seq_id);
+             [](Context & c, IntArg seq_id) {
+                 const llama_seq_id seq = memory_range(c, seq_id, IntArg{-1}, IntArg{-1}, false).seq;
+                 return llama_memory_seq_pos_max(Context::Lock(c).memory(), seq);
              },
              nb::arg("seq_id"), "Largest position of the sequence in memory, -1 if empty.")
         .def("state_seq_get", &state_seq_get, nb::arg("seq_id"), nb::arg("flags") = 0,
@@ -214,13 +251,13 @@ void bind_context(nb::module_ & m) {
         .def("state_seq_set", &state_seq_set, nb::arg("seq_id"), nb::arg("data"), nb::arg("flags") = 0,
              "Restore a sequence from state_seq_get(); raises StateError on mismatch.")
         .def("perf", &perf, nb::sig("def perf(self) -> dict[str, float]"), "Upstream's timing counters.")
-        .def("perf_reset", [](Context & c) { llama_perf_context_reset(c.get()); }, "Zero upstream's timing counters.")
+        .def("perf_reset", [](Context & c) { llama_perf_context_reset(Context::Lock(c).get()); }, "Zero upstream's timing counters.")
         .def("__repr__", [](const Context & c) {
             if (c.closed()) {
                 return std::string("<llama_mtp.Context closed>");
             }
             return std::string("<llama_mtp.Context ") + (c.params().ctx_type == ContextType::MTP ? "MTP" : "DEFAULT") +
-                   " n_ctx=" + std::to_string(llama_n_ctx(c.get())) + " n_seq_max=" + std::to_string(c.params().n_seq_max) + ">";
+                   " n_ctx=" + std::to_string(c.params().n_ctx) + " n_seq_max=" + std::to_string(c.params().n_seq_max) + ">";
         });
 }
 

@@ -9,7 +9,9 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include "arrays.h"
 #include "errors.h"
+#include "int_arg.h"
 #include "generator.h"
 
 namespace nb = nanobind;
@@ -36,18 +38,23 @@ void bind_generate(nb::module_ & m) {
                           "Use llama_mtp.generate()/stream() instead.")
         .def(
             "__init__",
-            [](Generator * self, Context & target_ref, Context * draft_ptr, const std::vector<std::vector<int32_t>> & prompts,
-               int32_t max_tokens, int32_t n_draft_max, int32_t n_min, float p_min, float temperature, int32_t top_k,
-               float top_p, float min_p, std::optional<uint32_t> seed, bool ignore_eos) {
+            [](Generator * self, Context & target_ref, Context * draft_ptr, nb::handle prompts_in, IntArg max_tokens,
+               IntArg n_draft_max, IntArg n_min, float p_min, float temperature, IntArg top_k, float top_p, float min_p,
+               std::optional<IntArg> seed, bool ignore_eos) {
                 nb::object target = nb::find(&target_ref);
                 nb::object draft = draft_ptr ? nb::find(draft_ptr) : nb::none();
+                const int32_t n_vocab = vocab_size(target_ref.model().get());
+                std::vector<std::vector<int32_t>> prompts;
+                for (nb::handle p : prompts_in) {
+                    prompts.push_back(token_list(p, n_vocab, "prompt token"));
+                }
                 GenConfig c;
-                c.max_tokens = max_tokens;
-                c.n_draft_max = n_draft_max;
-                c.n_min = n_min;
+                c.max_tokens = max_tokens.i32("max_tokens", 0);
+                c.n_draft_max = n_draft_max.i32("n_draft_max", 1, 64);
+                c.n_min = n_min.i32("n_min", 0, c.n_draft_max);
                 c.p_min = p_min;
-                c.sampling = {temperature, top_k, top_p, min_p};
-                c.seed = seed.value_or(LLAMA_DEFAULT_SEED);
+                c.sampling = {temperature, top_k.i32("top_k", 0), top_p, min_p};
+                c.seed = seed ? seed_value(*seed) : LLAMA_DEFAULT_SEED;
                 c.ignore_eos = ignore_eos;
                 new (self) Generator(target, draft, prompts, c);
             },
@@ -55,6 +62,10 @@ void bind_generate(nb::module_ & m) {
             nb::arg("n_draft_max") = 3, nb::arg("n_min") = 0, nb::arg("p_min") = 0.0f, nb::arg("temperature") = 0.0f,
             nb::arg("top_k") = 0, nb::arg("top_p") = 1.0f, nb::arg("min_p") = 0.0f, nb::arg("seed").none() = nb::none(),
             nb::arg("ignore_eos") = false,
+            nb::sig("def __init__(self, target: Context, draft: Context | None, prompts: "
+                    "collections.abc.Sequence[collections.abc.Sequence[int] | numpy.ndarray], *, max_tokens: int, "
+                    "n_draft_max: int = 3, n_min: int = 0, p_min: float = 0.0, temperature: float = 0.0, top_k: int = 0, "
+                    "top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False) -> None"),
             "Prefill the prompts (GIL released); generation happens in step().")
         .def("step", &Generator::step, "Run one step (GIL released); returns the new tokens of each sequence.")
         .def_prop_ro("done", &Generator::done, "True when every sequence has finished.")

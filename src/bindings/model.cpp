@@ -12,6 +12,7 @@
 #include "arrays.h"
 #include "context.h"
 #include "errors.h"
+#include "int_arg.h"
 
 namespace nb = nanobind;
 
@@ -65,6 +66,28 @@ int32_t Model::n_vocab() const { return llama_vocab_n_tokens(vocab()); }
 
 int32_t Model::n_layer_nextn() const { return load_mtp ? llama_model_n_layer_nextn(get()) : 0; }
 
+std::string fs_path(nb::handle path) {
+    nb::module_ os = nb::module_::import_("os");
+    nb::object encoded;
+    try {
+        // str -> bytes as the OS sees the name (surrogateescape), bytes and PathLike as they are
+        encoded = os.attr("fsencode")(path);
+    } catch (nb::python_error & e) {
+        if (e.matches(PyExc_TypeError)) {
+            throw;  // not a path at all
+        }
+        throw InvalidArgumentError("path cannot be encoded as a file name: " + std::string(e.what()));
+    }
+    const std::string out(PyBytes_AsString(encoded.ptr()), (size_t) PyBytes_Size(encoded.ptr()));
+    if (out.find('\0') != std::string::npos) {
+        throw InvalidArgumentError("path contains a NUL character");
+    }
+    if (out.empty()) {
+        throw InvalidArgumentError("path is empty");
+    }
+    return out;
+}
+
 int32_t vocab_size(const llama_model * model) { return llama_vocab_n_tokens(llama_model_get_vocab(model)); }
 
 void check_token_id(int32_t n, int64_t token, const char * what, int64_t row) {
@@ -114,7 +137,14 @@ nb::dict metadata(const Model & self) {
 
 TokenArray tokenize(const Model & self, const std::string & text, bool add_special,
                     bool parse_special) {
-    const llama_vocab * vocab = self.vocab();
+    const ModelPtr keep = self.shared();  // a close() in another thread cannot free the vocabulary
+    const llama_vocab * vocab = llama_model_get_vocab(keep.get());
+    if (llama_vocab_n_tokens(vocab) <= 0) {
+        throw ModelLoadError("the model has an empty vocabulary: nothing to tokenize with");
+    }
+    if (text.size() > (size_t) INT32_MAX / 2) {
+        throw InvalidArgumentError("text of " + std::to_string(text.size()) + " bytes is too long to tokenize");
+    }
     std::vector<llama_token> tokens(text.size() + 8);
     int32_t n = 0;
     {
@@ -142,21 +172,11 @@ nb::str utf8_lenient(const std::string & bytes) {
     return nb::steal<nb::str>(o);
 }
 
-std::vector<llama_token> as_tokens(const Model & self, nb::handle tokens_in) {
-    auto values = nb::cast<std::vector<int64_t>>(tokens_in);
-    std::vector<llama_token> tokens;
-    tokens.reserve(values.size());
-    for (int64_t t : values) {
-        self.check_token(t);
-        tokens.push_back((llama_token) t);
-    }
-    return tokens;
-}
-
 nb::str detokenize(const Model & self, nb::handle tokens_in, bool remove_special,
                        bool unparse_special) {
-    const std::vector<llama_token> tokens = as_tokens(self, tokens_in);
-    const llama_vocab * vocab = self.vocab();
+    const std::vector<llama_token> tokens = token_list(tokens_in, self.n_vocab(), "token");
+    const ModelPtr keep = self.shared();  // a close() in another thread cannot free the vocabulary
+    const llama_vocab * vocab = llama_model_get_vocab(keep.get());
     std::vector<char> text(tokens.size() * 8 + 16);
     int32_t n = llama_detokenize(vocab, tokens.data(), (int32_t) tokens.size(), text.data(),
                                  (int32_t) text.size(), remove_special, unparse_special);
@@ -171,7 +191,8 @@ nb::str detokenize(const Model & self, nb::handle tokens_in, bool remove_special
     return utf8_lenient(std::string(text.data(), (size_t) n));
 }
 
-nb::str token_to_piece(const Model & self, int64_t token, bool special) {
+nb::str token_to_piece(const Model & self, IntArg token_arg, bool special) {
+    const int64_t token = token_arg.in("token", 0, INT32_MAX);
     self.check_token(token);
     std::vector<char> buf(64);
     int32_t n = llama_token_to_piece(self.vocab(), (llama_token) token, buf.data(),
@@ -189,13 +210,25 @@ nb::str token_to_piece(const Model & self, int64_t token, bool special) {
 void bind_model(nb::module_ & m) {
     nb::class_<Model>(m, "Model", "A GGUF model loaded with llama.cpp (weights, vocabulary, "
                                   "metadata). Contexts keep the weights alive.")
-        .def(nb::init<const std::string &, int, bool, bool, bool, bool>(), nb::arg("path"),
-             nb::kw_only(), nb::arg("n_gpu_layers") = 0, nb::arg("use_mmap") = true,
+        .def(
+            "__init__",
+            [](Model * self, nb::handle path, IntArg n_gpu_layers, bool use_mmap, bool load_mtp, bool vocab_only,
+               bool repack) {
+                new (self) Model(fs_path(path), n_gpu_layers.i32("n_gpu_layers", -1, INT32_MAX), use_mmap, load_mtp,
+                                 vocab_only, repack);
+            },
+            nb::arg("path"), nb::kw_only(), nb::arg("n_gpu_layers") = 0, nb::arg("use_mmap") = true,
              nb::arg("load_mtp") = true, nb::arg("vocab_only") = false,
              nb::arg("repack") = true,
+             nb::sig("def __init__(self, path: str | os.PathLike[str], *, n_gpu_layers: int = 0, use_mmap: bool = True, "
+                     "load_mtp: bool = True, vocab_only: bool = False, repack: bool = True) -> None"),
              "Load a GGUF file (the GIL is released while loading). repack=False maps to "
              "upstream's use_extra_bufts=false (no weight repacking / AMX kernels).")
-        .def_ro("path", &Model::path, "Path the model was loaded from.")
+        .def_prop_ro("path",
+                     [](const Model & s) {
+                         return nb::steal<nb::str>(PyUnicode_DecodeFSDefaultAndSize(s.path.data(), (Py_ssize_t) s.path.size()));
+                     },
+                     "Path the model was loaded from.")
         .def_prop_ro("closed", &Model::closed, "True after close().")
         .def("close", &Model::close,
              "Drop this object's reference to the weights; they are freed once no context "
@@ -253,7 +286,8 @@ void bind_model(nb::module_ & m) {
                      [](const Model & s) { return llama_vocab_get_add_bos(s.vocab()); },
                      "Whether tokenize(add_special=True) prepends BOS.")
         .def("is_eog",
-             [](const Model & s, int64_t token) {
+             [](const Model & s, IntArg token_arg) {
+                 const int64_t token = token_arg.in("token", 0, INT32_MAX);
                  s.check_token(token);
                  return llama_vocab_is_eog(s.vocab(), (llama_token) token);
              },
@@ -277,11 +311,12 @@ void bind_model(nb::module_ & m) {
              "Token ids to text (invalid UTF-8 from partial byte tokens becomes U+FFFD).")
         .def("token_to_piece", &token_to_piece, nb::arg("token"), nb::arg("special") = true,
              "The text of one token.")
-        .def("__repr__", [](const Model & s) {
+        .def("__repr__", [](nb::handle self) {
+            const Model & s = nb::cast<const Model &>(self);
             if (s.closed()) {
                 return std::string("<llama_mtp.Model closed>");
             }
-            return "<llama_mtp.Model '" + s.path + "' arch=" +
+            return "<llama_mtp.Model " + nb::cast<std::string>(nb::repr(self.attr("path"))) + " arch=" +
                    meta_string(s.get(), "general.architecture") +
                    " nextn=" + std::to_string(s.n_layer_nextn()) + ">";
         });

@@ -39,6 +39,10 @@ private:
 
 int32_t vocab_size(const llama_model * model);
 
+// A file system path from Python (str, bytes or os.PathLike) as the OS takes it; a NUL byte or a
+// name the file system encoding cannot represent raises InvalidArgumentError.
+std::string fs_path(nanobind::handle path);
+
 // Throws InvalidArgumentError unless 0 <= token < n_vocab. `what` names the value
 // ("token", "prompt token", ...); row >= 0 prefixes "batch row N: ". No allocation on success,
 // so loops call it per token with n_vocab looked up once.

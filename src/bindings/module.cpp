@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "generate.h"
 #include "info.h"
+#include "interrupt.h"
 #include "llama.h"
 #include "model.h"
 #include "mtp.h"
@@ -18,6 +19,7 @@ NB_MODULE(_core, m) {
     m.doc() = "llama-mtp native core: llama.cpp models, contexts, batches, samplers and MTP.";
     llama_mtp::install_log_filter();
     llama_backend_init();
+    llama_mtp::init_interrupts();
     llama_mtp::bind_errors(m);
     llama_mtp::bind_backends(m);
     llama_mtp::bind_info(m);

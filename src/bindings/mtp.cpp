@@ -9,6 +9,7 @@
 
 #include "arrays.h"
 #include "common.h"
+#include "int_arg.h"
 
 namespace nb = nanobind;
 
@@ -18,15 +19,26 @@ namespace {
 
 TokenArray to_array(const std::vector<int32_t> & v) { return owned_token_array(v.data(), v.size()); }
 
+// A config field: an int32, or InvalidConfigError (the same class validate() raises).
+int32_t config_int(const IntArg & v, const char * name) {
+    try {
+        return v.i32(name);
+    } catch (const InvalidArgumentError & e) {
+        throw InvalidConfigError(e.what());
+    }
+}
+
+int64_t seq_arg(const IntArg & v) { return v.in("seq_id", INT32_MIN, INT32_MAX); }
+
 // get_state/set_state and the seed crate's speculative_state/restore_speculative_state
-nb::bytes state_bytes(const MtpSession & s, int64_t seq) {
-    const std::vector<uint8_t> v = s.get_state(seq);
+nb::bytes state_bytes(const MtpSession & s, IntArg seq) {
+    const std::vector<uint8_t> v = s.get_state(seq_arg(seq));
     return nb::bytes((const char *) v.data(), v.size());
 }
 
-void restore_state_bytes(MtpSession & s, int64_t seq, nb::bytes data) {
+void restore_state_bytes(MtpSession & s, IntArg seq, nb::bytes data) {
     const auto * p = (const uint8_t *) data.c_str();
-    s.set_state(seq, std::vector<uint8_t>(p, p + data.size()));
+    s.set_state(seq_arg(seq), std::vector<uint8_t>(p, p + data.size()));
 }
 
 // Python-facing statistics snapshot.
@@ -76,8 +88,8 @@ void bind_mtp(nb::module_ & m) {
     nb::class_<MtpConfig>(m, "MtpSessionConfig", "Draft-mtp settings, validated on creation.")
         .def(
             "__init__",
-            [](MtpConfig * self, int32_t n_seq, int32_t n_draft_max, int32_t n_min, float p_min) {
-                MtpConfig c{n_seq, n_draft_max, n_min, p_min};
+            [](MtpConfig * self, IntArg n_seq, IntArg n_draft_max, IntArg n_min, float p_min) {
+                MtpConfig c{config_int(n_seq, "n_seq"), config_int(n_draft_max, "n_draft_max"), config_int(n_min, "n_min"), p_min};
                 c.validate();
                 new (self) MtpConfig(c);
             },
@@ -86,11 +98,11 @@ void bind_mtp(nb::module_ & m) {
         .def_ro("n_draft_max", &MtpConfig::n_draft_max, "Most tokens one draft() proposes.")
         .def_ro("n_min", &MtpConfig::n_min, "Drafts shorter than this are dropped.")
         .def_ro("p_min", &MtpConfig::p_min, "Drafting stops at a token whose probability is below this.")
-        .def("with_n_min", [](const MtpConfig & c, int32_t n) { MtpConfig r = c; r.n_min = n; r.validate(); return r; }, nb::arg("n_min"),
+        .def("with_n_min", [](const MtpConfig & c, IntArg n) { MtpConfig r = c; r.n_min = config_int(n, "n_min"); r.validate(); return r; }, nb::arg("n_min"),
              "A copy with another n_min.")
         .def("with_p_min", [](const MtpConfig & c, float p) { MtpConfig r = c; r.p_min = p; r.validate(); return r; }, nb::arg("p_min"),
              "A copy with another p_min.")
-        .def("with_n_draft_max", [](const MtpConfig & c, int32_t n) { MtpConfig r = c; r.n_draft_max = n; r.validate(); return r; },
+        .def("with_n_draft_max", [](const MtpConfig & c, IntArg n) { MtpConfig r = c; r.n_draft_max = config_int(n, "n_draft_max"); r.validate(); return r; },
              nb::arg("n_draft_max"), "A copy with another n_draft_max.")
         .def("__eq__", [](const MtpConfig & a, const MtpConfig & b) {
             return a.n_seq == b.n_seq && a.n_draft_max == b.n_draft_max && a.n_min == b.n_min && a.p_min == b.p_min;
@@ -168,28 +180,38 @@ void bind_mtp(nb::module_ & m) {
         .def_prop_ro("target", &MtpSession::target_obj, nb::sig("def target(self) -> Context"), "The target context.")
         .def_prop_ro("draft_context", &MtpSession::draft_obj, nb::sig("def draft_context(self) -> Context"),
                      "The MTP draft context.")
-        .def_prop_ro("is_quiescent", &MtpSession::is_quiescent, "No sequence has a pending proposal.")
-        .def("has_pending_proposal", &MtpSession::has_pending, nb::arg("seq_id"), "Whether draft() proposed tokens that accept() has not settled yet.")
-        .def("pending_proposal", [](const MtpSession & s, int64_t seq) { return to_array(s.pending_proposal(seq)); }, nb::arg("seq_id"),
+        .def_prop_ro("is_quiescent", [](const MtpSession & s) { return s.is_quiescent(); }, "No sequence has a pending proposal.")
+        .def("has_pending_proposal", [](const MtpSession & s, IntArg seq) {
+                 const MtpSession::SessionLock lock(s);
+                 return s.has_pending(seq_arg(seq));
+             }, nb::arg("seq_id"), "Whether draft() proposed tokens that accept() has not settled yet.")
+        .def("pending_proposal", [](const MtpSession & s, IntArg seq) {
+                 const MtpSession::SessionLock lock(s);
+                 return to_array(s.pending_proposal(seq_arg(seq)));
+             }, nb::arg("seq_id"),
              nb::sig("def pending_proposal(self, seq_id: int) -> numpy.ndarray[dtype=int32, shape=(*)]"),
              "A copy of the tokens awaiting accept() (empty when none).")
         .def("begin",
-             [](MtpSession & s, int64_t seq, nb::handle prompt) { s.begin(seq, nb::cast<std::vector<int32_t>>(prompt)); },
+             [](MtpSession & s, IntArg seq, nb::handle prompt) {
+                 s.begin(seq_arg(seq), token_list(prompt, vocab_size(s.target().model().get()), "prompt token"));
+             },
              nb::arg("seq_id"), nb::arg("prompt_tokens"),
              nb::sig("def begin(self, seq_id: int, prompt_tokens: collections.abc.Sequence[int] | numpy.ndarray) -> None"),
              "Start a sequence: prompt_tokens are the tokens already decoded (and processed) on the target.")
         .def("process", &MtpSession::process, nb::arg("batch"),
              "Feed the batch just decoded on the target to the draft context (GIL released).")
         .def("draft",
-             [](MtpSession & s, int64_t seq, int32_t n_past, int32_t last, std::optional<int32_t> n_max) {
-                 return to_array(s.draft(seq, n_past, last, n_max.value_or(-1)));
+             [](MtpSession & s, IntArg seq, IntArg n_past, IntArg last, std::optional<IntArg> n_max) {
+                 return to_array(s.draft(seq_arg(seq), n_past.i32("n_past", 0), last.i32("last_token", 0),
+                                         n_max ? n_max->i32("n_max", 0) : -1));
              },
              nb::arg("seq_id"), nb::arg("n_past"), nb::arg("last_token"), nb::arg("n_max").none() = nb::none(),
              nb::sig("def draft(self, seq_id: int, n_past: int, last_token: int, n_max: int | None = None) -> "
                      "numpy.ndarray[dtype=int32, shape=(*)]"),
              "Propose up to n_draft_max tokens to follow last_token (at position n_past); they become the pending "
              "proposal of seq_id. GIL released.")
-        .def("accept", &MtpSession::accept, nb::arg("seq_id"), nb::arg("n_accepted"),
+        .def("accept", [](MtpSession & s, IntArg seq, IntArg n) { s.accept(seq_arg(seq), n.i32("n_accepted", 0)); },
+             nb::arg("seq_id"), nb::arg("n_accepted"),
              "Report how many tokens of the pending proposal the target verified.")
         .def("decode_target_and_process",
              [](MtpSession & s, const Batch & batch) {
@@ -197,7 +219,10 @@ void bind_mtp(nb::module_ & m) {
                  s.process(batch);
              },
              nb::arg("batch"), "target.decode(batch) then process(batch); GIL released for both.")
-        .def_prop_ro("stats", [](const MtpSession & s) { return MtpStats{s.stats()}; }, "A snapshot of the statistics so far.")
+        .def_prop_ro("stats", [](const MtpSession & s) {
+                         const MtpSession::SessionLock lock(s);
+                         return MtpStats{s.stats()};
+                     }, "A snapshot of the statistics so far.")
         .def("print_stats",
              [](const MtpSession & s) {
                  MtpStats st{s.stats()};

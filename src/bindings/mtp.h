@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -67,24 +68,37 @@ struct MtpStatsData {
     double t_begin = 0, t_process = 0, t_draft = 0, t_accept = 0;  // seconds
 };
 
-// Our guarded, stable shim over upstream's common_speculative (draft-mtp only).
+// Our guarded, stable shim over upstream's common_speculative (draft-mtp only). Every public
+// method takes both contexts' locks (target first, as the Generator does), so a session may be
+// shared between threads; the *_locked/_many methods are for the Generator, which holds them.
 class MtpSession {
 public:
+    // Both contexts' locks, in the one order every caller uses.
+    struct SessionLock {
+        explicit SessionLock(const MtpSession & s);
+        Context::Lock target;
+        Context::Lock draft;
+    };
+
     MtpSession(nanobind::object target, nanobind::object draft, const MtpConfig & config);
     ~MtpSession();
     MtpSession(const MtpSession &) = delete;
     MtpSession & operator=(const MtpSession &) = delete;
 
     void begin(int64_t seq_id, const std::vector<int32_t> & prompt);
-    // The batch the target just decoded, in upstream's form (the generator's hot path).
-    void process_common(const common_batch & batch);
     void process(const Batch & batch);
-    // Draft for every seq in `seqs` (GIL must be released by the caller if wanted).
-    void draft_many(const std::vector<int32_t> & seqs, const std::vector<int32_t> & n_past,
-                    const std::vector<int32_t> & last, const std::vector<int32_t> & n_max);
-    const std::vector<int32_t> & draft(int64_t seq_id, int32_t n_past, int32_t last_token, int32_t n_max = -1);
+    std::vector<int32_t> draft(int64_t seq_id, int32_t n_past, int32_t last_token, int32_t n_max = -1);
     void accept(int64_t seq_id, int32_t n_accepted);
-    // An empty pending proposal (no room to draft); no GIL or locks involved.
+
+    // With the SessionLock held (the generator's hot path):
+    void begin_locked(int64_t seq_id, const std::vector<int32_t> & prompt);
+    // The batch the target just decoded, in upstream's form.
+    void process_common(const common_batch & batch);
+    // Draft for every seq in `seqs`.
+    void draft_many(const std::vector<int32_t> & seqs, const std::vector<int32_t> & n_past,
+                    const std::vector<int32_t> & last, const std::vector<int32_t> & n_max, llama_memory_t mem_dft);
+    void accept_locked(int64_t seq_id, int32_t n_accepted);
+    // An empty pending proposal (no room to draft).
     void propose_nothing(int64_t seq_id) { proposal_[seq_id].clear(); pending_[seq_id] = true; }
 
     std::vector<uint8_t> get_state(int64_t seq_id) const;
@@ -106,6 +120,9 @@ public:
 
 private:
     void preflight() const;
+    void process_locked(const Batch & batch);
+    std::vector<int32_t> draft_locked(const SessionLock & lock, int64_t seq_id, int32_t n_past, int32_t last_token,
+                                      int32_t n_max);
 
     nanobind::object target_obj_, draft_obj_;
     Context * tgt_;
@@ -113,6 +130,7 @@ private:
     MtpConfig config_;
     common_speculative * spec_ = nullptr;
     common_batch * batch_ = nullptr;  // reused conversion buffer for process(Batch)
+    std::vector<std::shared_ptr<ContextUse>> uses_;  // close() refuses while the session lives
     std::vector<std::vector<int32_t>> history_;   // prompt + accepted drafts, per seq
     std::vector<std::vector<int32_t>> proposal_;  // last draft, per seq
     std::vector<bool> pending_;

@@ -8,6 +8,7 @@
 
 #include "context.h"
 #include "errors.h"
+#include "int_arg.h"
 #include "llama.h"
 
 namespace nb = nanobind;
@@ -28,6 +29,8 @@ void validate_sampler_params(const SamplerParams & p) {
         throw InvalidArgumentError("min_p must be in [0, 1), got " + std::to_string(p.min_p));
     }
 }
+
+uint32_t seed_value(const IntArg & seed) { return seed.u32("seed", 0, UINT32_MAX); }
 
 SamplerPtr new_sampler_chain(const SamplerParams & p, uint32_t seed) {
     validate_sampler_params(p);
@@ -56,24 +59,27 @@ namespace {
 
 class Sampler {
 public:
-    Sampler(float temperature, int32_t top_k, float top_p, float min_p, std::optional<uint32_t> seed)
-        : temperature(temperature), top_k(top_k), top_p(top_p), min_p(min_p),
-          seed(seed.value_or(LLAMA_DEFAULT_SEED)),
-          chain_(new_sampler_chain({temperature, top_k, top_p, min_p}, this->seed)) {}
+    Sampler(float temperature, IntArg top_k, float top_p, float min_p, std::optional<IntArg> seed)
+        : temperature(temperature), top_k(top_k.i32("top_k", 0, INT32_MAX)), top_p(top_p), min_p(min_p),
+          seed(seed ? seed_value(*seed) : LLAMA_DEFAULT_SEED),
+          chain_(new_sampler_chain({temperature, this->top_k, top_p, min_p}, this->seed)) {}
 
-    int32_t sample(Context & ctx, int64_t i) {
-        const int32_t idx = ctx.output_index(i, "logits");
+    int32_t sample(Context & ctx, IntArg i) {
         nb::gil_scoped_release release;
-        std::lock_guard<std::mutex> lock(ctx.mutex);
-        return llama_sampler_sample(chain_.get(), ctx.get(), idx);
+        const Context::Lock lock(ctx);
+        const int32_t idx = ctx.output_index(i.in("i", INT32_MIN, INT32_MAX), "logits");
+        std::lock_guard<std::mutex> chain_lock(mutex_);  // the chain is stateful
+        return llama_sampler_sample(chain_.get(), lock.get(), idx);
     }
-    void accept(int64_t token) {
-        if (token < 0 || token > INT32_MAX) {
-            throw InvalidArgumentError("token " + std::to_string(token) + " is out of range");
-        }
-        llama_sampler_accept(chain_.get(), (llama_token) token);
+    void accept(IntArg token) {
+        const int32_t t = token.i32("token", 0, INT32_MAX);
+        std::lock_guard<std::mutex> chain_lock(mutex_);
+        llama_sampler_accept(chain_.get(), (llama_token) t);
     }
-    void reset() { llama_sampler_reset(chain_.get()); }
+    void reset() {
+        std::lock_guard<std::mutex> chain_lock(mutex_);
+        llama_sampler_reset(chain_.get());
+    }
 
     float temperature;
     int32_t top_k;
@@ -83,6 +89,7 @@ public:
 
 private:
     SamplerPtr chain_;
+    std::mutex mutex_;  // never held while waiting for a context's lock or the GIL
 };
 
 }  // namespace
@@ -91,7 +98,7 @@ void bind_sampler(nb::module_ & m) {
     nb::class_<Sampler>(m, "Sampler",
                         "Upstream's sampler chain. temperature=0 is greedy (argmax); otherwise "
                         "top-k -> top-p -> min-p -> temperature -> seeded random draw.")
-        .def(nb::init<float, int32_t, float, float, std::optional<uint32_t>>(), nb::kw_only(),
+        .def(nb::init<float, IntArg, float, float, std::optional<IntArg>>(), nb::kw_only(),
              nb::arg("temperature") = 0.0f, nb::arg("top_k") = 0, nb::arg("top_p") = 1.0f,
              nb::arg("min_p") = 0.0f, nb::arg("seed").none() = nb::none())
         .def("sample", &Sampler::sample, nb::arg("ctx"), nb::arg("i") = -1,

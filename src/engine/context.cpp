@@ -1,10 +1,13 @@
-// Context: the guarded llama_context (decode validation, output bookkeeping for views).
+// Context: the guarded llama_context (one locked path in, decode validation, output
+// bookkeeping for views).
 #include "context.h"
 
 #include <algorithm>
 #include <string>
 
+#include "common.h"
 #include "errors.h"
+#include "interrupt.h"
 #include "threads.h"
 
 namespace nb = nanobind;
@@ -13,14 +16,46 @@ namespace llama_mtp {
 
 namespace {
 
-
 void require(bool ok, const std::string & msg) {
     if (!ok) {
         throw InvalidArgumentError(msg);
     }
 }
 
+std::string decode_failure(int32_t rc) {
+    const char * what = rc == 1    ? "no KV cache slot for the batch (context full: raise n_ctx or remove sequences)"
+                        : rc == 2  ? "decode aborted"
+                        : rc == -1 ? "llama.cpp rejected the batch (inconsistent positions or sequence ids; see the log)"
+                                   : "llama_decode failed";
+    return std::string(what) + " [code " + std::to_string(rc) + "]";
+}
+
 }  // namespace
+
+namespace {
+
+// Never blocks on a context's lock while holding the GIL: the holder may need it to finish.
+std::unique_lock<std::mutex> acquire(std::mutex & m) {
+    std::unique_lock<std::mutex> lock(m, std::try_to_lock);
+    if (!lock.owns_lock()) {
+        if (PyGILState_Check()) {
+            nb::gil_scoped_release release;
+            lock.lock();
+        } else {
+            lock.lock();
+        }
+    }
+    return lock;
+}
+
+}  // namespace
+
+Context::Lock::Lock(const Context & c) : lock_(acquire(c.mutex_)) {
+    if (!c.ctx_) {
+        throw ClosedError("the context is closed");
+    }
+    ctx_ = c.ctx_;
+}
 
 Context::Context(nb::object model_obj, const ContextParams & p) : params_(p) {
     Model & model = nb::cast<Model &>(model_obj);
@@ -31,7 +66,7 @@ Context::Context(nb::object model_obj, const ContextParams & p) : params_(p) {
     }
     require(p.n_ctx >= 1 && p.n_ctx <= (1u << 24), "n_ctx must be in [1, 16777216], got " + std::to_string(p.n_ctx));
     require(p.n_batch >= 1 && p.n_batch <= (1u << 20), "n_batch must be in [1, 1048576], got " + std::to_string(p.n_batch));
-    require(p.n_ubatch >= 1, "n_ubatch must be >= 1, got " + std::to_string(p.n_ubatch));
+    require(p.n_ubatch >= 1 && p.n_ubatch <= (1u << 20), "n_ubatch must be in [1, 1048576], got " + std::to_string(p.n_ubatch));
     const uint32_t max_seq = (uint32_t) llama_max_parallel_sequences();
     require(p.n_seq_max >= 1 && p.n_seq_max <= max_seq,
             "n_seq_max must be in [1, " + std::to_string(max_seq) + "], got " + std::to_string(p.n_seq_max));
@@ -40,8 +75,6 @@ Context::Context(nb::object model_obj, const ContextParams & p) : params_(p) {
         throw ContextError("ctx_type=MTP needs a model with NextN (MTP) layers; this model has "
                            "none (or was loaded with load_mtp=False)");
     }
-    // upstream silently clamps n_ubatch to n_batch; do the same so the property tells the truth
-    params_.n_ubatch = std::min(p.n_ubatch, p.n_batch);
     params_.n_threads = p.n_threads > 0 ? p.n_threads : default_threads();
     params_.n_threads_batch = p.n_threads_batch > 0 ? p.n_threads_batch : params_.n_threads;
 
@@ -56,6 +89,7 @@ Context::Context(nb::object model_obj, const ContextParams & p) : params_(p) {
     cp.ctx_type = (llama_context_type) params_.ctx_type;
     cp.embeddings = params_.embeddings;
     cp.no_perf = false;
+    cp.abort_callback = interrupt_requested;
     {
         nb::gil_scoped_release release;
         ctx_ = llama_init_from_model(model_.get(), cp);
@@ -64,6 +98,12 @@ Context::Context(nb::object model_obj, const ContextParams & p) : params_(p) {
         throw ContextError("llama.cpp could not create the context (see the log; too large "
                            "n_ctx for memory, or parameters the model does not support)");
     }
+    // what llama.cpp made of the request: every later check uses these
+    params_.n_ctx = llama_n_ctx(ctx_);
+    params_.n_ctx_seq = llama_n_ctx_seq(ctx_);
+    params_.n_batch = llama_n_batch(ctx_);
+    params_.n_ubatch = llama_n_ubatch(ctx_);
+    params_.n_seq_max = llama_n_seq_max(ctx_);
     outputs_reserved_ = (int32_t) params_.n_seq_max;
 }
 
@@ -73,27 +113,29 @@ Context::~Context() {
     }
 }
 
-llama_context * Context::get() const {
-    if (!ctx_) {
-        throw ClosedError("the context is closed");
-    }
-    return ctx_;
-}
-
 void Context::close() {
+    auto lock = acquire(mutex_);  // waits for the calls in flight on other threads
     if (!ctx_) {
         return;
     }
     if (sessions > 0) {
-        throw ContextError("an MtpSession uses this context: delete the session before close()");
+        throw ContextError("an MtpSession or generation uses this context: delete it before close()");
     }
     if (live_views > 0) {
-        throw StaleViewError(std::to_string(live_views) +
+        throw StaleViewError(std::to_string(live_views.load()) +
                              " zero-copy view(s) of this context are alive; delete them (or "
                              "copy what you need) before close()");
     }
     llama_free(ctx_);
     ctx_ = nullptr;
+    closed_ = true;
+}
+
+void Context::set_n_threads(int32_t n_threads, int32_t n_threads_batch) {
+    Lock lock(*this);
+    llama_set_n_threads(lock.get(), n_threads, n_threads_batch);
+    params_.n_threads = n_threads;
+    params_.n_threads_batch = n_threads_batch;
 }
 
 void Context::check_seq(int64_t seq_id, bool allow_all) const {
@@ -107,29 +149,77 @@ void Context::check_seq(int64_t seq_id, bool allow_all) const {
     }
 }
 
-void Context::guard_output_buffer(int32_t n_outputs_needed) {
+void Context::guard_output_buffer(int32_t n_outputs_needed) const {
     // llama.cpp reallocates its output buffer when a decode needs more rows than it holds
     // (or the output layout changed); live views would then point at freed memory.
     const bool may_grow = layout_changed_ || n_outputs_needed > outputs_reserved_;
     if (may_grow && live_views > 0) {
         throw StaleViewError(
-            "this decode may reallocate llama.cpp's output buffer, and " +
-            std::to_string(live_views) +
-            " zero-copy view(s) of the current outputs are alive; delete them or .copy() them "
-            "first");
+            "this decode may reallocate llama.cpp's output buffer, and " + std::to_string(live_views.load()) +
+            " zero-copy view(s) of the current outputs are alive; delete them or .copy() them first");
     }
 }
 
-void Context::decode(const Batch & batch) {
-    llama_context * ctx = get();
+void Context::require_no_views(const char * what) const {
+    if (live_views > 0) {
+        throw StaleViewError(std::string(what) + " decodes on this context, which may reallocate its output "
+                             "buffer, and " + std::to_string(live_views.load()) +
+                             " zero-copy view(s) of its outputs are alive; delete them or .copy() them first");
+    }
+}
+
+template <typename Run>
+void Context::run_decode(int32_t n_tokens, int32_t n_outputs, Run && run) {
     if (params_.ctx_type == ContextType::MTP) {
         throw ContextError("an MTP context is driven by MtpSession, not decoded directly");
     }
+    require(n_tokens >= 1, "cannot decode an empty batch");
+    require((uint32_t) n_tokens <= params_.n_batch,
+            "batch has " + std::to_string(n_tokens) + " tokens, more than the context's n_batch " +
+                std::to_string(params_.n_batch) + " (llama.cpp limits n_batch to n_ctx)");
+    if (params_.embeddings) {
+        n_outputs = n_tokens;
+    }
+    guard_output_buffer(n_outputs);
+    const int32_t rc = run();
+    ++decode_count_;
+    if (rc != 0) {
+        last_out_index_.clear();
+        last_n_outputs_ = 0;
+        throw DecodeError(rc, decode_failure(rc));
+    }
+    outputs_reserved_ = std::max(outputs_reserved_, n_outputs);
+    layout_changed_ = false;
+}
+
+void Context::decode_locked(const Lock & lock, const llama_batch & b, int32_t n_outputs) {
+    run_decode(b.n_tokens, n_outputs, [&] { return llama_decode(lock.get(), b); });
+    last_out_index_.assign(b.n_tokens, -1);
+    int32_t k = 0;
+    for (int32_t i = 0; i < b.n_tokens; ++i) {
+        if (params_.embeddings || b.logits[i]) {
+            last_out_index_[i] = k++;
+        }
+    }
+    last_n_outputs_ = k;
+}
+
+void Context::decode_locked(const Lock & lock, const common_batch & b, int32_t n_outputs) {
+    auto & batch = const_cast<common_batch &>(b);
+    run_decode(batch.size(), n_outputs,
+               [&] { return llama_process(lock.get(), LLAMA_PROCESS_TYPE_DECODE, batch.get()); });
+    last_out_index_.assign(batch.size(), -1);
+    int32_t k = 0;
+    for (int32_t i = 0; i < batch.size(); ++i) {
+        if (params_.embeddings || batch.tokens[i].output) {
+            last_out_index_[i] = k++;
+        }
+    }
+    last_n_outputs_ = k;
+}
+
+void Context::decode(const Batch & batch) {
     const int32_t n = batch.size();
-    require(n >= 1, "cannot decode an empty batch");
-    require((uint32_t) n <= params_.n_batch, "batch has " + std::to_string(n) +
-                                                 " tokens, more than the context's n_batch " +
-                                                 std::to_string(params_.n_batch));
     const int32_t n_vocab = vocab_size(model_.get());
     const int32_t * tok = batch.token();
     const int32_t * pos = batch.pos();
@@ -153,50 +243,18 @@ void Context::decode(const Batch & batch) {
             }
         }
     }
-    const int32_t n_outputs = params_.embeddings ? n : batch.n_outputs();
-    guard_output_buffer(n_outputs);
-
-    int32_t rc = 0;
-    {
+    with_interrupts([&] {
         nb::gil_scoped_release release;
-        std::lock_guard<std::mutex> lock(mutex);
-        rc = llama_decode(ctx, batch.view());
-    }
-    ++decode_count_;
-    if (rc != 0) {
-        last_out_index_.clear();
-        last_n_outputs_ = 0;
-        std::string what = rc == 1   ? "no KV cache slot for the batch (context full: raise n_ctx or remove sequences)"
-                           : rc == 2 ? "decode aborted"
-                           : rc == -1 ? "llama.cpp rejected the batch (inconsistent positions or sequence ids; see the log)"
-                                      : "llama_decode failed";
-        throw DecodeError(rc, what + " [code " + std::to_string(rc) + "]");
-    }
-    outputs_reserved_ = std::max(outputs_reserved_, n_outputs);
-    layout_changed_ = false;
-    last_out_index_.assign(n, -1);
-    int32_t k = 0;
-    const int8_t * out = batch.logits();
-    for (int32_t i = 0; i < n; ++i) {
-        if (params_.embeddings || out[i]) {
-            last_out_index_[i] = k++;
-        }
-    }
-    last_n_outputs_ = k;
+        Lock lock(*this);
+        decode_locked(lock, batch.view(), batch.n_outputs());
+    });
 }
 
-void Context::note_external_decode(int32_t n_tokens, const std::vector<int32_t> & out_rows) {
+void Context::note_external_decode() {
     ++decode_count_;
-    last_out_index_.assign(n_tokens, -1);
-    int32_t k = 0;
-    for (int32_t r : out_rows) {
-        if (r >= 0 && r < n_tokens) {
-            last_out_index_[r] = k++;
-        }
-    }
-    last_n_outputs_ = k;
-    outputs_reserved_ = std::max(outputs_reserved_, k);
-    layout_changed_ = false;
+    last_out_index_.clear();
+    last_n_outputs_ = 0;
+    layout_changed_ = true;
 }
 
 int32_t Context::output_index(int64_t i, const char * what) const {

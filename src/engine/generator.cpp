@@ -2,9 +2,11 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "common.h"
 #include "errors.h"
+#include "interrupt.h"
 #include "model.h"
 
 namespace nb = nanobind;
@@ -61,36 +63,42 @@ Generator::Generator(nb::object target, nb::object draft, const std::vector<std:
                      const GenConfig & cfg)
     : target_obj_(std::move(target)), draft_obj_(std::move(draft)), cfg_(cfg) {
     tgt_ = &nb::cast<Context &>(target_obj_);
+    const ContextParams & tp = tgt_->params();
     const int32_t n_seq = (int32_t) prompts.size();
     if (n_seq < 1) {
         throw InvalidArgumentError("at least one prompt is needed");
     }
-    if (cfg.max_tokens < 0) {
-        throw InvalidArgumentError("max_tokens must be >= 0");
-    }
-    if (tgt_->params().ctx_type != ContextType::DEFAULT) {
+    if (tp.ctx_type != ContextType::DEFAULT) {
         throw InvalidArgumentError("the target must be a DEFAULT context");
     }
     validate_sampler_params(cfg.sampling);
-    if ((uint32_t) n_seq > tgt_->params().n_seq_max) {
+    if ((uint32_t) n_seq > tp.n_seq_max) {
         throw InvalidArgumentError(std::to_string(n_seq) + " prompts need a target context with n_seq_max >= " +
-                                   std::to_string(n_seq));
+                                   std::to_string(n_seq) + ", it has " + std::to_string(tp.n_seq_max));
     }
-    const llama_model * model = tgt_->model().get();
-    const int32_t n_ctx = (int32_t) llama_n_ctx(tgt_->get());
-    n_vocab_ = vocab_size(model);
+    // one verify batch holds every sequence's last token and drafts
+    const int64_t rows = (int64_t) n_seq * (draft_obj_.is_none() ? 1 : cfg.n_draft_max + 1);
+    if (rows > (int64_t) tp.n_batch) {
+        throw InvalidArgumentError(std::to_string(n_seq) + " prompts with n_draft_max " + std::to_string(cfg.n_draft_max) +
+                                   " need verify batches of " + std::to_string(rows) +
+                                   " rows; the target's n_batch is " + std::to_string(tp.n_batch) +
+                                   " (llama.cpp limits it to n_ctx)");
+    }
+    const int32_t n_ctx_seq = (int32_t) tp.n_ctx_seq;
+    n_vocab_ = vocab_size(tgt_->model().get());
     for (const auto & p : prompts) {
         if (p.empty()) {
             throw InvalidArgumentError("a prompt is empty (tokenize with add_special=True to get BOS)");
         }
-        if ((int32_t) p.size() + 1 >= n_ctx) {
-            throw InvalidArgumentError("a prompt of " + std::to_string(p.size()) + " tokens does not fit n_ctx " +
-                                       std::to_string(n_ctx));
+        if ((int64_t) p.size() + 1 >= n_ctx_seq) {
+            throw InvalidArgumentError("a prompt of " + std::to_string(p.size()) + " tokens does not fit the " +
+                                       std::to_string(n_ctx_seq) + " KV cells one sequence has (n_ctx_seq)");
         }
         for (int32_t t : p) {
             check_token_id(n_vocab_, t, "prompt token");
         }
     }
+    use_ = std::make_unique<ContextUse>(tgt_);
     if (!draft_obj_.is_none()) {
         MtpConfig mc{n_seq, cfg.n_draft_max, cfg.n_min, cfg.p_min};
         session_ = std::make_unique<MtpSession>(target_obj_, draft_obj_, mc);
@@ -108,14 +116,40 @@ Generator::Generator(nb::object target, nb::object draft, const std::vector<std:
             st.finish_reason = "length";
         }
     }
-    batch_ = std::make_unique<common_batch>(tgt_->get());
-    use_ = std::make_unique<ContextUse>(tgt_);
-    prefill(prompts);
+    const double t0 = now_s();
+    locked([&](const Context::Lock & target, llama_memory_t) {
+        batch_ = std::make_unique<common_batch>(target.get());
+        prefill(prompts, target);
+    });
+    t_prompt = now_s() - t0;
 }
 
 Generator::~Generator() = default;
 
+template <typename F>
+void Generator::locked(F && f) {
+    if (!failed_.empty()) {
+        throw ContextError("this generation failed earlier (" + failed_ + "); start a new one");
+    }
+    try {
+        with_interrupts([&] {
+            nb::gil_scoped_release release;
+            const Context::Lock target(*tgt_);
+            std::optional<Context::Lock> draft;
+            if (session_) draft.emplace(session_->draft_ctx());
+            f(target, draft ? draft->memory() : nullptr);
+        });
+    } catch (const std::exception & e) {
+        failed_ = e.what();
+        throw;
+    } catch (...) {
+        failed_ = "interrupted";
+        throw;
+    }
+}
+
 bool Generator::done() const {
+    if (!failed_.empty()) return true;
     for (const auto & st : seqs_) {
         if (st.finish_reason.empty()) return false;
     }
@@ -124,17 +158,14 @@ bool Generator::done() const {
 
 std::vector<std::vector<int32_t>> Generator::step() {
     std::vector<std::vector<int32_t>> out(seqs_.size());
-    if (done()) {
+    if (done() && failed_.empty()) {
         return out;
     }
-    {
-        nb::gil_scoped_release release;
-        std::lock_guard<std::mutex> lock(tgt_->mutex);
+    locked([&](const Context::Lock & target, llama_memory_t mem_dft) {
         const double t0 = now_s();
-        step_locked(out);
+        step_locked(out, target, mem_dft);
         t_gen += now_s() - t0;
-    }
-    throw_pending_error();
+    });
     return out;
 }
 
@@ -156,67 +187,40 @@ std::vector<int32_t> Generator::n_past() const {
     return r;
 }
 
-void Generator::check_rc(int32_t rc, const char * what) {
-    if (rc != 0) {
-        error_code_ = rc;
-        error_ = std::string(what) + " failed with code " + std::to_string(rc) +
-                 (rc == 1 ? " (no KV slot: raise n_ctx)" : "");
-    }
-}
-
-// Errors found without the GIL are raised once it is held again.
-void Generator::throw_pending_error() {
-    if (!error_.empty()) {
-        std::string e = std::move(error_);
-        error_.clear();
-        throw DecodeError(error_code_, e);
-    }
-}
-
-void Generator::prefill(const std::vector<std::vector<int32_t>> & prompts) {
-    const double t0 = now_s();
-    {
-        nb::gil_scoped_release release;
-        std::lock_guard<std::mutex> lock(tgt_->mutex);
-        const int32_t n_batch = (int32_t) tgt_->params().n_batch;
+void Generator::prefill(const std::vector<std::vector<int32_t>> & prompts, const Context::Lock & target) {
+    const int32_t n_batch = (int32_t) tgt_->params().n_batch;
+    batch_->clear();
+    auto flush = [&]() {
+        if (batch_->size() == 0) return;
+        tgt_->decode_locked(target, *batch_, 0);
+        if (session_) session_->process_common(*batch_);
         batch_->clear();
-        auto flush = [&]() {
-            if (batch_->size() == 0 || !error_.empty()) return;
-            check_rc(llama_process(tgt_->get(), LLAMA_PROCESS_TYPE_DECODE, batch_->get()), "prompt decode");
-            tgt_->note_external_decode(batch_->size(), {});
-            if (error_.empty() && session_) {
-                session_->process_common(*batch_);
-            }
-            batch_->clear();
-        };
-        for (size_t s = 0; s < prompts.size(); ++s) {
-            // everything but the last token: the loop decodes that one with the first draft
-            for (size_t i = 0; i + 1 < prompts[s].size(); ++i) {
-                if (batch_->size() == n_batch) flush();
-                batch_->add(prompts[s][i], (llama_pos) i, (llama_seq_id) s, false);
-                n_prompt_tokens++;
-            }
+    };
+    for (size_t s = 0; s < prompts.size(); ++s) {
+        // everything but the last token: the loop decodes that one with the first draft
+        for (size_t i = 0; i + 1 < prompts[s].size(); ++i) {
+            if (batch_->size() == n_batch) flush();
+            batch_->add(prompts[s][i], (llama_pos) i, (llama_seq_id) s, false);
+            n_prompt_tokens++;
         }
-        flush();
     }
-    throw_pending_error();
+    flush();
     if (session_) {
         for (size_t s = 0; s < prompts.size(); ++s) {
-            session_->begin((int64_t) s, std::vector<int32_t>(prompts[s].begin(), prompts[s].end() - 1));
+            session_->begin_locked((int64_t) s, std::vector<int32_t>(prompts[s].begin(), prompts[s].end() - 1));
         }
     }
-    t_prompt = now_s() - t0;
 }
 
-int32_t Generator::pick(SeqState & st, int32_t row) {
+int32_t Generator::pick(SeqState & st, int32_t row, llama_context * ctx) {
     if (st.sampler) {
-        return llama_sampler_sample(st.sampler.get(), tgt_->get(), row);
+        return llama_sampler_sample(st.sampler.get(), ctx, row);
     }
-    return argmax(llama_get_logits_ith(tgt_->get(), row), n_vocab_);
+    return argmax(llama_get_logits_ith(ctx, row), n_vocab_);
 }
 
-void Generator::step_locked(std::vector<std::vector<int32_t>> & out) {
-    const int32_t n_ctx = (int32_t) llama_n_ctx(tgt_->get());
+void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Context::Lock & target, llama_memory_t mem_dft) {
+    const int32_t n_ctx = (int32_t) tgt_->params().n_ctx_seq;
     std::vector<int32_t> active;
     for (int32_t s = 0; s < (int32_t) seqs_.size(); ++s) {
         if (seqs_[s].finish_reason.empty()) active.push_back(s);
@@ -239,8 +243,7 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out) {
             }
         }
         if (!seqs.empty()) {
-            std::lock_guard<std::mutex> lock(session_->draft_ctx().mutex);
-            session_->draft_many(seqs, past, last, nmax);
+            session_->draft_many(seqs, past, last, nmax, mem_dft);
         }
         for (int32_t s : active) drafts[s] = &session_->pending_proposal(s);
     }
@@ -255,18 +258,13 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out) {
             batch_->add(d[i], st.n_past + 1 + (int32_t) i, s, true);
         }
     }
-    check_rc(llama_process(tgt_->get(), LLAMA_PROCESS_TYPE_DECODE, batch_->get()), "verify decode");
-    while ((int32_t) rows_.size() < batch_->size()) rows_.push_back((int32_t) rows_.size());
-    tgt_->note_external_decode(batch_->size(), rows_);
-    if (!error_.empty()) return;
+    tgt_->decode_locked(target, *batch_, batch_->size());
     if (session_) {
-        std::lock_guard<std::mutex> lock(session_->draft_ctx().mutex);
         session_->process_common(*batch_);
     }
     n_steps++;
     const llama_vocab * vocab = llama_model_get_vocab(tgt_->model().get());
-    llama_memory_t mem_tgt = llama_get_memory(tgt_->get());
-    llama_memory_t mem_dft = session_ ? llama_get_memory(session_->draft_ctx().get()) : nullptr;
+    llama_memory_t mem_tgt = target.memory();
     std::vector<int32_t> ids;
     for (int32_t s : active) {
         SeqState & st = seqs_[s];
@@ -275,13 +273,13 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out) {
         // target's own next token; sampling: upstream's sample-and-match
         ids.clear();
         for (size_t i = 0; i <= d.size(); ++i) {
-            const int32_t tok = pick(st, st.row + (int32_t) i);
+            const int32_t tok = pick(st, st.row + (int32_t) i, target.get());
             ids.push_back(tok);
             if (i == d.size() || tok != d[i]) break;
         }
         const int32_t n_acc = (int32_t) ids.size() - 1;
         if (session_) {
-            session_->accept(s, n_acc);
+            session_->accept_locked(s, n_acc);
         }
         int32_t keep = 0;
         for (int32_t tok : ids) {

@@ -27,15 +27,6 @@ struct GenConfig {
     bool ignore_eos = false;
 };
 
-// Counts a user of a context for as long as it lives: close() refuses while any exist.
-struct ContextUse {
-    Context * ctx;
-    explicit ContextUse(Context * c) : ctx(c) { ++ctx->sessions; }
-    ~ContextUse() { --ctx->sessions; }
-    ContextUse(const ContextUse &) = delete;
-    ContextUse & operator=(const ContextUse &) = delete;
-};
-
 // Index of the first maximum of x[0..n) (NaN never wins); 0 when n == 0.
 int32_t argmax(const float * x, int32_t n);
 
@@ -70,11 +61,13 @@ private:
         int32_t row = 0;            // first row of this sequence in the current verify batch
     };
 
-    void check_rc(int32_t rc, const char * what);
-    void throw_pending_error();
-    void prefill(const std::vector<std::vector<int32_t>> & prompts);
-    int32_t pick(SeqState & st, int32_t row);
-    void step_locked(std::vector<std::vector<int32_t>> & out);
+    // Runs f with the GIL released, both contexts locked and Ctrl-C watched; a failure marks
+    // the generator failed (its sequences' state is unknown after it).
+    template <typename F>
+    void locked(F && f);
+    void prefill(const std::vector<std::vector<int32_t>> & prompts, const Context::Lock & target);
+    int32_t pick(SeqState & st, int32_t row, llama_context * ctx);
+    void step_locked(std::vector<std::vector<int32_t>> & out, const Context::Lock & target, llama_memory_t mem_dft);
 
     nanobind::object target_obj_, draft_obj_;
     std::unique_ptr<MtpSession> session_;
@@ -84,9 +77,7 @@ private:
     std::vector<SeqState> seqs_;
     std::unique_ptr<common_batch> batch_;
     std::unique_ptr<ContextUse> use_;  // released with the generator, also when prefill throws
-    std::vector<int32_t> rows_;        // reused: 0..n-1 for note_external_decode
-    std::string error_;
-    int32_t error_code_ = 0;
+    std::string failed_;               // why an earlier step failed ("" while healthy)
 };
 
 }  // namespace llama_mtp

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common.h"
+#include "interrupt.h"
 #include "llama-ext.h"
 #include "speculative.h"
 
@@ -61,6 +62,8 @@ MtpSession::MtpSession(nb::object target, nb::object draft, const MtpConfig & co
     tgt_ = &nb::cast<Context &>(target_obj_);
     dft_ = &nb::cast<Context &>(draft_obj_);
     config_.validate();
+    // upstream's init switches on pre-norm extraction on both contexts: no decode may run meanwhile
+    const SessionLock lock(*this);
     preflight();
 
     common_params_speculative params;
@@ -68,8 +71,8 @@ MtpSession::MtpSession(nb::object target, nb::object draft, const MtpConfig & co
     params.draft.n_max = config_.n_draft_max;
     params.draft.n_min = config_.n_min;
     params.draft.p_min = config_.p_min;
-    params.draft.ctx_tgt = tgt_->get();
-    params.draft.ctx_dft = dft_->get();
+    params.draft.ctx_tgt = lock.target.get();
+    params.draft.ctx_dft = lock.draft.get();
     {
         nb::gil_scoped_release release;
         spec_ = common_speculative_init(params, (uint32_t) config_.n_seq);
@@ -85,9 +88,8 @@ MtpSession::MtpSession(nb::object target, nb::object draft, const MtpConfig & co
     dft_->pre_norm_masked = true;
     tgt_->note_layout_change();
     dft_->note_layout_change();
-    batch_ = new common_batch(tgt_->get());
-    tgt_->sessions++;
-    dft_->sessions++;
+    batch_ = new common_batch(lock.target.get());
+    uses_ = {std::make_shared<ContextUse>(tgt_), std::make_shared<ContextUse>(dft_)};
     history_.assign(config_.n_seq, {});
     proposal_.assign(config_.n_seq, {});
     pending_.assign(config_.n_seq, false);
@@ -98,10 +100,10 @@ MtpSession::~MtpSession() {
     delete batch_;
     if (spec_) {
         common_speculative_free(spec_);
-        tgt_->sessions--;
-        dft_->sessions--;
     }
 }
+
+MtpSession::SessionLock::SessionLock(const MtpSession & s) : target(*s.tgt_), draft(*s.dft_) {}
 
 void MtpSession::preflight() const {
     const Context & t = *tgt_;
@@ -196,6 +198,12 @@ const std::vector<int32_t> & MtpSession::pending_proposal(int64_t seq_id) const 
 }
 
 void MtpSession::begin(int64_t seq_id, const std::vector<int32_t> & prompt) {
+    nb::gil_scoped_release release;
+    const SessionLock lock(*this);
+    begin_locked(seq_id, prompt);
+}
+
+void MtpSession::begin_locked(int64_t seq_id, const std::vector<int32_t> & prompt) {
     check_seq(seq_id);
     if (pending_[seq_id]) {
         throw ProposalPendingError("seq " + std::to_string(seq_id) + " has a pending proposal: accept() it before begin()");
@@ -204,9 +212,9 @@ void MtpSession::begin(int64_t seq_id, const std::vector<int32_t> & prompt) {
     for (int32_t t : prompt) {
         check_token_id(n_vocab, t, "prompt token");
     }
-    if (prompt.size() >= llama_n_ctx(tgt_->get())) {
-        throw MtpSessionError("prompt of " + std::to_string(prompt.size()) + " tokens does not fit the target context (n_ctx " +
-                              std::to_string(llama_n_ctx(tgt_->get())) + ")");
+    if (prompt.size() >= tgt_->params().n_ctx_seq) {
+        throw MtpSessionError("prompt of " + std::to_string(prompt.size()) + " tokens does not fit the target context (" +
+                              std::to_string(tgt_->params().n_ctx_seq) + " cells per sequence)");
     }
     Timer timer(stats_.t_begin);
     history_[seq_id].assign(prompt.begin(), prompt.end());
@@ -215,15 +223,24 @@ void MtpSession::begin(int64_t seq_id, const std::vector<int32_t> & prompt) {
 }
 
 void MtpSession::process_common(const common_batch & batch) {
+    dft_->require_no_views("MtpSession.process");
     Timer timer(stats_.t_process);
     bool ok = common_speculative_process(spec_, batch);
-    dft_->note_external_decode(0, {});
+    dft_->note_external_decode();
     if (!ok) {
         throw MtpSessionError("draft context failed to process the batch (see the log)");
     }
 }
 
 void MtpSession::process(const Batch & batch) {
+    with_interrupts([&] {
+        nb::gil_scoped_release release;
+        const SessionLock lock(*this);
+        process_locked(batch);
+    });
+}
+
+void MtpSession::process_locked(const Batch & batch) {
     if (tgt_->decode_count() == last_processed_decode_ || tgt_->last_n_tokens() != batch.size() || batch.size() == 0) {
         throw MtpSessionError("process(batch) must be called once, right after target.decode(batch), with that batch");
     }
@@ -242,13 +259,13 @@ void MtpSession::process(const Batch & batch) {
         batch_->add(batch.token()[i], batch.pos()[i], s, batch.logits()[i] != 0);
     }
     last_processed_decode_ = tgt_->decode_count();
-    nb::gil_scoped_release release;
-    std::lock_guard<std::mutex> lock(dft_->mutex);
     process_common(*batch_);
 }
 
 void MtpSession::draft_many(const std::vector<int32_t> & seqs, const std::vector<int32_t> & n_past,
-                            const std::vector<int32_t> & last, const std::vector<int32_t> & n_max) {
+                            const std::vector<int32_t> & last, const std::vector<int32_t> & n_max,
+                            llama_memory_t mem_dft) {
+    dft_->require_no_views("MtpSession.draft");
     Timer timer(stats_.t_draft);
     for (size_t k = 0; k < seqs.size(); ++k) {
         const int32_t s = seqs[k];
@@ -262,7 +279,6 @@ void MtpSession::draft_many(const std::vector<int32_t> & seqs, const std::vector
         dp.result = &proposal_[s];
     }
     common_speculative_draft(spec_);
-    llama_memory_t mem_dft = llama_get_memory(dft_->get());
     for (size_t k = 0; k < seqs.size(); ++k) {
         const int32_t s = seqs[k];
         pending_[s] = true;
@@ -273,10 +289,19 @@ void MtpSession::draft_many(const std::vector<int32_t> & seqs, const std::vector
             stats_.draft_tokens += proposal_[s].size();
         }
     }
-    dft_->note_external_decode(0, {});
+    dft_->note_external_decode();
 }
 
-const std::vector<int32_t> & MtpSession::draft(int64_t seq_id, int32_t n_past, int32_t last_token, int32_t n_max) {
+std::vector<int32_t> MtpSession::draft(int64_t seq_id, int32_t n_past, int32_t last_token, int32_t n_max) {
+    return with_interrupts([&] {
+        nb::gil_scoped_release release;
+        const SessionLock lock(*this);
+        return draft_locked(lock, seq_id, n_past, last_token, n_max);
+    });
+}
+
+std::vector<int32_t> MtpSession::draft_locked(const SessionLock & lock, int64_t seq_id, int32_t n_past, int32_t last_token,
+                                              int32_t n_max) {
     check_seq(seq_id);
     if (pending_[seq_id]) {
         throw ProposalPendingError("seq " + std::to_string(seq_id) + " already has a pending proposal: accept() it first");
@@ -285,29 +310,31 @@ const std::vector<int32_t> & MtpSession::draft(int64_t seq_id, int32_t n_past, i
         throw MtpSessionError("call begin(seq_id, prompt) before draft() for seq " + std::to_string(seq_id));
     }
     check_token_id(vocab_size(tgt_->model().get()), last_token, "last_token");
-    const int32_t n_ctx = (int32_t) llama_n_ctx(tgt_->get());
+    const int32_t n_ctx = (int32_t) tgt_->params().n_ctx_seq;
     if (n_past < 0 || n_past >= n_ctx) {
-        throw InvalidArgumentError("n_past " + std::to_string(n_past) + " outside [0, n_ctx=" + std::to_string(n_ctx) + ")");
+        throw InvalidArgumentError("n_past " + std::to_string(n_past) + " outside [0, " + std::to_string(n_ctx) +
+                                   ") (the target's cells per sequence)");
     }
     int32_t limit = std::min(config_.n_draft_max, n_ctx - n_past - 2);
     if (n_max >= 0) {
         limit = std::min(limit, n_max);
     }
     limit = std::max(limit, 0);
-    {
-        nb::gil_scoped_release release;
-        std::lock_guard<std::mutex> lock(dft_->mutex);
-        if (limit > 0) {
-            draft_many({(int32_t) seq_id}, {n_past}, {last_token}, {limit});
-        } else {
-            proposal_[seq_id].clear();
-            pending_[seq_id] = true;
-        }
+    if (limit > 0) {
+        draft_many({(int32_t) seq_id}, {n_past}, {last_token}, {limit}, lock.draft.memory());
+    } else {
+        propose_nothing(seq_id);
     }
     return proposal_[seq_id];
 }
 
 void MtpSession::accept(int64_t seq_id, int32_t n_accepted) {
+    nb::gil_scoped_release release;
+    const SessionLock lock(*this);
+    accept_locked(seq_id, n_accepted);
+}
+
+void MtpSession::accept_locked(int64_t seq_id, int32_t n_accepted) {
     check_seq(seq_id);
     if (!pending_[seq_id]) {
         throw NoPendingProposalError("seq " + std::to_string(seq_id) + " has no pending proposal to accept");
@@ -339,6 +366,7 @@ void MtpSession::accept(int64_t seq_id, int32_t n_accepted) {
 }
 
 std::vector<uint8_t> MtpSession::get_state(int64_t seq_id) const {
+    const SessionLock lock(*this);
     check_seq(seq_id);
     check_quiescent("get_state");
     std::vector<uint8_t> upstream;
@@ -369,6 +397,7 @@ std::vector<uint8_t> MtpSession::get_state(int64_t seq_id) const {
 }
 
 void MtpSession::set_state(int64_t seq_id, const std::vector<uint8_t> & data) {
+    const SessionLock lock(*this);
     check_seq(seq_id);
     check_quiescent("set_state");
     size_t off = 0;
@@ -401,8 +430,13 @@ void MtpSession::set_state(int64_t seq_id, const std::vector<uint8_t> & data) {
         throw MtpStateError("state is truncated (history)");
     }
     std::vector<int32_t> hist(n_hist);
+    const int32_t n_vocab = vocab_size(tgt_->model().get());
     for (uint32_t i = 0; i < n_hist; ++i) {
         hist[i] = (int32_t) get32("history");
+        if (hist[i] < 0 || hist[i] >= n_vocab) {
+            throw MtpStateError("state's history holds token " + std::to_string(hist[i]) + ", outside this model's vocabulary [0, " +
+                                std::to_string(n_vocab) + ")");
+        }
     }
     const uint32_t n_up = get32("upstream length");
     if ((size_t) n_up != data.size() - off) {
@@ -420,6 +454,13 @@ void MtpSession::set_state(int64_t seq_id, const std::vector<uint8_t> & data) {
     if (upstream.size() < 8 || up_embd != n_embd || up_rows < 0 || up_rows > 4096 ||
         upstream.size() != 8 + (size_t) n_embd * (1 + (size_t) up_rows) * 4) {
         throw MtpStateError("state's draft-mtp block does not match this model");
+    }
+    for (size_t off_f = 8; off_f < upstream.size(); off_f += 4) {
+        float v;
+        std::memcpy(&v, upstream.data() + off_f, 4);
+        if (!std::isfinite(v)) {
+            throw MtpStateError("state's draft-mtp block holds a non-finite hidden state value");
+        }
     }
     common_speculative_set_state(spec_, (llama_seq_id) seq_id, upstream);
     history_[seq_id] = std::move(hist);

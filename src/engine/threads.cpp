@@ -9,7 +9,6 @@
 #endif
 
 #include "common.h"
-#include "errors.h"
 
 namespace llama_mtp {
 
@@ -36,11 +35,6 @@ int32_t default_threads() {
     return std::clamp(math > 0 ? std::min(math, available) : available, 1, kMaxThreads);
 }
 
-void check_thread_count(int64_t n, const char * what) {
-    if (n < 1 || n > kMaxThreads) {
-        throw InvalidArgumentError(std::string(what) + " must be in [1, " + std::to_string(kMaxThreads) +
-                                   "] (or None for the default), got " + std::to_string(n));
-    }
-}
+int32_t thread_count(const IntArg & n, const char * what) { return n.i32(what, 1, kMaxThreads); }
 
 }  // namespace llama_mtp

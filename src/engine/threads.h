@@ -2,6 +2,7 @@
 #include <cstdint>
 
 #include "ggml.h"
+#include "int_arg.h"
 
 namespace llama_mtp {
 
@@ -12,7 +13,7 @@ constexpr int32_t kMaxThreads = GGML_MAX_N_THREADS;
 // never more than the CPUs this process may run on (affinity, cgroup cpusets).
 int32_t default_threads();
 
-// Throws InvalidArgumentError unless 1 <= n <= kMaxThreads.
-void check_thread_count(int64_t n, const char * what);
+// n, if 1 <= n <= kMaxThreads; otherwise InvalidArgumentError naming `what`.
+int32_t thread_count(const IntArg & n, const char * what);
 
 }  // namespace llama_mtp

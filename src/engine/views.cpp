@@ -55,39 +55,44 @@ int32_t n_embd_out_of(const Context & c) { return llama_model_n_embd_out(c.model
 
 nb::object get_logits(nb::handle self_py) {
     Context & c = nb::cast<Context &>(self_py);
+    const Context::Lock lock(c);  // a decode in another thread cannot move the outputs meanwhile
     c.output_index(-1, "logits");
-    const float * data = llama_get_logits(c.get());
+    const float * data = llama_get_logits(lock.get());
     return make_view(self_py, c, data, {(size_t) c.last_n_outputs(), (size_t) n_vocab_of(c)});
 }
 
 nb::object get_logits_ith(nb::handle self_py, int64_t i) {
     Context & c = nb::cast<Context &>(self_py);
+    const Context::Lock lock(c);  // a decode in another thread cannot move the outputs meanwhile
     const int32_t idx = c.output_index(i, "logits");
-    return make_view(self_py, c, llama_get_logits_ith(c.get(), idx), {(size_t) n_vocab_of(c)});
+    return make_view(self_py, c, llama_get_logits_ith(lock.get(), idx), {(size_t) n_vocab_of(c)});
 }
 
 nb::object get_embeddings_ith(nb::handle self_py, int64_t i) {
     Context & c = nb::cast<Context &>(self_py);
+    const Context::Lock lock(c);  // a decode in another thread cannot move the outputs meanwhile
     require_embeddings(c);
     const int32_t idx = c.output_index(i, "embeddings");
-    return make_view(self_py, c, llama_get_embeddings_ith(c.get(), idx), {(size_t) n_embd_out_of(c)});
+    return make_view(self_py, c, llama_get_embeddings_ith(lock.get(), idx), {(size_t) n_embd_out_of(c)});
 }
 
 nb::object get_embeddings_seq(nb::handle self_py, int64_t seq_id) {
     Context & c = nb::cast<Context &>(self_py);
+    const Context::Lock lock(c);  // a decode in another thread cannot move the outputs meanwhile
     require_embeddings(c);
     c.check_seq(seq_id);
     c.output_index(-1, "embeddings");
-    if (llama_pooling_type(c.get()) == LLAMA_POOLING_TYPE_NONE) {
+    if (llama_pooling_type(lock.get()) == LLAMA_POOLING_TYPE_NONE) {
         throw ContextError("per-sequence embeddings need a pooling model; this context has no "
                            "pooling (use get_embeddings_ith)");
     }
-    return make_view(self_py, c, llama_get_embeddings_seq(c.get(), (llama_seq_id) seq_id),
+    return make_view(self_py, c, llama_get_embeddings_seq(lock.get(), (llama_seq_id) seq_id),
                         {(size_t) n_embd_out_of(c)});
 }
 
 nb::object get_embeddings_pre_norm_ith(nb::handle self_py, int64_t i) {
     Context & c = nb::cast<Context &>(self_py);
+    const Context::Lock lock(c);  // a decode in another thread cannot move the outputs meanwhile
     if (!c.pre_norm) {
         throw ContextError("pre-norm (nextn) embeddings are off: call set_embeddings_pre_norm(True) "
                            "before decoding");
@@ -106,7 +111,7 @@ nb::object get_embeddings_pre_norm_ith(nb::handle self_py, int64_t i) {
         }
         idx = (int32_t) r;
     }
-    return make_view(self_py, c, llama_get_embeddings_nextn_ith(c.get(), idx), {(size_t) n_embd_out_of(c)});
+    return make_view(self_py, c, llama_get_embeddings_nextn_ith(lock.get(), idx), {(size_t) n_embd_out_of(c)});
 }
 
 }  // namespace llama_mtp

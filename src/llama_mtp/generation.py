@@ -6,13 +6,27 @@ The hot loop (draft -> verify -> decode -> process -> accept -> trim KV) runs in
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._core import Context, ContextType, Generator, InvalidArgumentError, Model, MtpStats
+from ._core import (
+    Context,
+    ContextType,
+    Generator,
+    InvalidArgumentError,
+    Model,
+    MtpSessionConfig,
+    MtpStats,
+    build_info,
+)
+
+# llama.cpp's largest context (tokens per sequence) and its sequence limit
+_MAX_CONTEXT = 1 << 24
+_MAX_SEQUENCES: int = build_info()["max_parallel_sequences"]
 
 __all__ = ["Generation", "Stream", "generate", "stream"]
 
@@ -48,17 +62,30 @@ def _is_batch(prompt: object) -> bool:
     return False
 
 
-def _tokens(model: Model, prompt: PromptLike, add_special: bool) -> list[int]:
+def _tokens(model: Model, prompt: PromptLike, add_special: bool) -> TokenList:
     if isinstance(prompt, str):
-        return [int(t) for t in model.tokenize(prompt, add_special=add_special)]
-    return [int(t) for t in prompt]
+        return model.tokenize(prompt, add_special=add_special)
+    return prompt  # token ids: validated (integral, in the vocabulary) by the native loop
+
+
+def _open_model(model: Model | str | os.PathLike[str]) -> Model:
+    return model if isinstance(model, Model) else Model(model)
+
+
+def _check_int(name: str, value: object, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not lo <= value <= hi:
+        raise InvalidArgumentError(f"{name} must be in [{lo}, {hi}], got {value}")
+    return int(value)
 
 
 class Stream:
     """Iterates over text pieces as they are accepted; `.result` holds the Generation(s) after."""
 
-    def __init__(self, model: Model | str, prompt: PromptLike | Sequence[PromptLike], **kwargs: object) -> None:
-        self._model = Model(model) if isinstance(model, str) else model
+    def __init__(self, model: Model | str | os.PathLike[str], prompt: PromptLike | Sequence[PromptLike],
+                 **kwargs: object) -> None:
+        self._model = _open_model(model)
         self._batched = _is_batch(prompt)
         prompts = list(prompt) if self._batched else [prompt]
         self._setup(prompts, **kwargs)  # type: ignore[arg-type]
@@ -84,18 +111,30 @@ class Stream:
         ignore_eos: bool = False,
     ) -> None:
         model = self._model
-        if max_tokens < 0:
-            raise InvalidArgumentError(f"max_tokens must be >= 0, got {max_tokens}")
+        max_tokens = _check_int("max_tokens", max_tokens, 0, _MAX_CONTEXT)
+        if mtp:  # InvalidConfigError naming the field, as MtpSession raises it
+            MtpSessionConfig(n_draft_max=n_draft_max, n_min=n_min, p_min=p_min)
+        n_draft_max = _check_int("n_draft_max", n_draft_max, 1, 64)
         if mtp and not model.has_mtp:
             raise InvalidArgumentError("mtp=True needs a model with NextN (MTP) layers; use mtp=False")
+        if not 1 <= len(prompts) <= _MAX_SEQUENCES:
+            raise InvalidArgumentError(
+                f"{len(prompts)} prompts: one generation runs 1 to {_MAX_SEQUENCES} sequences "
+                "(llama.cpp's limit); generate() splits longer lists itself")
         token_prompts = [_tokens(model, p, add_special) for p in prompts]
         if any(len(p) == 0 for p in token_prompts):
             raise InvalidArgumentError("empty prompt")
         self._stops = [stop] if isinstance(stop, str) else list(stop or [])
         n_seq = len(token_prompts)
         longest = max(len(p) for p in token_prompts)
-        n_ctx = (longest + max_tokens + n_draft_max + 8 + 255) // 256 * 256
-        n_batch = max(min(512, max(longest, 1)), n_seq * (n_draft_max + 1), 32)
+        # llama.cpp gives each sequence n_ctx / n_seq_max cells and limits n_batch to n_ctx
+        per_seq = (longest + max_tokens + n_draft_max + 8 + 255) // 256 * 256
+        if per_seq > _MAX_CONTEXT:
+            raise InvalidArgumentError(
+                f"prompt ({longest} tokens) + max_tokens ({max_tokens}) exceed the largest context, "
+                f"{_MAX_CONTEXT} tokens")
+        n_ctx = min(per_seq * n_seq, _MAX_CONTEXT)
+        n_batch = min(max(min(512, longest), n_seq * (n_draft_max + 1), 32), n_ctx)
         rollback = model.is_recurrent or model.is_hybrid
         self._target = Context(
             model, n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch, n_seq_max=n_seq,
@@ -176,13 +215,15 @@ class Stream:
         return best
 
 
-def stream(model: Model | str, prompt: PromptLike | Sequence[PromptLike], **kwargs: object) -> Stream:
+def stream(model: Model | str | os.PathLike[str], prompt: PromptLike | Sequence[PromptLike],
+           **kwargs: object) -> Stream:
     """Like generate(), but iterate to get text pieces as they are accepted
     ((index, piece) pairs for a list of prompts); `.result` then holds the Generation(s)."""
     return Stream(model, prompt, **kwargs)
 
 
-def generate(model: Model | str, prompt: PromptLike | Sequence[PromptLike], **kwargs: object) -> Generation | list[Generation]:
+def generate(model: Model | str | os.PathLike[str], prompt: PromptLike | Sequence[PromptLike],
+             **kwargs: object) -> Generation | list[Generation]:
     """Generate from a prompt (text or token ids) or a list of prompts (batched in one target
     batch per step).
 
@@ -190,6 +231,15 @@ def generate(model: Model | str, prompt: PromptLike | Sequence[PromptLike], **kw
     n_threads=None (one per physical core, as upstream picks: default_threads()), temperature=0.0 (greedy), top_k=0, top_p=1.0, min_p=0.0,
     seed=None, stop=None (string or strings), add_special=True, ignore_eos=False.
     """
+    model = _open_model(model)
+    if _is_batch(prompt) and len(prompt) > _MAX_SEQUENCES:  # type: ignore[arg-type]
+        prompts = list(prompt)  # type: ignore[arg-type]
+        results: list[Generation] = []
+        for i in range(0, len(prompts), _MAX_SEQUENCES):
+            part = generate(model, prompts[i:i + _MAX_SEQUENCES], **kwargs)
+            assert isinstance(part, list)
+            results.extend(part)
+        return results
     s = Stream(model, prompt, **kwargs)
     for _ in s._pieces(text_per_step=False):  # text once at the end (unless stop strings)
         pass

@@ -4,6 +4,7 @@ llama-mtp native core: llama.cpp models, contexts, batches, samplers and MTP.
 
 from collections.abc import Sequence
 import enum
+import os
 from typing import Annotated, Any
 
 import numpy
@@ -64,7 +65,7 @@ class Model:
     A GGUF model loaded with llama.cpp (weights, vocabulary, metadata). Contexts keep the weights alive.
     """
 
-    def __init__(self, path: str, *, n_gpu_layers: int = 0, use_mmap: bool = True, load_mtp: bool = True, vocab_only: bool = False, repack: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, n_gpu_layers: int = 0, use_mmap: bool = True, load_mtp: bool = True, vocab_only: bool = False, repack: bool = True) -> None:
         """
         Load a GGUF file (the GIL is released while loading). repack=False maps to upstream's use_extra_bufts=false (no weight repacking / AMX kernels).
         """
@@ -217,7 +218,7 @@ class Batch:
         Append one row; returns its index. Range checks against the model happen at decode.
         """
 
-    def set_tokens(self, tokens: Annotated[NDArray[numpy.int32], dict(shape=(None,), order='C')], pos0: int = 0, seq_id: int = 0, logits_last: bool = True, *, append: bool = False) -> None:
+    def set_tokens(self, tokens: Sequence[int] | numpy.ndarray, pos0: int = 0, seq_id: int = 0, logits_last: bool = True, *, append: bool = False) -> None:
         """
         Fill rows from an int32 array at positions pos0, pos0+1, ... of one sequence (replacing the batch, or after its rows with append=True); logits_last requests output for the last row only.
         """
@@ -288,7 +289,7 @@ class Context:
 
     def __init__(self, model: Model, *, n_ctx: int = 4096, n_batch: int = 512, n_ubatch: int = 512, n_seq_max: int = 1, n_threads: int | None = None, n_threads_batch: int | None = None, ctx_type: ContextType = ContextType.DEFAULT, n_rs_seq: int = 0, embeddings: bool = False) -> None:
         """
-        Create a context (GIL released). n_ubatch is clamped to n_batch as upstream does; n_threads=None picks what upstream would: one thread per physical core, never more than the CPUs this process may run on (llama_mtp.default_threads()).
+        Create a context (GIL released). llama.cpp pads n_ctx per sequence and clamps n_batch to n_ctx and n_ubatch to n_batch; the properties report what it uses. n_threads=None picks what upstream would: one thread per physical core, never more than the CPUs this process may run on (llama_mtp.default_threads()).
         """
 
     @property
@@ -312,11 +313,17 @@ class Context:
 
     @property
     def n_ctx(self) -> int:
-        """Context size in tokens (KV cells)."""
+        """Context size in tokens (KV cells, all sequences)."""
+
+    @property
+    def n_ctx_seq(self) -> int:
+        """
+        KV cells one sequence may use (n_ctx / n_seq_max, padded by llama.cpp).
+        """
 
     @property
     def n_batch(self) -> int:
-        """Most tokens one decode() accepts."""
+        """Most tokens one decode() accepts (at most n_ctx)."""
 
     @property
     def n_ubatch(self) -> int:
@@ -407,7 +414,9 @@ class Context:
         """
 
     def memory_seq_cp(self, seq_id_src: int, seq_id_dst: int, p0: int = -1, p1: int = -1) -> None:
-        """Share positions [p0, p1) of one sequence with another (-1: open end)."""
+        """
+        Copy a whole sequence to another (p0 = p1 = -1; a partial range only within one sequence).
+        """
 
     def memory_seq_keep(self, seq_id: int) -> None:
         """Remove every sequence but this one."""
@@ -687,7 +696,7 @@ class Generator:
     Low-level generation loop: prefill on construction, then step() until done. Use llama_mtp.generate()/stream() instead.
     """
 
-    def __init__(self, target: Context, draft: Context | None, prompts: Sequence[Sequence[int]], *, max_tokens: int, n_draft_max: int = 3, n_min: int = 0, p_min: float = 0.0, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False) -> None:
+    def __init__(self, target: Context, draft: Context | None, prompts: Sequence[Sequence[int] | numpy.ndarray], *, max_tokens: int, n_draft_max: int = 3, n_min: int = 0, p_min: float = 0.0, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False) -> None:
         """Prefill the prompts (GIL released); generation happens in step()."""
 
     def step(self) -> list[list[int]]:
