@@ -414,3 +414,32 @@ def test_model_load_releases_the_gil(model_path: Path) -> None:
 def test_gil_probe_detects_a_gil_holder() -> None:
     # the probe above is meaningful: pure Python work never lets the other thread run
     assert not _runs_concurrently(lambda: sum(range(3 * 10**6)))
+
+
+def test_memory_seq_cp_copies_whole_sequences_only(model: llama_mtp.Model) -> None:
+    ctx = llama_mtp.Context(model, n_ctx=512, n_batch=32, n_seq_max=2, n_threads=1)
+    b = llama_mtp.Batch(32)
+    b.set_tokens(np.arange(1, 11, dtype=np.int32), seq_id=0)
+    ctx.decode(b)
+    with pytest.raises(llama_mtp.InvalidArgumentError, match="whole sequences"):
+        ctx.memory_seq_cp(0, 1, 2, 5)  # upstream asserts on this (separate KV streams)
+    ctx.memory_seq_cp(0, 1)
+    assert ctx.memory_seq_pos_max(1) == 9
+    ctx.memory_seq_cp(0, 0, 2, 5)  # within one sequence a range is fine
+
+
+def test_the_effective_sizes_are_what_llama_uses(model: llama_mtp.Model) -> None:
+    ctx = llama_mtp.Context(model, n_ctx=100, n_batch=4096, n_ubatch=8192, n_seq_max=3, n_threads=1)
+    assert ctx.n_ctx_seq == 256 and ctx.n_ctx == 3 * 256  # padded per sequence
+    assert ctx.n_batch == 100 and ctx.n_ubatch == 100  # n_batch <= requested n_ctx, n_ubatch <= n_batch
+
+
+def test_close_is_idempotent_and_closed_contexts_raise(model: llama_mtp.Model) -> None:
+    ctx = llama_mtp.Context(model, n_ctx=256, n_batch=32, n_threads=1)
+    ctx.close()
+    ctx.close()
+    for call in (lambda: ctx.memory_clear(), lambda: ctx.perf(), lambda: ctx.state_seq_get(0),
+                 lambda: ctx.set_n_threads(1), lambda: ctx.get_logits()):
+        with pytest.raises(llama_mtp.ClosedError):
+            call()
+    assert ctx.n_ctx == 256 and "closed" in repr(ctx)

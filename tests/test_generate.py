@@ -8,6 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import llama_mtp
+from child import run_child
+from mtp_helpers import mtp_contexts
 from llama_mtp.testing import TinyModelSpec, tiny_mtp_model
 
 
@@ -152,3 +154,51 @@ def test_argmax_edge_cases() -> None:
     assert llama_mtp.argmax(np.array([0.5, 2.0, 2.0], np.float64)) == 1  # converted to float32
     with pytest.raises(TypeError):
         llama_mtp.argmax(np.zeros((2, 3), np.float32))  # one vector at a time
+
+
+def test_many_prompts_work_within_llamas_effective_batch(model_path: Path) -> None:
+    # llama.cpp limits n_batch to n_ctx; 100 prompts once aborted the process. 300 prompts run in
+    # groups of llama.cpp's sequence limit. In a child: a crash fails the test.
+    out = run_child("""
+m = L.Model(sys.argv[1])
+r = L.generate(m, ["hello world"] * 100, max_tokens=8)
+assert len(r) == 100 and all(len(g.tokens) == 8 for g in r)
+assert len({tuple(g.tokens) for g in r}) == 1
+r = L.generate(m, ["hello world"] * 300, max_tokens=2, mtp=False)
+assert len(r) == 300 and all(len(g.tokens) == 2 for g in r)
+print("ok")
+""", str(model_path), timeout=600)
+    assert out.strip() == "ok"
+
+
+def test_a_decode_larger_than_the_effective_n_batch_is_refused(model: llama_mtp.Model) -> None:
+    ctx = llama_mtp.Context(model, n_ctx=256, n_batch=512, n_threads=1)
+    assert ctx.n_batch == 256  # what llama.cpp uses
+    b = llama_mtp.Batch(300)
+    b.set_tokens(np.arange(300, dtype=np.int32) % 50 + 1)
+    with pytest.raises(llama_mtp.InvalidArgumentError, match="n_batch 256"):
+        ctx.decode(b)
+    b.set_len(200)
+    ctx.decode(b)  # still usable
+
+
+def test_the_generator_refuses_to_reallocate_under_a_live_view(model: llama_mtp.Model) -> None:
+    # the MTP session switches on pre-norm outputs: the output buffer is laid out anew, so the
+    # prefill may reallocate it; it refuses while a view of the old buffer is alive
+    target, draft = mtp_contexts(model)
+    b = llama_mtp.Batch(64)
+    b.set_tokens(np.arange(1, 9, dtype=np.int32))
+    target.decode(b)
+    view = target.get_logits()
+    before = view.copy()
+    target.memory_clear()
+    with pytest.raises(llama_mtp.StaleViewError):
+        llama_mtp.Generator(target, draft, [list(range(1, 60))], max_tokens=4)
+    assert np.array_equal(view, before)  # the view still reads the memory it was taken from
+    del view
+    target.memory_clear()
+    gen = llama_mtp.Generator(target, draft, [list(range(1, 60))], max_tokens=4)
+    while not gen.done:
+        gen.step()
+    assert len(gen.tokens[0]) == 4
+

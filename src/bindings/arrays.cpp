@@ -43,9 +43,9 @@ std::vector<int32_t> token_list(nb::handle tokens, int32_t n_vocab, const char *
         }
         if (kind != "i" && kind != "u" && size > 0) {
             throw InvalidArgumentError(std::string(what) + "s must be integers, got an array of dtype " +
-                                       nb::cast<std::string>(nb::str(arr.attr("dtype"))));
+                                       nb::cast<std::string>(arr.attr("dtype").attr("name")));
         }
-        if (kind == "u") {  // uint64 above 2**63 must not wrap into range
+        if (kind == "u" && nb::cast<int>(arr.attr("dtype").attr("itemsize")) == 8) {  // above 2**63 must not wrap
             arr = np.attr("minimum")(arr, nb::int_(INT64_MAX));
         }
         auto a64 = nb::cast<nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>>(

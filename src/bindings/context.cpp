@@ -169,13 +169,13 @@ void bind_context(nb::module_ & m) {
              nb::sig("def get_logits(self) -> numpy.ndarray[dtype=float32, shape=(*, *), writable=False]"),
              "Read-only zero-copy view (n_outputs, n_vocab) of the last decode's logits, rows in "
              "batch order. Valid until the next decode (see ViewOwner.is_current).")
-        .def("get_logits_ith", &get_logits_ith, nb::arg("i"),
+        .def("get_logits_ith", [](nb::handle self, IntArg i) { return get_logits_ith(self, i.in("i", INT32_MIN, INT32_MAX)); }, nb::arg("i"),
              nb::sig("def get_logits_ith(self, i: int) -> numpy.ndarray[dtype=float32, shape=(*), writable=False]"),
              "Read-only zero-copy view of the logits of batch row i (negative: from the last output).")
-        .def("get_embeddings_ith", &get_embeddings_ith, nb::arg("i"),
+        .def("get_embeddings_ith", [](nb::handle self, IntArg i) { return get_embeddings_ith(self, i.in("i", INT32_MIN, INT32_MAX)); }, nb::arg("i"),
              nb::sig("def get_embeddings_ith(self, i: int) -> numpy.ndarray[dtype=float32, shape=(*), writable=False]"),
              "Read-only zero-copy view of the output embedding of batch row i (embeddings=True).")
-        .def("get_embeddings_seq", &get_embeddings_seq, nb::arg("seq_id"),
+        .def("get_embeddings_seq", [](nb::handle self, IntArg seq_id) { return get_embeddings_seq(self, seq_id.in("seq_id", INT32_MIN, INT32_MAX)); }, nb::arg("seq_id"),
              nb::sig("def get_embeddings_seq(self, seq_id: int) -> numpy.ndarray[dtype=float32, shape=(*), writable=False]"),
              "Read-only zero-copy view of a sequence's pooled embedding (pooling models only).")
         .def("set_embeddings_pre_norm",
@@ -194,7 +194,7 @@ void bind_context(nb::module_ & m) {
              "Extract the pre-norm hidden states (the rows NextN/MTP layers consume): for every "
              "batch row, or only rows with the logits flag when masked=True.")
         .def_prop_ro("embeddings_pre_norm", [](const Context & c) { return c.pre_norm; }, "Whether pre-norm hidden states are extracted (set_embeddings_pre_norm).")
-        .def("get_embeddings_pre_norm_ith", &get_embeddings_pre_norm_ith, nb::arg("i"),
+        .def("get_embeddings_pre_norm_ith", [](nb::handle self, IntArg i) { return get_embeddings_pre_norm_ith(self, i.in("i", INT32_MIN, INT32_MAX)); }, nb::arg("i"),
              nb::sig("def get_embeddings_pre_norm_ith(self, i: int) -> numpy.ndarray[dtype=float32, shape=(*), writable=False]"),
              "Read-only zero-copy view of the pre-norm hidden state of batch row i.")
         .def("memory_clear",
