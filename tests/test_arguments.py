@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import llama_mtp
 from child import run_child
 from mtp_helpers import Loop, mtp_contexts
+
+import llama_mtp
 
 # name -> (statement, exception class name expected, text the message must contain)
 CASES: dict[str, tuple[str, str, str]] = {

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from child import run_child
 from hypothesis import given
 from hypothesis import strategies as st
+from mtp_helpers import mtp_contexts
 
 import llama_mtp
-from child import run_child
-from mtp_helpers import mtp_contexts
 from llama_mtp.testing import TinyModelSpec, tiny_mtp_model
 
 

@@ -232,8 +232,8 @@ def generate(model: Model | str | os.PathLike[str], prompt: PromptLike | Sequenc
     seed=None, stop=None (string or strings), add_special=True, ignore_eos=False.
     """
     model = _open_model(model)
-    if _is_batch(prompt) and len(prompt) > _MAX_SEQUENCES:  # type: ignore[arg-type]
-        prompts = list(prompt)  # type: ignore[arg-type]
+    if _is_batch(prompt) and len(prompt) > _MAX_SEQUENCES:
+        prompts = list(prompt)
         results: list[Generation] = []
         for i in range(0, len(prompts), _MAX_SEQUENCES):
             part = generate(model, prompts[i:i + _MAX_SEQUENCES], **kwargs)
