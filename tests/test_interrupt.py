@@ -61,3 +61,28 @@ def test_a_program_ignoring_sigint_is_not_interrupted(dense_path: Path) -> None:
     out = run_child(LONG_PREFILL.replace("n = 16384", "n = 2048\nsignal.signal(signal.SIGINT, signal.SIG_IGN)")
                     .replace("{call}", "ctx.decode(batch)"), str(dense_path))
     assert out.strip() == "completed", out
+
+
+def test_an_interrupted_generation_is_over(dense_path: Path) -> None:
+    out = run_child("""
+import signal
+sys.setswitchinterval(1000)
+model = L.Model(sys.argv[1])
+gen = L.stream(model, "interrupt me", max_tokens=50, n_threads=1).generator
+go = threading.Event()
+def interrupt():
+    go.wait()
+    os.kill(os.getpid(), signal.SIGINT)
+threading.Thread(target=interrupt).start()
+go.set()
+try:
+    gen.step()  # the helper thread runs once this releases the GIL
+    print("completed")
+except KeyboardInterrupt:
+    print("interrupted", gen.done)
+try:
+    gen.step()
+except L.ContextError as e:
+    print("then", "failed earlier" in str(e))
+""", str(dense_path))
+    assert out.split() == ["interrupted", "True", "then", "True"], out
