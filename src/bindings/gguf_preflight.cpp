@@ -3,16 +3,16 @@
 // that follow in hparams, tensor creation, graph building and ggml's kernels.
 #include "gguf_preflight.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include "errors.h"
-#include "gguf.h"  // ggml's reader (this file is not named gguf.h: llama.h includes that name)
+#include "gguf_reader.h"
 
 namespace llama_mtp {
 
@@ -26,16 +26,18 @@ constexpr uint32_t kMaxWidth = 1u << 20;  // embedding / feed-forward / ssm widt
 constexpr uint32_t kMaxHeads = 1u << 14;  // heads and head dimensions
 
 // Architecture facts the generic checks cannot see from the metadata: the graphs of these
-// (the tiny models' and their siblings') assert equal key and value head sizes, a single
-// NextN block, and (the MoE ones) at least one expert.
+// (the tiny models' and their siblings') assert equal key and value head sizes, and (the MoE
+// ones) at least one expert; the gated delta-net ones derive the value head size from
+// ssm.inner_size / ssm.time_step_rank but create the tensors with ssm.state_size.
 struct ArchRules {
     const char * name;
     bool needs_experts;
+    bool gated_delta_net;
 };
 constexpr ArchRules kArchRules[] = {
-    {"glm4moe", true},
-    {"qwen35", false},
-    {"qwen35moe", true},
+    {"glm4moe", true, false},
+    {"qwen35", false, true},
+    {"qwen35moe", true, true},
 };
 
 const ArchRules * arch_rules(const std::string & arch) {
@@ -47,90 +49,6 @@ const ArchRules * arch_rules(const std::string & arch) {
     return nullptr;
 }
 
-struct Reader {
-    const gguf_context * ctx;
-    std::string arch;
-
-    [[noreturn]] void fail(const std::string & key, const std::string & what) const {
-        throw ModelLoadError("invalid GGUF metadata: " + key + " " + what);
-    }
-
-    int64_t find(const std::string & key) const { return gguf_find_key(ctx, key.c_str()); }
-
-    gguf_type type(int64_t id) const { return gguf_get_kv_type(ctx, id); }
-
-    // A uint32 scalar (upstream's get_key<uint32_t> accepts no other type).
-    std::optional<uint32_t> u32(const std::string & key, uint32_t lo, uint32_t hi) const {
-        const int64_t id = find(key);
-        if (id < 0) {
-            return std::nullopt;
-        }
-        if (type(id) != GGUF_TYPE_UINT32) {
-            fail(key, std::string("has type ") + gguf_type_name(type(id)) + ", expected uint32");
-        }
-        const uint32_t v = gguf_get_val_u32(ctx, id);
-        if (v < lo || v > hi) {
-            fail(key, "= " + std::to_string(v) + " is out of range [" + std::to_string(lo) + ", " +
-                          std::to_string(hi) + "]");
-        }
-        return v;
-    }
-
-    uint32_t required_u32(const std::string & key, uint32_t lo, uint32_t hi) const {
-        auto v = u32(key, lo, hi);
-        if (!v) {
-            fail(key, "is missing");
-        }
-        return *v;
-    }
-
-    std::optional<float> f32(const std::string & key, float lo, bool lo_inclusive) const {
-        const int64_t id = find(key);
-        if (id < 0) {
-            return std::nullopt;
-        }
-        if (type(id) != GGUF_TYPE_FLOAT32) {
-            fail(key, std::string("has type ") + gguf_type_name(type(id)) + ", expected float32");
-        }
-        const float v = gguf_get_val_f32(ctx, id);
-        if (!std::isfinite(v) || v < lo || (!lo_inclusive && v == lo)) {
-            fail(key, "= " + std::to_string(v) + " must be finite and " + (lo_inclusive ? ">= " : "> ") +
-                          std::to_string(lo));
-        }
-        return v;
-    }
-
-    // A uint32 scalar, or (get_key_or_arr) an int array of exactly n values: one per layer.
-    std::optional<std::vector<uint32_t>> per_layer(const std::string & key, uint32_t n, uint32_t hi) const {
-        const int64_t id = find(key);
-        if (id < 0) {
-            return std::nullopt;
-        }
-        std::vector<uint32_t> out(n);
-        if (type(id) != GGUF_TYPE_ARRAY) {
-            const uint32_t v = *u32(key, 0, hi);
-            std::fill(out.begin(), out.end(), v);
-            return out;
-        }
-        const gguf_type at = gguf_get_arr_type(ctx, id);
-        if (at != GGUF_TYPE_UINT32 && at != GGUF_TYPE_INT32) {
-            fail(key, std::string("is an array of ") + gguf_type_name(at) + ", expected uint32 or int32");
-        }
-        if (gguf_get_arr_n(ctx, id) != n) {
-            fail(key, "has " + std::to_string(gguf_get_arr_n(ctx, id)) + " values, expected " + std::to_string(n) +
-                          " (one per layer)");
-        }
-        const auto * data = static_cast<const int32_t *>(gguf_get_arr_data(ctx, id));
-        for (uint32_t i = 0; i < n; ++i) {
-            if (data[i] < 0 || (uint32_t) data[i] > hi) {
-                fail(key, "[" + std::to_string(i) + "] = " + std::to_string(data[i]) + " is out of range [0, " +
-                              std::to_string(hi) + "]");
-            }
-            out[i] = (uint32_t) data[i];
-        }
-        return out;
-    }
-};
 
 int64_t max_of(const std::vector<uint32_t> & v) {
     uint32_t m = 0;
@@ -152,82 +70,6 @@ GgufValue as_value(const std::vector<uint32_t> & v) {
 }
 
 bool has_tensor(const gguf_context * ctx, const std::string & name) { return gguf_find_tensor(ctx, name.c_str()) >= 0; }
-
-void check_vocab(const Reader & r, GgufSummary & out) {
-    const gguf_context * ctx = r.ctx;
-    const std::string model_key = "tokenizer.ggml.model";
-    const int64_t model_id = r.find(model_key);
-    if (model_id < 0) {
-        r.fail(model_key, "is missing");
-    }
-    if (r.type(model_id) != GGUF_TYPE_STRING) {
-        r.fail(model_key, std::string("has type ") + gguf_type_name(r.type(model_id)) + ", expected string");
-    }
-    out.tokenizer_model = gguf_get_val_str(ctx, model_id);
-    if (out.tokenizer_model == "none" || out.tokenizer_model == "no_vocab") {
-        // upstream loads these without tokens, then tokenize/detokenize assert
-        r.fail(model_key, "= '" + out.tokenizer_model + "': the model has no vocabulary");
-    }
-
-    const std::string tokens_key = "tokenizer.ggml.tokens";
-    const int64_t tokens_id = r.find(tokens_key);
-    if (tokens_id < 0) {
-        r.fail(tokens_key, "is missing");
-    }
-    if (r.type(tokens_id) != GGUF_TYPE_ARRAY || gguf_get_arr_type(ctx, tokens_id) != GGUF_TYPE_STRING) {
-        r.fail(tokens_key, "must be an array of strings");
-    }
-    const size_t n = gguf_get_arr_n(ctx, tokens_id);
-    if (n == 0 || n > (size_t) INT32_MAX) {
-        r.fail(tokens_key, "has " + std::to_string(n) + " tokens, expected [1, 2147483647]");
-    }
-    // upstream asserts every token string is distinct (it renames empty ones first)
-    std::unordered_set<std::string> seen;
-    seen.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-        std::string word = gguf_get_arr_str(ctx, tokens_id, i);
-        if (word.empty()) {
-            word = "[EMPTY_" + std::to_string(i) + "]";
-        }
-        if (!seen.insert(word).second) {
-            r.fail(tokens_key, "[" + std::to_string(i) + "] = '" + word.substr(0, 64) + "' is a duplicate token");
-        }
-    }
-    out.n_vocab = (int64_t) n;
-
-    auto check_parallel = [&](const char * key, std::initializer_list<gguf_type> types) {
-        const int64_t id = r.find(key);
-        if (id < 0) {
-            return;
-        }
-        bool type_ok = false;
-        if (r.type(id) == GGUF_TYPE_ARRAY) {
-            for (gguf_type t : types) {
-                type_ok = type_ok || gguf_get_arr_type(ctx, id) == t;
-            }
-        }
-        if (!type_ok) {
-            r.fail(key, "has the wrong type (expected an array of " + std::string(gguf_type_name(*types.begin())) + ")");
-        }
-        if (gguf_get_arr_n(ctx, id) != n) {
-            r.fail(key, "has " + std::to_string(gguf_get_arr_n(ctx, id)) + " values for " + std::to_string(n) +
-                            " tokens");
-        }
-    };
-    check_parallel("tokenizer.ggml.scores", {GGUF_TYPE_FLOAT32, GGUF_TYPE_INT32});
-    check_parallel("tokenizer.ggml.token_type", {GGUF_TYPE_INT32});
-
-    // every special token id upstream reads (bos, eos, eot, unk, pad, sep, mask, fim_*, ...)
-    const std::string prefix = "tokenizer.ggml.";
-    const std::string suffix = "_token_id";
-    for (int64_t i = 0; i < gguf_get_n_kv(ctx); ++i) {
-        const std::string key = gguf_get_key(ctx, i);
-        if (key.size() > prefix.size() + suffix.size() && key.compare(0, prefix.size(), prefix) == 0 &&
-            key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0) {
-            r.u32(key, 0, (uint32_t) n - 1);
-        }
-    }
-}
 
 void check_hparams(const Reader & r, GgufSummary & out) {
     const gguf_context * ctx = r.ctx;
@@ -274,6 +116,8 @@ void check_hparams(const Reader & r, GgufSummary & out) {
             r.fail(a + "expert_group_used_count", "is missing while expert_group_count > 1");
         }
     }
+    // the MoE graph's gating switch aborts on values past sqrt-softplus (4)
+    r.u32(a + "expert_gating_func", 0, 4);
     if (n_expert > 0) {
         keep("expert_count", (int64_t) n_expert);
         keep("expert_used_count", as_value(*used));
@@ -362,6 +206,15 @@ void check_hparams(const Reader & r, GgufSummary & out) {
     if (k_heads && v_heads && *v_heads % *k_heads != 0) {
         r.fail(a + "ssm.time_step_rank", "= " + std::to_string(*v_heads) + " must be a multiple of ssm.group_count " +
                                              std::to_string(*k_heads));
+    }
+    if (rules && rules->gated_delta_net) {
+        const uint32_t d_state = r.required_u32(a + "ssm.state_size", 1, kMaxHeads);
+        const uint32_t d_inner = r.required_u32(a + "ssm.inner_size", 1, kMaxWidth);
+        const uint32_t n_v = r.required_u32(a + "ssm.time_step_rank", 1, kMaxHeads);
+        if ((uint64_t) d_state * n_v != d_inner) {
+            r.fail(a + "ssm.inner_size", "= " + std::to_string(d_inner) + " must be ssm.state_size * " +
+                                             "ssm.time_step_rank = " + std::to_string((uint64_t) d_state * n_v));
+        }
     }
 }
 

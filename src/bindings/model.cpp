@@ -12,6 +12,7 @@
 #include "arrays.h"
 #include "context.h"
 #include "errors.h"
+#include "gguf_preflight.h"
 
 namespace nb = nanobind;
 
@@ -27,6 +28,7 @@ Model::Model(const std::string & path_, int n_gpu_layers, bool use_mmap, bool lo
     if (!std::filesystem::is_regular_file(path, ec)) {
         throw ModelLoadError("not a regular file: " + path);
     }
+    preflight_gguf(path, vocab_only_);
     llama_model_params params = llama_model_default_params();
     params.n_gpu_layers = n_gpu_layers;
     params.load_mode = use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;

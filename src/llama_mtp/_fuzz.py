@@ -453,6 +453,10 @@ def exercise(path: str) -> str:
     return "ok"
 
 
+# ggml's abort handler may run gdb, which writes to the same stdout: protocol lines carry a mark
+_MARK = "@@gguf-fuzz "
+
+
 def _worker(cache_dir: str) -> None:
     """Reads 'kind seed' lines; prints 'begin i' before and 'end i outcome' after each case."""
     import llama_mtp
@@ -466,12 +470,12 @@ def _worker(cache_dir: str) -> None:
             kind, seed = line.split()
             data, _ = mutate(bases[kind], int(seed))
             Path(tmp).write_bytes(data)
-            print(f"begin {kind} {seed}", flush=True)
+            print(f"{_MARK}begin {kind} {seed}", flush=True)
             try:
                 outcome = exercise(tmp)
             except Exception as e:  # noqa: BLE001 - reported, the parent counts it as wrong-type
                 outcome = f"WRONG_TYPE {type(e).__name__}: {str(e)[:200]!r}"
-            print(f"end {kind} {seed} {outcome}", flush=True)
+            print(f"{_MARK}end {kind} {seed} {outcome}", flush=True)
     finally:
         os.unlink(tmp)
 
@@ -500,31 +504,48 @@ class Report:
 
 class _Worker:
     def __init__(self, cache_dir: Path) -> None:
+        # stderr to a file: a pipe nobody reads would fill up with upstream's messages and block
+        self.stderr = tempfile.TemporaryFile(dir=cache_dir)
         self.proc = subprocess.Popen(
             [sys.executable, "-c", f"from llama_mtp._fuzz import _worker; _worker({str(cache_dir)!r})"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
-            env={**os.environ, "OMP_NUM_THREADS": "1"})
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True, bufsize=1,
+            env={**os.environ, "OMP_NUM_THREADS": "1", "GGML_NO_BACKTRACE": "1"})
         self.buf = ""
+        self.eof = False  # stdout closed: the worker exited (or crashed)
 
     def readline(self, deadline: float) -> str | None:
-        """One stdout line, or None at EOF or past the deadline."""
+        """The next protocol line (without its mark), or None at EOF or past the deadline."""
+        while True:
+            line = self._rawline(deadline)
+            if line is None or line.startswith(_MARK):
+                return None if line is None else line[len(_MARK):]
+
+    def _rawline(self, deadline: float) -> str | None:
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         while "\n" not in self.buf:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
                 return None
-            chunk = os.read(fd, 65536).decode()
+            chunk = os.read(fd, 65536).decode(errors="replace")
             if not chunk:
+                self.eof = True
                 return None
             self.buf += chunk
         line, self.buf = self.buf.split("\n", 1)
         return line
 
     def stop(self) -> str:
-        self.proc.kill()
-        _, err = self.proc.communicate()
-        return (err or "")[-300:]
+        """Ends the worker; returns the tail of its stderr."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+        self.stderr.seek(0)
+        err = self.stderr.read()[-400:].decode(errors="replace")
+        self.stderr.close()
+        return err
 
 
 def run_cases(cases: Sequence[tuple[str, int]], cache_dir: Path, *, jobs: int = 2, timeout_s: float = 20.0,
@@ -545,42 +566,45 @@ def run_cases(cases: Sequence[tuple[str, int]], cache_dir: Path, *, jobs: int = 
 
     def _run_shard(shard: list[tuple[str, int]]) -> None:
         todo = list(shard)
+        w: _Worker | None = None
         while todo:
-            w = _Worker(cache_dir)
+            kind, seed = todo.pop(0)
+            if w is None:
+                w = _Worker(cache_dir)
             assert w.proc.stdin is not None
-            w.proc.stdin.write("".join(f"{k} {s}\n" for k, s in todo))
-            w.proc.stdin.close()
-            while todo:
-                kind, seed = todo[0]
-                line = w.readline(time.monotonic() + 120.0)  # the first case includes the worker's start
-                if line is None or not line.startswith("begin"):
-                    err = w.stop()
-                    raise RuntimeError(f"fuzz worker failed before case {kind} {seed}: {line!r} {err}")
-                line = w.readline(time.monotonic() + timeout_s)
-                todo.pop(0)
-                with lock:
-                    report.tried += 1
-                    if line is None:
-                        err = w.stop()
-                        if w.proc.returncode is not None and w.proc.returncode != -9:
-                            report.crashes.append((kind, seed, f"exit {w.proc.returncode}: {err}"))
-                            finding = "crash"
-                        else:
-                            report.hangs.append((kind, seed))
-                            finding = "hang"
-                    else:
-                        outcome = line.split(" ", 3)[3]
-                        finding = ""
-                        if outcome.startswith("WRONG_TYPE"):
-                            report.wrong_type.append((kind, seed, outcome))
-                            finding = "wrong-type"
-                        report.outcomes[outcome.split()[0]] = report.outcomes.get(outcome.split()[0], 0) + 1
-                if finding and on_finding:
-                    on_finding(finding, kind, seed, line or "")
+            w.proc.stdin.write(f"{kind} {seed}\n")
+            w.proc.stdin.flush()
+            line = w.readline(time.monotonic() + 120.0)  # may include the worker's start
+            if line is None or not line.startswith("begin"):
+                raise RuntimeError(f"fuzz worker failed before case {kind} {seed}: {line!r} {w.stop()}")
+            line = w.readline(time.monotonic() + timeout_s)
+            detail = line or ""
+            with lock:
+                report.tried += 1
                 if line is None:
-                    break  # this worker is gone: a new one takes the rest
-            else:
-                w.stop()
+                    crashed = w.eof
+                    err = w.stop()
+                    if crashed:
+                        finding, detail = "crash", f"exit {w.proc.returncode}: {err}"
+                        report.crashes.append((kind, seed, detail))
+                    else:
+                        finding, detail = "hang", f"no answer in {timeout_s} s"
+                        report.hangs.append((kind, seed))
+                    w = None  # gone: a new worker takes the rest
+                else:
+                    outcome = line.split(" ", 3)[3]
+                    finding = ""
+                    if outcome.startswith("WRONG_TYPE"):
+                        report.wrong_type.append((kind, seed, outcome))
+                        finding = "wrong-type"
+                    name = outcome.split()[0]
+                    report.outcomes[name] = report.outcomes.get(name, 0) + 1
+            if finding and on_finding:
+                on_finding(finding, kind, seed, detail)
+        if w is not None:
+            assert w.proc.stdin is not None
+            w.proc.stdin.close()
+            w.stop()
 
     threads = [threading.Thread(target=run_shard, args=(s,)) for s in shards if s]
     for t in threads:
