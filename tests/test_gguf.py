@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import llama_mtp
-from llama_mtp._fuzz import ARR, F32, I32, STR, U32, Gguf, rewrite
+from llama_mtp._fuzz import ARR, BOOL, F32, I32, STR, U32, Gguf, rewrite
 from llama_mtp.testing import tiny_mtp_model
 
 _CHILD = r"""
@@ -134,7 +134,7 @@ def test_block_count_out_of_range(dense: Path, tmp_path: Path, value: int) -> No
 
 def test_block_count_wrong_type(dense: Path, tmp_path: Path) -> None:
     msg = assert_rejected(mutated(dense, tmp_path, set_key("block_count", STR, "3")), "glm4moe.block_count")
-    assert "string" in msg and "uint32" in msg
+    assert "has type str, expected u32" in msg
 
 
 @pytest.mark.parametrize("value", [2, 3, 4, 2**31])
@@ -204,7 +204,7 @@ def test_special_token_out_of_vocab(hybrid: Path, tmp_path: Path, key: str) -> N
 
 def test_special_token_wrong_type(hybrid: Path, tmp_path: Path) -> None:
     key = "tokenizer.ggml.bos_token_id"
-    assert "int32" in assert_rejected(mutated(hybrid, tmp_path, set_key(key, I32, 1)), key, vocab_only=True)
+    assert "has type i32, expected u32" in assert_rejected(mutated(hybrid, tmp_path, set_key(key, I32, 1)), key, vocab_only=True)
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, -1e-6])
@@ -227,11 +227,15 @@ def test_rope_sections_all_zero(hybrid: Path, tmp_path: Path) -> None:
     assert_rejected(path, "qwen35.rope.dimension_sections")
 
 
-@pytest.mark.parametrize(("suffix", "value"), [("attention.head_count", 0), ("attention.head_count_kv", 0),
-                                               ("attention.head_count_kv", 3), ("attention.head_count", 3)])
-def test_head_counts(dense: Path, tmp_path: Path, suffix: str, value: int) -> None:
-    # 2 heads, 1 kv head: 0 heads on attention layers, kv > heads, kv not dividing heads
-    assert_rejected(mutated(dense, tmp_path, set_key(suffix, U32, value)), "glm4moe.attention.head_count")
+@pytest.mark.parametrize("values", [{"head_count": 0}, {"head_count_kv": 0}, {"head_count_kv": 3},
+                                    {"head_count": 3, "head_count_kv": 2}])
+def test_head_counts(dense: Path, tmp_path: Path, values: dict[str, int]) -> None:
+    # 2 heads, 1 kv head: 0 on layers with attention weights, kv > heads, kv not dividing heads
+    def edit(g: Gguf) -> None:
+        for suffix, value in values.items():
+            g.set(f"glm4moe.attention.{suffix}", U32, value)
+
+    assert_rejected(mutated(dense, tmp_path, edit), "glm4moe.attention.head_count")
 
 
 def test_per_layer_array_of_wrong_length(dense: Path, tmp_path: Path) -> None:
@@ -268,3 +272,41 @@ def test_ssm_sizes_zero(hybrid: Path, tmp_path: Path, suffix: str) -> None:
 def test_missing_architecture(dense: Path, tmp_path: Path) -> None:
     assert_rejected(mutated(dense, tmp_path, lambda g: g.drop("general.architecture")), "general.architecture",
                     vocab_only=True)
+
+
+def test_rope_sections_wider_than_the_head(hybrid: Path, tmp_path: Path) -> None:
+    path = mutated(hybrid, tmp_path, set_key("rope.dimension_sections", ARR, (I32, [40, 1, 1, 0])))
+    assert "sum 42 is more than the head size 32" in assert_rejected(path, "qwen35.rope.dimension_sections")
+
+
+def test_one_dimensional_tensor_not_f32(hybrid: Path, tmp_path: Path) -> None:
+    def to_f16(g: Gguf) -> None:  # same element count, half the bytes: the table stays readable
+        next(t for t in g.tensors if t.name == "blk.0.ssm_dt.bias").type = 1
+
+    assert_rejected(mutated(hybrid, tmp_path, to_f16), "blk.0.ssm_dt.bias")
+
+
+def test_token_not_utf8(dense: Path, tmp_path: Path) -> None:
+    def bad_text(g: Gguf) -> None:
+        kv = g.get("tokenizer.ggml.tokens")
+        assert kv is not None
+        et, items = kv.value  # type: ignore[misc]
+        kv.value = (et, [*items[:500], "ab\udcff", *items[501:]])  # a lone 0xff byte
+
+    msg = assert_rejected(mutated(dense, tmp_path, bad_text), "tokenizer.ggml.tokens", vocab_only=True)
+    assert "[500] is not valid UTF-8" in msg
+
+
+def test_byte_tokens_need_a_byte_fallback_tokenizer(dense: Path, tmp_path: Path) -> None:
+    # the tiny vocabulary has <0xXX> byte tokens; a WordPiece tokenizer aborts decoding them
+    path = mutated(dense, tmp_path, set_key("tokenizer.ggml.model", STR, "bert"))
+    assert "byte token" in assert_rejected(path, "tokenizer.ggml.token_type", vocab_only=True)
+
+
+def test_add_bos_without_a_bos_token(dense: Path, tmp_path: Path) -> None:
+    def edit(g: Gguf) -> None:  # t5 has no default BOS: tokenize() would assert
+        g.set("tokenizer.ggml.model", STR, "t5")
+        g.drop("tokenizer.ggml.bos_token_id")
+        g.set("tokenizer.ggml.add_bos_token", BOOL, True)
+
+    assert_rejected(mutated(dense, tmp_path, edit), "tokenizer.ggml.bos_token_id", vocab_only=True)

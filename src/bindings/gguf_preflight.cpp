@@ -145,6 +145,7 @@ void check_hparams(const Reader & r, GgufSummary & out) {
         keep("attention.head_count_kv", as_value(heads_kv ? *heads_kv : *heads));
     }
     const uint32_t n_head0 = heads ? (*heads)[0] : 0;
+    uint32_t head_size = kMaxHeads;
     if (n_head0 > 0) {
         const uint32_t head_k = r.u32(a + "attention.key_length", 1, kMaxHeads).value_or(n_embd / n_head0);
         const uint32_t head_v = r.u32(a + "attention.value_length", 1, kMaxHeads).value_or(n_embd / n_head0);
@@ -161,13 +162,15 @@ void check_hparams(const Reader & r, GgufSummary & out) {
         if (n_rot % 2 != 0) {
             r.fail(a + "rope.dimension_count", "= " + std::to_string(n_rot) + " must be even");
         }
+        head_size = head_k;
         keep("attention.key_length", (int64_t) head_k);
         keep("attention.value_length", (int64_t) head_v);
         keep("rope.dimension_count", (int64_t) n_rot);
     }
     const std::string sections_key = a + "rope.dimension_sections";
     if (const int64_t id = r.find(sections_key); id >= 0) {
-        // the multi-section rope kernels assert one of the first three > 0 (sum is a divisor)
+        // the multi-section rope kernels assert one of the first three > 0 (their sum is a
+        // divisor) and that the sum fits in the head
         if (r.type(id) != GGUF_TYPE_ARRAY || gguf_get_arr_type(ctx, id) != GGUF_TYPE_INT32 ||
             gguf_get_arr_n(ctx, id) > 4) {
             r.fail(sections_key, "must be an array of at most 4 int32");
@@ -175,11 +178,16 @@ void check_hparams(const Reader & r, GgufSummary & out) {
         const auto * s = static_cast<const int32_t *>(gguf_get_arr_data(ctx, id));
         const size_t ns = gguf_get_arr_n(ctx, id);
         bool any = false;
+        int64_t sum = 0;
         for (size_t i = 0; i < ns; ++i) {
             if (s[i] < 0 || s[i] > (int32_t) kMaxHeads) {
                 r.fail(sections_key, "[" + std::to_string(i) + "] = " + std::to_string(s[i]) + " is out of range");
             }
             any = any || (i < 3 && s[i] > 0);
+            sum += s[i];
+        }
+        if (sum > head_size) {
+            r.fail(sections_key, "sum " + std::to_string(sum) + " is more than the head size " + std::to_string(head_size));
         }
         if (!any) {
             r.fail(sections_key, "has no positive section among the first three");
@@ -218,6 +226,22 @@ void check_hparams(const Reader & r, GgufSummary & out) {
     }
 }
 
+// Norm weights, biases and the other 1-D tensors are the second operand of ggml's add/mul,
+// which on the CPU need them in f32 (the converters always store them so); so does ssm_conv.
+void check_tensor_types(const Reader & r) {
+    for (int64_t i = 0; i < gguf_get_n_tensors(r.ctx); ++i) {
+        const std::string name = gguf_get_tensor_name(r.ctx, i);
+        const int64_t * ne = gguf_get_tensor_ne(r.ctx, i);
+        const bool one_d = ne[1] == 1 && ne[2] == 1 && ne[3] == 1;
+        const bool conv = name.size() > 17 && name.compare(name.size() - 17, 17, "ssm_conv1d.weight") == 0;
+        const ggml_type t = gguf_get_tensor_type(r.ctx, i);
+        if ((one_d || conv) && t != GGML_TYPE_F32) {
+            throw ModelLoadError(printable("invalid GGUF tensor: " + name + " has type " + ggml_type_name(t) +
+                                           ", expected f32 (a " + (conv ? "convolution" : "1-D") + " tensor)"));
+        }
+    }
+}
+
 }  // namespace
 
 GgufSummary check_gguf(const std::string & path, bool vocab_only) {
@@ -239,12 +263,13 @@ GgufSummary check_gguf(const std::string & path, bool vocab_only) {
         r.fail(arch_key, "is missing");
     }
     if (r.type(arch_id) != GGUF_TYPE_STRING) {
-        r.fail(arch_key, std::string("has type ") + gguf_type_name(r.type(arch_id)) + ", expected string");
+        r.fail(arch_key, "has type " + type_name(r.type(arch_id)) + ", expected str");
     }
     r.arch = out.architecture = gguf_get_val_str(ctx.get(), arch_id);
     check_vocab(r, out);
     if (!vocab_only) {
         check_hparams(r, out);
+        check_tensor_types(r);
     }
     return out;
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,12 +16,72 @@
 
 namespace llama_mtp {
 
+// Offset of the first byte that is not part of well-formed UTF-8 (the strict rules Python's
+// decoder applies: no overlong forms, no surrogates, at most U+10FFFF), or npos.
+inline size_t utf8_invalid_at(const std::string & s) {
+    const auto * b = reinterpret_cast<const unsigned char *>(s.data());
+    const size_t n = s.size();
+    for (size_t i = 0; i < n;) {
+        const unsigned c = b[i];
+        size_t len = 0;
+        unsigned lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+        if (c < 0x80) {
+            len = 1;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            lo = c == 0xE0 ? 0xA0 : 0x80;
+            hi = c == 0xED ? 0x9F : 0xBF;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            lo = c == 0xF0 ? 0x90 : 0x80;
+            hi = c == 0xF4 ? 0x8F : 0xBF;
+        } else {
+            return i;
+        }
+        if (i + len > n) {
+            return i;
+        }
+        for (size_t k = 1; k < len; ++k) {
+            const unsigned x = b[i + k];
+            if (x < (k == 1 ? lo : 0x80) || x > (k == 1 ? hi : 0xBF)) {
+                return i;
+            }
+        }
+        i += len;
+    }
+    return std::string::npos;
+}
+
+// Messages quote strings from the file: Python needs them as valid UTF-8.
+inline std::string printable(const std::string & s) {
+    std::string out;
+    for (size_t i = 0; i < s.size();) {
+        const size_t bad = utf8_invalid_at(s.substr(i));
+        if (bad == std::string::npos) {
+            return out + s.substr(i);
+        }
+        char hex[8];
+        snprintf(hex, sizeof hex, "\\x%02X", (unsigned char) s[i + bad]);
+        out += s.substr(i, bad) + hex;
+        i += bad + 1;
+    }
+    return out;
+}
+
+// gguf_type_name() is null for values outside the enum
+inline std::string type_name(gguf_type t) {
+    const char * name = gguf_type_name(t);
+    return name ? name : "type " + std::to_string((int) t);
+}
+
 struct Reader {
     const gguf_context * ctx;
     std::string arch;
 
     [[noreturn]] void fail(const std::string & key, const std::string & what) const {
-        throw ModelLoadError("invalid GGUF metadata: " + key + " " + what);
+        throw ModelLoadError(printable("invalid GGUF metadata: " + key + " " + what));
     }
 
     int64_t find(const std::string & key) const { return gguf_find_key(ctx, key.c_str()); }
@@ -34,7 +95,7 @@ struct Reader {
             return std::nullopt;
         }
         if (type(id) != GGUF_TYPE_UINT32) {
-            fail(key, std::string("has type ") + gguf_type_name(type(id)) + ", expected uint32");
+            fail(key, "has type " + type_name(type(id)) + ", expected u32");
         }
         const uint32_t v = gguf_get_val_u32(ctx, id);
         if (v < lo || v > hi) {
@@ -58,7 +119,7 @@ struct Reader {
             return std::nullopt;
         }
         if (type(id) != GGUF_TYPE_FLOAT32) {
-            fail(key, std::string("has type ") + gguf_type_name(type(id)) + ", expected float32");
+            fail(key, "has type " + type_name(type(id)) + ", expected f32");
         }
         const float v = gguf_get_val_f32(ctx, id);
         if (!std::isfinite(v) || v < lo || (!lo_inclusive && v == lo)) {
@@ -82,7 +143,7 @@ struct Reader {
         }
         const gguf_type at = gguf_get_arr_type(ctx, id);
         if (at != GGUF_TYPE_UINT32 && at != GGUF_TYPE_INT32) {
-            fail(key, std::string("is an array of ") + gguf_type_name(at) + ", expected uint32 or int32");
+            fail(key, "is an array of " + type_name(at) + ", expected u32 or i32");
         }
         if (gguf_get_arr_n(ctx, id) != n) {
             fail(key, "has " + std::to_string(gguf_get_arr_n(ctx, id)) + " values, expected " + std::to_string(n) +

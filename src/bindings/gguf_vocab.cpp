@@ -16,7 +16,7 @@ void check_vocab(const Reader & r, GgufSummary & out) {
         r.fail(model_key, "is missing");
     }
     if (r.type(model_id) != GGUF_TYPE_STRING) {
-        r.fail(model_key, std::string("has type ") + gguf_type_name(r.type(model_id)) + ", expected string");
+        r.fail(model_key, "has type " + type_name(r.type(model_id)) + ", expected str");
     }
     out.tokenizer_model = gguf_get_val_str(ctx, model_id);
     if (out.tokenizer_model == "none" || out.tokenizer_model == "no_vocab") {
@@ -36,11 +36,15 @@ void check_vocab(const Reader & r, GgufSummary & out) {
     if (n == 0 || n > (size_t) INT32_MAX) {
         r.fail(tokens_key, "has " + std::to_string(n) + " tokens, expected [1, 2147483647]");
     }
-    // upstream asserts every token string is distinct (it renames empty ones first)
+    // upstream asserts every token string is distinct (it renames empty ones first); GGUF
+    // strings are UTF-8, and generated text is decoded from the token strings
     std::unordered_set<std::string> seen;
     seen.reserve(n);
     for (size_t i = 0; i < n; ++i) {
         std::string word = gguf_get_arr_str(ctx, tokens_id, i);
+        if (const size_t bad = utf8_invalid_at(word); bad != std::string::npos) {
+            r.fail(tokens_key, "[" + std::to_string(i) + "] is not valid UTF-8 (byte " + std::to_string(bad) + ")");
+        }
         if (word.empty()) {
             word = "[EMPTY_" + std::to_string(i) + "]";
         }
@@ -62,7 +66,7 @@ void check_vocab(const Reader & r, GgufSummary & out) {
             }
         }
         if (!type_ok) {
-            r.fail(key, "has the wrong type (expected an array of " + std::string(gguf_type_name(*types.begin())) + ")");
+            r.fail(key, "has the wrong type (expected an array of " + type_name(*types.begin()) + ")");
         }
         if (gguf_get_arr_n(ctx, id) != n) {
             r.fail(key, "has " + std::to_string(gguf_get_arr_n(ctx, id)) + " values for " + std::to_string(n) +
@@ -71,6 +75,21 @@ void check_vocab(const Reader & r, GgufSummary & out) {
     };
     check_parallel("tokenizer.ggml.scores", {GGUF_TYPE_FLOAT32, GGUF_TYPE_INT32});
     check_parallel("tokenizer.ggml.token_type", {GGUF_TYPE_INT32});
+
+    // byte tokens are decoded from their "<0xXX>" text by the byte-fallback tokenizers only
+    // (SPM, UGM, BPE); the others abort in token_to_byte
+    static const std::unordered_set<std::string> byte_fallback = {"llama", "t5", "gpt2", "gemma4", "hybriddna",
+                                                                   "whitespace"};
+    constexpr int32_t kByteToken = 6;  // LLAMA_TOKEN_TYPE_BYTE
+    if (const int64_t id = r.find("tokenizer.ggml.token_type"); id >= 0 && !byte_fallback.count(out.tokenizer_model)) {
+        const auto * types = static_cast<const int32_t *>(gguf_get_arr_data(ctx, id));
+        for (size_t i = 0; i < n; ++i) {
+            if (types[i] == kByteToken) {
+                r.fail("tokenizer.ggml.token_type", "[" + std::to_string(i) + "] is a byte token, which tokenizer '" +
+                                                        out.tokenizer_model + "' cannot decode");
+            }
+        }
+    }
 
     // every special token id upstream reads (bos, eos, eot, unk, pad, sep, mask, fim_*, ...)
     const std::string prefix = "tokenizer.ggml.";
@@ -106,7 +125,7 @@ void check_vocab(const Reader & r, GgufSummary & out) {
         bool add = add_default;
         if (const int64_t id = r.find(add_key); id >= 0) {
             if (r.type(id) != GGUF_TYPE_BOOL) {
-                r.fail(add_key, std::string("has type ") + gguf_type_name(r.type(id)) + ", expected bool");
+                r.fail(add_key, "has type " + type_name(r.type(id)) + ", expected bool");
             }
             add = gguf_get_val_bool(ctx, id);
         }
