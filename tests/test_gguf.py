@@ -109,7 +109,8 @@ def test_valid_tiny_models_load_and_inspect(which: str, dense: Path, hybrid: Pat
 def test_per_layer_arrays_are_accepted(dense: Path, tmp_path: Path) -> None:
     path = mutated(dense, tmp_path, set_key("attention.head_count", ARR, (U32, [2, 2, 2])))
     assert load_in_child(path) == {"error": None}
-    assert llama_mtp.inspect_gguf(path)["hparams"]["attention.head_count"] == 2  # type: ignore[index]
+    hparams = llama_mtp.inspect_gguf(path)["hparams"]
+    assert isinstance(hparams, dict) and hparams["attention.head_count"] == 2
 
 
 def test_inspect_missing_file_and_not_a_gguf(tmp_path: Path) -> None:
@@ -120,7 +121,7 @@ def test_inspect_missing_file_and_not_a_gguf(tmp_path: Path) -> None:
     with pytest.raises(llama_mtp.ModelLoadError, match="not a valid GGUF"):
         llama_mtp.inspect_gguf(junk)
     with pytest.raises(TypeError):
-        llama_mtp.inspect_gguf(b"/bytes/path")  # type: ignore[arg-type]
+        llama_mtp.inspect_gguf(b"/bytes/path")  # type: ignore[arg-type]  # bytes paths are refused
 
 
 # --- one test per rule -------------------------------------------------------------------------
@@ -130,6 +131,17 @@ def test_inspect_missing_file_and_not_a_gguf(tmp_path: Path) -> None:
 def test_block_count_out_of_range(dense: Path, tmp_path: Path, value: int) -> None:
     msg = assert_rejected(mutated(dense, tmp_path, set_key("block_count", U32, value)), "glm4moe.block_count")
     assert str(value) in msg and "[1, 512]" in msg
+
+
+def test_vocab_only_skips_the_hparam_rules(dense: Path, tmp_path: Path) -> None:
+    # a vocab-only load never reads block_count: upstream returns before the hparams
+    path = mutated(dense, tmp_path, set_key("block_count", U32, 0))
+    assert load_in_child(path, vocab_only=True) == {"error": None}
+
+
+def test_message_names_the_file(dense: Path, tmp_path: Path) -> None:
+    path = mutated(dense, tmp_path, set_key("block_count", U32, 0))
+    assert str(path) in assert_rejected(path, "glm4moe.block_count")
 
 
 def test_block_count_wrong_type(dense: Path, tmp_path: Path) -> None:
@@ -162,7 +174,7 @@ def test_duplicate_token_strings(hybrid: Path, tmp_path: Path) -> None:
     def dup(g: Gguf) -> None:
         kv = g.get("tokenizer.ggml.tokens")
         assert kv is not None
-        et, items = kv.value  # type: ignore[misc]
+        et, items = kv.value
         kv.value = (et, [*items[:400], items[300], *items[401:]])
 
     msg = assert_rejected(mutated(hybrid, tmp_path, dup), "tokenizer.ggml.tokens", vocab_only=True)
@@ -188,7 +200,7 @@ def test_token_arrays_shorter_than_tokens(dense: Path, tmp_path: Path, key: str)
     def shorten(g: Gguf) -> None:
         kv = g.get(key)
         assert kv is not None
-        et, items = kv.value  # type: ignore[misc]
+        et, items = kv.value
         kv.value = (et, items[:-1])
 
     assert "1023 values for 1024 tokens" in assert_rejected(mutated(dense, tmp_path, shorten), key, vocab_only=True)
@@ -290,7 +302,7 @@ def test_token_not_utf8(dense: Path, tmp_path: Path) -> None:
     def bad_text(g: Gguf) -> None:
         kv = g.get("tokenizer.ggml.tokens")
         assert kv is not None
-        et, items = kv.value  # type: ignore[misc]
+        et, items = kv.value
         kv.value = (et, [*items[:500], "ab\udcff", *items[501:]])  # a lone 0xff byte
 
     msg = assert_rejected(mutated(dense, tmp_path, bad_text), "tokenizer.ggml.tokens", vocab_only=True)

@@ -256,20 +256,24 @@ GgufSummary check_gguf(const std::string & path, bool vocab_only) {
     out.version = gguf_get_version(ctx.get());
     out.n_tensors = gguf_get_n_tensors(ctx.get());
     out.n_kv = gguf_get_n_kv(ctx.get());
-    Reader r{ctx.get(), {}};
-    const std::string arch_key = "general.architecture";
-    const int64_t arch_id = r.find(arch_key);
-    if (arch_id < 0) {
-        r.fail(arch_key, "is missing");
-    }
-    if (r.type(arch_id) != GGUF_TYPE_STRING) {
-        r.fail(arch_key, "has type " + type_name(r.type(arch_id)) + ", expected str");
-    }
-    r.arch = out.architecture = gguf_get_val_str(ctx.get(), arch_id);
-    check_vocab(r, out);
-    if (!vocab_only) {
-        check_hparams(r, out);
-        check_tensor_types(r);
+    try {
+        Reader r{ctx.get(), {}};
+        const std::string arch_key = "general.architecture";
+        const int64_t arch_id = r.find(arch_key);
+        if (arch_id < 0) {
+            r.fail(arch_key, "is missing");
+        }
+        if (r.type(arch_id) != GGUF_TYPE_STRING) {
+            r.fail(arch_key, "has type " + type_name(r.type(arch_id)) + ", expected str");
+        }
+        r.arch = out.architecture = gguf_get_val_str(ctx.get(), arch_id);
+        check_vocab(r, out);
+        if (!vocab_only) {
+            check_hparams(r, out);
+            check_tensor_types(r);
+        }
+    } catch (const ModelLoadError & e) {
+        throw ModelLoadError(std::string(e.what()) + " (" + path + ")");
     }
     return out;
 }
