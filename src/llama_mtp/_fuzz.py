@@ -360,7 +360,13 @@ def _layout(buf: bytes) -> _Layout:
 def _mutate_bytes(rng: random.Random, buf: bytes) -> tuple[bytes, str]:
     b = bytearray(buf)
     lay = _layout(buf)
-    op = rng.randrange(6)
+    op = rng.randrange(7)
+    if op == 6:  # weights: NaN, infinities and huge values (f16 and f32 bit patterns) in the data
+        data_start = lay.data_start + (-lay.data_start) % 32
+        for _ in range(rng.choice([1, 16, 256, 4096])):
+            pos = rng.randrange(data_start, len(b) - 4) & ~1
+            b[pos : pos + 2] = rng.choice([b"\xff\x7f", b"\x00\x7c", b"\x00\xfc", b"\xff\x7b", b"\x00\x00"])
+        return bytes(b), "weights"
     if op == 0:
         cut = rng.choice([rng.randrange(len(b)), rng.randrange(lay.data_start + 1), lay.data_start,
                           rng.randrange(24)])
