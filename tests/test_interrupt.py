@@ -68,7 +68,8 @@ def test_an_interrupted_generation_is_over(dense_path: Path) -> None:
 import signal
 sys.setswitchinterval(1000)
 model = L.Model(sys.argv[1])
-gen = L.stream(model, "interrupt me", max_tokens=50, n_threads=1).generator
+# 256 sequences: one step runs ~0.2 s, time for the helper thread to be scheduled
+gen = L.stream(model, ["interrupt me"] * 256, max_tokens=50, n_threads=1).generator
 go = threading.Event()
 def interrupt():
     go.wait()

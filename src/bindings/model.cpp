@@ -12,6 +12,7 @@
 #include "arrays.h"
 #include "context.h"
 #include "errors.h"
+#include "gguf_preflight.h"
 #include "int_arg.h"
 
 namespace nb = nanobind;
@@ -21,13 +22,8 @@ namespace llama_mtp {
 Model::Model(const std::string & path_, int n_gpu_layers, bool use_mmap, bool load_mtp,
              bool vocab_only_, bool repack)
     : path(path_), vocab_only(vocab_only_), load_mtp(load_mtp) {
-    std::error_code ec;
-    if (!std::filesystem::exists(path, ec)) {
-        throw ModelNotFoundError("model file not found: " + path);
-    }
-    if (!std::filesystem::is_regular_file(path, ec)) {
-        throw ModelLoadError("not a regular file: " + path);
-    }
+    require_model_file(path);
+    preflight_gguf(path, vocab_only_);
     llama_model_params params = llama_model_default_params();
     params.n_gpu_layers = n_gpu_layers;
     params.load_mode = use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
@@ -65,6 +61,20 @@ ModelPtr Model::shared() const {
 int32_t Model::n_vocab() const { return llama_vocab_n_tokens(vocab()); }
 
 int32_t Model::n_layer_nextn() const { return load_mtp ? llama_model_n_layer_nextn(get()) : 0; }
+
+void require_model_file(const std::string & path) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+        throw ModelNotFoundError("model file not found: " + path);
+    }
+    if (!std::filesystem::is_regular_file(path, ec)) {
+        throw ModelLoadError("not a regular file: " + path);
+    }
+}
+
+nb::str path_str(const std::string & path) {
+    return nb::steal<nb::str>(PyUnicode_DecodeFSDefaultAndSize(path.data(), (Py_ssize_t) path.size()));
+}
 
 std::string fs_path(nb::handle path) {
     nb::module_ os = nb::module_::import_("os");
@@ -225,9 +235,7 @@ void bind_model(nb::module_ & m) {
              "Load a GGUF file (the GIL is released while loading). repack=False maps to "
              "upstream's use_extra_bufts=false (no weight repacking / AMX kernels).")
         .def_prop_ro("path",
-                     [](const Model & s) {
-                         return nb::steal<nb::str>(PyUnicode_DecodeFSDefaultAndSize(s.path.data(), (Py_ssize_t) s.path.size()));
-                     },
+                     [](const Model & s) { return path_str(s.path); },
                      "Path the model was loaded from.")
         .def_prop_ro("closed", &Model::closed, "True after close().")
         .def("close", &Model::close,

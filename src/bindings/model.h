@@ -42,6 +42,10 @@ int32_t vocab_size(const llama_model * model);
 // A file system path from Python (str, bytes or os.PathLike) as the OS takes it; a NUL byte or a
 // name the file system encoding cannot represent raises InvalidArgumentError.
 std::string fs_path(nanobind::handle path);
+// fs_path() back to a str, as os.fsdecode does.
+nanobind::str path_str(const std::string & path);
+// ModelNotFoundError when the file is missing, ModelLoadError when it is not a regular file.
+void require_model_file(const std::string & path);
 
 // Throws InvalidArgumentError unless 0 <= token < n_vocab. `what` names the value
 // ("token", "prompt token", ...); row >= 0 prefixes "batch row N: ". No allocation on success,

@@ -6,6 +6,7 @@
 #include "context.h"
 #include "errors.h"
 #include "generate.h"
+#include "gguf_preflight.h"
 #include "info.h"
 #include "interrupt.h"
 #include "llama.h"
@@ -29,4 +30,5 @@ NB_MODULE(_core, m) {
     llama_mtp::bind_sampler(m);
     llama_mtp::bind_mtp(m);
     llama_mtp::bind_generate(m);
+    llama_mtp::bind_gguf(m);
 }

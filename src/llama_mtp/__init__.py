@@ -50,6 +50,7 @@ from ._core import (  # noqa: E402
     argmax,
     build_info,
     default_threads,
+    inspect_gguf,
     set_log_level,
 )
 from ._core import version as _version  # noqa: E402
@@ -96,6 +97,7 @@ __all__ = [
     "build_info",
     "default_threads",
     "generate",
+    "inspect_gguf",
     "set_log_level",
     "stream",
 ]

@@ -737,3 +737,8 @@ class Generator:
     @property
     def n_steps(self) -> int:
         """Target decodes (verify batches) so far."""
+
+def inspect_gguf(path: str | os.PathLike[str]) -> dict[str, object]:
+    """
+    Read a GGUF file's metadata with ggml's reader and run the load preflight, without loading weights. Returns {path, version, architecture, tokenizer_model, n_vocab, n_tensors, n_kv, hparams}; hparams maps each validated key (without the '{architecture}.' prefix) to its value: an int, a float, or a list of ints for per-layer values that differ. A file Model() would reject raises ModelLoadError naming the key, its value and the valid range (ModelNotFoundError if missing).
+    """
