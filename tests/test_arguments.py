@@ -81,6 +81,7 @@ CASES: dict[str, tuple[str, str, str]] = {
     "Model(missing Path)": ("L.Model(__import__('pathlib').Path('/nonexistent/m.gguf'))", "ModelNotFoundError",
                             "not found"),
     "Model(42)": ("L.Model(42)", "TypeError", ""),
+    "Model(non-UTF-8 bytes path)": ("L.Model(b'/nonexistent/\\xff.gguf')", "ModelNotFoundError", "\ufffd"),
 }
 
 SETUP = """

@@ -1,5 +1,6 @@
 #include "errors.h"
 
+#include <cstring>
 #include <new>
 
 namespace nb = nanobind;
@@ -23,6 +24,20 @@ struct PyErrors {
     PyObject * backend = nullptr;
 } py;
 
+}  // namespace
+
+void set_error(PyObject * type, const char * message) {
+    // upstream's messages may quote bytes from a file: never let them fail as UTF-8
+    PyObject * text = PyUnicode_DecodeUTF8(message, (Py_ssize_t) std::strlen(message), "replace");
+    if (!text) {
+        return;  // the decode set a Python error already
+    }
+    PyErr_SetObject(type, text);
+    Py_DECREF(text);
+}
+
+namespace {
+
 void raise_decode(const DecodeError & e) {
     PyObject * type = py.decode;
     if (e.code == 1) {
@@ -32,7 +47,8 @@ void raise_decode(const DecodeError & e) {
     } else if (e.code == -1) {
         type = py.invalid_batch;
     }
-    nb::object inst = nb::steal(PyObject_CallFunction(type, "s", e.what()));
+    nb::object inst = nb::steal(PyObject_CallFunction(type, "N",
+        PyUnicode_DecodeUTF8(e.what(), (Py_ssize_t) std::strlen(e.what()), "replace")));
     if (!inst.is_valid()) {
         return;  // the call set a Python error already
     }
@@ -50,31 +66,31 @@ void translate(const std::exception_ptr & p, void *) {
     } catch (const DecodeError & e) {
         raise_decode(e);
     } catch (const ModelNotFoundError & e) {
-        PyErr_SetString(py.model_not_found, e.what());
+        set_error(py.model_not_found, e.what());
     } catch (const ModelLoadError & e) {
-        PyErr_SetString(py.model_load, e.what());
+        set_error(py.model_load, e.what());
     } catch (const StaleViewError & e) {
-        PyErr_SetString(py.stale_view, e.what());
+        set_error(py.stale_view, e.what());
     } catch (const ClosedError & e) {
-        PyErr_SetString(py.closed, e.what());
+        set_error(py.closed, e.what());
     } catch (const ContextError & e) {
-        PyErr_SetString(py.context, e.what());
+        set_error(py.context, e.what());
     } catch (const StateError & e) {
-        PyErr_SetString(py.state, e.what());
+        set_error(py.state, e.what());
     } catch (const BackendError & e) {
-        PyErr_SetString(py.backend, e.what());
+        set_error(py.backend, e.what());
     } catch (const InvalidArgumentError & e) {
-        PyErr_SetString(py.invalid_argument, e.what());
+        set_error(py.invalid_argument, e.what());
     } catch (const Error & e) {
-        PyErr_SetString(py.llama, e.what());
+        set_error(py.llama, e.what());
     } catch (const std::invalid_argument & e) {
         // upstream common/ throws these for bad parameters
-        PyErr_SetString(py.invalid_argument, e.what());
+        set_error(py.invalid_argument, e.what());
     } catch (const std::bad_alloc &) {
         PyErr_NoMemory();
     } catch (const std::exception & e) {
         // any other C++ exception from llama.cpp: typed, never an abort
-        PyErr_SetString(py.llama, e.what());
+        set_error(py.llama, e.what());
     }
 }
 

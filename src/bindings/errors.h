@@ -47,6 +47,9 @@ struct DecodeError : Error {
 nanobind::handle add_error_type(nanobind::module_ & m, const char * name, const char * doc,
                                 std::initializer_list<PyObject *> bases);
 
+// Sets a Python error of `type`; bytes that are not UTF-8 become U+FFFD.
+void set_error(PyObject * type, const char * message);
+
 void bind_errors(nanobind::module_ & m);
 
 }  // namespace llama_mtp

@@ -60,7 +60,7 @@ void translate_mtp(const std::exception_ptr & p, void * payload) {
     try {
         std::rethrow_exception(p);
     } catch (const MtpSessionError & e) {
-        PyErr_SetString(nb::borrow((*types)[e.python_name()]).ptr(), e.what());
+        set_error(nb::borrow((*types)[e.python_name()]).ptr(), e.what());
     }
 }
 
