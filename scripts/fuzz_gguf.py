@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import llama_mtp
-from llama_mtp import _fuzz
+from llama_mtp import _fuzz, _fuzz_runner
 
 
 def main() -> int:
@@ -36,7 +36,7 @@ def main() -> int:
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as cache:
         cases = list(_fuzz.corpus(args.seeds, args.first_seed))
-        report = _fuzz.run_cases(cases, Path(cache), jobs=args.jobs, timeout_s=args.timeout, on_finding=save)
+        report = _fuzz_runner.run_cases(cases, Path(cache), jobs=args.jobs, timeout_s=args.timeout, on_finding=save)
     print(f"{report.summary()} in {time.monotonic() - start:.0f} s")
     return 1 if report.crashes or report.hangs or report.wrong_type else 0
 

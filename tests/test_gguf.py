@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import llama_mtp
-from llama_mtp._fuzz import ARR, BOOL, F32, I32, STR, U32, Gguf, rewrite
+from llama_mtp._gguf_edit import ARR, BOOL, F32, I32, STR, U32, Gguf, rewrite
 from llama_mtp.testing import tiny_mtp_model
 
 _CHILD = r"""

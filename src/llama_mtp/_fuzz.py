@@ -1,184 +1,44 @@
-"""GGUF mutation fuzzing: a seeded mutator and a crash-isolating runner (private).
+"""GGUF mutation fuzzing, the seeded mutator (private).
 
 Used by tests/test_gguf_fuzz.py (a fixed corpus in CI) and scripts/fuzz_gguf.py (more seeds on
 demand). Each case is (kind, seed): the mutated bytes are derived from the tiny model of that
-kind, so a case is reproduced from its seed alone. Files are loaded in worker subprocesses that
-report each case before and after it runs, so a crash or a hang kills one worker, not the run.
+kind, so a case is reproduced from its seed alone. _fuzz_runner.py runs the cases.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import select
 import struct
-import subprocess
-import sys
-import tempfile
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# gguf value types
-U8, I8, U16, I16, U32, I32, F32, BOOL, STR, ARR, U64, I64, F64 = range(13)
-_SCALAR = {U8: "<B", I8: "<b", U16: "<H", I16: "<h", U32: "<I", I32: "<i", F32: "<f", BOOL: "<?",
-           U64: "<Q", I64: "<q", F64: "<d"}
+from ._gguf_edit import (
+    ARR,
+    BOOL,
+    F32,
+    F64,
+    I8,
+    I16,
+    I32,
+    I64,
+    KV,
+    STR,
+    U8,
+    U16,
+    U32,
+    U64,
+    Gguf,
+    TensorInfo,
+    _Reader,
+    parse,
+    serialize,
+)
 
 KINDS = ("dense", "hybrid")
-
-
-# --- a byte-exact GGUF model: parse, edit, serialize --------------------------------------
-
-
-@dataclass
-class KV:
-    key: str
-    type: int
-    value: Any  # scalar, str, or (element type, list) for arrays
-
-
-@dataclass
-class TensorInfo:
-    name: str
-    dims: list[int]
-    type: int
-    offset: int
-
-
-@dataclass
-class Gguf:
-    version: int
-    kvs: list[KV]
-    tensors: list[TensorInfo]
-    data: bytes  # the tensor data section, after the alignment padding
-    alignment: int = 32
-
-    def get(self, key: str) -> KV | None:
-        return next((kv for kv in self.kvs if kv.key == key), None)
-
-    def set(self, key: str, type_: int, value: Any) -> None:
-        kv = self.get(key)
-        if kv is None:
-            self.kvs.append(KV(key, type_, value))
-        else:
-            kv.type, kv.value = type_, value
-
-    def drop(self, key: str) -> None:
-        self.kvs = [kv for kv in self.kvs if kv.key != key]
-
-    @property
-    def arch(self) -> str:
-        kv = self.get("general.architecture")
-        return str(kv.value) if kv else ""
-
-
-class _Reader:
-    def __init__(self, buf: bytes) -> None:
-        self.buf, self.pos = buf, 0
-
-    def take(self, fmt: str) -> Any:
-        (v,) = struct.unpack_from(fmt, self.buf, self.pos)
-        self.pos += struct.calcsize(fmt)
-        return v
-
-    def string(self) -> str:
-        n = int(self.take("<Q"))
-        s = self.buf[self.pos : self.pos + n].decode("utf-8", "surrogateescape")
-        self.pos += n
-        return s
-
-    def value(self, type_: int) -> Any:
-        if type_ == STR:
-            return self.string()
-        if type_ == ARR:
-            et = int(self.take("<I"))
-            n = int(self.take("<Q"))
-            return (et, [self.value(et) for _ in range(n)])
-        return self.take(_SCALAR[type_])
-
-
-def parse(buf: bytes) -> Gguf:
-    r = _Reader(buf)
-    if buf[:4] != b"GGUF":
-        raise ValueError("not a GGUF file")
-    r.pos = 4
-    version = int(r.take("<I"))
-    n_tensors = int(r.take("<Q"))
-    n_kv = int(r.take("<Q"))
-    kvs = []
-    for _ in range(n_kv):
-        key = r.string()
-        t = int(r.take("<I"))
-        kvs.append(KV(key, t, r.value(t)))
-    tensors = []
-    for _ in range(n_tensors):
-        name = r.string()
-        nd = int(r.take("<I"))
-        dims = [int(r.take("<Q")) for _ in range(nd)]
-        tensors.append(TensorInfo(name, dims, int(r.take("<I")), int(r.take("<Q"))))
-    g = Gguf(version, kvs, tensors, b"")
-    al = g.get("general.alignment")
-    g.alignment = int(al.value) if al and al.type == U32 else 32
-    start = (r.pos + g.alignment - 1) // g.alignment * g.alignment
-    g.data = buf[start:]
-    return g
-
-
-def _pack_string(s: str) -> bytes:
-    b = s.encode("utf-8", "surrogateescape")
-    return struct.pack("<Q", len(b)) + b
-
-
-def _pack_value(type_: int, value: Any) -> bytes:
-    if type_ == STR:
-        return _pack_string(str(value))
-    if type_ == ARR:
-        et, items = value
-        head = struct.pack("<IQ", et, len(items))
-        if et in _SCALAR and et != BOOL:
-            try:  # fast path: a homogeneous numeric array
-                return head + struct.pack(f"<{len(items)}{_SCALAR[et][1]}", *items)
-            except struct.error:
-                pass
-        return head + b"".join(_pack_value(et, v) for v in items)
-    fmt = _SCALAR[type_]
-    if fmt in ("<f", "<d"):
-        return struct.pack(fmt, float(value) if isinstance(value, (int, float)) else 0.0)
-    if fmt == "<?":
-        return struct.pack(fmt, bool(value))
-    # mutations reuse values across types: wrap them into the field's width
-    n = int(value) if isinstance(value, (int, float)) and math.isfinite(value) else 0
-    bits = 8 * struct.calcsize(fmt)
-    n &= (1 << bits) - 1
-    if fmt[1].islower() and n >= 1 << (bits - 1):
-        n -= 1 << bits
-    return struct.pack(fmt, n)
-
-
-def serialize(g: Gguf) -> bytes:
-    out = [b"GGUF", struct.pack("<IQQ", g.version, len(g.tensors), len(g.kvs))]
-    for kv in g.kvs:
-        out += [_pack_string(kv.key), struct.pack("<I", kv.type), _pack_value(kv.type, kv.value)]
-    for t in g.tensors:
-        out += [_pack_string(t.name), struct.pack("<I", len(t.dims)),
-                b"".join(struct.pack("<Q", d) for d in t.dims), struct.pack("<IQ", t.type, t.offset)]
-    head = b"".join(out)
-    pad = (-len(head)) % g.alignment
-    return head + b"\0" * pad + g.data
-
-
-def rewrite(src: str | os.PathLike[str], dst: str | os.PathLike[str], edit: Callable[[Gguf], None]) -> Path:
-    """Copy a GGUF file with `edit` applied to its parsed form (tests mutate one key this way)."""
-    g = parse(Path(src).read_bytes())
-    edit(g)
-    Path(dst).write_bytes(serialize(g))
-    return Path(dst)
-
 
 # --- mutations ------------------------------------------------------------------------------
 
@@ -430,193 +290,10 @@ def mutate(base: bytes, seed: int) -> tuple[bytes, str]:
     return serialize(g), what
 
 
-# --- running cases ------------------------------------------------------------------------------
-
-
 def base_model(kind: str, cache_dir: Path) -> bytes:
     from llama_mtp.testing import tiny_mtp_model
 
     return tiny_mtp_model(cache_dir / f"fuzz-base-{kind}.gguf", kind=kind).read_bytes()  # type: ignore[arg-type]
-
-
-def exercise(path: str) -> str:
-    """Load a file every way the fuzzer checks; 'ok' or the typed error's class name.
-
-    Anything other than a llama_mtp.LlamaError propagates: that is a finding."""
-    import llama_mtp
-
-    try:
-        with llama_mtp.Model(path, vocab_only=True) as vocab:
-            vocab.tokenize("Hello world, 123!")
-        with llama_mtp.Model(path) as model:
-            gen = llama_mtp.generate(model, "Hi there", max_tokens=4, mtp=model.has_mtp, n_threads=1)
-            assert isinstance(gen, llama_mtp.Generation)
-    except llama_mtp.LlamaError as e:
-        return type(e).__name__
-    return "ok"
-
-
-# ggml's abort handler may run gdb, which writes to the same stdout: protocol lines carry a mark
-_MARK = "@@gguf-fuzz "
-
-
-def _worker(cache_dir: str) -> None:
-    """Reads 'kind seed' lines; prints 'begin i' before and 'end i outcome' after each case."""
-    import llama_mtp
-
-    llama_mtp.set_log_level("none")
-    bases = {k: base_model(k, Path(cache_dir)) for k in KINDS}
-    fd, tmp = tempfile.mkstemp(suffix=".gguf", dir=cache_dir)
-    os.close(fd)
-    try:
-        for line in sys.stdin:
-            kind, seed = line.split()
-            data, _ = mutate(bases[kind], int(seed))
-            Path(tmp).write_bytes(data)
-            print(f"{_MARK}begin {kind} {seed}", flush=True)
-            try:
-                outcome = exercise(tmp)
-            except Exception as e:  # noqa: BLE001 - reported, the parent counts it as wrong-type
-                outcome = f"WRONG_TYPE {type(e).__name__}: {str(e)[:200]!r}"
-            print(f"{_MARK}end {kind} {seed} {outcome}", flush=True)
-    finally:
-        os.unlink(tmp)
-
-
-@dataclass
-class Report:
-    tried: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
-    crashes: list[tuple[str, int, str]] = field(default_factory=list)
-    hangs: list[tuple[str, int]] = field(default_factory=list)
-    wrong_type: list[tuple[str, int, str]] = field(default_factory=list)
-
-    @property
-    def successes(self) -> int:
-        return self.outcomes.get("ok", 0)
-
-    @property
-    def typed_errors(self) -> int:
-        return sum(n for k, n in self.outcomes.items() if k != "ok")
-
-    def summary(self) -> str:
-        return (f"tried {self.tried}: {self.successes} loaded and generated, {self.typed_errors} typed errors "
-                f"{dict(sorted(self.outcomes.items()))}, {len(self.crashes)} crashes, {len(self.hangs)} hangs, "
-                f"{len(self.wrong_type)} wrong-type exceptions")
-
-
-class _Worker:
-    def __init__(self, cache_dir: Path) -> None:
-        # stderr to a file: a pipe nobody reads would fill up with upstream's messages and block
-        self.stderr = tempfile.TemporaryFile(dir=cache_dir)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", f"from llama_mtp._fuzz import _worker; _worker({str(cache_dir)!r})"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True, bufsize=1,
-            env={**os.environ, "OMP_NUM_THREADS": "1", "GGML_NO_BACKTRACE": "1"})
-        self.buf = ""
-        self.eof = False  # stdout closed: the worker exited (or crashed)
-
-    def readline(self, deadline: float) -> str | None:
-        """The next protocol line (without its mark), or None at EOF or past the deadline."""
-        while True:
-            line = self._rawline(deadline)
-            if line is None or line.startswith(_MARK):
-                return None if line is None else line[len(_MARK):]
-
-    def _rawline(self, deadline: float) -> str | None:
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        while "\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                return None
-            chunk = os.read(fd, 65536).decode(errors="replace")
-            if not chunk:
-                self.eof = True
-                return None
-            self.buf += chunk
-        line, self.buf = self.buf.split("\n", 1)
-        return line
-
-    def stop(self) -> str:
-        """Ends the worker; returns the tail of its stderr."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
-        self.stderr.seek(0)
-        err = self.stderr.read()[-400:].decode(errors="replace")
-        self.stderr.close()
-        return err
-
-
-def run_cases(cases: Sequence[tuple[str, int]], cache_dir: Path, *, jobs: int = 2, timeout_s: float = 20.0,
-              on_finding: Callable[[str, str, int, str], None] | None = None) -> Report:
-    """Run every (kind, seed) case in `jobs` worker processes; a crash or hang restarts one worker."""
-    for k in KINDS:
-        base_model(k, cache_dir)  # written once, before the workers race for it
-    report = Report()
-    shards = [list(cases[i::jobs]) for i in range(jobs)]
-    lock = threading.Lock()
-    failures: list[BaseException] = []
-
-    def run_shard(shard: list[tuple[str, int]]) -> None:
-        try:
-            _run_shard(shard)
-        except BaseException as e:  # noqa: BLE001 - re-raised in the calling thread
-            failures.append(e)
-
-    def _run_shard(shard: list[tuple[str, int]]) -> None:
-        todo = list(shard)
-        w: _Worker | None = None
-        while todo:
-            kind, seed = todo.pop(0)
-            if w is None:
-                w = _Worker(cache_dir)
-            assert w.proc.stdin is not None
-            w.proc.stdin.write(f"{kind} {seed}\n")
-            w.proc.stdin.flush()
-            line = w.readline(time.monotonic() + 120.0)  # may include the worker's start
-            if line is None or not line.startswith("begin"):
-                raise RuntimeError(f"fuzz worker failed before case {kind} {seed}: {line!r} {w.stop()}")
-            line = w.readline(time.monotonic() + timeout_s)
-            detail = line or ""
-            with lock:
-                report.tried += 1
-                if line is None:
-                    crashed = w.eof
-                    err = w.stop()
-                    if crashed:
-                        finding, detail = "crash", f"exit {w.proc.returncode}: {err}"
-                        report.crashes.append((kind, seed, detail))
-                    else:
-                        finding, detail = "hang", f"no answer in {timeout_s} s"
-                        report.hangs.append((kind, seed))
-                    w = None  # gone: a new worker takes the rest
-                else:
-                    outcome = line.split(" ", 3)[3]
-                    finding = ""
-                    if outcome.startswith("WRONG_TYPE"):
-                        report.wrong_type.append((kind, seed, outcome))
-                        finding = "wrong-type"
-                    name = outcome.split()[0]
-                    report.outcomes[name] = report.outcomes.get(name, 0) + 1
-            if finding and on_finding:
-                on_finding(finding, kind, seed, detail)
-        if w is not None:
-            assert w.proc.stdin is not None
-            w.proc.stdin.close()
-            w.stop()
-
-    threads = [threading.Thread(target=run_shard, args=(s,)) for s in shards if s]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if failures:
-        raise failures[0]
-    return report
 
 
 def corpus(n: int, first_seed: int = 0) -> Iterator[tuple[str, int]]:
