@@ -96,8 +96,8 @@ public:
     bool pre_norm_masked = false;
 
 private:
-    template <typename Run>
-    void run_decode(int32_t n_tokens, int32_t n_outputs, Run && run);
+    template <typename Run, typename IsOutput>
+    void run_decode(int32_t n_tokens, int32_t n_outputs, Run && run, IsOutput && is_output);
     void guard_output_buffer(int32_t n_outputs_needed) const;
 
     nanobind::object model_obj_;

@@ -168,8 +168,8 @@ void Context::require_no_views(const char * what) const {
     }
 }
 
-template <typename Run>
-void Context::run_decode(int32_t n_tokens, int32_t n_outputs, Run && run) {
+template <typename Run, typename IsOutput>
+void Context::run_decode(int32_t n_tokens, int32_t n_outputs, Run && run, IsOutput && is_output) {
     if (params_.ctx_type == ContextType::MTP) {
         throw ContextError("an MTP context is driven by MtpSession, not decoded directly");
     }
@@ -190,32 +190,26 @@ void Context::run_decode(int32_t n_tokens, int32_t n_outputs, Run && run) {
     }
     outputs_reserved_ = std::max(outputs_reserved_, n_outputs);
     layout_changed_ = false;
+    last_out_index_.assign(n_tokens, -1);
+    int32_t k = 0;
+    for (int32_t i = 0; i < n_tokens; ++i) {
+        if (params_.embeddings || is_output(i)) {
+            last_out_index_[i] = k++;
+        }
+    }
+    last_n_outputs_ = k;
 }
 
 void Context::decode_locked(const Lock & lock, const llama_batch & b, int32_t n_outputs) {
-    run_decode(b.n_tokens, n_outputs, [&] { return llama_decode(lock.get(), b); });
-    last_out_index_.assign(b.n_tokens, -1);
-    int32_t k = 0;
-    for (int32_t i = 0; i < b.n_tokens; ++i) {
-        if (params_.embeddings || b.logits[i]) {
-            last_out_index_[i] = k++;
-        }
-    }
-    last_n_outputs_ = k;
+    run_decode(b.n_tokens, n_outputs, [&] { return llama_decode(lock.get(), b); },
+               [&](int32_t i) { return b.logits[i] != 0; });
 }
 
 void Context::decode_locked(const Lock & lock, const common_batch & b, int32_t n_outputs) {
-    auto & batch = const_cast<common_batch &>(b);
+    auto & batch = const_cast<common_batch &>(b);  // get() renders into the batch's own buffer
     run_decode(batch.size(), n_outputs,
-               [&] { return llama_process(lock.get(), LLAMA_PROCESS_TYPE_DECODE, batch.get()); });
-    last_out_index_.assign(batch.size(), -1);
-    int32_t k = 0;
-    for (int32_t i = 0; i < batch.size(); ++i) {
-        if (params_.embeddings || batch.tokens[i].output) {
-            last_out_index_[i] = k++;
-        }
-    }
-    last_n_outputs_ = k;
+               [&] { return llama_process(lock.get(), LLAMA_PROCESS_TYPE_DECODE, batch.get()); },
+               [&](int32_t i) { return batch.tokens[i].output; });
 }
 
 void Context::decode(const Batch & batch) {

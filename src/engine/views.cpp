@@ -53,9 +53,11 @@ int32_t n_embd_out_of(const Context & c) { return llama_model_n_embd_out(c.model
 
 }  // namespace
 
+// Each view is made under the context's lock: a decode in another thread cannot move the
+// outputs between reading the pointer and counting the view.
 nb::object get_logits(nb::handle self_py) {
     Context & c = nb::cast<Context &>(self_py);
-    const Context::Lock lock(c);  // a decode in another thread cannot move the outputs meanwhile
+    const Context::Lock lock(c);
     c.output_index(-1, "logits");
     const float * data = llama_get_logits(lock.get());
     return make_view(self_py, c, data, {(size_t) c.last_n_outputs(), (size_t) n_vocab_of(c)});
@@ -63,14 +65,14 @@ nb::object get_logits(nb::handle self_py) {
 
 nb::object get_logits_ith(nb::handle self_py, int64_t i) {
     Context & c = nb::cast<Context &>(self_py);
-    const Context::Lock lock(c);  // a decode in another thread cannot move the outputs meanwhile
+    const Context::Lock lock(c);
     const int32_t idx = c.output_index(i, "logits");
     return make_view(self_py, c, llama_get_logits_ith(lock.get(), idx), {(size_t) n_vocab_of(c)});
 }
 
 nb::object get_embeddings_ith(nb::handle self_py, int64_t i) {
     Context & c = nb::cast<Context &>(self_py);
-    const Context::Lock lock(c);  // a decode in another thread cannot move the outputs meanwhile
+    const Context::Lock lock(c);
     require_embeddings(c);
     const int32_t idx = c.output_index(i, "embeddings");
     return make_view(self_py, c, llama_get_embeddings_ith(lock.get(), idx), {(size_t) n_embd_out_of(c)});
@@ -78,7 +80,7 @@ nb::object get_embeddings_ith(nb::handle self_py, int64_t i) {
 
 nb::object get_embeddings_seq(nb::handle self_py, int64_t seq_id) {
     Context & c = nb::cast<Context &>(self_py);
-    const Context::Lock lock(c);  // a decode in another thread cannot move the outputs meanwhile
+    const Context::Lock lock(c);
     require_embeddings(c);
     c.check_seq(seq_id);
     c.output_index(-1, "embeddings");
@@ -92,7 +94,7 @@ nb::object get_embeddings_seq(nb::handle self_py, int64_t seq_id) {
 
 nb::object get_embeddings_pre_norm_ith(nb::handle self_py, int64_t i) {
     Context & c = nb::cast<Context &>(self_py);
-    const Context::Lock lock(c);  // a decode in another thread cannot move the outputs meanwhile
+    const Context::Lock lock(c);
     if (!c.pre_norm) {
         throw ContextError("pre-norm (nextn) embeddings are off: call set_embeddings_pre_norm(True) "
                            "before decoding");
