@@ -1,4 +1,4 @@
-"""The manual MTP speculative loop, step by step from Python (the seed crate's quick start).
+"""The manual MTP speculative loop, step by step from Python (the quick start of the MTP API).
 
     python examples/mtp_loop.py [--tokens 64] [--kind hybrid]
 

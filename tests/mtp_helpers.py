@@ -20,14 +20,15 @@ def mtp_contexts(model: llama_mtp.Model, n_draft_max: int = 3, n_seq: int = 1, n
 class Loop:
     """The manual speculative loop of examples/mtp_loop.py, one sequence, one step at a time."""
 
-    def __init__(self, session: llama_mtp.MtpSession, prompt: np.ndarray, seq_id: int = 0) -> None:
+    def __init__(self, session: llama_mtp.MtpSession, prompt: np.ndarray, seq_id: int = 0, begin: bool = True) -> None:
         self.session = session
         self.seq = seq_id
         self.batch = llama_mtp.Batch(64)
         if len(prompt) > 1:
             self.batch.set_tokens(prompt[:-1], seq_id=seq_id, logits_last=False)
             session.decode_target_and_process(self.batch)
-        session.begin(seq_id, prompt[:-1])
+        if begin:  # optional, as upstream's begin is
+            session.begin(seq_id, prompt[:-1])
         self.n_past = len(prompt) - 1
         self.last = int(prompt[-1])
         self.out: list[int] = []

@@ -72,8 +72,6 @@ def test_state_machine_errors(model: llama_mtp.Model) -> None:
     target, draft = mtp_contexts(model)
     s = llama_mtp.MtpSession(target, draft)
     prompt = model.tokenize("Hi there!")
-    with pytest.raises(llama_mtp.MtpSessionError, match="begin"):
-        s.draft(0, 3, 300)
     with pytest.raises(llama_mtp.InvalidArgumentError):
         s.begin(0, [5, 99999])
     loop = Loop(s, prompt)
@@ -212,3 +210,84 @@ def test_print_stats(model: llama_mtp.Model, capsys: pytest.CaptureFixture[str])
     s.print_stats()
     out = capsys.readouterr().out
     assert "#accepted tokens = 9" in out and "mean acc len = 4.00" in out
+
+
+def test_begin_is_optional(model: llama_mtp.Model, spec: TinyModelSpec) -> None:
+    s = llama_mtp.MtpSession(*mtp_contexts(model))
+    prompt = model.tokenize("No begin")
+    loop = Loop(s, prompt, begin=False)
+    while len(loop.out) < 20:
+        loop.step()
+    assert loop.out[:20] == spec.expected_tokens(list(prompt), 20)
+
+
+def test_an_empty_proposal_needs_no_accept(model: llama_mtp.Model, spec: TinyModelSpec) -> None:
+    s = llama_mtp.MtpSession(*mtp_contexts(model))
+    prompt = model.tokenize("Empty proposals")
+    loop = Loop(s, prompt)
+    for step in range(12):
+        if step % 2:
+            loop.step()
+            continue
+        proposal = s.draft(0, loop.n_past, loop.last, n_max=0)
+        assert len(proposal) == 0 and s.has_pending_proposal(0) and s.is_quiescent
+        assert loop.verify(proposal) == 0
+        if step % 4 == 0:
+            s.accept(0, 0)  # still legal
+        loop.commit()  # a port that never accepts empty proposals goes straight on
+    assert loop.out == spec.expected_tokens(list(prompt), len(loop.out))
+    assert len(s.get_state(0)) > 0  # empty proposals are settled, the session is quiescent
+
+
+def test_reference_constructor_and_session_helpers(model: llama_mtp.Model) -> None:
+    target, draft = mtp_contexts(model, n_draft_max=2)
+    s = llama_mtp.MtpSession(target, draft, 1, 2)
+    assert s.config == llama_mtp.MtpSessionConfig(n_seq=1, n_draft_max=2)
+    b = llama_mtp.Batch(16)
+    b.set_tokens(model.tokenize("helpers"))
+    s.decode_target(b)
+    s.process(b)
+    n = len(b)
+    assert target.memory_seq_pos_max(0) == n - 1
+    assert s.clear_target_kv_cache_seq(0, n - 1) in (True, False)  # False: recurrent state
+    assert s.clear_draft_kv_cache_seq(0, None, None)
+    assert draft.memory_seq_pos_max(0) == -1
+    assert s.clear_target_kv_cache_seq(0)
+    assert target.memory_seq_pos_max(0) == -1
+
+
+def test_a_target_decode_failure_is_a_session_and_a_decode_error(model: llama_mtp.Model) -> None:
+    s = llama_mtp.MtpSession(*mtp_contexts(model))
+    b = llama_mtp.Batch(16)
+    b.set_tokens(model.tokenize("gap"))
+    s.decode_target_and_process(b)
+    b.set_tokens(model.tokenize("gap"), pos0=0)  # positions must continue the sequence
+    with pytest.raises(llama_mtp.TargetDecodeError) as info:
+        s.decode_target_and_process(b)
+    assert isinstance(info.value, llama_mtp.MtpSessionError) and isinstance(info.value, llama_mtp.DecodeError)
+    assert info.value.code == -1
+
+
+def test_errors_carry_their_data(model: llama_mtp.Model) -> None:
+    s = llama_mtp.MtpSession(*mtp_contexts(model))
+    with pytest.raises(llama_mtp.BadSeqIdError) as bad_seq:
+        s.accept(3, 0)
+    assert (bad_seq.value.seq_id, bad_seq.value.n_seq) == (3, 1)
+    loop = Loop(s, model.tokenize("attributes"))
+    proposal = loop.draft()
+    with pytest.raises(llama_mtp.AcceptedTooManyError) as too_many:
+        s.accept(0, len(proposal) + 2)
+    assert (too_many.value.n_accepted, too_many.value.size) == (len(proposal) + 2, len(proposal))
+    with pytest.raises(llama_mtp.InvalidConfigError) as config:
+        llama_mtp.MtpSessionConfig(n_draft_max=65)
+    assert (config.value.parameter, config.value.value, config.value.maximum) == ("n_draft_max", 65, 64)
+    with pytest.raises(llama_mtp.InvalidArgumentError) as arg:
+        llama_mtp.Context(model, n_ctx=0)
+    assert (arg.value.parameter, arg.value.minimum, arg.value.maximum) == ("n_ctx", 1, 1 << 24)
+    with pytest.raises(llama_mtp.KvCacheFullError) as full:
+        ctx = llama_mtp.Context(model, n_ctx=256, n_batch=256, n_threads=1)
+        b = llama_mtp.Batch(256)
+        for pos0 in range(0, 512, 128):
+            b.set_tokens(np.arange(1, 129, dtype=np.int32), pos0=pos0)
+            ctx.decode(b)
+    assert full.value.code == 1

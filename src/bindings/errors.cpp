@@ -26,14 +26,24 @@ struct PyErrors {
 
 }  // namespace
 
-void set_error(PyObject * type, const char * message) {
+void set_error(PyObject * type, const char * message, const std::vector<ErrorAttribute> & attributes) {
     // upstream's messages may quote bytes from a file: never let them fail as UTF-8
-    PyObject * text = PyUnicode_DecodeUTF8(message, (Py_ssize_t) std::strlen(message), "replace");
-    if (!text) {
+    nb::object text = nb::steal(PyUnicode_DecodeUTF8(message, (Py_ssize_t) std::strlen(message), "replace"));
+    if (!text.is_valid()) {
         return;  // the decode set a Python error already
     }
-    PyErr_SetObject(type, text);
-    Py_DECREF(text);
+    nb::object inst = nb::steal(PyObject_CallFunctionObjArgs(type, text.ptr(), nullptr));
+    if (!inst.is_valid()) {
+        return;
+    }
+    for (const auto & [name, value] : attributes) {
+        if (const auto * i = std::get_if<int64_t>(&value)) {
+            nb::setattr(inst, name.c_str(), nb::int_(*i));
+        } else {
+            nb::setattr(inst, name.c_str(), nb::str(std::get<std::string>(value).c_str()));
+        }
+    }
+    PyErr_SetObject(type, inst.ptr());
 }
 
 namespace {
@@ -47,13 +57,9 @@ void raise_decode(const DecodeError & e) {
     } else if (e.code == -1) {
         type = py.invalid_batch;
     }
-    nb::object inst = nb::steal(PyObject_CallFunction(type, "N",
-        PyUnicode_DecodeUTF8(e.what(), (Py_ssize_t) std::strlen(e.what()), "replace")));
-    if (!inst.is_valid()) {
-        return;  // the call set a Python error already
-    }
-    nb::setattr(inst, "code", nb::int_(e.code));
-    PyErr_SetObject(type, inst.ptr());
+    std::vector<ErrorAttribute> attributes = e.attributes;
+    attributes.push_back({"code", (int64_t) e.code});
+    set_error(type, e.what(), attributes);
 }
 
 void translate(const std::exception_ptr & p, void *) {
@@ -66,23 +72,23 @@ void translate(const std::exception_ptr & p, void *) {
     } catch (const DecodeError & e) {
         raise_decode(e);
     } catch (const ModelNotFoundError & e) {
-        set_error(py.model_not_found, e.what());
+        set_error(py.model_not_found, e.what(), e.attributes);
     } catch (const ModelLoadError & e) {
-        set_error(py.model_load, e.what());
+        set_error(py.model_load, e.what(), e.attributes);
     } catch (const StaleViewError & e) {
-        set_error(py.stale_view, e.what());
+        set_error(py.stale_view, e.what(), e.attributes);
     } catch (const ClosedError & e) {
-        set_error(py.closed, e.what());
+        set_error(py.closed, e.what(), e.attributes);
     } catch (const ContextError & e) {
-        set_error(py.context, e.what());
+        set_error(py.context, e.what(), e.attributes);
     } catch (const StateError & e) {
-        set_error(py.state, e.what());
+        set_error(py.state, e.what(), e.attributes);
     } catch (const BackendError & e) {
-        set_error(py.backend, e.what());
+        set_error(py.backend, e.what(), e.attributes);
     } catch (const InvalidArgumentError & e) {
-        set_error(py.invalid_argument, e.what());
+        set_error(py.invalid_argument, e.what(), e.attributes);
     } catch (const Error & e) {
-        set_error(py.llama, e.what());
+        set_error(py.llama, e.what(), e.attributes);
     } catch (const std::invalid_argument & e) {
         // upstream common/ throws these for bad parameters
         set_error(py.invalid_argument, e.what());

@@ -1,17 +1,32 @@
 #pragma once
 // C++ exception types of the shim. errors.cpp maps each one to a Python class of
 // the llama_mtp.LlamaError hierarchy; nothing else escapes the binding boundary.
+#include <cstdint>
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <variant>
+#include <vector>
 
 #include <nanobind/nanobind.h>
 
 namespace llama_mtp {
 
+using ErrorAttribute = std::pair<std::string, std::variant<int64_t, std::string>>;
+
 struct Error : std::runtime_error {
     using std::runtime_error::runtime_error;
+    // The data of the error, set as attributes on the Python exception (seq_id, n_seq, ...).
+    std::vector<ErrorAttribute> attributes;
 };
+
+// e with these attributes, keeping its type: `throw with_attributes(BadSeqIdError(msg), {...})`.
+template <typename E>
+E with_attributes(E e, std::initializer_list<ErrorAttribute> attributes) {
+    e.attributes.insert(e.attributes.end(), attributes.begin(), attributes.end());
+    return e;
+}
 struct ModelLoadError : Error {
     using Error::Error;
 };
@@ -47,8 +62,9 @@ struct DecodeError : Error {
 nanobind::handle add_error_type(nanobind::module_ & m, const char * name, const char * doc,
                                 std::initializer_list<PyObject *> bases);
 
-// Sets a Python error of `type`; bytes that are not UTF-8 become U+FFFD.
-void set_error(PyObject * type, const char * message);
+// Sets a Python error of `type` carrying `attributes`; bytes that are not UTF-8 in the message
+// become U+FFFD.
+void set_error(PyObject * type, const char * message, const std::vector<ErrorAttribute> & attributes = {});
 
 void bind_errors(nanobind::module_ & m);
 

@@ -22,8 +22,9 @@ struct IntArg {
             const std::string got = overflow < 0 ? "a value below -2**63"
                                     : overflow > 0 ? "a value above 2**63 - 1"
                                                    : std::to_string(value);
-            throw InvalidArgumentError(std::string(name) + " must be in [" + std::to_string(lo) + ", " +
-                                       std::to_string(hi) + "], got " + got);
+            throw with_attributes(InvalidArgumentError(std::string(name) + " must be in [" + std::to_string(lo) + ", " +
+                                                       std::to_string(hi) + "], got " + got),
+                                  {{"parameter", std::string(name)}, {"minimum", lo}, {"maximum", hi}});
         }
         return value;
     }

@@ -24,14 +24,33 @@ int32_t config_int(const IntArg & v, const char * name) {
     try {
         return v.i32(name);
     } catch (const InvalidArgumentError & e) {
-        throw InvalidConfigError(e.what());
+        InvalidConfigError config_error(e.what());
+        config_error.attributes = e.attributes;
+        throw config_error;
     }
 }
 
 int64_t seq_arg(const IntArg & v) { return v.in("seq_id", INT32_MIN, INT32_MAX); }
 
-// get_state/set_state and the seed crate's speculative_state/restore_speculative_state
-nb::bytes state_bytes(const MtpSession & s, IntArg seq) {
+void decode_target(MtpSession & s, const Batch & batch) {
+    try {
+        s.target().decode(batch);
+    } catch (const DecodeError & e) {
+        TargetDecodeError error(e.what());
+        error.attributes = e.attributes;
+        error.attributes.push_back({"code", (int64_t) e.code});
+        throw error;
+    }
+}
+
+// memory_seq_rm of one of the session's contexts, through the Context's own checks
+bool clear_seq(nb::object ctx, nb::handle seq_id, nb::handle p0, nb::handle p1) {
+    auto open_end = [](nb::handle p) { return p.is_none() ? nb::int_(-1) : nb::borrow<nb::object>(p); };
+    return nb::cast<bool>(ctx.attr("memory_seq_rm")(seq_id, open_end(p0), open_end(p1)));
+}
+
+// get_state/set_state (also as speculative_state/restore_speculative_state)
+nb::bytes state_bytes(MtpSession & s, IntArg seq) {
     const std::vector<uint8_t> v = s.get_state(seq_arg(seq));
     return nb::bytes((const char *) v.data(), v.size());
 }
@@ -60,7 +79,7 @@ void translate_mtp(const std::exception_ptr & p, void * payload) {
     try {
         std::rethrow_exception(p);
     } catch (const MtpSessionError & e) {
-        set_error(nb::borrow((*types)[e.python_name()]).ptr(), e.what());
+        set_error(nb::borrow((*types)[e.python_name()]).ptr(), e.what(), e.attributes);
     }
 }
 
@@ -82,6 +101,8 @@ void bind_mtp(nb::module_ & m) {
     make("NoPendingProposalError", "accept() without a pending proposal.", {base});
     make("AcceptedTooManyError", "accept(n) with n larger than the proposal.", {base, PyExc_ValueError});
     make("InvalidConfigError", "An MtpSessionConfig value is out of range.", {base, PyExc_ValueError});
+    make("TargetDecodeError", "The target's decode failed inside a session call (.code: upstream's status).",
+         {base, nb::object(m.attr("DecodeError")).ptr()});
     make("MtpStateError", "A speculative state could not be saved or restored.", {base, nb::object(m.attr("StateError")).ptr()});
     nb::register_exception_translator(translate_mtp, &types);
 
@@ -160,6 +181,14 @@ void bind_mtp(nb::module_ & m) {
             },
             nb::arg("target"), nb::arg("draft"), nb::arg("config").none() = nb::none(),
             "Preflight-check the contexts (IncompatibleContextsError names the fix), then set up draft-mtp.")
+        .def(
+            "__init__",
+            [](MtpSession * self, Context & target, Context & draft, IntArg n_seq, IntArg n_draft_max) {
+                MtpConfig config{config_int(n_seq, "n_seq"), config_int(n_draft_max, "n_draft_max")};
+                new (self) MtpSession(nb::find(&target), nb::find(&draft), config);
+            },
+            nb::arg("target"), nb::arg("draft"), nb::arg("n_seq"), nb::arg("n_draft_max"),
+            "The same with MtpSessionConfig(n_seq=n_seq, n_draft_max=n_draft_max).")
         .def_static(
             "new_with_config",
             [](Context & target, Context & draft, const MtpConfig & config) {
@@ -213,12 +242,29 @@ void bind_mtp(nb::module_ & m) {
         .def("accept", [](MtpSession & s, IntArg seq, IntArg n) { s.accept(seq_arg(seq), n.i32("n_accepted", 0)); },
              nb::arg("seq_id"), nb::arg("n_accepted"),
              "Report how many tokens of the pending proposal the target verified.")
+        .def("decode_target", &decode_target, nb::arg("batch"),
+             "target.decode(batch) (GIL released); a failure raises TargetDecodeError, an MtpSessionError "
+             "and a DecodeError with .code.")
         .def("decode_target_and_process",
              [](MtpSession & s, const Batch & batch) {
-                 s.target().decode(batch);
+                 decode_target(s, batch);
                  s.process(batch);
              },
-             nb::arg("batch"), "target.decode(batch) then process(batch); GIL released for both.")
+             nb::arg("batch"), "decode_target(batch) then process(batch); GIL released for both.")
+        .def("clear_target_kv_cache_seq",
+             [](MtpSession & s, nb::handle seq_id, nb::handle p0, nb::handle p1) {
+                 return clear_seq(s.target_obj(), seq_id, p0, p1);
+             },
+             nb::arg("seq_id"), nb::arg("p0").none() = nb::none(), nb::arg("p1").none() = nb::none(),
+             nb::sig("def clear_target_kv_cache_seq(self, seq_id: int, p0: int | None = None, p1: int | None = None) -> bool"),
+             "target.memory_seq_rm(seq_id, p0, p1), None for an open end: drop rejected positions.")
+        .def("clear_draft_kv_cache_seq",
+             [](MtpSession & s, nb::handle seq_id, nb::handle p0, nb::handle p1) {
+                 return clear_seq(s.draft_obj(), seq_id, p0, p1);
+             },
+             nb::arg("seq_id"), nb::arg("p0").none() = nb::none(), nb::arg("p1").none() = nb::none(),
+             nb::sig("def clear_draft_kv_cache_seq(self, seq_id: int, p0: int | None = None, p1: int | None = None) -> bool"),
+             "draft_context.memory_seq_rm(seq_id, p0, p1), None for an open end.")
         .def_prop_ro("stats", [](const MtpSession & s) {
                          const MtpSession::SessionLock lock(s);
                          return MtpStats{s.stats()};
@@ -249,10 +295,9 @@ void bind_mtp(nb::module_ & m) {
              "Serialize this sequence's speculative state (quiescent sessions only).")
         .def("set_state", &restore_state_bytes, nb::arg("seq_id"), nb::arg("data"),
              "Restore a state from get_state(); nothing changes on error.")
-        // Aliases with the seed crate's names
-        .def("speculative_state", &state_bytes, nb::arg("seq_id"), "get_state() under the seed crate's name.")
+        .def("speculative_state", &state_bytes, nb::arg("seq_id"), "Another name of get_state().")
         .def("restore_speculative_state", &restore_state_bytes, nb::arg("seq_id"), nb::arg("data"),
-             "set_state() under the seed crate's name.");
+             "Another name of set_state().");
 }
 
 }  // namespace llama_mtp

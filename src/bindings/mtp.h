@@ -44,6 +44,11 @@ struct InvalidConfigError : MtpSessionError {
     using MtpSessionError::MtpSessionError;
     const char * python_name() const noexcept override { return "InvalidConfigError"; }
 };
+// A target decode failed inside a session call: both an MtpSessionError and a DecodeError.
+struct TargetDecodeError : MtpSessionError {
+    using MtpSessionError::MtpSessionError;
+    const char * python_name() const noexcept override { return "TargetDecodeError"; }
+};
 struct MtpStateError : MtpSessionError {
     using MtpSessionError::MtpSessionError;
     const char * python_name() const noexcept override { return "MtpStateError"; }
@@ -101,7 +106,7 @@ public:
     // An empty pending proposal (no room to draft).
     void propose_nothing(int64_t seq_id) { proposal_[seq_id].clear(); pending_[seq_id] = true; }
 
-    std::vector<uint8_t> get_state(int64_t seq_id) const;
+    std::vector<uint8_t> get_state(int64_t seq_id);
     void set_state(int64_t seq_id, const std::vector<uint8_t> & data);
 
     void check_seq(int64_t seq_id) const;
@@ -120,6 +125,8 @@ public:
 
 private:
     void preflight() const;
+    void settle_empty_proposal(int64_t seq_id);
+    void settle_empty_proposals();
     void process_locked(const Batch & batch);
     std::vector<int32_t> draft_locked(const SessionLock & lock, int64_t seq_id, int32_t n_past, int32_t last_token,
                                       int32_t n_max);

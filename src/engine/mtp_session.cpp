@@ -39,18 +39,19 @@ std::string fix(const std::string & what, const std::string & how) { return what
 }  // namespace
 
 void MtpConfig::validate() const {
-    if (n_seq < 1) {
-        throw InvalidConfigError("n_seq must be >= 1, got " + std::to_string(n_seq));
-    }
-    if (n_draft_max < 1 || n_draft_max > 64) {
-        throw InvalidConfigError("n_draft_max must be in [1, 64], got " + std::to_string(n_draft_max));
-    }
-    if (n_min < 0 || n_min > n_draft_max) {
-        throw InvalidConfigError("n_min must be in [0, n_draft_max=" + std::to_string(n_draft_max) + "], got " +
-                                 std::to_string(n_min));
-    }
+    auto in_range = [](const char * name, int64_t value, int64_t lo, int64_t hi) {
+        if (value < lo || value > hi) {
+            throw with_attributes(InvalidConfigError(std::string(name) + " must be in [" + std::to_string(lo) + ", " +
+                                                     std::to_string(hi) + "], got " + std::to_string(value)),
+                                  {{"parameter", std::string(name)}, {"value", value}, {"minimum", lo}, {"maximum", hi}});
+        }
+    };
+    in_range("n_seq", n_seq, 1, (int64_t) llama_max_parallel_sequences());
+    in_range("n_draft_max", n_draft_max, 1, 64);
+    in_range("n_min", n_min, 0, n_draft_max);
     if (!std::isfinite(p_min) || p_min < 0.0f || p_min > 1.0f) {
-        throw InvalidConfigError("p_min must be a finite number in [0, 1], got " + std::to_string(p_min));
+        throw with_attributes(InvalidConfigError("p_min must be a finite number in [0, 1], got " + std::to_string(p_min)),
+                              {{"parameter", std::string("p_min")}});
     }
 }
 
@@ -170,17 +171,32 @@ void MtpSession::preflight() const {
 
 void MtpSession::check_seq(int64_t seq_id) const {
     if (seq_id < 0 || seq_id >= config_.n_seq) {
-        throw BadSeqIdError("seq_id " + std::to_string(seq_id) + " is outside [0, n_seq=" + std::to_string(config_.n_seq) + ")");
+        throw with_attributes(BadSeqIdError("seq_id " + std::to_string(seq_id) + " is outside [0, n_seq=" + std::to_string(config_.n_seq) + ")"),
+                              {{"seq_id", seq_id}, {"n_seq", (int64_t) config_.n_seq}});
     }
 }
 
 bool MtpSession::is_quiescent() const {
-    for (bool p : pending_) {
-        if (p) {
+    for (size_t s = 0; s < pending_.size(); ++s) {
+        if (pending_[s] && !proposal_[s].empty()) {
             return false;
         }
     }
     return true;
+}
+
+// An empty proposal needs no acceptance (as upstream's loop treats it): settled here with
+// accept(0) before the sequence goes on, so upstream's draft-mtp stays in step.
+void MtpSession::settle_empty_proposal(int64_t seq_id) {
+    if (pending_[seq_id] && proposal_[seq_id].empty()) {
+        accept_locked(seq_id, 0);
+    }
+}
+
+void MtpSession::settle_empty_proposals() {
+    for (size_t s = 0; s < pending_.size(); ++s) {
+        settle_empty_proposal((int64_t) s);
+    }
 }
 
 void MtpSession::check_quiescent(const char * what) const {
@@ -205,6 +221,7 @@ void MtpSession::begin(int64_t seq_id, const std::vector<int32_t> & prompt) {
 
 void MtpSession::begin_locked(int64_t seq_id, const std::vector<int32_t> & prompt) {
     check_seq(seq_id);
+    settle_empty_proposal(seq_id);
     if (pending_[seq_id]) {
         throw ProposalPendingError("seq " + std::to_string(seq_id) + " has a pending proposal: accept() it before begin()");
     }
@@ -250,7 +267,8 @@ void MtpSession::process_locked(const Batch & batch) {
     for (int32_t i = 0; i < batch.size(); ++i) {
         const int32_t s = batch.seq_id(i);
         if (s < 0 || s >= config_.n_seq) {
-            throw BadSeqIdError("batch row " + std::to_string(i) + " has seq_id " + std::to_string(s) + " outside [0, n_seq)");
+            throw with_attributes(BadSeqIdError("batch row " + std::to_string(i) + " has seq_id " + std::to_string(s) + " outside [0, n_seq)"),
+                                  {{"seq_id", (int64_t) s}, {"n_seq", (int64_t) config_.n_seq}, {"row", (int64_t) i}});
         }
         if (last_row[s] >= 0 && last_row[s] != i - 1) {
             throw InvalidArgumentError("rows of seq " + std::to_string(s) + " are not contiguous in the batch");
@@ -303,12 +321,11 @@ std::vector<int32_t> MtpSession::draft(int64_t seq_id, int32_t n_past, int32_t l
 std::vector<int32_t> MtpSession::draft_locked(const SessionLock & lock, int64_t seq_id, int32_t n_past, int32_t last_token,
                                               int32_t n_max) {
     check_seq(seq_id);
+    settle_empty_proposal(seq_id);
     if (pending_[seq_id]) {
         throw ProposalPendingError("seq " + std::to_string(seq_id) + " already has a pending proposal: accept() it first");
     }
-    if (!begun_[seq_id]) {
-        throw MtpSessionError("call begin(seq_id, prompt) before draft() for seq " + std::to_string(seq_id));
-    }
+    // begin() is optional, as in upstream: draft-mtp's draft and accept never read the prompt
     check_token_id(vocab_size(tgt_->model().get()), last_token, "last_token");
     const int32_t n_ctx = (int32_t) tgt_->params().n_ctx_seq;
     if (n_past < 0 || n_past >= n_ctx) {
@@ -340,8 +357,10 @@ void MtpSession::accept_locked(int64_t seq_id, int32_t n_accepted) {
         throw NoPendingProposalError("seq " + std::to_string(seq_id) + " has no pending proposal to accept");
     }
     if (n_accepted < 0 || (size_t) n_accepted > proposal_[seq_id].size()) {
-        throw AcceptedTooManyError("accept(" + std::to_string(n_accepted) + ") for a proposal of " +
-                                   std::to_string(proposal_[seq_id].size()) + " token(s)");
+        throw with_attributes(AcceptedTooManyError("accept(" + std::to_string(n_accepted) + ") for a proposal of " +
+                                                   std::to_string(proposal_[seq_id].size()) + " token(s)"),
+                              {{"seq_id", seq_id}, {"n_accepted", (int64_t) n_accepted},
+                               {"size", (int64_t) proposal_[seq_id].size()}, {"maximum", (int64_t) proposal_[seq_id].size()}});
     }
     Timer timer(stats_.t_accept);
     const auto & prop = proposal_[seq_id];
@@ -365,9 +384,10 @@ void MtpSession::accept_locked(int64_t seq_id, int32_t n_accepted) {
     pending_[seq_id] = false;
 }
 
-std::vector<uint8_t> MtpSession::get_state(int64_t seq_id) const {
+std::vector<uint8_t> MtpSession::get_state(int64_t seq_id) {
     const SessionLock lock(*this);
     check_seq(seq_id);
+    settle_empty_proposals();
     check_quiescent("get_state");
     std::vector<uint8_t> upstream;
     if (!common_speculative_get_state(spec_, (llama_seq_id) seq_id, upstream)) {
@@ -399,6 +419,7 @@ std::vector<uint8_t> MtpSession::get_state(int64_t seq_id) const {
 void MtpSession::set_state(int64_t seq_id, const std::vector<uint8_t> & data) {
     const SessionLock lock(*this);
     check_seq(seq_id);
+    settle_empty_proposals();
     check_quiescent("set_state");
     size_t off = 0;
     auto get32 = [&](const char * field) {

@@ -2,7 +2,7 @@
 
 No download: the weights are crafted so that greedy decoding is deterministic with
 decisive logits, and the MTP head agrees with the target a chosen fraction of the time
-(recipe: ../shared/tiny-mtp-models.md of the project notes).
+(the recipe follows).
 
 - Vocabulary: SentencePiece-style (byte fallback, ASCII characters, syllables) plus
   pseudo-words W. A random cycle pi over W defines the text: the target's greedy next

@@ -5,7 +5,7 @@ llama-mtp native core: llama.cpp models, contexts, batches, samplers and MTP.
 from collections.abc import Sequence
 import enum
 import os
-from typing import Annotated, Any
+from typing import Annotated, Any, overload
 
 import numpy
 from numpy.typing import NDArray
@@ -31,7 +31,8 @@ from llama_mtp import (
     NoPendingProposalError as NoPendingProposalError,
     ProposalPendingError as ProposalPendingError,
     StaleViewError as StaleViewError,
-    StateError as StateError
+    StateError as StateError,
+    TargetDecodeError as TargetDecodeError
 )
 
 
@@ -589,10 +590,15 @@ class MtpSession:
     Upstream's draft-mtp speculative decoder behind a guarded state machine: begin -> (draft -> decode verify batch on target -> process -> accept)*.
     """
 
+    @overload
     def __init__(self, target: Context, draft: Context, config: MtpSessionConfig | None = None) -> None:
         """
         Preflight-check the contexts (IncompatibleContextsError names the fix), then set up draft-mtp.
         """
+
+    @overload
+    def __init__(self, target: Context, draft: Context, n_seq: int, n_draft_max: int) -> None:
+        """The same with MtpSessionConfig(n_seq=n_seq, n_draft_max=n_draft_max)."""
 
     @staticmethod
     def new_with_config(target: Context, draft: Context, config: MtpSessionConfig) -> MtpSession:
@@ -664,8 +670,21 @@ class MtpSession:
     def accept(self, seq_id: int, n_accepted: int) -> None:
         """Report how many tokens of the pending proposal the target verified."""
 
+    def decode_target(self, batch: Batch) -> None:
+        """
+        target.decode(batch) (GIL released); a failure raises TargetDecodeError, an MtpSessionError and a DecodeError with .code.
+        """
+
     def decode_target_and_process(self, batch: Batch) -> None:
-        """target.decode(batch) then process(batch); GIL released for both."""
+        """decode_target(batch) then process(batch); GIL released for both."""
+
+    def clear_target_kv_cache_seq(self, seq_id: int, p0: int | None = None, p1: int | None = None) -> bool:
+        """
+        target.memory_seq_rm(seq_id, p0, p1), None for an open end: drop rejected positions.
+        """
+
+    def clear_draft_kv_cache_seq(self, seq_id: int, p0: int | None = None, p1: int | None = None) -> bool:
+        """draft_context.memory_seq_rm(seq_id, p0, p1), None for an open end."""
 
     @property
     def stats(self) -> MtpStats:
@@ -681,10 +700,10 @@ class MtpSession:
         """Restore a state from get_state(); nothing changes on error."""
 
     def speculative_state(self, seq_id: int) -> bytes:
-        """get_state() under the seed crate's name."""
+        """Another name of get_state()."""
 
     def restore_speculative_state(self, seq_id: int, data: bytes) -> None:
-        """set_state() under the seed crate's name."""
+        """Another name of set_state()."""
 
 def argmax(logits: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)]) -> int:
     """
