@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from child import run_child
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mtp_helpers import mtp_contexts
 
@@ -202,3 +202,55 @@ def test_the_generator_refuses_to_reallocate_under_a_live_view(model: llama_mtp.
         gen.step()
     assert len(gen.tokens[0]) == 4
 
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # the model is only read
+@given(data=st.data())
+def test_stream_pieces_join_to_the_text_for_any_stop_strings(model: llama_mtp.Model, spec: TinyModelSpec,
+                                                             data: st.DataObject) -> None:
+    prompt = model.tokenize("1, 2, 3,")
+    n = 30
+    reference = model.detokenize(spec.expected_tokens(list(prompt), n))
+    # stop strings cut from the text the model will write (so they are hit), plus arbitrary ones
+    cut = st.tuples(st.integers(0, len(reference) - 1), st.integers(1, 6)).map(lambda t: reference[t[0]:t[0] + t[1]])
+    stops = data.draw(st.lists(st.one_of(cut, st.text(min_size=1, max_size=4)), min_size=1, max_size=3))
+    n_draft_max = data.draw(st.integers(1, 4))
+    g = llama_mtp.generate(model, prompt, max_tokens=n, stop=stops, n_draft_max=n_draft_max)
+    s = llama_mtp.stream(model, prompt, max_tokens=n, stop=stops, n_draft_max=n_draft_max)
+    pieces = list(s)
+    assert isinstance(s.result, llama_mtp.Generation)
+    assert "".join(pieces) == g.text == s.result.text
+    hits = [i for i in (reference.find(stop) for stop in stops) if i >= 0]
+    if hits:  # the text ends where the first stop string begins, which never shows in a piece
+        assert g.text == reference[:min(hits)] and g.finish_reason == "stop"
+    else:
+        assert g.text == reference and g.finish_reason == "length"
+    assert not any(stop in g.text for stop in stops)
+
+
+def test_batched_streams_join_per_sequence(model: llama_mtp.Model) -> None:
+    prompts = ["1, 2, 3,", "Two two!"]
+    s = llama_mtp.stream(model, prompts, max_tokens=20, stop=["10", "xyz"])
+    joined = ["", ""]
+    for i, piece in s:
+        joined[i] += piece
+    assert isinstance(s.result, list)
+    assert joined == [r.text for r in s.result]
+    assert [r.text for r in llama_mtp.generate(model, prompts, max_tokens=20, stop=["10", "xyz"])] == joined
+
+
+def test_a_typo_in_a_keyword_is_a_type_error(model: llama_mtp.Model) -> None:
+    with pytest.raises(TypeError, match="generate"):
+        llama_mtp.generate(model, "x", max_token=3)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="stream"):
+        llama_mtp.stream(model, "x", temp=0.5)  # type: ignore[call-overload]
+    with pytest.raises(llama_mtp.InvalidArgumentError, match="stop strings must not be empty"):
+        llama_mtp.generate(model, "x", max_tokens=3, stop="")
+
+
+def test_parse_special_reads_special_tokens_in_text_prompts(model: llama_mtp.Model) -> None:
+    bos = model.token_to_piece(model.bos)
+    plain = llama_mtp.generate(model, bos + "hi", max_tokens=2, add_special=False)
+    special = llama_mtp.generate(model, bos + "hi", max_tokens=2, add_special=False, parse_special=True)
+    assert isinstance(plain, llama_mtp.Generation) and isinstance(special, llama_mtp.Generation)
+    assert special.n_prompt_tokens < plain.n_prompt_tokens  # "<s>" became one token

@@ -62,6 +62,15 @@ int32_t Model::n_vocab() const { return llama_vocab_n_tokens(vocab()); }
 
 int32_t Model::n_layer_nextn() const { return load_mtp ? llama_model_n_layer_nextn(get()) : 0; }
 
+// Token pieces can split a UTF-8 character (byte-fallback tokens): decode leniently.
+nb::str utf8_lenient(const std::string & bytes) {
+    PyObject * o = PyUnicode_DecodeUTF8(bytes.data(), (Py_ssize_t) bytes.size(), "replace");
+    if (!o) {
+        throw nb::python_error();
+    }
+    return nb::steal<nb::str>(o);
+}
+
 void require_model_file(const std::string & path) {
     std::error_code ec;
     if (!std::filesystem::exists(path, ec)) {
@@ -173,14 +182,6 @@ TokenArray tokenize(const Model & self, const std::string & text, bool add_speci
     return owned_token_array(tokens.data(), (size_t) n);
 }
 
-// Token pieces can split a UTF-8 character (byte-fallback tokens): decode leniently.
-nb::str utf8_lenient(const std::string & bytes) {
-    PyObject * o = PyUnicode_DecodeUTF8(bytes.data(), (Py_ssize_t) bytes.size(), "replace");
-    if (!o) {
-        throw nb::python_error();
-    }
-    return nb::steal<nb::str>(o);
-}
 
 nb::str detokenize(const Model & self, nb::handle tokens_in, bool remove_special,
                        bool unparse_special) {

@@ -42,6 +42,9 @@ int32_t vocab_size(const llama_model * model);
 // A file system path from Python (str, bytes or os.PathLike) as the OS takes it; a NUL byte or a
 // name the file system encoding cannot represent raises InvalidArgumentError.
 std::string fs_path(nanobind::handle path);
+// Generated text to str: token pieces can split a UTF-8 character (byte-fallback tokens), so
+// invalid bytes become U+FFFD instead of an error.
+nanobind::str utf8_lenient(const std::string & bytes);
 // fs_path() back to a str, as os.fsdecode does.
 nanobind::str path_str(const std::string & path);
 // ModelNotFoundError when the file is missing, ModelLoadError when it is not a regular file.

@@ -72,6 +72,11 @@ Generator::Generator(nb::object target, nb::object draft, const std::vector<std:
         throw InvalidArgumentError("the target must be a DEFAULT context");
     }
     validate_sampler_params(cfg.sampling);
+    for (const std::string & stop : cfg.stop) {
+        if (stop.empty()) {
+            throw InvalidArgumentError("stop strings must not be empty");
+        }
+    }
     if ((uint32_t) n_seq > tp.n_seq_max) {
         throw InvalidArgumentError(std::to_string(n_seq) + " prompts need a target context with n_seq_max >= " +
                                    std::to_string(n_seq) + ", it has " + std::to_string(tp.n_seq_max));
@@ -179,6 +184,24 @@ std::vector<std::string> Generator::finish_reasons() const {
     std::vector<std::string> r;
     for (const auto & st : seqs_) r.push_back(st.finish_reason);
     return r;
+}
+
+std::string Generator::take_text(int32_t s) {
+    check_sequence(s);
+    const Context::Lock lock(*tgt_);  // step() in another thread writes the text
+    return seqs_[s].text.take(cfg_.stop, !seqs_[s].finish_reason.empty());
+}
+
+std::string Generator::text(int32_t s) const {
+    check_sequence(s);
+    const Context::Lock lock(*tgt_);
+    return seqs_[s].text.bytes();
+}
+
+void Generator::check_sequence(int32_t s) const {
+    if (s < 0 || s >= (int32_t) seqs_.size()) {
+        throw InvalidArgumentError("sequence " + std::to_string(s) + " is outside [0, " + std::to_string(seqs_.size()) + ")");
+    }
 }
 
 std::vector<int32_t> Generator::n_past() const {
@@ -290,6 +313,10 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
             }
             st.generated.push_back(tok);
             out[s].push_back(tok);
+            if (st.text.append(vocab, tok, cfg_.stop)) {
+                st.finish_reason = "stop";
+                break;
+            }
             if ((int32_t) st.generated.size() >= cfg_.max_tokens) {
                 st.finish_reason = "length";
                 break;

@@ -12,6 +12,7 @@
 #include "context.h"
 #include "mtp.h"
 #include "sampler.h"
+#include "text.h"
 
 struct common_batch;
 
@@ -25,6 +26,7 @@ struct GenConfig {
     SamplerParams sampling;  // temperature <= 0: greedy (the loop's own argmax)
     uint32_t seed = LLAMA_DEFAULT_SEED;
     bool ignore_eos = false;
+    std::vector<std::string> stop;  // a sequence ends where one of these appears in its text
 };
 
 // Index of the first maximum of x[0..n) (NaN never wins); 0 when n == 0.
@@ -45,6 +47,10 @@ public:
     std::vector<std::vector<int32_t>> tokens() const;
     std::vector<std::string> finish_reasons() const;
     std::vector<int32_t> n_past() const;
+    // Text of sequence s not handed out yet, as far as it is final (see SequenceText::take).
+    std::string take_text(int32_t s);
+    // The whole text of sequence s so far (cut at a stop string).
+    std::string text(int32_t s) const;
     MtpSession * session() const { return session_.get(); }
 
     double t_prompt = 0, t_gen = 0;
@@ -56,7 +62,8 @@ private:
         int32_t n_past = 0;  // position at which id_last is decoded next
         int32_t n_prompt = 0;
         std::vector<int32_t> generated;
-        std::string finish_reason;  // "" while active, then "stop" or "length"
+        std::string finish_reason;  // "" while active, then "stop" (EOS or a stop string) or "length"
+        SequenceText text;
         SamplerPtr sampler;         // null when greedy
         int32_t row = 0;            // first row of this sequence in the current verify batch
     };
@@ -65,6 +72,7 @@ private:
     // the generator failed (its sequences' state is unknown after it).
     template <typename F>
     void locked(F && f);
+    void check_sequence(int32_t s) const;
     void prefill(const std::vector<std::vector<int32_t>> & prompts, const Context::Lock & target);
     int32_t pick(SeqState & st, int32_t row, llama_context * ctx);
     void step_locked(std::vector<std::vector<int32_t>> & out, const Context::Lock & target, llama_memory_t mem_dft);

@@ -1,19 +1,18 @@
 """llama-mtp: llama.cpp multi-token-prediction (MTP) speculative decoding from Python."""
 
-from __future__ import annotations
+import os as _os
+from pathlib import Path as _Path
+from typing import Any as _Any
 
-import os
-from pathlib import Path
+from ._cuda import preload_cuda_runtime as _preload_cuda_runtime
 
-from ._cuda import preload_cuda_runtime
-
-preload_cuda_runtime()  # llama-mtp-cu12: the CUDA runtime comes from the nvidia-* wheels
+_preload_cuda_runtime()  # llama-mtp-cu12: the CUDA runtime comes from the nvidia-* wheels
 
 from ._core import load_backends as _load_backends  # noqa: E402
 
 # Wheels carry every CPU variant as a module beside _core; load the best one this CPU runs
 # (or the one LLAMA_MTP_CPU_VARIANT names). A no-op for builds with one CPU backend linked in.
-_load_backends(os.fspath(Path(__file__).resolve().parent), os.environ.get("LLAMA_MTP_CPU_VARIANT") or None)
+_load_backends(_os.fspath(_Path(__file__).resolve().parent), _os.environ.get("LLAMA_MTP_CPU_VARIANT") or None)
 
 from ._core import (  # noqa: E402
     AcceptedTooManyError,
@@ -124,3 +123,13 @@ def view_is_current(array: object) -> bool:
 
 
 __all__ += ["view_owner", "view_is_current"]
+
+
+def __getattr__(name: str) -> _Any:
+    # llama_mtp.testing after a plain `import llama_mtp`, imported on first use so that its
+    # dependency (the gguf package) stays optional
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module(".testing", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from . import Model, __version__, set_log_level
 from .generation import Generation, stream
@@ -32,8 +33,8 @@ class _Progress:
         sys.stderr.flush()
 
 
-def _run(model: Model, prompt: str, label: str, **kwargs: object) -> Generation:
-    total = int(kwargs.get("max_tokens", 128))  # type: ignore[call-overload]
+def _run(model: Model, prompt: str, label: str, **kwargs: Any) -> Generation:
+    total = int(kwargs.get("max_tokens", 128))
     s = stream(model, prompt, **kwargs)
     bar = _Progress(label, total)
     bar.update(0)

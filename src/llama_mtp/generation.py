@@ -1,7 +1,9 @@
 """High-level generation: llama_mtp.generate() and llama_mtp.stream().
 
 The hot loop (draft -> verify -> decode -> process -> accept -> trim KV) runs in C++
-(`_core.Generator.step`, GIL released); Python only turns accepted tokens into text.
+(`_core.Generator.step`, GIL released), and so does the text: pieces are appended as tokens
+are accepted, stop strings end a sequence there (it takes no more verify rows) and only final
+text is handed out.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Generic, TypeVar, overload
 
 import numpy as np
 
@@ -31,7 +34,10 @@ _MAX_SEQUENCES: int = build_info()["max_parallel_sequences"]
 __all__ = ["Generation", "Stream", "generate", "stream"]
 
 TokenList = Sequence[int] | np.ndarray
-PromptLike = str | TokenList
+Prompt = str | TokenList
+Prompts = Sequence[str] | Sequence[Sequence[int]] | Sequence[np.ndarray]
+ModelLike = Model | str | os.PathLike[str]
+Piece = TypeVar("Piece", str, tuple[int, str])
 
 
 @dataclass
@@ -54,6 +60,35 @@ class Generation:
         self.tokens_per_s = len(self.tokens) / self.generation_seconds if self.generation_seconds > 0 else 0.0
 
 
+@dataclass(frozen=True)
+class _Options:
+    """The keyword arguments of generate() and stream(), with their defaults (one place)."""
+
+    max_tokens: int = 128
+    mtp: bool = True
+    n_draft_max: int = 3
+    p_min: float = 0.0
+    n_min: int = 0
+    n_threads: int | None = None
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+    min_p: float = 0.0
+    seed: int | None = None
+    stop: str | Sequence[str] | None = None
+    add_special: bool = True
+    parse_special: bool = False
+    ignore_eos: bool = False
+
+
+_DEFAULTS = _Options()
+
+
+def _options_of(arguments: dict[str, object]) -> _Options:
+    """The options among a public function's arguments (its locals() on entry)."""
+    return _Options(**{f.name: arguments[f.name] for f in fields(_Options)})  # type: ignore[arg-type]
+
+
 def _is_batch(prompt: object) -> bool:
     if isinstance(prompt, str) or isinstance(prompt, np.ndarray):
         return False
@@ -62,13 +97,7 @@ def _is_batch(prompt: object) -> bool:
     return False
 
 
-def _tokens(model: Model, prompt: PromptLike, add_special: bool) -> TokenList:
-    if isinstance(prompt, str):
-        return model.tokenize(prompt, add_special=add_special)
-    return prompt  # token ids: validated (integral, in the vocabulary) by the native loop
-
-
-def _open_model(model: Model | str | os.PathLike[str]) -> Model:
+def _open_model(model: ModelLike) -> Model:
     return model if isinstance(model, Model) else Model(model)
 
 
@@ -80,51 +109,35 @@ def _check_int(name: str, value: object, lo: int, hi: int) -> int:
     return int(value)
 
 
-class Stream:
-    """Iterates over text pieces as they are accepted; `.result` holds the Generation(s) after."""
+class Stream(Generic[Piece]):
+    """Iterates over text pieces as they are accepted (str, or (index, str) for a list of
+    prompts); `.result` holds the Generation(s) after. Joined, the pieces are the text: no piece
+    holds an incomplete character or the start of what may become a stop string."""
 
-    def __init__(self, model: Model | str | os.PathLike[str], prompt: PromptLike | Sequence[PromptLike],
-                 **kwargs: object) -> None:
+    def __init__(self, model: ModelLike, prompt: Prompt | Prompts, options: _Options = _DEFAULTS) -> None:
         self._model = _open_model(model)
         self._batched = _is_batch(prompt)
-        prompts = list(prompt) if self._batched else [prompt]
-        self._setup(prompts, **kwargs)  # type: ignore[arg-type]
+        prompts: list[Prompt] = list(prompt) if self._batched else [prompt]  # type: ignore[arg-type, list-item]
+        self._setup(prompts, options)
         self.result: Generation | list[Generation] | None = None
 
-    def _setup(
-        self,
-        prompts: list[PromptLike],
-        *,
-        max_tokens: int = 128,
-        mtp: bool = True,
-        n_draft_max: int = 3,
-        p_min: float = 0.0,
-        n_min: int = 0,
-        n_threads: int | None = None,
-        temperature: float = 0.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        min_p: float = 0.0,
-        seed: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        add_special: bool = True,
-        ignore_eos: bool = False,
-    ) -> None:
+    def _setup(self, prompts: list[Prompt], o: _Options) -> None:
         model = self._model
-        max_tokens = _check_int("max_tokens", max_tokens, 0, _MAX_CONTEXT)
-        if mtp:  # InvalidConfigError naming the field, as MtpSession raises it
-            MtpSessionConfig(n_draft_max=n_draft_max, n_min=n_min, p_min=p_min)
-        n_draft_max = _check_int("n_draft_max", n_draft_max, 1, 64)
-        if mtp and not model.has_mtp:
+        max_tokens = _check_int("max_tokens", o.max_tokens, 0, _MAX_CONTEXT)
+        if o.mtp:  # InvalidConfigError naming the field, as MtpSession raises it
+            MtpSessionConfig(n_draft_max=o.n_draft_max, n_min=o.n_min, p_min=o.p_min)
+        n_draft_max = _check_int("n_draft_max", o.n_draft_max, 1, 64)
+        if o.mtp and not model.has_mtp:
             raise InvalidArgumentError("mtp=True needs a model with NextN (MTP) layers; use mtp=False")
         if not 1 <= len(prompts) <= _MAX_SEQUENCES:
             raise InvalidArgumentError(
                 f"{len(prompts)} prompts: one generation runs 1 to {_MAX_SEQUENCES} sequences "
                 "(llama.cpp's limit); generate() splits longer lists itself")
-        token_prompts = [_tokens(model, p, add_special) for p in prompts]
+        token_prompts = [model.tokenize(p, add_special=o.add_special, parse_special=o.parse_special)
+                         if isinstance(p, str) else p for p in prompts]  # ids: checked by the native loop
         if any(len(p) == 0 for p in token_prompts):
             raise InvalidArgumentError("empty prompt")
-        self._stops = [stop] if isinstance(stop, str) else list(stop or [])
+        stops = [o.stop] if isinstance(o.stop, str) else list(o.stop or [])
         n_seq = len(token_prompts)
         longest = max(len(p) for p in token_prompts)
         # llama.cpp gives each sequence n_ctx / n_seq_max cells and limits n_batch to n_ctx
@@ -138,18 +151,18 @@ class Stream:
         rollback = model.is_recurrent or model.is_hybrid
         self._target = Context(
             model, n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch, n_seq_max=n_seq,
-            n_threads=n_threads, n_threads_batch=n_threads,
-            n_rs_seq=n_draft_max if (mtp and rollback) else 0,
+            n_threads=o.n_threads, n_threads_batch=o.n_threads,
+            n_rs_seq=n_draft_max if (o.mtp and rollback) else 0,
         )
         self._draft = (
             Context(model, n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch, n_seq_max=n_seq,
-                    n_threads=n_threads, n_threads_batch=n_threads, ctx_type=ContextType.MTP)
-            if mtp else None
+                    n_threads=o.n_threads, n_threads_batch=o.n_threads, ctx_type=ContextType.MTP)
+            if o.mtp else None
         )
         self._gen = Generator(
             self._target, self._draft, token_prompts, max_tokens=max_tokens, n_draft_max=n_draft_max,
-            n_min=n_min, p_min=p_min, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
-            seed=seed, ignore_eos=ignore_eos,
+            n_min=o.n_min, p_min=o.p_min, temperature=o.temperature, top_k=o.top_k, top_p=o.top_p,
+            min_p=o.min_p, seed=o.seed, ignore_eos=o.ignore_eos, stop=stops,
         )
         self._n_prompt = [len(p) for p in token_prompts]
 
@@ -158,90 +171,108 @@ class Stream:
         """The underlying C++ loop (its target context, session and counters)."""
         return self._gen
 
-    def __iter__(self) -> Iterator[str] | Iterator[tuple[int, str]]:
-        return self._pieces()  # type: ignore[return-value]
+    def __iter__(self) -> Iterator[Piece]:
+        return self._pieces(yield_text=True)  # type: ignore[return-value]
 
-    def _pieces(self, text_per_step: bool = True) -> Iterator[object]:
-        model, gen = self._model, self._gen
+    def _pieces(self, yield_text: bool) -> Iterator[str | tuple[int, str]]:
+        gen = self._gen
         n_seq = len(self._n_prompt)
-        emitted = [0] * n_seq  # characters of text already yielded
-        stopped: list[str | None] = [None] * n_seq
-        texts = [""] * n_seq
-        text_per_step = text_per_step or bool(self._stops)
         t_start = time.perf_counter()
-        while not gen.done and not all(s is not None for s in stopped):
-            new = gen.step()
-            if not text_per_step:
-                continue
-            all_tokens = gen.tokens
-            for s in range(n_seq):
-                if not new[s] or stopped[s] is not None:
-                    continue
-                text = model.detokenize(all_tokens[s])
-                cut = self._stop_at(text, emitted[s])
-                if cut is not None:
-                    text = text[:cut]
-                    stopped[s] = "stop"
-                # hold back a trailing replacement char: an incomplete UTF-8 sequence
-                safe = len(text) if cut is not None or not text.endswith("\ufffd") else len(text) - 1
-                piece = text[emitted[s]:safe]
-                texts[s] = text
-                if piece:
-                    emitted[s] = safe
-                    yield (s, piece) if self._batched else piece
+        while not gen.done:
+            gen.step()
+            if yield_text:
+                yield from self._take(range(n_seq))
         # wall time of the whole loop, Python side included (what a caller experiences)
         t_loop = time.perf_counter() - t_start
-        results = []
-        all_tokens = gen.tokens
-        reasons = gen.finish_reasons
+        if yield_text:
+            yield from self._take(range(n_seq))  # what was held back until the end
+        all_tokens, reasons = gen.tokens, gen.finish_reasons
         stats = gen.session.stats if gen.session is not None else None
-        for s in range(n_seq):
-            text = texts[s] if stopped[s] else model.detokenize(all_tokens[s])
-            if not stopped[s] and len(text) > emitted[s]:
-                yield (s, text[emitted[s]:]) if self._batched else text[emitted[s]:]
-            results.append(Generation(
-                tokens=list(all_tokens[s]), text=text, finish_reason=stopped[s] or reasons[s] or "length",
-                stats=stats, n_prompt_tokens=self._n_prompt[s], prompt_seconds=gen.t_prompt,
-                generation_seconds=t_loop, n_steps=gen.n_steps,
-            ))
+        results = [
+            Generation(tokens=list(all_tokens[s]), text=gen.text(s), finish_reason=reasons[s] or "length",
+                       stats=stats, n_prompt_tokens=self._n_prompt[s], prompt_seconds=gen.t_prompt,
+                       generation_seconds=t_loop, n_steps=gen.n_steps)
+            for s in range(n_seq)
+        ]
         self.result = results if self._batched else results[0]
 
-    def _stop_at(self, text: str, start: int) -> int | None:
-        best = None
-        for s in self._stops:
-            i = text.find(s, max(0, start - len(s)))
-            if i >= 0 and (best is None or i < best):
-                best = i
-        return best
+    def _run(self) -> Generation | list[Generation]:
+        for _ in self._pieces(yield_text=False):
+            pass
+        assert self.result is not None
+        return self.result
+
+    def _take(self, seqs: range) -> Iterator[str | tuple[int, str]]:
+        for s in seqs:
+            piece = self._gen.take_text(s)
+            if piece:
+                yield (s, piece) if self._batched else piece
 
 
-def stream(model: Model | str | os.PathLike[str], prompt: PromptLike | Sequence[PromptLike],
-           **kwargs: object) -> Stream:
-    """Like generate(), but iterate to get text pieces as they are accepted
-    ((index, piece) pairs for a list of prompts); `.result` then holds the Generation(s)."""
-    return Stream(model, prompt, **kwargs)
+@overload
+def stream(model: ModelLike, prompt: Prompt, *,  # type: ignore[overload-overlap]  # a str is a Sequence[str] max_tokens: int = ..., mtp: bool = ..., n_draft_max: int = ...,
+           p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
+           top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
+           stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
+           ignore_eos: bool = ...) -> Stream[str]: ...
+@overload
+def stream(model: ModelLike, prompt: Prompts, *, max_tokens: int = ..., mtp: bool = ..., n_draft_max: int = ...,
+           p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
+           top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
+           stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
+           ignore_eos: bool = ...) -> Stream[tuple[int, str]]: ...
+def stream(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _DEFAULTS.max_tokens,
+           mtp: bool = _DEFAULTS.mtp, n_draft_max: int = _DEFAULTS.n_draft_max, p_min: float = _DEFAULTS.p_min,
+           n_min: int = _DEFAULTS.n_min, n_threads: int | None = _DEFAULTS.n_threads,
+           temperature: float = _DEFAULTS.temperature, top_k: int = _DEFAULTS.top_k, top_p: float = _DEFAULTS.top_p,
+           min_p: float = _DEFAULTS.min_p, seed: int | None = _DEFAULTS.seed,
+           stop: str | Sequence[str] | None = _DEFAULTS.stop, add_special: bool = _DEFAULTS.add_special,
+           parse_special: bool = _DEFAULTS.parse_special,
+           ignore_eos: bool = _DEFAULTS.ignore_eos) -> Stream[str] | Stream[tuple[int, str]]:
+    """Like generate(), but iterate to get text pieces as they are accepted ((index, piece)
+    pairs for a list of prompts); `.result` then holds the Generation(s)."""
+    o = _options_of(locals())
+    return Stream(model, prompt, o)
 
 
-def generate(model: Model | str | os.PathLike[str], prompt: PromptLike | Sequence[PromptLike],
-             **kwargs: object) -> Generation | list[Generation]:
+@overload
+def generate(model: ModelLike, prompt: Prompt, *,  # type: ignore[overload-overlap]  # a str is a Sequence[str] max_tokens: int = ..., mtp: bool = ..., n_draft_max: int = ...,
+             p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
+             top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
+             stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
+             ignore_eos: bool = ...) -> Generation: ...
+@overload
+def generate(model: ModelLike, prompt: Prompts, *, max_tokens: int = ..., mtp: bool = ..., n_draft_max: int = ...,
+             p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
+             top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
+             stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
+             ignore_eos: bool = ...) -> list[Generation]: ...
+def generate(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _DEFAULTS.max_tokens,
+             mtp: bool = _DEFAULTS.mtp, n_draft_max: int = _DEFAULTS.n_draft_max, p_min: float = _DEFAULTS.p_min,
+             n_min: int = _DEFAULTS.n_min, n_threads: int | None = _DEFAULTS.n_threads,
+             temperature: float = _DEFAULTS.temperature, top_k: int = _DEFAULTS.top_k,
+             top_p: float = _DEFAULTS.top_p, min_p: float = _DEFAULTS.min_p, seed: int | None = _DEFAULTS.seed,
+             stop: str | Sequence[str] | None = _DEFAULTS.stop, add_special: bool = _DEFAULTS.add_special,
+             parse_special: bool = _DEFAULTS.parse_special,
+             ignore_eos: bool = _DEFAULTS.ignore_eos) -> Generation | list[Generation]:
     """Generate from a prompt (text or token ids) or a list of prompts (batched in one target
-    batch per step).
+    batch per step; more than llama.cpp's sequence limit run in groups).
 
-    Keyword arguments: max_tokens=128, mtp=True, n_draft_max=3, p_min=0.0, n_min=0,
-    n_threads=None (one per physical core, as upstream picks: default_threads()), temperature=0.0 (greedy), top_k=0, top_p=1.0, min_p=0.0,
-    seed=None, stop=None (string or strings), add_special=True, ignore_eos=False.
+    max_tokens: most tokens per prompt. mtp: draft with the model's NextN layers (needs them;
+    mtp=False is plain decoding). n_draft_max, p_min, n_min: the draft's length limit, minimum
+    probability and minimum length. n_threads: None is one per physical core
+    (default_threads()). temperature 0 is greedy; otherwise top_k, top_p, min_p and seed
+    shape the sampler. stop: a string or strings that end a sequence (not included in the
+    text). add_special: add BOS/EOS as the model's tokenizer does; parse_special: read special
+    tokens (e.g. "<|im_start|>") in text prompts. ignore_eos: go on past end-of-generation tokens.
     """
+    o = _options_of(locals())
     model = _open_model(model)
     if _is_batch(prompt) and len(prompt) > _MAX_SEQUENCES:
-        prompts = list(prompt)
         results: list[Generation] = []
-        for i in range(0, len(prompts), _MAX_SEQUENCES):
-            part = generate(model, prompts[i:i + _MAX_SEQUENCES], **kwargs)
+        for i in range(0, len(prompt), _MAX_SEQUENCES):
+            part = Stream(model, list(prompt[i:i + _MAX_SEQUENCES]), o)._run()
             assert isinstance(part, list)
             results.extend(part)
         return results
-    s = Stream(model, prompt, **kwargs)
-    for _ in s._pieces(text_per_step=False):  # text once at the end (unless stop strings)
-        pass
-    assert s.result is not None
-    return s.result
+    return Stream(model, prompt, o)._run()

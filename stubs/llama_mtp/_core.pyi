@@ -715,7 +715,7 @@ class Generator:
     Low-level generation loop: prefill on construction, then step() until done. Use llama_mtp.generate()/stream() instead.
     """
 
-    def __init__(self, target: Context, draft: Context | None, prompts: Sequence[Sequence[int] | numpy.ndarray], *, max_tokens: int, n_draft_max: int = 3, n_min: int = 0, p_min: float = 0.0, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False) -> None:
+    def __init__(self, target: Context, draft: Context | None, prompts: Sequence[Sequence[int] | numpy.ndarray], *, max_tokens: int, n_draft_max: int = 3, n_min: int = 0, p_min: float = 0.0, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = []) -> None:
         """Prefill the prompts (GIL released); generation happens in step()."""
 
     def step(self) -> list[list[int]]:
@@ -731,7 +731,17 @@ class Generator:
 
     @property
     def finish_reasons(self) -> list[str]:
-        """Per sequence: "" while running, then "stop" (EOS) or "length"."""
+        """
+        Per sequence: "" while running, then "stop" (EOS or a stop string) or "length".
+        """
+
+    def take_text(self, seq: int) -> str:
+        """
+        Text of sequence seq not handed out yet, as far as it is final: never an incomplete character, never the start of a possible stop string (all of it once the sequence ended).
+        """
+
+    def text(self, seq: int) -> str:
+        """The whole text of sequence seq so far, cut where a stop string begins."""
 
     @property
     def n_past(self) -> list[int]:
