@@ -13,11 +13,11 @@ def test_demo(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatc
     # the real demo model is large; the command's logic is the same on a small one
     monkeypatch.setattr(cli, "DEMO_MODEL", dict(kind="hybrid", acceptance=0.9))
     monkeypatch.setenv("LLAMA_MTP_CACHE", str(tmp_path))
-    assert main(["demo", "--tokens", "40"]) == 0
+    assert main(["demo", "-n", "40"]) == 0
     out = capsys.readouterr()
     assert "speedup" in out.out and "acceptance per position" in out.out
     assert "output identical to plain   yes" in out.out
-    assert "plain decoding" in out.err  # progress bars
+    assert "plain decoding" in out.err and "40/40" in out.err  # progress bars (tqdm)
 
 
 def test_generate(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
@@ -39,7 +39,59 @@ def test_no_command(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_bench(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
-    assert main(["bench", "-m", str(model_path), "--n-draft-max", "1,3", "--tokens", "24", "--repeats", "1"]) == 0
+    assert main(["bench", "-m", str(model_path), "--n-draft-max", "1,3", "-n", "24", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     assert "recommended" in out and "plain" in out
     assert len([line for line in out.splitlines() if line.strip().startswith(("1 ", "3 "))]) == 2
+
+
+def test_errors_are_one_line_without_a_traceback(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "missing.gguf"
+    assert main(["generate", "-m", str(missing), "-p", "x"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("llama-mtp generate: error: model file not found")
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"not a gguf at all")
+    assert main(["info", "-m", str(junk)]) == 1
+    assert capsys.readouterr().err.startswith("llama-mtp info: error:")
+
+
+def test_bad_options_print_the_subcommands_usage(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
+    for argv in (["generate", "-m", str(model_path), "-p", "x", "-n", "many"],
+                 ["generate", "-m", str(model_path), "-p", "x", "--bogus"],
+                 ["bench", "--n-draft-max", "1,x"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"usage: llama-mtp {argv[0]}"), err
+
+
+def test_options_have_help_with_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("demo", "generate", "bench", "info"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = capsys.readouterr().out
+        assert "--log-level" in out
+        if command != "info":
+            assert "-n MAX_TOKENS, --max-tokens MAX_TOKENS" in out and "(default: " in out
+
+
+def test_log_level_after_the_subcommand(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
+    assert main(["info", "-m", str(model_path), "--log-level", "none"]) == 0
+    with pytest.raises(SystemExit):
+        main(["info", "-m", str(model_path), "--log-level"])
+
+
+def test_models_without_mtp_layers_fall_back_to_plain_decoding(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, model_path: Path) -> None:
+    import llama_mtp
+    import llama_mtp.cli as cli
+
+    monkeypatch.setattr(cli, "Model", lambda path, **kw: llama_mtp.Model(path, load_mtp=False, **kw))
+    assert main(["generate", "-m", str(model_path), "-p", "Hello", "-n", "6"]) == 0
+    assert "no NextN (MTP) layers: plain decoding" in capsys.readouterr().err
+    assert main(["bench", "-m", str(model_path), "-n", "8", "--repeats", "1"]) == 0
+    out = capsys.readouterr()
+    assert "plain decoding only" in out.err and "recommended: plain decoding" in out.out

@@ -1,4 +1,4 @@
-"""The `llama-mtp` command: demo, generate, info."""
+"""The `llama-mtp` command: demo, generate, bench, info."""
 
 from __future__ import annotations
 
@@ -8,39 +8,22 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from . import Model, __version__, set_log_level
+from . import LlamaError, Model, __version__, set_log_level
 from .generation import Generation, stream
 from .testing import tiny_mtp_model
 
 DEMO_MODEL = dict(kind="hybrid", n_embd=1024, n_layer=8, n_vocab=4096, acceptance=0.9, seed=0)
 
 
-class _Progress:
-    """A one-line progress bar on stderr, redrawn only when it changes."""
-
-    def __init__(self, label: str, total: int, width: int = 30) -> None:
-        self.label, self.total, self.width, self.shown = label, max(total, 1), width, -1
-
-    def update(self, done: int) -> None:
-        filled = self.width * min(done, self.total) // self.total
-        if filled == self.shown:
-            return
-        self.shown = filled
-        bar = "#" * filled + "." * (self.width - filled)
-        sys.stderr.write(f"\r{self.label:<28} [{bar}] {min(done, self.total)}/{self.total}")
-        if filled == self.width:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
 def _run(model: Model, prompt: str, label: str, **kwargs: Any) -> Generation:
+    from tqdm import tqdm
+
     total = int(kwargs.get("max_tokens", 128))
     s = stream(model, prompt, **kwargs)
-    bar = _Progress(label, total)
-    bar.update(0)
-    for _ in s:
-        bar.update(len(s.generator.tokens[0]))
-    bar.update(total)
+    with tqdm(total=total, desc=label, unit="tok", leave=True, file=sys.stderr) as bar:
+        for _ in s:
+            bar.update(len(s.generator.tokens[0]) - bar.n)
+        bar.update(total - bar.n)
     assert isinstance(s.result, Generation)
     return s.result
 
@@ -62,7 +45,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     path = tiny_mtp_model(**DEMO_MODEL)  # type: ignore[arg-type]
     sys.stderr.write(f"model: {path} ({time.perf_counter() - t0:.1f} s)\n")
     model = Model(str(path))
-    common = dict(max_tokens=args.tokens, n_threads=args.threads)
+    common = dict(max_tokens=args.max_tokens, n_threads=args.threads)
     _run(model, args.prompt, "warm-up", **{**common, "max_tokens": 8, "mtp": False})
     plain = _run(model, args.prompt, "plain decoding", mtp=False, **common)
     spec = _run(model, args.prompt, f"MTP (n_draft_max={args.n_draft_max})", mtp=True, n_draft_max=args.n_draft_max, **common)
@@ -84,9 +67,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     model = Model(args.model, n_gpu_layers=args.n_gpu_layers, repack=not args.no_repack)
     mtp = model.has_mtp and not args.no_mtp
+    if not model.has_mtp and not args.no_mtp:
+        print(f"llama-mtp generate: {args.model} has no NextN (MTP) layers: plain decoding", file=sys.stderr)
     s = stream(
         model, args.prompt, max_tokens=args.max_tokens, mtp=mtp, n_draft_max=args.n_draft_max,
-        p_min=args.p_min, temperature=args.temp, top_k=args.top_k, top_p=args.top_p,
+        p_min=args.p_min, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
         min_p=args.min_p, seed=args.seed, n_threads=args.threads, stop=args.stop or None,
     )
     for piece in s:
@@ -105,33 +90,45 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import statistics
 
+    from tqdm import tqdm
+
+    try:
+        drafts = sorted({int(x) for x in args.n_draft_max.split(",")})
+    except ValueError:
+        raise _UsageError(f"--n-draft-max takes integers separated by commas, not {args.n_draft_max!r}") from None
+    if args.plot:
+        try:  # before spending minutes on the runs
+            import matplotlib
+
+            matplotlib.use("Agg")
+        except ImportError:
+            raise _UsageError("--plot needs matplotlib: pip install 'llama-mtp[plot]'") from None
     if args.model:
         model = Model(args.model)
     else:
         sys.stderr.write("synthesizing (or reusing) the tiny MTP demo model...\n")
         model = Model(str(tiny_mtp_model(**DEMO_MODEL)))  # type: ignore[arg-type]
-    drafts = [int(x) for x in args.n_draft_max.split(",")]
-    common = dict(max_tokens=args.tokens, n_threads=args.threads, ignore_eos=True)
+    if not model.has_mtp:
+        print(f"llama-mtp bench: {model.description} has no NextN (MTP) layers: plain decoding only", file=sys.stderr)
+        drafts = []
+    common = dict(max_tokens=args.max_tokens, n_threads=args.threads, ignore_eos=True)
     runs = [(0, r) for r in range(args.repeats)] + [(k, r) for k in drafts for r in range(args.repeats)]
-    bar = _Progress("benchmarking", len(runs))
     from .generation import generate
 
     generate(model, args.prompt, **{**common, "max_tokens": 8, "mtp": False})  # warm-up
     results: dict[int, list[Generation]] = {}
-    for i, (k, _) in enumerate(runs):
-        g = generate(model, args.prompt, mtp=k > 0, n_draft_max=max(k, 1), **common)
+    for k, _ in tqdm(runs, desc="benchmarking", unit="run", file=sys.stderr):
+        g = generate(model, str(args.prompt), mtp=k > 0, n_draft_max=max(k, 1), **common)
         assert isinstance(g, Generation)
         results.setdefault(k, []).append(g)
-        bar.update(i + 1)
-    plain = statistics.median(g.tokens_per_s for g in results[0])
-    print(f"\n{model.description}, {args.tokens} tokens, median of {args.repeats}")
+    speeds = {k: [g.tokens_per_s for g in gs] for k, gs in results.items()}
+    plain = statistics.median(speeds[0])
+    print(f"\n{model.description}, {args.max_tokens} tokens, median of {args.repeats}")
     print(f"{'n_draft_max':>11} {'tokens/s':>9} {'speedup':>8} {'mean acc len':>13}  acceptance per position")
     print(f"{'plain':>11} {plain:9.1f} {1.0:7.2f}x {'-':>13}  -")
     best_k, best = 0, plain
-    speeds: dict[int, float] = {}
     for k in drafts:
-        tps = statistics.median(g.tokens_per_s for g in results[k])
-        speeds[k] = tps
+        tps = statistics.median(speeds[k])
         st = results[k][-1].stats
         assert st is not None
         per_pos = ", ".join(f"{x:.2f}" for x in st.acceptance_per_position)
@@ -143,25 +140,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         print("\nrecommended: plain decoding (mtp=False): MTP does not pay off for this model here")
     if args.plot:
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            print("matplotlib is not installed (pip install 'llama-mtp[plot]'): no plot", file=sys.stderr)
-            return 0
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot(drafts, [speeds[k] for k in drafts], "o-", label="MTP")
-        ax.axhline(plain, color="gray", ls="--", label="plain")
-        ax.set_xlabel("n_draft_max")
-        ax.set_ylabel("tokens/s")
-        ax.set_title(model.description)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=100)
+        _plot(args.plot, model.description, drafts, speeds, best_k)
         print(f"plot written to {args.plot}")
     return 0
+
+
+def _plot(path: str, title: str, drafts: list[int], speeds: dict[int, list[float]], best_k: int) -> None:
+    import statistics
+
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    plain = statistics.median(speeds[0])
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    xs = [0, *drafts]  # 0: plain decoding
+    med = [statistics.median(speeds[k]) for k in xs]
+    err = [[m - min(speeds[k]) for k, m in zip(xs, med, strict=True)],
+           [max(speeds[k]) - m for k, m in zip(xs, med, strict=True)]]
+    ax.errorbar(xs, med, yerr=err, fmt="o-", capsize=3, label="median, min-max of the repeats")
+    ax.axhline(plain, color="gray", ls="--", label="plain decoding")
+    if best_k:
+        ax.plot([best_k], [statistics.median(speeds[best_k])], "r*", ms=14, label=f"recommended: {best_k}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("n_draft_max (0 = plain decoding)")
+    ax.set_ylabel("tokens/s")
+    speedup = ax.secondary_yaxis("right", functions=(lambda v: v / plain, lambda r: r * plain))
+    speedup.set_ylabel("speedup over plain decoding")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -184,59 +192,89 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="llama-mtp", description="llama.cpp MTP speculative decoding from Python")
-    parser.add_argument("--log-level", default="error", help="llama.cpp log level (debug, info, warn, error, none)")
+class _UsageError(Exception):
+    """A bad option value found after parsing: reported with the subcommand's usage."""
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", default=argparse.SUPPRESS,
+                        help="llama.cpp log level: debug, info, warn, error or none (default: error)")
+    parser = argparse.ArgumentParser(prog="llama-mtp", description="llama.cpp MTP speculative decoding from Python",
+                                     formatter_class=fmt)
+    parser.add_argument("--log-level", default="error", help="llama.cpp log level: debug, info, warn, error or none")
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command")
 
-    demo = sub.add_parser("demo", help="tiny synthesized MTP model: plain vs MTP speed and acceptance")
-    demo.add_argument("--tokens", type=int, default=256)
-    demo.add_argument("--n-draft-max", type=int, default=3)
-    demo.add_argument("--threads", type=int, default=None)
-    demo.add_argument("--prompt", default="The story begins:")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, parents=[common], formatter_class=fmt)
+
+    def generation_options(p: argparse.ArgumentParser, max_tokens: int) -> None:
+        p.add_argument("-n", "--max-tokens", type=int, default=max_tokens, help="tokens to generate")
+        p.add_argument("-t", "--threads", type=int, default=None,
+                       help="CPU threads (default: one per physical core, llama_mtp.default_threads())")
+
+    demo = command("demo", "tiny synthesized MTP model: plain vs MTP speed and acceptance")
+    generation_options(demo, 256)
+    demo.add_argument("--n-draft-max", type=int, default=3, help="most tokens drafted per step")
+    demo.add_argument("-p", "--prompt", default="The story begins:", help="text prompt")
     demo.set_defaults(func=cmd_demo)
 
-    gen = sub.add_parser("generate", help="stream text from a GGUF model")
-    gen.add_argument("-m", "--model", required=True)
-    gen.add_argument("-p", "--prompt", required=True)
-    gen.add_argument("-n", "--max-tokens", type=int, default=128)
-    gen.add_argument("--n-draft-max", type=int, default=3)
-    gen.add_argument("--p-min", type=float, default=0.0)
-    gen.add_argument("--temp", type=float, default=0.0)
-    gen.add_argument("--top-k", type=int, default=0)
-    gen.add_argument("--top-p", type=float, default=1.0)
-    gen.add_argument("--min-p", type=float, default=0.0)
-    gen.add_argument("--seed", type=int, default=None)
-    gen.add_argument("--threads", type=int, default=None)
-    gen.add_argument("--stop", action="append", default=[])
+    gen = command("generate", "stream text from a GGUF model (MTP drafting when it has NextN layers)")
+    gen.add_argument("-m", "--model", required=True, help="GGUF model file")
+    gen.add_argument("-p", "--prompt", required=True, help="text prompt")
+    generation_options(gen, 128)
+    gen.add_argument("--n-draft-max", type=int, default=3, help="most tokens drafted per step")
+    gen.add_argument("--p-min", type=float, default=0.0, help="stop drafting below this draft probability")
+    gen.add_argument("--temperature", "--temp", type=float, default=0.0, help="sampling temperature (0: greedy)")
+    gen.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens (0: all)")
+    gen.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1: off)")
+    gen.add_argument("--min-p", type=float, default=0.0, help="drop tokens below min-p times the top probability")
+    gen.add_argument("--seed", type=int, default=None, help="sampling seed (default: random)")
+    gen.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     gen.add_argument("--no-mtp", action="store_true", help="plain decoding")
-    gen.add_argument("--n-gpu-layers", type=int, default=0)
+    gen.add_argument("--n-gpu-layers", type=int, default=0, help="layers offloaded to a GPU backend")
     gen.add_argument("--no-repack", action="store_true", help="no weight repacking (CPUs that trap AMX)")
     gen.set_defaults(func=cmd_generate)
 
-    bench = sub.add_parser("bench", help="sweep n_draft_max: tokens/s, speedup, acceptance; recommends the best")
-    bench.add_argument("-m", "--model", default=None, help="GGUF model (default: the demo's tiny model)")
-    bench.add_argument("--n-draft-max", default="1,2,3,4")
-    bench.add_argument("--tokens", type=int, default=256)
-    bench.add_argument("--repeats", type=int, default=3)
-    bench.add_argument("--threads", type=int, default=None)
-    bench.add_argument("--prompt", default="The story begins:")
-    bench.add_argument("--plot", default=None, help="write a PNG plot (needs matplotlib)")
+    bench = command("bench", "sweep n_draft_max: tokens/s, speedup, acceptance; recommends the best")
+    bench.add_argument("-m", "--model", default=None, help="GGUF model file (default: the demo's tiny model)")
+    generation_options(bench, 256)
+    bench.add_argument("--n-draft-max", default="1,2,3,4", help="draft lengths to try, comma-separated")
+    bench.add_argument("--repeats", type=int, default=3, help="runs per setting (the median is reported)")
+    bench.add_argument("-p", "--prompt", default="The story begins:", help="text prompt")
+    bench.add_argument("--plot", default=None, help="write a PNG plot there (needs matplotlib)")
     bench.set_defaults(func=cmd_bench)
 
-    info = sub.add_parser("info", help="capability report of a GGUF model")
-    info.add_argument("-m", "--model", required=True)
-    info.add_argument("--n-draft-max", type=int, default=3)
-    info.add_argument("--n-ctx", type=int, default=4096)
+    info = command("info", "capability report of a GGUF model")
+    info.add_argument("-m", "--model", required=True, help="GGUF model file")
+    info.add_argument("--n-draft-max", type=int, default=3, help="draft length the context sizes are shown for")
+    info.add_argument("--n-ctx", type=int, default=4096, help="context size the draft KV estimate is for")
     info.set_defaults(func=cmd_info)
+    return parser, {"demo": demo, "generate": gen, "bench": bench, "info": info}
 
-    args = parser.parse_args(argv)
-    set_log_level(args.log_level)
-    if not getattr(args, "command", None):
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, commands = _parser()
+    args, extra = parser.parse_known_args(argv)
+    command = getattr(args, "command", None)
+    if not command:
         parser.print_help()
         return 2
-    return int(args.func(args))
+    if extra:  # reported with the subcommand's usage, not the top-level one
+        commands[command].error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        set_log_level(args.log_level)
+        return int(args.func(args))
+    except _UsageError as e:
+        commands[command].error(str(e))
+    except (LlamaError, OSError, ValueError) as e:  # one line, no traceback
+        print(f"llama-mtp {command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"llama-mtp {command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
