@@ -142,3 +142,10 @@ def test_context_manager(model_path: Path) -> None:
     with llama_mtp.Model(str(model_path)) as m:
         assert m.n_vocab == 1024
     assert m.closed
+
+
+def test_new_context_takes_the_context_keywords(model: llama_mtp.Model) -> None:
+    ctx = model.new_context(n_ctx=256, n_batch=32, n_threads=1)
+    assert isinstance(ctx, llama_mtp.Context) and ctx.n_batch == 32
+    with pytest.raises(TypeError, match=r"Model.new_context\(\) got an unexpected keyword argument 'n_cxt'"):
+        model.new_context(n_cxt=256)  # type: ignore[call-arg]

@@ -3,6 +3,8 @@ pytest imports nothing from here)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 
@@ -65,12 +67,17 @@ def use_everything() -> None:
     loop_session: llama_mtp.MtpSession | None = loop.session
     reasons: list[str] = loop.finish_reasons
 
-    g = llama_mtp.generate(model, "hi", max_tokens=8, mtp=True, n_draft_max=3)
-    if isinstance(g, llama_mtp.Generation):
-        out: list[int] = g.tokens
-        speed: float = g.tokens_per_s
+    # the overloads: a prompt gives a Generation, a list of prompts a list, with no isinstance
+    g: llama_mtp.Generation = llama_mtp.generate(model, "hi", max_tokens=8, mtp=True, n_draft_max=3)
+    out: list[int] = g.tokens
+    speed: float = g.tokens_per_s
+    batch_results: list[llama_mtp.Generation] = llama_mtp.generate(model, ["a", "b"], stop=["."])
+    from_path: llama_mtp.Generation = llama_mtp.generate(Path("m.gguf"), [1, 2, 3], parse_special=True)
     for piece in llama_mtp.stream(model, "hi", max_tokens=8):
-        print(piece)
+        text_piece: str = piece
+    for index, indexed_piece in llama_mtp.stream(model, ["a", "b"]):
+        print(index + 1, indexed_piece.upper())
+    del out, speed, batch_results, from_path, text_piece
     info: dict[str, object] = llama_mtp.build_info()
     llama_mtp.set_log_level("error")
     try:

@@ -1,5 +1,6 @@
 #include "model.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -302,9 +303,23 @@ void bind_model(nb::module_ & m) {
              },
              nb::arg("token"), "True for end-of-generation tokens (EOS, EOT, ...).")
         .def("new_context",
-             [](nb::handle self, nb::kwargs kwargs) { return nb::type<Context>()(self, **kwargs); },
-             nb::sig("def new_context(self, **params: typing.Any) -> Context"),
-             "Context(self, **params): a new context over this model.")
+             [](nb::handle self, nb::kwargs kwargs) {
+                 // the keywords of Context(); anything else is the caller's typo
+                 static const char * const known[] = {"n_ctx", "n_batch", "n_ubatch", "n_seq_max", "n_threads",
+                                                      "n_threads_batch", "ctx_type", "n_rs_seq", "embeddings"};
+                 for (auto item : kwargs) {
+                     const std::string key = nb::cast<std::string>(item.first);
+                     if (std::find(std::begin(known), std::end(known), key) == std::end(known)) {
+                         throw nb::type_error(("Model.new_context() got an unexpected keyword argument '" + key + "'").c_str());
+                     }
+                 }
+                 return nb::type<Context>()(self, **kwargs);
+             },
+             nb::sig("def new_context(self, *, n_ctx: int = 4096, n_batch: int = 512, n_ubatch: int = 512, "
+                     "n_seq_max: int = 1, n_threads: int | None = None, n_threads_batch: int | None = None, "
+                     "ctx_type: ContextType = ..., n_rs_seq: int = 0, embeddings: bool = False) "
+                     "-> Context"),
+             "Context(self, ...): a new context over this model (the same keyword arguments).")
         .def("metadata", &metadata, nb::sig("def metadata(self) -> dict[str, str]"),
              "All GGUF key/value metadata as strings.")
         .def("tokenize", &tokenize, nb::arg("text"), nb::arg("add_special") = true,

@@ -210,7 +210,8 @@ class Stream(Generic[Piece]):
 
 
 @overload
-def stream(model: ModelLike, prompt: Prompt, *,  # type: ignore[overload-overlap]  # a str is a Sequence[str] max_tokens: int = ..., mtp: bool = ..., n_draft_max: int = ...,
+def stream(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
+        model: ModelLike, prompt: Prompt, *, max_tokens: int = ..., mtp: bool = ..., n_draft_max: int = ...,
            p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
            top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
            stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
@@ -236,7 +237,8 @@ def stream(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _DEF
 
 
 @overload
-def generate(model: ModelLike, prompt: Prompt, *,  # type: ignore[overload-overlap]  # a str is a Sequence[str] max_tokens: int = ..., mtp: bool = ..., n_draft_max: int = ...,
+def generate(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
+        model: ModelLike, prompt: Prompt, *, max_tokens: int = ..., mtp: bool = ..., n_draft_max: int = ...,
              p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
              top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
              stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,

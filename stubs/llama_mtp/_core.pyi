@@ -171,8 +171,10 @@ class Model:
     def is_eog(self, token: int) -> bool:
         """True for end-of-generation tokens (EOS, EOT, ...)."""
 
-    def new_context(self, **params: Any) -> Context:
-        """Context(self, **params): a new context over this model."""
+    def new_context(self, *, n_ctx: int = 4096, n_batch: int = 512, n_ubatch: int = 512, n_seq_max: int = 1, n_threads: int | None = None, n_threads_batch: int | None = None, ctx_type: ContextType = ..., n_rs_seq: int = 0, embeddings: bool = False) -> Context:
+        """
+        Context(self, ...): a new context over this model (the same keyword arguments).
+        """
 
     def metadata(self) -> dict[str, str]:
         """All GGUF key/value metadata as strings."""
