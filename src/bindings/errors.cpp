@@ -1,6 +1,9 @@
+// The one error mechanism: one table of Python exception classes, filled by add_error_type,
+// and one translator that raises every C++ error as the class its python_name() names.
 #include "errors.h"
 
 #include <cstring>
+#include <map>
 #include <new>
 
 namespace nb = nanobind;
@@ -8,21 +11,40 @@ namespace nb = nanobind;
 namespace llama_mtp {
 namespace {
 
-struct PyErrors {
-    PyObject * llama = nullptr;
-    PyObject * model_load = nullptr;
-    PyObject * model_not_found = nullptr;
-    PyObject * context = nullptr;
-    PyObject * closed = nullptr;
-    PyObject * stale_view = nullptr;
-    PyObject * state = nullptr;
-    PyObject * invalid_argument = nullptr;
-    PyObject * decode = nullptr;
-    PyObject * invalid_batch = nullptr;
-    PyObject * kv_slot = nullptr;
-    PyObject * aborted = nullptr;
-    PyObject * backend = nullptr;
-} py;
+// name -> Python class; never destroyed (it would be released after Python finalized)
+std::map<std::string, PyObject *> & error_types() {
+    static auto * types = new std::map<std::string, PyObject *>();
+    return *types;
+}
+
+PyObject * error_type(const char * name) {
+    const auto it = error_types().find(name);
+    return it != error_types().end() ? it->second : error_types().at("LlamaError");
+}
+
+void translate(const std::exception_ptr & p, void *) {
+    try {
+        std::rethrow_exception(p);
+    } catch (const nb::python_error &) {
+        throw;
+    } catch (const nb::builtin_exception &) {
+        throw;
+    } catch (const Error & e) {
+        set_error(error_type(e.python_name()), e.what(), e.attributes);
+    } catch (const std::invalid_argument & e) {
+        // upstream common/ throws these for bad parameters
+        set_error(error_type("InvalidArgumentError"), e.what());
+    } catch (const std::bad_alloc &) {
+        PyErr_NoMemory();
+    } catch (const std::exception & e) {
+        // any other C++ exception from llama.cpp: typed, never an abort
+        set_error(error_type("LlamaError"), e.what());
+    }
+}
+
+PyObject * new_error(nb::module_ & m, const char * name, const char * doc, std::initializer_list<PyObject *> bases) {
+    return add_error_type(m, name, doc, bases).ptr();
+}
 
 }  // namespace
 
@@ -46,67 +68,6 @@ void set_error(PyObject * type, const char * message, const std::vector<ErrorAtt
     PyErr_SetObject(type, inst.ptr());
 }
 
-namespace {
-
-void raise_decode(const DecodeError & e) {
-    PyObject * type = py.decode;
-    if (e.code == 1) {
-        type = py.kv_slot;
-    } else if (e.code == 2) {
-        type = py.aborted;
-    } else if (e.code == -1) {
-        type = py.invalid_batch;
-    }
-    std::vector<ErrorAttribute> attributes = e.attributes;
-    attributes.push_back({"code", (int64_t) e.code});
-    set_error(type, e.what(), attributes);
-}
-
-void translate(const std::exception_ptr & p, void *) {
-    try {
-        std::rethrow_exception(p);
-    } catch (const nb::python_error &) {
-        throw;
-    } catch (const nb::builtin_exception &) {
-        throw;
-    } catch (const DecodeError & e) {
-        raise_decode(e);
-    } catch (const ModelNotFoundError & e) {
-        set_error(py.model_not_found, e.what(), e.attributes);
-    } catch (const ModelLoadError & e) {
-        set_error(py.model_load, e.what(), e.attributes);
-    } catch (const StaleViewError & e) {
-        set_error(py.stale_view, e.what(), e.attributes);
-    } catch (const ClosedError & e) {
-        set_error(py.closed, e.what(), e.attributes);
-    } catch (const ContextError & e) {
-        set_error(py.context, e.what(), e.attributes);
-    } catch (const StateError & e) {
-        set_error(py.state, e.what(), e.attributes);
-    } catch (const BackendError & e) {
-        set_error(py.backend, e.what(), e.attributes);
-    } catch (const InvalidArgumentError & e) {
-        set_error(py.invalid_argument, e.what(), e.attributes);
-    } catch (const Error & e) {
-        set_error(py.llama, e.what(), e.attributes);
-    } catch (const std::invalid_argument & e) {
-        // upstream common/ throws these for bad parameters
-        set_error(py.invalid_argument, e.what());
-    } catch (const std::bad_alloc &) {
-        PyErr_NoMemory();
-    } catch (const std::exception & e) {
-        // any other C++ exception from llama.cpp: typed, never an abort
-        set_error(py.llama, e.what());
-    }
-}
-
-PyObject * new_error(nb::module_ & m, const char * name, const char * doc,
-                     std::initializer_list<PyObject *> bases) {
-    return add_error_type(m, name, doc, bases).ptr();
-}
-
-}  // namespace
-
 nb::handle add_error_type(nb::module_ & m, const char * name, const char * doc,
                           std::initializer_list<PyObject *> bases) {
     nb::list items;
@@ -119,46 +80,29 @@ nb::handle add_error_type(nb::module_ & m, const char * name, const char * doc,
         throw nb::python_error();
     }
     m.attr(name) = nb::handle(type);
+    error_types()[name] = type;
     return nb::handle(type);
 }
 
 void bind_errors(nb::module_ & m) {
-    py.llama = new_error(m, "LlamaError", "Base class of every llama_mtp error.",
-                         {PyExc_Exception});
-    py.model_load = new_error(m, "ModelLoadError",
-                              "The GGUF file could not be loaded (corrupt, truncated, unsupported).",
-                              {py.llama});
-    py.model_not_found = new_error(m, "ModelNotFoundError", "The model file does not exist.",
-                                   {py.model_load, PyExc_FileNotFoundError});
-    py.context = new_error(m, "ContextError",
-                           "A context could not be created or used as requested.",
-                           {py.llama});
-    py.closed = new_error(m, "ClosedError", "The model or context was closed.",
-                          {py.context});
-    py.stale_view = new_error(m, "StaleViewError",
-                              "An operation would invalidate live zero-copy views.",
-                              {py.context});
-    py.state = new_error(m, "StateError", "Saving or restoring a state failed.",
-                         {py.llama});
-    py.invalid_argument = new_error(m, "InvalidArgumentError",
-                                    "An argument is out of range or inconsistent.",
-                                    {py.llama, PyExc_ValueError});
-    py.decode = new_error(m, "DecodeError",
-                          "llama_decode failed; `code` holds upstream's return value.",
-                          {py.llama});
-    py.invalid_batch = new_error(m, "InvalidBatchError",
-                                 "llama.cpp rejected the batch (code -1).",
-                                 {py.decode, PyExc_ValueError});
-    py.kv_slot = new_error(m, "KvCacheFullError",
-                           "No KV cache slot for the batch (code 1): enlarge n_ctx or free "
-                           "sequences.",
-                           {py.decode});
-    py.aborted = new_error(m, "DecodeAbortedError", "The decode was aborted (code 2).",
-                           {py.decode});
-    py.backend = new_error(m, "BackendError",
-                           "A ggml backend module is missing or not supported by this machine "
-                           "(e.g. a CPU variant needing instructions this CPU lacks).",
-                           {py.llama});
+    PyObject * llama = new_error(m, "LlamaError", "Base class of every llama_mtp error.", {PyExc_Exception});
+    PyObject * model_load = new_error(m, "ModelLoadError",
+                                      "The GGUF file could not be loaded (corrupt, truncated, unsupported).", {llama});
+    new_error(m, "ModelNotFoundError", "The model file does not exist.", {model_load, PyExc_FileNotFoundError});
+    PyObject * context = new_error(m, "ContextError", "A context could not be created or used as requested.", {llama});
+    new_error(m, "ClosedError", "The model or context was closed.", {context});
+    new_error(m, "StaleViewError", "An operation would invalidate live zero-copy views.", {context});
+    new_error(m, "StateError", "Saving or restoring a state failed.", {llama});
+    new_error(m, "InvalidArgumentError", "An argument is out of range or inconsistent.", {llama, PyExc_ValueError});
+    PyObject * decode = new_error(m, "DecodeError", "llama_decode failed; `code` holds upstream's return value.", {llama});
+    new_error(m, "InvalidBatchError", "llama.cpp rejected the batch (code -1).", {decode, PyExc_ValueError});
+    new_error(m, "KvCacheFullError", "No KV cache slot for the batch (code 1): enlarge n_ctx or free sequences.",
+              {decode});
+    new_error(m, "DecodeAbortedError", "The decode was aborted (code 2).", {decode});
+    new_error(m, "BackendError",
+              "A ggml backend module is missing or not supported by this machine (e.g. a CPU variant needing "
+              "instructions this CPU lacks).",
+              {llama});
     nb::register_exception_translator(translate);
 }
 

@@ -37,8 +37,7 @@ void decode_target(MtpSession & s, const Batch & batch) {
         s.target().decode(batch);
     } catch (const DecodeError & e) {
         TargetDecodeError error(e.what());
-        error.attributes = e.attributes;
-        error.attributes.push_back({"code", (int64_t) e.code});
+        error.attributes = e.attributes;  // code included
         throw error;
     }
 }
@@ -74,37 +73,24 @@ struct MtpStats {
     }
 };
 
-void translate_mtp(const std::exception_ptr & p, void * payload) {
-    auto * types = (nb::dict *) payload;
-    try {
-        std::rethrow_exception(p);
-    } catch (const MtpSessionError & e) {
-        set_error(nb::borrow((*types)[e.python_name()]).ptr(), e.what(), e.attributes);
-    }
-}
-
 }  // namespace
 
 void bind_mtp(nb::module_ & m) {
     // MtpSessionError < LlamaError; InvalidConfigError and BadSeqIdError are also ValueErrors
-    // never destroyed: a static nb::dict would be released after Python finalized
-    static nb::dict & types = *new nb::dict();
     auto make = [&](const char * name, const char * doc, std::initializer_list<PyObject *> bases) {
-        nb::handle t = add_error_type(m, name, doc, bases);
-        types[name] = t;
-        return t.ptr();
+        return add_error_type(m, name, doc, bases).ptr();
     };
     PyObject * base = make("MtpSessionError", "Base class of MtpSession errors.", {nb::object(m.attr("LlamaError")).ptr()});
     make("IncompatibleContextsError", "The target/draft contexts cannot run draft-mtp; the message names the fix.", {base});
-    make("BadSeqIdError", "seq_id outside [0, n_seq).", {base, PyExc_ValueError});
+    make("BadSeqIdError", "seq_id outside [0, n_seq) (.seq_id, .n_seq).", {base, PyExc_ValueError});
     make("ProposalPendingError", "A proposal is pending: accept() it first.", {base});
     make("NoPendingProposalError", "accept() without a pending proposal.", {base});
-    make("AcceptedTooManyError", "accept(n) with n larger than the proposal.", {base, PyExc_ValueError});
-    make("InvalidConfigError", "An MtpSessionConfig value is out of range.", {base, PyExc_ValueError});
+    make("AcceptedTooManyError", "accept(n) with n larger than the proposal (.n_accepted, .size).", {base, PyExc_ValueError});
+    make("InvalidConfigError", "An MtpSessionConfig value is out of range (.parameter, .value, .minimum, .maximum).",
+         {base, PyExc_ValueError});
     make("TargetDecodeError", "The target's decode failed inside a session call (.code: upstream's status).",
          {base, nb::object(m.attr("DecodeError")).ptr()});
     make("MtpStateError", "A speculative state could not be saved or restored.", {base, nb::object(m.attr("StateError")).ptr()});
-    nb::register_exception_translator(translate_mtp, &types);
 
     nb::class_<MtpConfig>(m, "MtpSessionConfig", "Draft-mtp settings, validated on creation.")
         .def(

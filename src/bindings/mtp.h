@@ -14,45 +14,17 @@ struct common_batch;
 
 namespace llama_mtp {
 
-// MtpSession errors (Python: MtpSessionError and subclasses, see bind_mtp). python_name() is the
-// Python class each one is raised as.
-struct MtpSessionError : Error {
-    using Error::Error;
-    virtual const char * python_name() const noexcept { return "MtpSessionError"; }
-};
-struct IncompatibleContextsError : MtpSessionError {
-    using MtpSessionError::MtpSessionError;
-    const char * python_name() const noexcept override { return "IncompatibleContextsError"; }
-};
-struct BadSeqIdError : MtpSessionError {
-    using MtpSessionError::MtpSessionError;
-    const char * python_name() const noexcept override { return "BadSeqIdError"; }
-};
-struct ProposalPendingError : MtpSessionError {
-    using MtpSessionError::MtpSessionError;
-    const char * python_name() const noexcept override { return "ProposalPendingError"; }
-};
-struct NoPendingProposalError : MtpSessionError {
-    using MtpSessionError::MtpSessionError;
-    const char * python_name() const noexcept override { return "NoPendingProposalError"; }
-};
-struct AcceptedTooManyError : MtpSessionError {
-    using MtpSessionError::MtpSessionError;
-    const char * python_name() const noexcept override { return "AcceptedTooManyError"; }
-};
-struct InvalidConfigError : MtpSessionError {
-    using MtpSessionError::MtpSessionError;
-    const char * python_name() const noexcept override { return "InvalidConfigError"; }
-};
+// MtpSession errors (Python: MtpSessionError and subclasses, registered in bind_mtp).
+LLAMA_MTP_ERROR(MtpSessionError, Error);
+LLAMA_MTP_ERROR(IncompatibleContextsError, MtpSessionError);
+LLAMA_MTP_ERROR(BadSeqIdError, MtpSessionError);
+LLAMA_MTP_ERROR(ProposalPendingError, MtpSessionError);
+LLAMA_MTP_ERROR(NoPendingProposalError, MtpSessionError);
+LLAMA_MTP_ERROR(AcceptedTooManyError, MtpSessionError);
+LLAMA_MTP_ERROR(InvalidConfigError, MtpSessionError);
 // A target decode failed inside a session call: both an MtpSessionError and a DecodeError.
-struct TargetDecodeError : MtpSessionError {
-    using MtpSessionError::MtpSessionError;
-    const char * python_name() const noexcept override { return "TargetDecodeError"; }
-};
-struct MtpStateError : MtpSessionError {
-    using MtpSessionError::MtpSessionError;
-    const char * python_name() const noexcept override { return "MtpStateError"; }
-};
+LLAMA_MTP_ERROR(TargetDecodeError, MtpSessionError);
+LLAMA_MTP_ERROR(MtpStateError, MtpSessionError);
 
 struct MtpConfig {
     int32_t n_seq = 1;
