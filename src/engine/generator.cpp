@@ -1,9 +1,9 @@
 #include "generator.h"
 
-#include <chrono>
 #include <cmath>
 #include <optional>
 
+#include "clock.h"
 #include "common.h"
 #include "errors.h"
 #include "interrupt.h"
@@ -14,10 +14,6 @@ namespace nb = nanobind;
 namespace llama_mtp {
 
 namespace {
-
-double now_s() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 // Maximum of a block; independent lanes so that the compiler vectorizes it.
 float block_max(const float * x, int32_t n) {

@@ -2,12 +2,12 @@
 // speed in the engine library, see CMakeLists.txt).
 #include "mtp.h"
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "clock.h"
 #include "common.h"
 #include "interrupt.h"
 #include "llama-ext.h"
@@ -18,21 +18,6 @@ namespace nb = nanobind;
 namespace llama_mtp {
 
 namespace {
-
-constexpr uint32_t kStateMagic = 0x4d54504cu;  // "LPTM"
-constexpr uint32_t kStateVersion = 1;
-
-double now_s() {
-    using clock = std::chrono::steady_clock;
-    return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
-}
-
-struct Timer {
-    double & acc;
-    double t0 = now_s();
-    explicit Timer(double & a) : acc(a) {}
-    ~Timer() { acc += now_s() - t0; }
-};
 
 std::string fix(const std::string & what, const std::string & how) { return what + " (fix: " + how + ")"; }
 
@@ -233,7 +218,7 @@ void MtpSession::begin_locked(int64_t seq_id, const std::vector<int32_t> & promp
         throw MtpSessionError("prompt of " + std::to_string(prompt.size()) + " tokens does not fit the target context (" +
                               std::to_string(tgt_->params().n_ctx_seq) + " cells per sequence)");
     }
-    Timer timer(stats_.t_begin);
+    ScopedTimer timer(stats_.t_begin);
     history_[seq_id].assign(prompt.begin(), prompt.end());
     common_speculative_begin(spec_, (llama_seq_id) seq_id, history_[seq_id]);
     begun_[seq_id] = true;
@@ -241,7 +226,7 @@ void MtpSession::begin_locked(int64_t seq_id, const std::vector<int32_t> & promp
 
 void MtpSession::process_common(const common_batch & batch) {
     dft_->require_no_views("MtpSession.process");
-    Timer timer(stats_.t_process);
+    ScopedTimer timer(stats_.t_process);
     bool ok = common_speculative_process(spec_, batch);
     dft_->note_external_decode();
     if (!ok) {
@@ -284,7 +269,7 @@ void MtpSession::draft_many(const std::vector<int32_t> & seqs, const std::vector
                             const std::vector<int32_t> & last, const std::vector<int32_t> & n_max,
                             llama_memory_t mem_dft) {
     dft_->require_no_views("MtpSession.draft");
-    Timer timer(stats_.t_draft);
+    ScopedTimer timer(stats_.t_draft);
     for (size_t k = 0; k < seqs.size(); ++k) {
         const int32_t s = seqs[k];
         proposal_[s].clear();
@@ -362,7 +347,7 @@ void MtpSession::accept_locked(int64_t seq_id, int32_t n_accepted) {
                               {{"seq_id", seq_id}, {"n_accepted", (int64_t) n_accepted},
                                {"size", (int64_t) proposal_[seq_id].size()}, {"maximum", (int64_t) proposal_[seq_id].size()}});
     }
-    Timer timer(stats_.t_accept);
+    ScopedTimer timer(stats_.t_accept);
     const auto & prop = proposal_[seq_id];
     // upstream asserts n_accepted == 0 when its impl never drafted for this seq
     common_speculative_accept(spec_, (llama_seq_id) seq_id, (uint16_t) (prop.empty() ? 0 : n_accepted));
@@ -382,111 +367,6 @@ void MtpSession::accept_locked(int64_t seq_id, int32_t n_accepted) {
     }
     history_[seq_id].insert(history_[seq_id].end(), prop.begin(), prop.begin() + n_accepted);
     pending_[seq_id] = false;
-}
-
-std::vector<uint8_t> MtpSession::get_state(int64_t seq_id) {
-    const SessionLock lock(*this);
-    check_seq(seq_id);
-    settle_empty_proposals();
-    check_quiescent("get_state");
-    std::vector<uint8_t> upstream;
-    if (!common_speculative_get_state(spec_, (llama_seq_id) seq_id, upstream)) {
-        throw MtpStateError("upstream draft-mtp returned no state for seq " + std::to_string(seq_id));
-    }
-    // header: magic, version, n_seq, n_draft_max, n_min, p_min bits, seq_id, begun,
-    // history length, history, upstream length, upstream bytes
-    std::vector<uint8_t> out;
-    auto put32 = [&](uint32_t v) { out.insert(out.end(), (uint8_t *) &v, (uint8_t *) &v + 4); };
-    uint32_t p_bits;
-    std::memcpy(&p_bits, &config_.p_min, 4);
-    put32(kStateMagic);
-    put32(kStateVersion);
-    put32((uint32_t) config_.n_seq);
-    put32((uint32_t) config_.n_draft_max);
-    put32((uint32_t) config_.n_min);
-    put32(p_bits);
-    put32((uint32_t) seq_id);
-    put32(begun_[seq_id] ? 1u : 0u);
-    put32((uint32_t) history_[seq_id].size());
-    for (int32_t t : history_[seq_id]) {
-        put32((uint32_t) t);
-    }
-    put32((uint32_t) upstream.size());
-    out.insert(out.end(), upstream.begin(), upstream.end());
-    return out;
-}
-
-void MtpSession::set_state(int64_t seq_id, const std::vector<uint8_t> & data) {
-    const SessionLock lock(*this);
-    check_seq(seq_id);
-    settle_empty_proposals();
-    check_quiescent("set_state");
-    size_t off = 0;
-    auto get32 = [&](const char * field) {
-        if (off + 4 > data.size()) {
-            throw MtpStateError(std::string("state is truncated (reading ") + field + ")");
-        }
-        uint32_t v;
-        std::memcpy(&v, data.data() + off, 4);
-        off += 4;
-        return v;
-    };
-    if (get32("magic") != kStateMagic) {
-        throw MtpStateError("not an MtpSession state (bad magic)");
-    }
-    const uint32_t version = get32("version");
-    if (version != kStateVersion) {
-        throw MtpStateError("state version " + std::to_string(version) + " is not supported (expected " + std::to_string(kStateVersion) + ")");
-    }
-    uint32_t p_bits;
-    std::memcpy(&p_bits, &config_.p_min, 4);
-    const uint32_t cfg[4] = {get32("n_seq"), get32("n_draft_max"), get32("n_min"), get32("p_min")};
-    if (cfg[1] != (uint32_t) config_.n_draft_max || cfg[2] != (uint32_t) config_.n_min || cfg[3] != p_bits) {
-        throw MtpStateError("state was saved by a session with another configuration");
-    }
-    get32("seq_id");  // a state may be restored into another sequence
-    const uint32_t begun = get32("begun");
-    const uint32_t n_hist = get32("history length");
-    if ((size_t) n_hist * 4 > data.size() - off) {
-        throw MtpStateError("state is truncated (history)");
-    }
-    std::vector<int32_t> hist(n_hist);
-    const int32_t n_vocab = vocab_size(tgt_->model().get());
-    for (uint32_t i = 0; i < n_hist; ++i) {
-        hist[i] = (int32_t) get32("history");
-        if (hist[i] < 0 || hist[i] >= n_vocab) {
-            throw MtpStateError("state's history holds token " + std::to_string(hist[i]) + ", outside this model's vocabulary [0, " +
-                                std::to_string(n_vocab) + ")");
-        }
-    }
-    const uint32_t n_up = get32("upstream length");
-    if ((size_t) n_up != data.size() - off) {
-        throw MtpStateError("state has a wrong length");
-    }
-    std::vector<uint8_t> upstream(data.begin() + off, data.end());
-    // validate the upstream block as the patched draft-mtp reads it, so a bad block never
-    // leaves a half-restored sequence behind
-    const int32_t n_embd = llama_model_n_embd_out(tgt_->model().get());
-    int32_t up_embd = 0, up_rows = 0;
-    if (upstream.size() >= 8) {
-        std::memcpy(&up_embd, upstream.data(), 4);
-        std::memcpy(&up_rows, upstream.data() + 4, 4);
-    }
-    if (upstream.size() < 8 || up_embd != n_embd || up_rows < 0 || up_rows > 4096 ||
-        upstream.size() != 8 + (size_t) n_embd * (1 + (size_t) up_rows) * 4) {
-        throw MtpStateError("state's draft-mtp block does not match this model");
-    }
-    for (size_t off_f = 8; off_f < upstream.size(); off_f += 4) {
-        float v;
-        std::memcpy(&v, upstream.data() + off_f, 4);
-        if (!std::isfinite(v)) {
-            throw MtpStateError("state's draft-mtp block holds a non-finite hidden state value");
-        }
-    }
-    common_speculative_set_state(spec_, (llama_seq_id) seq_id, upstream);
-    history_[seq_id] = std::move(hist);
-    begun_[seq_id] = begun != 0;
-    proposal_[seq_id].clear();
 }
 
 void MtpSession::print_stats() const { common_speculative_print_stats(spec_); }
