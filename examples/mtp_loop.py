@@ -19,12 +19,9 @@ from llama_mtp.testing import tiny_mtp_model
 
 def mtp_loop(model: llama_mtp.Model, prompt: str, n_tokens: int, n_draft_max: int = 3,
              n_threads: int | None = None) -> tuple[list[int], llama_mtp.MtpStats]:
-    rollback = model.is_recurrent or model.is_hybrid
-    n_ctx, n_batch = (len(prompt) + n_tokens + 64 + 255) // 256 * 256, 64
-    target = llama_mtp.Context(model, n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch, n_threads=n_threads,
-                               n_rs_seq=n_draft_max if rollback else 0)
-    draft = llama_mtp.Context(model, n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch, n_threads=n_threads,
-                              ctx_type=llama_mtp.ContextType.MTP)
+    n_batch = 64
+    target, draft = llama_mtp.mtp_contexts(model, n_draft_max=n_draft_max, n_ctx=len(prompt) + n_tokens + 64,
+                                           n_batch=n_batch, n_threads=n_threads)
     session = llama_mtp.MtpSession(target, draft, llama_mtp.MtpSessionConfig(n_draft_max=n_draft_max))
     sampler = llama_mtp.Sampler()  # greedy
 

@@ -9,12 +9,9 @@ import llama_mtp
 
 def mtp_contexts(model: llama_mtp.Model, n_draft_max: int = 3, n_seq: int = 1, n_ctx: int = 512,
                  n_batch: int = 64) -> tuple[llama_mtp.Context, llama_mtp.Context]:
-    rollback = model.is_recurrent or model.is_hybrid
-    target = llama_mtp.Context(model, n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch, n_seq_max=n_seq,
-                               n_rs_seq=n_draft_max if rollback else 0)
-    draft = llama_mtp.Context(model, n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch, n_seq_max=n_seq,
-                              ctx_type=llama_mtp.ContextType.MTP)
-    return target, draft
+    # n_ctx: for all sequences together, as the tests size it
+    return llama_mtp.mtp_contexts(model, n_draft_max=n_draft_max, n_seq=n_seq, n_ctx=max(n_ctx // n_seq, 256),
+                                  n_batch=n_batch)
 
 
 class Loop:

@@ -55,6 +55,7 @@ from ._core import (  # noqa: E402
 )
 from ._core import version as _version  # noqa: E402
 from .generation import Generation, Stream, generate, stream  # noqa: E402
+from .sizing import MtpContextParams, mtp_context_params, mtp_contexts  # noqa: E402
 
 __version__: str = _version()  # not build_info(): that also probes every CPU variant module
 
@@ -99,6 +100,9 @@ __all__ = [
     "default_threads",
     "generate",
     "inspect_gguf",
+    "MtpContextParams",
+    "mtp_context_params",
+    "mtp_contexts",
     "set_log_level",
     "stream",
 ]

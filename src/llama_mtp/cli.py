@@ -10,6 +10,7 @@ from typing import Any
 
 from . import LlamaError, Model, __version__, set_log_level
 from .generation import Generation, stream
+from .sizing import mtp_context_params
 from .testing import tiny_mtp_model
 
 DEMO_MODEL = dict(kind="hybrid", n_embd=1024, n_layer=8, n_vocab=4096, acceptance=0.9, seed=0)
@@ -184,8 +185,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"memory          {'recurrent' if model.is_recurrent else 'hybrid recurrent + attention' if model.is_hybrid else 'attention (KV cache)'}")
     print(f"MTP capable     {'yes' if model.has_mtp else 'no'}")
     if model.has_mtp:
-        print(f"MTP contexts (n_draft_max={n}):")
-        print(f"  target: n_batch >= {n + 1}" + (f", n_ubatch >= {n + 1}, n_rs_seq >= {n}" if rollback else ""))
+        sizes = mtp_context_params(model, n_draft_max=n, n_ctx=args.n_ctx)
+        print(f"MTP contexts (n_draft_max={n}; llama_mtp.mtp_context_params() gives these):")
+        print(f"  target: n_batch >= {n + 1}" + (f", n_ubatch >= {n + 1}, n_rs_seq >= {n}" if rollback else "")
+              + f"  e.g. Context(model, n_ctx={sizes.n_ctx}, n_batch={sizes.n_batch}, n_rs_seq={sizes.n_rs_seq})")
         print("  draft:  ctx_type=MTP, n_batch >= target n_batch, n_seq_max = n_seq")
         kv_per_token = 2 * model.n_head_kv * (model.n_embd // max(model.n_head, 1)) * 2  # f16 K and V, one layer
         print(f"  draft KV estimate: {kv_per_token * args.n_ctx / 2**20:.1f} MiB for n_ctx={args.n_ctx} (one NextN layer, f16)")

@@ -18,7 +18,6 @@ import numpy as np
 
 from ._core import (
     Context,
-    ContextType,
     Generator,
     InvalidArgumentError,
     Model,
@@ -26,6 +25,7 @@ from ._core import (
     MtpStats,
     build_info,
 )
+from .sizing import mtp_context_params
 
 # llama.cpp's largest context (tokens per sequence) and its sequence limit
 _MAX_CONTEXT = 1 << 24
@@ -146,19 +146,14 @@ class Stream(Generic[Piece]):
             raise InvalidArgumentError(
                 f"prompt ({longest} tokens) + max_tokens ({max_tokens}) exceed the largest context, "
                 f"{_MAX_CONTEXT} tokens")
-        n_ctx = min(per_seq * n_seq, _MAX_CONTEXT)
-        n_batch = min(max(min(512, longest), n_seq * (n_draft_max + 1), 32), n_ctx)
-        rollback = model.is_recurrent or model.is_hybrid
-        self._target = Context(
-            model, n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch, n_seq_max=n_seq,
-            n_threads=o.n_threads, n_threads_batch=o.n_threads,
-            n_rs_seq=n_draft_max if (o.mtp and rollback) else 0,
-        )
-        self._draft = (
-            Context(model, n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch, n_seq_max=n_seq,
-                    n_threads=o.n_threads, n_threads_batch=o.n_threads, ctx_type=ContextType.MTP)
-            if o.mtp else None
-        )
+        sizes = mtp_context_params(model, n_draft_max=n_draft_max, n_seq=n_seq,
+                                   n_ctx=min(per_seq, _MAX_CONTEXT // n_seq), n_batch=max(32, min(512, longest)),
+                                   n_threads=o.n_threads)
+        target_params = sizes.target()
+        if not o.mtp:
+            target_params["n_rs_seq"] = 0
+        self._target = Context(model, **target_params)  # type: ignore[arg-type]
+        self._draft = Context(model, **sizes.draft()) if o.mtp else None  # type: ignore[arg-type]
         self._gen = Generator(
             self._target, self._draft, token_prompts, max_tokens=max_tokens, n_draft_max=n_draft_max,
             n_min=o.n_min, p_min=o.p_min, temperature=o.temperature, top_k=o.top_k, top_p=o.top_p,

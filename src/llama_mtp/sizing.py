@@ -1,0 +1,57 @@
+"""How an MTP context pair is sized: the one place that knows what MtpSession's preflight
+requires of a target and a draft context (generate(), the CLI, the example and the tests all
+use it)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ._core import Context, ContextType, Model
+
+__all__ = ["MtpContextParams", "mtp_context_params", "mtp_contexts"]
+
+
+@dataclass(frozen=True)
+class MtpContextParams:
+    """Keyword arguments for the target and the draft Context of an MTP pair."""
+
+    n_ctx: int
+    n_batch: int
+    n_ubatch: int
+    n_seq: int
+    n_rs_seq: int  # recurrent-state snapshots on the target: rollback of rejected drafts
+    n_threads: int | None
+
+    def target(self) -> dict[str, object]:
+        return dict(n_ctx=self.n_ctx, n_batch=self.n_batch, n_ubatch=self.n_ubatch, n_seq_max=self.n_seq,
+                    n_rs_seq=self.n_rs_seq, n_threads=self.n_threads, n_threads_batch=self.n_threads)
+
+    def draft(self) -> dict[str, object]:
+        return dict(n_ctx=self.n_ctx, n_batch=self.n_batch, n_ubatch=self.n_ubatch, n_seq_max=self.n_seq,
+                    n_threads=self.n_threads, n_threads_batch=self.n_threads, ctx_type=ContextType.MTP)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def mtp_context_params(model: Model, *, n_draft_max: int = 3, n_seq: int = 1, n_ctx: int = 4096,
+                       n_batch: int = 512, n_threads: int | None = None) -> MtpContextParams:
+    """Sizes for an MTP pair that MtpSession's preflight accepts: a verify batch holds every
+    sequence's last token and its drafts (n_seq * (n_draft_max + 1) rows), the draft context
+    takes the target's batches, recurrent and hybrid targets keep n_draft_max snapshots and
+    verify in one ubatch. n_ctx is per sequence: llama.cpp splits a context's cells between its
+    sequences and limits n_batch to n_ctx."""
+    need = n_seq * (n_draft_max + 1)
+    total_ctx = n_ctx * n_seq
+    batch = min(max(n_batch, need), total_ctx)
+    rollback = model.is_recurrent or model.is_hybrid
+    return MtpContextParams(n_ctx=total_ctx, n_batch=batch, n_ubatch=batch, n_seq=n_seq,
+                            n_rs_seq=n_draft_max if rollback else 0, n_threads=n_threads)
+
+
+def mtp_contexts(model: Model, *, n_draft_max: int = 3, n_seq: int = 1, n_ctx: int = 4096, n_batch: int = 512,
+                 n_threads: int | None = None) -> tuple[Context, Context]:
+    """A target and a draft Context sized by mtp_context_params()."""
+    p = mtp_context_params(model, n_draft_max=n_draft_max, n_seq=n_seq, n_ctx=n_ctx, n_batch=n_batch,
+                           n_threads=n_threads)
+    return Context(model, **p.target()), Context(model, **p.draft())  # type: ignore[arg-type]
