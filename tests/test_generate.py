@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from mtp_helpers import mtp_contexts
 
 import llama_mtp
-from llama_mtp.testing import TinyModelSpec, tiny_mtp_model
+from llama_mtp.testing import TinyModelSpec, tiny_model_spec, tiny_mtp_model
 
 
 def test_generate_result(model: llama_mtp.Model, spec: TinyModelSpec) -> None:
@@ -77,11 +77,22 @@ def test_sampling_is_seeded(model: llama_mtp.Model) -> None:
     assert isinstance(c, llama_mtp.Generation) and c.tokens != a.tokens
 
 
-def test_eos_stops(tmp_path: Path) -> None:
-    # ignore_eos=False: a model that never produces EOS runs to max_tokens; check the flag path
-    m = llama_mtp.Model(str(tiny_mtp_model(tmp_path / "m.gguf")))
-    g = llama_mtp.generate(m, "eos", max_tokens=5, ignore_eos=True)
-    assert isinstance(g, llama_mtp.Generation) and len(g.tokens) == 5
+@pytest.mark.parametrize("mtp", [True, False])
+def test_eos_stops(tmp_path: Path, kind: str, mtp: bool) -> None:
+    # a model whose end-of-sequence id is the 6th word it will write: generation ends there,
+    # also when that word arrives inside an accepted draft; ignore_eos=True goes on past it
+    spec = tiny_model_spec(kind=kind)  # type: ignore[arg-type]
+    plain = llama_mtp.Model(str(tiny_mtp_model(tmp_path / "plain.gguf", kind=kind)))  # type: ignore[arg-type]
+    prompt = plain.tokenize("eos")
+    words = spec.expected_tokens(list(prompt), 12)
+    m = llama_mtp.Model(str(tiny_mtp_model(tmp_path / "eos.gguf", kind=kind, eos=words[5])))  # type: ignore[arg-type]
+    assert m.eos == words[5] and m.is_eog(words[5])
+    g = llama_mtp.generate(m, prompt, max_tokens=12, mtp=mtp)
+    assert g.tokens == words[:5] and g.finish_reason == "stop"
+    s = llama_mtp.stream(m, prompt, max_tokens=12, mtp=mtp)
+    assert "".join(s) == g.text == m.detokenize(words[:5])
+    past = llama_mtp.generate(m, prompt, max_tokens=12, mtp=mtp, ignore_eos=True)
+    assert past.tokens == words and past.finish_reason == "length"
 
 
 def test_errors(model_path: Path) -> None:

@@ -87,6 +87,7 @@ class TinyModelSpec:
     n_layer: int = 2
     seed: int = 0
     n_ff: int = 0  # 0: 2.75 * n_embd rounded up to a multiple of 32
+    eos: int = 2  # the end-of-sequence id; a word id makes the model end its text at that word
     version: int = GENERATOR_VERSION
     # derived, filled by tiny_model_spec()
     words: tuple[int, ...] = field(default=(), compare=False, repr=False)
@@ -95,7 +96,7 @@ class TinyModelSpec:
     wrong: frozenset[int] = field(default=frozenset(), compare=False, repr=False)
 
     def params(self) -> dict[str, object]:
-        keys = ("kind", "acceptance", "n_vocab", "n_embd", "n_layer", "seed", "n_ff", "version")
+        keys = ("kind", "acceptance", "n_vocab", "n_embd", "n_layer", "seed", "n_ff", "eos", "version")
         return {k: v for k, v in asdict(self).items() if k in keys}
 
     def digest(self) -> str:
@@ -133,6 +134,7 @@ def tiny_model_spec(
     n_layer: int = 2,
     seed: int = 0,
     n_ff: int = 0,
+    eos: int = 2,
 ) -> TinyModelSpec:
     """Validate parameters and compute the crafted structure (cheap: no tensors)."""
     if kind not in ("dense", "hybrid"):
@@ -144,6 +146,8 @@ def tiny_model_spec(
         raise ValueError(f"n_vocab must be >= {n_base + 16}, got {n_vocab}")
     if n_embd < 64 or n_embd % 32:
         raise ValueError(f"n_embd must be a multiple of 32 and >= 64, got {n_embd}")
+    if not 0 <= eos < n_vocab:
+        raise ValueError(f"eos must be a token id in [0, {n_vocab}), got {eos}")
     if n_layer < (2 if kind == "hybrid" else 1):
         raise ValueError(f"n_layer too small for kind={kind!r}: {n_layer}")
     rng = np.random.default_rng(seed)
@@ -155,7 +159,8 @@ def tiny_model_spec(
     wrong = frozenset(int(t) for t in rng.choice(words, size=n_wrong, replace=False))
     return TinyModelSpec(
         kind=kind, acceptance=float(acceptance), n_vocab=n_vocab, n_embd=n_embd, n_layer=n_layer,
-        seed=seed, n_ff=n_ff or (int(2.75 * n_embd) + 31) // 32 * 32, words=tuple(words), cycle=cycle, start=start,
+        seed=seed, n_ff=n_ff or (int(2.75 * n_embd) + 31) // 32 * 32, eos=eos, words=tuple(words), cycle=cycle,
+        start=start,
         wrong=wrong,
     )
 
@@ -359,7 +364,7 @@ def _write_gguf(spec: TinyModelSpec, path: Path) -> None:
     writer.add_token_scores(scores)
     writer.add_token_types(types)
     writer.add_bos_token_id(1)
-    writer.add_eos_token_id(2)
+    writer.add_eos_token_id(spec.eos)
     writer.add_unk_token_id(0)
     writer.add_add_bos_token(True)
     writer.add_add_space_prefix(True)
@@ -393,6 +398,7 @@ def tiny_mtp_model(
     n_layer: int = 2,
     seed: int = 0,
     n_ff: int = 0,
+    eos: int = 2,
 ) -> Path:
     """Write (or reuse) a tiny GGUF with one NextN block and return its path.
 
@@ -400,7 +406,7 @@ def tiny_mtp_model(
     existing file at `path` is reused when it was written with the same parameters.
     """
     spec = tiny_model_spec(kind=kind, acceptance=acceptance, n_vocab=n_vocab, n_embd=n_embd,
-                           n_layer=n_layer, seed=seed, n_ff=n_ff)
+                           n_layer=n_layer, seed=seed, n_ff=n_ff, eos=eos)
     if path is None:
         target = default_cache_dir() / f"tiny-{kind}-{spec.digest()}.gguf"
     else:
