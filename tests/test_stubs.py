@@ -4,6 +4,7 @@ copy (CPython 3.11, nanobind 3.1.0 pinned in pyproject.toml). Drift fails here."
 from __future__ import annotations
 
 import ast
+import difflib
 from importlib import resources
 from pathlib import Path
 
@@ -21,11 +22,20 @@ def test_stub_and_marker_are_installed() -> None:
     assert resources.files("llama_mtp").joinpath("py.typed").is_file()
 
 
+def normalized(stub: str) -> str:
+    """The stub's content without its layout, which stubgen may format differently from one
+    Python version to another: the AST, unparsed."""
+    return ast.unparse(ast.parse(stub))
+
+
 def test_stub_matches_the_golden_copy() -> None:
     assert GOLDEN.is_file(), "stubs/llama_mtp/_core.pyi is missing: copy the generated stub there"
-    assert installed_stub() == GOLDEN.read_text(), (
-        "the generated _core.pyi differs from stubs/llama_mtp/_core.pyi; if the API change is "
-        "intended, copy the installed stub over the golden one")
+    generated, golden = normalized(installed_stub()), normalized(GOLDEN.read_text())
+    diff = "\n".join(difflib.unified_diff(golden.splitlines(), generated.splitlines(), "stubs/llama_mtp/_core.pyi",
+                                           "installed _core.pyi", lineterm="", n=1))
+    assert not diff, (
+        "the generated _core.pyi differs from stubs/llama_mtp/_core.pyi; if the API change is intended, copy the "
+        f"installed stub over the golden one:\n{diff}")
 
 
 def test_every_public_name_has_a_docstring() -> None:
