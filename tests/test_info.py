@@ -41,13 +41,6 @@ def test_version_matches_pyproject() -> None:
     assert m and m.group(1) == llama_mtp.__version__
 
 
-def test_log_level() -> None:
-    llama_mtp.set_log_level("error")
-    with pytest.raises(llama_mtp.InvalidArgumentError):
-        llama_mtp.set_log_level("loud")
-    llama_mtp.set_log_level("none")
-
-
 def test_error_hierarchy() -> None:
     assert issubclass(llama_mtp.InvalidArgumentError, ValueError)
     for exc in (llama_mtp.ModelLoadError, llama_mtp.ContextError, llama_mtp.DecodeError,

@@ -3,5 +3,4 @@
 
 namespace llama_mtp {
 void bind_info(nanobind::module_ & m);
-void install_log_filter();
 }

@@ -10,6 +10,7 @@
 #include "info.h"
 #include "interrupt.h"
 #include "llama.h"
+#include "log.h"
 #include "model.h"
 #include "mtp.h"
 #include "sampler.h"
@@ -24,6 +25,7 @@ NB_MODULE(_core, m) {
     llama_mtp::bind_errors(m);
     llama_mtp::bind_backends(m);
     llama_mtp::bind_info(m);
+    llama_mtp::bind_log(m);
     llama_mtp::bind_model(m);
     llama_mtp::bind_batch(m);
     llama_mtp::bind_context(m);
