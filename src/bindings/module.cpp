@@ -13,6 +13,7 @@
 #include "log.h"
 #include "model.h"
 #include "mtp.h"
+#include "mtp_stats.h"
 #include "sampler.h"
 
 namespace nb = nanobind;
@@ -30,6 +31,7 @@ NB_MODULE(_core, m) {
     llama_mtp::bind_batch(m);
     llama_mtp::bind_context(m);
     llama_mtp::bind_sampler(m);
+    llama_mtp::bind_mtp_stats(m);
     llama_mtp::bind_mtp(m);
     llama_mtp::bind_generate(m);
     llama_mtp::bind_gguf(m);

@@ -488,41 +488,6 @@ class Sampler:
     def is_greedy(self) -> bool:
         """True when sampling is argmax."""
 
-class MtpSessionConfig:
-    """Draft-mtp settings, validated on creation."""
-
-    def __init__(self, n_seq: int = 1, n_draft_max: int = 3, n_min: int = 0, p_min: float = 0.0) -> None: ...
-
-    @property
-    def n_seq(self) -> int:
-        """Sequences the session serves (seq ids 0..n_seq-1)."""
-
-    @property
-    def n_draft_max(self) -> int:
-        """Most tokens one draft() proposes."""
-
-    @property
-    def n_min(self) -> int:
-        """Drafts shorter than this are dropped."""
-
-    @property
-    def p_min(self) -> float:
-        """Drafting stops at a token whose probability is below this."""
-
-    def with_n_min(self, n_min: int) -> MtpSessionConfig:
-        """A copy with another n_min."""
-
-    def with_p_min(self, p_min: float) -> MtpSessionConfig:
-        """A copy with another p_min."""
-
-    def with_n_draft_max(self, n_draft_max: int) -> MtpSessionConfig:
-        """A copy with another n_draft_max."""
-
-    def __eq__(self, arg: MtpSessionConfig, /) -> bool:
-        """Equal when every field is."""
-
-    def __repr__(self) -> str: ...
-
 class MtpStats:
     """Speculative decoding statistics (vLLM-style metrics)."""
 
@@ -584,6 +549,41 @@ class MtpStats:
 
     def as_dict(self) -> dict[str, Any]:
         """All counters and rates as a dict."""
+
+    def __repr__(self) -> str: ...
+
+class MtpSessionConfig:
+    """Draft-mtp settings, validated on creation."""
+
+    def __init__(self, n_seq: int = 1, n_draft_max: int = 3, n_min: int = 0, p_min: float = 0.0) -> None: ...
+
+    @property
+    def n_seq(self) -> int:
+        """Sequences the session serves (seq ids 0..n_seq-1)."""
+
+    @property
+    def n_draft_max(self) -> int:
+        """Most tokens one draft() proposes."""
+
+    @property
+    def n_min(self) -> int:
+        """Drafts shorter than this are dropped."""
+
+    @property
+    def p_min(self) -> float:
+        """Drafting stops at a token whose probability is below this."""
+
+    def with_n_min(self, n_min: int) -> MtpSessionConfig:
+        """A copy with another n_min."""
+
+    def with_p_min(self, p_min: float) -> MtpSessionConfig:
+        """A copy with another p_min."""
+
+    def with_n_draft_max(self, n_draft_max: int) -> MtpSessionConfig:
+        """A copy with another n_draft_max."""
+
+    def __eq__(self, arg: MtpSessionConfig, /) -> bool:
+        """Equal when every field is."""
 
     def __repr__(self) -> str: ...
 
