@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,19 @@ def test_models_without_mtp_layers_fall_back_to_plain_decoding(
     assert main(["bench", "-m", str(model_path), "-n", "8", "--repeats", "1"]) == 0
     out = capsys.readouterr()
     assert "plain decoding only" in out.err and "recommended: plain decoding" in out.out
+
+
+def test_bench_plot(capsys: pytest.CaptureFixture[str], model_path: Path, tmp_path: Path,
+                    monkeypatch: pytest.MonkeyPatch) -> None:
+    png = tmp_path / "bench.png"
+    argv = ["bench", "-m", str(model_path), "-n", "8", "--repeats", "2", "--n-draft-max", "1,2", "--plot", str(png)]
+    assert main(argv) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    capsys.readouterr()
+    # without matplotlib the command stops before any run, with the subcommand's usage
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "needs matplotlib" in err and "benchmarking" not in err

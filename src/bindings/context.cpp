@@ -11,6 +11,7 @@
 #include "llama-ext.h"
 #include "threads.h"
 #include "views.h"
+#include "view_bindings.h"
 
 namespace nb = nanobind;
 
@@ -94,17 +95,9 @@ void bind_context(nb::module_ & m) {
         .value("DEFAULT", ContextType::DEFAULT, "An ordinary (target) context.")
         .value("MTP", ContextType::MTP, "A draft context running the model's NextN (MTP) layers.");
 
-    nb::class_<ViewOwner>(m, "ViewOwner",
-                          "Owner (numpy base) of a zero-copy output view: keeps the context alive "
-                          "and records the decode generation the view belongs to.")
-        .def_ro("generation", &ViewOwner::generation, "Context.decode_count when the view was taken.")
-        .def_prop_ro("__array_interface__", &ViewOwner::array_interface,
-                     nb::sig("def __array_interface__(self) -> dict[str, typing.Any]"),
-                     "numpy's array interface over llama.cpp's memory (read-only).")
-        .def_prop_ro("is_current", &ViewOwner::is_current,
-                     "False once the context decoded again (the view then shows newer data) or closed.");
+    bind_view_owner(m);
 
-    nb::class_<Context>(m, "Context",
+    auto context = nb::class_<Context>(m, "Context",
                         "A llama.cpp inference context over a Model (KV cache, outputs). "
                         "Keeps its model alive.")
         .def(
@@ -165,19 +158,6 @@ void bind_context(nb::module_ & m) {
              "Decode a batch (GIL released). Raises InvalidArgumentError for bad tokens, positions or "
              "seq ids, KvCacheFullError / DecodeAbortedError / InvalidBatchError / DecodeError for "
              "upstream failures (with .code).")
-        .def("get_logits", &get_logits,
-             nb::sig("def get_logits(self) -> numpy.ndarray[dtype=float32, shape=(*, *), writable=False]"),
-             "Read-only zero-copy view (n_outputs, n_vocab) of the last decode's logits, rows in "
-             "batch order. Valid until the next decode (see ViewOwner.is_current).")
-        .def("get_logits_ith", [](nb::handle self, IntArg i) { return get_logits_ith(self, i.in("i", INT32_MIN, INT32_MAX)); }, nb::arg("i"),
-             nb::sig("def get_logits_ith(self, i: int) -> numpy.ndarray[dtype=float32, shape=(*), writable=False]"),
-             "Read-only zero-copy view of the logits of batch row i (negative: from the last output).")
-        .def("get_embeddings_ith", [](nb::handle self, IntArg i) { return get_embeddings_ith(self, i.in("i", INT32_MIN, INT32_MAX)); }, nb::arg("i"),
-             nb::sig("def get_embeddings_ith(self, i: int) -> numpy.ndarray[dtype=float32, shape=(*), writable=False]"),
-             "Read-only zero-copy view of the output embedding of batch row i (embeddings=True).")
-        .def("get_embeddings_seq", [](nb::handle self, IntArg seq_id) { return get_embeddings_seq(self, seq_id.in("seq_id", INT32_MIN, INT32_MAX)); }, nb::arg("seq_id"),
-             nb::sig("def get_embeddings_seq(self, seq_id: int) -> numpy.ndarray[dtype=float32, shape=(*), writable=False]"),
-             "Read-only zero-copy view of a sequence's pooled embedding (pooling models only).")
         .def("set_embeddings_pre_norm",
              [](Context & c, bool on, bool masked) {
                  const Context::Lock lock(c);
@@ -194,9 +174,6 @@ void bind_context(nb::module_ & m) {
              "Extract the pre-norm hidden states (the rows NextN/MTP layers consume): for every "
              "batch row, or only rows with the logits flag when masked=True.")
         .def_prop_ro("embeddings_pre_norm", [](const Context & c) { return c.pre_norm; }, "Whether pre-norm hidden states are extracted (set_embeddings_pre_norm).")
-        .def("get_embeddings_pre_norm_ith", [](nb::handle self, IntArg i) { return get_embeddings_pre_norm_ith(self, i.in("i", INT32_MIN, INT32_MAX)); }, nb::arg("i"),
-             nb::sig("def get_embeddings_pre_norm_ith(self, i: int) -> numpy.ndarray[dtype=float32, shape=(*), writable=False]"),
-             "Read-only zero-copy view of the pre-norm hidden state of batch row i.")
         .def("memory_clear",
              [](Context & c, bool data) {
                  nb::gil_scoped_release release;
@@ -259,6 +236,7 @@ void bind_context(nb::module_ & m) {
             return std::string("<llama_mtp.Context ") + (c.params().ctx_type == ContextType::MTP ? "MTP" : "DEFAULT") +
                    " n_ctx=" + std::to_string(c.params().n_ctx) + " n_seq_max=" + std::to_string(c.params().n_seq_max) + ">";
         });
+    bind_views(context);
 }
 
 }  // namespace llama_mtp

@@ -165,7 +165,13 @@ def _plot(path: str, title: str, drafts: list[int], speeds: dict[int, list[float
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("n_draft_max (0 = plain decoding)")
     ax.set_ylabel("tokens/s")
-    speedup = ax.secondary_yaxis("right", functions=(lambda v: v / plain, lambda r: r * plain))
+    def to_speedup(tokens_per_s: Any) -> Any:
+        return tokens_per_s / plain
+
+    def to_tokens_per_s(speedup: Any) -> Any:
+        return speedup * plain
+
+    speedup = ax.secondary_yaxis("right", functions=(to_speedup, to_tokens_per_s))
     speedup.set_ylabel("speedup over plain decoding")
     ax.set_title(title)
     ax.legend(fontsize="small")

@@ -374,26 +374,6 @@ class Context:
         Decode a batch (GIL released). Raises InvalidArgumentError for bad tokens, positions or seq ids, KvCacheFullError / DecodeAbortedError / InvalidBatchError / DecodeError for upstream failures (with .code).
         """
 
-    def get_logits(self) -> Annotated[NDArray[numpy.float32], dict(shape=(None, None), writable=False)]:
-        """
-        Read-only zero-copy view (n_outputs, n_vocab) of the last decode's logits, rows in batch order. Valid until the next decode (see ViewOwner.is_current).
-        """
-
-    def get_logits_ith(self, i: int) -> Annotated[NDArray[numpy.float32], dict(shape=(None,), writable=False)]:
-        """
-        Read-only zero-copy view of the logits of batch row i (negative: from the last output).
-        """
-
-    def get_embeddings_ith(self, i: int) -> Annotated[NDArray[numpy.float32], dict(shape=(None,), writable=False)]:
-        """
-        Read-only zero-copy view of the output embedding of batch row i (embeddings=True).
-        """
-
-    def get_embeddings_seq(self, seq_id: int) -> Annotated[NDArray[numpy.float32], dict(shape=(None,), writable=False)]:
-        """
-        Read-only zero-copy view of a sequence's pooled embedding (pooling models only).
-        """
-
     def set_embeddings_pre_norm(self, on: bool, masked: bool = False) -> None:
         """
         Extract the pre-norm hidden states (the rows NextN/MTP layers consume): for every batch row, or only rows with the logits flag when masked=True.
@@ -404,9 +384,6 @@ class Context:
         """
         Whether pre-norm hidden states are extracted (set_embeddings_pre_norm).
         """
-
-    def get_embeddings_pre_norm_ith(self, i: int) -> Annotated[NDArray[numpy.float32], dict(shape=(None,), writable=False)]:
-        """Read-only zero-copy view of the pre-norm hidden state of batch row i."""
 
     def memory_clear(self, data: bool = True) -> None:
         """Remove every sequence from the KV cache / recurrent state."""
@@ -445,6 +422,29 @@ class Context:
         """Zero upstream's timing counters."""
 
     def __repr__(self) -> str: ...
+
+    def get_logits(self) -> Annotated[NDArray[numpy.float32], dict(shape=(None, None), writable=False)]:
+        """
+        Read-only zero-copy view (n_outputs, n_vocab) of the last decode's logits, rows in batch order. Valid until the next decode (see ViewOwner.is_current).
+        """
+
+    def get_logits_ith(self, i: int) -> Annotated[NDArray[numpy.float32], dict(shape=(None,), writable=False)]:
+        """
+        Read-only zero-copy view of the logits of batch row i (negative: from the last output).
+        """
+
+    def get_embeddings_ith(self, i: int) -> Annotated[NDArray[numpy.float32], dict(shape=(None,), writable=False)]:
+        """
+        Read-only zero-copy view of the output embedding of batch row i (embeddings=True).
+        """
+
+    def get_embeddings_seq(self, seq_id: int) -> Annotated[NDArray[numpy.float32], dict(shape=(None,), writable=False)]:
+        """
+        Read-only zero-copy view of a sequence's pooled embedding (pooling models only).
+        """
+
+    def get_embeddings_pre_norm_ith(self, i: int) -> Annotated[NDArray[numpy.float32], dict(shape=(None,), writable=False)]:
+        """Read-only zero-copy view of the pre-norm hidden state of batch row i."""
 
 class Sampler:
     """
