@@ -18,11 +18,10 @@ namespace {
 void check_id(int64_t v, int overflow, int32_t n_vocab, const char * what, size_t i) {
     const int64_t hi = n_vocab >= 0 ? (int64_t) n_vocab - 1 : INT32_MAX;
     if (overflow != 0 || v < 0 || v > hi) {
-        throw InvalidArgumentError(std::string(what) + " " + std::to_string(i) + " is " +
-                                   (overflow != 0 ? std::string(overflow < 0 ? "below -2**63" : "above 2**63 - 1")
-                                                  : std::to_string(v)) +
-                                   ", outside [0, " + std::to_string(hi + 1) + ")" +
-                                   (n_vocab >= 0 ? " (the vocabulary)" : ""));
+        throw InvalidArgumentError(
+            std::string(what) + " " + std::to_string(i) + " is " +
+            (overflow != 0 ? std::string(overflow < 0 ? "below -2**63" : "above 2**63 - 1") : std::to_string(v)) +
+            ", outside [0, " + std::to_string(hi + 1) + ")" + (n_vocab >= 0 ? " (the vocabulary)" : ""));
     }
 }
 

@@ -44,8 +44,7 @@ fs::path g_backend_dir;  // where load_backends() found the modules (empty: stat
 std::string library_path_of(const void * address) {
 #ifdef _WIN32
     HMODULE module = nullptr;
-    if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
-                                GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+    if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
                             (LPCWSTR) address, &module)) {
         return "";
     }
@@ -94,8 +93,7 @@ std::string variant_of(const std::string & filename) {
         return "";
     }
     return filename.substr(std::string(kModulePrefix).size(),
-                           filename.size() - std::string(kModulePrefix).size() -
-                               std::string(kModuleSuffix).size());
+                           filename.size() - std::string(kModulePrefix).size() - std::string(kModuleSuffix).size());
 }
 
 fs::path variant_path(const fs::path & dir, const std::string & variant) {
@@ -119,7 +117,9 @@ std::string joined(const std::vector<std::string> & names) {
     return out.empty() ? "none" : out;
 }
 
-ggml_backend_reg_t cpu_reg() { return ggml_backend_reg_by_name("CPU"); }
+ggml_backend_reg_t cpu_reg() {
+    return ggml_backend_reg_by_name("CPU");
+}
 
 ggml_backend_get_features_t cpu_get_features(ggml_backend_reg_t reg) {
     return (ggml_backend_get_features_t) ggml_backend_reg_get_proc_address(reg, "ggml_backend_get_features");
@@ -138,21 +138,21 @@ std::string loaded_cpu_variant() {
     return variant_of(fs::u8path(cpu_backend_path(reg)).filename().u8string());
 }
 
-std::vector<std::string> load_backends(const std::string & directory,
-                                       const std::optional<std::string> & cpu_variant) {
+std::vector<std::string> load_backends(const std::string & directory, const std::optional<std::string> & cpu_variant) {
     std::lock_guard<std::mutex> lock(g_load_mutex);
     if (!LLAMA_MTP_CPU_VARIANTS_BUILD) {
         if (cpu_variant) {
-            throw BackendError("this build links one CPU backend; choosing a CPU variant needs a "
-                               "build with LLAMA_MTP_CPU_VARIANTS=ON (the published wheels)");
+            throw BackendError(
+                "this build links one CPU backend; choosing a CPU variant needs a "
+                "build with LLAMA_MTP_CPU_VARIANTS=ON (the published wheels)");
         }
         return backend_names();
     }
     if (cpu_reg()) {  // ggml cannot swap backends under live models: loading is once per process
         std::string loaded = loaded_cpu_variant();
         if (cpu_variant && *cpu_variant != loaded) {
-            throw BackendError("the CPU variant '" + loaded + "' is already loaded; '" +
-                               *cpu_variant + "' can only be chosen before the first load "
+            throw BackendError("the CPU variant '" + loaded + "' is already loaded; '" + *cpu_variant +
+                               "' can only be chosen before the first load "
                                "(set LLAMA_MTP_CPU_VARIANT before importing llama_mtp)");
         }
         return backend_names();
@@ -170,20 +170,20 @@ std::vector<std::string> load_backends(const std::string & directory,
         const std::string & name = *cpu_variant;
         std::vector<std::string> present = variants_in(dir);
         if (std::find(present.begin(), present.end(), name) == present.end()) {
-            throw BackendError("no CPU variant '" + name + "' in " + directory + "; present: " +
-                               joined(present));
+            throw BackendError("no CPU variant '" + name + "' in " + directory + "; present: " + joined(present));
         }
         // ggml refuses (nullptr) a module whose ggml_backend_score() is 0 on this CPU
         if (ggml_backend_load(variant_path(dir, name).u8string().c_str()) == nullptr) {
-            throw BackendError("the CPU variant '" + name + "' is not supported by this CPU "
+            throw BackendError("the CPU variant '" + name +
+                               "' is not supported by this CPU "
                                "(it needs instructions this CPU lacks) or could not be opened");
         }
         // GPU backend modules (ggml-cuda, ...) are loaded as usual beside the chosen CPU variant.
         const std::string base = std::string(kBackendPrefix) + "base" + kModuleSuffix;
         for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
             std::string file = it->path().filename().u8string();
-            if (starts_with(file, kBackendPrefix) && ends_with(file, kModuleSuffix) &&
-                variant_of(file).empty() && file != base) {
+            if (starts_with(file, kBackendPrefix) && ends_with(file, kModuleSuffix) && variant_of(file).empty() &&
+                file != base) {
                 nb::gil_scoped_release release;
                 ggml_backend_load(it->path().u8string().c_str());
             }

@@ -22,8 +22,9 @@ Batch::Batch(int32_t capacity, int32_t n_seq_max) : capacity_(capacity), n_seq_m
         throw InvalidArgumentError("batch n_seq_max must be >= 1, got " + std::to_string(n_seq_max));
     }
     if ((int64_t) capacity * n_seq_max > (int64_t) kMaxBatchRows * 4) {
-        throw InvalidArgumentError("capacity * n_seq_max must be at most " + std::to_string((int64_t) kMaxBatchRows * 4) +
-                                   " seq id slots, got " + std::to_string((int64_t) capacity * n_seq_max));
+        throw InvalidArgumentError("capacity * n_seq_max must be at most " +
+                                   std::to_string((int64_t) kMaxBatchRows * 4) + " seq id slots, got " +
+                                   std::to_string((int64_t) capacity * n_seq_max));
     }
     token_.assign(capacity, 0);
     pos_.assign(capacity, 0);
@@ -42,8 +43,7 @@ int32_t Batch::add(int32_t token, int32_t pos, const std::vector<int32_t> & seq_
     }
     if (seq_ids.empty() || (int32_t) seq_ids.size() > n_seq_max_) {
         throw InvalidArgumentError("a row needs 1 to " + std::to_string(n_seq_max_) +
-                                   " seq ids (the batch's n_seq_max), got " +
-                                   std::to_string(seq_ids.size()));
+                                   " seq ids (the batch's n_seq_max), got " + std::to_string(seq_ids.size()));
     }
     const int32_t i = n_tokens_;
     token_[i] = token;
@@ -59,8 +59,8 @@ int32_t Batch::add(int32_t token, int32_t pos, const std::vector<int32_t> & seq_
 
 void Batch::set_size(int32_t n) {
     if (n < 0 || n > capacity_) {
-        throw InvalidArgumentError("batch length " + std::to_string(n) + " outside [0, " +
-                                   std::to_string(capacity_) + "]");
+        throw InvalidArgumentError("batch length " + std::to_string(n) + " outside [0, " + std::to_string(capacity_) +
+                                   "]");
     }
     n_tokens_ = n;
 }
@@ -98,7 +98,9 @@ RowView<T> row_view(Batch & self, T * data, int64_t stride = 1) {
     return RowView<T>(data, 1, shape, nb::handle(), strides);
 }
 
-int32_t seq_id_value(const IntArg & v) { return v.i32("seq_id", 0); }
+int32_t seq_id_value(const IntArg & v) {
+    return v.i32("seq_id", 0);
+}
 
 std::vector<int32_t> seq_ids_from(nb::handle seq_id) {
     IntArg one;
@@ -119,9 +121,8 @@ void set_tokens(Batch & self, nb::handle tokens_in, IntArg pos0_arg, IntArg seq_
     const size_t n = tokens.size();
     const int32_t pos0 = pos0_arg.i32("pos0", 0, (int64_t) INT32_MAX - (int64_t) n);
     if ((size_t) start + n > (size_t) self.capacity()) {
-        throw InvalidArgumentError("set_tokens: " + std::to_string(n) + " tokens (+" +
-                                   std::to_string(start) + " already in the batch) exceed capacity " +
-                                   std::to_string(self.capacity()));
+        throw InvalidArgumentError("set_tokens: " + std::to_string(n) + " tokens (+" + std::to_string(start) +
+                                   " already in the batch) exceed capacity " + std::to_string(self.capacity()));
     }
     const int32_t * src = tokens.data();
     int32_t * tok = self.token();
@@ -157,7 +158,8 @@ void bind_batch(nb::module_ & m) {
                 const int32_t seqs = n_seq_max.i32("n_seq_max", 1, llama_max_parallel_sequences());
                 new (self) Batch(cap, seqs);
             },
-            nb::arg("capacity"), nb::kw_only(), nb::arg("n_seq_max") = 1, "An empty batch with room for capacity rows of up to n_seq_max seq ids each.")
+            nb::arg("capacity"), nb::kw_only(), nb::arg("n_seq_max") = 1,
+            "An empty batch with room for capacity rows of up to n_seq_max seq ids each.")
         .def("__len__", &Batch::size, "Rows in use (what decode reads).")
         .def_prop_ro("capacity", &Batch::capacity, "Most rows the batch can hold.")
         .def_prop_ro("n_seq_max", &Batch::n_seq_max, "Most seq ids one row can carry.")
@@ -172,37 +174,37 @@ void bind_batch(nb::module_ & m) {
                     "collections.abc.Sequence[int] = 0, logits: bool = False) -> int"),
             "Append one row; returns its index. Range checks against the model happen at "
             "decode.")
-        .def("set_tokens", &set_tokens, nb::arg("tokens"), nb::arg("pos0") = 0,
-             nb::arg("seq_id") = 0, nb::arg("logits_last") = true, nb::kw_only(),
-             nb::arg("append") = false,
-             nb::sig("def set_tokens(self, tokens: collections.abc.Sequence[int] | numpy.ndarray, pos0: int = 0, seq_id: int = 0, logits_last: bool = True, "
+        .def("set_tokens", &set_tokens, nb::arg("tokens"), nb::arg("pos0") = 0, nb::arg("seq_id") = 0,
+             nb::arg("logits_last") = true, nb::kw_only(), nb::arg("append") = false,
+             nb::sig("def set_tokens(self, tokens: collections.abc.Sequence[int] | numpy.ndarray, pos0: int = 0, "
+                     "seq_id: int = 0, logits_last: bool = True, "
                      "*, append: bool = False) -> None"),
              "Fill rows from an int32 array at positions pos0, pos0+1, ... of one sequence "
              "(replacing the batch, or after its rows with append=True); logits_last "
              "requests output for the last row only.")
-        .def("set_len", [](Batch & self, IntArg n) { self.set_size(n.i32("n", 0, self.capacity())); }, nb::arg("n"),
-             "Set the number of rows in use (0..capacity), e.g. after writing rows "
-             "through views of a longer batch.")
+        .def(
+            "set_len", [](Batch & self, IntArg n) { self.set_size(n.i32("n", 0, self.capacity())); }, nb::arg("n"),
+            "Set the number of rows in use (0..capacity), e.g. after writing rows "
+            "through views of a longer batch.")
         .def_prop_ro("n_outputs", &Batch::n_outputs, "Rows whose logits flag is set.")
-        .def_prop_ro("token", [](Batch & s) { return row_view<int32_t>(s, s.token()); },
-                     nb::rv_policy::reference_internal, "int32 token ids (writable view).")
-        .def_prop_ro("pos", [](Batch & s) { return row_view<int32_t>(s, s.pos()); },
-                     nb::rv_policy::reference_internal, "int32 positions (writable view).")
-        .def_prop_ro("seq_id",
-                     [](Batch & s) {
-                         return row_view<int32_t>(s, s.seq_id_storage(), s.n_seq_max());
-                     },
-                     nb::rv_policy::reference_internal,
-                     "int32 first seq id of each row (writable, strided view).")
-        .def_prop_ro("n_seq_id", [](Batch & s) { return row_view<int32_t>(s, s.n_seq_id()); },
-                     nb::rv_policy::reference_internal,
-                     "int32 number of seq ids per row (writable view).")
-        .def_prop_ro("logits", [](Batch & s) { return row_view<int8_t>(s, s.logits()); },
-                     nb::rv_policy::reference_internal,
-                     "int8 output flags (1 = compute logits for the row; writable view).")
+        .def_prop_ro(
+            "token", [](Batch & s) { return row_view<int32_t>(s, s.token()); }, nb::rv_policy::reference_internal,
+            "int32 token ids (writable view).")
+        .def_prop_ro(
+            "pos", [](Batch & s) { return row_view<int32_t>(s, s.pos()); }, nb::rv_policy::reference_internal,
+            "int32 positions (writable view).")
+        .def_prop_ro(
+            "seq_id", [](Batch & s) { return row_view<int32_t>(s, s.seq_id_storage(), s.n_seq_max()); },
+            nb::rv_policy::reference_internal, "int32 first seq id of each row (writable, strided view).")
+        .def_prop_ro(
+            "n_seq_id", [](Batch & s) { return row_view<int32_t>(s, s.n_seq_id()); }, nb::rv_policy::reference_internal,
+            "int32 number of seq ids per row (writable view).")
+        .def_prop_ro(
+            "logits", [](Batch & s) { return row_view<int8_t>(s, s.logits()); }, nb::rv_policy::reference_internal,
+            "int8 output flags (1 = compute logits for the row; writable view).")
         .def("__repr__", [](const Batch & s) {
-            return "<llama_mtp.Batch len=" + std::to_string(s.size()) +
-                   " capacity=" + std::to_string(s.capacity()) + ">";
+            return "<llama_mtp.Batch len=" + std::to_string(s.size()) + " capacity=" + std::to_string(s.capacity()) +
+                   ">";
         });
 }
 

@@ -2,16 +2,16 @@
 
 #include <string>
 
-#include <nanobind/stl/string.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
 #include "errors.h"
 #include "int_arg.h"
 #include "llama-ext.h"
 #include "threads.h"
-#include "views.h"
 #include "view_bindings.h"
+#include "views.h"
 
 namespace nb = nanobind;
 
@@ -20,7 +20,9 @@ namespace llama_mtp {
 namespace {
 
 // State flags upstream defines (llama.h LLAMA_STATE_SEQ_FLAGS_*).
-uint32_t state_flags(IntArg flags) { return flags.u32("flags", 0, 3); }
+uint32_t state_flags(IntArg flags) {
+    return flags.u32("flags", 0, 3);
+}
 
 nb::bytes state_seq_get(Context & c, IntArg seq, IntArg flags_arg) {
     const int64_t seq_id = seq.in("seq_id", 0, INT32_MAX);
@@ -53,7 +55,8 @@ void state_seq_set(Context & c, IntArg seq, nb::bytes data, IntArg flags_arg) {
     {
         nb::gil_scoped_release release;
         const Context::Lock lock(c);
-        n = llama_state_seq_set_data_ext(lock.get(), (const uint8_t *) data.c_str(), data.size(), (llama_seq_id) seq_id, flags);
+        n = llama_state_seq_set_data_ext(lock.get(), (const uint8_t *) data.c_str(), data.size(), (llama_seq_id) seq_id,
+                                         flags);
     }
     if (n == 0) {
         throw StateError("could not restore seq " + std::to_string(seq_id) +
@@ -97,145 +100,186 @@ void bind_context(nb::module_ & m) {
 
     bind_view_owner(m);
 
-    auto context = nb::class_<Context>(m, "Context",
-                        "A llama.cpp inference context over a Model (KV cache, outputs). "
-                        "Keeps its model alive.")
-        .def(
-            "__init__",
-            [](Context * self, Model & model_ref, IntArg n_ctx, IntArg n_batch, IntArg n_ubatch, IntArg n_seq_max,
-               std::optional<IntArg> n_threads, std::optional<IntArg> n_threads_batch, ContextType ctx_type,
-               IntArg n_rs_seq, bool embeddings) {
-                nb::object model = nb::find(&model_ref);  // the caller's Python Model object
-                ContextParams p;
-                p.n_ctx = n_ctx.u32("n_ctx", 1, 1 << 24);
-                p.n_batch = n_batch.u32("n_batch", 1, 1 << 20);
-                p.n_ubatch = n_ubatch.u32("n_ubatch", 1, 1 << 20);
-                p.n_seq_max = n_seq_max.u32("n_seq_max", 1, llama_max_parallel_sequences());
-                p.n_threads = n_threads ? thread_count(*n_threads, "n_threads") : 0;
-                p.n_threads_batch = n_threads_batch ? thread_count(*n_threads_batch, "n_threads_batch") : 0;
-                p.ctx_type = ctx_type;
-                p.n_rs_seq = n_rs_seq.u32("n_rs_seq", 0, 64);
-                p.embeddings = embeddings;
-                new (self) Context(model, p);
-            },
-            nb::arg("model"), nb::kw_only(), nb::arg("n_ctx") = 4096, nb::arg("n_batch") = 512,
-            nb::arg("n_ubatch") = 512, nb::arg("n_seq_max") = 1, nb::arg("n_threads").none() = nb::none(),
-            nb::arg("n_threads_batch").none() = nb::none(), nb::arg("ctx_type") = ContextType::DEFAULT,
-            nb::arg("n_rs_seq") = 0, nb::arg("embeddings") = false,
-            "Create a context (GIL released). llama.cpp pads n_ctx per sequence and clamps n_batch to "
-            "n_ctx and n_ubatch to n_batch; the properties report what it uses. n_threads=None picks what "
-            "upstream would: one thread per physical core, never more than the CPUs this process may run "
-            "on (llama_mtp.default_threads()).")
-        .def_prop_ro("model", &Context::model_obj, nb::sig("def model(self) -> Model"), "The Model this context runs.")
-        .def_prop_ro("closed", &Context::closed, "True after close().")
-        .def("close", &Context::close,
-             "Free the context now. Raises StaleViewError while zero-copy views of it are alive.")
-        .def("__enter__", [](nb::handle self) { return nb::borrow(self); }, nb::sig("def __enter__(self) -> Context"), "The context itself; close() on exit.")
-        .def("__exit__", [](Context & self, nb::args) { self.close(); }, nb::sig("def __exit__(self, *args: object) -> None"), "close()")
-        .def_prop_ro("n_ctx", [](const Context & c) { return c.params().n_ctx; }, "Context size in tokens (KV cells, all sequences).")
-        .def_prop_ro("n_ctx_seq", [](const Context & c) { return c.params().n_ctx_seq; },
-                     "KV cells one sequence may use (n_ctx / n_seq_max, padded by llama.cpp).")
-        .def_prop_ro("n_batch", [](const Context & c) { return c.params().n_batch; }, "Most tokens one decode() accepts (at most n_ctx).")
-        .def_prop_ro("n_ubatch", [](const Context & c) { return c.params().n_ubatch; }, "Tokens per compute graph (a decode runs n_batch in n_ubatch slices).")
-        .def_prop_ro("n_seq_max", [](const Context & c) { return c.params().n_seq_max; }, "Most sequences the context holds; seq ids are 0..n_seq_max-1.")
-        .def_prop_ro("n_rs_seq", [](const Context & c) { return c.params().n_rs_seq; },
-                     "Recurrent-state snapshots per sequence (rollback depth).")
-        .def_prop_ro("ctx_type", [](const Context & c) { return c.params().ctx_type; }, "DEFAULT (target) or MTP (draft over the NextN layers).")
-        .def_prop_ro("embeddings", [](const Context & c) { return c.params().embeddings; }, "Whether decode() outputs final embeddings.")
-        .def_prop_ro("n_threads", [](const Context & c) { return c.params().n_threads; }, "Threads for single-token decodes.")
-        .def_prop_ro("n_threads_batch", [](const Context & c) { return c.params().n_threads_batch; }, "Threads for multi-token decodes (prompts, verify batches).")
-        .def("set_n_threads",
-             [](Context & c, IntArg n, std::optional<IntArg> n_batch) {
-                 const int32_t threads = thread_count(n, "n_threads");
-                 c.set_n_threads(threads, n_batch ? thread_count(*n_batch, "n_threads_batch") : threads);
-             },
-             nb::arg("n_threads"), nb::arg("n_threads_batch").none() = nb::none(),
-             "Change the thread counts (n_threads_batch=None: the same as n_threads).")
-        .def_prop_ro("decode_count", &Context::decode_count,
-                     "Number of decodes run so far: the generation of views taken now.")
-        .def_prop_ro("n_outputs", &Context::last_n_outputs, "Output rows of the last decode.")
-        .def("decode", &Context::decode, nb::arg("batch"),
-             "Decode a batch (GIL released). Raises InvalidArgumentError for bad tokens, positions or "
-             "seq ids, KvCacheFullError / DecodeAbortedError / InvalidBatchError / DecodeError for "
-             "upstream failures (with .code).")
-        .def("set_embeddings_pre_norm",
-             [](Context & c, bool on, bool masked) {
-                 const Context::Lock lock(c);
-                 if (c.sessions > 0) {
-                     throw ContextError("an MtpSession or generation uses this context and needs its pre-norm "
-                                        "embeddings: delete it first");
-                 }
-                 llama_set_embeddings_nextn(lock.get(), on, masked);
-                 c.pre_norm = on;
-                 c.pre_norm_masked = masked;
-                 c.note_layout_change();
-             },
-             nb::arg("on"), nb::arg("masked") = false,
-             "Extract the pre-norm hidden states (the rows NextN/MTP layers consume): for every "
-             "batch row, or only rows with the logits flag when masked=True.")
-        .def_prop_ro("embeddings_pre_norm", [](const Context & c) { return c.pre_norm; }, "Whether pre-norm hidden states are extracted (set_embeddings_pre_norm).")
-        .def("memory_clear",
-             [](Context & c, bool data) {
-                 nb::gil_scoped_release release;
-                 llama_memory_clear(Context::Lock(c).memory(), data);
-             },
-             nb::arg("data") = true, "Remove every sequence from the KV cache / recurrent state.")
-        .def("memory_seq_rm",
-             [](Context & c, IntArg seq_id, IntArg p0, IntArg p1) {
-                 const MemoryRange r = memory_range(c, seq_id, p0, p1, true);
-                 nb::gil_scoped_release release;
-                 return llama_memory_seq_rm(Context::Lock(c).memory(), r.seq, r.p0, r.p1);
-             },
-             nb::arg("seq_id"), nb::arg("p0") = -1, nb::arg("p1") = -1,
-             "Remove positions [p0, p1) of a sequence (-1: open end; seq_id -1: all). Returns False "
-             "when the memory cannot remove a partial range (recurrent state without snapshots).")
-        .def("memory_seq_cp",
-             [](Context & c, IntArg src_arg, IntArg dst_arg, IntArg p0, IntArg p1) {
-                 const MemoryRange r = memory_range(c, src_arg, p0, p1, false, "seq_id_src");
-                 const llama_seq_id dst = memory_range(c, dst_arg, p0, p1, false, "seq_id_dst").seq;
-                 // each sequence has its own KV stream; upstream copies only whole streams across them
-                 if (r.seq != dst && (r.p0 > 0 || r.p1 >= 0)) {
-                     throw InvalidArgumentError("memory_seq_cp between two sequences copies whole sequences only "
-                                                "(p0 and p1 must be -1; llama.cpp keeps each sequence in its own KV "
-                                                "stream), got p0=" + std::to_string(r.p0) + ", p1=" + std::to_string(r.p1));
-                 }
-                 nb::gil_scoped_release release;
-                 llama_memory_seq_cp(Context::Lock(c).memory(), r.seq, dst, r.p0, r.p1);
-             },
-             nb::arg("seq_id_src"), nb::arg("seq_id_dst"), nb::arg("p0") = -1, nb::arg("p1") = -1,
-             "Copy a whole sequence to another (p0 = p1 = -1; a partial range only within one sequence).")
-        .def("memory_seq_keep",
-             [](Context & c, IntArg seq_id) {
-                 const llama_seq_id seq = memory_range(c, seq_id, IntArg{-1}, IntArg{-1}, false).seq;
-                 nb::gil_scoped_release release;
-                 llama_memory_seq_keep(Context::Lock(c).memory(), seq);
-             },
-             nb::arg("seq_id"), "Remove every sequence but this one.")
-        .def("memory_seq_pos_min",
-             [](Context & c, IntArg seq_id) {
-                 const llama_seq_id seq = memory_range(c, seq_id, IntArg{-1}, IntArg{-1}, false).seq;
-                 return llama_memory_seq_pos_min(Context::Lock(c).memory(), seq);
-             },
-             nb::arg("seq_id"), "Smallest position of the sequence in memory, -1 if empty.")
-        .def("memory_seq_pos_max",
-             [](Context & c, IntArg seq_id) {
-                 const llama_seq_id seq = memory_range(c, seq_id, IntArg{-1}, IntArg{-1}, false).seq;
-                 return llama_memory_seq_pos_max(Context::Lock(c).memory(), seq);
-             },
-             nb::arg("seq_id"), "Largest position of the sequence in memory, -1 if empty.")
-        .def("state_seq_get", &state_seq_get, nb::arg("seq_id"), nb::arg("flags") = 0,
-             "Serialize one sequence's memory (KV and recurrent state).")
-        .def("state_seq_set", &state_seq_set, nb::arg("seq_id"), nb::arg("data"), nb::arg("flags") = 0,
-             "Restore a sequence from state_seq_get(); raises StateError on mismatch.")
-        .def("perf", &perf, nb::sig("def perf(self) -> dict[str, float]"), "Upstream's timing counters.")
-        .def("perf_reset", [](Context & c) { llama_perf_context_reset(Context::Lock(c).get()); }, "Zero upstream's timing counters.")
-        .def("__repr__", [](const Context & c) {
-            if (c.closed()) {
-                return std::string("<llama_mtp.Context closed>");
-            }
-            return std::string("<llama_mtp.Context ") + (c.params().ctx_type == ContextType::MTP ? "MTP" : "DEFAULT") +
-                   " n_ctx=" + std::to_string(c.params().n_ctx) + " n_seq_max=" + std::to_string(c.params().n_seq_max) + ">";
-        });
+    auto context =
+        nb::class_<Context>(m, "Context",
+                            "A llama.cpp inference context over a Model (KV cache, outputs). "
+                            "Keeps its model alive.")
+            .def(
+                "__init__",
+                [](Context * self, Model & model_ref, IntArg n_ctx, IntArg n_batch, IntArg n_ubatch, IntArg n_seq_max,
+                   std::optional<IntArg> n_threads, std::optional<IntArg> n_threads_batch, ContextType ctx_type,
+                   IntArg n_rs_seq, bool embeddings) {
+                    nb::object model = nb::find(&model_ref);  // the caller's Python Model object
+                    ContextParams p;
+                    p.n_ctx = n_ctx.u32("n_ctx", 1, 1 << 24);
+                    p.n_batch = n_batch.u32("n_batch", 1, 1 << 20);
+                    p.n_ubatch = n_ubatch.u32("n_ubatch", 1, 1 << 20);
+                    p.n_seq_max = n_seq_max.u32("n_seq_max", 1, llama_max_parallel_sequences());
+                    p.n_threads = n_threads ? thread_count(*n_threads, "n_threads") : 0;
+                    p.n_threads_batch = n_threads_batch ? thread_count(*n_threads_batch, "n_threads_batch") : 0;
+                    p.ctx_type = ctx_type;
+                    p.n_rs_seq = n_rs_seq.u32("n_rs_seq", 0, 64);
+                    p.embeddings = embeddings;
+                    new (self) Context(model, p);
+                },
+                nb::arg("model"), nb::kw_only(), nb::arg("n_ctx") = 4096, nb::arg("n_batch") = 512,
+                nb::arg("n_ubatch") = 512, nb::arg("n_seq_max") = 1, nb::arg("n_threads").none() = nb::none(),
+                nb::arg("n_threads_batch").none() = nb::none(), nb::arg("ctx_type") = ContextType::DEFAULT,
+                nb::arg("n_rs_seq") = 0, nb::arg("embeddings") = false,
+                "Create a context (GIL released). llama.cpp pads n_ctx per sequence and clamps n_batch to "
+                "n_ctx and n_ubatch to n_batch; the properties report what it uses. n_threads=None picks what "
+                "upstream would: one thread per physical core, never more than the CPUs this process may run "
+                "on (llama_mtp.default_threads()).")
+            .def_prop_ro("model", &Context::model_obj, nb::sig("def model(self) -> Model"),
+                         "The Model this context runs.")
+            .def_prop_ro("closed", &Context::closed, "True after close().")
+            .def("close", &Context::close,
+                 "Free the context now. Raises StaleViewError while zero-copy views of it are alive.")
+            .def(
+                "__enter__", [](nb::handle self) { return nb::borrow(self); },
+                nb::sig("def __enter__(self) -> Context"), "The context itself; close() on exit.")
+            .def(
+                "__exit__", [](Context & self, nb::args) { self.close(); },
+                nb::sig("def __exit__(self, *args: object) -> None"), "close()")
+            .def_prop_ro(
+                "n_ctx", [](const Context & c) { return c.params().n_ctx; },
+                "Context size in tokens (KV cells, all sequences).")
+            .def_prop_ro(
+                "n_ctx_seq", [](const Context & c) { return c.params().n_ctx_seq; },
+                "KV cells one sequence may use (n_ctx / n_seq_max, padded by llama.cpp).")
+            .def_prop_ro(
+                "n_batch", [](const Context & c) { return c.params().n_batch; },
+                "Most tokens one decode() accepts (at most n_ctx).")
+            .def_prop_ro(
+                "n_ubatch", [](const Context & c) { return c.params().n_ubatch; },
+                "Tokens per compute graph (a decode runs n_batch in n_ubatch slices).")
+            .def_prop_ro(
+                "n_seq_max", [](const Context & c) { return c.params().n_seq_max; },
+                "Most sequences the context holds; seq ids are 0..n_seq_max-1.")
+            .def_prop_ro(
+                "n_rs_seq", [](const Context & c) { return c.params().n_rs_seq; },
+                "Recurrent-state snapshots per sequence (rollback depth).")
+            .def_prop_ro(
+                "ctx_type", [](const Context & c) { return c.params().ctx_type; },
+                "DEFAULT (target) or MTP (draft over the NextN layers).")
+            .def_prop_ro(
+                "embeddings", [](const Context & c) { return c.params().embeddings; },
+                "Whether decode() outputs final embeddings.")
+            .def_prop_ro(
+                "n_threads", [](const Context & c) { return c.params().n_threads; },
+                "Threads for single-token decodes.")
+            .def_prop_ro(
+                "n_threads_batch", [](const Context & c) { return c.params().n_threads_batch; },
+                "Threads for multi-token decodes (prompts, verify batches).")
+            .def(
+                "set_n_threads",
+                [](Context & c, IntArg n, std::optional<IntArg> n_batch) {
+                    const int32_t threads = thread_count(n, "n_threads");
+                    c.set_n_threads(threads, n_batch ? thread_count(*n_batch, "n_threads_batch") : threads);
+                },
+                nb::arg("n_threads"), nb::arg("n_threads_batch").none() = nb::none(),
+                "Change the thread counts (n_threads_batch=None: the same as n_threads).")
+            .def_prop_ro("decode_count", &Context::decode_count,
+                         "Number of decodes run so far: the generation of views taken now.")
+            .def_prop_ro("n_outputs", &Context::last_n_outputs, "Output rows of the last decode.")
+            .def("decode", &Context::decode, nb::arg("batch"),
+                 "Decode a batch (GIL released). Raises InvalidArgumentError for bad tokens, positions or "
+                 "seq ids, KvCacheFullError / DecodeAbortedError / InvalidBatchError / DecodeError for "
+                 "upstream failures (with .code).")
+            .def(
+                "set_embeddings_pre_norm",
+                [](Context & c, bool on, bool masked) {
+                    const Context::Lock lock(c);
+                    if (c.sessions > 0) {
+                        throw ContextError(
+                            "an MtpSession or generation uses this context and needs its pre-norm "
+                            "embeddings: delete it first");
+                    }
+                    llama_set_embeddings_nextn(lock.get(), on, masked);
+                    c.pre_norm = on;
+                    c.pre_norm_masked = masked;
+                    c.note_layout_change();
+                },
+                nb::arg("on"), nb::arg("masked") = false,
+                "Extract the pre-norm hidden states (the rows NextN/MTP layers consume): for every "
+                "batch row, or only rows with the logits flag when masked=True.")
+            .def_prop_ro(
+                "embeddings_pre_norm", [](const Context & c) { return c.pre_norm; },
+                "Whether pre-norm hidden states are extracted (set_embeddings_pre_norm).")
+            .def(
+                "memory_clear",
+                [](Context & c, bool data) {
+                    nb::gil_scoped_release release;
+                    llama_memory_clear(Context::Lock(c).memory(), data);
+                },
+                nb::arg("data") = true, "Remove every sequence from the KV cache / recurrent state.")
+            .def(
+                "memory_seq_rm",
+                [](Context & c, IntArg seq_id, IntArg p0, IntArg p1) {
+                    const MemoryRange r = memory_range(c, seq_id, p0, p1, true);
+                    nb::gil_scoped_release release;
+                    return llama_memory_seq_rm(Context::Lock(c).memory(), r.seq, r.p0, r.p1);
+                },
+                nb::arg("seq_id"), nb::arg("p0") = -1, nb::arg("p1") = -1,
+                "Remove positions [p0, p1) of a sequence (-1: open end; seq_id -1: all). Returns False "
+                "when the memory cannot remove a partial range (recurrent state without snapshots).")
+            .def(
+                "memory_seq_cp",
+                [](Context & c, IntArg src_arg, IntArg dst_arg, IntArg p0, IntArg p1) {
+                    const MemoryRange r = memory_range(c, src_arg, p0, p1, false, "seq_id_src");
+                    const llama_seq_id dst = memory_range(c, dst_arg, p0, p1, false, "seq_id_dst").seq;
+                    // each sequence has its own KV stream; upstream copies only whole streams across them
+                    if (r.seq != dst && (r.p0 > 0 || r.p1 >= 0)) {
+                        throw InvalidArgumentError(
+                            "memory_seq_cp between two sequences copies whole sequences only "
+                            "(p0 and p1 must be -1; llama.cpp keeps each sequence in its own KV "
+                            "stream), got p0=" +
+                            std::to_string(r.p0) + ", p1=" + std::to_string(r.p1));
+                    }
+                    nb::gil_scoped_release release;
+                    llama_memory_seq_cp(Context::Lock(c).memory(), r.seq, dst, r.p0, r.p1);
+                },
+                nb::arg("seq_id_src"), nb::arg("seq_id_dst"), nb::arg("p0") = -1, nb::arg("p1") = -1,
+                "Copy a whole sequence to another (p0 = p1 = -1; a partial range only within one sequence).")
+            .def(
+                "memory_seq_keep",
+                [](Context & c, IntArg seq_id) {
+                    const llama_seq_id seq = memory_range(c, seq_id, IntArg{-1}, IntArg{-1}, false).seq;
+                    nb::gil_scoped_release release;
+                    llama_memory_seq_keep(Context::Lock(c).memory(), seq);
+                },
+                nb::arg("seq_id"), "Remove every sequence but this one.")
+            .def(
+                "memory_seq_pos_min",
+                [](Context & c, IntArg seq_id) {
+                    const llama_seq_id seq = memory_range(c, seq_id, IntArg{-1}, IntArg{-1}, false).seq;
+                    return llama_memory_seq_pos_min(Context::Lock(c).memory(), seq);
+                },
+                nb::arg("seq_id"), "Smallest position of the sequence in memory, -1 if empty.")
+            .def(
+                "memory_seq_pos_max",
+                [](Context & c, IntArg seq_id) {
+                    const llama_seq_id seq = memory_range(c, seq_id, IntArg{-1}, IntArg{-1}, false).seq;
+                    return llama_memory_seq_pos_max(Context::Lock(c).memory(), seq);
+                },
+                nb::arg("seq_id"), "Largest position of the sequence in memory, -1 if empty.")
+            .def("state_seq_get", &state_seq_get, nb::arg("seq_id"), nb::arg("flags") = 0,
+                 "Serialize one sequence's memory (KV and recurrent state).")
+            .def("state_seq_set", &state_seq_set, nb::arg("seq_id"), nb::arg("data"), nb::arg("flags") = 0,
+                 "Restore a sequence from state_seq_get(); raises StateError on mismatch.")
+            .def("perf", &perf, nb::sig("def perf(self) -> dict[str, float]"), "Upstream's timing counters.")
+            .def(
+                "perf_reset", [](Context & c) { llama_perf_context_reset(Context::Lock(c).get()); },
+                "Zero upstream's timing counters.")
+            .def("__repr__", [](const Context & c) {
+                if (c.closed()) {
+                    return std::string("<llama_mtp.Context closed>");
+                }
+                return std::string("<llama_mtp.Context ") +
+                       (c.params().ctx_type == ContextType::MTP ? "MTP" : "DEFAULT") +
+                       " n_ctx=" + std::to_string(c.params().n_ctx) +
+                       " n_seq_max=" + std::to_string(c.params().n_seq_max) + ">";
+            });
     bind_views(context);
 }
 

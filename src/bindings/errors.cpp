@@ -86,15 +86,16 @@ nb::handle add_error_type(nb::module_ & m, const char * name, const char * doc,
 
 void bind_errors(nb::module_ & m) {
     PyObject * llama = new_error(m, "LlamaError", "Base class of every llama_mtp error.", {PyExc_Exception});
-    PyObject * model_load = new_error(m, "ModelLoadError",
-                                      "The GGUF file could not be loaded (corrupt, truncated, unsupported).", {llama});
+    PyObject * model_load =
+        new_error(m, "ModelLoadError", "The GGUF file could not be loaded (corrupt, truncated, unsupported).", {llama});
     new_error(m, "ModelNotFoundError", "The model file does not exist.", {model_load, PyExc_FileNotFoundError});
     PyObject * context = new_error(m, "ContextError", "A context could not be created or used as requested.", {llama});
     new_error(m, "ClosedError", "The model or context was closed.", {context});
     new_error(m, "StaleViewError", "An operation would invalidate live zero-copy views.", {context});
     new_error(m, "StateError", "Saving or restoring a state failed.", {llama});
     new_error(m, "InvalidArgumentError", "An argument is out of range or inconsistent.", {llama, PyExc_ValueError});
-    PyObject * decode = new_error(m, "DecodeError", "llama_decode failed; `code` holds upstream's return value.", {llama});
+    PyObject * decode =
+        new_error(m, "DecodeError", "llama_decode failed; `code` holds upstream's return value.", {llama});
     new_error(m, "InvalidBatchError", "llama.cpp rejected the batch (code -1).", {decode, PyExc_ValueError});
     new_error(m, "KvCacheFullError", "No KV cache slot for the batch (code 1): enlarge n_ctx or free sequences.",
               {decode});

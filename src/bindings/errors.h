@@ -24,10 +24,12 @@ struct Error : std::runtime_error {
     std::vector<ErrorAttribute> attributes;
 };
 
-#define LLAMA_MTP_ERROR(Name, Base)                                                  \
-    struct Name : Base {                                                             \
-        using Base::Base;                                                            \
-        const char * python_name() const noexcept override { return #Name; }         \
+#define LLAMA_MTP_ERROR(Name, Base)                          \
+    struct Name : Base {                                     \
+        using Base::Base;                                    \
+        const char * python_name() const noexcept override { \
+            return #Name;                                    \
+        }                                                    \
     }
 
 LLAMA_MTP_ERROR(ModelLoadError, Error);
@@ -43,9 +45,14 @@ LLAMA_MTP_ERROR(InvalidArgumentError, Error);
 // picks the Python class.
 struct DecodeError : Error {
     int code;
-    DecodeError(int code_, const std::string & msg) : Error(msg), code(code_) { attributes.push_back({"code", (int64_t) code_}); }
+    DecodeError(int code_, const std::string & msg) : Error(msg), code(code_) {
+        attributes.push_back({"code", (int64_t) code_});
+    }
     const char * python_name() const noexcept override {
-        return code == 1 ? "KvCacheFullError" : code == 2 ? "DecodeAbortedError" : code == -1 ? "InvalidBatchError" : "DecodeError";
+        return code == 1    ? "KvCacheFullError"
+               : code == 2  ? "DecodeAbortedError"
+               : code == -1 ? "InvalidBatchError"
+                            : "DecodeError";
     }
 };
 

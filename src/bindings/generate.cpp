@@ -11,8 +11,8 @@
 
 #include "arrays.h"
 #include "errors.h"
-#include "int_arg.h"
 #include "generator.h"
+#include "int_arg.h"
 #include "model.h"
 
 namespace nb = nanobind;
@@ -64,25 +64,30 @@ void bind_generate(nb::module_ & m) {
             nb::arg("n_draft_max") = 3, nb::arg("n_min") = 0, nb::arg("p_min") = 0.0f, nb::arg("temperature") = 0.0f,
             nb::arg("top_k") = 0, nb::arg("top_p") = 1.0f, nb::arg("min_p") = 0.0f, nb::arg("seed").none() = nb::none(),
             nb::arg("ignore_eos") = false, nb::arg("stop") = std::vector<std::string>{},
-            nb::sig("def __init__(self, target: Context, draft: Context | None, prompts: "
-                    "collections.abc.Sequence[collections.abc.Sequence[int] | numpy.ndarray], *, max_tokens: int, "
-                    "n_draft_max: int = 3, n_min: int = 0, p_min: float = 0.0, temperature: float = 0.0, top_k: int = 0, "
-                    "top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, "
-                    "stop: collections.abc.Sequence[str] = []) -> None"),
+            nb::sig(
+                "def __init__(self, target: Context, draft: Context | None, prompts: "
+                "collections.abc.Sequence[collections.abc.Sequence[int] | numpy.ndarray], *, max_tokens: int, "
+                "n_draft_max: int = 3, n_min: int = 0, p_min: float = 0.0, temperature: float = 0.0, top_k: int = 0, "
+                "top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, "
+                "stop: collections.abc.Sequence[str] = []) -> None"),
             "Prefill the prompts (GIL released); generation happens in step().")
         .def("step", &Generator::step, "Run one step (GIL released); returns the new tokens of each sequence.")
         .def_prop_ro("done", &Generator::done, "True when every sequence has finished.")
         .def_prop_ro("tokens", &Generator::tokens, "Per sequence: the tokens generated so far.")
-        .def_prop_ro("finish_reasons", &Generator::finish_reasons, "Per sequence: \"\" while running, then \"stop\" (EOS or a stop string) or \"length\".")
-        .def("take_text", [](Generator & g, int32_t s) { return utf8_lenient(g.take_text(s)); }, nb::arg("seq"),
-             "Text of sequence seq not handed out yet, as far as it is final: never an incomplete "
-             "character, never the start of a possible stop string (all of it once the sequence ended).")
-        .def("text", [](const Generator & g, int32_t s) { return utf8_lenient(g.text(s)); }, nb::arg("seq"),
-             "The whole text of sequence seq so far, cut where a stop string begins.")
+        .def_prop_ro("finish_reasons", &Generator::finish_reasons,
+                     "Per sequence: \"\" while running, then \"stop\" (EOS or a stop string) or \"length\".")
+        .def(
+            "take_text", [](Generator & g, int32_t s) { return utf8_lenient(g.take_text(s)); }, nb::arg("seq"),
+            "Text of sequence seq not handed out yet, as far as it is final: never an incomplete "
+            "character, never the start of a possible stop string (all of it once the sequence ended).")
+        .def(
+            "text", [](const Generator & g, int32_t s) { return utf8_lenient(g.text(s)); }, nb::arg("seq"),
+            "The whole text of sequence seq so far, cut where a stop string begins.")
         .def_prop_ro("n_past", &Generator::n_past, "Per sequence: positions held in the target's memory.")
-        .def_prop_ro("session", [](Generator & g) -> MtpSession * { return g.session(); }, nb::rv_policy::reference_internal,
-                     nb::sig("def session(self) -> MtpSession | None"),
-                     "The MtpSession driving the drafts (None without a draft context).")
+        .def_prop_ro(
+            "session", [](Generator & g) -> MtpSession * { return g.session(); }, nb::rv_policy::reference_internal,
+            nb::sig("def session(self) -> MtpSession | None"),
+            "The MtpSession driving the drafts (None without a draft context).")
         .def_ro("t_prompt", &Generator::t_prompt, "Seconds spent on the prompt.")
         .def_ro("t_gen", &Generator::t_gen, "Seconds spent in step().")
         .def_ro("n_prompt_tokens", &Generator::n_prompt_tokens, "Prompt tokens prefilled, all sequences together.")

@@ -49,7 +49,6 @@ const ArchRules * arch_rules(const std::string & arch) {
     return nullptr;
 }
 
-
 int64_t max_of(const std::vector<uint32_t> & v) {
     uint32_t m = 0;
     for (uint32_t x : v) {
@@ -69,7 +68,9 @@ GgufValue as_value(const std::vector<uint32_t> & v) {
     return std::vector<int64_t>(v.begin(), v.end());
 }
 
-bool has_tensor(const gguf_context * ctx, const std::string & name) { return gguf_find_tensor(ctx, name.c_str()) >= 0; }
+bool has_tensor(const gguf_context * ctx, const std::string & name) {
+    return gguf_find_tensor(ctx, name.c_str()) >= 0;
+}
 
 void check_hparams(const Reader & r, GgufSummary & out) {
     const gguf_context * ctx = r.ctx;
@@ -99,8 +100,8 @@ void check_hparams(const Reader & r, GgufSummary & out) {
     const auto used = r.per_layer(a + "expert_used_count", n_layer, kMaxExperts);
     const int64_t used_max = used ? max_of(*used) : 0;
     if (used_max > n_expert) {
-        r.fail(a + "expert_used_count", "= " + std::to_string(used_max) + " is more than expert_count " +
-                                            std::to_string(n_expert));
+        r.fail(a + "expert_used_count",
+               "= " + std::to_string(used_max) + " is more than expert_count " + std::to_string(n_expert));
     }
     if (n_expert > 0 && used_max == 0) {
         r.fail(a + "expert_used_count", "is 0 or missing while expert_count = " + std::to_string(n_expert));
@@ -108,8 +109,8 @@ void check_hparams(const Reader & r, GgufSummary & out) {
     const uint32_t groups = r.u32(a + "expert_group_count", 0, n_expert > 0 ? n_expert - 1 : 0).value_or(0);
     if (groups > 1) {
         if (n_expert % groups != 0) {
-            r.fail(a + "expert_group_count", "= " + std::to_string(groups) + " does not divide expert_count " +
-                                                 std::to_string(n_expert));
+            r.fail(a + "expert_group_count",
+                   "= " + std::to_string(groups) + " does not divide expert_count " + std::to_string(n_expert));
         }
         r.u32(a + "expert_group_used_count", 1, groups - 1);
         if (r.find(a + "expert_group_used_count") < 0) {
@@ -187,7 +188,8 @@ void check_hparams(const Reader & r, GgufSummary & out) {
             sum += s[i];
         }
         if (sum > head_size) {
-            r.fail(sections_key, "sum " + std::to_string(sum) + " is more than the head size " + std::to_string(head_size));
+            r.fail(sections_key,
+                   "sum " + std::to_string(sum) + " is more than the head size " + std::to_string(head_size));
         }
         if (!any) {
             r.fail(sections_key, "has no positive section among the first three");
@@ -212,8 +214,8 @@ void check_hparams(const Reader & r, GgufSummary & out) {
     const auto k_heads = r.u32(a + "ssm.group_count", 1, kMaxHeads);
     const auto v_heads = r.u32(a + "ssm.time_step_rank", 1, kMaxHeads);
     if (k_heads && v_heads && *v_heads % *k_heads != 0) {
-        r.fail(a + "ssm.time_step_rank", "= " + std::to_string(*v_heads) + " must be a multiple of ssm.group_count " +
-                                             std::to_string(*k_heads));
+        r.fail(a + "ssm.time_step_rank",
+               "= " + std::to_string(*v_heads) + " must be a multiple of ssm.group_count " + std::to_string(*k_heads));
     }
     if (rules && rules->gated_delta_net) {
         const uint32_t d_state = r.required_u32(a + "ssm.state_size", 1, kMaxHeads);

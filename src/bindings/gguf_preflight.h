@@ -29,7 +29,9 @@ struct GgufSummary {
 // invalid value. vocab_only checks only what a vocab-only load reads.
 GgufSummary check_gguf(const std::string & path, bool vocab_only);
 
-inline void preflight_gguf(const std::string & path, bool vocab_only) { check_gguf(path, vocab_only); }
+inline void preflight_gguf(const std::string & path, bool vocab_only) {
+    check_gguf(path, vocab_only);
+}
 
 void bind_gguf(nanobind::module_ & m);
 

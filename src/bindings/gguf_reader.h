@@ -99,8 +99,8 @@ struct Reader {
         }
         const uint32_t v = gguf_get_val_u32(ctx, id);
         if (v < lo || v > hi) {
-            fail(key, "= " + std::to_string(v) + " is out of range [" + std::to_string(lo) + ", " +
-                          std::to_string(hi) + "]");
+            fail(key, "= " + std::to_string(v) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                          "]");
         }
         return v;
     }

@@ -69,8 +69,8 @@ void check_vocab(const Reader & r, GgufSummary & out) {
             r.fail(key, "has the wrong type (expected an array of " + type_name(*types.begin()) + ")");
         }
         if (gguf_get_arr_n(ctx, id) != n) {
-            r.fail(key, "has " + std::to_string(gguf_get_arr_n(ctx, id)) + " values for " + std::to_string(n) +
-                            " tokens");
+            r.fail(key,
+                   "has " + std::to_string(gguf_get_arr_n(ctx, id)) + " values for " + std::to_string(n) + " tokens");
         }
     };
     check_parallel("tokenizer.ggml.scores", {GGUF_TYPE_FLOAT32, GGUF_TYPE_INT32});
@@ -78,8 +78,8 @@ void check_vocab(const Reader & r, GgufSummary & out) {
 
     // byte tokens are decoded from their "<0xXX>" text by the byte-fallback tokenizers only
     // (SPM, UGM, BPE); the others abort in token_to_byte
-    static const std::unordered_set<std::string> byte_fallback = {"llama", "t5", "gpt2", "gemma4", "hybriddna",
-                                                                   "whitespace"};
+    static const std::unordered_set<std::string> byte_fallback = {"llama",  "t5",        "gpt2",
+                                                                  "gemma4", "hybriddna", "whitespace"};
     constexpr int32_t kByteToken = 6;  // LLAMA_TOKEN_TYPE_BYTE
     if (const int64_t id = r.find("tokenizer.ggml.token_type"); id >= 0 && !byte_fallback.count(out.tokenizer_model)) {
         const auto * types = static_cast<const int32_t *>(gguf_get_arr_data(ctx, id));
@@ -109,8 +109,10 @@ void check_vocab(const Reader & r, GgufSummary & out) {
         bool add_bos, add_eos;
         int64_t bos, eos;
     };
-    constexpr Defaults kDefaults[] = {{"llama", true, false, 1, 2}, {"bert", true, false, 101, -1},
-                                      {"gpt2", false, false, 11, 11}, {"t5", false, true, -1, 1},
+    constexpr Defaults kDefaults[] = {{"llama", true, false, 1, 2},
+                                      {"bert", true, false, 101, -1},
+                                      {"gpt2", false, false, 11, 11},
+                                      {"t5", false, true, -1, 1},
                                       {"plamo2", false, false, 1, 2}};
     Defaults d{"", false, false, -1, -1};
     for (const auto & x : kDefaults) {

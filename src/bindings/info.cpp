@@ -6,9 +6,9 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include "backends.h"
 #include "errors.h"
 #include "ggml-backend.h"
-#include "backends.h"
 #include "llama.h"
 #include "threads.h"
 
@@ -30,9 +30,9 @@ nb::dict build_info() {
     // the instruction sets the CPU backend in use was compiled with (from its feature list)
     nb::dict features = nb::cast<nb::dict>(cpu_backend["features"]);
     nb::dict cpu;
-    for (const char * name : {"SSE3", "SSSE3", "AVX", "AVX2", "F16C", "FMA", "BMI2", "AVX_VNNI",
-                              "AVX512", "AVX512_VBMI", "AVX512_VNNI", "AVX512_BF16", "AMX_INT8",
-                              "NEON", "ARM_FMA", "SVE", "SME"}) {
+    for (const char * name :
+         {"SSE3", "SSSE3", "AVX", "AVX2", "F16C", "FMA", "BMI2", "AVX_VNNI", "AVX512", "AVX512_VBMI", "AVX512_VNNI",
+          "AVX512_BF16", "AMX_INT8", "NEON", "ARM_FMA", "SVE", "SME"}) {
         std::string key(name);
         for (auto & c : key) c = (char) std::tolower((unsigned char) c);
         cpu[key.c_str()] = features.contains(name);
@@ -67,8 +67,9 @@ void bind_info(nb::module_ & m) {
     m.def("default_threads", &default_threads,
           "The thread count used when n_threads is None: one per physical core (upstream's "
           "choice), at most the CPUs this process may run on.");
-    m.def("version", [] { return std::string(LLAMA_MTP_VERSION); },
-          "The package version, as build_info()['version'], without build_info()'s backend probes.");
+    m.def(
+        "version", [] { return std::string(LLAMA_MTP_VERSION); },
+        "The package version, as build_info()['version'], without build_info()'s backend probes.");
 }
 
 }  // namespace llama_mtp

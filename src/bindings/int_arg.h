@@ -19,7 +19,7 @@ struct IntArg {
     // The value, if lo <= value <= hi; otherwise InvalidArgumentError naming `name`.
     int64_t in(const char * name, int64_t lo, int64_t hi) const {
         if (overflow != 0 || value < lo || value > hi) {
-            const std::string got = overflow < 0 ? "a value below -2**63"
+            const std::string got = overflow < 0   ? "a value below -2**63"
                                     : overflow > 0 ? "a value above 2**63 - 1"
                                                    : std::to_string(value);
             throw with_attributes(InvalidArgumentError(std::string(name) + " must be in [" + std::to_string(lo) + ", " +
@@ -41,7 +41,8 @@ struct IntArg {
 NAMESPACE_BEGIN(NB_NAMESPACE)
 NAMESPACE_BEGIN(detail)
 
-template <> struct type_caster<llama_mtp::IntArg> {
+template <>
+struct type_caster<llama_mtp::IntArg> {
     NB_TYPE_CASTER(llama_mtp::IntArg, const_name("int"))
 
     bool from_python(handle src, uint8_t, cleanup_list *) noexcept {

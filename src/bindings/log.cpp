@@ -55,10 +55,10 @@ void install_log_filter() {
 }
 
 void bind_log(nb::module_ & m) {
-    m.def("set_log_level", [](const std::string & level) { g_min_level = parse_level(level); },
-          nb::arg("level"),
-          "Minimum level of llama.cpp messages written to stderr: debug, info, warn (default), "
-          "error or none. LLAMA_MTP_LOG_LEVEL sets it at import.");
+    m.def(
+        "set_log_level", [](const std::string & level) { g_min_level = parse_level(level); }, nb::arg("level"),
+        "Minimum level of llama.cpp messages written to stderr: debug, info, warn (default), "
+        "error or none. LLAMA_MTP_LOG_LEVEL sets it at import.");
 }
 
 }  // namespace llama_mtp

@@ -20,8 +20,7 @@ namespace nb = nanobind;
 
 namespace llama_mtp {
 
-Model::Model(const std::string & path_, int n_gpu_layers, bool use_mmap, bool load_mtp,
-             bool vocab_only_, bool repack)
+Model::Model(const std::string & path_, int n_gpu_layers, bool use_mmap, bool load_mtp, bool vocab_only_, bool repack)
     : path(path_), vocab_only(vocab_only_), load_mtp(load_mtp) {
     require_model_file(path);
     preflight_gguf(path, vocab_only_);
@@ -52,16 +51,22 @@ llama_model * Model::get() const {
     return model_.get();
 }
 
-const llama_vocab * Model::vocab() const { return llama_model_get_vocab(get()); }
+const llama_vocab * Model::vocab() const {
+    return llama_model_get_vocab(get());
+}
 
 ModelPtr Model::shared() const {
     get();
     return model_;
 }
 
-int32_t Model::n_vocab() const { return llama_vocab_n_tokens(vocab()); }
+int32_t Model::n_vocab() const {
+    return llama_vocab_n_tokens(vocab());
+}
 
-int32_t Model::n_layer_nextn() const { return load_mtp ? llama_model_n_layer_nextn(get()) : 0; }
+int32_t Model::n_layer_nextn() const {
+    return load_mtp ? llama_model_n_layer_nextn(get()) : 0;
+}
 
 // Token pieces can split a UTF-8 character (byte-fallback tokens): decode leniently.
 nb::str utf8_lenient(const std::string & bytes) {
@@ -108,7 +113,9 @@ std::string fs_path(nb::handle path) {
     return out;
 }
 
-int32_t vocab_size(const llama_model * model) { return llama_vocab_n_tokens(llama_model_get_vocab(model)); }
+int32_t vocab_size(const llama_model * model) {
+    return llama_vocab_n_tokens(llama_model_get_vocab(model));
+}
 
 void check_token_id(int32_t n, int64_t token, const char * what, int64_t row) {
     if (token < 0 || token >= n) {
@@ -118,7 +125,9 @@ void check_token_id(int32_t n, int64_t token, const char * what, int64_t row) {
     }
 }
 
-void Model::check_token(int64_t token, const char * what) const { check_token_id(n_vocab(), token, what); }
+void Model::check_token(int64_t token, const char * what) const {
+    check_token_id(n_vocab(), token, what);
+}
 
 namespace {
 
@@ -155,8 +164,7 @@ nb::dict metadata(const Model & self) {
     return out;
 }
 
-TokenArray tokenize(const Model & self, const std::string & text, bool add_special,
-                    bool parse_special) {
+TokenArray tokenize(const Model & self, const std::string & text, bool add_special, bool parse_special) {
     const ModelPtr keep = self.shared();  // a close() in another thread cannot free the vocabulary
     const llama_vocab * vocab = llama_model_get_vocab(keep.get());
     if (llama_vocab_n_tokens(vocab) <= 0) {
@@ -169,12 +177,12 @@ TokenArray tokenize(const Model & self, const std::string & text, bool add_speci
     int32_t n = 0;
     {
         nb::gil_scoped_release release;
-        n = llama_tokenize(vocab, text.data(), (int32_t) text.size(), tokens.data(),
-                           (int32_t) tokens.size(), add_special, parse_special);
+        n = llama_tokenize(vocab, text.data(), (int32_t) text.size(), tokens.data(), (int32_t) tokens.size(),
+                           add_special, parse_special);
         if (n < 0 && n != INT32_MIN) {
             tokens.resize((size_t) -n);
-            n = llama_tokenize(vocab, text.data(), (int32_t) text.size(), tokens.data(),
-                               (int32_t) tokens.size(), add_special, parse_special);
+            n = llama_tokenize(vocab, text.data(), (int32_t) text.size(), tokens.data(), (int32_t) tokens.size(),
+                               add_special, parse_special);
         }
     }
     if (n < 0) {
@@ -183,19 +191,17 @@ TokenArray tokenize(const Model & self, const std::string & text, bool add_speci
     return owned_token_array(tokens.data(), (size_t) n);
 }
 
-
-nb::str detokenize(const Model & self, nb::handle tokens_in, bool remove_special,
-                       bool unparse_special) {
+nb::str detokenize(const Model & self, nb::handle tokens_in, bool remove_special, bool unparse_special) {
     const std::vector<llama_token> tokens = token_list(tokens_in, self.n_vocab(), "token");
     const ModelPtr keep = self.shared();  // a close() in another thread cannot free the vocabulary
     const llama_vocab * vocab = llama_model_get_vocab(keep.get());
     std::vector<char> text(tokens.size() * 8 + 16);
-    int32_t n = llama_detokenize(vocab, tokens.data(), (int32_t) tokens.size(), text.data(),
-                                 (int32_t) text.size(), remove_special, unparse_special);
+    int32_t n = llama_detokenize(vocab, tokens.data(), (int32_t) tokens.size(), text.data(), (int32_t) text.size(),
+                                 remove_special, unparse_special);
     if (n < 0) {
         text.resize((size_t) -n);
-        n = llama_detokenize(vocab, tokens.data(), (int32_t) tokens.size(), text.data(),
-                             (int32_t) text.size(), remove_special, unparse_special);
+        n = llama_detokenize(vocab, tokens.data(), (int32_t) tokens.size(), text.data(), (int32_t) text.size(),
+                             remove_special, unparse_special);
     }
     if (n < 0) {
         throw InvalidArgumentError("detokenization failed");
@@ -207,12 +213,10 @@ nb::str token_to_piece(const Model & self, IntArg token_arg, bool special) {
     const int64_t token = token_arg.in("token", 0, INT32_MAX);
     self.check_token(token);
     std::vector<char> buf(64);
-    int32_t n = llama_token_to_piece(self.vocab(), (llama_token) token, buf.data(),
-                                     (int32_t) buf.size(), 0, special);
+    int32_t n = llama_token_to_piece(self.vocab(), (llama_token) token, buf.data(), (int32_t) buf.size(), 0, special);
     if (n < 0) {
         buf.resize((size_t) -n);
-        n = llama_token_to_piece(self.vocab(), (llama_token) token, buf.data(),
-                                 (int32_t) buf.size(), 0, special);
+        n = llama_token_to_piece(self.vocab(), (llama_token) token, buf.data(), (int32_t) buf.size(), 0, special);
     }
     return utf8_lenient(n < 0 ? std::string() : std::string(buf.data(), (size_t) n));
 }
@@ -220,8 +224,9 @@ nb::str token_to_piece(const Model & self, IntArg token_arg, bool special) {
 }  // namespace
 
 void bind_model(nb::module_ & m) {
-    nb::class_<Model>(m, "Model", "A GGUF model loaded with llama.cpp (weights, vocabulary, "
-                                  "metadata). Contexts keep the weights alive.")
+    nb::class_<Model>(m, "Model",
+                      "A GGUF model loaded with llama.cpp (weights, vocabulary, "
+                      "metadata). Contexts keep the weights alive.")
         .def(
             "__init__",
             [](Model * self, nb::handle path, IntArg n_gpu_layers, bool use_mmap, bool load_mtp, bool vocab_only,
@@ -230,100 +235,110 @@ void bind_model(nb::module_ & m) {
                                  vocab_only, repack);
             },
             nb::arg("path"), nb::kw_only(), nb::arg("n_gpu_layers") = 0, nb::arg("use_mmap") = true,
-             nb::arg("load_mtp") = true, nb::arg("vocab_only") = false,
-             nb::arg("repack") = true,
-             nb::sig("def __init__(self, path: str | os.PathLike[str], *, n_gpu_layers: int = 0, use_mmap: bool = True, "
-                     "load_mtp: bool = True, vocab_only: bool = False, repack: bool = True) -> None"),
-             "Load a GGUF file (the GIL is released while loading). repack=False maps to "
-             "upstream's use_extra_bufts=false (no weight repacking / AMX kernels).")
-        .def_prop_ro("path",
-                     [](const Model & s) { return path_str(s.path); },
-                     "Path the model was loaded from.")
+            nb::arg("load_mtp") = true, nb::arg("vocab_only") = false, nb::arg("repack") = true,
+            nb::sig("def __init__(self, path: str | os.PathLike[str], *, n_gpu_layers: int = 0, use_mmap: bool = True, "
+                    "load_mtp: bool = True, vocab_only: bool = False, repack: bool = True) -> None"),
+            "Load a GGUF file (the GIL is released while loading). repack=False maps to "
+            "upstream's use_extra_bufts=false (no weight repacking / AMX kernels).")
+        .def_prop_ro(
+            "path", [](const Model & s) { return path_str(s.path); }, "Path the model was loaded from.")
         .def_prop_ro("closed", &Model::closed, "True after close().")
         .def("close", &Model::close,
              "Drop this object's reference to the weights; they are freed once no context "
              "uses them.")
-        .def("__enter__", [](nb::handle self) { return nb::borrow(self); }, nb::sig("def __enter__(self) -> Model"), "The model itself; close() on exit.")
-        .def("__exit__", [](Model & self, nb::args) { self.close(); }, nb::sig("def __exit__(self, *args: object) -> None"), "close()")
+        .def(
+            "__enter__", [](nb::handle self) { return nb::borrow(self); }, nb::sig("def __enter__(self) -> Model"),
+            "The model itself; close() on exit.")
+        .def(
+            "__exit__", [](Model & self, nb::args) { self.close(); },
+            nb::sig("def __exit__(self, *args: object) -> None"), "close()")
         .def_prop_ro("n_vocab", &Model::n_vocab, "Vocabulary size.")
-        .def_prop_ro("n_embd", [](const Model & s) { return llama_model_n_embd(s.get()); },
-                     "Hidden size.")
-        .def_prop_ro("n_embd_out",
-                     [](const Model & s) { return llama_model_n_embd_out(s.get()); },
-                     "Width of the output embeddings (the rows MTP consumes).")
-        .def_prop_ro("n_layer", [](const Model & s) { return llama_model_n_layer(s.get()); },
-                     "Number of blocks as upstream counts them (NextN blocks included).")
-        .def_prop_ro("n_layer_nextn",
-                     [](const Model & s) { return s.n_layer_nextn(); },
-                     "Number of NextN (MTP) blocks; 0 when the model has none or they "
-                     "were not loaded.")
-        .def_prop_ro("n_head", [](const Model & s) { return llama_model_n_head(s.get()); }, "Attention heads per layer.")
-        .def_prop_ro("n_head_kv",
-                     [](const Model & s) { return llama_model_n_head_kv(s.get()); },
-                     "Key/value heads per layer (fewer than n_head with grouped-query attention).")
-        .def_prop_ro("n_ctx_train",
-                     [](const Model & s) { return llama_model_n_ctx_train(s.get()); },
-                     "Context length the model was trained with.")
-        .def_prop_ro("arch",
-                     [](const Model & s) { return meta_string(s.get(), "general.architecture"); },
-                     "Architecture name from the GGUF metadata (e.g. 'qwen35').")
-        .def_prop_ro("description",
-                     [](const Model & s) {
-                         char buf[256];
-                         int32_t n = llama_model_desc(s.get(), buf, sizeof(buf));
-                         return std::string(buf, n > 0 ? std::min<size_t>(n, 255) : 0);
-                     },
-                     "Upstream's one-line description (arch, size, type).")
-        .def_prop_ro("size_bytes", [](const Model & s) { return llama_model_size(s.get()); },
-                     "Total size of all tensors in bytes.")
-        .def_prop_ro("n_params", [](const Model & s) { return llama_model_n_params(s.get()); },
-                     "Number of parameters.")
-        .def_prop_ro("is_recurrent",
-                     [](const Model & s) { return llama_model_is_recurrent(s.get()); },
-                     "Pure recurrent architecture (Mamba, RWKV, ...).")
-        .def_prop_ro("is_hybrid",
-                     [](const Model & s) { return llama_model_is_hybrid(s.get()); },
-                     "Hybrid recurrent + attention architecture (e.g. qwen35).")
-        .def_prop_ro("has_mtp",
-                     [](const Model & s) { return s.n_layer_nextn() > 0; },
-                     "True when NextN (MTP) layers are loaded and a draft context can be "
-                     "made.")
-        .def_prop_ro("bos", [](const Model & s) { return llama_vocab_bos(s.vocab()); },
-                     "Beginning-of-sequence token id (-1 if none).")
-        .def_prop_ro("eos", [](const Model & s) { return llama_vocab_eos(s.vocab()); },
-                     "End-of-sequence token id (-1 if none).")
-        .def_prop_ro("add_bos",
-                     [](const Model & s) { return llama_vocab_get_add_bos(s.vocab()); },
-                     "Whether tokenize(add_special=True) prepends BOS.")
-        .def("is_eog",
-             [](const Model & s, IntArg token_arg) {
-                 const int64_t token = token_arg.in("token", 0, INT32_MAX);
-                 s.check_token(token);
-                 return llama_vocab_is_eog(s.vocab(), (llama_token) token);
-             },
-             nb::arg("token"), "True for end-of-generation tokens (EOS, EOT, ...).")
-        .def("new_context",
-             [](nb::handle self, nb::kwargs kwargs) {
-                 // the keywords of Context(); anything else is the caller's typo
-                 static const char * const known[] = {"n_ctx", "n_batch", "n_ubatch", "n_seq_max", "n_threads",
-                                                      "n_threads_batch", "ctx_type", "n_rs_seq", "embeddings"};
-                 for (auto item : kwargs) {
-                     const std::string key = nb::cast<std::string>(item.first);
-                     if (std::find(std::begin(known), std::end(known), key) == std::end(known)) {
-                         throw nb::type_error(("Model.new_context() got an unexpected keyword argument '" + key + "'").c_str());
-                     }
-                 }
-                 return nb::type<Context>()(self, **kwargs);
-             },
-             nb::sig("def new_context(self, *, n_ctx: int = 4096, n_batch: int = 512, n_ubatch: int = 512, "
-                     "n_seq_max: int = 1, n_threads: int | None = None, n_threads_batch: int | None = None, "
-                     "ctx_type: ContextType = ..., n_rs_seq: int = 0, embeddings: bool = False) "
-                     "-> Context"),
-             "Context(self, ...): a new context over this model (the same keyword arguments).")
+        .def_prop_ro(
+            "n_embd", [](const Model & s) { return llama_model_n_embd(s.get()); }, "Hidden size.")
+        .def_prop_ro(
+            "n_embd_out", [](const Model & s) { return llama_model_n_embd_out(s.get()); },
+            "Width of the output embeddings (the rows MTP consumes).")
+        .def_prop_ro(
+            "n_layer", [](const Model & s) { return llama_model_n_layer(s.get()); },
+            "Number of blocks as upstream counts them (NextN blocks included).")
+        .def_prop_ro(
+            "n_layer_nextn", [](const Model & s) { return s.n_layer_nextn(); },
+            "Number of NextN (MTP) blocks; 0 when the model has none or they "
+            "were not loaded.")
+        .def_prop_ro(
+            "n_head", [](const Model & s) { return llama_model_n_head(s.get()); }, "Attention heads per layer.")
+        .def_prop_ro(
+            "n_head_kv", [](const Model & s) { return llama_model_n_head_kv(s.get()); },
+            "Key/value heads per layer (fewer than n_head with grouped-query attention).")
+        .def_prop_ro(
+            "n_ctx_train", [](const Model & s) { return llama_model_n_ctx_train(s.get()); },
+            "Context length the model was trained with.")
+        .def_prop_ro(
+            "arch", [](const Model & s) { return meta_string(s.get(), "general.architecture"); },
+            "Architecture name from the GGUF metadata (e.g. 'qwen35').")
+        .def_prop_ro(
+            "description",
+            [](const Model & s) {
+                char buf[256];
+                int32_t n = llama_model_desc(s.get(), buf, sizeof(buf));
+                return std::string(buf, n > 0 ? std::min<size_t>(n, 255) : 0);
+            },
+            "Upstream's one-line description (arch, size, type).")
+        .def_prop_ro(
+            "size_bytes", [](const Model & s) { return llama_model_size(s.get()); },
+            "Total size of all tensors in bytes.")
+        .def_prop_ro(
+            "n_params", [](const Model & s) { return llama_model_n_params(s.get()); }, "Number of parameters.")
+        .def_prop_ro(
+            "is_recurrent", [](const Model & s) { return llama_model_is_recurrent(s.get()); },
+            "Pure recurrent architecture (Mamba, RWKV, ...).")
+        .def_prop_ro(
+            "is_hybrid", [](const Model & s) { return llama_model_is_hybrid(s.get()); },
+            "Hybrid recurrent + attention architecture (e.g. qwen35).")
+        .def_prop_ro(
+            "has_mtp", [](const Model & s) { return s.n_layer_nextn() > 0; },
+            "True when NextN (MTP) layers are loaded and a draft context can be "
+            "made.")
+        .def_prop_ro(
+            "bos", [](const Model & s) { return llama_vocab_bos(s.vocab()); },
+            "Beginning-of-sequence token id (-1 if none).")
+        .def_prop_ro(
+            "eos", [](const Model & s) { return llama_vocab_eos(s.vocab()); }, "End-of-sequence token id (-1 if none).")
+        .def_prop_ro(
+            "add_bos", [](const Model & s) { return llama_vocab_get_add_bos(s.vocab()); },
+            "Whether tokenize(add_special=True) prepends BOS.")
+        .def(
+            "is_eog",
+            [](const Model & s, IntArg token_arg) {
+                const int64_t token = token_arg.in("token", 0, INT32_MAX);
+                s.check_token(token);
+                return llama_vocab_is_eog(s.vocab(), (llama_token) token);
+            },
+            nb::arg("token"), "True for end-of-generation tokens (EOS, EOT, ...).")
+        .def(
+            "new_context",
+            [](nb::handle self, nb::kwargs kwargs) {
+                // the keywords of Context(); anything else is the caller's typo
+                static const char * const known[] = {"n_ctx",     "n_batch",   "n_ubatch",
+                                                     "n_seq_max", "n_threads", "n_threads_batch",
+                                                     "ctx_type",  "n_rs_seq",  "embeddings"};
+                for (auto item : kwargs) {
+                    const std::string key = nb::cast<std::string>(item.first);
+                    if (std::find(std::begin(known), std::end(known), key) == std::end(known)) {
+                        throw nb::type_error(
+                            ("Model.new_context() got an unexpected keyword argument '" + key + "'").c_str());
+                    }
+                }
+                return nb::type<Context>()(self, **kwargs);
+            },
+            nb::sig("def new_context(self, *, n_ctx: int = 4096, n_batch: int = 512, n_ubatch: int = 512, "
+                    "n_seq_max: int = 1, n_threads: int | None = None, n_threads_batch: int | None = None, "
+                    "ctx_type: ContextType = ..., n_rs_seq: int = 0, embeddings: bool = False) "
+                    "-> Context"),
+            "Context(self, ...): a new context over this model (the same keyword arguments).")
         .def("metadata", &metadata, nb::sig("def metadata(self) -> dict[str, str]"),
              "All GGUF key/value metadata as strings.")
-        .def("tokenize", &tokenize, nb::arg("text"), nb::arg("add_special") = true,
-             nb::arg("parse_special") = false,
+        .def("tokenize", &tokenize, nb::arg("text"), nb::arg("add_special") = true, nb::arg("parse_special") = false,
              nb::sig("def tokenize(self, text: str, add_special: bool = True, "
                      "parse_special: bool = False) -> numpy.ndarray[dtype=int32, shape=(*)]"),
              "Text to token ids (a new int32 array).")
@@ -333,15 +348,14 @@ void bind_model(nb::module_ & m) {
                      "numpy.ndarray, remove_special: bool = False, unparse_special: bool = "
                      "False) -> str"),
              "Token ids to text (invalid UTF-8 from partial byte tokens becomes U+FFFD).")
-        .def("token_to_piece", &token_to_piece, nb::arg("token"), nb::arg("special") = true,
-             "The text of one token.")
+        .def("token_to_piece", &token_to_piece, nb::arg("token"), nb::arg("special") = true, "The text of one token.")
         .def("__repr__", [](nb::handle self) {
             const Model & s = nb::cast<const Model &>(self);
             if (s.closed()) {
                 return std::string("<llama_mtp.Model closed>");
             }
-            return "<llama_mtp.Model " + nb::cast<std::string>(nb::repr(self.attr("path"))) + " arch=" +
-                   meta_string(s.get(), "general.architecture") +
+            return "<llama_mtp.Model " + nb::cast<std::string>(nb::repr(self.attr("path"))) +
+                   " arch=" + meta_string(s.get(), "general.architecture") +
                    " nextn=" + std::to_string(s.n_layer_nextn()) + ">";
         });
 }

@@ -14,8 +14,7 @@ using ModelPtr = std::shared_ptr<llama_model>;
 // so closing or deleting the Python Model never frees weights a context still uses.
 class Model {
 public:
-    Model(const std::string & path, int n_gpu_layers, bool use_mmap, bool load_mtp,
-          bool vocab_only, bool repack);
+    Model(const std::string & path, int n_gpu_layers, bool use_mmap, bool load_mtp, bool vocab_only, bool repack);
 
     llama_model * get() const;
     const llama_vocab * vocab() const;

@@ -41,7 +41,7 @@ struct MtpStatsData {
     uint64_t verified_tokens = 0;  // tokens of those proposals
     uint64_t accepted_drafts = 0;  // accept() calls with n_accepted >= 1
     uint64_t accepted_tokens = 0;
-    std::vector<uint64_t> accepted_at;  // [i]: accept() calls with n_accepted > i
+    std::vector<uint64_t> accepted_at;                             // [i]: accept() calls with n_accepted > i
     double t_begin = 0, t_process = 0, t_draft = 0, t_accept = 0;  // seconds
 };
 
@@ -76,7 +76,10 @@ public:
                     const std::vector<int32_t> & last, const std::vector<int32_t> & n_max, llama_memory_t mem_dft);
     void accept_locked(int64_t seq_id, int32_t n_accepted);
     // An empty pending proposal (no room to draft).
-    void propose_nothing(int64_t seq_id) { proposal_[seq_id].clear(); pending_[seq_id] = true; }
+    void propose_nothing(int64_t seq_id) {
+        proposal_[seq_id].clear();
+        pending_[seq_id] = true;
+    }
 
     std::vector<uint8_t> get_state(int64_t seq_id);
     void set_state(int64_t seq_id, const std::vector<uint8_t> & data);
@@ -84,7 +87,10 @@ public:
     void check_seq(int64_t seq_id) const;
     void check_quiescent(const char * what) const;
     bool is_quiescent() const;
-    bool has_pending(int64_t seq_id) const { check_seq(seq_id); return pending_[seq_id]; }
+    bool has_pending(int64_t seq_id) const {
+        check_seq(seq_id);
+        return pending_[seq_id];
+    }
     const std::vector<int32_t> & pending_proposal(int64_t seq_id) const;
 
     const MtpConfig & config() const { return config_; }
@@ -108,10 +114,10 @@ private:
     Context * dft_;
     MtpConfig config_;
     common_speculative * spec_ = nullptr;
-    common_batch * batch_ = nullptr;  // reused conversion buffer for process(Batch)
+    common_batch * batch_ = nullptr;                 // reused conversion buffer for process(Batch)
     std::vector<std::shared_ptr<ContextUse>> uses_;  // close() refuses while the session lives
-    std::vector<std::vector<int32_t>> history_;   // prompt + accepted drafts, per seq
-    std::vector<std::vector<int32_t>> proposal_;  // last draft, per seq
+    std::vector<std::vector<int32_t>> history_;      // prompt + accepted drafts, per seq
+    std::vector<std::vector<int32_t>> proposal_;     // last draft, per seq
     std::vector<bool> pending_;
     std::vector<bool> begun_;
     uint64_t last_processed_decode_ = UINT64_MAX;

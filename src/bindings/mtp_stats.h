@@ -14,7 +14,9 @@ namespace llama_mtp {
 struct MtpStats {
     MtpStatsData d;
     double acceptance_rate() const { return d.verified_tokens ? (double) d.accepted_tokens / d.verified_tokens : 0.0; }
-    double mean_acceptance_length() const { return d.n_verified ? 1.0 + (double) d.accepted_tokens / d.n_verified : 0.0; }
+    double mean_acceptance_length() const {
+        return d.n_verified ? 1.0 + (double) d.accepted_tokens / d.n_verified : 0.0;
+    }
     std::vector<double> per_position() const {
         std::vector<double> r;
         for (uint64_t a : d.accepted_at) {

@@ -30,7 +30,9 @@ void validate_sampler_params(const SamplerParams & p) {
     }
 }
 
-uint32_t seed_value(const IntArg & seed) { return seed.u32("seed", 0, UINT32_MAX); }
+uint32_t seed_value(const IntArg & seed) {
+    return seed.u32("seed", 0, UINT32_MAX);
+}
 
 SamplerPtr new_sampler_chain(const SamplerParams & p, uint32_t seed) {
     validate_sampler_params(p);
@@ -60,7 +62,10 @@ namespace {
 class Sampler {
 public:
     Sampler(float temperature, IntArg top_k, float top_p, float min_p, std::optional<IntArg> seed)
-        : temperature(temperature), top_k(top_k.i32("top_k", 0, INT32_MAX)), top_p(top_p), min_p(min_p),
+        : temperature(temperature),
+          top_k(top_k.i32("top_k", 0, INT32_MAX)),
+          top_p(top_p),
+          min_p(min_p),
           seed(seed ? seed_value(*seed) : LLAMA_DEFAULT_SEED),
           chain_(new_sampler_chain({temperature, this->top_k, top_p, min_p}, this->seed)) {}
 
@@ -99,8 +104,8 @@ void bind_sampler(nb::module_ & m) {
                         "Upstream's sampler chain. temperature=0 is greedy (argmax); otherwise "
                         "top-k -> top-p -> min-p -> temperature -> seeded random draw.")
         .def(nb::init<float, IntArg, float, float, std::optional<IntArg>>(), nb::kw_only(),
-             nb::arg("temperature") = 0.0f, nb::arg("top_k") = 0, nb::arg("top_p") = 1.0f,
-             nb::arg("min_p") = 0.0f, nb::arg("seed").none() = nb::none())
+             nb::arg("temperature") = 0.0f, nb::arg("top_k") = 0, nb::arg("top_p") = 1.0f, nb::arg("min_p") = 0.0f,
+             nb::arg("seed").none() = nb::none())
         .def("sample", &Sampler::sample, nb::arg("ctx"), nb::arg("i") = -1,
              "Sample a token from the logits of batch row i of ctx's last decode (GIL released).")
         .def("accept", &Sampler::accept, nb::arg("token"),
@@ -111,7 +116,8 @@ void bind_sampler(nb::module_ & m) {
         .def_ro("top_p", &Sampler::top_p, "Nucleus sampling mass (1.0: off).")
         .def_ro("min_p", &Sampler::min_p, "Drop tokens below min_p times the top probability (0.0: off).")
         .def_ro("seed", &Sampler::seed, "Random seed of the chain.")
-        .def_prop_ro("is_greedy", [](const Sampler & s) { return s.temperature <= 0.0f; }, "True when sampling is argmax.");
+        .def_prop_ro(
+            "is_greedy", [](const Sampler & s) { return s.temperature <= 0.0f; }, "True when sampling is argmax.");
 }
 
 }  // namespace llama_mtp

@@ -27,18 +27,36 @@ void bind_views(nb::class_<Context> & context) {
              nb::sig("def get_logits(self) -> numpy.ndarray[dtype=float32, shape=(*, *), writable=False]"),
              "Read-only zero-copy view (n_outputs, n_vocab) of the last decode's logits, rows in "
              "batch order. Valid until the next decode (see ViewOwner.is_current).")
-        .def("get_logits_ith", [](nb::handle self, IntArg i) { return get_logits_ith(self, i.in("i", INT32_MIN, INT32_MAX)); }, nb::arg("i"),
-             nb::sig("def get_logits_ith(self, i: int) -> numpy.ndarray[dtype=float32, shape=(*), writable=False]"),
-             "Read-only zero-copy view of the logits of batch row i (negative: from the last output).")
-        .def("get_embeddings_ith", [](nb::handle self, IntArg i) { return get_embeddings_ith(self, i.in("i", INT32_MIN, INT32_MAX)); }, nb::arg("i"),
-             nb::sig("def get_embeddings_ith(self, i: int) -> numpy.ndarray[dtype=float32, shape=(*), writable=False]"),
-             "Read-only zero-copy view of the output embedding of batch row i (embeddings=True).")
-        .def("get_embeddings_seq", [](nb::handle self, IntArg seq_id) { return get_embeddings_seq(self, seq_id.in("seq_id", INT32_MIN, INT32_MAX)); }, nb::arg("seq_id"),
-             nb::sig("def get_embeddings_seq(self, seq_id: int) -> numpy.ndarray[dtype=float32, shape=(*), writable=False]"),
-             "Read-only zero-copy view of a sequence's pooled embedding (pooling models only).")
-        .def("get_embeddings_pre_norm_ith", [](nb::handle self, IntArg i) { return get_embeddings_pre_norm_ith(self, i.in("i", INT32_MIN, INT32_MAX)); }, nb::arg("i"),
-             nb::sig("def get_embeddings_pre_norm_ith(self, i: int) -> numpy.ndarray[dtype=float32, shape=(*), writable=False]"),
-             "Read-only zero-copy view of the pre-norm hidden state of batch row i.");
+        .def(
+            "get_logits_ith",
+            [](nb::handle self, IntArg i) { return get_logits_ith(self, i.in("i", INT32_MIN, INT32_MAX)); },
+            nb::arg("i"),
+            nb::sig("def get_logits_ith(self, i: int) -> numpy.ndarray[dtype=float32, shape=(*), writable=False]"),
+            "Read-only zero-copy view of the logits of batch row i (negative: from the last output).")
+        .def(
+            "get_embeddings_ith",
+            [](nb::handle self, IntArg i) { return get_embeddings_ith(self, i.in("i", INT32_MIN, INT32_MAX)); },
+            nb::arg("i"),
+            nb::sig("def get_embeddings_ith(self, i: int) -> numpy.ndarray[dtype=float32, shape=(*), writable=False]"),
+            "Read-only zero-copy view of the output embedding of batch row i (embeddings=True).")
+        .def(
+            "get_embeddings_seq",
+            [](nb::handle self, IntArg seq_id) {
+                return get_embeddings_seq(self, seq_id.in("seq_id", INT32_MIN, INT32_MAX));
+            },
+            nb::arg("seq_id"),
+            nb::sig(
+                "def get_embeddings_seq(self, seq_id: int) -> numpy.ndarray[dtype=float32, shape=(*), writable=False]"),
+            "Read-only zero-copy view of a sequence's pooled embedding (pooling models only).")
+        .def(
+            "get_embeddings_pre_norm_ith",
+            [](nb::handle self, IntArg i) {
+                return get_embeddings_pre_norm_ith(self, i.in("i", INT32_MIN, INT32_MAX));
+            },
+            nb::arg("i"),
+            nb::sig("def get_embeddings_pre_norm_ith(self, i: int) -> numpy.ndarray[dtype=float32, shape=(*), "
+                    "writable=False]"),
+            "Read-only zero-copy view of the pre-norm hidden state of batch row i.");
 }
 
 }  // namespace llama_mtp

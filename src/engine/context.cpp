@@ -23,10 +23,11 @@ void require(bool ok, const std::string & msg) {
 }
 
 std::string decode_failure(int32_t rc) {
-    const char * what = rc == 1    ? "no KV cache slot for the batch (context full: raise n_ctx or remove sequences)"
-                        : rc == 2  ? "decode aborted"
-                        : rc == -1 ? "llama.cpp rejected the batch (inconsistent positions or sequence ids; see the log)"
-                                   : "llama_decode failed";
+    const char * what = rc == 1   ? "no KV cache slot for the batch (context full: raise n_ctx or remove sequences)"
+                        : rc == 2 ? "decode aborted"
+                        : rc == -1
+                            ? "llama.cpp rejected the batch (inconsistent positions or sequence ids; see the log)"
+                            : "llama_decode failed";
     return std::string(what) + " [code " + std::to_string(rc) + "]";
 }
 
@@ -65,15 +66,18 @@ Context::Context(nb::object model_obj, const ContextParams & p) : params_(p) {
         throw ContextError("the model was loaded with vocab_only=True: it has no weights to run");
     }
     require(p.n_ctx >= 1 && p.n_ctx <= (1u << 24), "n_ctx must be in [1, 16777216], got " + std::to_string(p.n_ctx));
-    require(p.n_batch >= 1 && p.n_batch <= (1u << 20), "n_batch must be in [1, 1048576], got " + std::to_string(p.n_batch));
-    require(p.n_ubatch >= 1 && p.n_ubatch <= (1u << 20), "n_ubatch must be in [1, 1048576], got " + std::to_string(p.n_ubatch));
+    require(p.n_batch >= 1 && p.n_batch <= (1u << 20),
+            "n_batch must be in [1, 1048576], got " + std::to_string(p.n_batch));
+    require(p.n_ubatch >= 1 && p.n_ubatch <= (1u << 20),
+            "n_ubatch must be in [1, 1048576], got " + std::to_string(p.n_ubatch));
     const uint32_t max_seq = (uint32_t) llama_max_parallel_sequences();
     require(p.n_seq_max >= 1 && p.n_seq_max <= max_seq,
             "n_seq_max must be in [1, " + std::to_string(max_seq) + "], got " + std::to_string(p.n_seq_max));
     require(p.n_rs_seq <= 64, "n_rs_seq must be in [0, 64], got " + std::to_string(p.n_rs_seq));
     if (p.ctx_type == ContextType::MTP && model.n_layer_nextn() <= 0) {
-        throw ContextError("ctx_type=MTP needs a model with NextN (MTP) layers; this model has "
-                           "none (or was loaded with load_mtp=False)");
+        throw ContextError(
+            "ctx_type=MTP needs a model with NextN (MTP) layers; this model has "
+            "none (or was loaded with load_mtp=False)");
     }
     params_.n_threads = p.n_threads > 0 ? p.n_threads : default_threads();
     params_.n_threads_batch = p.n_threads_batch > 0 ? p.n_threads_batch : params_.n_threads;
@@ -95,8 +99,9 @@ Context::Context(nb::object model_obj, const ContextParams & p) : params_(p) {
         ctx_ = llama_init_from_model(model_.get(), cp);
     }
     if (!ctx_) {
-        throw ContextError("llama.cpp could not create the context (see the log; too large "
-                           "n_ctx for memory, or parameters the model does not support)");
+        throw ContextError(
+            "llama.cpp could not create the context (see the log; too large "
+            "n_ctx for memory, or parameters the model does not support)");
     }
     // what llama.cpp made of the request: every later check uses these
     params_.n_ctx = llama_n_ctx(ctx_);
@@ -154,16 +159,18 @@ void Context::guard_output_buffer(int32_t n_outputs_needed) const {
     // (or the output layout changed); live views would then point at freed memory.
     const bool may_grow = layout_changed_ || n_outputs_needed > outputs_reserved_;
     if (may_grow && live_views > 0) {
-        throw StaleViewError(
-            "this decode may reallocate llama.cpp's output buffer, and " + std::to_string(live_views.load()) +
-            " zero-copy view(s) of the current outputs are alive; delete them or .copy() them first");
+        throw StaleViewError("this decode may reallocate llama.cpp's output buffer, and " +
+                             std::to_string(live_views.load()) +
+                             " zero-copy view(s) of the current outputs are alive; delete them or .copy() them first");
     }
 }
 
 void Context::require_no_views(const char * what) const {
     if (live_views > 0) {
-        throw StaleViewError(std::string(what) + " decodes on this context, which may reallocate its output "
-                             "buffer, and " + std::to_string(live_views.load()) +
+        throw StaleViewError(std::string(what) +
+                             " decodes on this context, which may reallocate its output "
+                             "buffer, and " +
+                             std::to_string(live_views.load()) +
                              " zero-copy view(s) of its outputs are alive; delete them or .copy() them first");
     }
 }
@@ -201,15 +208,16 @@ void Context::run_decode(int32_t n_tokens, int32_t n_outputs, Run && run, IsOutp
 }
 
 void Context::decode_locked(const Lock & lock, const llama_batch & b, int32_t n_outputs) {
-    run_decode(b.n_tokens, n_outputs, [&] { return llama_decode(lock.get(), b); },
-               [&](int32_t i) { return b.logits[i] != 0; });
+    run_decode(
+        b.n_tokens, n_outputs, [&] { return llama_decode(lock.get(), b); },
+        [&](int32_t i) { return b.logits[i] != 0; });
 }
 
 void Context::decode_locked(const Lock & lock, const common_batch & b, int32_t n_outputs) {
     auto & batch = const_cast<common_batch &>(b);  // get() renders into the batch's own buffer
-    run_decode(batch.size(), n_outputs,
-               [&] { return llama_process(lock.get(), LLAMA_PROCESS_TYPE_DECODE, batch.get()); },
-               [&](int32_t i) { return batch.tokens[i].output; });
+    run_decode(
+        batch.size(), n_outputs, [&] { return llama_process(lock.get(), LLAMA_PROCESS_TYPE_DECODE, batch.get()); },
+        [&](int32_t i) { return batch.tokens[i].output; });
 }
 
 void Context::decode(const Batch & batch) {
@@ -257,14 +265,16 @@ int32_t Context::output_index(int64_t i, const char * what) const {
     }
     if (i < 0) {
         if (-i > last_n_outputs_) {
-            throw InvalidArgumentError(std::string(what) + " index " + std::to_string(i) + " out of range: the last batch produced " +
-                                       std::to_string(last_n_outputs_) + " output(s)");
+            throw InvalidArgumentError(std::string(what) + " index " + std::to_string(i) +
+                                       " out of range: the last batch produced " + std::to_string(last_n_outputs_) +
+                                       " output(s)");
         }
         return (int32_t) i;  // upstream resolves negative indices from the last output
     }
     if (i >= (int64_t) last_out_index_.size()) {
-        throw InvalidArgumentError(std::string(what) + " row " + std::to_string(i) + " out of range: the last batch had " +
-                                   std::to_string(last_out_index_.size()) + " row(s)");
+        throw InvalidArgumentError(std::string(what) + " row " + std::to_string(i) +
+                                   " out of range: the last batch had " + std::to_string(last_out_index_.size()) +
+                                   " row(s)");
     }
     if (last_out_index_[i] < 0) {
         throw InvalidArgumentError(std::string(what) + " row " + std::to_string(i) +

@@ -80,8 +80,8 @@ Generator::Generator(nb::object target, nb::object draft, const std::vector<std:
     // one verify batch holds every sequence's last token and drafts
     const int64_t rows = (int64_t) n_seq * (draft_obj_.is_none() ? 1 : cfg.n_draft_max + 1);
     if (rows > (int64_t) tp.n_batch) {
-        throw InvalidArgumentError(std::to_string(n_seq) + " prompts with n_draft_max " + std::to_string(cfg.n_draft_max) +
-                                   " need verify batches of " + std::to_string(rows) +
+        throw InvalidArgumentError(std::to_string(n_seq) + " prompts with n_draft_max " +
+                                   std::to_string(cfg.n_draft_max) + " need verify batches of " + std::to_string(rows) +
                                    " rows; the target's n_batch is " + std::to_string(tp.n_batch) +
                                    " (llama.cpp limits it to n_ctx)");
     }
@@ -196,7 +196,8 @@ std::string Generator::text(int32_t s) const {
 
 void Generator::check_sequence(int32_t s) const {
     if (s < 0 || s >= (int32_t) seqs_.size()) {
-        throw InvalidArgumentError("sequence " + std::to_string(s) + " is outside [0, " + std::to_string(seqs_.size()) + ")");
+        throw InvalidArgumentError("sequence " + std::to_string(s) + " is outside [0, " + std::to_string(seqs_.size()) +
+                                   ")");
     }
 }
 
@@ -238,7 +239,8 @@ int32_t Generator::pick(SeqState & st, int32_t row, llama_context * ctx) {
     return argmax(llama_get_logits_ith(ctx, row), n_vocab_);
 }
 
-void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Context::Lock & target, llama_memory_t mem_dft) {
+void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Context::Lock & target,
+                            llama_memory_t mem_dft) {
     const int32_t n_ctx = (int32_t) tgt_->params().n_ctx_seq;
     std::vector<int32_t> active;
     for (int32_t s = 0; s < (int32_t) seqs_.size(); ++s) {
@@ -250,8 +252,8 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         std::vector<int32_t> seqs, past, last, nmax;
         for (int32_t s : active) {
             const SeqState & st = seqs_[s];
-            int32_t n_max = std::min({cfg_.n_draft_max, cfg_.max_tokens - (int32_t) st.generated.size() - 1,
-                                      n_ctx - st.n_past - 2});
+            int32_t n_max = std::min(
+                {cfg_.n_draft_max, cfg_.max_tokens - (int32_t) st.generated.size() - 1, n_ctx - st.n_past - 2});
             if (n_max > 0) {
                 seqs.push_back(s);
                 past.push_back(st.n_past);

@@ -64,8 +64,8 @@ private:
         std::vector<int32_t> generated;
         std::string finish_reason;  // "" while active, then "stop" (EOS or a stop string) or "length"
         SequenceText text;
-        SamplerPtr sampler;         // null when greedy
-        int32_t row = 0;            // first row of this sequence in the current verify batch
+        SamplerPtr sampler;  // null when greedy
+        int32_t row = 0;     // first row of this sequence in the current verify batch
     };
 
     // Runs f with the GIL released, both contexts locked and Ctrl-C watched; a failure marks

@@ -22,14 +22,20 @@ thread_local int t_depth = 0;  // nested watches on this thread (only the outerm
 struct sigaction g_previous;
 #endif
 
-extern "C" void on_sigint(int) { g_sigint = 1; }
+extern "C" void on_sigint(int) {
+    g_sigint = 1;
+}
 
 }  // namespace
 
-void init_interrupts() { g_main_thread = PyThread_get_thread_ident(); }
+void init_interrupts() {
+    g_main_thread = PyThread_get_thread_ident();
+}
 
 // Only the watching (main) thread ever sees the flag: a decode in another thread runs on.
-bool interrupt_requested(void *) { return t_depth > 0 && g_sigint != 0; }
+bool interrupt_requested(void *) {
+    return t_depth > 0 && g_sigint != 0;
+}
 
 InterruptWatch::InterruptWatch() {
 #ifndef _WIN32
@@ -48,7 +54,7 @@ InterruptWatch::InterruptWatch() {
         return;
     }
     g_sigint = 0;
-    struct sigaction ours {};
+    struct sigaction ours{};
     ours.sa_handler = on_sigint;
     sigemptyset(&ours.sa_mask);
     sigaction(SIGINT, &ours, &g_previous);

@@ -19,24 +19,28 @@ namespace llama_mtp {
 
 namespace {
 
-std::string fix(const std::string & what, const std::string & how) { return what + " (fix: " + how + ")"; }
+std::string fix(const std::string & what, const std::string & how) {
+    return what + " (fix: " + how + ")";
+}
 
 }  // namespace
 
 void MtpConfig::validate() const {
     auto in_range = [](const char * name, int64_t value, int64_t lo, int64_t hi) {
         if (value < lo || value > hi) {
-            throw with_attributes(InvalidConfigError(std::string(name) + " must be in [" + std::to_string(lo) + ", " +
-                                                     std::to_string(hi) + "], got " + std::to_string(value)),
-                                  {{"parameter", std::string(name)}, {"value", value}, {"minimum", lo}, {"maximum", hi}});
+            throw with_attributes(
+                InvalidConfigError(std::string(name) + " must be in [" + std::to_string(lo) + ", " +
+                                   std::to_string(hi) + "], got " + std::to_string(value)),
+                {{"parameter", std::string(name)}, {"value", value}, {"minimum", lo}, {"maximum", hi}});
         }
     };
     in_range("n_seq", n_seq, 1, (int64_t) llama_max_parallel_sequences());
     in_range("n_draft_max", n_draft_max, 1, 64);
     in_range("n_min", n_min, 0, n_draft_max);
     if (!std::isfinite(p_min) || p_min < 0.0f || p_min > 1.0f) {
-        throw with_attributes(InvalidConfigError("p_min must be a finite number in [0, 1], got " + std::to_string(p_min)),
-                              {{"parameter", std::string("p_min")}});
+        throw with_attributes(
+            InvalidConfigError("p_min must be a finite number in [0, 1], got " + std::to_string(p_min)),
+            {{"parameter", std::string("p_min")}});
     }
 }
 
@@ -98,21 +102,23 @@ void MtpSession::preflight() const {
         throw IncompatibleContextsError(fix("a context is closed", "pass open contexts"));
     }
     if (t.params().ctx_type != ContextType::DEFAULT) {
-        throw IncompatibleContextsError(fix("the target context must be ContextType.DEFAULT",
-                                            "create it with ctx_type=ContextType.DEFAULT"));
+        throw IncompatibleContextsError(
+            fix("the target context must be ContextType.DEFAULT", "create it with ctx_type=ContextType.DEFAULT"));
     }
     if (d.params().ctx_type != ContextType::MTP) {
-        throw IncompatibleContextsError(fix("the draft context must be ContextType.MTP",
-                                            "create it with ctx_type=ContextType.MTP"));
+        throw IncompatibleContextsError(
+            fix("the draft context must be ContextType.MTP", "create it with ctx_type=ContextType.MTP"));
     }
     const llama_model * mt = t.model().get();
     const llama_model * md = d.model().get();
     if (llama_model_n_layer_nextn(md) <= 0) {
-        throw IncompatibleContextsError(fix("the draft model has no NextN (MTP) layers", "use a model with MTP layers"));
+        throw IncompatibleContextsError(
+            fix("the draft model has no NextN (MTP) layers", "use a model with MTP layers"));
     }
     if (llama_model_n_embd_out(md) != llama_model_n_embd_out(mt)) {
-        throw IncompatibleContextsError(fix("n_embd_out differs between draft (" + std::to_string(llama_model_n_embd_out(md)) +
-                                                ") and target (" + std::to_string(llama_model_n_embd_out(mt)) + ")",
+        throw IncompatibleContextsError(fix("n_embd_out differs between draft (" +
+                                                std::to_string(llama_model_n_embd_out(md)) + ") and target (" +
+                                                std::to_string(llama_model_n_embd_out(mt)) + ")",
                                             "draft with the MTP layers of the target's own model"));
     }
     if (llama_vocab_n_tokens(llama_model_get_vocab(md)) != llama_vocab_n_tokens(llama_model_get_vocab(mt))) {
@@ -120,20 +126,24 @@ void MtpSession::preflight() const {
     }
     const uint32_t n_seq = (uint32_t) config_.n_seq;
     if (t.params().n_seq_max < n_seq) {
-        throw IncompatibleContextsError(fix("target n_seq_max " + std::to_string(t.params().n_seq_max) + " < n_seq " + std::to_string(n_seq),
-                                            "create the target with n_seq_max >= n_seq"));
+        throw IncompatibleContextsError(
+            fix("target n_seq_max " + std::to_string(t.params().n_seq_max) + " < n_seq " + std::to_string(n_seq),
+                "create the target with n_seq_max >= n_seq"));
     }
     if (d.params().n_seq_max != n_seq) {
-        throw IncompatibleContextsError(fix("draft n_seq_max " + std::to_string(d.params().n_seq_max) + " != n_seq " + std::to_string(n_seq),
-                                            "create the draft with n_seq_max = n_seq"));
+        throw IncompatibleContextsError(
+            fix("draft n_seq_max " + std::to_string(d.params().n_seq_max) + " != n_seq " + std::to_string(n_seq),
+                "create the draft with n_seq_max = n_seq"));
     }
     const uint32_t need = (uint32_t) config_.n_draft_max + 1;
     if (t.params().n_batch < need) {
-        throw IncompatibleContextsError(fix("target n_batch " + std::to_string(t.params().n_batch) + " < n_draft_max + 1 = " + std::to_string(need),
-                                            "raise n_batch or lower n_draft_max"));
+        throw IncompatibleContextsError(
+            fix("target n_batch " + std::to_string(t.params().n_batch) + " < n_draft_max + 1 = " + std::to_string(need),
+                "raise n_batch or lower n_draft_max"));
     }
     if (d.params().n_batch < t.params().n_batch) {
-        throw IncompatibleContextsError(fix("draft n_batch " + std::to_string(d.params().n_batch) + " < target n_batch " + std::to_string(t.params().n_batch),
+        throw IncompatibleContextsError(fix("draft n_batch " + std::to_string(d.params().n_batch) +
+                                                " < target n_batch " + std::to_string(t.params().n_batch),
                                             "give the draft context at least the target's n_batch"));
     }
     for (const Context * c : {&t, &d}) {
@@ -142,21 +152,24 @@ void MtpSession::preflight() const {
             continue;
         }
         if (c->params().n_ubatch < need) {
-            throw IncompatibleContextsError(fix("recurrent/hybrid target needs n_ubatch >= n_draft_max + 1 = " + std::to_string(need) +
-                                                    ", has " + std::to_string(c->params().n_ubatch),
-                                                "raise n_ubatch"));
+            throw IncompatibleContextsError(
+                fix("recurrent/hybrid target needs n_ubatch >= n_draft_max + 1 = " + std::to_string(need) + ", has " +
+                        std::to_string(c->params().n_ubatch),
+                    "raise n_ubatch"));
         }
         if (c->params().n_rs_seq < (uint32_t) config_.n_draft_max) {
-            throw IncompatibleContextsError(fix("recurrent/hybrid target needs n_rs_seq >= n_draft_max = " + std::to_string(config_.n_draft_max) +
-                                                    " to roll back rejected drafts, has " + std::to_string(c->params().n_rs_seq),
-                                                "create it with n_rs_seq=n_draft_max"));
+            throw IncompatibleContextsError(
+                fix("recurrent/hybrid target needs n_rs_seq >= n_draft_max = " + std::to_string(config_.n_draft_max) +
+                        " to roll back rejected drafts, has " + std::to_string(c->params().n_rs_seq),
+                    "create it with n_rs_seq=n_draft_max"));
         }
     }
 }
 
 void MtpSession::check_seq(int64_t seq_id) const {
     if (seq_id < 0 || seq_id >= config_.n_seq) {
-        throw with_attributes(BadSeqIdError("seq_id " + std::to_string(seq_id) + " is outside [0, n_seq=" + std::to_string(config_.n_seq) + ")"),
+        throw with_attributes(BadSeqIdError("seq_id " + std::to_string(seq_id) +
+                                            " is outside [0, n_seq=" + std::to_string(config_.n_seq) + ")"),
                               {{"seq_id", seq_id}, {"n_seq", (int64_t) config_.n_seq}});
     }
 }
@@ -186,7 +199,8 @@ void MtpSession::settle_empty_proposals() {
 
 void MtpSession::check_quiescent(const char * what) const {
     if (!is_quiescent()) {
-        throw ProposalPendingError(std::string(what) + " needs a quiescent session: accept() every pending proposal first");
+        throw ProposalPendingError(std::string(what) +
+                                   " needs a quiescent session: accept() every pending proposal first");
     }
 }
 
@@ -208,15 +222,17 @@ void MtpSession::begin_locked(int64_t seq_id, const std::vector<int32_t> & promp
     check_seq(seq_id);
     settle_empty_proposal(seq_id);
     if (pending_[seq_id]) {
-        throw ProposalPendingError("seq " + std::to_string(seq_id) + " has a pending proposal: accept() it before begin()");
+        throw ProposalPendingError("seq " + std::to_string(seq_id) +
+                                   " has a pending proposal: accept() it before begin()");
     }
     const int32_t n_vocab = vocab_size(tgt_->model().get());
     for (int32_t t : prompt) {
         check_token_id(n_vocab, t, "prompt token");
     }
     if (prompt.size() >= tgt_->params().n_ctx_seq) {
-        throw MtpSessionError("prompt of " + std::to_string(prompt.size()) + " tokens does not fit the target context (" +
-                              std::to_string(tgt_->params().n_ctx_seq) + " cells per sequence)");
+        throw MtpSessionError("prompt of " + std::to_string(prompt.size()) +
+                              " tokens does not fit the target context (" + std::to_string(tgt_->params().n_ctx_seq) +
+                              " cells per sequence)");
     }
     ScopedTimer timer(stats_.t_begin);
     history_[seq_id].assign(prompt.begin(), prompt.end());
@@ -252,7 +268,8 @@ void MtpSession::process_locked(const Batch & batch) {
     for (int32_t i = 0; i < batch.size(); ++i) {
         const int32_t s = batch.seq_id(i);
         if (s < 0 || s >= config_.n_seq) {
-            throw with_attributes(BadSeqIdError("batch row " + std::to_string(i) + " has seq_id " + std::to_string(s) + " outside [0, n_seq)"),
+            throw with_attributes(BadSeqIdError("batch row " + std::to_string(i) + " has seq_id " + std::to_string(s) +
+                                                " outside [0, n_seq)"),
                                   {{"seq_id", (int64_t) s}, {"n_seq", (int64_t) config_.n_seq}, {"row", (int64_t) i}});
         }
         if (last_row[s] >= 0 && last_row[s] != i - 1) {
@@ -303,12 +320,13 @@ std::vector<int32_t> MtpSession::draft(int64_t seq_id, int32_t n_past, int32_t l
     });
 }
 
-std::vector<int32_t> MtpSession::draft_locked(const SessionLock & lock, int64_t seq_id, int32_t n_past, int32_t last_token,
-                                              int32_t n_max) {
+std::vector<int32_t> MtpSession::draft_locked(const SessionLock & lock, int64_t seq_id, int32_t n_past,
+                                              int32_t last_token, int32_t n_max) {
     check_seq(seq_id);
     settle_empty_proposal(seq_id);
     if (pending_[seq_id]) {
-        throw ProposalPendingError("seq " + std::to_string(seq_id) + " already has a pending proposal: accept() it first");
+        throw ProposalPendingError("seq " + std::to_string(seq_id) +
+                                   " already has a pending proposal: accept() it first");
     }
     // begin() is optional, as in upstream: draft-mtp's draft and accept never read the prompt
     check_token_id(vocab_size(tgt_->model().get()), last_token, "last_token");
@@ -344,8 +362,10 @@ void MtpSession::accept_locked(int64_t seq_id, int32_t n_accepted) {
     if (n_accepted < 0 || (size_t) n_accepted > proposal_[seq_id].size()) {
         throw with_attributes(AcceptedTooManyError("accept(" + std::to_string(n_accepted) + ") for a proposal of " +
                                                    std::to_string(proposal_[seq_id].size()) + " token(s)"),
-                              {{"seq_id", seq_id}, {"n_accepted", (int64_t) n_accepted},
-                               {"size", (int64_t) proposal_[seq_id].size()}, {"maximum", (int64_t) proposal_[seq_id].size()}});
+                              {{"seq_id", seq_id},
+                               {"n_accepted", (int64_t) n_accepted},
+                               {"size", (int64_t) proposal_[seq_id].size()},
+                               {"maximum", (int64_t) proposal_[seq_id].size()}});
     }
     ScopedTimer timer(stats_.t_accept);
     const auto & prop = proposal_[seq_id];
@@ -369,6 +389,8 @@ void MtpSession::accept_locked(int64_t seq_id, int32_t n_accepted) {
     pending_[seq_id] = false;
 }
 
-void MtpSession::print_stats() const { common_speculative_print_stats(spec_); }
+void MtpSession::print_stats() const {
+    common_speculative_print_stats(spec_);
+}
 
 }  // namespace llama_mtp

@@ -68,7 +68,8 @@ void MtpSession::set_state(int64_t seq_id, const std::vector<uint8_t> & data) {
     }
     const uint32_t version = get32("version");
     if (version != kStateVersion) {
-        throw MtpStateError("state version " + std::to_string(version) + " is not supported (expected " + std::to_string(kStateVersion) + ")");
+        throw MtpStateError("state version " + std::to_string(version) + " is not supported (expected " +
+                            std::to_string(kStateVersion) + ")");
     }
     uint32_t p_bits;
     std::memcpy(&p_bits, &config_.p_min, 4);
@@ -87,8 +88,8 @@ void MtpSession::set_state(int64_t seq_id, const std::vector<uint8_t> & data) {
     for (uint32_t i = 0; i < n_hist; ++i) {
         hist[i] = (int32_t) get32("history");
         if (hist[i] < 0 || hist[i] >= n_vocab) {
-            throw MtpStateError("state's history holds token " + std::to_string(hist[i]) + ", outside this model's vocabulary [0, " +
-                                std::to_string(n_vocab) + ")");
+            throw MtpStateError("state's history holds token " + std::to_string(hist[i]) +
+                                ", outside this model's vocabulary [0, " + std::to_string(n_vocab) + ")");
         }
     }
     const uint32_t n_up = get32("upstream length");

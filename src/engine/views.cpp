@@ -14,9 +14,13 @@ ViewOwner::ViewOwner(nb::object obj, Context * c, const float * d, std::vector<s
     ++ctx->live_views;
 }
 
-ViewOwner::~ViewOwner() { --ctx->live_views; }
+ViewOwner::~ViewOwner() {
+    --ctx->live_views;
+}
 
-bool ViewOwner::is_current() const { return !ctx->closed() && ctx->decode_count() == generation; }
+bool ViewOwner::is_current() const {
+    return !ctx->closed() && ctx->decode_count() == generation;
+}
 
 nb::dict ViewOwner::array_interface() const {
     nb::dict d;
@@ -37,8 +41,8 @@ nb::object make_view(nb::handle self_py, Context & ctx, const float * data, std:
     if (data == nullptr) {
         throw ContextError("llama.cpp returned no data for this view");
     }
-    nb::object owner = nb::cast(new ViewOwner(nb::borrow(self_py), &ctx, data, std::move(shape)),
-                                nb::rv_policy::take_ownership);
+    nb::object owner =
+        nb::cast(new ViewOwner(nb::borrow(self_py), &ctx, data, std::move(shape)), nb::rv_policy::take_ownership);
     return nb::module_::import_("numpy").attr("asarray")(owner);
 }
 
@@ -48,8 +52,12 @@ void require_embeddings(const Context & c) {
     }
 }
 
-int32_t n_vocab_of(const Context & c) { return llama_vocab_n_tokens(llama_model_get_vocab(c.model().get())); }
-int32_t n_embd_out_of(const Context & c) { return llama_model_n_embd_out(c.model().get()); }
+int32_t n_vocab_of(const Context & c) {
+    return llama_vocab_n_tokens(llama_model_get_vocab(c.model().get()));
+}
+int32_t n_embd_out_of(const Context & c) {
+    return llama_model_n_embd_out(c.model().get());
+}
 
 }  // namespace
 
@@ -85,19 +93,21 @@ nb::object get_embeddings_seq(nb::handle self_py, int64_t seq_id) {
     c.check_seq(seq_id);
     c.output_index(-1, "embeddings");
     if (llama_pooling_type(lock.get()) == LLAMA_POOLING_TYPE_NONE) {
-        throw ContextError("per-sequence embeddings need a pooling model; this context has no "
-                           "pooling (use get_embeddings_ith)");
+        throw ContextError(
+            "per-sequence embeddings need a pooling model; this context has no "
+            "pooling (use get_embeddings_ith)");
     }
     return make_view(self_py, c, llama_get_embeddings_seq(lock.get(), (llama_seq_id) seq_id),
-                        {(size_t) n_embd_out_of(c)});
+                     {(size_t) n_embd_out_of(c)});
 }
 
 nb::object get_embeddings_pre_norm_ith(nb::handle self_py, int64_t i) {
     Context & c = nb::cast<Context &>(self_py);
     const Context::Lock lock(c);
     if (!c.pre_norm) {
-        throw ContextError("pre-norm (nextn) embeddings are off: call set_embeddings_pre_norm(True) "
-                           "before decoding");
+        throw ContextError(
+            "pre-norm (nextn) embeddings are off: call set_embeddings_pre_norm(True) "
+            "before decoding");
     }
     int32_t idx;
     if (c.pre_norm_masked) {
