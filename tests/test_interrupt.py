@@ -3,9 +3,15 @@ stops part-way, Python's handler raises KeyboardInterrupt and the context stays 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+import pytest
 from child import run_child
+
+# The watch uses sigaction; on Windows one long decode is not interruptible (README, "Threads,
+# Ctrl-C and bad input"), and os.kill(SIGINT) there ends the process instead of raising.
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="no SIGINT watch on Windows (documented)")
 
 # The helper thread can only run while the main thread has released the GIL (a switch interval
 # of 1000 s leaves it no other chance), i.e. once the decode runs: it sends SIGINT then.
