@@ -19,6 +19,9 @@ def test_demo(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatc
     assert "speedup" in out.out and "acceptance per position" in out.out
     assert "output identical to plain   yes" in out.out
     assert "plain decoding" in out.err and "40/40" in out.err  # progress bars (tqdm)
+    # the adaptive length is the default, and the demo says what it chose
+    assert "MTP (n_draft_max=auto)" in out.err
+    assert "draft lengths chosen" in out.out and "speed predicted / measured" in out.out
 
 
 def test_generate(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
@@ -32,7 +35,9 @@ def test_info(capsys: pytest.CaptureFixture[str], model_path: Path, kind: str) -
     assert main(["info", "-m", str(model_path)]) == 0
     out = capsys.readouterr().out
     assert "MTP capable     yes" in out
-    assert ("n_rs_seq >= 3" in out) == (kind == "hybrid")
+    assert ("n_rs_seq >= 6" in out) == (kind == "hybrid")  # sized for "auto" (AUTO_DRAFT_MAX)
+    assert main(["info", "-m", str(model_path), "--n-draft-max", "3"]) == 0
+    assert ("n_rs_seq >= 3" in capsys.readouterr().out) == (kind == "hybrid")
 
 
 def test_no_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -40,10 +45,11 @@ def test_no_command(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_bench(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
-    assert main(["bench", "-m", str(model_path), "--n-draft-max", "1,3", "-n", "24", "--repeats", "1"]) == 0
+    assert main(["bench", "-m", str(model_path), "--n-draft-max", "auto,1,3", "-n", "24", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     assert "recommended" in out and "plain" in out
-    assert len([line for line in out.splitlines() if line.strip().startswith(("1 ", "3 "))]) == 2
+    assert len([line for line in out.splitlines() if line.strip().startswith(("1 ", "3 ", "auto "))]) == 3
+    assert "draft lengths chosen" in out
 
 
 def test_errors_are_one_line_without_a_traceback(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -61,7 +67,9 @@ def test_errors_are_one_line_without_a_traceback(capsys: pytest.CaptureFixture[s
 def test_bad_options_print_the_subcommands_usage(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
     for argv in (["generate", "-m", str(model_path), "-p", "x", "-n", "many"],
                  ["generate", "-m", str(model_path), "-p", "x", "--bogus"],
-                 ["bench", "--n-draft-max", "1,x"]):
+                 ["bench", "--n-draft-max", "1,x"],
+                 ["generate", "-m", str(model_path), "-p", "x", "--n-draft-max", "0"],
+                 ["demo", "--n-draft-max", "fast"]):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == 2

@@ -265,3 +265,12 @@ def test_parse_special_reads_special_tokens_in_text_prompts(model: llama_mtp.Mod
     special = llama_mtp.generate(model, bos + "hi", max_tokens=2, add_special=False, parse_special=True)
     assert isinstance(plain, llama_mtp.Generation) and isinstance(special, llama_mtp.Generation)
     assert special.n_prompt_tokens < plain.n_prompt_tokens  # "<s>" became one token
+
+
+def test_groups_of_a_long_prompt_list_continue_the_seeds(model: llama_mtp.Model) -> None:
+    # 260 prompts run as 256 + 4: sequence i is seeded with seed + i in both groups
+    kw = dict(max_tokens=6, temperature=3.0, mtp=False)
+    gens = llama_mtp.generate(model, ["Seeds"] * 260, seed=7, **kw)  # type: ignore[call-overload]
+    tail = llama_mtp.generate(model, ["Seeds"] * 4, seed=7 + 256, **kw)  # type: ignore[call-overload]
+    assert [g.tokens for g in gens[256:]] == [g.tokens for g in tail]
+    assert len({tuple(g.tokens) for g in gens}) > 200  # not the first group's samples again

@@ -11,13 +11,20 @@
 
 namespace llama_mtp {
 
-using TokenArray = nanobind::ndarray<nanobind::numpy, int32_t, nanobind::ndim<1>>;
+template <typename T>
+using OwnedArray = nanobind::ndarray<nanobind::numpy, T, nanobind::ndim<1>>;
+using TokenArray = OwnedArray<int32_t>;
+
+template <typename T>
+OwnedArray<T> owned_array(const T * values, size_t n) {
+    auto * data = new T[n > 0 ? n : 1];
+    std::copy(values, values + n, data);
+    nanobind::capsule owner(data, [](void * p) noexcept { delete[] (T *) p; });
+    return OwnedArray<T>(data, {n}, owner);
+}
 
 inline TokenArray owned_token_array(const int32_t * tokens, size_t n) {
-    auto * data = new int32_t[n > 0 ? n : 1];
-    std::copy(tokens, tokens + n, data);
-    nanobind::capsule owner(data, [](void * p) noexcept { delete[] (int32_t *) p; });
-    return TokenArray(data, {n}, owner);
+    return owned_array(tokens, n);
 }
 
 // Token ids from Python, the one conversion every API taking tokens uses: a sequence of ints or

@@ -195,10 +195,7 @@ void bind_context(nb::module_ & m) {
                             "an MtpSession or generation uses this context and needs its pre-norm "
                             "embeddings: delete it first");
                     }
-                    llama_set_embeddings_nextn(lock.get(), on, masked);
-                    c.pre_norm = on;
-                    c.pre_norm_masked = masked;
-                    c.note_layout_change();
+                    c.set_pre_norm_locked(lock, on, masked);
                 },
                 nb::arg("on"), nb::arg("masked") = false,
                 "Extract the pre-norm hidden states (the rows NextN/MTP layers consume): for every "

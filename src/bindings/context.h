@@ -81,6 +81,8 @@ public:
     // layout we cannot predict.
     void require_no_views(const char * what) const;
     void note_layout_change() { layout_changed_ = true; }
+    // Pre-norm (NextN) hidden-state outputs on or off; the output layout changes with them.
+    void set_pre_norm_locked(const Lock & lock, bool on, bool masked);
 
     void check_seq(int64_t seq_id, bool allow_all = false) const;
     // Row index in the last batch -> llama index for *_ith calls, validated.

@@ -40,8 +40,9 @@ void bind_generate(nb::module_ & m) {
         .def(
             "__init__",
             [](Generator * self, Context & target_ref, Context * draft_ptr, nb::handle prompts_in, IntArg max_tokens,
-               IntArg n_draft_max, IntArg n_min, float p_min, float temperature, IntArg top_k, float top_p, float min_p,
-               std::optional<IntArg> seed, bool ignore_eos, const std::vector<std::string> & stop) {
+               IntArg n_draft_max, bool adaptive, IntArg n_min, float p_min, float temperature, IntArg top_k,
+               float top_p, float min_p, std::optional<IntArg> seed, bool ignore_eos,
+               const std::vector<std::string> & stop) {
                 nb::object target = nb::find(&target_ref);
                 nb::object draft = draft_ptr ? nb::find(draft_ptr) : nb::none();
                 const int32_t n_vocab = vocab_size(target_ref.model().get());
@@ -52,6 +53,7 @@ void bind_generate(nb::module_ & m) {
                 GenConfig c;
                 c.max_tokens = max_tokens.i32("max_tokens", 0);
                 c.n_draft_max = n_draft_max.i32("n_draft_max", 1, 64);
+                c.adaptive = adaptive;
                 c.n_min = n_min.i32("n_min", 0, c.n_draft_max);
                 c.p_min = p_min;
                 c.sampling = {temperature, top_k.i32("top_k", 0), top_p, min_p};
@@ -61,16 +63,18 @@ void bind_generate(nb::module_ & m) {
                 new (self) Generator(target, draft, prompts, c);
             },
             nb::arg("target"), nb::arg("draft").none(), nb::arg("prompts"), nb::kw_only(), nb::arg("max_tokens"),
-            nb::arg("n_draft_max") = 3, nb::arg("n_min") = 0, nb::arg("p_min") = 0.0f, nb::arg("temperature") = 0.0f,
-            nb::arg("top_k") = 0, nb::arg("top_p") = 1.0f, nb::arg("min_p") = 0.0f, nb::arg("seed").none() = nb::none(),
-            nb::arg("ignore_eos") = false, nb::arg("stop") = std::vector<std::string>{},
-            nb::sig(
-                "def __init__(self, target: Context, draft: Context | None, prompts: "
-                "collections.abc.Sequence[collections.abc.Sequence[int] | numpy.ndarray], *, max_tokens: int, "
-                "n_draft_max: int = 3, n_min: int = 0, p_min: float = 0.0, temperature: float = 0.0, top_k: int = 0, "
-                "top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, "
-                "stop: collections.abc.Sequence[str] = []) -> None"),
-            "Prefill the prompts (GIL released); generation happens in step().")
+            nb::arg("n_draft_max") = 3, nb::arg("adaptive") = false, nb::arg("n_min") = 0, nb::arg("p_min") = 0.0f,
+            nb::arg("temperature") = 0.0f, nb::arg("top_k") = 0, nb::arg("top_p") = 1.0f, nb::arg("min_p") = 0.0f,
+            nb::arg("seed").none() = nb::none(), nb::arg("ignore_eos") = false,
+            nb::arg("stop") = std::vector<std::string>{},
+            nb::sig("def __init__(self, target: Context, draft: Context | None, prompts: "
+                    "collections.abc.Sequence[collections.abc.Sequence[int] | numpy.ndarray], *, max_tokens: int, "
+                    "n_draft_max: int = 3, adaptive: bool = False, n_min: int = 0, p_min: float = 0.0, temperature: "
+                    "float = 0.0, top_k: int = 0, "
+                    "top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, "
+                    "stop: collections.abc.Sequence[str] = []) -> None"),
+            "Prefill the prompts (GIL released); generation happens in step(). adaptive: a "
+            "DraftController picks each step's draft length, up to n_draft_max.")
         .def("step", &Generator::step, "Run one step (GIL released); returns the new tokens of each sequence.")
         .def_prop_ro("done", &Generator::done, "True when every sequence has finished.")
         .def_prop_ro("tokens", &Generator::tokens, "Per sequence: the tokens generated so far.")
@@ -88,6 +92,21 @@ void bind_generate(nb::module_ & m) {
             "session", [](Generator & g) -> MtpSession * { return g.session(); }, nb::rv_policy::reference_internal,
             nb::sig("def session(self) -> MtpSession | None"),
             "The MtpSession driving the drafts (None without a draft context).")
+        .def_prop_ro(
+            "draft_lengths",
+            [](const Generator & g) {
+                const std::vector<int32_t> v = g.draft_lengths();
+                return owned_array(v.data(), v.size());
+            },
+            nb::rv_policy::move, nb::sig("def draft_lengths(self) -> numpy.ndarray[dtype=int32]"),
+            "The draft length asked for at each step (int32 array; 0: plain decoding; empty without "
+            "a draft context).")
+        .def_prop_ro("controller", &Generator::controller, nb::sig("def controller(self) -> DraftController | None"),
+                     "A snapshot of the adaptive draft length's state (None unless adaptive).")
+        .def_ro("t_draft", &Generator::t_draft, "Seconds of step() spent drafting.")
+        .def_ro("t_verify", &Generator::t_verify,
+                "Seconds of step() spent on the verify batch: target decode, sampling, trimming.")
+        .def_ro("t_process", &Generator::t_process, "Seconds of step() spent in process().")
         .def_ro("t_prompt", &Generator::t_prompt, "Seconds spent on the prompt.")
         .def_ro("t_gen", &Generator::t_gen, "Seconds spent in step().")
         .def_ro("n_prompt_tokens", &Generator::n_prompt_tokens, "Prompt tokens prefilled, all sequences together.")

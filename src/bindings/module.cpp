@@ -4,6 +4,7 @@
 #include "backends.h"
 #include "batch.h"
 #include "context.h"
+#include "draft_length.h"
 #include "errors.h"
 #include "generate.h"
 #include "gguf_preflight.h"
@@ -33,6 +34,7 @@ NB_MODULE(_core, m) {
     llama_mtp::bind_sampler(m);
     llama_mtp::bind_mtp_stats(m);
     llama_mtp::bind_mtp(m);
+    llama_mtp::bind_draft_length(m);
     llama_mtp::bind_generate(m);
     llama_mtp::bind_gguf(m);
 }

@@ -81,6 +81,10 @@ public:
         pending_[seq_id] = true;
     }
 
+    // After steps without process() (plain decoding), start the draft context of seq_id over:
+    // `hidden` is the target's NextN row of the last decoded position (null: not known).
+    void restart_draft_locked(int64_t seq_id, const float * hidden, llama_memory_t mem_dft);
+
     std::vector<uint8_t> get_state(int64_t seq_id);
     void set_state(int64_t seq_id, const std::vector<uint8_t> & data);
 

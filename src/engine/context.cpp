@@ -8,6 +8,7 @@
 #include "common.h"
 #include "errors.h"
 #include "interrupt.h"
+#include "llama-ext.h"
 #include "threads.h"
 
 namespace nb = nanobind;
@@ -281,6 +282,13 @@ int32_t Context::output_index(int64_t i, const char * what) const {
                                    " was decoded without its logits flag set");
     }
     return (int32_t) i;
+}
+
+void Context::set_pre_norm_locked(const Lock & lock, bool on, bool masked) {
+    llama_set_embeddings_nextn(lock.get(), on, masked);
+    pre_norm = on;
+    pre_norm_masked = masked;
+    note_layout_change();
 }
 
 }  // namespace llama_mtp

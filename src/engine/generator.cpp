@@ -7,6 +7,7 @@
 #include "common.h"
 #include "errors.h"
 #include "interrupt.h"
+#include "llama-ext.h"
 #include "model.h"
 
 namespace nb = nanobind;
@@ -103,6 +104,9 @@ Generator::Generator(nb::object target, nb::object draft, const std::vector<std:
     if (!draft_obj_.is_none()) {
         MtpConfig mc{n_seq, cfg.n_draft_max, cfg.n_min, cfg.p_min};
         session_ = std::make_unique<MtpSession>(target_obj_, draft_obj_, mc);
+        if (cfg.adaptive) {
+            controller_ = std::make_unique<DraftController>(cfg.n_draft_max, /*plain_skips_process=*/true);
+        }
     }
     seqs_.resize(n_seq);
     for (int32_t s = 0; s < n_seq; ++s) {
@@ -201,6 +205,17 @@ void Generator::check_sequence(int32_t s) const {
     }
 }
 
+std::optional<DraftController> Generator::controller() const {
+    const Context::Lock lock(*tgt_);
+    if (!controller_) return std::nullopt;
+    return *controller_;
+}
+
+std::vector<int32_t> Generator::draft_lengths() const {
+    const Context::Lock lock(*tgt_);
+    return draft_lengths_;
+}
+
 std::vector<int32_t> Generator::n_past() const {
     std::vector<int32_t> r;
     for (const auto & st : seqs_) r.push_back(st.n_past);
@@ -241,19 +256,44 @@ int32_t Generator::pick(SeqState & st, int32_t row, llama_context * ctx) {
 
 void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Context::Lock & target,
                             llama_memory_t mem_dft) {
+    const double t_start = now_s();
     const int32_t n_ctx = (int32_t) tgt_->params().n_ctx_seq;
     std::vector<int32_t> active;
     for (int32_t s = 0; s < (int32_t) seqs_.size(); ++s) {
         if (seqs_[s].finish_reason.empty()) active.push_back(s);
     }
+    // the draft length of this step; a plain step chosen by the controller (not a probe of
+    // it) skips the draft context altogether, which then starts over when drafting resumes
+    int32_t k = controller_ ? controller_->next() : cfg_.n_draft_max;
+    const bool use_session = session_ && (k > 0 || !controller_ || controller_->exploring());
+    // restarting needs the target's hidden state of the last position; a plain stretch turns
+    // those outputs off (they cost the hybrid target ~2 %) except before a scheduled probe.
+    // Without one, this step only wakes the draft context (process, no draft).
+    const bool wake = use_session && draft_stale_ && !last_hidden_;
+    if (wake) k = 0;
+    const bool hidden = use_session || (controller_ && controller_->probe_follows());
+    if (session_ && hidden != hidden_on_) {
+        tgt_->set_pre_norm_locked(target, hidden, false);
+        hidden_on_ = hidden;
+    }
+    if (session_) draft_lengths_.push_back(k);
     static const std::vector<int32_t> kNoDraft;
     std::vector<const std::vector<int32_t> *> drafts(seqs_.size(), &kNoDraft);
-    if (session_) {
+    double t_draft_step = 0, t_process_step = 0;
+    if (use_session) {
+        if (draft_stale_) {
+            for (int32_t s : active) {
+                const float * h = wake ? nullptr : llama_get_embeddings_nextn_ith(target.get(), seqs_[s].row);
+                if (h == nullptr && !wake) throw ContextError("the target's hidden state for the draft is missing");
+                session_->restart_draft_locked(s, h, mem_dft);
+            }
+            draft_stale_ = false;
+        }
+        const ScopedTimer timer(t_draft_step);
         std::vector<int32_t> seqs, past, last, nmax;
         for (int32_t s : active) {
             const SeqState & st = seqs_[s];
-            int32_t n_max = std::min(
-                {cfg_.n_draft_max, cfg_.max_tokens - (int32_t) st.generated.size() - 1, n_ctx - st.n_past - 2});
+            int32_t n_max = std::min({k, cfg_.max_tokens - (int32_t) st.generated.size() - 1, n_ctx - st.n_past - 2});
             if (n_max > 0) {
                 seqs.push_back(s);
                 past.push_back(st.n_past);
@@ -267,6 +307,8 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
             session_->draft_many(seqs, past, last, nmax, mem_dft);
         }
         for (int32_t s : active) drafts[s] = &session_->pending_proposal(s);
+    } else if (session_) {
+        draft_stale_ = true;
     }
     // one verify batch for all sequences: [id_last, drafts...], every row with logits
     batch_->clear();
@@ -280,10 +322,13 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         }
     }
     tgt_->decode_locked(target, *batch_, batch_->size());
-    if (session_) {
+    last_hidden_ = hidden_on_;
+    if (use_session) {
+        const ScopedTimer timer(t_process_step);
         session_->process_common(*batch_);
     }
     n_steps++;
+    DraftObservation seen;
     const llama_vocab * vocab = llama_model_get_vocab(tgt_->model().get());
     llama_memory_t mem_tgt = target.memory();
     std::vector<int32_t> ids;
@@ -299,9 +344,11 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
             if (i == d.size() || tok != d[i]) break;
         }
         const int32_t n_acc = (int32_t) ids.size() - 1;
-        if (session_) {
+        if (use_session) {
             session_->accept_locked(s, n_acc);
         }
+        seen.drafted.push_back((int32_t) d.size());
+        seen.accepted.push_back(n_acc);
         int32_t keep = 0;
         for (int32_t tok : ids) {
             keep++;
@@ -332,6 +379,17 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
             llama_memory_seq_rm(mem_tgt, s, st.n_past, -1);
             if (mem_dft) llama_memory_seq_rm(mem_dft, s, st.n_past, -1);
         }
+    }
+    const double t_step = now_s() - t_start;
+    t_draft += t_draft_step;
+    t_process += t_process_step;
+    t_verify += t_step - t_draft_step - t_process_step;
+    if (controller_) {
+        seen.k = k;
+        seen.t_draft = t_draft_step;
+        seen.t_process = t_process_step;
+        seen.t_verify = t_step - t_draft_step - t_process_step;
+        controller_->observe(seen);
     }
 }
 

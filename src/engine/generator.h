@@ -4,12 +4,14 @@
 // library; bindings/generate.cpp only binds it.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nanobind/nanobind.h>
 
 #include "context.h"
+#include "draft_control.h"
 #include "mtp.h"
 #include "sampler.h"
 #include "text.h"
@@ -20,7 +22,8 @@ namespace llama_mtp {
 
 struct GenConfig {
     int32_t max_tokens = 128;
-    int32_t n_draft_max = 3;
+    int32_t n_draft_max = 3;  // with adaptive: the longest draft the controller may choose
+    bool adaptive = false;    // a DraftController picks the length of each step
     int32_t n_min = 0;
     float p_min = 0.0f;
     SamplerParams sampling;  // temperature <= 0: greedy (the loop's own argmax)
@@ -52,8 +55,13 @@ public:
     // The whole text of sequence s so far (cut at a stop string).
     std::string text(int32_t s) const;
     MtpSession * session() const { return session_.get(); }
+    // Snapshots, taken under the target's lock (step() may run in another thread): the
+    // controller (none without n_draft_max="auto"), and the draft length asked for at each step.
+    std::optional<DraftController> controller() const;
+    std::vector<int32_t> draft_lengths() const;
 
     double t_prompt = 0, t_gen = 0;
+    double t_draft = 0, t_verify = 0, t_process = 0;  // the steps' split (verify: decode, picks, trims)
     int64_t n_prompt_tokens = 0, n_steps = 0;
 
 private:
@@ -79,6 +87,11 @@ private:
 
     nanobind::object target_obj_, draft_obj_;
     std::unique_ptr<MtpSession> session_;
+    std::unique_ptr<DraftController> controller_;
+    std::vector<int32_t> draft_lengths_;
+    bool draft_stale_ = false;  // steps ran without process(): the draft context must start over
+    bool hidden_on_ = true;     // the target outputs NextN hidden states (off in plain stretches)
+    bool last_hidden_ = true;   // ... and did in the last decode
     Context * tgt_;
     GenConfig cfg_;
     int32_t n_vocab_ = 0;

@@ -122,4 +122,19 @@ void MtpSession::set_state(int64_t seq_id, const std::vector<uint8_t> & data) {
     proposal_[seq_id].clear();
 }
 
+void MtpSession::restart_draft_locked(int64_t seq_id, const float * hidden, llama_memory_t mem_dft) {
+    // the draft context skipped positions, and its KV must stay contiguous: it starts over at
+    // the next position, paired with the target's hidden state of the last one (as process()
+    // would have left it; without it, the next process() pairs its first row with an older one)
+    llama_memory_seq_rm(mem_dft, (llama_seq_id) seq_id, -1, -1);
+    if (hidden == nullptr) return;
+    const int32_t n_embd = llama_model_n_embd_out(tgt_->model().get());
+    std::vector<uint8_t> block(8 + (size_t) n_embd * 4);
+    const int32_t n_rows = 0;
+    std::memcpy(block.data(), &n_embd, 4);
+    std::memcpy(block.data() + 4, &n_rows, 4);
+    std::memcpy(block.data() + 8, hidden, (size_t) n_embd * 4);
+    common_speculative_set_state(spec_, (llama_seq_id) seq_id, block);
+}
+
 }  // namespace llama_mtp

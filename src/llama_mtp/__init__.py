@@ -25,6 +25,7 @@ from ._core import (  # noqa: E402
     ContextType,
     DecodeAbortedError,
     DecodeError,
+    DraftController,
     Generator,
     IncompatibleContextsError,
     InvalidArgumentError,
@@ -55,11 +56,12 @@ from ._core import (  # noqa: E402
 )
 from ._core import version as _version  # noqa: E402
 from .generation import Generation, Stream, generate, stream  # noqa: E402
-from .sizing import MtpContextParams, mtp_context_params, mtp_contexts  # noqa: E402
+from .sizing import AUTO_DRAFT_MAX, MtpContextParams, mtp_context_params, mtp_contexts  # noqa: E402
 
 __version__: str = _version()  # not build_info(): that also probes every CPU variant module
 
 __all__ = [
+    "AUTO_DRAFT_MAX",
     "AcceptedTooManyError",
     "BackendError",
     "BadSeqIdError",
@@ -70,6 +72,7 @@ __all__ = [
     "ContextType",
     "DecodeAbortedError",
     "DecodeError",
+    "DraftController",
     "Generation",
     "Generator",
     "IncompatibleContextsError",

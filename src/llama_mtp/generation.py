@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Generic, TypeVar, overload
 
 import numpy as np
 
 from ._core import (
     Context,
+    DraftController,
     Generator,
     InvalidArgumentError,
     Model,
@@ -25,7 +26,7 @@ from ._core import (
     MtpStats,
     build_info,
 )
-from .sizing import mtp_context_params
+from .sizing import DraftLength, draft_ceiling, mtp_context_params
 
 # llama.cpp's largest context (tokens per sequence) and its sequence limit
 _MAX_CONTEXT = 1 << 24
@@ -52,6 +53,14 @@ class Generation:
     prompt_seconds: float
     generation_seconds: float
     n_steps: int  # target decodes (verify batches) of the generation loop
+    # the draft length asked for at each step (0: plain decoding; empty when mtp=False), and
+    # with n_draft_max="auto" the controller that chose them (acceptance, costs, speeds)
+    draft_lengths: np.ndarray
+    controller: DraftController | None
+    # how the loop's native time split: drafting, verifying (target decode, sampling), process()
+    draft_seconds: float
+    verify_seconds: float
+    process_seconds: float
     prompt_tokens_per_s: float = field(init=False)
     tokens_per_s: float = field(init=False)
 
@@ -66,7 +75,7 @@ class _Options:
 
     max_tokens: int = 128
     mtp: bool = True
-    n_draft_max: int = 3
+    n_draft_max: DraftLength = "auto"
     p_min: float = 0.0
     n_min: int = 0
     n_threads: int | None = None
@@ -124,9 +133,11 @@ class Stream(Generic[Piece]):
     def _setup(self, prompts: list[Prompt], o: _Options) -> None:
         model = self._model
         max_tokens = _check_int("max_tokens", o.max_tokens, 0, _MAX_CONTEXT)
-        if o.mtp:  # InvalidConfigError naming the field, as MtpSession raises it
+        if o.mtp and not isinstance(o.n_draft_max, str):  # InvalidConfigError naming the field, as MtpSession
             MtpSessionConfig(n_draft_max=o.n_draft_max, n_min=o.n_min, p_min=o.p_min)
-        n_draft_max = _check_int("n_draft_max", o.n_draft_max, 1, 64)
+        n_draft_max = draft_ceiling(o.n_draft_max)
+        if o.mtp:
+            MtpSessionConfig(n_draft_max=n_draft_max, n_min=o.n_min, p_min=o.p_min)
         if o.mtp and not model.has_mtp:
             raise InvalidArgumentError("mtp=True needs a model with NextN (MTP) layers; use mtp=False")
         if not 1 <= len(prompts) <= _MAX_SEQUENCES:
@@ -156,7 +167,8 @@ class Stream(Generic[Piece]):
         self._draft = Context(model, **sizes.draft()) if o.mtp else None  # type: ignore[arg-type]
         self._gen = Generator(
             self._target, self._draft, token_prompts, max_tokens=max_tokens, n_draft_max=n_draft_max,
-            n_min=o.n_min, p_min=o.p_min, temperature=o.temperature, top_k=o.top_k, top_p=o.top_p,
+            adaptive=o.n_draft_max == "auto", n_min=o.n_min, p_min=o.p_min, temperature=o.temperature,
+            top_k=o.top_k, top_p=o.top_p,
             min_p=o.min_p, seed=o.seed, ignore_eos=o.ignore_eos, stop=stops,
         )
         self._n_prompt = [len(p) for p in token_prompts]
@@ -183,10 +195,13 @@ class Stream(Generic[Piece]):
             yield from self._take(range(n_seq))  # what was held back until the end
         all_tokens, reasons = gen.tokens, gen.finish_reasons
         stats = gen.session.stats if gen.session is not None else None
+        draft_lengths, controller = gen.draft_lengths, gen.controller
         results = [
             Generation(tokens=list(all_tokens[s]), text=gen.text(s), finish_reason=reasons[s] or "length",
                        stats=stats, n_prompt_tokens=self._n_prompt[s], prompt_seconds=gen.t_prompt,
-                       generation_seconds=t_loop, n_steps=gen.n_steps)
+                       generation_seconds=t_loop, n_steps=gen.n_steps, draft_lengths=draft_lengths,
+                       controller=controller, draft_seconds=gen.t_draft, verify_seconds=gen.t_verify,
+                       process_seconds=gen.t_process)
             for s in range(n_seq)
         ]
         self.result = results if self._batched else results[0]
@@ -206,19 +221,19 @@ class Stream(Generic[Piece]):
 
 @overload
 def stream(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
-        model: ModelLike, prompt: Prompt, *, max_tokens: int = ..., mtp: bool = ..., n_draft_max: int = ...,
+        model: ModelLike, prompt: Prompt, *, max_tokens: int = ..., mtp: bool = ..., n_draft_max: DraftLength = ...,
            p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
            top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
            stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
            ignore_eos: bool = ...) -> Stream[str]: ...
 @overload
-def stream(model: ModelLike, prompt: Prompts, *, max_tokens: int = ..., mtp: bool = ..., n_draft_max: int = ...,
+def stream(model: ModelLike, prompt: Prompts, *, max_tokens: int = ..., mtp: bool = ..., n_draft_max: DraftLength = ...,
            p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
            top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
            stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
            ignore_eos: bool = ...) -> Stream[tuple[int, str]]: ...
 def stream(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _DEFAULTS.max_tokens,
-           mtp: bool = _DEFAULTS.mtp, n_draft_max: int = _DEFAULTS.n_draft_max, p_min: float = _DEFAULTS.p_min,
+           mtp: bool = _DEFAULTS.mtp, n_draft_max: DraftLength = _DEFAULTS.n_draft_max, p_min: float = _DEFAULTS.p_min,
            n_min: int = _DEFAULTS.n_min, n_threads: int | None = _DEFAULTS.n_threads,
            temperature: float = _DEFAULTS.temperature, top_k: int = _DEFAULTS.top_k, top_p: float = _DEFAULTS.top_p,
            min_p: float = _DEFAULTS.min_p, seed: int | None = _DEFAULTS.seed,
@@ -233,19 +248,19 @@ def stream(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _DEF
 
 @overload
 def generate(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
-        model: ModelLike, prompt: Prompt, *, max_tokens: int = ..., mtp: bool = ..., n_draft_max: int = ...,
+        model: ModelLike, prompt: Prompt, *, max_tokens: int = ..., mtp: bool = ..., n_draft_max: DraftLength = ...,
              p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
              top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
              stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
              ignore_eos: bool = ...) -> Generation: ...
 @overload
-def generate(model: ModelLike, prompt: Prompts, *, max_tokens: int = ..., mtp: bool = ..., n_draft_max: int = ...,
+def generate(model: ModelLike, prompt: Prompts, *, max_tokens: int = ..., mtp: bool = ..., n_draft_max: DraftLength = ...,
              p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
              top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
              stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
              ignore_eos: bool = ...) -> list[Generation]: ...
 def generate(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _DEFAULTS.max_tokens,
-             mtp: bool = _DEFAULTS.mtp, n_draft_max: int = _DEFAULTS.n_draft_max, p_min: float = _DEFAULTS.p_min,
+             mtp: bool = _DEFAULTS.mtp, n_draft_max: DraftLength = _DEFAULTS.n_draft_max, p_min: float = _DEFAULTS.p_min,
              n_min: int = _DEFAULTS.n_min, n_threads: int | None = _DEFAULTS.n_threads,
              temperature: float = _DEFAULTS.temperature, top_k: int = _DEFAULTS.top_k,
              top_p: float = _DEFAULTS.top_p, min_p: float = _DEFAULTS.min_p, seed: int | None = _DEFAULTS.seed,
@@ -256,8 +271,10 @@ def generate(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _D
     batch per step; more than llama.cpp's sequence limit run in groups).
 
     max_tokens: most tokens per prompt. mtp: draft with the model's NextN layers (needs them;
-    mtp=False is plain decoding). n_draft_max, p_min, n_min: the draft's length limit, minimum
-    probability and minimum length. n_threads: None is one per physical core
+    mtp=False is plain decoding). n_draft_max: the draft length, or "auto" (the default): a
+    DraftController picks it for each step, from 0 (plain decoding) to AUTO_DRAFT_MAX, by what
+    it measures (acceptance per position, the cost of each length). p_min, n_min: the draft's
+    minimum probability and minimum length. n_threads: None is one per physical core
     (default_threads()). temperature 0 is greedy; otherwise top_k, top_p, min_p and seed
     shape the sampler. stop: a string or strings that end a sequence (not included in the
     text). add_special: add BOS/EOS as the model's tokenizer does; parse_special: read special
@@ -268,7 +285,10 @@ def generate(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _D
     if _is_batch(prompt) and len(prompt) > _MAX_SEQUENCES:
         results: list[Generation] = []
         for i in range(0, len(prompt), _MAX_SEQUENCES):
-            part = Stream(model, list(prompt[i:i + _MAX_SEQUENCES]), o)._run()
+            # sequence i is seeded with seed + i in every group, as within one (mod 2**32, as
+            # the native loop adds)
+            group = o if o.seed is None or i == 0 else replace(o, seed=(o.seed + i) % (1 << 32))
+            part = Stream(model, list(prompt[i:i + _MAX_SEQUENCES]), group)._run()
             assert isinstance(part, list)
             results.extend(part)
         return results

@@ -4,11 +4,30 @@ use it)."""
 
 from __future__ import annotations
 
+import operator
 from dataclasses import asdict, dataclass
+from typing import Literal
 
-from ._core import Context, ContextType, Model
+from ._core import Context, ContextType, InvalidArgumentError, Model
 
-__all__ = ["MtpContextParams", "mtp_context_params", "mtp_contexts"]
+__all__ = ["AUTO_DRAFT_MAX", "DraftLength", "MtpContextParams", "draft_ceiling", "mtp_context_params", "mtp_contexts"]
+
+# The longest draft n_draft_max="auto" may choose (the fixed lengths benchmarks/ compares it
+# with are 1..6): contexts are sized for it.
+AUTO_DRAFT_MAX = 6
+DraftLength = int | Literal["auto"]
+
+
+def draft_ceiling(n_draft_max: DraftLength) -> int:
+    """The longest draft a setting allows: n_draft_max itself, or AUTO_DRAFT_MAX for "auto"."""
+    if n_draft_max == "auto":
+        return AUTO_DRAFT_MAX
+    if isinstance(n_draft_max, bool) or not hasattr(n_draft_max, "__index__"):
+        raise TypeError(f'n_draft_max must be an int or "auto", not {n_draft_max!r}')
+    n_draft_max = operator.index(n_draft_max)
+    if not 1 <= n_draft_max <= 64:
+        raise InvalidArgumentError(f"n_draft_max must be in [1, 64] or \"auto\", got {n_draft_max}")
+    return n_draft_max
 
 
 @dataclass(frozen=True)
@@ -34,13 +53,14 @@ class MtpContextParams:
         return asdict(self)
 
 
-def mtp_context_params(model: Model, *, n_draft_max: int = 3, n_seq: int = 1, n_ctx: int = 4096,
+def mtp_context_params(model: Model, *, n_draft_max: DraftLength = 3, n_seq: int = 1, n_ctx: int = 4096,
                        n_batch: int = 512, n_threads: int | None = None) -> MtpContextParams:
     """Sizes for an MTP pair that MtpSession's preflight accepts: a verify batch holds every
     sequence's last token and its drafts (n_seq * (n_draft_max + 1) rows), the draft context
     takes the target's batches, recurrent and hybrid targets keep n_draft_max snapshots and
     verify in one ubatch. n_ctx is per sequence: llama.cpp splits a context's cells between its
-    sequences and limits n_batch to n_ctx."""
+    sequences and limits n_batch to n_ctx. n_draft_max="auto" sizes for AUTO_DRAFT_MAX."""
+    n_draft_max = draft_ceiling(n_draft_max)
     need = n_seq * (n_draft_max + 1)
     total_ctx = n_ctx * n_seq
     batch = min(max(n_batch, need), total_ctx)
@@ -49,7 +69,7 @@ def mtp_context_params(model: Model, *, n_draft_max: int = 3, n_seq: int = 1, n_
                             n_rs_seq=n_draft_max if rollback else 0, n_threads=n_threads)
 
 
-def mtp_contexts(model: Model, *, n_draft_max: int = 3, n_seq: int = 1, n_ctx: int = 4096, n_batch: int = 512,
+def mtp_contexts(model: Model, *, n_draft_max: DraftLength = 3, n_seq: int = 1, n_ctx: int = 4096, n_batch: int = 512,
                  n_threads: int | None = None) -> tuple[Context, Context]:
     """A target and a draft Context sized by mtp_context_params()."""
     p = mtp_context_params(model, n_draft_max=n_draft_max, n_seq=n_seq, n_ctx=n_ctx, n_batch=n_batch,

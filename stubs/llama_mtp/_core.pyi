@@ -707,6 +707,92 @@ class MtpSession:
     def restore_speculative_state(self, seq_id: int, data: bytes) -> None:
         """Another name of set_state()."""
 
+class DraftController:
+    """
+    The adaptive draft length (n_draft_max="auto"): picks k for each step, 0 meaning plain decoding, to maximise expected tokens per second. It learns P(draft token i accepted | the ones before were) and the seconds of drafting, verifying and processing for each k; it keeps probing the lengths beside its choice (and drafting, while plain decoding is best) so that it follows changes of load or text. Feed it every step with observe(), ask next() for the length of the next one.
+    """
+
+    def __init__(self, n_max: int = 6, *, plain_skips_process: bool = False) -> None:
+        """
+        n_max: the longest draft it may choose. plain_skips_process: True when a step with k = 0 costs the verify alone because the loop then skips process() (llama_mtp's own loop does, and restarts the draft context when drafting resumes).
+        """
+
+    def next(self) -> int:
+        """The draft length for the next step (0..n_max)."""
+
+    @property
+    def exploring(self) -> bool:
+        """
+        Whether next() is a probe rather than the best estimate (a probe of k = 0 should still call process(): drafting goes on after it).
+        """
+
+    def observe(self, k: int, drafted: int | Sequence[int] | numpy.ndarray, accepted: int | Sequence[int] | numpy.ndarray, *, t_draft: float, t_verify: float, t_process: float = 0.0) -> None:
+        """
+        Record one step: the length asked for, the tokens drafted and accepted (an int, or one per sequence in the step), and the step's seconds spent drafting, in the target decode of the verify batch (with sampling), and in process().
+        """
+
+    @property
+    def n_max(self) -> int:
+        """The longest draft it may choose."""
+
+    @property
+    def best(self) -> int:
+        """The length with the highest expected speed now."""
+
+    @property
+    def n_steps(self) -> int:
+        """Steps observed."""
+
+    @property
+    def history(self) -> NDArray[numpy.int32]:
+        """The length asked for at each observed step (int32 array)."""
+
+    @property
+    def acceptance(self) -> NDArray[numpy.float64]:
+        """
+        [i-1]: estimated P(draft token i accepted | tokens before it were), i = 1..n_max.
+        """
+
+    @property
+    def expected_tokens(self) -> NDArray[numpy.float64]:
+        """[k]: expected tokens per sequence and step when drafting k."""
+
+    @property
+    def step_seconds(self) -> NDArray[numpy.float64]:
+        """
+        [k]: estimated seconds per sequence and step when drafting k (0 while unknown).
+        """
+
+    @property
+    def expected_speed(self) -> NDArray[numpy.float64]:
+        """
+        [k]: expected tokens per second and sequence when drafting k (0 while unknown).
+        """
+
+    @property
+    def predicted_speed(self) -> float:
+        """
+        Tokens per second and sequence the model predicted for the lengths it chose.
+        """
+
+    @property
+    def measured_speed(self) -> float:
+        """Tokens per second and sequence measured over the observed steps."""
+
+    @property
+    def t_draft(self) -> float:
+        """Seconds spent drafting, all observed steps."""
+
+    @property
+    def t_verify(self) -> float:
+        """Seconds spent verifying, all observed steps."""
+
+    @property
+    def t_process(self) -> float:
+        """Seconds spent in process(), all observed steps."""
+
+    def __repr__(self) -> str: ...
+
 def argmax(logits: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)]) -> int:
     """
     The greedy pick of generate(): index of the first maximum of a float32 vector (NaN never wins; 0 for an empty vector or one without a value above -inf).
@@ -717,8 +803,10 @@ class Generator:
     Low-level generation loop: prefill on construction, then step() until done. Use llama_mtp.generate()/stream() instead.
     """
 
-    def __init__(self, target: Context, draft: Context | None, prompts: Sequence[Sequence[int] | numpy.ndarray], *, max_tokens: int, n_draft_max: int = 3, n_min: int = 0, p_min: float = 0.0, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = []) -> None:
-        """Prefill the prompts (GIL released); generation happens in step()."""
+    def __init__(self, target: Context, draft: Context | None, prompts: Sequence[Sequence[int] | numpy.ndarray], *, max_tokens: int, n_draft_max: int = 3, adaptive: bool = False, n_min: int = 0, p_min: float = 0.0, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = []) -> None:
+        """
+        Prefill the prompts (GIL released); generation happens in step(). adaptive: a DraftController picks each step's draft length, up to n_draft_max.
+        """
 
     def step(self) -> list[list[int]]:
         """Run one step (GIL released); returns the new tokens of each sequence."""
@@ -752,6 +840,32 @@ class Generator:
     @property
     def session(self) -> MtpSession | None:
         """The MtpSession driving the drafts (None without a draft context)."""
+
+    @property
+    def draft_lengths(self) -> NDArray[numpy.int32]:
+        """
+        The draft length asked for at each step (int32 array; 0: plain decoding; empty without a draft context).
+        """
+
+    @property
+    def controller(self) -> DraftController | None:
+        """
+        A snapshot of the adaptive draft length's state (None unless adaptive).
+        """
+
+    @property
+    def t_draft(self) -> float:
+        """Seconds of step() spent drafting."""
+
+    @property
+    def t_verify(self) -> float:
+        """
+        Seconds of step() spent on the verify batch: target decode, sampling, trimming.
+        """
+
+    @property
+    def t_process(self) -> float:
+        """Seconds of step() spent in process()."""
 
     @property
     def t_prompt(self) -> float:

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""The adaptive draft length (n_draft_max="auto") against plain decoding, every fixed length
+and upstream's default, side by side in one run.
+
+    python benchmarks/bench_auto.py [--tokens 256] [--repeats 5] [--models hybrid,dense]
+        [--acceptance 0,0.3,0.6,0.9,1.0] [--threads 1,2] [--fixed 1,2,3,4,5,6] [--busy]
+        [--no-upstream] [--json out.json]
+
+For each tiny model kind, crafted acceptance and thread count, one round runs every arm once
+(the order alternates between rounds): plain decoding (`generate(mtp=False)`), each fixed
+n_draft_max, "auto", and upstream's `llama-speculative-simple --spec-type draft-mtp
+--spec-draft-n-max 3` (its default length) built with upstream's own defaults
+(benchmarks/build_upstream.py). All speeds are loop wall times of greedy decoding with the same
+model, prompt and token count. The ratios are medians of per-round ratios, so a slow stretch
+of the machine hits both sides of a ratio:
+
+- auto/best: "auto" over max(plain, best fixed) of the same round (target >= 0.97);
+- auto/plain: "auto" over plain decoding (target >= 0.97);
+- auto/up3: "auto" over upstream's default (target >= 1.15 where upstream's default is slower
+  than the best fixed length).
+
+--busy adds the same rows with one core taken by a spinning process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from collections import Counter
+from contextlib import nullcontext
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_mtp import PROMPT, busy_core, interleave, upstream_mtp  # noqa: E402
+from build_upstream import build, reference_config  # noqa: E402
+
+import llama_mtp  # noqa: E402
+from llama_mtp.testing import tiny_mtp_model  # noqa: E402
+
+SHAPE = dict(n_embd=1024, n_layer=8, n_vocab=4096)  # the models of benchmarks/README.md
+UPSTREAM_DEFAULT = 3
+
+
+def ours(model: llama_mtp.Model, n: int, threads: int, n_draft_max: int | str | None) -> tuple[float, str]:
+    """(tokens/s of the loop, the lengths "auto" chose: "k:share" of its steps)."""
+    g = llama_mtp.generate(model, PROMPT, max_tokens=n, mtp=n_draft_max is not None,
+                           n_draft_max=n_draft_max or 1, n_threads=threads, ignore_eos=True)
+    assert isinstance(g, llama_mtp.Generation)
+    chosen = ""
+    if n_draft_max == "auto":
+        counts = Counter(int(k) for k in g.draft_lengths)
+        chosen = " ".join(f"{k}:{c / len(g.draft_lengths):.0%}" for k, c in counts.most_common(2))
+    return g.tokens_per_s, chosen
+
+
+def cell(model: llama_mtp.Model, path: Path, bin_dir: Path | None, args: argparse.Namespace,
+         threads: int) -> dict[str, Any]:
+    fixed = [int(k) for k in args.fixed.split(",")]
+    arms: dict[str, Any] = {"plain": partial(ours, model, args.tokens, threads, None),
+                            "auto": partial(ours, model, args.tokens, threads, "auto")}
+    arms.update({f"k{k}": partial(ours, model, args.tokens, threads, k) for k in fixed})
+    if bin_dir is not None:
+        arms["up3"] = lambda: (upstream_mtp(bin_dir, path, args.tokens, threads, UPSTREAM_DEFAULT), "")
+    ours(model, 16, threads, "auto")  # warm-up: page cache, clocks
+    res = interleave(args.repeats, arms)
+    speed = {k: [s for s, _ in v] for k, v in res.items()}
+    rounds = range(args.repeats)
+    best_other = [max(speed["plain"][r], *(speed[f"k{k}"][r] for k in fixed)) for r in rounds]
+    med = {k: statistics.median(v) for k, v in speed.items()}
+    best_fixed = max(fixed, key=lambda k: med[f"k{k}"])
+    row: dict[str, Any] = {
+        "speeds": med, "best_fixed": best_fixed,
+        "auto_over_best": statistics.median(speed["auto"][r] / best_other[r] for r in rounds),
+        "auto_over_plain": statistics.median(speed["auto"][r] / speed["plain"][r] for r in rounds),
+        "auto_chose": Counter(c for _, c in res["auto"]).most_common(1)[0][0],
+    }
+    if "up3" in speed:
+        row["auto_over_up3"] = statistics.median(speed["auto"][r] / speed["up3"][r] for r in rounds)
+        row["up3_slower_than_best_fixed"] = med["up3"] < med[f"k{best_fixed}"]
+    return row
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tokens", type=int, default=256)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--models", default="hybrid,dense")
+    ap.add_argument("--acceptance", default="0,0.3,0.6,0.9,1.0")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--fixed", default="1,2,3,4,5,6")
+    ap.add_argument("--busy", action="store_true", help="also with one core taken by another process")
+    ap.add_argument("--no-upstream", action="store_true")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    llama_mtp.set_log_level("error")
+    bin_dir = None if args.no_upstream else build()
+    report: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "machine": platform.platform(),
+                              "tokens": args.tokens, "repeats": args.repeats, "rows": []}
+    if bin_dir is not None:
+        report["upstream_build"] = reference_config()
+    for busy in [False, True] if args.busy else [False]:
+        for kind in args.models.split(","):
+            for acc in [float(a) for a in args.acceptance.split(",")]:
+                path = tiny_mtp_model(kind=kind, acceptance=acc, **SHAPE)  # type: ignore[arg-type]
+                model = llama_mtp.Model(str(path))
+                for threads in [int(t) for t in args.threads.split(",")]:
+                    print(f"[{kind}, acceptance {acc}, {threads} threads{', busy' if busy else ''}]", file=sys.stderr)
+                    with busy_core() if busy else nullcontext():
+                        row = cell(model, path, bin_dir, args, threads)
+                    row.update(kind=kind, acceptance=acc, threads=threads, busy=busy)
+                    report["rows"].append(row)
+                    print_row(row, file=sys.stderr)
+    print_table(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def print_row(r: dict[str, Any], file: Any = sys.stdout) -> None:
+    s = r["speeds"]
+    up = f"{s['up3']:.1f} | {r['auto_over_up3']:.2f}" if "up3" in s else "- | -"
+    print(f"| {r['kind']} | {r['acceptance']:.1f} | {r['threads']}{' (busy)' if r['busy'] else ''} "
+          f"| {s['plain']:.1f} | {s['k' + str(r['best_fixed'])]:.1f} (k={r['best_fixed']}) | {s['auto']:.1f} "
+          f"| **{r['auto_over_best']:.3f}** | {r['auto_over_plain']:.3f} | {up} | {r['auto_chose']} |", file=file)
+
+
+def print_table(report: dict[str, Any]) -> None:
+    print(f"# n_draft_max=\"auto\", {report['date']}, {report['machine']}, {report['tokens']} tokens, "
+          f"median of {report['repeats']} interleaved rounds")
+    if "upstream_build" in report:
+        print(f"\nupstream: `{report['upstream_build']['configure']}`")
+    print("\n| model | acceptance | threads | plain t/s | best fixed t/s | auto t/s | auto/best | auto/plain "
+          "| upstream n=3 t/s | auto/upstream | auto chose (share of steps) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in report["rows"]:
+        print_row(r)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

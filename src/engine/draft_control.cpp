@@ -1,0 +1,215 @@
+#include "draft_control.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace llama_mtp {
+
+namespace {
+
+// How fast old evidence fades: acceptance keeps about the last 30 observations per position,
+// costs about the last 10 steps of each length (load changes within seconds).
+constexpr double kAcceptanceDecay = 0.97;
+constexpr double kCostDecay = 0.9;
+// Warm-up: two steps drafting two tokens, one plain step (with process()), then the model.
+// The very first step is not timed: llama.cpp builds its graphs then.
+constexpr int32_t kWarmup[] = {2, 2, 0};
+constexpr int32_t kWarmupSteps = 3;
+// While drafting: every kNeighbourEvery steps try k+1 or k-1 (alternately), which keeps the
+// estimates beside the best one fresh; a neighbour far worse than the best only every 4th time.
+constexpr int32_t kNeighbourEvery = 16;
+constexpr double kFarWorse = 0.8;
+// While plain decoding is best: probe drafting after kProbeFirst plain steps, then after twice
+// as many each time plain stays best, up to kProbeLast (back to kProbeFirst when a probe's draft
+// was right).
+constexpr int32_t kProbeFirst = 16;
+constexpr int32_t kProbeLast = 256;
+constexpr double kSurprise = 0.25;
+// Switching between drafting and plain decoding costs the draft context its history, so the
+// other mode must be this much faster before it is taken.
+constexpr double kSwitchMargin = 1.02;
+
+}  // namespace
+
+void DraftController::Ewma::add(double x, double decay) {
+    const double w = weight * decay;
+    value = (value * w + x) / (w + 1.0);
+    weight = w + 1.0;
+}
+
+DraftController::DraftController(int32_t n_max, bool plain_skips_process)
+    : n_max_(std::max<int32_t>(n_max, 1)),
+      plain_skips_process_(plain_skips_process),
+      acc_hits_(n_max_, 0.0),
+      acc_trials_(n_max_, 0.0),
+      verify_(n_max_ + 1),
+      process_(n_max_ + 1),
+      last_played_(n_max_ + 1, -1) {
+    next_ = std::min(kWarmup[0], n_max_);
+}
+
+double DraftController::acceptance(int32_t i) const {
+    if (i < 1 || i > n_max_) return 0.0;
+    // the prior of position i is the estimate of position i-1 (1/2 for the first), weight one
+    // observation: a draft that is right early tends to stay right, so longer drafts get tried
+    double a = 0.5;
+    for (int32_t j = 1; j <= i; ++j) a = (acc_hits_[j - 1] + a) / (acc_trials_[j - 1] + 1.0);
+    return a;
+}
+
+double DraftController::expected_tokens(int32_t k) const {
+    double total = 1.0, reach = 1.0, a = 0.5;
+    for (int32_t i = 1; i <= std::min(k, n_max_); ++i) {
+        a = (acc_hits_[i - 1] + a) / (acc_trials_[i - 1] + 1.0);
+        reach *= a;
+        total += reach;
+    }
+    return total;
+}
+
+double DraftController::interpolate(const std::vector<Ewma> & table, int32_t k) const {
+    if (table[k].known()) return table[k].value;
+    int32_t lo = -1, hi = -1;
+    for (int32_t j = k - 1; j >= 0 && lo < 0; --j)
+        if (table[j].known()) lo = j;
+    for (int32_t j = k + 1; j <= n_max_ && hi < 0; ++j)
+        if (table[j].known()) hi = j;
+    if (lo >= 0 && hi >= 0) {
+        const double f = double(k - lo) / double(hi - lo);
+        return table[lo].value + f * (table[hi].value - table[lo].value);
+    }
+    const int32_t near = lo >= 0 ? lo : hi;
+    if (near < 0) return 0.0;
+    // one side only: extend the slope of the two nearest known lengths (never downwards);
+    // with a single known length, assume the same cost (optimistic, so it gets tried)
+    const int32_t step = lo >= 0 ? -1 : 1;
+    for (int32_t j = near + step; j >= 0 && j <= n_max_; j += step) {
+        if (table[j].known()) {
+            const double slope = std::max(0.0, (table[near].value - table[j].value) / double(near - j));
+            return std::max(0.0, table[near].value + slope * double(k - near));
+        }
+    }
+    return table[near].value;
+}
+
+double DraftController::draft_seconds(int32_t k) const {
+    return k > 0 && draft_per_token_.known() ? k * draft_per_token_.value : 0.0;
+}
+
+double DraftController::verify_seconds(int32_t k) const {
+    return k >= 0 && k <= n_max_ ? interpolate(verify_, k) : 0.0;
+}
+
+double DraftController::process_seconds(int32_t k) const {
+    if (k < 0 || k > n_max_ || (k == 0 && plain_skips_process_)) return 0.0;
+    return interpolate(process_, k);
+}
+
+double DraftController::step_seconds(int32_t k) const {
+    return draft_seconds(k) + verify_seconds(k) + process_seconds(k);
+}
+
+double DraftController::expected_speed(int32_t k) const {
+    if (k < 0 || k > n_max_) return 0.0;
+    const double t = step_seconds(k);
+    return t > 0 ? expected_tokens(k) / t : 0.0;
+}
+
+int32_t DraftController::best() const {
+    int32_t b = next_;
+    double best_speed = 0;
+    for (int32_t k = 0; k <= n_max_; ++k) {
+        const double s = expected_speed(k);
+        if (s > best_speed) {
+            best_speed = s;
+            b = k;
+        }
+    }
+    return b;
+}
+
+void DraftController::observe(const DraftObservation & o) {
+    const int32_t n_seq = std::max<int32_t>(1, (int32_t) o.drafted.size());
+    const double expected_first = acceptance(1);
+    int32_t k_eff = 0;
+    double accepted_sum = 0;
+    for (size_t s = 0; s < o.drafted.size(); ++s) {
+        const int32_t m = std::clamp(o.drafted[s], 0, n_max_);
+        const int32_t a = s < o.accepted.size() ? std::clamp(o.accepted[s], 0, m) : 0;
+        k_eff = std::max(k_eff, m);
+        accepted_sum += a;
+        // position i is observed when drafted and all before it were accepted
+        for (int32_t i = 1; i <= std::min(a + 1, m); ++i) {
+            acc_trials_[i - 1] = acc_trials_[i - 1] * kAcceptanceDecay + 1.0;
+            acc_hits_[i - 1] = acc_hits_[i - 1] * kAcceptanceDecay + (i <= a ? 1.0 : 0.0);
+        }
+    }
+    const double td = o.t_draft / n_seq, tv = o.t_verify / n_seq, tp = o.t_process / n_seq;
+    if (!history_.empty()) {
+        verify_[k_eff].add(tv, kCostDecay);
+        if (tp > 0) process_[k_eff].add(tp, kCostDecay);
+        if (k_eff > 0) draft_per_token_.add(td / k_eff, kCostDecay);
+    }
+    last_played_[k_eff] = (int32_t) history_.size();
+
+    t_draft += o.t_draft;
+    t_verify += o.t_verify;
+    t_process += o.t_process;
+    tokens += 1.0 + accepted_sum / n_seq;
+    seq_seconds += td + tv + tp;
+    // a probe from plain decoding that drafted right against expectations: the text may have
+    // changed, look again soon
+    if (!drafting_ && exploring_ && accepted_sum / n_seq > expected_first + kSurprise) probe_gap_ = kProbeFirst;
+    history_.push_back(std::clamp(o.k, 0, n_max_));
+    decide();
+    expected_tokens_total += expected_tokens(next_);
+    expected_seconds_total += step_seconds(next_);
+}
+
+void DraftController::decide() {
+    const int32_t step = (int32_t) history_.size();
+    if (step < kWarmupSteps) {
+        next_ = std::min(kWarmup[step], n_max_);
+        exploring_ = true;
+        return;
+    }
+    // the best drafting length, and whether plain decoding beats it by the switch margin
+    int32_t k_best = 1;
+    double s_best = 0;
+    for (int32_t k = 1; k <= n_max_; ++k) {
+        if (expected_speed(k) > s_best) {
+            s_best = expected_speed(k);
+            k_best = k;
+        }
+    }
+    const double s_plain = expected_speed(0);
+    const bool plain = drafting_ ? s_plain > s_best * kSwitchMargin : s_plain * kSwitchMargin >= s_best;
+    drafting_ = !plain;
+    exploring_ = false;
+    if (plain) {
+        since_probe_ = 0;
+        if (++plain_run_ >= probe_gap_) {
+            plain_run_ = 0;
+            probe_gap_ = std::min(2 * probe_gap_, kProbeLast);
+            next_ = k_best;
+            exploring_ = true;
+        } else {
+            next_ = 0;
+        }
+        return;
+    }
+    plain_run_ = 0;
+    probe_gap_ = kProbeFirst;
+    next_ = k_best;
+    if (++since_probe_ < kNeighbourEvery) return;
+    since_probe_ = 0;
+    const int32_t nb = probe_up_ ? k_best + 1 : k_best - 1;
+    probe_up_ = !probe_up_;
+    if (nb < 0 || nb > n_max_) return;
+    const bool far_worse = expected_speed(nb) < kFarWorse * s_best;
+    if (far_worse && last_played_[nb] >= 0 && step - last_played_[nb] < 4 * kNeighbourEvery) return;
+    next_ = nb;
+    exploring_ = true;
+}
+
+}  // namespace llama_mtp

@@ -1,0 +1,85 @@
+#pragma once
+// The adaptive draft length: an online controller that picks k (0 = plain decoding) for each
+// step from what it measured so far: conditional acceptance per draft position, and the cost
+// of drafting, verifying and processing. Pure arithmetic, no llama.cpp: the Generator feeds it,
+// and so can a user's own loop (Python: llama_mtp.DraftController).
+#include <cstdint>
+#include <vector>
+
+namespace llama_mtp {
+
+// One step as the controller sees it. Times are seconds for the whole step (all sequences);
+// drafted/accepted hold one entry per sequence that took part.
+struct DraftObservation {
+    int32_t k = 0;  // the length asked for
+    std::vector<int32_t> drafted;
+    std::vector<int32_t> accepted;
+    double t_draft = 0, t_verify = 0, t_process = 0;
+};
+
+class DraftController {
+public:
+    // n_max: the longest draft it may choose. plain_skips_process: whether a step with k = 0
+    // costs the verify alone (the Generator skips process() then); a manual loop that still
+    // calls process() after plain steps leaves it false.
+    explicit DraftController(int32_t n_max, bool plain_skips_process = false);
+
+    // The length to draft next (0..n_max); the same answer until the next observe().
+    int32_t next() const { return next_; }
+    // Whether next() is an exploration step rather than the best estimate.
+    bool exploring() const { return exploring_; }
+    // Whether the step after next() probes drafting from plain decoding (a loop that skips the
+    // draft context while plain keeps the target's hidden state for it from next()'s step).
+    bool probe_follows() const { return !drafting_ && plain_run_ + 1 >= probe_gap_; }
+    void observe(const DraftObservation & o);
+
+    int32_t n_max() const { return n_max_; }
+    // P(draft token i is accepted | tokens 1..i-1 were), i in 1..n_max (a prior of 1/2 where unseen).
+    double acceptance(int32_t i) const;
+    // Expected tokens per sequence and step when drafting k: 1 + sum_i prod_{j<=i} acceptance(j).
+    double expected_tokens(int32_t k) const;
+    // Estimated seconds of one step per sequence (measured where k was played, interpolated
+    // elsewhere); and the split into draft, verify and process.
+    double step_seconds(int32_t k) const;
+    double draft_seconds(int32_t k) const;
+    double verify_seconds(int32_t k) const;
+    double process_seconds(int32_t k) const;
+    // expected_tokens(k) / step_seconds(k); 0 while nothing is measured.
+    double expected_speed(int32_t k) const;
+    int32_t best() const;
+
+    // What was chosen, step by step, and the running totals.
+    const std::vector<int32_t> & history() const { return history_; }
+    int64_t n_steps() const { return (int64_t) history_.size(); }
+    double t_draft = 0, t_verify = 0, t_process = 0;  // seconds, all steps
+    double tokens = 0;                                // tokens per sequence, summed over steps
+    double seq_seconds = 0;                           // step seconds per sequence, summed over steps
+    double expected_tokens_total = 0;                 // the model's prediction for the steps played
+    double expected_seconds_total = 0;
+
+private:
+    struct Ewma {
+        double value = 0, weight = 0;
+        void add(double x, double decay);
+        bool known() const { return weight > 0; }
+    };
+    double interpolate(const std::vector<Ewma> & table, int32_t k) const;
+    void decide();
+
+    int32_t n_max_;
+    bool plain_skips_process_;
+    std::vector<double> acc_hits_, acc_trials_;  // decayed counts per position (index i-1)
+    std::vector<Ewma> verify_, process_;         // seconds per sequence, by drafted length
+    Ewma draft_per_token_;                       // seconds per sequence and draft position
+    std::vector<int32_t> last_played_;           // step at which each k was last played
+    std::vector<int32_t> history_;
+    int32_t next_ = 1;
+    bool exploring_ = true;
+    bool drafting_ = true;     // the mode: drafting, or plain decoding with probes
+    int32_t plain_run_ = 0;    // steps since the last drafting step while plain is best
+    int32_t probe_gap_ = 16;   // steps of plain decoding between probes (doubles up to 256)
+    int32_t since_probe_ = 0;  // steps since the last neighbour probe while drafting
+    bool probe_up_ = true;     // which neighbour the next probe tries
+};
+
+}  // namespace llama_mtp

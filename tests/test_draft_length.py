@@ -1,0 +1,173 @@
+"""llama_mtp.DraftController (src/bindings/draft_length.cpp, src/engine/draft_control.cpp): the
+adaptive draft length, fed with simulated steps whose acceptance and costs the test sets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+import llama_mtp
+from llama_mtp import DraftController, InvalidArgumentError
+
+
+@dataclass
+class World:
+    """A simulated machine and text: P(draft token accepted | the ones before were), and the
+    seconds of a step's parts."""
+
+    accept: float
+    verify: Callable[[int], float] = lambda k: 0.010 + 0.0002 * k  # seconds for k + 1 rows
+    draft_per_token: float = 0.0005
+    process: float = 0.001
+
+
+def run(c: DraftController, world: World, steps: int, rng: np.random.Generator) -> list[int]:
+    chosen = []
+    for _ in range(steps):
+        k = c.next()
+        plain = k == 0 and not c.exploring  # the loop skips process() then
+        accepted = 0
+        while accepted < k and rng.random() < world.accept:
+            accepted += 1
+        c.observe(k, k, accepted, t_draft=world.draft_per_token * k, t_verify=world.verify(k),
+                  t_process=0.0 if plain else world.process)
+        chosen.append(k)
+    return chosen
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+def test_a_fresh_controller_starts_with_two_tokens() -> None:
+    c = DraftController(6, plain_skips_process=True)
+    assert (c.next(), c.exploring, c.n_max, c.n_steps) == (2, True, 6, 0)
+    assert c.history.dtype == np.int32 and len(c.history) == 0
+    assert llama_mtp.AUTO_DRAFT_MAX == DraftController().n_max == 6
+
+
+def test_right_drafts_and_cheap_verifies_draft_the_longest(rng: np.random.Generator) -> None:
+    c = DraftController(6, plain_skips_process=True)
+    chosen = run(c, World(accept=1.0), 300, rng)
+    assert c.best == 6
+    assert chosen[-100:].count(6) >= 85  # the rest: probes of the neighbour below
+    assert c.acceptance.min() > 0.9
+
+
+def test_wrong_drafts_decode_plainly_and_keep_probing(rng: np.random.Generator) -> None:
+    c = DraftController(6, plain_skips_process=True)
+    chosen = run(c, World(accept=0.0), 1000, rng)
+    assert c.best == 0
+    assert chosen[20:].count(0) >= 0.98 * len(chosen[20:])
+    probes = [i for i, k in enumerate(chosen) if k > 0 and i >= 4]
+    assert len(probes) >= 3  # it keeps looking, ever more rarely
+    gaps = np.diff(probes)
+    assert (np.diff(gaps) >= 0).all() and gaps.max() <= 257
+
+
+def test_a_costly_verify_makes_plain_decoding_best(rng: np.random.Generator) -> None:
+    # every verify row costs more than the token it may win
+    c = DraftController(6, plain_skips_process=True)
+    chosen = run(c, World(accept=1.0, verify=lambda k: 0.010 * (k + 1) * 1.3), 400, rng)
+    assert c.best == 0
+    assert chosen[-200:].count(0) >= 190
+
+
+def test_it_follows_the_text_both_ways(rng: np.random.Generator) -> None:
+    c = DraftController(6, plain_skips_process=True)
+    run(c, World(accept=0.0), 400, rng)
+    assert c.best == 0
+    later = run(c, World(accept=1.0), 400, rng)  # the text turns predictable
+    assert np.mean(later[-100:]) >= 5
+    again = run(c, World(accept=0.0), 200, rng)
+    assert again[-100:].count(0) >= 95
+
+
+def test_it_follows_the_load(rng: np.random.Generator) -> None:
+    # a second process makes every extra verify row cost more: shorter drafts pay then
+    c = DraftController(6, plain_skips_process=True)
+    idle = run(c, World(accept=0.7, verify=lambda k: 0.010 + 0.0005 * k), 400, rng)
+    busy = run(c, World(accept=0.7, verify=lambda k: 0.010 + 0.006 * k), 400, rng)
+    assert np.mean(busy[-200:]) < np.mean(idle[-200:]) - 1
+
+
+def test_acceptance_is_conditional_per_position(rng: np.random.Generator) -> None:
+    c = DraftController(6, plain_skips_process=True)
+    estimates = []
+    for _ in range(40):
+        run(c, World(accept=0.6, verify=lambda k: 0.010), 20, rng)
+        estimates.append(c.acceptance[:3])
+    assert np.abs(np.mean(estimates, axis=0) - 0.6).max() < 0.1
+    a = c.acceptance
+    expected = [1.0 + sum(np.prod(a[:i]) for i in range(1, k + 1)) for k in range(7)]
+    np.testing.assert_allclose(c.expected_tokens, expected, rtol=1e-12)
+    speed = c.expected_speed
+    assert np.argmax(speed) == c.best
+    np.testing.assert_allclose(speed, c.expected_tokens / c.step_seconds, rtol=1e-12)
+
+
+def test_predicted_and_measured_speed_agree_in_a_steady_world(rng: np.random.Generator) -> None:
+    c = DraftController(6, plain_skips_process=True)
+    run(c, World(accept=0.8), 500, rng)
+    assert c.measured_speed > 0
+    assert abs(c.predicted_speed / c.measured_speed - 1) < 0.1
+    assert c.t_verify > c.t_draft > 0 and c.t_process > 0
+    assert len(c.history) == c.n_steps == 500
+
+
+def test_steps_of_several_sequences(rng: np.random.Generator) -> None:
+    c = DraftController(4)
+    c.observe(1, [1, 1, 0], np.array([1, 0, 0]), t_draft=0.001, t_verify=0.01, t_process=0.001)
+    assert c.n_steps == 1
+    assert 0.4 < c.acceptance[0] < 0.6  # one of two drafted positions accepted, and the prior
+    with pytest.raises(InvalidArgumentError, match="one value per sequence"):
+        c.observe(1, [1, 1], [1], t_draft=0.0, t_verify=0.01)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(k=7, drafted=0, accepted=0), "k must be in"),
+        (dict(k=-1, drafted=0, accepted=0), "k must be in"),
+        (dict(k=2, drafted=3, accepted=0), "more than k"),
+        (dict(k=2, drafted=1, accepted=2), "accepted 2 of 1"),
+        (dict(k=2, drafted=-1, accepted=0), "drafted"),
+        (dict(k=2, drafted=[1, -1], accepted=[0, 0]), "outside"),
+        (dict(k=2, drafted=[], accepted=[]), "1 to 65536"),
+        (dict(k=2, drafted=[1.5], accepted=[0]), "drafted"),
+        (dict(k=1, drafted=1, accepted=0, t_verify=float("nan")), "t_verify"),
+        (dict(k=1, drafted=1, accepted=0, t_draft=-1.0), "t_draft"),
+        (dict(k=1, drafted=1, accepted=0, t_process=float("inf")), "t_process"),
+    ],
+)
+def test_bad_observations_raise_and_change_nothing(kwargs: dict[str, object], match: str) -> None:
+    c = DraftController(6)
+    args = dict(t_draft=0.001, t_verify=0.01) | kwargs
+    with pytest.raises(InvalidArgumentError, match=match):
+        c.observe(**args)  # type: ignore[arg-type]
+    assert c.n_steps == 0 and c.next() == 2
+
+
+def test_bad_construction() -> None:
+    with pytest.raises(InvalidArgumentError, match="n_max"):
+        DraftController(0)
+    with pytest.raises(InvalidArgumentError, match="n_max"):
+        DraftController(65)
+    with pytest.raises(TypeError):
+        DraftController(3.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        DraftController(3, True)  # type: ignore[misc]  # keyword-only
+
+
+def test_arrays_are_copies() -> None:
+    c = DraftController(3)
+    c.observe(1, 1, 1, t_draft=0.001, t_verify=0.01)
+    h = c.history
+    h[0] = 99
+    assert c.history[0] == 1
+    assert c.acceptance.shape == (3,) and c.expected_speed.shape == (4,) and c.step_seconds.shape == (4,)
+    assert "DraftController(n_max=3, steps=1" in repr(c)
