@@ -19,7 +19,8 @@ of the machine hits both sides of a ratio:
 - auto/up3: "auto" over upstream's default (target >= 1.15 where upstream's default is slower
   than the best fixed length).
 
---busy adds the same rows with one core taken by a spinning process.
+--busy adds rows with one core taken by a spinning process (plain, auto, the --busy-fixed
+lengths and upstream; --busy-threads threads).
 """
 
 from __future__ import annotations
@@ -61,8 +62,7 @@ def ours(model: llama_mtp.Model, n: int, threads: int, n_draft_max: int | str | 
 
 
 def cell(model: llama_mtp.Model, path: Path, bin_dir: Path | None, args: argparse.Namespace,
-         threads: int) -> dict[str, Any]:
-    fixed = [int(k) for k in args.fixed.split(",")]
+         threads: int, fixed: list[int]) -> dict[str, Any]:
     arms: dict[str, Any] = {"plain": partial(ours, model, args.tokens, threads, None),
                             "auto": partial(ours, model, args.tokens, threads, "auto")}
     arms.update({f"k{k}": partial(ours, model, args.tokens, threads, k) for k in fixed})
@@ -96,6 +96,8 @@ def main() -> int:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--fixed", default="1,2,3,4,5,6")
     ap.add_argument("--busy", action="store_true", help="also with one core taken by another process")
+    ap.add_argument("--busy-fixed", default="3", help="the fixed lengths of the busy rows")
+    ap.add_argument("--busy-threads", default="2", help="the thread counts of the busy rows")
     ap.add_argument("--no-upstream", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
@@ -110,10 +112,11 @@ def main() -> int:
             for acc in [float(a) for a in args.acceptance.split(",")]:
                 path = tiny_mtp_model(kind=kind, acceptance=acc, **SHAPE)  # type: ignore[arg-type]
                 model = llama_mtp.Model(str(path))
-                for threads in [int(t) for t in args.threads.split(",")]:
+                fixed = [int(k) for k in (args.busy_fixed if busy else args.fixed).split(",")]
+                for threads in [int(t) for t in (args.busy_threads if busy else args.threads).split(",")]:
                     print(f"[{kind}, acceptance {acc}, {threads} threads{', busy' if busy else ''}]", file=sys.stderr)
                     with busy_core() if busy else nullcontext():
-                        row = cell(model, path, bin_dir, args, threads)
+                        row = cell(model, path, bin_dir, args, threads, fixed)
                     row.update(kind=kind, acceptance=acc, threads=threads, busy=busy)
                     report["rows"].append(row)
                     print_row(row, file=sys.stderr)
