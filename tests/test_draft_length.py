@@ -43,9 +43,9 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
-def test_a_fresh_controller_starts_with_two_tokens() -> None:
+def test_a_fresh_controller_starts_with_one_token() -> None:
     c = DraftController(6, plain_skips_process=True)
-    assert (c.next(), c.exploring, c.n_max, c.n_steps) == (2, True, 6, 0)
+    assert (c.next(), c.exploring, c.n_max, c.n_steps) == (1, True, 6, 0)
     assert c.history.dtype == np.int32 and len(c.history) == 0
     assert llama_mtp.AUTO_DRAFT_MAX == DraftController().n_max == 6
 
@@ -149,7 +149,7 @@ def test_bad_observations_raise_and_change_nothing(kwargs: dict[str, object], ma
     args = dict(t_draft=0.001, t_verify=0.01) | kwargs
     with pytest.raises(InvalidArgumentError, match=match):
         c.observe(**args)  # type: ignore[arg-type]
-    assert c.n_steps == 0 and c.next() == 2
+    assert c.n_steps == 0 and c.next() == 1
 
 
 def test_bad_construction() -> None:

@@ -24,7 +24,7 @@ def test_auto_is_the_default(model: llama_mtp.Model) -> None:
     assert g.controller.n_max == llama_mtp.AUTO_DRAFT_MAX
     assert g.draft_lengths.dtype == np.int32 and len(g.draft_lengths) == g.n_steps
     np.testing.assert_array_equal(g.draft_lengths, g.controller.history)
-    assert list(g.draft_lengths[:3]) == [2, 2, 0]  # the warm-up
+    assert list(g.draft_lengths[:3]) == [1, 1, 0]  # the warm-up
     assert g.draft_seconds > 0 and g.verify_seconds > 0 and g.process_seconds > 0
     assert g.draft_seconds + g.verify_seconds + g.process_seconds <= g.generation_seconds
 
@@ -93,7 +93,7 @@ def test_the_generator_snapshot_is_a_copy(model: llama_mtp.Model) -> None:
 
 @pytest.mark.parametrize("value", [0, 65, "fast", 2.5, True])
 def test_bad_draft_lengths(model: llama_mtp.Model, value: object) -> None:
-    with pytest.raises((TypeError, llama_mtp.InvalidArgumentError), match="n_draft_max"):
+    with pytest.raises((TypeError, llama_mtp.InvalidArgumentError, llama_mtp.InvalidConfigError), match="n_draft_max"):
         llama_mtp.generate(model, "x", max_tokens=4, n_draft_max=value)  # type: ignore[call-overload]
 
 

@@ -11,17 +11,18 @@ namespace {
 // costs about the last 10 steps of each length (load changes within seconds).
 constexpr double kAcceptanceDecay = 0.97;
 constexpr double kCostDecay = 0.9;
-// Warm-up: two steps drafting two tokens, one plain step (with process()), then the model.
+// Warm-up: two steps drafting one token, one plain step (with process()), then the model.
 // The very first step is not timed: llama.cpp builds its graphs then.
-constexpr int32_t kWarmup[] = {2, 2, 0};
+constexpr int32_t kWarmup[] = {1, 1, 0};
 constexpr int32_t kWarmupSteps = 3;
 // While drafting: every kNeighbourEvery steps try k+1 or k-1 (alternately), which keeps the
 // estimates beside the best one fresh; a neighbour far worse than the best only every 4th time.
 constexpr int32_t kNeighbourEvery = 16;
 constexpr double kFarWorse = 0.8;
-// While plain decoding is best: probe drafting after kProbeFirst plain steps, then after twice
-// as many each time plain stays best, up to kProbeLast (back to kProbeFirst when a probe's draft
-// was right).
+// While plain decoding is best: probe drafting one token (the cheapest probe, and position 1
+// decides whether longer drafts can pay) after kProbeFirst plain steps, then after twice as
+// many each time plain stays best, up to kProbeLast (back to kProbeFirst when a probe's draft
+// was right against expectations).
 constexpr int32_t kProbeFirst = 16;
 constexpr int32_t kProbeLast = 256;
 constexpr double kSurprise = 0.25;
@@ -191,7 +192,7 @@ void DraftController::decide() {
         if (++plain_run_ >= probe_gap_) {
             plain_run_ = 0;
             probe_gap_ = std::min(2 * probe_gap_, kProbeLast);
-            next_ = k_best;
+            next_ = 1;
             exploring_ = true;
         } else {
             next_ = 0;
