@@ -23,9 +23,9 @@ constexpr double kFarWorse = 0.8;
 // decides whether longer drafts can pay) after kProbeFirst plain steps, then after twice as
 // many each time plain stays best, up to kProbeLast (back to kProbeFirst when a probe's draft
 // was right against expectations).
-constexpr int32_t kProbeFirst = 16;
+constexpr int32_t kProbeFirst = 32;
 constexpr int32_t kProbeLast = 256;
-constexpr double kSurprise = 0.25;
+constexpr double kNearlyWorth = 0.9;
 // Switching between drafting and plain decoding costs the draft context its history, so the
 // other mode must be this much faster before it is taken.
 constexpr double kSwitchMargin = 1.02;
@@ -129,9 +129,20 @@ int32_t DraftController::best() const {
     return b;
 }
 
+int32_t DraftController::best_drafting_length() const {
+    int32_t k_best = 1;
+    for (int32_t k = 2; k <= n_max_; ++k) {
+        if (expected_speed(k) > expected_speed(k_best)) k_best = k;
+    }
+    return k_best;
+}
+
+double DraftController::best_drafting_speed() const {
+    return expected_speed(best_drafting_length());
+}
+
 void DraftController::observe(const DraftObservation & o) {
     const int32_t n_seq = std::max<int32_t>(1, (int32_t) o.drafted.size());
-    const double expected_first = acceptance(1);
     int32_t k_eff = 0;
     double accepted_sum = 0;
     for (size_t s = 0; s < o.drafted.size(); ++s) {
@@ -158,9 +169,11 @@ void DraftController::observe(const DraftObservation & o) {
     t_process += o.t_process;
     tokens += 1.0 + accepted_sum / n_seq;
     seq_seconds += td + tv + tp;
-    // a probe from plain decoding that drafted right against expectations: the text may have
-    // changed, look again soon
-    if (!drafting_ && exploring_ && accepted_sum / n_seq > expected_first + kSurprise) probe_gap_ = kProbeFirst;
+    // a probe from plain decoding after which drafting looks nearly worth it: the text may
+    // have changed, look again soon
+    if (!drafting_ && exploring_ && best_drafting_speed() >= kNearlyWorth * expected_speed(0)) {
+        probe_gap_ = kProbeFirst;
+    }
     history_.push_back(std::clamp(o.k, 0, n_max_));
     decide();
     expected_tokens_total += expected_tokens(next_);
@@ -175,14 +188,8 @@ void DraftController::decide() {
         return;
     }
     // the best drafting length, and whether plain decoding beats it by the switch margin
-    int32_t k_best = 1;
-    double s_best = 0;
-    for (int32_t k = 1; k <= n_max_; ++k) {
-        if (expected_speed(k) > s_best) {
-            s_best = expected_speed(k);
-            k_best = k;
-        }
-    }
+    const int32_t k_best = best_drafting_length();
+    const double s_best = expected_speed(k_best);
     const double s_plain = expected_speed(0);
     const bool plain = drafting_ ? s_plain > s_best * kSwitchMargin : s_plain * kSwitchMargin >= s_best;
     drafting_ = !plain;

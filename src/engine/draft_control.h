@@ -64,6 +64,8 @@ private:
         bool known() const { return weight > 0; }
     };
     double interpolate(const std::vector<Ewma> & table, int32_t k) const;
+    int32_t best_drafting_length() const;
+    double best_drafting_speed() const;
     void decide();
 
     int32_t n_max_;
@@ -77,7 +79,7 @@ private:
     bool exploring_ = true;
     bool drafting_ = true;     // the mode: drafting, or plain decoding with probes
     int32_t plain_run_ = 0;    // steps since the last drafting step while plain is best
-    int32_t probe_gap_ = 16;   // steps of plain decoding between probes (doubles up to 256)
+    int32_t probe_gap_ = 32;   // steps of plain decoding between probes (doubles up to 256)
     int32_t since_probe_ = 0;  // steps since the last neighbour probe while drafting
     bool probe_up_ = true;     // which neighbour the next probe tries
 };
