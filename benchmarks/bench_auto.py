@@ -98,6 +98,7 @@ def main() -> int:
     ap.add_argument("--busy", action="store_true", help="also with one core taken by another process")
     ap.add_argument("--busy-fixed", default="3", help="the fixed lengths of the busy rows")
     ap.add_argument("--busy-threads", default="2", help="the thread counts of the busy rows")
+    ap.add_argument("--busy-acceptance", default=None, help="the acceptances of the busy rows (default: --acceptance)")
     ap.add_argument("--no-upstream", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
@@ -109,7 +110,8 @@ def main() -> int:
         report["upstream_build"] = reference_config()
     for busy in [False, True] if args.busy else [False]:
         for kind in args.models.split(","):
-            for acc in [float(a) for a in args.acceptance.split(",")]:
+            accs = (args.busy_acceptance or args.acceptance) if busy else args.acceptance
+            for acc in [float(a) for a in accs.split(",")]:
                 path = tiny_mtp_model(kind=kind, acceptance=acc, **SHAPE)  # type: ignore[arg-type]
                 model = llama_mtp.Model(str(path))
                 fixed = [int(k) for k in (args.busy_fixed if busy else args.fixed).split(",")]

@@ -11,8 +11,7 @@ namespace {
 // costs about the last 10 steps of each length (load changes within seconds).
 constexpr double kAcceptanceDecay = 0.97;
 constexpr double kCostDecay = 0.9;
-// Warm-up: two steps drafting one token, one plain step (with process()), then the model.
-// The very first step is not timed: llama.cpp builds its graphs then.
+// Warm-up: two steps drafting one token (the second one timed), one plain step, then the model.
 constexpr int32_t kWarmup[] = {1, 1, 0};
 constexpr int32_t kWarmupSteps = 3;
 // While drafting: every kNeighbourEvery steps try k+1 or k-1 (alternately), which keeps the
@@ -157,11 +156,15 @@ void DraftController::observe(const DraftObservation & o) {
         }
     }
     const double td = o.t_draft / n_seq, tv = o.t_verify / n_seq, tp = o.t_process / n_seq;
-    if (!history_.empty()) {
+    // a step at another length than the one before costs llama.cpp new graphs for the new
+    // shape: only steady steps say what a length costs when it is kept (probes and the first
+    // step of a switch teach acceptance; their cost is interpolated from the steady ones)
+    if (k_eff == last_k_eff_) {
         verify_[k_eff].add(tv, kCostDecay);
         if (tp > 0) process_[k_eff].add(tp, kCostDecay);
         if (k_eff > 0) draft_per_token_.add(td / k_eff, kCostDecay);
     }
+    last_k_eff_ = k_eff;
     last_played_[k_eff] = (int32_t) history_.size();
 
     t_draft += o.t_draft;

@@ -75,6 +75,7 @@ private:
     Ewma draft_per_token_;                       // seconds per sequence and draft position
     std::vector<int32_t> last_played_;           // step at which each k was last played
     std::vector<int32_t> history_;
+    int32_t last_k_eff_ = -1;  // the drafted length of the last step (-1: none yet)
     int32_t next_ = 1;
     bool exploring_ = true;
     bool drafting_ = true;     // the mode: drafting, or plain decoding with probes
