@@ -11,12 +11,15 @@ namespace {
 // costs about the last 10 steps of each length (load changes within seconds).
 constexpr double kAcceptanceDecay = 0.97;
 constexpr double kCostDecay = 0.9;
-// Warm-up: two steps drafting one token (the second one timed), one plain step, then the model.
-constexpr int32_t kWarmup[] = {1, 1, 0};
-constexpr int32_t kWarmupSteps = 3;
-// While drafting: every kNeighbourEvery steps try k+1 or k-1 (alternately), which keeps the
-// estimates beside the best one fresh; a neighbour far worse than the best only every 4th time.
-constexpr int32_t kNeighbourEvery = 16;
+// Warm-up: two steps drafting one token, two plain steps (the second of each timed), then the
+// model.
+constexpr int32_t kWarmup[] = {1, 1, 0, 0};
+constexpr int32_t kWarmupSteps = 4;
+// While drafting: every kNeighbourEvery steps try k+1 or k-1 (alternately) for two steps (the
+// second one is steady, so it is timed), which keeps the estimates beside the best one fresh;
+// a neighbour far worse than the best only every 4th time.
+constexpr int32_t kNeighbourEvery = 24;
+constexpr int32_t kNeighbourSteps = 2;
 constexpr double kFarWorse = 0.8;
 // While plain decoding is best: probe drafting one token (the cheapest probe, and position 1
 // decides whether longer drafts can pay) after kProbeFirst plain steps, then after twice as
@@ -78,18 +81,9 @@ double DraftController::interpolate(const std::vector<Ewma> & table, int32_t k) 
         const double f = double(k - lo) / double(hi - lo);
         return table[lo].value + f * (table[hi].value - table[lo].value);
     }
-    const int32_t near = lo >= 0 ? lo : hi;
-    if (near < 0) return 0.0;
-    // one side only: extend the slope of the two nearest known lengths (never downwards);
-    // with a single known length, assume the same cost (optimistic, so it gets tried)
-    const int32_t step = lo >= 0 ? -1 : 1;
-    for (int32_t j = near + step; j >= 0 && j <= n_max_; j += step) {
-        if (table[j].known()) {
-            const double slope = std::max(0.0, (table[near].value - table[j].value) / double(near - j));
-            return std::max(0.0, table[near].value + slope * double(k - near));
-        }
-    }
-    return table[near].value;
+    // one side only: the nearest known cost. Beyond the longest length kept so far that is
+    // optimistic, so a longer draft gets tried once acceptance makes it look worth it
+    return lo >= 0 ? table[lo].value : hi >= 0 ? table[hi].value : 0.0;
 }
 
 double DraftController::draft_seconds(int32_t k) const {
@@ -199,6 +193,7 @@ void DraftController::decide() {
     exploring_ = false;
     if (plain) {
         since_probe_ = 0;
+        neighbour_left_ = 0;
         if (++plain_run_ >= probe_gap_) {
             plain_run_ = 0;
             probe_gap_ = std::min(2 * probe_gap_, kProbeLast);
@@ -211,6 +206,12 @@ void DraftController::decide() {
     }
     plain_run_ = 0;
     probe_gap_ = kProbeFirst;
+    if (neighbour_left_ > 0) {  // the rest of a neighbour probe
+        --neighbour_left_;
+        next_ = neighbour_;
+        exploring_ = true;
+        return;
+    }
     next_ = k_best;
     if (++since_probe_ < kNeighbourEvery) return;
     since_probe_ = 0;
@@ -219,7 +220,8 @@ void DraftController::decide() {
     if (nb < 0 || nb > n_max_) return;
     const bool far_worse = expected_speed(nb) < kFarWorse * s_best;
     if (far_worse && last_played_[nb] >= 0 && step - last_played_[nb] < 4 * kNeighbourEvery) return;
-    next_ = nb;
+    next_ = neighbour_ = nb;
+    neighbour_left_ = kNeighbourSteps - 1;
     exploring_ = true;
 }
 

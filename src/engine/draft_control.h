@@ -83,6 +83,8 @@ private:
     int32_t probe_gap_ = 32;   // steps of plain decoding between probes (doubles up to 256)
     int32_t since_probe_ = 0;  // steps since the last neighbour probe while drafting
     bool probe_up_ = true;     // which neighbour the next probe tries
+    int32_t neighbour_ = 0;    // the length of the neighbour probe under way
+    int32_t neighbour_left_ = 0;
 };
 
 }  // namespace llama_mtp
