@@ -110,16 +110,10 @@ double DraftController::expected_speed(int32_t k) const {
 }
 
 int32_t DraftController::best() const {
-    int32_t b = next_;
-    double best_speed = 0;
-    for (int32_t k = 0; k <= n_max_; ++k) {
-        const double s = expected_speed(k);
-        if (s > best_speed) {
-            best_speed = s;
-            b = k;
-        }
-    }
-    return b;
+    const int32_t k_best = best_drafting_length();
+    const double s_plain = expected_speed(0), s_best = expected_speed(k_best);
+    if (s_plain <= 0 && s_best <= 0) return next_;  // nothing measured yet
+    return s_plain >= s_best ? 0 : k_best;
 }
 
 int32_t DraftController::best_drafting_length() const {
