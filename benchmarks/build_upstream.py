@@ -26,6 +26,28 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("llama-speculative-simple", "llama-completion")
 DEFAULT_DIR = ROOT / "build" / "upstream-default"
+# llama-server: the vendored extern/ tree leaves tools/ out, so the server is built from the
+# whole pinned tree (same sdist, same patches) by upstream's own top-level CMakeLists.txt.
+SERVER_SRC = ROOT / "build" / "upstream-src"
+SERVER_DIR = ROOT / "build" / "upstream-server"
+
+
+def server_configure_command(build_dir: Path = SERVER_DIR) -> list[str]:
+    generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+    launcher = (["-DCMAKE_C_COMPILER_LAUNCHER=ccache", "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"]
+                if shutil.which("ccache") else [])
+    return ["cmake", "-S", str(SERVER_SRC), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release", *generator, *launcher]
+
+
+def build_server(build_dir: Path = SERVER_DIR) -> Path:
+    """upstream's llama-server (tools/server) with upstream's defaults; returns the binary."""
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch_llama_cpp.py"), "--all", "--dest", str(SERVER_SRC)],
+                   check=True, stdout=subprocess.DEVNULL)
+    if not (build_dir / "CMakeCache.txt").exists():
+        subprocess.run(server_configure_command(build_dir), check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["cmake", "--build", str(build_dir), "--target", "llama-server", "-j", str(os.cpu_count() or 2)],
+                   check=True, stdout=subprocess.DEVNULL)
+    return build_dir / "bin" / "llama-server"
 
 
 def configure_command(build_dir: Path) -> list[str]:
@@ -66,7 +88,12 @@ def reference_config(build_dir: Path = DEFAULT_DIR) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build-dir", type=Path, default=DEFAULT_DIR)
+    parser.add_argument("--server", action="store_true", help="build llama-server instead (build/upstream-server)")
     args = parser.parse_args()
+    if args.server:
+        print(build_server())
+        print(" ".join(server_configure_command()).replace(str(ROOT) + "/", ""))
+        return 0
     print(build(args.build_dir))
     print(json.dumps(reference_config(args.build_dir), indent=2))
     return 0

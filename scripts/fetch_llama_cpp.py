@@ -110,7 +110,8 @@ def download_sdist(workdir: Path) -> Path:
     return sdists[0]
 
 
-def extract(sdist: Path, dest: Path) -> None:
+def extract(sdist: Path, dest: Path, keep: tuple[str, ...] | None = KEEP) -> None:
+    """Extract the pinned tree (the entries in keep; None: all of it) and apply the patches."""
     actual = sha256_of(sdist)
     if actual != SDIST_SHA256:
         raise SystemExit(f"sha256 mismatch for {sdist.name}: {actual} != {SDIST_SHA256}")
@@ -123,7 +124,7 @@ def extract(sdist: Path, dest: Path) -> None:
             if not member.name.startswith(prefix):
                 continue
             rel = member.name[len(prefix):]
-            if not rel or not any(rel == k or rel.startswith(k + "/") for k in KEEP):
+            if not rel or (keep is not None and not any(rel == k or rel.startswith(k + "/") for k in keep)):
                 continue
             member.name = rel
             members.append(member)
@@ -139,8 +140,19 @@ def main() -> int:
     parser.add_argument("--dest", type=Path, default=DEFAULT_DEST)
     parser.add_argument("--sdist", type=Path, help="use an already downloaded sdist")
     parser.add_argument("--force", action="store_true", help="refetch even if current")
+    parser.add_argument("--all", action="store_true",
+                        help="the whole tree (tools/server included): for benchmarks/ references, not the build")
     args = parser.parse_args()
     dest: Path = args.dest.resolve()
+    if args.all:
+        if (dest / STAMP).is_file() and (dest / "tools" / "server").is_dir() and not args.force:
+            print(f"{dest} already holds the whole llama.cpp {LLAMA_CPP_COMMIT} tree")
+            return 0
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            extract(args.sdist or download_sdist(Path(tmp)), dest, keep=None)
+        print(f"the whole llama.cpp {LLAMA_CPP_COMMIT} tree extracted to {dest}")
+        return 0
     if is_current(dest) and not args.force:
         print(f"{dest} already holds llama.cpp {LLAMA_CPP_COMMIT}")
         return 0

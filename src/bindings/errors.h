@@ -40,6 +40,8 @@ LLAMA_MTP_ERROR(StaleViewError, ContextError);
 LLAMA_MTP_ERROR(StateError, Error);
 LLAMA_MTP_ERROR(BackendError, Error);  // a ggml backend module is missing or cannot run here
 LLAMA_MTP_ERROR(InvalidArgumentError, Error);
+LLAMA_MTP_ERROR(GeneratorFullError, Error);  // add() found no free sequence slot
+LLAMA_MTP_ERROR(ChatTemplateError, Error);   // a chat template failed to render or parse
 
 // A non-zero llama_decode() status; `code` is upstream's return value (also an attribute), and
 // picks the Python class.

@@ -7,6 +7,7 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
 
 #include "arrays.h"
@@ -18,6 +19,44 @@
 namespace nb = nanobind;
 
 namespace llama_mtp {
+
+namespace {
+
+// What a sequence asks for, from the keyword arguments __init__ and add() share.
+SeqConfig seq_config(IntArg max_tokens, float temperature, IntArg top_k, float top_p, float min_p,
+                     const std::optional<IntArg> & seed, bool ignore_eos, const std::vector<std::string> & stop,
+                     IntArg n_draft, const Grammar * grammar) {
+    SeqConfig c;
+    c.max_tokens = max_tokens.i32("max_tokens", 0);
+    c.sampling = {temperature, top_k.i32("top_k", 0), top_p, min_p};
+    c.seed = seed ? seed_value(*seed) : LLAMA_DEFAULT_SEED;
+    c.ignore_eos = ignore_eos;
+    c.stop = stop;
+    c.n_draft = n_draft.i32("n_draft", -1, 64);
+    if (grammar) c.grammar = std::make_shared<const Grammar>(*grammar);
+    return c;
+}
+
+std::vector<std::vector<int32_t>> prompt_lists(const Context & target, nb::handle prompts_in) {
+    const int32_t n_vocab = vocab_size(target.model().get());
+    std::vector<std::vector<int32_t>> prompts;
+    for (nb::handle p : prompts_in) {
+        prompts.push_back(token_list(p, n_vocab, "prompt token"));
+    }
+    return prompts;
+}
+
+#define LLAMA_MTP_SEQ_ARGS                                                                                         \
+    nb::arg("temperature") = 0.0f, nb::arg("top_k") = 0, nb::arg("top_p") = 1.0f, nb::arg("min_p") = 0.0f,         \
+        nb::arg("seed").none() = nb::none(), nb::arg("ignore_eos") = false,                                        \
+        nb::arg("stop") = std::vector<std::string>{}, nb::arg("n_draft") = -1,                                     \
+        nb::arg("grammar").none() = nb::none()
+#define LLAMA_MTP_SEQ_SIG                                                                                      \
+    "temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, " \
+    "ignore_eos: bool = False, stop: collections.abc.Sequence[str] = [], n_draft: int = -1, "                    \
+    "grammar: Grammar | None = None"
+
+}  // namespace
 
 void bind_generate(nb::module_ & m) {
     m.def(
@@ -42,44 +81,77 @@ void bind_generate(nb::module_ & m) {
             [](Generator * self, Context & target_ref, Context * draft_ptr, nb::handle prompts_in, IntArg max_tokens,
                IntArg n_draft_max, bool adaptive, IntArg n_min, float p_min, float temperature, IntArg top_k,
                float top_p, float min_p, std::optional<IntArg> seed, bool ignore_eos,
-               const std::vector<std::string> & stop) {
+               const std::vector<std::string> & stop, IntArg n_draft, const Grammar * grammar) {
                 nb::object target = nb::find(&target_ref);
                 nb::object draft = draft_ptr ? nb::find(draft_ptr) : nb::none();
-                const int32_t n_vocab = vocab_size(target_ref.model().get());
-                std::vector<std::vector<int32_t>> prompts;
-                for (nb::handle p : prompts_in) {
-                    prompts.push_back(token_list(p, n_vocab, "prompt token"));
-                }
+                const auto prompts = prompt_lists(target_ref, prompts_in);
                 GenConfig c;
-                c.max_tokens = max_tokens.i32("max_tokens", 0);
                 c.n_draft_max = n_draft_max.i32("n_draft_max", 1, 64);
                 c.adaptive = adaptive;
                 c.n_min = n_min.i32("n_min", 0, c.n_draft_max);
                 c.p_min = p_min;
-                c.sampling = {temperature, top_k.i32("top_k", 0), top_p, min_p};
-                c.seed = seed ? seed_value(*seed) : LLAMA_DEFAULT_SEED;
-                c.ignore_eos = ignore_eos;
-                c.stop = stop;
+                c.seq = seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop, n_draft,
+                                   grammar);
                 new (self) Generator(target, draft, prompts, c);
             },
             nb::arg("target"), nb::arg("draft").none(), nb::arg("prompts"), nb::kw_only(), nb::arg("max_tokens"),
             nb::arg("n_draft_max") = 3, nb::arg("adaptive") = false, nb::arg("n_min") = 0, nb::arg("p_min") = 0.0f,
-            nb::arg("temperature") = 0.0f, nb::arg("top_k") = 0, nb::arg("top_p") = 1.0f, nb::arg("min_p") = 0.0f,
-            nb::arg("seed").none() = nb::none(), nb::arg("ignore_eos") = false,
-            nb::arg("stop") = std::vector<std::string>{},
+            LLAMA_MTP_SEQ_ARGS,
             nb::sig("def __init__(self, target: Context, draft: Context | None, prompts: "
                     "collections.abc.Sequence[collections.abc.Sequence[int] | numpy.ndarray], *, max_tokens: int, "
-                    "n_draft_max: int = 3, adaptive: bool = False, n_min: int = 0, p_min: float = 0.0, temperature: "
-                    "float = 0.0, top_k: int = 0, "
-                    "top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, "
-                    "stop: collections.abc.Sequence[str] = []) -> None"),
+                    "n_draft_max: int = 3, adaptive: bool = False, n_min: int = 0, p_min: float = 0.0, " LLAMA_MTP_SEQ_SIG
+                    ") -> None"),
             "Prefill the prompts (GIL released); generation happens in step(). adaptive: a "
-            "DraftController picks each step's draft length, up to n_draft_max.")
+            "DraftController picks each step's draft length, up to n_draft_max. Sequence i is seeded "
+            "seed + i. n_draft: -1 follows the generator, 0 turns drafting off, n drafts at most n. "
+            "grammar: a Grammar that sampling and verification go through (upstream's grammar sampler).")
+        .def_static(
+            "with_slots",
+            [](Context & target_ref, Context * draft_ptr, IntArg n_slots, IntArg n_draft_max, bool adaptive,
+               IntArg n_min, float p_min) {
+                GenConfig c;
+                c.n_draft_max = n_draft_max.i32("n_draft_max", 1, 64);
+                c.adaptive = adaptive;
+                c.n_min = n_min.i32("n_min", 0, c.n_draft_max);
+                c.p_min = p_min;
+                return std::make_unique<Generator>(nb::find(&target_ref),
+                                                   draft_ptr ? nb::find(draft_ptr) : nb::none(),
+                                                   n_slots.i32("n_slots", 1), c);
+            },
+            nb::arg("target"), nb::arg("draft").none(), nb::kw_only(), nb::arg("n_slots"), nb::arg("n_draft_max") = 3,
+            nb::arg("adaptive") = false, nb::arg("n_min") = 0, nb::arg("p_min") = 0.0f,
+            "A generator with n_slots empty sequence slots for continuous batching: add() prompts between "
+            "steps, cancel() and release() finished ones.")
+        .def(
+            "add",
+            [](Generator & g, nb::handle prompts_in, IntArg max_tokens, float temperature, IntArg top_k, float top_p,
+               float min_p, std::optional<IntArg> seed, bool ignore_eos, const std::vector<std::string> & stop,
+               IntArg n_draft, const Grammar * grammar) {
+                const auto prompts = prompt_lists(g.target(), prompts_in);
+                SeqConfig c = seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop,
+                                         n_draft, grammar);
+                std::vector<SeqConfig> cfgs(prompts.size(), c);
+                for (size_t i = 0; i < cfgs.size(); ++i) cfgs[i].seed = c.seed + (uint32_t) i;
+                return g.add(prompts, cfgs);
+            },
+            nb::arg("prompts"), nb::kw_only(), nb::arg("max_tokens"), LLAMA_MTP_SEQ_ARGS,
+            nb::sig("def add(self, prompts: collections.abc.Sequence[collections.abc.Sequence[int] | numpy.ndarray], "
+                    "*, max_tokens: int, " LLAMA_MTP_SEQ_SIG ") -> list[int]"),
+            "Prefill prompts into free slots between steps (GIL released) and return their slots; the "
+            "other sequences go on where they were. Raises GeneratorFullError without enough free slots.")
+        .def("cancel", &Generator::cancel, nb::arg("seq"),
+             "Stop sequence seq now (finish reason \"cancelled\"); its slot stays taken until release().")
+        .def("release", &Generator::release, nb::arg("seq"),
+             "Free the slot of a finished or cancelled sequence: its KV cells and draft state are dropped.")
+        .def_prop_ro("n_slots", &Generator::n_slots, "Sequence slots (the prompts given, or with_slots()' n_slots).")
+        .def_prop_ro("free_slots", &Generator::free_slots, "Slots add() can fill.")
+        .def_prop_ro("active_slots", &Generator::active_slots, "Slots whose sequence is still generating.")
         .def("step", &Generator::step, "Run one step (GIL released); returns the new tokens of each sequence.")
         .def_prop_ro("done", &Generator::done, "True when every sequence has finished.")
         .def_prop_ro("tokens", &Generator::tokens, "Per sequence: the tokens generated so far.")
         .def_prop_ro("finish_reasons", &Generator::finish_reasons,
-                     "Per sequence: \"\" while running, then \"stop\" (EOS or a stop string) or \"length\".")
+                     "Per sequence: \"\" while running (or a free slot), then \"stop\" (EOS or a stop string), "
+                     "\"length\" or \"cancelled\".")
         .def(
             "take_text", [](Generator & g, int32_t s) { return utf8_lenient(g.take_text(s)); }, nb::arg("seq"),
             "Text of sequence seq not handed out yet, as far as it is final: never an incomplete "

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -284,6 +286,15 @@ void bind_model(nb::module_ & m) {
                 return std::string(buf, n > 0 ? std::min<size_t>(n, 255) : 0);
             },
             "Upstream's one-line description (arch, size, type).")
+        .def_prop_ro(
+            "chat_template",
+            [](const Model & s) -> std::optional<std::string> {
+                const char * t = llama_model_chat_template(s.get(), nullptr);
+                if (t == nullptr) return std::nullopt;
+                return std::string(t);
+            },
+            nb::sig("def chat_template(self) -> str | None"),
+            "The chat template the GGUF carries (tokenizer.chat_template), None when it has none.")
         .def_prop_ro(
             "size_bytes", [](const Model & s) { return llama_model_size(s.get()); },
             "Total size of all tensors in bytes.")

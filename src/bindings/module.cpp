@@ -3,6 +3,7 @@
 
 #include "backends.h"
 #include "batch.h"
+#include "chat_template.h"
 #include "context.h"
 #include "draft_length.h"
 #include "errors.h"
@@ -36,5 +37,6 @@ NB_MODULE(_core, m) {
     llama_mtp::bind_mtp(m);
     llama_mtp::bind_draft_length(m);
     llama_mtp::bind_generate(m);
+    llama_mtp::bind_chat(m);
     llama_mtp::bind_gguf(m);
 }

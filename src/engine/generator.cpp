@@ -59,74 +59,168 @@ int32_t argmax(const float * x, int32_t n) {
 Generator::Generator(nb::object target, nb::object draft, const std::vector<std::vector<int32_t>> & prompts,
                      const GenConfig & cfg)
     : target_obj_(std::move(target)), draft_obj_(std::move(draft)), cfg_(cfg) {
-    tgt_ = &nb::cast<Context &>(target_obj_);
-    const ContextParams & tp = tgt_->params();
-    const int32_t n_seq = (int32_t) prompts.size();
-    if (n_seq < 1) {
+    if (prompts.empty()) {
         throw InvalidArgumentError("at least one prompt is needed");
     }
+    init((int32_t) prompts.size());
+    std::vector<SeqConfig> cfgs(prompts.size(), cfg.seq);
+    for (size_t s = 0; s < cfgs.size(); ++s) cfgs[s].seed = cfg.seq.seed + (uint32_t) s;
+    add(prompts, cfgs);
+    t_prompt = t_prompt_last_;
+}
+
+Generator::Generator(nb::object target, nb::object draft, int32_t n_slots, const GenConfig & cfg)
+    : target_obj_(std::move(target)), draft_obj_(std::move(draft)), cfg_(cfg) {
+    if (n_slots < 1) {
+        throw InvalidArgumentError("n_slots must be >= 1, got " + std::to_string(n_slots));
+    }
+    init(n_slots);
+}
+
+void Generator::init(int32_t n_seq) {
+    tgt_ = &nb::cast<Context &>(target_obj_);
+    const ContextParams & tp = tgt_->params();
     if (tp.ctx_type != ContextType::DEFAULT) {
         throw InvalidArgumentError("the target must be a DEFAULT context");
     }
-    validate_sampler_params(cfg.sampling);
-    for (const std::string & stop : cfg.stop) {
-        if (stop.empty()) {
-            throw InvalidArgumentError("stop strings must not be empty");
-        }
-    }
     if ((uint32_t) n_seq > tp.n_seq_max) {
-        throw InvalidArgumentError(std::to_string(n_seq) + " prompts need a target context with n_seq_max >= " +
+        throw InvalidArgumentError(std::to_string(n_seq) + " sequences need a target context with n_seq_max >= " +
                                    std::to_string(n_seq) + ", it has " + std::to_string(tp.n_seq_max));
     }
     // one verify batch holds every sequence's last token and drafts
-    const int64_t rows = (int64_t) n_seq * (draft_obj_.is_none() ? 1 : cfg.n_draft_max + 1);
+    const int64_t rows = (int64_t) n_seq * (draft_obj_.is_none() ? 1 : cfg_.n_draft_max + 1);
     if (rows > (int64_t) tp.n_batch) {
-        throw InvalidArgumentError(std::to_string(n_seq) + " prompts with n_draft_max " +
-                                   std::to_string(cfg.n_draft_max) + " need verify batches of " + std::to_string(rows) +
-                                   " rows; the target's n_batch is " + std::to_string(tp.n_batch) +
-                                   " (llama.cpp limits it to n_ctx)");
+        throw InvalidArgumentError(std::to_string(n_seq) + " sequences with n_draft_max " +
+                                   std::to_string(cfg_.n_draft_max) + " need verify batches of " +
+                                   std::to_string(rows) + " rows; the target's n_batch is " +
+                                   std::to_string(tp.n_batch) + " (llama.cpp limits it to n_ctx)");
     }
-    const int32_t n_ctx_seq = (int32_t) tp.n_ctx_seq;
     n_vocab_ = vocab_size(tgt_->model().get());
-    for (const auto & p : prompts) {
-        if (p.empty()) {
-            throw InvalidArgumentError("a prompt is empty (tokenize with add_special=True to get BOS)");
-        }
-        if ((int64_t) p.size() + 1 >= n_ctx_seq) {
-            throw InvalidArgumentError("a prompt of " + std::to_string(p.size()) + " tokens does not fit the " +
-                                       std::to_string(n_ctx_seq) + " KV cells one sequence has (n_ctx_seq)");
-        }
-        for (int32_t t : p) {
-            check_token_id(n_vocab_, t, "prompt token");
-        }
-    }
     use_ = std::make_unique<ContextUse>(tgt_);
     if (!draft_obj_.is_none()) {
-        MtpConfig mc{n_seq, cfg.n_draft_max, cfg.n_min, cfg.p_min};
+        MtpConfig mc{n_seq, cfg_.n_draft_max, cfg_.n_min, cfg_.p_min};
         session_ = std::make_unique<MtpSession>(target_obj_, draft_obj_, mc);
-        if (cfg.adaptive) {
-            controller_ = std::make_unique<DraftController>(cfg.n_draft_max, /*plain_skips_process=*/true);
+        if (cfg_.adaptive) {
+            controller_ = std::make_unique<DraftController>(cfg_.n_draft_max, /*plain_skips_process=*/true);
         }
     }
     seqs_.resize(n_seq);
-    for (int32_t s = 0; s < n_seq; ++s) {
-        SeqState & st = seqs_[s];
-        st.n_prompt = (int32_t) prompts[s].size();
-        st.id_last = prompts[s].back();
+    locked([&](const Context::Lock & target, llama_memory_t) { batch_ = std::make_unique<common_batch>(target.get()); });
+}
+
+void Generator::check_prompt(const std::vector<int32_t> & p) const {
+    const int32_t n_ctx_seq = (int32_t) tgt_->params().n_ctx_seq;
+    if (p.empty()) {
+        throw InvalidArgumentError("a prompt is empty (tokenize with add_special=True to get BOS)");
+    }
+    if ((int64_t) p.size() + 1 >= n_ctx_seq) {
+        throw InvalidArgumentError("a prompt of " + std::to_string(p.size()) + " tokens does not fit the " +
+                                   std::to_string(n_ctx_seq) + " KV cells one sequence has (n_ctx_seq)");
+    }
+    for (int32_t t : p) {
+        check_token_id(n_vocab_, t, "prompt token");
+    }
+}
+
+std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & prompts,
+                                    const std::vector<SeqConfig> & cfgs) {
+    if (prompts.size() != cfgs.size()) {
+        throw InvalidArgumentError("add: one configuration per prompt is needed");
+    }
+    if (!failed_.empty()) {
+        throw ContextError("this generation failed earlier (" + failed_ + "); start a new one");
+    }
+    const int32_t ceiling = session_ ? cfg_.n_draft_max : 0;
+    std::vector<SeqState> fresh(prompts.size());
+    for (size_t i = 0; i < prompts.size(); ++i) {
+        check_prompt(prompts[i]);
+        const SeqConfig & c = cfgs[i];
+        if (c.max_tokens < 0) {
+            throw InvalidArgumentError("max_tokens must be >= 0, got " + std::to_string(c.max_tokens));
+        }
+        if (c.n_draft < -1 || c.n_draft > ceiling) {
+            throw InvalidArgumentError("a sequence's n_draft must be -1 (the generator's), 0 (none) or at most " +
+                                       std::to_string(ceiling) + ", got " + std::to_string(c.n_draft));
+        }
+        for (const std::string & stop : c.stop) {
+            if (stop.empty()) throw InvalidArgumentError("stop strings must not be empty");
+        }
+        SeqState & st = fresh[i];
+        st.cfg = c;
+        validate_sampler_params(c.sampling);
+        if (c.grammar) {
+            st.grammar_sampler = new_grammar_sampler(tgt_->model().get(), c.sampling, c.seed, *c.grammar);
+        } else if (c.sampling.temperature > 0.0f) {
+            st.sampler = new_sampler_chain(c.sampling, c.seed);
+        }
+        st.n_prompt = (int32_t) prompts[i].size();
+        st.id_last = prompts[i].back();
         st.n_past = st.n_prompt - 1;
-        if (cfg.sampling.temperature > 0.0f) {
-            st.sampler = new_sampler_chain(cfg.sampling, cfg.seed + (uint32_t) s);
+        st.used = true;
+        if (c.max_tokens == 0) st.finish_reason = "length";
+    }
+    std::vector<int32_t> slots;
+    {
+        const Context::Lock lock(*tgt_);  // a step() in another thread reads the slots
+        for (int32_t s = 0; s < (int32_t) seqs_.size() && slots.size() < prompts.size(); ++s) {
+            if (!seqs_[s].used) slots.push_back(s);
         }
-        if (cfg.max_tokens == 0) {
-            st.finish_reason = "length";
-        }
+    }
+    if (slots.size() < prompts.size()) {
+        throw GeneratorFullError(std::to_string(prompts.size()) + " sequences asked for, " +
+                                 std::to_string(slots.size()) + " of the generator's " +
+                                 std::to_string(seqs_.size()) + " slots are free");
     }
     const double t0 = now_s();
     locked([&](const Context::Lock & target, llama_memory_t) {
-        batch_ = std::make_unique<common_batch>(target.get());
-        prefill(prompts, target);
+        for (size_t i = 0; i < slots.size(); ++i) seqs_[slots[i]] = std::move(fresh[i]);
+        prefill(slots, prompts, target);
     });
-    t_prompt = now_s() - t0;
+    t_prompt_last_ = now_s() - t0;
+    t_prompt += t_prompt_last_;
+    return slots;
+}
+
+void Generator::cancel(int32_t s) {
+    check_sequence(s);
+    const Context::Lock lock(*tgt_);
+    SeqState & st = seqs_[s];
+    if (st.used && st.finish_reason.empty()) st.finish_reason = "cancelled";
+}
+
+void Generator::release(int32_t s) {
+    check_sequence(s);
+    if (!seqs_[s].used) return;
+    if (seqs_[s].finish_reason.empty()) {
+        throw InvalidArgumentError("sequence " + std::to_string(s) + " is still generating: cancel() it first");
+    }
+    locked([&](const Context::Lock & target, llama_memory_t mem_dft) {
+        llama_memory_seq_rm(target.memory(), s, -1, -1);
+        if (session_) {
+            // the next sequence in this slot starts from a clean draft state (zero carry-over)
+            const std::vector<float> zeros(llama_model_n_embd_out(tgt_->model().get()), 0.0f);
+            session_->restart_draft_locked(s, zeros.data(), mem_dft);
+        }
+        seqs_[s] = SeqState{};
+    });
+}
+
+std::vector<int32_t> Generator::free_slots() const {
+    const Context::Lock lock(*tgt_);
+    std::vector<int32_t> r;
+    for (int32_t s = 0; s < (int32_t) seqs_.size(); ++s) {
+        if (!seqs_[s].used) r.push_back(s);
+    }
+    return r;
+}
+
+std::vector<int32_t> Generator::active_slots() const {
+    const Context::Lock lock(*tgt_);
+    std::vector<int32_t> r;
+    for (int32_t s = 0; s < (int32_t) seqs_.size(); ++s) {
+        if (seqs_[s].used && seqs_[s].finish_reason.empty()) r.push_back(s);
+    }
+    return r;
 }
 
 Generator::~Generator() = default;
@@ -156,7 +250,7 @@ void Generator::locked(F && f) {
 bool Generator::done() const {
     if (!failed_.empty()) return true;
     for (const auto & st : seqs_) {
-        if (st.finish_reason.empty()) return false;
+        if (st.used && st.finish_reason.empty()) return false;
     }
     return true;
 }
@@ -189,7 +283,7 @@ std::vector<std::string> Generator::finish_reasons() const {
 std::string Generator::take_text(int32_t s) {
     check_sequence(s);
     const Context::Lock lock(*tgt_);  // step() in another thread writes the text
-    return seqs_[s].text.take(cfg_.stop, !seqs_[s].finish_reason.empty());
+    return seqs_[s].text.take(seqs_[s].cfg.stop, !seqs_[s].finish_reason.empty());
 }
 
 std::string Generator::text(int32_t s) const {
@@ -222,8 +316,15 @@ std::vector<int32_t> Generator::n_past() const {
     return r;
 }
 
-void Generator::prefill(const std::vector<std::vector<int32_t>> & prompts, const Context::Lock & target) {
+void Generator::prefill(const std::vector<int32_t> & slots, const std::vector<std::vector<int32_t>> & prompts,
+                        const Context::Lock & target) {
     const int32_t n_batch = (int32_t) tgt_->params().n_batch;
+    if (session_ && !hidden_on_) {
+        // a plain stretch turned the target's NextN outputs off; the draft context needs them
+        // for the prompt, so that the new sequences can draft at once
+        tgt_->set_pre_norm_locked(target, true, false);
+        hidden_on_ = true;
+    }
     batch_->clear();
     auto flush = [&]() {
         if (batch_->size() == 0) return;
@@ -231,23 +332,28 @@ void Generator::prefill(const std::vector<std::vector<int32_t>> & prompts, const
         if (session_) session_->process_common(*batch_);
         batch_->clear();
     };
-    for (size_t s = 0; s < prompts.size(); ++s) {
+    for (size_t i = 0; i < slots.size(); ++i) {
         // everything but the last token: the loop decodes that one with the first draft
-        for (size_t i = 0; i + 1 < prompts[s].size(); ++i) {
+        for (size_t j = 0; j + 1 < prompts[i].size(); ++j) {
             if (batch_->size() == n_batch) flush();
-            batch_->add(prompts[s][i], (llama_pos) i, (llama_seq_id) s, false);
+            batch_->add(prompts[i][j], (llama_pos) j, (llama_seq_id) slots[i], false);
             n_prompt_tokens++;
         }
     }
     flush();
     if (session_) {
-        for (size_t s = 0; s < prompts.size(); ++s) {
-            session_->begin_locked((int64_t) s, std::vector<int32_t>(prompts[s].begin(), prompts[s].end() - 1));
+        last_hidden_ = false;  // the last verify batch's hidden rows are gone
+        for (size_t i = 0; i < slots.size(); ++i) {
+            session_->begin_locked((int64_t) slots[i],
+                                   std::vector<int32_t>(prompts[i].begin(), prompts[i].end() - 1));
         }
     }
 }
 
 int32_t Generator::pick(SeqState & st, int32_t row, llama_context * ctx) {
+    if (st.grammar_sampler) {
+        return grammar_sample(st.grammar_sampler.get(), ctx, row);
+    }
     if (st.sampler) {
         return llama_sampler_sample(st.sampler.get(), ctx, row);
     }
@@ -259,41 +365,53 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
     const double t_start = now_s();
     const int32_t n_ctx = (int32_t) tgt_->params().n_ctx_seq;
     std::vector<int32_t> active;
+    bool any_auto = false, any_fixed = false, any_stale = false;
     for (int32_t s = 0; s < (int32_t) seqs_.size(); ++s) {
-        if (seqs_[s].finish_reason.empty()) active.push_back(s);
+        const SeqState & st = seqs_[s];
+        if (!st.used || !st.finish_reason.empty()) continue;
+        active.push_back(s);
+        any_auto |= st.cfg.n_draft < 0;
+        any_fixed |= st.cfg.n_draft > 0;
+        any_stale |= st.stale;
     }
-    // the draft length of this step; a plain step chosen by the controller (not a probe of
-    // it) skips the draft context altogether, which then starts over when drafting resumes
+    if (active.empty()) return;
+    // the draft length of this step for the sequences that follow the generator's; a plain
+    // step chosen by the controller (not a probe of it) skips the draft context altogether,
+    // which then starts over when drafting resumes. Sequences with a fixed length draft anyway.
     int32_t k = controller_ ? controller_->next() : cfg_.n_draft_max;
-    const bool use_session = session_ && (k > 0 || !controller_ || controller_->exploring());
+    const bool auto_session = any_auto && (k > 0 || !controller_ || controller_->exploring());
+    const bool use_session = session_ && (auto_session || any_fixed);
     // restarting needs the target's hidden state of the last position; a plain stretch turns
-    // those outputs off (they cost the hybrid target ~2 %) except before a scheduled probe.
-    // Without one, this step only wakes the draft context (process, no draft).
-    const bool wake = use_session && draft_stale_ && !last_hidden_;
+    // those outputs off (they cost the hybrid target ~2 %) except before a scheduled probe, and
+    // a prefill overwrites them. Without them, this step only wakes the draft context
+    // (process, no draft).
+    const bool wake = use_session && any_stale && !last_hidden_;
     if (wake) k = 0;
     const bool hidden = use_session || (controller_ && controller_->probe_follows());
     if (session_ && hidden != hidden_on_) {
         tgt_->set_pre_norm_locked(target, hidden, false);
         hidden_on_ = hidden;
     }
-    if (session_) draft_lengths_.push_back(k);
+    if (session_ && any_auto) draft_lengths_.push_back(k);
     static const std::vector<int32_t> kNoDraft;
     std::vector<const std::vector<int32_t> *> drafts(seqs_.size(), &kNoDraft);
     double t_draft_step = 0, t_process_step = 0;
     if (use_session) {
-        if (draft_stale_) {
-            for (int32_t s : active) {
-                const float * h = wake ? nullptr : llama_get_embeddings_nextn_ith(target.get(), seqs_[s].row);
-                if (h == nullptr && !wake) throw ContextError("the target's hidden state for the draft is missing");
-                session_->restart_draft_locked(s, h, mem_dft);
-            }
-            draft_stale_ = false;
+        for (int32_t s : active) {
+            SeqState & st = seqs_[s];
+            if (!st.stale) continue;
+            const float * h = wake ? nullptr : llama_get_embeddings_nextn_ith(target.get(), st.row);
+            if (h == nullptr && !wake) throw ContextError("the target's hidden state for the draft is missing");
+            session_->restart_draft_locked(s, h, mem_dft);
+            st.stale = false;
         }
         const ScopedTimer timer(t_draft_step);
         std::vector<int32_t> seqs, past, last, nmax;
         for (int32_t s : active) {
             const SeqState & st = seqs_[s];
-            int32_t n_max = std::min({k, cfg_.max_tokens - (int32_t) st.generated.size() - 1, n_ctx - st.n_past - 2});
+            const int32_t want = wake ? 0 : st.cfg.n_draft < 0 ? k : st.cfg.n_draft;
+            const int32_t n_max =
+                std::min({want, st.cfg.max_tokens - (int32_t) st.generated.size() - 1, n_ctx - st.n_past - 2});
             if (n_max > 0) {
                 seqs.push_back(s);
                 past.push_back(st.n_past);
@@ -308,7 +426,7 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         }
         for (int32_t s : active) drafts[s] = &session_->pending_proposal(s);
     } else if (session_) {
-        draft_stale_ = true;
+        for (int32_t s : active) seqs_[s].stale = true;
     }
     // one verify batch for all sequences: [id_last, drafts...], every row with logits
     batch_->clear();
@@ -347,22 +465,24 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         if (use_session) {
             session_->accept_locked(s, n_acc);
         }
-        seen.drafted.push_back((int32_t) d.size());
-        seen.accepted.push_back(n_acc);
+        if (st.cfg.n_draft < 0) {  // the controller learns from the sequences it steers
+            seen.drafted.push_back((int32_t) d.size());
+            seen.accepted.push_back(n_acc);
+        }
         int32_t keep = 0;
         for (int32_t tok : ids) {
             keep++;
-            if (!cfg_.ignore_eos && llama_vocab_is_eog(vocab, tok)) {
+            if (!st.cfg.ignore_eos && llama_vocab_is_eog(vocab, tok)) {
                 st.finish_reason = "stop";
                 break;
             }
             st.generated.push_back(tok);
             out[s].push_back(tok);
-            if (st.text.append(vocab, tok, cfg_.stop)) {
+            if (st.text.append(vocab, tok, st.cfg.stop)) {
                 st.finish_reason = "stop";
                 break;
             }
-            if ((int32_t) st.generated.size() >= cfg_.max_tokens) {
+            if ((int32_t) st.generated.size() >= st.cfg.max_tokens) {
                 st.finish_reason = "length";
                 break;
             }
@@ -384,7 +504,7 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
     t_draft += t_draft_step;
     t_process += t_process_step;
     t_verify += t_step - t_draft_step - t_process_step;
-    if (controller_) {
+    if (controller_ && any_auto) {
         seen.k = k;
         seen.t_draft = t_draft_step;
         seen.t_process = t_process_step;

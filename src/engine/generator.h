@@ -12,6 +12,7 @@
 
 #include "context.h"
 #include "draft_control.h"
+#include "grammar.h"
 #include "mtp.h"
 #include "sampler.h"
 #include "text.h"
@@ -20,16 +21,23 @@ struct common_batch;
 
 namespace llama_mtp {
 
-struct GenConfig {
+// What one sequence asks for. Sequences of one generator may differ in all of it.
+struct SeqConfig {
     int32_t max_tokens = 128;
+    SamplerParams sampling;  // temperature <= 0: greedy (the loop's own argmax, or the grammar's)
+    uint32_t seed = LLAMA_DEFAULT_SEED;
+    bool ignore_eos = false;
+    std::vector<std::string> stop;  // the sequence ends where one of these appears in its text
+    int32_t n_draft = -1;           // -1: the generator's length (adaptive or n_draft_max); 0: none
+    std::shared_ptr<const Grammar> grammar;  // sampling (and verification) through it; null: none
+};
+
+struct GenConfig {
     int32_t n_draft_max = 3;  // with adaptive: the longest draft the controller may choose
     bool adaptive = false;    // a DraftController picks the length of each step
     int32_t n_min = 0;
     float p_min = 0.0f;
-    SamplerParams sampling;  // temperature <= 0: greedy (the loop's own argmax)
-    uint32_t seed = LLAMA_DEFAULT_SEED;
-    bool ignore_eos = false;
-    std::vector<std::string> stop;  // a sequence ends where one of these appears in its text
+    SeqConfig seq;  // the prompts given to the constructor: sequence i is seeded seq.seed + i
 };
 
 // Index of the first maximum of x[0..n) (NaN never wins); 0 when n == 0.
@@ -39,10 +47,25 @@ class Generator {
 public:
     Generator(nanobind::object target, nanobind::object draft, const std::vector<std::vector<int32_t>> & prompts,
               const GenConfig & cfg);
+    // A generator with n_slots empty sequence slots, filled by add() (continuous batching).
+    Generator(nanobind::object target, nanobind::object draft, int32_t n_slots, const GenConfig & cfg);
     ~Generator();
     Generator(const Generator &) = delete;
     Generator & operator=(const Generator &) = delete;
 
+    // Prefill prompts into free slots (one target batch, GIL released) and return the slots.
+    // Between steps: the other sequences keep their state.
+    std::vector<int32_t> add(const std::vector<std::vector<int32_t>> & prompts, const std::vector<SeqConfig> & cfgs);
+    // Stop sequence s now (finish reason "cancelled"); its slot stays taken until release().
+    void cancel(int32_t s);
+    // Free slot s (its sequence must have finished or been cancelled): its KV and draft state go.
+    void release(int32_t s);
+    int32_t n_slots() const { return (int32_t) seqs_.size(); }
+    // Slots free for add(), and those whose sequence is still generating.
+    std::vector<int32_t> free_slots() const;
+    std::vector<int32_t> active_slots() const;
+
+    // True when no slot is generating (a slotted generator with nothing added is done too).
     bool done() const;
     // One speculative step for every active sequence; returns the new tokens per sequence.
     std::vector<std::vector<int32_t>> step();
@@ -55,6 +78,7 @@ public:
     // The whole text of sequence s so far (cut at a stop string).
     std::string text(int32_t s) const;
     MtpSession * session() const { return session_.get(); }
+    Context & target() const { return *tgt_; }
     // Snapshots, taken under the target's lock (step() may run in another thread): the
     // controller (none without n_draft_max="auto"), and the draft length asked for at each step.
     std::optional<DraftController> controller() const;
@@ -63,9 +87,13 @@ public:
     double t_prompt = 0, t_gen = 0;
     double t_draft = 0, t_verify = 0, t_process = 0;  // the steps' split (verify: decode, picks, trims)
     int64_t n_prompt_tokens = 0, n_steps = 0;
+    double t_prompt_last_ = 0;  // the last add()'s prefill
 
 private:
     struct SeqState {
+        bool used = false;   // the slot holds a sequence (generating or finished, not released)
+        bool stale = false;  // its draft context skipped steps and must start over
+        SeqConfig cfg;
         int32_t id_last = 0;
         int32_t n_past = 0;  // position at which id_last is decoded next
         int32_t n_prompt = 0;
@@ -73,6 +101,7 @@ private:
         std::string finish_reason;  // "" while active, then "stop" (EOS or a stop string) or "length"
         SequenceText text;
         SamplerPtr sampler;  // null when greedy
+        CommonSamplerPtr grammar_sampler;  // sequences with a grammar (then sampler is null)
         int32_t row = 0;     // first row of this sequence in the current verify batch
     };
 
@@ -81,7 +110,10 @@ private:
     template <typename F>
     void locked(F && f);
     void check_sequence(int32_t s) const;
-    void prefill(const std::vector<std::vector<int32_t>> & prompts, const Context::Lock & target);
+    void init(int32_t n_slots);
+    void check_prompt(const std::vector<int32_t> & p) const;
+    void prefill(const std::vector<int32_t> & slots, const std::vector<std::vector<int32_t>> & prompts,
+                 const Context::Lock & target);
     int32_t pick(SeqState & st, int32_t row, llama_context * ctx);
     void step_locked(std::vector<std::vector<int32_t>> & out, const Context::Lock & target, llama_memory_t mem_dft);
 
@@ -89,7 +121,6 @@ private:
     std::unique_ptr<MtpSession> session_;
     std::unique_ptr<DraftController> controller_;
     std::vector<int32_t> draft_lengths_;
-    bool draft_stale_ = false;  // steps ran without process(): the draft context must start over
     bool hidden_on_ = true;     // the target outputs NextN hidden states (off in plain stretches)
     bool last_hidden_ = true;   // ... and did in the last decode
     Context * tgt_;

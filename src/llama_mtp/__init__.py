@@ -20,6 +20,9 @@ from ._core import (  # noqa: E402
     BadSeqIdError,
     Batch,
     ClosedError,
+    ChatPrompt,
+    ChatTemplate,
+    ChatTemplateError,
     Context,
     ContextError,
     ContextType,
@@ -27,6 +30,8 @@ from ._core import (  # noqa: E402
     DecodeError,
     DraftController,
     Generator,
+    GeneratorFullError,
+    Grammar,
     IncompatibleContextsError,
     InvalidArgumentError,
     InvalidBatchError,
@@ -55,6 +60,7 @@ from ._core import (  # noqa: E402
     set_log_level,
 )
 from ._core import version as _version  # noqa: E402
+from .chat import ChatCompletion, ChatStream, chat, chat_stream  # noqa: E402
 from .generation import Generation, Stream, generate, stream  # noqa: E402
 from .sizing import AUTO_DRAFT_MAX, MtpContextParams, mtp_context_params, mtp_contexts  # noqa: E402
 
@@ -66,6 +72,11 @@ __all__ = [
     "BackendError",
     "BadSeqIdError",
     "Batch",
+    "ChatCompletion",
+    "ChatPrompt",
+    "ChatStream",
+    "ChatTemplate",
+    "ChatTemplateError",
     "ClosedError",
     "Context",
     "ContextError",
@@ -75,6 +86,8 @@ __all__ = [
     "DraftController",
     "Generation",
     "Generator",
+    "GeneratorFullError",
+    "Grammar",
     "IncompatibleContextsError",
     "InvalidArgumentError",
     "InvalidConfigError",
@@ -100,6 +113,8 @@ __all__ = [
     "__version__",
     "argmax",
     "build_info",
+    "chat",
+    "chat_stream",
     "default_threads",
     "generate",
     "inspect_gguf",

@@ -33,6 +33,35 @@ Kind = Literal["dense", "hybrid"]
 GENERATOR_VERSION = 4
 PARAMS_KEY = "llama_mtp.tiny.params"
 
+# A ChatML chat template with tools in the Hermes/Qwen style (tool calls as JSON between
+# <tool_call> tags), for tiny models that chat: tiny_mtp_model(chat_template=TINY_CHAT_TEMPLATE).
+TINY_CHAT_TEMPLATE = (
+    "{% if tools %}<|im_start|>system\n"
+    "{% if messages[0].role == 'system' %}{{ messages[0].content }}\n\n{% endif %}"
+    "You may call functions. Their signatures:\n<tools>"
+    "{% for tool in tools %}\n{{ tool | tojson }}{% endfor %}\n</tools>\n\n"
+    "For each call, return a JSON object with the function name and arguments within <tool_call></tool_call> tags:\n"
+    "<tool_call>{\"name\": <function-name>, \"arguments\": <args-json-object>}</tool_call><|im_end|>\n"
+    "{% elif messages[0].role == 'system' %}<|im_start|>system\n{{ messages[0].content }}<|im_end|>\n{% endif %}"
+    "{% for message in messages %}"
+    "{% if message.role == 'user' or (message.role == 'system' and not loop.first) %}"
+    "<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n"
+    "{% elif message.role == 'assistant' %}<|im_start|>assistant"
+    "{% if message.content %}\n{{ message.content }}{% endif %}"
+    "{% for tool_call in message.tool_calls or [] %}"
+    "{% if tool_call.function is defined %}{% set tool_call = tool_call.function %}{% endif %}"
+    "\n<tool_call>{\"name\": \"{{ tool_call.name }}\", \"arguments\": "
+    "{% if tool_call.arguments is string %}{{ tool_call.arguments }}{% else %}{{ tool_call.arguments | tojson }}{% endif %}"
+    "}</tool_call>{% endfor %}<|im_end|>\n"
+    "{% elif message.role == 'tool' %}<|im_start|>user\n<tool_response>\n{{ message.content }}\n</tool_response><|im_end|>\n"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+# the markup tokens such a template needs, as chat models have them (the last ids of the
+# vocabulary; token types 3: control, 4: user-defined)
+CHAT_VOCAB_VERSION = 1  # the layout of chat models' vocabularies (below and in _write_gguf)
+CHAT_TOKENS = (("<|im_start|>", 3), ("<|im_end|>", 3), ("<tool_call>", 4), ("</tool_call>", 4))
+
 _CONSONANTS = "bdfghjklmnprstvwxyz"  # 19
 _VOWELS = "aeiou"
 _SPACE = "\u2581"  # SentencePiece word-boundary marker
@@ -309,7 +338,7 @@ def _build_tensors(spec: TinyModelSpec) -> tuple[dict[str, np.ndarray], dict[str
     return w.tensors, meta
 
 
-def _write_gguf(spec: TinyModelSpec, path: Path) -> None:
+def _write_gguf(spec: TinyModelSpec, path: Path, chat_template: str | None = None) -> None:
     import gguf  # the PyPI package; imported lazily so `import llama_mtp` stays light
 
     tensors, meta = _build_tensors(spec)
@@ -318,7 +347,10 @@ def _write_gguf(spec: TinyModelSpec, path: Path) -> None:
     H, HKV, HD = _attention_dims(D)
     writer = gguf.GGUFWriter(str(path), arch)
     writer.add_name(f"llama-mtp tiny {spec.kind} D{D} L{L}")
-    writer.add_string(PARAMS_KEY, json.dumps(spec.params(), sort_keys=True))
+    params = spec.params()
+    if chat_template is not None:
+        params.update(chat_template=chat_template, chat_vocab=CHAT_VOCAB_VERSION)
+    writer.add_string(PARAMS_KEY, json.dumps(params, sort_keys=True))
     writer.add_uint32(f"{arch}.context_length", 4096)
     writer.add_uint32(f"{arch}.embedding_length", D)
     writer.add_uint32(f"{arch}.block_count", L + 1)
@@ -355,10 +387,23 @@ def _write_gguf(spec: TinyModelSpec, path: Path) -> None:
         writer.add_uint32(f"{arch}.expert_gating_func", 2)  # sigmoid
 
     pieces, scores, types = _base_vocab()
+    if chat_template is not None:
+        # The tiny model scores every non-word token alike, so a grammar's choice among them
+        # falls to the lowest id. Chat models list whitespace last: constrained replies (JSON,
+        # tool calls) then take the structural characters, not the optional whitespace.
+        order = sorted(range(3, len(pieces)), key=lambda i: (types[i] == _BYTE or pieces[i] == _SPACE, i))
+        keep = [0, 1, 2, *order]
+        pieces, scores, types = [pieces[i] for i in keep], [scores[i] for i in keep], [types[i] for i in keep]
     words = _word_pieces(spec.n_vocab - len(pieces))
     pieces += words
     scores += [-100.0 + len(p) + 10.0 for p in words]
     types += [_NORMAL] * len(words)
+    if chat_template is not None:
+        # chat models: the template's markup as whole tokens (control / user-defined), and no
+        # space prefix, so that "<|im_start|>assistant" tokenizes as the template wrote it
+        for i, (text, kind) in enumerate(CHAT_TOKENS):
+            j = len(pieces) - len(CHAT_TOKENS) + i
+            pieces[j], types[j], scores[j] = text, kind, 0.0
     writer.add_tokenizer_model("llama")
     writer.add_token_list(pieces)
     writer.add_token_scores(scores)
@@ -367,7 +412,9 @@ def _write_gguf(spec: TinyModelSpec, path: Path) -> None:
     writer.add_eos_token_id(spec.eos)
     writer.add_unk_token_id(0)
     writer.add_add_bos_token(True)
-    writer.add_add_space_prefix(True)
+    writer.add_add_space_prefix(chat_template is None)
+    if chat_template is not None:
+        writer.add_chat_template(chat_template)
 
     for name, array in tensors.items():
         writer.add_tensor(name, array)
@@ -399,19 +446,25 @@ def tiny_mtp_model(
     seed: int = 0,
     n_ff: int = 0,
     eos: int = 2,
+    chat_template: str | None = None,
 ) -> Path:
     """Write (or reuse) a tiny GGUF with one NextN block and return its path.
 
     path=None caches the file under default_cache_dir(), named by its parameters. An
     existing file at `path` is reused when it was written with the same parameters.
+    chat_template: jinja source stored as tokenizer.chat_template (e.g. TINY_CHAT_TEMPLATE).
     """
     spec = tiny_model_spec(kind=kind, acceptance=acceptance, n_vocab=n_vocab, n_embd=n_embd,
                            n_layer=n_layer, seed=seed, n_ff=n_ff, eos=eos)
+    params = spec.params()
+    if chat_template is not None:  # only then: files without one keep their names
+        params.update(chat_template=chat_template, chat_vocab=CHAT_VOCAB_VERSION)
+    wanted = json.dumps(params, sort_keys=True)
     if path is None:
-        target = default_cache_dir() / f"tiny-{kind}-{spec.digest()}.gguf"
+        digest = hashlib.sha256(wanted.encode()).hexdigest()[:16] if chat_template is not None else spec.digest()
+        target = default_cache_dir() / f"tiny-{kind}-{digest}.gguf"
     else:
         target = Path(path)
-    wanted = json.dumps(spec.params(), sort_keys=True)
     if target.is_file() and _stored_params(target) == wanted:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -419,7 +472,7 @@ def tiny_mtp_model(
     fd, tmp = tempfile.mkstemp(suffix=".gguf.tmp", dir=target.parent)
     os.close(fd)
     try:
-        _write_gguf(spec, Path(tmp))
+        _write_gguf(spec, Path(tmp), chat_template)
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     finally:

@@ -1,0 +1,109 @@
+#include "chat_render.h"
+
+#include <exception>
+#include <stdexcept>
+
+#include "errors.h"
+#include "json.h"
+
+namespace llama_mtp {
+
+namespace {
+
+// User data (messages, tools, schemas) that upstream rejects is the caller's error; anything
+// else going wrong inside the template engine is the template's.
+template <typename F>
+auto guarded(const char * what, F && f) -> decltype(f()) {
+    try {
+        return f();
+    } catch (const Error &) {
+        throw;
+    } catch (const common_json_error & e) {
+        throw InvalidArgumentError(std::string(what) + ": invalid JSON: " + e.what());
+    } catch (const std::invalid_argument & e) {
+        throw InvalidArgumentError(std::string(what) + ": " + e.what());
+    } catch (const std::exception & e) {
+        throw ChatTemplateError(std::string(what) + ": " + e.what());
+    }
+}
+
+common_json parse_json(const std::string & text, const char * field) {
+    try {
+        return common_json::parse(text);
+    } catch (const std::exception & e) {
+        throw InvalidArgumentError(std::string(field) + " is not valid JSON: " + e.what());
+    }
+}
+
+}  // namespace
+
+ChatTemplates::ChatTemplates(const llama_model * model, const std::string & override_source) {
+    guarded("loading the chat template", [&] {
+        if (!override_source.empty() && !common_chat_verify_template(override_source, true)) {
+            throw InvalidArgumentError("the chat template override does not parse as a jinja template");
+        }
+        tmpls_ = common_chat_templates_init(model, override_source);
+        if (!tmpls_) throw ChatTemplateError("no chat template could be loaded");
+        explicit_ = common_chat_templates_was_explicit(tmpls_.get());
+        return 0;
+    });
+}
+
+std::string ChatTemplates::source() const {
+    return common_chat_templates_source(tmpls_.get());
+}
+
+ChatPrompt ChatTemplates::apply(const ChatRequest & r) const {
+    return guarded("rendering the chat template", [&] {
+        common_chat_templates_inputs in;
+        const common_json messages = parse_json(r.messages_json, "messages");
+        if (!messages.is_array() || messages.size() == 0) {
+            throw InvalidArgumentError("messages must be a non-empty array");
+        }
+        in.messages = common_chat_msgs_parse_oaicompat(messages);
+        if (!r.tools_json.empty()) {
+            in.tools = common_chat_tools_parse_oaicompat(parse_json(r.tools_json, "tools"));
+        }
+        in.tool_choice = common_chat_tool_choice_parse_oaicompat(r.tool_choice);
+        if (!r.json_schema.empty()) {
+            parse_json(r.json_schema, "json_schema");
+            in.json_schema = r.json_schema;
+        }
+        in.use_jinja = true;
+        in.add_generation_prompt = r.add_generation_prompt;
+        in.parallel_tool_calls = r.parallel_tool_calls;
+        in.enable_thinking = r.enable_thinking;
+        in.chat_template_kwargs = r.template_kwargs;
+        ChatPrompt out;
+        out.params = common_chat_templates_apply(tmpls_.get(), in);
+        const common_chat_params & p = out.params;
+        out.prompt = p.prompt;
+        out.stops = p.additional_stops;
+        out.format = common_chat_format_name(p.format);
+        out.parse_tool_calls = !in.tools.empty() && in.tool_choice != COMMON_CHAT_TOOL_CHOICE_NONE;
+        if (!p.grammar.empty()) {
+            auto g = std::make_shared<Grammar>();
+            g->kind = out.parse_tool_calls ? Grammar::Kind::ToolCalls : Grammar::Kind::OutputFormat;
+            g->gbnf = p.grammar;
+            g->lazy = p.grammar_lazy;
+            g->triggers = p.grammar_triggers;
+            g->preserved_tokens = p.preserved_tokens;
+            g->generation_prompt = p.generation_prompt;
+            out.grammar = std::move(g);
+        }
+        return out;
+    });
+}
+
+std::string parse_chat_reply(const ChatPrompt & prompt, const std::string & text, bool is_partial) {
+    return guarded("parsing the reply", [&] {
+        common_chat_parser_params pp(prompt.params);
+        pp.parse_tool_calls = prompt.parse_tool_calls;
+        if (!prompt.params.parser.empty()) pp.parser.load(prompt.params.parser);
+        common_chat_msg msg = common_chat_parse(text, is_partial, pp);
+        if (msg.role.empty()) msg.role = "assistant";
+        return msg.to_json_oaicompat().dump();
+    });
+}
+
+}  // namespace llama_mtp

@@ -1,0 +1,157 @@
+"""Chat with a model: its chat template rendered by upstream's jinja engine (as llama-server
+renders it), tools and JSON-schema constrained replies through upstream's grammar sampler, and
+the reply parsed back into an OpenAI assistant message (content, reasoning, tool calls).
+
+MTP drafting stays on: the grammar constrains the verification, so drafted tokens the grammar
+forbids are rejected like any other mismatch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._core import ChatPrompt, ChatTemplate, InvalidArgumentError, Model
+from .generation import Generation, ModelLike, Stream, _open_model, stream
+from .sizing import DraftLength
+
+__all__ = ["ChatCompletion", "ChatStream", "chat", "chat_stream", "render_chat"]
+
+Message = Mapping[str, Any]
+
+
+@dataclass
+class ChatCompletion:
+    """The reply to a conversation."""
+
+    message: dict[str, Any]  # an OpenAI assistant message: role, content, tool_calls, reasoning_content
+    finish_reason: str  # "stop", "length" or "tool_calls"
+    generation: Generation  # tokens, raw text, speeds, MTP statistics
+    prompt: ChatPrompt
+
+    @property
+    def content(self) -> str:
+        return str(self.message.get("content") or "")
+
+    @property
+    def tool_calls(self) -> list[dict[str, Any]]:
+        return list(self.message.get("tool_calls") or [])
+
+
+def _json_schema_of(response_format: Mapping[str, Any] | None) -> str:
+    """OpenAI's response_format ({"type": "json_schema", "json_schema": {"schema": ...}} or
+    {"type": "json_object"}) as JSON schema text ("" : free text)."""
+    if response_format is None:
+        return ""
+    kind = response_format.get("type")
+    if kind == "text":
+        return ""
+    if kind == "json_object":
+        return json.dumps(response_format.get("schema") or {"type": "object"})
+    if kind == "json_schema":
+        spec = response_format.get("json_schema")
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("schema", {}), Mapping):
+            raise InvalidArgumentError("response_format.json_schema must be an object with a 'schema' object")
+        return json.dumps(spec.get("schema") or {})
+    raise InvalidArgumentError(f"response_format.type must be 'text', 'json_object' or 'json_schema', not {kind!r}")
+
+
+def render_chat(template: ChatTemplate, messages: Sequence[Message], *, tools: Sequence[Mapping[str, Any]] | None = None,
+                tool_choice: str = "auto", response_format: Mapping[str, Any] | None = None,
+                parallel_tool_calls: bool = False, enable_thinking: bool = True,
+                template_kwargs: Mapping[str, Any] | None = None) -> ChatPrompt:
+    """The prompt of a conversation (OpenAI-format messages and tools) and how to read its reply."""
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise InvalidArgumentError("messages must be a list of {'role': ..., 'content': ...} objects")
+    if tool_choice not in ("auto", "required", "none"):
+        raise InvalidArgumentError(f"tool_choice must be 'auto', 'required' or 'none', not {tool_choice!r}")
+    try:
+        messages_json = json.dumps(list(messages))
+        tools_json = json.dumps(list(tools)) if tools else ""
+        kwargs = {k: json.dumps(v) for k, v in (template_kwargs or {}).items()}
+    except (TypeError, ValueError) as e:
+        raise InvalidArgumentError(f"messages, tools and template_kwargs must be JSON-serializable: {e}") from e
+    return template.apply(messages_json, tools_json=tools_json, tool_choice=tool_choice,
+                          json_schema=_json_schema_of(response_format), parallel_tool_calls=parallel_tool_calls,
+                          enable_thinking=enable_thinking, template_kwargs=kwargs)
+
+
+def finish_reason_of(raw_reason: str, message: Mapping[str, Any]) -> str:
+    return "tool_calls" if message.get("tool_calls") and raw_reason == "stop" else raw_reason
+
+
+class ChatStream:
+    """Iterates over the reply's content as it is generated (str pieces; tool calls and
+    reasoning are parsed out, not streamed); `.result` holds the ChatCompletion after."""
+
+    def __init__(self, prompt: ChatPrompt, inner: Stream[str]) -> None:
+        self.prompt = prompt
+        self._inner = inner
+        self.result: ChatCompletion | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        text, sent = "", ""
+        for piece in self._inner:
+            text += piece
+            content = str(json.loads(self.prompt.parse_reply(text, partial=True)).get("content") or "")
+            if content.startswith(sent) and len(content) > len(sent):
+                yield content[len(sent):]
+                sent = content
+        generation = self._inner.result
+        assert isinstance(generation, Generation)
+        message = json.loads(self.prompt.parse_reply(generation.text))
+        content = str(message.get("content") or "")
+        if content.startswith(sent) and len(content) > len(sent):
+            yield content[len(sent):]
+        self.result = ChatCompletion(message=message, finish_reason=finish_reason_of(generation.finish_reason, message),
+                                     generation=generation, prompt=self.prompt)
+
+
+def chat_stream(model: ModelLike, messages: Sequence[Message], *, tools: Sequence[Mapping[str, Any]] | None = None,
+                tool_choice: str = "auto", response_format: Mapping[str, Any] | None = None,
+                chat_template: str | None = None, parallel_tool_calls: bool = False, enable_thinking: bool = True,
+                template_kwargs: Mapping[str, Any] | None = None, max_tokens: int = 256, mtp: bool = True,
+                n_draft_max: DraftLength = "auto", temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
+                min_p: float = 0.0, seed: int | None = None, stop: str | Sequence[str] | None = None,
+                n_threads: int | None = None) -> ChatStream:
+    """Like chat(), but iterate to get the reply's content as it is generated."""
+    m: Model = _open_model(model)
+    template = ChatTemplate(m, source=chat_template or "")
+    prompt = render_chat(template, messages, tools=tools, tool_choice=tool_choice, response_format=response_format,
+                         parallel_tool_calls=parallel_tool_calls, enable_thinking=enable_thinking,
+                         template_kwargs=template_kwargs)
+    stops = ([stop] if isinstance(stop, str) else list(stop or [])) + list(prompt.stops)
+    inner = stream(m, prompt.prompt, max_tokens=max_tokens, mtp=mtp and m.has_mtp, n_draft_max=n_draft_max,
+                   temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, seed=seed, stop=stops or None,
+                   n_threads=n_threads, parse_special=True, grammar=prompt.grammar)
+    return ChatStream(prompt, inner)
+
+
+def chat(model: ModelLike, messages: Sequence[Message], *, tools: Sequence[Mapping[str, Any]] | None = None,
+         tool_choice: str = "auto", response_format: Mapping[str, Any] | None = None, chat_template: str | None = None,
+         parallel_tool_calls: bool = False, enable_thinking: bool = True,
+         template_kwargs: Mapping[str, Any] | None = None, max_tokens: int = 256, mtp: bool = True,
+         n_draft_max: DraftLength = "auto", temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
+         min_p: float = 0.0, seed: int | None = None, stop: str | Sequence[str] | None = None,
+         n_threads: int | None = None) -> ChatCompletion:
+    """Reply to a conversation (OpenAI-format messages) with the model's chat template.
+
+    tools / tool_choice: OpenAI function tools; a tool call in the reply comes back parsed in
+    `.tool_calls` (finish_reason "tool_calls"). response_format: {"type": "json_schema",
+    "json_schema": {"schema": {...}}} or {"type": "json_object"} constrains the reply through a
+    grammar. chat_template: jinja source replacing the model's. mtp (on when the model has NextN
+    layers) and the sampling arguments are generate()'s.
+    """
+    s = chat_stream(model, messages, tools=tools, tool_choice=tool_choice, response_format=response_format,
+                    chat_template=chat_template, parallel_tool_calls=parallel_tool_calls,
+                    enable_thinking=enable_thinking, template_kwargs=template_kwargs, max_tokens=max_tokens, mtp=mtp,
+                    n_draft_max=n_draft_max, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
+                    seed=seed, stop=stop, n_threads=n_threads)
+    for _ in s:
+        pass
+    assert s.result is not None
+    return s.result
+
+
