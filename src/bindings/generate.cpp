@@ -173,6 +173,9 @@ void bind_generate(nb::module_ & m) {
             nb::rv_policy::move, nb::sig("def draft_lengths(self) -> numpy.ndarray[dtype=int32]"),
             "The draft length asked for at each step (int32 array; 0: plain decoding; empty without "
             "a draft context).")
+        .def_prop_ro("draft_length_counts", &Generator::draft_length_counts,
+                     "Steps that asked for each draft length, 0..n_draft_max (of the sequences that follow "
+                     "the generator's length).")
         .def_prop_ro("controller", &Generator::controller, nb::sig("def controller(self) -> DraftController | None"),
                      "A snapshot of the adaptive draft length's state (None unless adaptive).")
         .def_ro("t_draft", &Generator::t_draft, "Seconds of step() spent drafting.")

@@ -286,6 +286,17 @@ void bind_model(nb::module_ & m) {
                 return std::string(buf, n > 0 ? std::min<size_t>(n, 255) : 0);
             },
             "Upstream's one-line description (arch, size, type).")
+        .def_static(
+            "from_pretrained",
+            [](nb::args args, nb::kwargs kwargs) {
+                return nb::module_::import_("llama_mtp.hub").attr("from_pretrained")(*args, **kwargs);
+            },
+            nb::sig("def from_pretrained(repo_id: str, filename: str, *, revision: str | None = None, "
+                    "cache_dir: str | os.PathLike[str] | None = None, local_files_only: bool = False, "
+                    "token: str | bool | None = None, **model_kwargs: typing.Any) -> Model"),
+            "A GGUF file from the Hugging Face Hub by repository and file name (or glob), through "
+            "huggingface_hub's cache (HF_HUB_OFFLINE=1: the cache only); model_kwargs go to Model(). "
+            "Needs the hub extra (pip install 'llama-mtp[hub]').")
         .def_prop_ro(
             "chat_template",
             [](const Model & s) -> std::optional<std::string> {

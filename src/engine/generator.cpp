@@ -105,6 +105,7 @@ void Generator::init(int32_t n_seq) {
         }
     }
     seqs_.resize(n_seq);
+    draft_length_counts_.assign(cfg_.n_draft_max + 1, 0);
     locked([&](const Context::Lock & target, llama_memory_t) { batch_ = std::make_unique<common_batch>(target.get()); });
 }
 
@@ -310,6 +311,11 @@ std::vector<int32_t> Generator::draft_lengths() const {
     return draft_lengths_;
 }
 
+std::vector<int64_t> Generator::draft_length_counts() const {
+    const Context::Lock lock(*tgt_);
+    return draft_length_counts_;
+}
+
 std::vector<int32_t> Generator::n_past() const {
     std::vector<int32_t> r;
     for (const auto & st : seqs_) r.push_back(st.n_past);
@@ -392,7 +398,10 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         tgt_->set_pre_norm_locked(target, hidden, false);
         hidden_on_ = hidden;
     }
-    if (session_ && any_auto) draft_lengths_.push_back(k);
+    if (session_ && any_auto) {
+        draft_lengths_.push_back(k);
+        draft_length_counts_[k]++;
+    }
     static const std::vector<int32_t> kNoDraft;
     std::vector<const std::vector<int32_t> *> drafts(seqs_.size(), &kNoDraft);
     double t_draft_step = 0, t_process_step = 0;

@@ -83,6 +83,8 @@ public:
     // controller (none without n_draft_max="auto"), and the draft length asked for at each step.
     std::optional<DraftController> controller() const;
     std::vector<int32_t> draft_lengths() const;
+    // How many steps asked for each draft length 0..n_draft_max (a server's running tally).
+    std::vector<int64_t> draft_length_counts() const;
 
     double t_prompt = 0, t_gen = 0;
     double t_draft = 0, t_verify = 0, t_process = 0;  // the steps' split (verify: decode, picks, trims)
@@ -121,6 +123,7 @@ private:
     std::unique_ptr<MtpSession> session_;
     std::unique_ptr<DraftController> controller_;
     std::vector<int32_t> draft_lengths_;
+    std::vector<int64_t> draft_length_counts_;
     bool hidden_on_ = true;     // the target outputs NextN hidden states (off in plain stretches)
     bool last_hidden_ = true;   // ... and did in the last decode
     Context * tgt_;

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from . import LlamaError, Model, __version__, set_log_level
@@ -310,7 +312,48 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
                       help=f'draft length the context sizes are shown for ("auto": {AUTO_DRAFT_MAX})')
     info.add_argument("--n-ctx", type=int, default=4096, help="context size the draft KV estimate is for")
     info.set_defaults(func=cmd_info)
-    return parser, {"demo": demo, "generate": gen, "bench": bench, "info": info}
+    srv = command("serve", "OpenAI-compatible HTTP server: continuous batching, MTP for every request")
+    srv.add_argument("-m", "--model", default=None, help="GGUF model file")
+    srv.add_argument("--hf-repo", default=None, help="Hugging Face repository to take the model from (cached)")
+    srv.add_argument("--hf-file", default=None, help="file name (or glob) in --hf-repo")
+    srv.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1: this machine only)")
+    srv.add_argument("--port", type=int, default=8080, help="port (0: a free one, printed at start)")
+    srv.add_argument("-np", "--parallel", type=int, default=4, help="sequences generated together")
+    srv.add_argument("-c", "--ctx-size", type=int, default=4096, help="context tokens per sequence")
+    srv.add_argument("--n-draft-max", type=_draft_length, default="auto",
+                     help=f'default draft length, or "auto" (0..{AUTO_DRAFT_MAX}); requests may ask for less')
+    srv.add_argument("--no-mtp", action="store_true", help="plain decoding for every request")
+    srv.add_argument("-t", "--threads", type=int, default=None, help="CPU threads (default: one per core)")
+    srv.add_argument("--max-queue", type=int, default=64, help="requests waiting for a slot before 503")
+    srv.add_argument("--api-key", default=os.environ.get("LLAMA_MTP_API_KEY"),
+                     help="require 'Authorization: Bearer KEY' (default: $LLAMA_MTP_API_KEY)")
+    srv.add_argument("--chat-template-file", default=None, help="jinja chat template replacing the model's")
+    srv.add_argument("--alias", default=None, help="model id reported by /v1/models")
+    srv.set_defaults(func=cmd_serve)
+    return parser, {"demo": demo, "generate": gen, "bench": bench, "info": info, "serve": srv}
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from .serving import serve
+    except ImportError as e:
+        raise _UsageError(f"serve needs the server extra: pip install 'llama-mtp[server]' ({e})") from e
+    if (args.model is None) == (args.hf_repo is None):
+        raise _UsageError("give either -m MODEL or --hf-repo REPO --hf-file FILE")
+    if args.hf_repo is not None:
+        if args.hf_file is None:
+            raise _UsageError("--hf-repo needs --hf-file")
+        from .hub import download_model
+        path = download_model(args.hf_repo, args.hf_file)
+    else:
+        path = args.model
+    if args.parallel < 1 or args.max_queue < 0 or args.ctx_size < 64:
+        raise _UsageError("--parallel >= 1, --max-queue >= 0 and --ctx-size >= 64 are needed")
+    template = Path(args.chat_template_file).read_text() if args.chat_template_file else None
+    serve(path, host=args.host, port=args.port, parallel=args.parallel, ctx_size=args.ctx_size,
+          mtp=not args.no_mtp, n_draft_max=args.n_draft_max, n_threads=args.threads, max_queue=args.max_queue,
+          api_key=args.api_key, chat_template=template, model_id=args.alias)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["TinyModelSpec", "tiny_model_spec", "tiny_mtp_model", "default_cache_dir"]
+__all__ = ["TINY_CHAT_TEMPLATE", "TinyModelSpec", "tiny_model_spec", "tiny_mtp_model", "default_cache_dir"]
 
 Kind = Literal["dense", "hybrid"]
 GENERATOR_VERSION = 4

@@ -1,0 +1,48 @@
+"""`llama-mtp serve`: an OpenAI-compatible HTTP server with continuous batching and MTP
+drafting for every request (needs the `server` extra: starlette, uvicorn, prometheus_client)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+from ..sizing import DraftLength
+
+
+def serve(model_path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8080, parallel: int = 4,
+          ctx_size: int = 4096, mtp: bool = True, n_draft_max: DraftLength = "auto", n_threads: int | None = None,
+          max_queue: int = 64, api_key: str | None = None, chat_template: str | None = None,
+          model_id: str | None = None, log_level: str = "warning") -> None:
+    """Load the model and serve it until interrupted. Prints one line "listening on URL" once
+    the socket is bound (port 0 picks a free port)."""
+    import uvicorn
+
+    from .._core import ChatTemplate, Model
+    from .app import create_app
+    from .engine import BatchEngine
+
+    model = Model(model_path)
+    template = ChatTemplate(model, source=chat_template or "")
+    engine = BatchEngine(model, parallel=parallel, ctx_per_sequence=ctx_size, mtp=mtp, n_draft_max=n_draft_max,
+                         n_threads=n_threads, max_queue=max_queue)
+    app = create_app(engine, model_id=model_id or Path(model_path).name, template=template, api_key=api_key)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
+                            timeout_graceful_shutdown=5)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            for s in self.servers:
+                for sock in s.sockets:
+                    addr = sock.getsockname()
+                    print(f"llama-mtp serve: listening on http://{addr[0]}:{addr[1]}", flush=True)
+
+    if host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
+        print(f"llama-mtp serve: warning: listening on {host} without --api-key: anyone who reaches this "
+              "port can use the model", file=sys.stderr, flush=True)
+    Server(config).run()
+
+
+__all__ = ["serve"]

@@ -1,0 +1,310 @@
+"""The OpenAI-compatible HTTP API on Starlette: /v1/models, /v1/completions,
+/v1/chat/completions (JSON or server-sent events), /health and /metrics.
+
+Bad requests get 400 with the field named, a full queue 503, a missing or wrong API key 401:
+OpenAI-style error bodies, never a 500 for bad input. No endpoint reads or writes files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from .._core import ChatPrompt, ChatTemplate, InvalidArgumentError, LlamaError
+from ..chat import finish_reason_of, render_chat
+from .engine import BatchEngine, EngineStoppedError, Job, JobOptions, QueueFullError
+from .metrics import CONTENT_TYPE, ServerMetrics
+from .requests import (
+    RequestError,
+    Sampling,
+    messages_of,
+    object_body,
+    response_format_of,
+    sampling_of,
+    tools_of,
+)
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class ClientGoneError(Exception):
+    """The client disconnected before its reply was ready."""
+
+
+def error_response(status: int, message: str, *, kind: str = "invalid_request_error", param: str | None = None,
+                   code: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status_code=status)
+
+
+class ApiServer:
+    def __init__(self, engine: BatchEngine, *, model_id: str, template: ChatTemplate, api_key: str | None) -> None:
+        self.engine = engine
+        self.model = engine.model
+        self.model_id = model_id
+        self.template = template
+        self.api_key = api_key
+        self.metrics = ServerMetrics(engine)
+        self.created = int(time.time())
+
+    # --- plumbing -------------------------------------------------------------------------
+    def route(self, endpoint: str, handler: Handler, *, auth: bool = True) -> Handler:
+        async def wrapped(request: Request) -> Response:
+            if auth and self.api_key is not None:
+                given = request.headers.get("authorization", "")
+                expected = f"Bearer {self.api_key}"
+                if not hmac.compare_digest(given.encode(), expected.encode()):
+                    response: Response = error_response(401, "invalid or missing API key (Authorization: Bearer ...)",
+                                                        kind="authentication_error", code="invalid_api_key")
+                    self.metrics.count_request(endpoint, 401)
+                    return response
+            try:
+                response = await handler(request)
+            except RequestError as e:
+                response = error_response(400, str(e), param=e.param)
+            except InvalidArgumentError as e:  # the native layer refused a value: still the request's fault
+                response = error_response(400, str(e))
+            except QueueFullError as e:
+                response = error_response(503, f"server busy: {e}; retry later", kind="server_busy",
+                                          code="queue_full")
+            except EngineStoppedError as e:
+                response = error_response(503, str(e), kind="server_shutting_down")
+            except ClientGoneError:
+                response = error_response(499, "the client closed the request", kind="client_closed")
+            except LlamaError as e:
+                response = error_response(500, f"generation failed: {e}", kind="server_error")
+            self.metrics.count_request(endpoint, response.status_code)
+            return response
+
+        return wrapped
+
+    async def body_of(self, request: Request) -> Mapping[str, Any]:
+        raw = await request.body()
+        try:
+            return object_body(json.loads(raw))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RequestError(None, f"the request body is not valid JSON: {e}") from e
+
+    def check_model(self, body: Mapping[str, Any]) -> None:
+        model = body.get("model")
+        if model is not None and not isinstance(model, str):
+            raise RequestError("model", "'model' must be a string")
+
+    def job_options(self, s: Sampling, n_prompt: int, stops: list[str], prompt: ChatPrompt | None) -> JobOptions:
+        room = self.engine.n_ctx_per_sequence - n_prompt - 2
+        if room < 1:
+            raise RequestError("messages" if prompt else "prompt",
+                               f"the prompt has {n_prompt} tokens; a sequence holds {self.engine.n_ctx_per_sequence}")
+        max_tokens = room if s.max_tokens is None else min(s.max_tokens, room)
+        if not s.mtp:
+            n_draft = 0
+        elif s.n_draft_max is None or s.n_draft_max == "auto":
+            n_draft = -1
+        else:
+            assert isinstance(s.n_draft_max, int)
+            if s.n_draft_max > self.engine.ceiling:
+                raise RequestError("n_draft_max", f"this server drafts at most {self.engine.ceiling} tokens")
+            n_draft = s.n_draft_max
+        return JobOptions(max_tokens=max_tokens, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
+                          min_p=s.min_p, seed=s.seed, stop=stops, n_draft=n_draft,
+                          grammar=prompt.grammar if prompt is not None else None)
+
+    async def run_job(self, request: Request, job: Job) -> tuple[str, str]:
+        """Wait for a job to finish (text, finish reason); a client that disconnects cancels it."""
+        self.engine.submit(job)
+
+        async def disconnected() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+
+        watcher = asyncio.ensure_future(disconnected())
+        parts: list[str] = []
+        try:
+            while True:
+                getter = asyncio.ensure_future(job.events.get())
+                done, _ = await asyncio.wait({getter, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    job.cancel()
+                    self.engine.wake()
+                    raise ClientGoneError
+                kind, value = getter.result()
+                if kind == "text":
+                    parts.append(value)
+                elif kind == "done":
+                    return "".join(parts), value
+                else:
+                    raise value
+        finally:
+            watcher.cancel()
+
+    async def stream_job(self, job: Job) -> AsyncIterator[tuple[str, Any]]:
+        """The job's events; leaving early (the client went away) cancels it."""
+        self.engine.submit(job)
+        try:
+            while True:
+                kind, value = await job.events.get()
+                if kind == "error":
+                    raise value
+                yield kind, value
+                if kind == "done":
+                    return
+        finally:
+            if not job.finish_reason:
+                job.cancel()
+                self.engine.wake()
+
+    def usage(self, job: Job) -> dict[str, int]:
+        return {"prompt_tokens": len(job.tokens), "completion_tokens": job.n_generated,
+                "total_tokens": len(job.tokens) + job.n_generated}
+
+    # --- endpoints -------------------------------------------------------------------------
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "active": self.engine.active, "queued": self.engine.queue_length})
+
+    async def models(self, request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [
+            {"id": self.model_id, "object": "model", "created": self.created, "owned_by": "llama-mtp",
+             "meta": {"mtp": self.engine.mtp, "n_draft_max": self.engine.n_draft_max,
+                      "parallel": self.engine.parallel, "n_ctx_per_sequence": self.engine.n_ctx_per_sequence}}]})
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE)
+
+    async def completions(self, request: Request) -> Response:
+        body = await self.body_of(request)
+        self.check_model(body)
+        s = sampling_of(body)
+        prompt = body.get("prompt")
+        if isinstance(prompt, str):
+            if not prompt:
+                raise RequestError("prompt", "'prompt' must not be empty")
+            tokens = self.model.tokenize(prompt, add_special=True)
+        elif isinstance(prompt, list) and prompt and all(isinstance(t, int) and not isinstance(t, bool)
+                                                         for t in prompt):
+            n_vocab = self.model.n_vocab
+            if any(not 0 <= t < n_vocab for t in prompt):
+                raise RequestError("prompt", f"token ids must be in [0, {n_vocab})")
+            tokens = list(prompt)
+        else:
+            raise RequestError("prompt", "'prompt' must be a non-empty string or a list of token ids")
+        job = Job(tokens, self.job_options(s, len(tokens), s.stop, None), asyncio.get_running_loop())
+        ident, created = f"cmpl-{secrets.token_hex(12)}", int(time.time())
+
+        def chunk(text: str, finish: str | None) -> dict[str, Any]:
+            return {"id": ident, "object": "text_completion", "created": created, "model": self.model_id,
+                    "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}]}
+
+        if not s.stream:
+            text, reason = await self.run_job(request, job)
+            out = chunk(text, reason)
+            out["usage"] = self.usage(job)
+            return JSONResponse(out)
+
+        async def events() -> AsyncIterator[str]:
+            async for kind, value in self.stream_job(job):
+                if kind == "text":
+                    yield sse(chunk(value, None))
+                else:
+                    yield sse(chunk("", value))
+            if s.include_usage:
+                yield sse({**chunk("", None), "choices": [], "usage": self.usage(job)})
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def chat_completions(self, request: Request) -> Response:
+        body = await self.body_of(request)
+        self.check_model(body)
+        s = sampling_of(body)
+        messages = messages_of(body)
+        tools, tool_choice = tools_of(body)
+        response_format = response_format_of(body)
+        parallel = body.get("parallel_tool_calls", False)
+        if not isinstance(parallel, bool):
+            raise RequestError("parallel_tool_calls", "'parallel_tool_calls' must be a boolean")
+        loop = asyncio.get_running_loop()
+        # rendering and grammar building may take a while: off the event loop
+        prompt = await loop.run_in_executor(None, lambda: render_chat(
+            self.template, messages, tools=tools, tool_choice=tool_choice, response_format=response_format,
+            parallel_tool_calls=parallel))
+        tokens = self.model.tokenize(prompt.prompt, add_special=True, parse_special=True)
+        job = Job(tokens, self.job_options(s, len(tokens), s.stop + list(prompt.stops), prompt), loop)
+        ident, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
+
+        def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+            return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": self.model_id,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+
+        if not s.stream:
+            text, reason = await self.run_job(request, job)
+            message = with_call_ids(json.loads(prompt.parse_reply(text)))
+            return JSONResponse({
+                "id": ident, "object": "chat.completion", "created": created, "model": self.model_id,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish_reason_of(reason, message),
+                             "logprobs": None}],
+                "usage": self.usage(job)})
+
+        async def events() -> AsyncIterator[str]:
+            yield sse(chunk({"role": "assistant", "content": ""}, None))
+            text, sent = "", ""
+            async for kind, value in self.stream_job(job):
+                if kind == "text":
+                    text += value
+                    content = str(json.loads(prompt.parse_reply(text, partial=True)).get("content") or "")
+                    if content.startswith(sent) and len(content) > len(sent):
+                        yield sse(chunk({"content": content[len(sent):]}, None))
+                        sent = content
+                    continue
+                message = with_call_ids(json.loads(prompt.parse_reply(text)))
+                content = str(message.get("content") or "")
+                if content.startswith(sent) and len(content) > len(sent):
+                    yield sse(chunk({"content": content[len(sent):]}, None))
+                calls = message.get("tool_calls") or []
+                if calls:
+                    yield sse(chunk({"tool_calls": [{"index": i, **c} for i, c in enumerate(calls)]}, None))
+                yield sse(chunk({}, finish_reason_of(value, message)))
+            if s.include_usage:
+                yield sse({**chunk({}, None), "choices": [], "usage": self.usage(job)})
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+
+def sse(payload: Mapping[str, Any]) -> str:
+    return f"data: {json.dumps(payload)}\n\n"
+
+
+def with_call_ids(message: dict[str, Any]) -> dict[str, Any]:
+    for call in message.get("tool_calls") or []:
+        if not call.get("id"):
+            call["id"] = f"call_{secrets.token_hex(8)}"
+    return message
+
+
+def create_app(engine: BatchEngine, *, model_id: str, template: ChatTemplate, api_key: str | None = None) -> Starlette:
+    api = ApiServer(engine, model_id=model_id, template=template, api_key=api_key)
+    routes = [
+        Route("/health", api.route("/health", api.health, auth=False), methods=["GET"]),
+        Route("/metrics", api.route("/metrics", api.metrics_endpoint), methods=["GET"]),
+        Route("/v1/models", api.route("/v1/models", api.models), methods=["GET"]),
+        Route("/v1/completions", api.route("/v1/completions", api.completions), methods=["POST"]),
+        Route("/v1/chat/completions", api.route("/v1/chat/completions", api.chat_completions), methods=["POST"]),
+    ]
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        engine.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.api = api
+    return app

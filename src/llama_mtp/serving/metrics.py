@@ -1,0 +1,73 @@
+"""/metrics in Prometheus' text format (prometheus_client): request counts by endpoint and
+status, the queue, throughput, and MTP's acceptance per position, mean acceptance length and
+the draft lengths chosen, read from the engine when scraped."""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .engine import BatchEngine
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class ServerMetrics(Collector):
+    def __init__(self, engine: BatchEngine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._requests: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.registry = CollectorRegistry()
+        self.registry.register(self)
+
+    def count_request(self, endpoint: str, status: int) -> None:
+        with self._lock:
+            self._requests[(endpoint, str(status))] += 1
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def collect(self) -> Iterator[Metric]:
+        e = self.engine
+        s = e.stats
+        requests = CounterMetricFamily("llama_mtp_requests", "HTTP requests by endpoint and status",
+                                       labels=["endpoint", "status"])
+        with self._lock:
+            for (endpoint, status), n in sorted(self._requests.items()):
+                requests.add_metric([endpoint, status], n)
+        yield requests
+        outcomes = CounterMetricFamily("llama_mtp_sequences", "Generated sequences by outcome", labels=["outcome"])
+        outcomes.add_metric(["finished"], s.requests_finished)
+        outcomes.add_metric(["cancelled"], s.requests_cancelled)
+        outcomes.add_metric(["failed"], s.requests_failed)
+        yield outcomes
+        yield GaugeMetricFamily("llama_mtp_queue_length", "Requests waiting for a sequence slot",
+                                value=e.queue_length)
+        yield GaugeMetricFamily("llama_mtp_active_sequences", "Sequences being generated", value=e.active)
+        yield GaugeMetricFamily("llama_mtp_parallel_sequences", "Sequence slots", value=e.parallel)
+        yield CounterMetricFamily("llama_mtp_generated_tokens", "Tokens generated", value=s.tokens_generated)
+        yield CounterMetricFamily("llama_mtp_prompt_tokens", "Prompt tokens prefilled", value=s.prompt_tokens)
+        yield CounterMetricFamily("llama_mtp_steps", "Target decodes (one batch for every sequence)", value=s.steps)
+        yield GaugeMetricFamily("llama_mtp_tokens_per_second", "Generated tokens per second over the last 10 s",
+                                value=s.tokens_per_second())
+        session = e.generator.session
+        if session is not None:
+            stats = session.stats
+            per_pos = GaugeMetricFamily("llama_mtp_acceptance", "MTP acceptance rate per draft position",
+                                        labels=["position"])
+            for i, rate in enumerate(stats.acceptance_per_position):
+                per_pos.add_metric([str(i + 1)], rate)
+            yield per_pos
+            yield GaugeMetricFamily("llama_mtp_mean_acceptance_length",
+                                    "Tokens gained per verify step (1 + accepted drafts)",
+                                    value=stats.mean_acceptance_length)
+            lengths = CounterMetricFamily("llama_mtp_draft_length_steps", "Steps that chose each draft length",
+                                          labels=["length"])
+            for k, n in enumerate(e.generator.draft_length_counts):
+                lengths.add_metric([str(k)], n)
+            yield lengths

@@ -1,0 +1,163 @@
+"""OpenAI request bodies, validated field by field: a bad field is a RequestError naming it
+(HTTP 400), never an exception from deeper down."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..sizing import AUTO_DRAFT_MAX
+
+
+class RequestError(Exception):
+    """An invalid request: `param` names the field (OpenAI's error body carries it)."""
+
+    def __init__(self, param: str | None, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass
+class Sampling:
+    max_tokens: int | None
+    temperature: float
+    top_p: float
+    top_k: int
+    min_p: float
+    seed: int | None
+    stop: list[str]
+    stream: bool
+    mtp: bool
+    n_draft_max: int | str | None  # None: the server's default
+    include_usage: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _number(body: Mapping[str, Any], name: str, default: float, lo: float, hi: float) -> float:
+    v = body.get(name, default)
+    if v is None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+        raise RequestError(name, f"'{name}' must be a number in [{lo}, {hi}]")
+    return float(v)
+
+
+def _integer(body: Mapping[str, Any], name: str, lo: int, hi: int) -> int | None:
+    v = body.get(name)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise RequestError(name, f"'{name}' must be an integer in [{lo}, {hi}]")
+    return v
+
+
+def _boolean(body: Mapping[str, Any], name: str, default: bool) -> bool:
+    v = body.get(name, default)
+    if v is None:
+        return default
+    if not isinstance(v, bool):
+        raise RequestError(name, f"'{name}' must be a boolean")
+    return v
+
+
+def sampling_of(body: Mapping[str, Any]) -> Sampling:
+    """The generation fields shared by /v1/completions and /v1/chat/completions."""
+    max_tokens = _integer(body, "max_completion_tokens", 0, 1 << 24)
+    if max_tokens is None:
+        max_tokens = _integer(body, "max_tokens", 0, 1 << 24)
+    n = _integer(body, "n", 1, 1)  # one choice per request
+    del n
+    stop_value = body.get("stop")
+    if stop_value is None:
+        stop: list[str] = []
+    elif isinstance(stop_value, str):
+        stop = [stop_value]
+    elif isinstance(stop_value, list) and len(stop_value) <= 16 and all(isinstance(s, str) for s in stop_value):
+        stop = list(stop_value)
+    else:
+        raise RequestError("stop", "'stop' must be a string or a list of at most 16 strings")
+    if any(s == "" for s in stop):
+        raise RequestError("stop", "stop strings must not be empty")
+    draft = body.get("n_draft_max")
+    if draft is not None and draft != "auto" and (
+            isinstance(draft, bool) or not isinstance(draft, int) or not 0 <= draft <= AUTO_DRAFT_MAX):
+        raise RequestError("n_draft_max", f"'n_draft_max' must be \"auto\" or an integer in [0, {AUTO_DRAFT_MAX}]")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, Mapping):
+        raise RequestError("stream_options", "'stream_options' must be an object")
+    seed = body.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise RequestError("seed", "'seed' must be an integer")
+    return Sampling(
+        max_tokens=max_tokens,
+        temperature=_number(body, "temperature", 0.0, 0.0, 2.0),
+        top_p=_number(body, "top_p", 1.0, 1e-9, 1.0),
+        top_k=int(_integer(body, "top_k", 0, 1 << 20) or 0),
+        min_p=_number(body, "min_p", 0.0, 0.0, 0.999),
+        seed=None if seed is None else seed % (1 << 32),
+        stop=stop,
+        stream=_boolean(body, "stream", False),
+        mtp=_boolean(body, "mtp", True),
+        n_draft_max=draft,
+        include_usage=bool(options and options.get("include_usage") is True),
+    )
+
+
+def object_body(body: Any) -> Mapping[str, Any]:
+    if not isinstance(body, Mapping):
+        raise RequestError(None, "the request body must be a JSON object")
+    return body
+
+
+def messages_of(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise RequestError("messages", "'messages' must be a non-empty list")
+    for i, m in enumerate(messages):
+        if not isinstance(m, Mapping) or not isinstance(m.get("role"), str):
+            raise RequestError(f"messages[{i}]", "each message must be an object with a 'role'")
+        if m["role"] not in ("system", "developer", "user", "assistant", "tool"):
+            raise RequestError(f"messages[{i}].role", f"unknown role {m['role']!r}")
+        content = m.get("content")
+        if content is not None and not isinstance(content, (str, list)):
+            raise RequestError(f"messages[{i}].content", "'content' must be a string, a list of parts or null")
+        if isinstance(content, list):
+            for part in content:
+                if not isinstance(part, Mapping) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+                    raise RequestError(f"messages[{i}].content", "only text content parts are supported")
+    return messages
+
+
+def tools_of(body: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]] | None, str]:
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            raise RequestError("tools", "'tools' must be a list")
+        for i, t in enumerate(tools):
+            fn = t.get("function") if isinstance(t, Mapping) else None
+            if not isinstance(t, Mapping) or t.get("type") != "function" or not isinstance(fn, Mapping) \
+                    or not isinstance(fn.get("name"), str):
+                raise RequestError(f"tools[{i}]", "each tool must be {'type': 'function', 'function': {'name': ...}}")
+    choice = body.get("tool_choice", "auto")
+    if choice is None:
+        choice = "auto"
+    if isinstance(choice, Mapping):
+        raise RequestError("tool_choice", "naming one function in 'tool_choice' is not supported; use 'required'")
+    if choice not in ("auto", "required", "none"):
+        raise RequestError("tool_choice", "'tool_choice' must be 'auto', 'required' or 'none'")
+    return (tools or None), choice
+
+
+def response_format_of(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    rf = body.get("response_format")
+    if rf is None:
+        return None
+    if not isinstance(rf, Mapping) or rf.get("type") not in ("text", "json_object", "json_schema"):
+        raise RequestError("response_format", "'response_format.type' must be 'text', 'json_object' or 'json_schema'")
+    if rf.get("type") == "json_schema":
+        spec = rf.get("json_schema")
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("schema", {}), Mapping):
+            raise RequestError("response_format.json_schema", "'json_schema' must be an object with a 'schema' object")
+    return rf
