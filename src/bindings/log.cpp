@@ -10,6 +10,7 @@
 
 #include "errors.h"
 #include "llama.h"
+#include "common/log.h"  // common/ logs by verbosity (bindings/log.h shadows the bare name)
 
 namespace nb = nanobind;
 
@@ -41,6 +42,16 @@ int parse_level(const std::string & name) {
     throw InvalidArgumentError("log level must be debug, info, warn, error or none, not '" + name + "'");
 }
 
+// common/'s own log (chat templates, grammars, samplers) has verbosity thresholds instead
+void set_common_verbosity(int level) {
+    const int v = level == GGML_LOG_LEVEL_DEBUG   ? 5
+                  : level == GGML_LOG_LEVEL_INFO  ? 3
+                  : level == GGML_LOG_LEVEL_WARN  ? 2
+                  : level == GGML_LOG_LEVEL_ERROR ? 1
+                                                  : -1;
+    common_log_set_verbosity_thold(v);
+}
+
 }  // namespace
 
 void install_log_filter() {
@@ -52,11 +63,15 @@ void install_log_filter() {
         }
     }
     llama_log_set(log_filter, nullptr);
+    set_common_verbosity(g_min_level);
 }
 
 void bind_log(nb::module_ & m) {
     m.def(
-        "set_log_level", [](const std::string & level) { g_min_level = parse_level(level); }, nb::arg("level"),
+        "set_log_level", [](const std::string & level) {
+            g_min_level = parse_level(level);
+            set_common_verbosity(g_min_level);
+        }, nb::arg("level"),
         "Minimum level of llama.cpp messages written to stderr: debug, info, warn (default), "
         "error or none. LLAMA_MTP_LOG_LEVEL sets it at import.");
 }

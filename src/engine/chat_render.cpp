@@ -4,26 +4,35 @@
 #include <stdexcept>
 
 #include "errors.h"
+#include "json-schema-to-grammar.h"
 #include "json.h"
 
 namespace llama_mtp {
 
 namespace {
 
-// User data (messages, tools, schemas) that upstream rejects is the caller's error; anything
-// else going wrong inside the template engine is the template's.
+// Failures inside the template engine are the template's (the caller's data is checked first,
+// by user_input below).
 template <typename F>
 auto guarded(const char * what, F && f) -> decltype(f()) {
     try {
         return f();
     } catch (const Error &) {
         throw;
-    } catch (const common_json_error & e) {
-        throw InvalidArgumentError(std::string(what) + ": invalid JSON: " + e.what());
-    } catch (const std::invalid_argument & e) {
-        throw InvalidArgumentError(std::string(what) + ": " + e.what());
     } catch (const std::exception & e) {
         throw ChatTemplateError(std::string(what) + ": " + e.what());
+    }
+}
+
+// Parsing what the caller sent: any failure is the caller's.
+template <typename F>
+auto user_input(const char * what, F && f) -> decltype(f()) {
+    try {
+        return f();
+    } catch (const Error &) {
+        throw;
+    } catch (const std::exception & e) {
+        throw InvalidArgumentError(std::string(what) + ": " + e.what());
     }
 }
 
@@ -60,13 +69,15 @@ ChatPrompt ChatTemplates::apply(const ChatRequest & r) const {
         if (!messages.is_array() || messages.size() == 0) {
             throw InvalidArgumentError("messages must be a non-empty array");
         }
-        in.messages = common_chat_msgs_parse_oaicompat(messages);
+        in.messages = user_input("messages", [&] { return common_chat_msgs_parse_oaicompat(messages); });
         if (!r.tools_json.empty()) {
-            in.tools = common_chat_tools_parse_oaicompat(parse_json(r.tools_json, "tools"));
+            const common_json tools = parse_json(r.tools_json, "tools");
+            in.tools = user_input("tools", [&] { return common_chat_tools_parse_oaicompat(tools); });
         }
-        in.tool_choice = common_chat_tool_choice_parse_oaicompat(r.tool_choice);
+        in.tool_choice = user_input("tool_choice", [&] { return common_chat_tool_choice_parse_oaicompat(r.tool_choice); });
         if (!r.json_schema.empty()) {
-            parse_json(r.json_schema, "json_schema");
+            const common_json schema = parse_json(r.json_schema, "json_schema");
+            user_input("json_schema", [&] { return json_schema_to_grammar(schema); });
             in.json_schema = r.json_schema;
         }
         in.use_jinja = true;

@@ -13,11 +13,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._core import ChatPrompt, ChatTemplate, InvalidArgumentError, Model
+from ._core import ChatPrompt, ChatTemplate, ChatTemplateError, InvalidArgumentError, Model
 from .generation import Generation, ModelLike, Stream, _open_model, stream
 from .sizing import DraftLength
 
-__all__ = ["ChatCompletion", "ChatStream", "chat", "chat_stream", "render_chat"]
+__all__ = ["ChatCompletion", "ChatStream", "chat", "chat_stream", "parse_reply", "render_chat"]
 
 Message = Mapping[str, Any]
 
@@ -78,6 +78,16 @@ def render_chat(template: ChatTemplate, messages: Sequence[Message], *, tools: S
                           enable_thinking=enable_thinking, template_kwargs=kwargs)
 
 
+def parse_reply(prompt: ChatPrompt, text: str, *, partial: bool = False) -> dict[str, Any]:
+    """The reply as an OpenAI assistant message; text the template's parser cannot read (a reply
+    cut short, a model that ignored the format) comes back as plain content."""
+    try:
+        message: dict[str, Any] = json.loads(prompt.parse_reply(text, partial=partial))
+    except ChatTemplateError:
+        message = {"role": "assistant", "content": text}
+    return message
+
+
 def finish_reason_of(raw_reason: str, message: Mapping[str, Any]) -> str:
     return "tool_calls" if message.get("tool_calls") and raw_reason == "stop" else raw_reason
 
@@ -95,13 +105,13 @@ class ChatStream:
         text, sent = "", ""
         for piece in self._inner:
             text += piece
-            content = str(json.loads(self.prompt.parse_reply(text, partial=True)).get("content") or "")
+            content = str(parse_reply(self.prompt, text, partial=True).get("content") or "")
             if content.startswith(sent) and len(content) > len(sent):
                 yield content[len(sent):]
                 sent = content
         generation = self._inner.result
         assert isinstance(generation, Generation)
-        message = json.loads(self.prompt.parse_reply(generation.text))
+        message = parse_reply(self.prompt, generation.text)
         content = str(message.get("content") or "")
         if content.startswith(sent) and len(content) > len(sent):
             yield content[len(sent):]

@@ -15,12 +15,14 @@ from ._core import Model, ModelNotFoundError
 _SPLIT = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
 
 
-def _hub() -> Any:
+def _hub() -> tuple[Any, Any, Any]:
+    """huggingface_hub, its errors module and its constants."""
     try:
         import huggingface_hub
+        from huggingface_hub import constants, errors
     except ImportError as e:
         raise ImportError("from_pretrained needs huggingface_hub: pip install 'llama-mtp[hub]'") from e
-    return huggingface_hub
+    return huggingface_hub, errors, constants
 
 
 def download_model(repo_id: str, filename: str, *, revision: str | None = None,
@@ -29,8 +31,7 @@ def download_model(repo_id: str, filename: str, *, revision: str | None = None,
     """The local path of `filename` (a name or a glob such as "*Q4_K_M.gguf") in `repo_id`,
     fetched into the Hub cache unless it is there. A split GGUF comes with all its parts; the
     path is its first part (llama.cpp loads the rest from there)."""
-    hub = _hub()
-    errors = hub.errors
+    hub, errors, constants = _hub()
     not_found = (errors.EntryNotFoundError, errors.RepositoryNotFoundError, errors.RevisionNotFoundError,
                  errors.LocalEntryNotFoundError)
     try:
@@ -42,7 +43,7 @@ def download_model(repo_id: str, filename: str, *, revision: str | None = None,
                                             cache_dir=cache_dir, local_files_only=local_files_only, token=token))
     except not_found as e:
         raise ModelNotFoundError(f"{repo_id}: {filename} is not available"
-                                 f"{' in the local cache (offline)' if local_files_only or hub.constants.HF_HUB_OFFLINE else ''}"
+                                 f"{' in the local cache (offline)' if local_files_only or constants.HF_HUB_OFFLINE else ''}"
                                  f": {type(e).__name__}") from e
     matches = sorted(p for p in folder.rglob("*") if p.is_file() and fnmatch.fnmatch(p.relative_to(folder).as_posix(),
                                                                                      filename))

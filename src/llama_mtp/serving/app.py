@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .._core import ChatPrompt, ChatTemplate, InvalidArgumentError, LlamaError
-from ..chat import finish_reason_of, render_chat
+from ..chat import finish_reason_of, parse_reply, render_chat
 from .engine import BatchEngine, EngineStoppedError, Job, JobOptions, QueueFullError
 from .metrics import CONTENT_TYPE, ServerMetrics
 from .requests import (
@@ -247,7 +247,7 @@ class ApiServer:
 
         if not s.stream:
             text, reason = await self.run_job(request, job)
-            message = with_call_ids(json.loads(prompt.parse_reply(text)))
+            message = with_call_ids(parse_reply(prompt, text))
             return JSONResponse({
                 "id": ident, "object": "chat.completion", "created": created, "model": self.model_id,
                 "choices": [{"index": 0, "message": message, "finish_reason": finish_reason_of(reason, message),
@@ -260,12 +260,12 @@ class ApiServer:
             async for kind, value in self.stream_job(job):
                 if kind == "text":
                     text += value
-                    content = str(json.loads(prompt.parse_reply(text, partial=True)).get("content") or "")
+                    content = str(parse_reply(prompt, text, partial=True).get("content") or "")
                     if content.startswith(sent) and len(content) > len(sent):
                         yield sse(chunk({"content": content[len(sent):]}, None))
                         sent = content
                     continue
-                message = with_call_ids(json.loads(prompt.parse_reply(text)))
+                message = with_call_ids(parse_reply(prompt, text))
                 content = str(message.get("content") or "")
                 if content.startswith(sent) and len(content) > len(sent):
                     yield sse(chunk({"content": content[len(sent):]}, None))

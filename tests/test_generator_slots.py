@@ -1,0 +1,130 @@
+"""Generator slots (continuous batching): sequences join and leave between steps, each with its
+own options, and generate exactly what they would alone."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import llama_mtp
+from llama_mtp.sizing import mtp_context_params
+
+
+def open_slots(model: llama_mtp.Model, n_slots: int, *, mtp: bool = True, adaptive: bool = True,
+               n_draft_max: int = 4) -> llama_mtp.Generator:
+    sizes = mtp_context_params(model, n_draft_max=n_draft_max, n_seq=n_slots, n_ctx=512, n_threads=2)
+    target = llama_mtp.Context(model, **sizes.target())  # type: ignore[arg-type]
+    draft = llama_mtp.Context(model, **sizes.draft()) if mtp else None  # type: ignore[arg-type]
+    return llama_mtp.Generator.with_slots(target, draft, n_slots=n_slots, n_draft_max=n_draft_max, adaptive=adaptive)
+
+
+def alone(model: llama_mtp.Model, prompt: str, n: int) -> list[int]:
+    return llama_mtp.generate(model, prompt, max_tokens=n, mtp=False, ignore_eos=True).tokens
+
+
+def test_sequences_joining_between_steps_generate_what_they_would_alone(model: llama_mtp.Model) -> None:
+    gen = open_slots(model, 3)
+    assert gen.done and gen.n_slots == 3 and gen.free_slots == [0, 1, 2] and gen.active_slots == []
+    prompts = {"First prompt": 40, "Second one joins later": 25, "Third, later still": 30}
+    slots: dict[str, int] = {}
+    order = list(prompts)
+    slots[order[0]] = gen.add([model.tokenize(order[0])], max_tokens=prompts[order[0]], ignore_eos=True)[0]
+    steps = 0
+    while not gen.done or len(slots) < len(order):
+        if steps == 3 and len(slots) == 1:
+            slots[order[1]] = gen.add([model.tokenize(order[1])], max_tokens=prompts[order[1]], ignore_eos=True)[0]
+        if steps == 6 and len(slots) == 2:
+            slots[order[2]] = gen.add([model.tokenize(order[2])], max_tokens=prompts[order[2]], ignore_eos=True)[0]
+        gen.step()
+        steps += 1
+    assert sorted(slots.values()) == [0, 1, 2]
+    for prompt, slot in slots.items():
+        assert gen.tokens[slot] == alone(model, prompt, prompts[prompt]), prompt
+        assert gen.finish_reasons[slot] == "length"
+
+
+def test_released_slots_are_reused_and_start_clean(model: llama_mtp.Model) -> None:
+    gen = open_slots(model, 2)
+    a, b = gen.add([model.tokenize("Alpha"), model.tokenize("Beta")], max_tokens=12, ignore_eos=True)
+    while not gen.done:
+        gen.step()
+    with pytest.raises(llama_mtp.GeneratorFullError):
+        gen.add([model.tokenize("Gamma")], max_tokens=5)
+    gen.release(a)
+    assert gen.free_slots == [a]
+    (c,) = gen.add([model.tokenize("Gamma")], max_tokens=20, ignore_eos=True)
+    assert c == a
+    while not gen.done:
+        gen.step()
+    assert gen.tokens[c] == alone(model, "Gamma", 20)
+    assert gen.tokens[b] == alone(model, "Beta", 12)  # a finished sequence keeps its result until released
+
+
+def test_cancel_stops_a_sequence_and_release_needs_it(model: llama_mtp.Model) -> None:
+    gen = open_slots(model, 2)
+    a, b = gen.add([model.tokenize("Keeps going"), model.tokenize("Cancelled")], max_tokens=30, ignore_eos=True)
+    gen.step()
+    with pytest.raises(llama_mtp.InvalidArgumentError, match="cancel"):
+        gen.release(b)
+    gen.cancel(b)
+    assert gen.finish_reasons[b] == "cancelled" and gen.active_slots == [a]
+    n_b = len(gen.tokens[b])
+    gen.release(b)
+    while not gen.done:
+        gen.step()
+    assert gen.tokens[a] == alone(model, "Keeps going", 30) and n_b < 30
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        gen.cancel(7)
+
+
+def test_per_sequence_options(model: llama_mtp.Model) -> None:
+    """One generator, sequences with their own draft length (none, fixed, the generator's),
+    length and stop strings."""
+    gen = open_slots(model, 3)
+    expected = alone(model, "Options", 24)
+    text = model.detokenize(expected)
+    stop = text.split()[5]
+    plain, fixed, auto = (gen.add([model.tokenize("Options")], max_tokens=24, ignore_eos=True, n_draft=n)[0]
+                          for n in (0, 2, -1))
+    gen.cancel(auto)
+    gen.release(auto)
+    (stopped,) = gen.add([model.tokenize("Options")], max_tokens=24, stop=[stop], ignore_eos=True)
+    while not gen.done:
+        gen.step()
+    assert gen.tokens[plain] == expected and gen.tokens[fixed] == expected
+    assert gen.finish_reasons[stopped] == "stop" and stop not in gen.text(stopped)
+    with pytest.raises(llama_mtp.InvalidArgumentError, match="n_draft"):
+        gen.add([model.tokenize("x")], max_tokens=4, n_draft=5)  # more than the generator's 4
+
+
+def test_bad_prompts_take_no_slot(model: llama_mtp.Model) -> None:
+    gen = open_slots(model, 2, mtp=False)
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        gen.add([[]], max_tokens=4)
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        gen.add([[model.n_vocab]], max_tokens=4)
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        gen.add([model.tokenize("x") * 600], max_tokens=4)  # longer than a slot's cells
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        gen.add([model.tokenize("x")], max_tokens=-1)
+    assert gen.free_slots == [0, 1]
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        llama_mtp.Generator.with_slots(gen_target(model), None, n_slots=0)
+
+
+def gen_target(model: llama_mtp.Model) -> llama_mtp.Context:
+    return llama_mtp.Context(model, n_ctx=256, n_seq_max=1, n_threads=2)
+
+
+def test_grammar_constrains_drafted_and_plain_alike(model: llama_mtp.Model) -> None:
+    """Verification samples through the grammar: MTP drafting keeps greedy output equal to
+    plain decoding's, and every token is the grammar's."""
+    grammar = llama_mtp.Grammar.from_gbnf(model, 'root ::= ("yes" | "no") (" " [a-z]{2,6}){3,6} "."')
+    runs = [llama_mtp.generate(model, "Answer", max_tokens=64, grammar=grammar, mtp=mtp, n_draft_max=n)
+            for mtp, n in ((False, 3), (True, 3), (True, "auto"))]
+    assert runs[0].tokens == runs[1].tokens == runs[2].tokens
+    assert re.fullmatch(r"(yes|no)( [a-z]{2,6}){3,6}\.", runs[0].text), runs[0].text
+    assert runs[0].finish_reason == "stop"
+    sampled = llama_mtp.generate(model, "Answer", max_tokens=200, grammar=grammar, temperature=1.0, seed=5)
+    assert re.fullmatch(r"(yes|no)( [a-z]{2,6}){3,6}\.", sampled.text), sampled.text
