@@ -1,0 +1,237 @@
+"""`llama-mtp serve` (llama_mtp.serving) with the official openai client against a server the
+test starts on a free localhost port: completions, chat, streaming, concurrency, disconnects,
+bad requests, the API key, limits and metrics. Greedy output through the server is
+token-identical to llama_mtp.generate()/chat(), alone and while other requests run."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from chat_helpers import ANSWER_SCHEMA, WEATHER_TOOL, chat_model_path
+from server_helpers import ServerProcess, wait_until
+
+import llama_mtp
+
+KEY = "test-key-123"
+CTX = 1024
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return chat_model_path(tmp_path_factory.mktemp("srv"), tool_calling=True)
+
+
+@pytest.fixture(scope="module")
+def model(model_path: Path) -> llama_mtp.Model:
+    return llama_mtp.Model(model_path)
+
+
+@pytest.fixture(scope="module")
+def server(model_path: Path) -> Iterator[ServerProcess]:
+    s = ServerProcess(model_path, "-np", "4", "-c", str(CTX), "--api-key", KEY, "--max-queue", "32",
+                      "--alias", "tiny")
+    yield s
+    assert s.stop(), "".join(s.output)  # a clean shutdown on SIGTERM
+
+
+@pytest.fixture()
+def client(server: ServerProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.url + "/v1", api_key=KEY, max_retries=0, timeout=120)
+
+
+def http(server: ServerProcess) -> httpx.Client:
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=120)
+
+
+def alone(model: llama_mtp.Model, prompt: str, n: int) -> llama_mtp.Generation:
+    return llama_mtp.generate(model, prompt, max_tokens=n)
+
+
+def metric(server: ServerProcess, name: str) -> float:
+    text = http(server).get("/metrics").text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_it_binds_localhost_and_lists_the_model(server: ServerProcess, client: openai.OpenAI) -> None:
+    assert server.url.startswith("http://127.0.0.1:")
+    assert httpx.get(server.url + "/health").json()["status"] == "ok"  # no key needed
+    (m,) = client.models.list().data
+    assert m.id == "tiny" and m.owned_by == "llama-mtp"
+
+
+def test_the_api_key_is_required(server: ServerProcess) -> None:
+    wrong = openai.OpenAI(base_url=server.url + "/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        wrong.models.list()
+    r = httpx.post(server.url + "/v1/completions", json={"prompt": "x"})
+    assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
+
+
+def test_completion_is_token_identical_to_generate(client: openai.OpenAI, model: llama_mtp.Model) -> None:
+    r = client.completions.create(model="tiny", prompt="Once upon a time", max_tokens=48)
+    expected = alone(model, "Once upon a time", 48)
+    assert r.choices[0].text == expected.text and r.choices[0].finish_reason == expected.finish_reason
+    assert r.usage is not None and r.usage.completion_tokens == len(expected.tokens)
+    assert r.usage.prompt_tokens == len(model.tokenize("Once upon a time"))
+    for extra in ({"mtp": False}, {"n_draft_max": 2}, {"n_draft_max": "auto"}):  # per-request MTP
+        again = client.completions.create(model="tiny", prompt="Once upon a time", max_tokens=48, extra_body=extra)
+        assert again.choices[0].text == expected.text, extra
+
+
+def test_chat_is_token_identical_to_chat(client: openai.OpenAI, model: llama_mtp.Model) -> None:
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Tell me a story."}]
+    r = client.chat.completions.create(model="tiny", messages=messages, max_tokens=40)  # type: ignore[arg-type]
+    expected = llama_mtp.chat(model, messages, max_tokens=40)
+    assert r.choices[0].message.content == expected.content and r.choices[0].message.role == "assistant"
+    assert r.usage is not None and r.usage.completion_tokens == len(expected.generation.tokens)
+
+
+def test_streaming_completion_and_chat(client: openai.OpenAI, model: llama_mtp.Model) -> None:
+    pieces = [c.choices[0].text for c in client.completions.create(model="tiny", prompt="Streams", max_tokens=30,
+                                                                    stream=True)]
+    assert len(pieces) > 2 and "".join(pieces) == alone(model, "Streams", 30).text
+    messages = [{"role": "user", "content": "Hi"}]
+    chunks = list(client.chat.completions.create(model="tiny", messages=messages, max_tokens=20,  # type: ignore[arg-type]
+                                                 stream=True, stream_options={"include_usage": True}))
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert content == llama_mtp.chat(model, messages, max_tokens=20).content
+    finals = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finals == ["length"] and chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 20
+
+
+def test_eight_concurrent_requests_each_get_their_own_text(client: openai.OpenAI, model: llama_mtp.Model) -> None:
+    jobs = [(f"Concurrent prompt number {i}", 20 + 7 * i) for i in range(8)]  # 8 requests, 4 slots: some queue
+
+    def one(job: tuple[str, int]) -> str:
+        return client.completions.create(model="tiny", prompt=job[0], max_tokens=job[1]).choices[0].text
+
+    with ThreadPoolExecutor(8) as pool:
+        texts = list(pool.map(one, jobs))
+    for (prompt, n), text in zip(jobs, texts, strict=True):
+        assert text == alone(model, prompt, n).text, prompt
+
+
+def test_identical_while_another_request_streams(server: ServerProcess, client: openai.OpenAI,
+                                                 model: llama_mtp.Model) -> None:
+    started, release = threading.Event(), threading.Event()
+    received: list[str] = []
+
+    def long_stream() -> None:
+        for chunk in client.completions.create(model="tiny", prompt="A long story", max_tokens=300, stream=True):
+            received.append(chunk.choices[0].text)
+            started.set()
+            if len(received) == 3:
+                release.wait(60)
+
+    t = threading.Thread(target=long_stream)
+    t.start()
+    assert started.wait(60)
+    r = client.completions.create(model="tiny", prompt="Meanwhile", max_tokens=40)
+    release.set()
+    t.join(120)
+    assert r.choices[0].text == alone(model, "Meanwhile", 40).text
+    assert "".join(received) == alone(model, "A long story", 300).text
+
+
+def test_a_client_that_disconnects_frees_its_sequence(server: ServerProcess) -> None:
+    cancelled = metric(server, "llama_mtp_sequences_total{outcome=\"cancelled\"}")
+    generated = metric(server, "llama_mtp_generated_tokens_total")
+    with http(server) as h, h.stream("POST", "/v1/completions",
+                                     json={"prompt": "Never read to the end", "max_tokens": 900, "stream": True}) as r:
+        lines = r.iter_lines()
+        assert next(line for line in lines if line.startswith("data: "))
+    # the connection is closed: the sequence goes at the engine's next step, long before 900 tokens
+    assert wait_until(lambda: httpx.get(server.url + "/health").json()["active"] == 0)
+    assert metric(server, "llama_mtp_sequences_total{outcome=\"cancelled\"}") == cancelled + 1
+    assert metric(server, "llama_mtp_generated_tokens_total") - generated < 600
+
+
+def test_tools_and_response_format(client: openai.OpenAI) -> None:
+    r = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Weather in Rome?"}],
+                                       tools=[WEATHER_TOOL], max_tokens=120)  # type: ignore[list-item]
+    calls = r.choices[0].message.tool_calls
+    assert calls and calls[0].function.name == "get_weather" and calls[0].id  # type: ignore[union-attr]
+    assert json.loads(calls[0].function.arguments)["city"] in ("Paris", "Rome")  # type: ignore[union-attr]
+    j = client.chat.completions.create(
+        model="tiny", messages=[{"role": "user", "content": "Answer"}], max_tokens=200,
+        response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": ANSWER_SCHEMA}})
+    answer = json.loads(j.choices[0].message.content or "")
+    assert isinstance(answer["ok"], bool) and j.choices[0].finish_reason == "stop"
+
+
+BAD_REQUESTS = [
+    ("/v1/completions", b"{not json", None),
+    ("/v1/completions", b"[1, 2]", None),
+    ("/v1/completions", {"max_tokens": 3}, "prompt"),
+    ("/v1/completions", {"prompt": 12}, "prompt"),
+    ("/v1/completions", {"prompt": ""}, "prompt"),
+    ("/v1/completions", {"prompt": [1, 10 ** 9]}, "prompt"),
+    ("/v1/completions", {"prompt": "x", "max_tokens": "many"}, "max_tokens"),
+    ("/v1/completions", {"prompt": "x", "max_tokens": -1}, "max_tokens"),
+    ("/v1/completions", {"prompt": "x", "temperature": -1}, "temperature"),
+    ("/v1/completions", {"prompt": "x", "top_p": 0}, "top_p"),
+    ("/v1/completions", {"prompt": "x", "stop": [1]}, "stop"),
+    ("/v1/completions", {"prompt": "x", "n": 2}, "n"),
+    ("/v1/completions", {"prompt": "x", "seed": "s"}, "seed"),
+    ("/v1/completions", {"prompt": "x", "stream": "yes"}, "stream"),
+    ("/v1/completions", {"prompt": "x", "n_draft_max": 99}, "n_draft_max"),
+    ("/v1/completions", {"prompt": "x", "model": 3}, "model"),
+    ("/v1/completions", {"prompt": "word " * 1200}, "prompt"),
+    ("/v1/chat/completions", {"messages": "hi"}, "messages"),
+    ("/v1/chat/completions", {"messages": []}, "messages"),
+    ("/v1/chat/completions", {"messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "x"}]}, "tools[0]"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "tool_choice": "maybe"}, "tool_choice"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "xml"}},
+     "response_format"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "param"), BAD_REQUESTS)
+def test_bad_requests_get_400_naming_the_field(server: ServerProcess, path: str, body: object,
+                                               param: str | None) -> None:
+    with http(server) as h:
+        r = h.post(path, content=body) if isinstance(body, bytes) else h.post(path, json=body)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == param and error["message"]
+    assert httpx.get(server.url + "/health").status_code == 200  # and the server is fine
+
+
+def test_metrics_are_prometheus_text(server: ServerProcess, client: openai.OpenAI) -> None:
+    client.completions.create(model="tiny", prompt="Count me", max_tokens=16)
+    r = http(server).get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    for name in ("llama_mtp_requests_total", "llama_mtp_queue_length", "llama_mtp_tokens_per_second",
+                 "llama_mtp_acceptance", "llama_mtp_mean_acceptance_length", "llama_mtp_draft_length_steps_total",
+                 "llama_mtp_generated_tokens_total", "llama_mtp_active_sequences"):
+        assert f"\n{name}" in r.text, name
+    assert 'llama_mtp_requests_total{endpoint="/v1/completions",status="200"}' in r.text
+    assert metric(server, 'llama_mtp_acceptance{position="1"}') > 0
+
+
+def test_a_full_queue_answers_503(model_path: Path) -> None:
+    s = ServerProcess(model_path, "-np", "1", "--max-queue", "0", "-c", "512")
+    try:
+        with httpx.Client(base_url=s.url, timeout=60) as h, h.stream(
+                "POST", "/v1/completions", json={"prompt": "Holds the slot", "max_tokens": 400, "stream": True}) as r:
+            assert next(line for line in r.iter_lines() if line.startswith("data: "))
+            busy = h.post("/v1/completions", json={"prompt": "x", "max_tokens": 2})
+            assert busy.status_code == 503 and busy.json()["error"]["code"] == "queue_full"
+        assert wait_until(lambda: httpx.get(s.url + "/health").json()["active"] == 0)
+        ok = httpx.post(s.url + "/v1/completions", json={"prompt": "x", "max_tokens": 2}, timeout=60)
+        assert ok.status_code == 200  # the slot came back when the first client left
+    finally:
+        assert s.stop(), "".join(s.output)
