@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from chat_helpers import chat_model_path
+from server_helpers import ServerProcess
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -15,12 +17,29 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
-def test_readme_code_blocks_run(model_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_readme_code_blocks_run(kind: str, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # a tiny model with a chat template (and its special tokens), as the chat examples assume
+    model_path = chat_model_path(tmp_path, kind=kind)
     blocks = python_blocks()
-    assert len(blocks) >= 2
+    assert len(blocks) >= 4
+    # from_pretrained: the repository's file is in a Hub cache laid out as huggingface_hub writes
+    # it, and the Hub client is offline (no network in tests)
+    from huggingface_hub import constants
+    from test_hub import populate_cache
+
+    populate_cache(tmp_path / "hub", "example-org/Qwen3.5-MTP-GGUF", {"qwen3.5-mtp-Q4_K_M.gguf": model_path})
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    # the openai client's block talks to a server this test starts on a free port
+    server = ServerProcess(model_path, "-c", "512")
     namespace: dict[str, object] = {}
-    for block in blocks:
-        exec(compile(block.replace("model-with-mtp.gguf", str(model_path)), str(README), "exec"), namespace)
+    try:
+        for block in blocks:
+            code = block.replace("model-with-mtp.gguf", str(model_path)).replace("http://127.0.0.1:8080", server.url)
+            exec(compile(code, str(README), "exec"), namespace)
+    finally:
+        assert server.stop()
     # the manual loop's greedy output is plain greedy decoding's
     import llama_mtp
 

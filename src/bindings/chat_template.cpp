@@ -42,11 +42,14 @@ void bind_chat(nb::module_ & m) {
             nb::arg("model"), nb::arg("schema_json"),
             "The grammar of the JSON documents a JSON schema (given as JSON text) allows, by upstream's "
             "json_schema_to_grammar.")
-        .def_prop_ro("gbnf", [](const Grammar & g) { return g.gbnf; }, "The grammar's GBNF text.")
-        .def_prop_ro("kind", [](const Grammar & g) { return std::string(g.kind_name()); },
-                     "\"user\", \"output_format\" (a JSON schema) or \"tool_calls\" (a chat template's).")
-        .def_prop_ro("lazy", [](const Grammar & g) { return g.lazy; },
-                     "True when it constrains only from a trigger on (tool calls inside free text).")
+        .def_prop_ro(
+            "gbnf", [](const Grammar & g) { return g.gbnf; }, "The grammar's GBNF text.")
+        .def_prop_ro(
+            "kind", [](const Grammar & g) { return std::string(g.kind_name()); },
+            "\"user\", \"output_format\" (a JSON schema) or \"tool_calls\" (a chat template's).")
+        .def_prop_ro(
+            "lazy", [](const Grammar & g) { return g.lazy; },
+            "True when it constrains only from a trigger on (tool calls inside free text).")
         .def_prop_ro(
             "triggers",
             [](const Grammar & g) {
@@ -64,21 +67,24 @@ void bind_chat(nb::module_ & m) {
             "generation_prompt", [](const Grammar & g) { return g.generation_prompt; },
             "The text the template put after the last message, fed to the grammar first.")
         .def("__repr__", [](const Grammar & g) {
-            return "Grammar(kind='" + std::string(g.kind_name()) + "', lazy=" + (g.lazy ? "True" : "False") +
-                   ", " + std::to_string(g.gbnf.size()) + " bytes of GBNF)";
+            return "Grammar(kind='" + std::string(g.kind_name()) + "', lazy=" + (g.lazy ? "True" : "False") + ", " +
+                   std::to_string(g.gbnf.size()) + " bytes of GBNF)";
         });
 
     nb::class_<ChatPrompt>(m, "ChatPrompt", "A conversation rendered by a ChatTemplate, and how to read the reply.")
-        .def_prop_ro("prompt", [](const ChatPrompt & p) { return utf8_lenient(p.prompt); }, "The prompt text.")
         .def_prop_ro(
-            "grammar", [](const ChatPrompt & p) { return p.grammar; },
-            nb::sig("def grammar(self) -> Grammar | None"),
+            "prompt", [](const ChatPrompt & p) { return utf8_lenient(p.prompt); }, "The prompt text.")
+        .def_prop_ro(
+            "grammar", [](const ChatPrompt & p) { return p.grammar; }, nb::sig("def grammar(self) -> Grammar | None"),
             "The constraint of the reply (tools or a JSON schema), None for free text.")
-        .def_prop_ro("stops", [](const ChatPrompt & p) { return p.stops; }, "The template's extra stop strings.")
-        .def_prop_ro("format", [](const ChatPrompt & p) { return p.format; },
-                     "Upstream's name of the reply format its parser reads.")
-        .def_prop_ro("parses_tool_calls", [](const ChatPrompt & p) { return p.parse_tool_calls; },
-                     "True when the reply is parsed for tool calls.")
+        .def_prop_ro(
+            "stops", [](const ChatPrompt & p) { return p.stops; }, "The template's extra stop strings.")
+        .def_prop_ro(
+            "format", [](const ChatPrompt & p) { return p.format; },
+            "Upstream's name of the reply format its parser reads.")
+        .def_prop_ro(
+            "parses_tool_calls", [](const ChatPrompt & p) { return p.parse_tool_calls; },
+            "True when the reply is parsed for tool calls.")
         .def(
             "parse_reply",
             [](const ChatPrompt & p, const std::string & text, bool partial) {
@@ -109,7 +115,7 @@ void bind_chat(nb::module_ & m) {
             [](const ChatTemplates & t, const std::string & messages_json, const std::string & tools_json,
                const std::string & tool_choice, const std::string & json_schema, bool add_generation_prompt,
                bool parallel_tool_calls, bool enable_thinking, const std::map<std::string, std::string> & kwargs) {
-                ChatRequest r{messages_json, tools_json, tool_choice, json_schema,
+                ChatRequest r{messages_json,         tools_json,          tool_choice,     json_schema,
                               add_generation_prompt, parallel_tool_calls, enable_thinking, kwargs};
                 nb::gil_scoped_release release;
                 return t.apply(r);
@@ -117,8 +123,7 @@ void bind_chat(nb::module_ & m) {
             nb::arg("messages_json"), nb::kw_only(), nb::arg("tools_json") = std::string(),
             nb::arg("tool_choice") = "auto", nb::arg("json_schema") = std::string(),
             nb::arg("add_generation_prompt") = true, nb::arg("parallel_tool_calls") = false,
-            nb::arg("enable_thinking") = true,
-            nb::arg("template_kwargs") = std::map<std::string, std::string>{},
+            nb::arg("enable_thinking") = true, nb::arg("template_kwargs") = std::map<std::string, std::string>{},
             "Render OpenAI-format messages (JSON text), with tools and a JSON schema for the reply. "
             "template_kwargs values are JSON text. Bad messages raise InvalidArgumentError, template "
             "failures ChatTemplateError.");

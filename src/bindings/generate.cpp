@@ -46,14 +46,13 @@ std::vector<std::vector<int32_t>> prompt_lists(const Context & target, nb::handl
     return prompts;
 }
 
-#define LLAMA_MTP_SEQ_ARGS                                                                                         \
-    nb::arg("temperature") = 0.0f, nb::arg("top_k") = 0, nb::arg("top_p") = 1.0f, nb::arg("min_p") = 0.0f,         \
-        nb::arg("seed").none() = nb::none(), nb::arg("ignore_eos") = false,                                        \
-        nb::arg("stop") = std::vector<std::string>{}, nb::arg("n_draft") = -1,                                     \
-        nb::arg("grammar").none() = nb::none()
-#define LLAMA_MTP_SEQ_SIG                                                                                      \
+#define LLAMA_MTP_SEQ_ARGS                                                                                            \
+    nb::arg("temperature") = 0.0f, nb::arg("top_k") = 0, nb::arg("top_p") = 1.0f, nb::arg("min_p") = 0.0f,            \
+    nb::arg("seed").none() = nb::none(), nb::arg("ignore_eos") = false, nb::arg("stop") = std::vector<std::string>{}, \
+    nb::arg("n_draft") = -1, nb::arg("grammar").none() = nb::none()
+#define LLAMA_MTP_SEQ_SIG                                                                                         \
     "temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, " \
-    "ignore_eos: bool = False, stop: collections.abc.Sequence[str] = [], n_draft: int = -1, "                    \
+    "ignore_eos: bool = False, stop: collections.abc.Sequence[str] = [], n_draft: int = -1, "                     \
     "grammar: Grammar | None = None"
 
 }  // namespace
@@ -90,17 +89,18 @@ void bind_generate(nb::module_ & m) {
                 c.adaptive = adaptive;
                 c.n_min = n_min.i32("n_min", 0, c.n_draft_max);
                 c.p_min = p_min;
-                c.seq = seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop, n_draft,
-                                   grammar);
+                c.seq =
+                    seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop, n_draft, grammar);
                 new (self) Generator(target, draft, prompts, c);
             },
             nb::arg("target"), nb::arg("draft").none(), nb::arg("prompts"), nb::kw_only(), nb::arg("max_tokens"),
             nb::arg("n_draft_max") = 3, nb::arg("adaptive") = false, nb::arg("n_min") = 0, nb::arg("p_min") = 0.0f,
             LLAMA_MTP_SEQ_ARGS,
-            nb::sig("def __init__(self, target: Context, draft: Context | None, prompts: "
-                    "collections.abc.Sequence[collections.abc.Sequence[int] | numpy.ndarray], *, max_tokens: int, "
-                    "n_draft_max: int = 3, adaptive: bool = False, n_min: int = 0, p_min: float = 0.0, " LLAMA_MTP_SEQ_SIG
-                    ") -> None"),
+            nb::sig(
+                "def __init__(self, target: Context, draft: Context | None, prompts: "
+                "collections.abc.Sequence[collections.abc.Sequence[int] | numpy.ndarray], *, max_tokens: int, "
+                "n_draft_max: int = 3, adaptive: bool = False, n_min: int = 0, p_min: float = 0.0, " LLAMA_MTP_SEQ_SIG
+                ") -> None"),
             "Prefill the prompts (GIL released); generation happens in step(). adaptive: a "
             "DraftController picks each step's draft length, up to n_draft_max. Sequence i is seeded "
             "seed + i. n_draft: -1 follows the generator, 0 turns drafting off, n drafts at most n. "
@@ -114,8 +114,7 @@ void bind_generate(nb::module_ & m) {
                 c.adaptive = adaptive;
                 c.n_min = n_min.i32("n_min", 0, c.n_draft_max);
                 c.p_min = p_min;
-                return std::make_unique<Generator>(nb::find(&target_ref),
-                                                   draft_ptr ? nb::find(draft_ptr) : nb::none(),
+                return std::make_unique<Generator>(nb::find(&target_ref), draft_ptr ? nb::find(draft_ptr) : nb::none(),
                                                    n_slots.i32("n_slots", 1), c);
             },
             nb::arg("target"), nb::arg("draft").none(), nb::kw_only(), nb::arg("n_slots"), nb::arg("n_draft_max") = 3,
@@ -128,8 +127,8 @@ void bind_generate(nb::module_ & m) {
                float min_p, std::optional<IntArg> seed, bool ignore_eos, const std::vector<std::string> & stop,
                IntArg n_draft, const Grammar * grammar) {
                 const auto prompts = prompt_lists(g.target(), prompts_in);
-                SeqConfig c = seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop,
-                                         n_draft, grammar);
+                SeqConfig c =
+                    seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop, n_draft, grammar);
                 std::vector<SeqConfig> cfgs(prompts.size(), c);
                 for (size_t i = 0; i < cfgs.size(); ++i) cfgs[i].seed = c.seed + (uint32_t) i;
                 return g.add(prompts, cfgs);

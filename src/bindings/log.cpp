@@ -8,9 +8,9 @@
 
 #include <nanobind/stl/string.h>
 
+#include "common/log.h"  // common/ logs by verbosity (bindings/log.h shadows the bare name)
 #include "errors.h"
 #include "llama.h"
-#include "common/log.h"  // common/ logs by verbosity (bindings/log.h shadows the bare name)
 
 namespace nb = nanobind;
 
@@ -68,10 +68,12 @@ void install_log_filter() {
 
 void bind_log(nb::module_ & m) {
     m.def(
-        "set_log_level", [](const std::string & level) {
+        "set_log_level",
+        [](const std::string & level) {
             g_min_level = parse_level(level);
             set_common_verbosity(g_min_level);
-        }, nb::arg("level"),
+        },
+        nb::arg("level"),
         "Minimum level of llama.cpp messages written to stderr: debug, info, warn (default), "
         "error or none. LLAMA_MTP_LOG_LEVEL sets it at import.");
 }

@@ -74,7 +74,8 @@ ChatPrompt ChatTemplates::apply(const ChatRequest & r) const {
             const common_json tools = parse_json(r.tools_json, "tools");
             in.tools = user_input("tools", [&] { return common_chat_tools_parse_oaicompat(tools); });
         }
-        in.tool_choice = user_input("tool_choice", [&] { return common_chat_tool_choice_parse_oaicompat(r.tool_choice); });
+        in.tool_choice =
+            user_input("tool_choice", [&] { return common_chat_tool_choice_parse_oaicompat(r.tool_choice); });
         if (!r.json_schema.empty()) {
             const common_json schema = parse_json(r.json_schema, "json_schema");
             user_input("json_schema", [&] { return json_schema_to_grammar(schema); });

@@ -106,7 +106,8 @@ void Generator::init(int32_t n_seq) {
     }
     seqs_.resize(n_seq);
     draft_length_counts_.assign(cfg_.n_draft_max + 1, 0);
-    locked([&](const Context::Lock & target, llama_memory_t) { batch_ = std::make_unique<common_batch>(target.get()); });
+    locked(
+        [&](const Context::Lock & target, llama_memory_t) { batch_ = std::make_unique<common_batch>(target.get()); });
 }
 
 void Generator::check_prompt(const std::vector<int32_t> & p) const {
@@ -169,8 +170,8 @@ std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & pr
     }
     if (slots.size() < prompts.size()) {
         throw GeneratorFullError(std::to_string(prompts.size()) + " sequences asked for, " +
-                                 std::to_string(slots.size()) + " of the generator's " +
-                                 std::to_string(seqs_.size()) + " slots are free");
+                                 std::to_string(slots.size()) + " of the generator's " + std::to_string(seqs_.size()) +
+                                 " slots are free");
     }
     const double t0 = now_s();
     locked([&](const Context::Lock & target, llama_memory_t) {
@@ -350,8 +351,7 @@ void Generator::prefill(const std::vector<int32_t> & slots, const std::vector<st
     if (session_) {
         last_hidden_ = false;  // the last verify batch's hidden rows are gone
         for (size_t i = 0; i < slots.size(); ++i) {
-            session_->begin_locked((int64_t) slots[i],
-                                   std::vector<int32_t>(prompts[i].begin(), prompts[i].end() - 1));
+            session_->begin_locked((int64_t) slots[i], std::vector<int32_t>(prompts[i].begin(), prompts[i].end() - 1));
         }
     }
 }

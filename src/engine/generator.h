@@ -27,8 +27,8 @@ struct SeqConfig {
     SamplerParams sampling;  // temperature <= 0: greedy (the loop's own argmax, or the grammar's)
     uint32_t seed = LLAMA_DEFAULT_SEED;
     bool ignore_eos = false;
-    std::vector<std::string> stop;  // the sequence ends where one of these appears in its text
-    int32_t n_draft = -1;           // -1: the generator's length (adaptive or n_draft_max); 0: none
+    std::vector<std::string> stop;           // the sequence ends where one of these appears in its text
+    int32_t n_draft = -1;                    // -1: the generator's length (adaptive or n_draft_max); 0: none
     std::shared_ptr<const Grammar> grammar;  // sampling (and verification) through it; null: none
 };
 
@@ -102,9 +102,9 @@ private:
         std::vector<int32_t> generated;
         std::string finish_reason;  // "" while active, then "stop" (EOS or a stop string) or "length"
         SequenceText text;
-        SamplerPtr sampler;  // null when greedy
+        SamplerPtr sampler;                // null when greedy
         CommonSamplerPtr grammar_sampler;  // sequences with a grammar (then sampler is null)
-        int32_t row = 0;     // first row of this sequence in the current verify batch
+        int32_t row = 0;                   // first row of this sequence in the current verify batch
     };
 
     // Runs f with the GIL released, both contexts locked and Ctrl-C watched; a failure marks
@@ -124,8 +124,8 @@ private:
     std::unique_ptr<DraftController> controller_;
     std::vector<int32_t> draft_lengths_;
     std::vector<int64_t> draft_length_counts_;
-    bool hidden_on_ = true;     // the target outputs NextN hidden states (off in plain stretches)
-    bool last_hidden_ = true;   // ... and did in the last decode
+    bool hidden_on_ = true;    // the target outputs NextN hidden states (off in plain stretches)
+    bool last_hidden_ = true;  // ... and did in the last decode
     Context * tgt_;
     GenConfig cfg_;
     int32_t n_vocab_ = 0;

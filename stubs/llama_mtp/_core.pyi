@@ -2,7 +2,7 @@
 llama-mtp native core: llama.cpp models, contexts, batches, samplers and MTP.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 import enum
 import os
 from typing import Annotated, Any, overload
@@ -14,10 +14,12 @@ from llama_mtp import (
     AcceptedTooManyError as AcceptedTooManyError,
     BackendError as BackendError,
     BadSeqIdError as BadSeqIdError,
+    ChatTemplateError as ChatTemplateError,
     ClosedError as ClosedError,
     ContextError as ContextError,
     DecodeAbortedError as DecodeAbortedError,
     DecodeError as DecodeError,
+    GeneratorFullError as GeneratorFullError,
     IncompatibleContextsError as IncompatibleContextsError,
     InvalidArgumentError as InvalidArgumentError,
     InvalidBatchError as InvalidBatchError,
@@ -133,6 +135,18 @@ class Model:
     @property
     def description(self) -> str:
         """Upstream's one-line description (arch, size, type)."""
+
+    @staticmethod
+    def from_pretrained(repo_id: str, filename: str, *, revision: str | None = None, cache_dir: str | os.PathLike[str] | None = None, local_files_only: bool = False, token: str | bool | None = None, **model_kwargs: Any) -> Model:
+        """
+        A GGUF file from the Hugging Face Hub by repository and file name (or glob), through huggingface_hub's cache (HF_HUB_OFFLINE=1: the cache only); model_kwargs go to Model(). Needs the hub extra (pip install 'llama-mtp[hub]').
+        """
+
+    @property
+    def chat_template(self) -> str | None:
+        """
+        The chat template the GGUF carries (tokenizer.chat_template), None when it has none.
+        """
 
     @property
     def size_bytes(self) -> int:
@@ -803,10 +817,43 @@ class Generator:
     Low-level generation loop: prefill on construction, then step() until done. Use llama_mtp.generate()/stream() instead.
     """
 
-    def __init__(self, target: Context, draft: Context | None, prompts: Sequence[Sequence[int] | numpy.ndarray], *, max_tokens: int, n_draft_max: int = 3, adaptive: bool = False, n_min: int = 0, p_min: float = 0.0, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = []) -> None:
+    def __init__(self, target: Context, draft: Context | None, prompts: Sequence[Sequence[int] | numpy.ndarray], *, max_tokens: int, n_draft_max: int = 3, adaptive: bool = False, n_min: int = 0, p_min: float = 0.0, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None) -> None:
         """
-        Prefill the prompts (GIL released); generation happens in step(). adaptive: a DraftController picks each step's draft length, up to n_draft_max.
+        Prefill the prompts (GIL released); generation happens in step(). adaptive: a DraftController picks each step's draft length, up to n_draft_max. Sequence i is seeded seed + i. n_draft: -1 follows the generator, 0 turns drafting off, n drafts at most n. grammar: a Grammar that sampling and verification go through (upstream's grammar sampler).
         """
+
+    @staticmethod
+    def with_slots(target: Context, draft: Context | None, *, n_slots: int, n_draft_max: int = 3, adaptive: bool = False, n_min: int = 0, p_min: float = 0.0) -> Generator:
+        """
+        A generator with n_slots empty sequence slots for continuous batching: add() prompts between steps, cancel() and release() finished ones.
+        """
+
+    def add(self, prompts: Sequence[Sequence[int] | numpy.ndarray], *, max_tokens: int, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None) -> list[int]:
+        """
+        Prefill prompts into free slots between steps (GIL released) and return their slots; the other sequences go on where they were. Raises GeneratorFullError without enough free slots.
+        """
+
+    def cancel(self, seq: int) -> None:
+        """
+        Stop sequence seq now (finish reason "cancelled"); its slot stays taken until release().
+        """
+
+    def release(self, seq: int) -> None:
+        """
+        Free the slot of a finished or cancelled sequence: its KV cells and draft state are dropped.
+        """
+
+    @property
+    def n_slots(self) -> int:
+        """Sequence slots (the prompts given, or with_slots()' n_slots)."""
+
+    @property
+    def free_slots(self) -> list[int]:
+        """Slots add() can fill."""
+
+    @property
+    def active_slots(self) -> list[int]:
+        """Slots whose sequence is still generating."""
 
     def step(self) -> list[list[int]]:
         """Run one step (GIL released); returns the new tokens of each sequence."""
@@ -822,7 +869,7 @@ class Generator:
     @property
     def finish_reasons(self) -> list[str]:
         """
-        Per sequence: "" while running, then "stop" (EOS or a stop string) or "length".
+        Per sequence: "" while running (or a free slot), then "stop" (EOS or a stop string), "length" or "cancelled".
         """
 
     def take_text(self, seq: int) -> str:
@@ -845,6 +892,12 @@ class Generator:
     def draft_lengths(self) -> NDArray[numpy.int32]:
         """
         The draft length asked for at each step (int32 array; 0: plain decoding; empty without a draft context).
+        """
+
+    @property
+    def draft_length_counts(self) -> list[int]:
+        """
+        Steps that asked for each draft length, 0..n_draft_max (of the sequences that follow the generator's length).
         """
 
     @property
@@ -882,6 +935,112 @@ class Generator:
     @property
     def n_steps(self) -> int:
         """Target decodes (verify batches) so far."""
+
+class Grammar:
+    """
+    A constraint for sampling through upstream's grammar sampler (GBNF). Verification samples through it too, so MTP drafting keeps working with it.
+    """
+
+    @staticmethod
+    def from_gbnf(model: Model, gbnf: str) -> Grammar:
+        """
+        A GBNF grammar (start rule 'root'), checked against the model's vocabulary. Raises InvalidArgumentError when it does not parse.
+        """
+
+    @staticmethod
+    def from_json_schema(model: Model, schema_json: str) -> Grammar:
+        """
+        The grammar of the JSON documents a JSON schema (given as JSON text) allows, by upstream's json_schema_to_grammar.
+        """
+
+    @property
+    def gbnf(self) -> str:
+        """The grammar's GBNF text."""
+
+    @property
+    def kind(self) -> str:
+        """
+        "user", "output_format" (a JSON schema) or "tool_calls" (a chat template's).
+        """
+
+    @property
+    def lazy(self) -> bool:
+        """
+        True when it constrains only from a trigger on (tool calls inside free text).
+        """
+
+    @property
+    def triggers(self) -> list[tuple[str, str]]:
+        """
+        What starts a lazy grammar: (kind, value) pairs, kind "token", "word", "pattern" or "pattern_full" (a regex over the whole output).
+        """
+
+    @property
+    def preserved_tokens(self) -> list[str]:
+        """Texts the template keeps as single tokens."""
+
+    @property
+    def generation_prompt(self) -> str:
+        """
+        The text the template put after the last message, fed to the grammar first.
+        """
+
+    def __repr__(self) -> str: ...
+
+class ChatPrompt:
+    """A conversation rendered by a ChatTemplate, and how to read the reply."""
+
+    @property
+    def prompt(self) -> str:
+        """The prompt text."""
+
+    @property
+    def grammar(self) -> Grammar | None:
+        """
+        The constraint of the reply (tools or a JSON schema), None for free text.
+        """
+
+    @property
+    def stops(self) -> list[str]:
+        """The template's extra stop strings."""
+
+    @property
+    def format(self) -> str:
+        """Upstream's name of the reply format its parser reads."""
+
+    @property
+    def parses_tool_calls(self) -> bool:
+        """True when the reply is parsed for tool calls."""
+
+    def parse_reply(self, text: str, *, partial: bool = False) -> str:
+        """
+        The reply as an OpenAI assistant message in JSON text (content, reasoning_content, tool_calls). partial: the reply is still streaming.
+        """
+
+class ChatTemplate:
+    """
+    A model's chat template, rendered by upstream's jinja engine as llama-server does.
+    """
+
+    def __init__(self, model: Model, *, source: str = '') -> None:
+        """
+        The model's template (tokenizer.chat_template; ChatML when it has none), or `source` (jinja text) instead.
+        """
+
+    @property
+    def source(self) -> str:
+        """The jinja source in use."""
+
+    @property
+    def from_model(self) -> bool:
+        """
+        True when the template came from the model or an override, not the ChatML fallback.
+        """
+
+    def apply(self, messages_json: str, *, tools_json: str = '', tool_choice: str = 'auto', json_schema: str = '', add_generation_prompt: bool = True, parallel_tool_calls: bool = False, enable_thinking: bool = True, template_kwargs: Mapping[str, str] = {}) -> ChatPrompt:
+        """
+        Render OpenAI-format messages (JSON text), with tools and a JSON schema for the reply. template_kwargs values are JSON text. Bad messages raise InvalidArgumentError, template failures ChatTemplateError.
+        """
 
 def inspect_gguf(path: str | os.PathLike[str]) -> dict[str, object]:
     """

@@ -188,7 +188,7 @@ class ApiServer:
         if isinstance(prompt, str):
             if not prompt:
                 raise RequestError("prompt", "'prompt' must not be empty")
-            tokens = self.model.tokenize(prompt, add_special=True)
+            tokens: list[int] = self.model.tokenize(prompt, add_special=True).tolist()
         elif isinstance(prompt, list) and prompt and all(isinstance(t, int) and not isinstance(t, bool)
                                                          for t in prompt):
             n_vocab = self.model.n_vocab
@@ -237,7 +237,7 @@ class ApiServer:
         prompt = await loop.run_in_executor(None, lambda: render_chat(
             self.template, messages, tools=tools, tool_choice=tool_choice, response_format=response_format,
             parallel_tool_calls=parallel))
-        tokens = self.model.tokenize(prompt.prompt, add_special=True, parse_special=True)
+        tokens: list[int] = self.model.tokenize(prompt.prompt, add_special=True, parse_special=True).tolist()
         job = Job(tokens, self.job_options(s, len(tokens), s.stop + list(prompt.stops), prompt), loop)
         ident, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
 
