@@ -29,6 +29,7 @@ SeqConfig seq_config(IntArg max_tokens, float temperature, IntArg top_k, float t
     SeqConfig c;
     c.max_tokens = max_tokens.i32("max_tokens", 0);
     c.sampling = {temperature, top_k.i32("top_k", 0), top_p, min_p};
+    validate_sampler_params(c.sampling);
     c.seed = seed ? seed_value(*seed) : LLAMA_DEFAULT_SEED;
     c.ignore_eos = ignore_eos;
     c.stop = stop;
@@ -72,6 +73,21 @@ void bind_generate(nb::module_ & m) {
         nb::arg("logits"),
         "The greedy pick of generate(): index of the first maximum of a float32 vector (NaN "
         "never wins; 0 for an empty vector or one without a value above -inf).");
+    nb::class_<SeqConfig>(m, "SequenceOptions", "What one sequence of a Generator asks for (add_sequences()).")
+        .def(
+            "__init__",
+            [](SeqConfig * self, IntArg max_tokens, float temperature, IntArg top_k, float top_p, float min_p,
+               std::optional<IntArg> seed, bool ignore_eos, const std::vector<std::string> & stop, IntArg n_draft,
+               const Grammar * grammar) {
+                new (self) SeqConfig(seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop,
+                                                n_draft, grammar));
+            },
+            nb::kw_only(), nb::arg("max_tokens"), LLAMA_MTP_SEQ_ARGS,
+            nb::sig("def __init__(self, *, max_tokens: int, " LLAMA_MTP_SEQ_SIG ") -> None"),
+            "Validated sequence options, as add() takes them (seed: exactly this sequence's).")
+        .def_ro("max_tokens", &SeqConfig::max_tokens)
+        .def_ro("n_draft", &SeqConfig::n_draft)
+        .def_ro("stop", &SeqConfig::stop);
     nb::class_<Generator>(m, "Generator",
                           "Low-level generation loop: prefill on construction, then step() until done. "
                           "Use llama_mtp.generate()/stream() instead.")
@@ -138,6 +154,22 @@ void bind_generate(nb::module_ & m) {
                     "*, max_tokens: int, " LLAMA_MTP_SEQ_SIG ") -> list[int]"),
             "Prefill prompts into free slots between steps (GIL released) and return their slots; the "
             "other sequences go on where they were. Raises GeneratorFullError without enough free slots.")
+        .def(
+            "add_sequences",
+            [](Generator & g, nb::handle prompts_in, const std::vector<const SeqConfig *> & options) {
+                const auto prompts = prompt_lists(g.target(), prompts_in);
+                std::vector<SeqConfig> cfgs;
+                for (const SeqConfig * o : options) {
+                    if (o == nullptr) throw InvalidArgumentError("add_sequences: an option set is None");
+                    cfgs.push_back(*o);
+                }
+                return g.add(prompts, cfgs);
+            },
+            nb::arg("prompts"), nb::arg("options"),
+            nb::sig("def add_sequences(self, prompts: collections.abc.Sequence[collections.abc.Sequence[int] | "
+                    "numpy.ndarray], options: collections.abc.Sequence[SequenceOptions]) -> list[int]"),
+            "Like add(), with SequenceOptions of its own for each prompt: one prefill batch for "
+            "requests that differ in their options (a server admitting several at once).")
         .def("cancel", &Generator::cancel, nb::arg("seq"),
              "Stop sequence seq now (finish reason \"cancelled\"); its slot stays taken until release().")
         .def("release", &Generator::release, nb::arg("seq"),

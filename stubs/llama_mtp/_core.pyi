@@ -812,6 +812,23 @@ def argmax(logits: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='
     The greedy pick of generate(): index of the first maximum of a float32 vector (NaN never wins; 0 for an empty vector or one without a value above -inf).
     """
 
+class SequenceOptions:
+    """What one sequence of a Generator asks for (add_sequences())."""
+
+    def __init__(self, *, max_tokens: int, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None) -> None:
+        """
+        Validated sequence options, as add() takes them (seed: exactly this sequence's).
+        """
+
+    @property
+    def max_tokens(self) -> int: ...
+
+    @property
+    def n_draft(self) -> int: ...
+
+    @property
+    def stop(self) -> list[str]: ...
+
 class Generator:
     """
     Low-level generation loop: prefill on construction, then step() until done. Use llama_mtp.generate()/stream() instead.
@@ -831,6 +848,11 @@ class Generator:
     def add(self, prompts: Sequence[Sequence[int] | numpy.ndarray], *, max_tokens: int, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None) -> list[int]:
         """
         Prefill prompts into free slots between steps (GIL released) and return their slots; the other sequences go on where they were. Raises GeneratorFullError without enough free slots.
+        """
+
+    def add_sequences(self, prompts: Sequence[Sequence[int] | numpy.ndarray], options: Sequence[SequenceOptions]) -> list[int]:
+        """
+        Like add(), with SequenceOptions of its own for each prompt: one prefill batch for requests that differ in their options (a server admitting several at once).
         """
 
     def cancel(self, seq: int) -> None:

@@ -153,6 +153,14 @@ class ApiServer:
         try:
             while True:
                 kind, value = await job.events.get()
+                # text that queued up while the client was slower than generation goes as one chunk
+                while kind == "text" and not job.events.empty():
+                    nxt, more = job.events.get_nowait()
+                    if nxt != "text":
+                        yield kind, value
+                        kind, value = nxt, more
+                        break
+                    value += more
                 if kind == "error":
                     raise value
                 yield kind, value

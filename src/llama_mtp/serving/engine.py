@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._core import Context, Generator, Grammar, LlamaError, Model
+from .._core import Context, Generator, Grammar, InvalidArgumentError, LlamaError, Model, SequenceOptions
 from ..sizing import DraftLength, draft_ceiling, mtp_context_params
 
 
@@ -187,24 +187,42 @@ class BatchEngine:
                 self._fail_all(e)
 
     def _admit(self, jobs: list[Job]) -> None:
-        gen = self.generator
+        """Prefill the new jobs together (one batch); a job whose options fail gets its error."""
+        ready: list[tuple[Job, SequenceOptions]] = []
         for job in jobs:
             if job.cancelled:
                 self._finish(job, "cancelled")
                 continue
             o = job.options
             try:
-                slot = gen.add([job.tokens], max_tokens=o.max_tokens, temperature=o.temperature, top_k=o.top_k,
-                               top_p=o.top_p, min_p=o.min_p, seed=o.seed, stop=o.stop,
-                               n_draft=o.n_draft if self.mtp else -1, grammar=o.grammar,
-                               ignore_eos=o.ignore_eos)[0]
-            except LlamaError as e:  # this request's own problem (its grammar, say)
-                self.stats.requests_failed += 1
-                job._emit(("error", e))
+                options = SequenceOptions(max_tokens=o.max_tokens, temperature=o.temperature, top_k=o.top_k,
+                                          top_p=o.top_p, min_p=o.min_p, seed=o.seed, stop=o.stop,
+                                          n_draft=o.n_draft if self.mtp else -1, grammar=o.grammar,
+                                          ignore_eos=o.ignore_eos)
+            except LlamaError as e:
+                self._reject(job, e)
                 continue
+            ready.append((job, options))
+        if not ready:
+            return
+        try:
+            slots = self.generator.add_sequences([j.tokens for j, _ in ready], [o for _, o in ready])
+            admitted = list(zip(slots, (j for j, _ in ready), strict=True))
+        except InvalidArgumentError:  # one of them (its grammar, say): find it, admit the others
+            admitted = []
+            for job, options in ready:
+                try:
+                    admitted.append((self.generator.add_sequences([job.tokens], [options])[0], job))
+                except InvalidArgumentError as e:
+                    self._reject(job, e)
+        for slot, job in admitted:
             self.stats.prompt_tokens += len(job.tokens)
             with self._cv:
                 self._jobs[slot] = job
+
+    def _reject(self, job: Job, error: Exception) -> None:
+        self.stats.requests_failed += 1
+        job._emit(("error", error))
 
     def _step(self) -> None:
         gen = self.generator
