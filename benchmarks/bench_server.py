@@ -114,6 +114,7 @@ async def load(url: str, clients: int, seconds: float, max_tokens: int) -> dict[
     ttfts: list[float] = []
     tokens = 0
     started = errors = 0
+    why: dict[str, int] = {}
     t0 = time.perf_counter()
     t_last = t0
 
@@ -133,7 +134,8 @@ async def load(url: str, clients: int, seconds: float, max_tokens: int) -> dict[
                     async with http.stream("POST", "/v1/completions", json=body) as r:
                         if r.status_code != 200:
                             errors += 1
-                            await r.aread()
+                            reason = f"HTTP {r.status_code}: {(await r.aread())[:120]!r}"
+                            why[reason] = why.get(reason, 0) + 1
                             continue
                         async for line in r.aiter_lines():
                             if not line.startswith("data: ") or line == "data: [DONE]":
@@ -143,12 +145,15 @@ async def load(url: str, clients: int, seconds: float, max_tokens: int) -> dict[
                                 usage = chunk["usage"]
                             if t_first is None and any(ch.get("text") for ch in chunk.get("choices", [])):
                                 t_first = time.perf_counter()
-                except httpx.HTTPError:
+                except httpx.HTTPError as e:
                     errors += 1
+                    why[type(e).__name__] = why.get(type(e).__name__, 0) + 1
                     continue
                 t_end = time.perf_counter()
                 if usage is None or t_first is None:
                     errors += 1
+                    reason = "no usage chunk" if usage is None else "no text"
+                    why[reason] = why.get(reason, 0) + 1
                     continue
                 tokens += int(usage["completion_tokens"])
                 latencies.append(t_end - t_req)
@@ -162,7 +167,7 @@ async def load(url: str, clients: int, seconds: float, max_tokens: int) -> dict[
         return statistics.quantiles(xs, n=100, method="inclusive")[int(p) - 1] if len(xs) > 1 else (xs or [0.0])[0]
 
     done = len(latencies)
-    return {"completed": done, "errors": errors, "lost": started - done - errors, "tokens": tokens,
+    return {"completed": done, "errors": errors, "why": why, "lost": started - done - errors, "tokens": tokens,
             "tokens_per_s": tokens / wall if wall > 0 else 0.0,
             "latency_p50": q(latencies, 50), "latency_p99": q(latencies, 99),
             "ttft_p50": q(ttfts, 50), "ttft_p99": q(ttfts, 99)}
@@ -193,7 +198,10 @@ def main() -> int:
             for arm in (names if r % 2 == 0 else names[::-1]):
                 server = Server(commands[arm])
                 try:
-                    per_arm[arm].append(asyncio.run(load(server.url, n, args.seconds, args.max_tokens)))
+                    run = asyncio.run(load(server.url, n, args.seconds, args.max_tokens))
+                    if server.ours:  # the draft lengths "auto" chose, from /metrics
+                        run["draft_lengths"] = chosen_lengths(httpx.get(server.url + "/metrics").text)
+                    per_arm[arm].append(run)
                 finally:
                     server.stop()
         results[str(n)] = per_arm
@@ -204,18 +212,31 @@ def main() -> int:
     return 0
 
 
+def chosen_lengths(metrics: str) -> dict[str, float]:
+    counts = {}
+    for line in metrics.splitlines():
+        if line.startswith("llama_mtp_draft_length_steps_total{"):
+            counts[line.split('"')[1]] = float(line.rsplit(" ", 1)[1])
+    total = sum(counts.values())
+    return {k: round(v / total, 3) for k, v in counts.items() if v} if total else {}
+
+
 def report(n: int, per_arm: dict[str, list[dict[str, Any]]]) -> None:
     print(f"\n{n} concurrent client(s)")
     print(f"{'arm':16} {'done':>5} {'err':>4} {'lost':>4} {'tok/s':>8} {'vs up3':>7} {'lat p50':>8} {'lat p99':>8}"
           f" {'ttft p50':>9} {'ttft p99':>9}")
     ref = per_arm.get("upstream 3")
     for arm, runs in per_arm.items():
-        med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if isinstance(runs[0][k], (int, float))}
         ratio = (statistics.median(a["tokens_per_s"] / b["tokens_per_s"] for a, b in zip(runs, ref, strict=True))
                  if ref else float("nan"))
         print(f"{arm:16} {sum(r['completed'] for r in runs):5d} {sum(r['errors'] for r in runs):4d} "
               f"{sum(r['lost'] for r in runs):4d} {med['tokens_per_s']:8.1f} {ratio:7.2f} "
-              f"{med['latency_p50']:8.3f} {med['latency_p99']:8.3f} {med['ttft_p50']:9.3f} {med['ttft_p99']:9.3f}")
+              f"{med['latency_p50']:8.3f} {med['latency_p99']:8.3f} {med['ttft_p50']:9.3f} {med['ttft_p99']:9.3f}"
+              f"  {' '.join(f'{k}:{v:.0%}' for k, v in runs[-1].get('draft_lengths', {}).items())}")
+        for r in runs:
+            for reason, count in r["why"].items():
+                print(f"    {arm} error: {count}x {reason}")
 
 
 if __name__ == "__main__":

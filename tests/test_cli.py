@@ -62,6 +62,8 @@ def test_errors_are_one_line_without_a_traceback(capsys: pytest.CaptureFixture[s
     junk.write_bytes(b"not a gguf at all")
     assert main(["info", "-m", str(junk)]) == 1
     assert capsys.readouterr().err.startswith("llama-mtp info: error:")
+    assert main(["serve", "-m", str(missing), "--port", "0"]) == 1  # before binding any port
+    assert capsys.readouterr().err.startswith("llama-mtp serve: error: model file not found")
 
 
 def test_bad_options_print_the_subcommands_usage(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
@@ -69,7 +71,12 @@ def test_bad_options_print_the_subcommands_usage(capsys: pytest.CaptureFixture[s
                  ["generate", "-m", str(model_path), "-p", "x", "--bogus"],
                  ["bench", "--n-draft-max", "1,x"],
                  ["generate", "-m", str(model_path), "-p", "x", "--n-draft-max", "0"],
-                 ["demo", "--n-draft-max", "fast"]):
+                 ["demo", "--n-draft-max", "fast"],
+                 ["serve"],
+                 ["serve", "-m", str(model_path), "--hf-repo", "org/repo"],
+                 ["serve", "--hf-repo", "org/repo"],
+                 ["serve", "-m", str(model_path), "--parallel", "0"],
+                 ["serve", "-m", str(model_path), "--port", "http"]):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == 2
@@ -78,12 +85,12 @@ def test_bad_options_print_the_subcommands_usage(capsys: pytest.CaptureFixture[s
 
 
 def test_options_have_help_with_defaults(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in ("demo", "generate", "bench", "info"):
+    for command in ("demo", "generate", "bench", "info", "serve"):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         out = capsys.readouterr().out
         assert "--log-level" in out
-        if command != "info":
+        if command not in ("info", "serve"):
             assert "-n MAX_TOKENS, --max-tokens MAX_TOKENS" in out and "(default: " in out
 
 

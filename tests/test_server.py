@@ -98,9 +98,10 @@ def test_chat_is_token_identical_to_chat(client: openai.OpenAI, model: llama_mtp
 
 
 def test_streaming_completion_and_chat(client: openai.OpenAI, model: llama_mtp.Model) -> None:
-    pieces = [c.choices[0].text for c in client.completions.create(model="tiny", prompt="Streams", max_tokens=30,
-                                                                    stream=True)]
-    assert len(pieces) > 2 and "".join(pieces) == alone(model, "Streams", 30).text
+    chunks = list(client.completions.create(model="tiny", prompt="Streams", max_tokens=30, stream=True))
+    # text that queued up while the client read goes out together: the pieces join to the text
+    assert "".join(c.choices[0].text for c in chunks) == alone(model, "Streams", 30).text
+    assert [c.choices[0].finish_reason for c in chunks if c.choices[0].finish_reason] == ["length"]
     messages = [{"role": "user", "content": "Hi"}]
     chunks = list(client.chat.completions.create(model="tiny", messages=messages, max_tokens=20,  # type: ignore[arg-type]
                                                  stream=True, stream_options={"include_usage": True}))
@@ -228,8 +229,9 @@ def test_a_full_queue_answers_503(model_path: Path) -> None:
         with httpx.Client(base_url=s.url, timeout=60) as h, h.stream(
                 "POST", "/v1/completions", json={"prompt": "Holds the slot", "max_tokens": 400, "stream": True}) as r:
             assert next(line for line in r.iter_lines() if line.startswith("data: "))
-            busy = h.post("/v1/completions", json={"prompt": "x", "max_tokens": 2})
-            assert busy.status_code == 503 and busy.json()["error"]["code"] == "queue_full"
+            for stream in (False, True):  # a stream is refused before its response begins
+                busy = h.post("/v1/completions", json={"prompt": "x", "max_tokens": 2, "stream": stream})
+                assert busy.status_code == 503 and busy.json()["error"]["code"] == "queue_full"
         assert wait_until(lambda: httpx.get(s.url + "/health").json()["active"] == 0)
         ok = httpx.post(s.url + "/v1/completions", json={"prompt": "x", "max_tokens": 2}, timeout=60)
         assert ok.status_code == 200  # the slot came back when the first client left

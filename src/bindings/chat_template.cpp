@@ -85,6 +85,10 @@ void bind_chat(nb::module_ & m) {
         .def_prop_ro(
             "parses_tool_calls", [](const ChatPrompt & p) { return p.parse_tool_calls; },
             "True when the reply is parsed for tool calls.")
+        .def_prop_ro(
+            "plain_content", [](const ChatPrompt & p) { return !p.parse_tool_calls && !p.supports_thinking; },
+            "True when the reply is its content as generated (no tool calls or reasoning to parse out): "
+            "a stream can pass text through as it comes.")
         .def(
             "parse_reply",
             [](const ChatPrompt & p, const std::string & text, bool partial) {

@@ -79,8 +79,8 @@ void bind_generate(nb::module_ & m) {
             [](SeqConfig * self, IntArg max_tokens, float temperature, IntArg top_k, float top_p, float min_p,
                std::optional<IntArg> seed, bool ignore_eos, const std::vector<std::string> & stop, IntArg n_draft,
                const Grammar * grammar) {
-                new (self) SeqConfig(seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop,
-                                                n_draft, grammar));
+                new (self) SeqConfig(
+                    seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop, n_draft, grammar));
             },
             nb::kw_only(), nb::arg("max_tokens"), LLAMA_MTP_SEQ_ARGS,
             nb::sig("def __init__(self, *, max_tokens: int, " LLAMA_MTP_SEQ_SIG ") -> None"),

@@ -93,6 +93,7 @@ ChatPrompt ChatTemplates::apply(const ChatRequest & r) const {
         out.stops = p.additional_stops;
         out.format = common_chat_format_name(p.format);
         out.parse_tool_calls = !in.tools.empty() && in.tool_choice != COMMON_CHAT_TOOL_CHOICE_NONE;
+        out.supports_thinking = p.supports_thinking;
         if (!p.grammar.empty()) {
             auto g = std::make_shared<Grammar>();
             g->kind = out.parse_tool_calls ? Grammar::Kind::ToolCalls : Grammar::Kind::OutputFormat;

@@ -28,7 +28,8 @@ struct ChatPrompt {
     std::vector<std::string> stops;          // the template's additional stop strings
     std::string format;                      // upstream's name of the reply format
     bool parse_tool_calls = false;
-    common_chat_params params;  // what the reply's parser needs
+    bool supports_thinking = false;  // the reply may open with reasoning the parser separates
+    common_chat_params params;       // what the reply's parser needs
 };
 
 class ChatTemplates {

@@ -100,9 +100,7 @@ void Generator::init(int32_t n_seq) {
     if (!draft_obj_.is_none()) {
         MtpConfig mc{n_seq, cfg_.n_draft_max, cfg_.n_min, cfg_.p_min};
         session_ = std::make_unique<MtpSession>(target_obj_, draft_obj_, mc);
-        if (cfg_.adaptive) {
-            controller_ = std::make_unique<DraftController>(cfg_.n_draft_max, /*plain_skips_process=*/true);
-        }
+        adaptive_ = cfg_.adaptive;
     }
     seqs_.resize(n_seq);
     draft_length_counts_.assign(cfg_.n_draft_max + 1, 0);
@@ -303,7 +301,8 @@ void Generator::check_sequence(int32_t s) const {
 
 std::optional<DraftController> Generator::controller() const {
     const Context::Lock lock(*tgt_);
-    if (!controller_) return std::nullopt;
+    if (!adaptive_) return std::nullopt;
+    if (!controller_) return DraftController(cfg_.n_draft_max, /*plain_skips_process=*/true);  // no step yet
     return *controller_;
 }
 
@@ -381,6 +380,17 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         any_stale |= st.stale;
     }
     if (active.empty()) return;
+    if (adaptive_ && any_auto) {
+        int32_t n_auto = 0;
+        for (int32_t s : active) n_auto += seqs_[s].cfg.n_draft < 0;
+        size_t band = 0;
+        while ((1 << band) < n_auto) ++band;  // 1 -> 0, 2 -> 1, 3-4 -> 2, 5-8 -> 3, ...
+        if (controllers_.size() <= band) controllers_.resize(band + 1);
+        if (!controllers_[band]) {
+            controllers_[band] = std::make_unique<DraftController>(cfg_.n_draft_max, /*plain_skips_process=*/true);
+        }
+        controller_ = controllers_[band].get();
+    }
     // the draft length of this step for the sequences that follow the generator's; a plain
     // step chosen by the controller (not a probe of it) skips the draft context altogether,
     // which then starts over when drafting resumes. Sequences with a fixed length draft anyway.

@@ -121,7 +121,13 @@ private:
 
     nanobind::object target_obj_, draft_obj_;
     std::unique_ptr<MtpSession> session_;
-    std::unique_ptr<DraftController> controller_;
+    // With n_draft_max="auto": one controller per band of batch sizes (1, 2, 3-4, 5-8, ...). What
+    // a length costs per sequence depends on how many sequences share the verify batch, so a
+    // server whose load changes keeps what it learned for each load; controller_ is the band of
+    // the current step (null without adaptive, or before the first step).
+    std::vector<std::unique_ptr<DraftController>> controllers_;
+    DraftController * controller_ = nullptr;
+    bool adaptive_ = false;
     std::vector<int32_t> draft_lengths_;
     std::vector<int64_t> draft_length_counts_;
     bool hidden_on_ = true;    // the target outputs NextN hidden states (off in plain stretches)

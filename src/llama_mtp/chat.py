@@ -105,6 +105,10 @@ class ChatStream:
         text, sent = "", ""
         for piece in self._inner:
             text += piece
+            if self.prompt.plain_content:  # nothing to parse out: the text is the content
+                sent += piece
+                yield piece
+                continue
             content = str(parse_reply(self.prompt, text, partial=True).get("content") or "")
             if content.startswith(sent) and len(content) > len(sent):
                 yield content[len(sent):]

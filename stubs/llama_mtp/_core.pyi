@@ -1034,6 +1034,12 @@ class ChatPrompt:
     def parses_tool_calls(self) -> bool:
         """True when the reply is parsed for tool calls."""
 
+    @property
+    def plain_content(self) -> bool:
+        """
+        True when the reply is its content as generated (no tool calls or reasoning to parse out): a stream can pass text through as it comes.
+        """
+
     def parse_reply(self, text: str, *, partial: bool = False) -> str:
         """
         The reply as an OpenAI assistant message in JSON text (content, reasoning_content, tool_calls). partial: the reply is still streaming.

@@ -11,6 +11,7 @@ import contextlib
 import hmac
 import json
 import secrets
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -46,6 +47,12 @@ def error_response(status: int, message: str, *, kind: str = "invalid_request_er
     return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status_code=status)
 
 
+def error_body(error: Exception) -> dict[str, Any]:
+    """A failure inside a stream, as the error event of OpenAI's streams."""
+    kind = "invalid_request_error" if isinstance(error, InvalidArgumentError) else "server_error"
+    return {"error": {"message": str(error), "type": kind, "param": None, "code": None}}
+
+
 class ApiServer:
     def __init__(self, engine: BatchEngine, *, model_id: str, template: ChatTemplate, api_key: str | None) -> None:
         self.engine = engine
@@ -55,6 +62,7 @@ class ApiServer:
         self.api_key = api_key
         self.metrics = ServerMetrics(engine)
         self.created = int(time.time())
+        self._render_lock = threading.Lock()  # one rendering at a time through the shared template
 
     # --- plumbing -------------------------------------------------------------------------
     def route(self, endpoint: str, handler: Handler, *, auth: bool = True) -> Handler:
@@ -148,8 +156,9 @@ class ApiServer:
             watcher.cancel()
 
     async def stream_job(self, job: Job) -> AsyncIterator[tuple[str, Any]]:
-        """The job's events; leaving early (the client went away) cancels it."""
-        self.engine.submit(job)
+        """The events of a submitted job (submitted before the response began, so that a full
+        queue is still a 503); leaving early (the client went away) cancels it. A failure after
+        the response began comes as an "error" event (the status line is gone)."""
         try:
             while True:
                 kind, value = await job.events.get()
@@ -162,7 +171,8 @@ class ApiServer:
                         break
                     value += more
                 if kind == "error":
-                    raise value
+                    yield "error", value
+                    return
                 yield kind, value
                 if kind == "done":
                     return
@@ -218,8 +228,13 @@ class ApiServer:
             out["usage"] = self.usage(job)
             return JSONResponse(out)
 
+        self.engine.submit(job)
+
         async def events() -> AsyncIterator[str]:
             async for kind, value in self.stream_job(job):
+                if kind == "error":
+                    yield sse(error_body(value))
+                    break
                 if kind == "text":
                     yield sse(chunk(value, None))
                 else:
@@ -242,9 +257,12 @@ class ApiServer:
             raise RequestError("parallel_tool_calls", "'parallel_tool_calls' must be a boolean")
         loop = asyncio.get_running_loop()
         # rendering and grammar building may take a while: off the event loop
-        prompt = await loop.run_in_executor(None, lambda: render_chat(
-            self.template, messages, tools=tools, tool_choice=tool_choice, response_format=response_format,
-            parallel_tool_calls=parallel))
+        def render() -> ChatPrompt:
+            with self._render_lock:
+                return render_chat(self.template, messages, tools=tools, tool_choice=tool_choice,
+                                   response_format=response_format, parallel_tool_calls=parallel)
+
+        prompt = await loop.run_in_executor(None, render)
         tokens: list[int] = self.model.tokenize(prompt.prompt, add_special=True, parse_special=True).tolist()
         job = Job(tokens, self.job_options(s, len(tokens), s.stop + list(prompt.stops), prompt), loop)
         ident, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
@@ -262,12 +280,21 @@ class ApiServer:
                              "logprobs": None}],
                 "usage": self.usage(job)})
 
+        self.engine.submit(job)
+
         async def events() -> AsyncIterator[str]:
             yield sse(chunk({"role": "assistant", "content": ""}, None))
             text, sent = "", ""
             async for kind, value in self.stream_job(job):
+                if kind == "error":
+                    yield sse(error_body(value))
+                    break
                 if kind == "text":
                     text += value
+                    if prompt.plain_content:  # nothing to parse out: pass the text through
+                        sent += value
+                        yield sse(chunk({"content": value}, None))
+                        continue
                     content = str(parse_reply(prompt, text, partial=True).get("content") or "")
                     if content.startswith(sent) and len(content) > len(sent):
                         yield sse(chunk({"content": content[len(sent):]}, None))

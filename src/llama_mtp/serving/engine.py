@@ -183,7 +183,7 @@ class BatchEngine:
             try:
                 self._admit(admit)
                 self._step()
-            except LlamaError as e:  # the generation failed: its requests fail, a new one starts
+            except Exception as e:  # the generation failed: its requests fail, a new one starts
                 self._fail_all(e)
 
     def _admit(self, jobs: list[Job]) -> None:
@@ -268,6 +268,13 @@ class BatchEngine:
             jobs = list(self._jobs.values())
             self._jobs.clear()
         for job in jobs:
-            self.stats.requests_failed += 1
-            job._emit(("error", error))
-        self._open_generator()
+            self._reject(job, error)
+        try:
+            self._open_generator()
+        except Exception as e:  # no generator to go on with: refuse new work, fail what waits
+            with self._cv:
+                self._stopping = True
+                waiting = list(self._pending)
+                self._pending.clear()
+            for job in waiting:
+                self._reject(job, EngineStoppedError(f"the engine could not restart: {e}"))
