@@ -149,7 +149,8 @@ def test_a_client_that_disconnects_frees_its_sequence(server: ServerProcess) -> 
     cancelled = metric(server, "llama_mtp_sequences_total{outcome=\"cancelled\"}")
     generated = metric(server, "llama_mtp_generated_tokens_total")
     with http(server) as h, h.stream("POST", "/v1/completions",
-                                     json={"prompt": "Never read to the end", "max_tokens": 900, "stream": True}) as r:
+                                     json={"prompt": "Never read to the end", "max_tokens": 900, "stream": True,
+                                           "ignore_eos": True}) as r:
         lines = r.iter_lines()
         assert next(line for line in lines if line.startswith("data: "))
     # the connection is closed: the sequence goes at the engine's next step, long before 900 tokens
@@ -211,6 +212,12 @@ def test_bad_requests_get_400_naming_the_field(server: ServerProcess, path: str,
     assert httpx.get(server.url + "/health").status_code == 200  # and the server is fine
 
 
+def test_oversized_bodies_are_refused(server: ServerProcess) -> None:
+    with http(server) as h:
+        r = h.post("/v1/completions", content=b'{"prompt": "' + b"x" * (17 << 20) + b'"}')
+    assert r.status_code == 413 and r.json()["error"]["type"] == "invalid_request_error"
+
+
 def test_metrics_are_prometheus_text(server: ServerProcess, client: openai.OpenAI) -> None:
     client.completions.create(model="tiny", prompt="Count me", max_tokens=16)
     r = http(server).get("/metrics")
@@ -224,11 +231,14 @@ def test_metrics_are_prometheus_text(server: ServerProcess, client: openai.OpenA
 
 
 def test_a_full_queue_answers_503(model_path: Path) -> None:
-    s = ServerProcess(model_path, "-np", "1", "--max-queue", "0", "-c", "512")
+    # the tiny model writes thousands of tokens a second: the holder asks for a long text
+    s = ServerProcess(model_path, "-np", "1", "--max-queue", "0", "-c", "65536")
     try:
         with httpx.Client(base_url=s.url, timeout=60) as h, h.stream(
-                "POST", "/v1/completions", json={"prompt": "Holds the slot", "max_tokens": 400, "stream": True}) as r:
-            assert next(line for line in r.iter_lines() if line.startswith("data: "))
+                "POST", "/v1/completions", json={"prompt": "Holds the slot", "max_tokens": 60000, "stream": True,
+                                       "ignore_eos": True}) as r:
+            lines = r.iter_lines()  # kept: a collected line iterator closes the response
+            assert next(line for line in lines if line.startswith("data: "))
             for stream in (False, True):  # a stream is refused before its response begins
                 busy = h.post("/v1/completions", json={"prompt": "x", "max_tokens": 2, "stream": stream})
                 assert busy.status_code == 503 and busy.json()["error"]["code"] == "queue_full"

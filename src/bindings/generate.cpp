@@ -156,20 +156,25 @@ void bind_generate(nb::module_ & m) {
             "other sequences go on where they were. Raises GeneratorFullError without enough free slots.")
         .def(
             "add_sequences",
-            [](Generator & g, nb::handle prompts_in, const std::vector<const SeqConfig *> & options) {
+            [](Generator & g, nb::handle prompts_in, const std::vector<const SeqConfig *> & options,
+               bool join_next_step) {
                 const auto prompts = prompt_lists(g.target(), prompts_in);
                 std::vector<SeqConfig> cfgs;
                 for (const SeqConfig * o : options) {
                     if (o == nullptr) throw InvalidArgumentError("add_sequences: an option set is None");
                     cfgs.push_back(*o);
                 }
-                return g.add(prompts, cfgs);
+                return g.add(prompts, cfgs, join_next_step);
             },
-            nb::arg("prompts"), nb::arg("options"),
+            nb::arg("prompts"), nb::arg("options"), nb::kw_only(), nb::arg("join_next_step") = false,
             nb::sig("def add_sequences(self, prompts: collections.abc.Sequence[collections.abc.Sequence[int] | "
-                    "numpy.ndarray], options: collections.abc.Sequence[SequenceOptions]) -> list[int]"),
-            "Like add(), with SequenceOptions of its own for each prompt: one prefill batch for "
-            "requests that differ in their options (a server admitting several at once).")
+                    "numpy.ndarray], options: collections.abc.Sequence[SequenceOptions], *, "
+                    "join_next_step: bool = False) -> list[int]"),
+            "Like add(), with SequenceOptions of its own for each prompt (requests that differ in "
+            "their options). join_next_step: the prompts are decoded in the next step's batch, beside "
+            "the other sequences' verify rows (one decode instead of two: what a server wants), where "
+            "the target allows it (not recurrent or hybrid, room in n_batch); else they are "
+            "prefilled now.")
         .def("cancel", &Generator::cancel, nb::arg("seq"),
              "Stop sequence seq now (finish reason \"cancelled\"); its slot stays taken until release().")
         .def("release", &Generator::release, nb::arg("seq"),

@@ -147,7 +147,7 @@ void DraftController::observe(const DraftObservation & o) {
     // a step at another length than the one before costs llama.cpp new graphs for the new
     // shape: only steady steps say what a length costs when it is kept (probes and the first
     // step of a switch teach acceptance; their cost is interpolated from the steady ones)
-    if (k_eff == last_k_eff_) {
+    if (k_eff == last_k_eff_ && o.timed) {
         verify_[k_eff].add(tv, kCostDecay);
         if (tp > 0) process_[k_eff].add(tp, kCostDecay);
         if (k_eff > 0) draft_per_token_.add(td / k_eff, kCostDecay);

@@ -15,6 +15,7 @@ struct DraftObservation {
     std::vector<int32_t> drafted;
     std::vector<int32_t> accepted;
     double t_draft = 0, t_verify = 0, t_process = 0;
+    bool timed = true;  // false: the step also did other work (a prompt joined it); learn acceptance only
 };
 
 class DraftController {

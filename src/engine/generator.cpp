@@ -123,7 +123,7 @@ void Generator::check_prompt(const std::vector<int32_t> & p) const {
 }
 
 std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & prompts,
-                                    const std::vector<SeqConfig> & cfgs) {
+                                    const std::vector<SeqConfig> & cfgs, bool join_next_step) {
     if (prompts.size() != cfgs.size()) {
         throw InvalidArgumentError("add: one configuration per prompt is needed");
     }
@@ -171,10 +171,25 @@ std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & pr
                                  std::to_string(slots.size()) + " of the generator's " + std::to_string(seqs_.size()) +
                                  " slots are free");
     }
+    // joining the next step needs room in its batch beside every slot's verify rows, and a
+    // target whose memory takes a prompt and verify rows in one ubatch (not recurrent/hybrid)
+    const llama_model * mdl = tgt_->model().get();
+    int64_t rows = (int64_t) seqs_.size() * (session_ ? cfg_.n_draft_max + 1 : 1);
+    for (const auto & p : prompts) rows += (int64_t) p.size() - 1;
+    for (const auto & st : seqs_) rows += (int64_t) st.pending_prompt.size();
+    const bool join = join_next_step && !llama_model_is_recurrent(mdl) && !llama_model_is_hybrid(mdl) &&
+                      rows <= (int64_t) tgt_->params().n_batch;
     const double t0 = now_s();
     locked([&](const Context::Lock & target, llama_memory_t) {
-        for (size_t i = 0; i < slots.size(); ++i) seqs_[slots[i]] = std::move(fresh[i]);
-        prefill(slots, prompts, target);
+        for (size_t i = 0; i < slots.size(); ++i) {
+            seqs_[slots[i]] = std::move(fresh[i]);
+            SeqState & st = seqs_[slots[i]];
+            if (join && st.finish_reason.empty()) {
+                st.pending_prompt.assign(prompts[i].begin(), prompts[i].end() - 1);
+                n_prompt_tokens += (int64_t) st.pending_prompt.size();
+            }
+        }
+        if (!join) prefill(slots, prompts, target);
     });
     t_prompt_last_ = now_s() - t0;
     t_prompt += t_prompt_last_;
@@ -250,7 +265,7 @@ void Generator::locked(F && f) {
 bool Generator::done() const {
     if (!failed_.empty()) return true;
     for (const auto & st : seqs_) {
-        if (st.used && st.finish_reason.empty()) return false;
+        if (st.used && st.finish_reason.empty()) return false;  // generating, or waiting for its prompt
     }
     return true;
 }
@@ -370,16 +385,22 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
     const double t_start = now_s();
     const int32_t n_ctx = (int32_t) tgt_->params().n_ctx_seq;
     std::vector<int32_t> active;
-    bool any_auto = false, any_fixed = false, any_stale = false;
+    bool any_auto = false, any_fixed = false, any_stale = false, any_rowless = false;
+    std::vector<int32_t> joining;  // sequences whose prompt this step decodes
     for (int32_t s = 0; s < (int32_t) seqs_.size(); ++s) {
         const SeqState & st = seqs_[s];
         if (!st.used || !st.finish_reason.empty()) continue;
+        if (st.waiting()) {
+            joining.push_back(s);
+            continue;
+        }
         active.push_back(s);
         any_auto |= st.cfg.n_draft < 0;
         any_fixed |= st.cfg.n_draft > 0;
         any_stale |= st.stale;
+        any_rowless |= st.stale && st.no_row;
     }
-    if (active.empty()) return;
+    if (active.empty() && joining.empty()) return;
     if (adaptive_ && any_auto) {
         int32_t n_auto = 0;
         for (int32_t s : active) n_auto += seqs_[s].cfg.n_draft < 0;
@@ -396,12 +417,12 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
     // which then starts over when drafting resumes. Sequences with a fixed length draft anyway.
     int32_t k = controller_ ? controller_->next() : cfg_.n_draft_max;
     const bool auto_session = any_auto && (k > 0 || !controller_ || controller_->exploring());
-    const bool use_session = session_ && (auto_session || any_fixed);
+    const bool use_session = session_ && (auto_session || any_fixed || (active.empty() && hidden_on_));
     // restarting needs the target's hidden state of the last position; a plain stretch turns
     // those outputs off (they cost the hybrid target ~2 %) except before a scheduled probe, and
     // a prefill overwrites them. Without them, this step only wakes the draft context
     // (process, no draft).
-    const bool wake = use_session && any_stale && !last_hidden_;
+    const bool wake = use_session && any_stale && (!last_hidden_ || any_rowless);
     if (wake) k = 0;
     const bool hidden = use_session || (controller_ && controller_->probe_follows());
     if (session_ && hidden != hidden_on_) {
@@ -423,6 +444,7 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
             if (h == nullptr && !wake) throw ContextError("the target's hidden state for the draft is missing");
             session_->restart_draft_locked(s, h, mem_dft);
             st.stale = false;
+            st.no_row = false;
         }
         const ScopedTimer timer(t_draft_step);
         std::vector<int32_t> seqs, past, last, nmax;
@@ -452,17 +474,37 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
     for (int32_t s : active) {
         SeqState & st = seqs_[s];
         st.row = batch_->size();
+        st.no_row = false;
         batch_->add(st.id_last, st.n_past, s, true);
         const auto & d = *drafts[s];
         for (size_t i = 0; i < d.size(); ++i) {
             batch_->add(d[i], st.n_past + 1 + (int32_t) i, s, true);
         }
     }
-    tgt_->decode_locked(target, *batch_, batch_->size());
+    const int32_t n_outputs = batch_->size();
+    for (int32_t s : joining) {  // new prompts, all but their last token, without logits
+        SeqState & st = seqs_[s];
+        for (size_t i = 0; i < st.pending_prompt.size(); ++i) {
+            batch_->add(st.pending_prompt[i], (llama_pos) i, s, false);
+        }
+    }
+    tgt_->decode_locked(target, *batch_, n_outputs);
     last_hidden_ = hidden_on_;
     if (use_session) {
         const ScopedTimer timer(t_process_step);
         session_->process_common(*batch_);
+    }
+    for (int32_t s : joining) {
+        SeqState & st = seqs_[s];
+        if (session_) {
+            if (use_session) {
+                session_->begin_locked(s, st.pending_prompt);
+            } else {  // its draft context saw nothing of the prompt: a wake step starts it over
+                st.stale = true;
+                st.no_row = true;
+            }
+        }
+        st.pending_prompt.clear();
     }
     n_steps++;
     DraftObservation seen;
@@ -525,6 +567,7 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
     t_verify += t_step - t_draft_step - t_process_step;
     if (controller_ && any_auto) {
         seen.k = k;
+        seen.timed = joining.empty();
         seen.t_draft = t_draft_step;
         seen.t_process = t_process_step;
         seen.t_verify = t_step - t_draft_step - t_process_step;

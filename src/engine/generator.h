@@ -55,7 +55,11 @@ public:
 
     // Prefill prompts into free slots (one target batch, GIL released) and return the slots.
     // Between steps: the other sequences keep their state.
-    std::vector<int32_t> add(const std::vector<std::vector<int32_t>> & prompts, const std::vector<SeqConfig> & cfgs);
+    // join_next_step: the prompts go into the next step's batch with the other sequences' verify
+    // rows (what a server wants: one decode instead of two), where the target allows it (not
+    // recurrent or hybrid, and the batch has room); otherwise they are prefilled now.
+    std::vector<int32_t> add(const std::vector<std::vector<int32_t>> & prompts, const std::vector<SeqConfig> & cfgs,
+                             bool join_next_step = false);
     // Stop sequence s now (finish reason "cancelled"); its slot stays taken until release().
     void cancel(int32_t s);
     // Free slot s (its sequence must have finished or been cancelled): its KV and draft state go.
@@ -95,6 +99,9 @@ private:
     struct SeqState {
         bool used = false;   // the slot holds a sequence (generating or finished, not released)
         bool stale = false;  // its draft context skipped steps and must start over
+        std::vector<int32_t> pending_prompt;  // prompt rows the next step decodes (join_next_step)
+        bool no_row = false;  // stale, and no verify row of it holds the hidden state to restart from
+        bool waiting() const { return !pending_prompt.empty(); }
         SeqConfig cfg;
         int32_t id_last = 0;
         int32_t n_past = 0;  // position at which id_last is decoded next

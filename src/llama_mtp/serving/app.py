@@ -38,8 +38,15 @@ from .requests import (
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+MAX_BODY_BYTES = 16 << 20
+
+
 class ClientGoneError(Exception):
     """The client disconnected before its reply was ready."""
+
+
+class BodyTooLargeError(Exception):
+    """The request body is over MAX_BODY_BYTES."""
 
 
 def error_response(status: int, message: str, *, kind: str = "invalid_request_error", param: str | None = None,
@@ -86,6 +93,8 @@ class ApiServer:
                                           code="queue_full")
             except EngineStoppedError as e:
                 response = error_response(503, str(e), kind="server_shutting_down")
+            except BodyTooLargeError as e:
+                response = error_response(413, str(e))
             except ClientGoneError:
                 response = error_response(499, "the client closed the request", kind="client_closed")
             except LlamaError as e:
@@ -96,7 +105,11 @@ class ApiServer:
         return wrapped
 
     async def body_of(self, request: Request) -> Mapping[str, Any]:
-        raw = await request.body()
+        raw = bytearray()
+        async for part in request.stream():
+            raw += part
+            if len(raw) > MAX_BODY_BYTES:
+                raise BodyTooLargeError(f"the request body is larger than {MAX_BODY_BYTES} bytes")
         try:
             return object_body(json.loads(raw))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -123,7 +136,7 @@ class ApiServer:
                 raise RequestError("n_draft_max", f"this server drafts at most {self.engine.ceiling} tokens")
             n_draft = s.n_draft_max
         return JobOptions(max_tokens=max_tokens, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
-                          min_p=s.min_p, seed=s.seed, stop=stops, n_draft=n_draft,
+                          min_p=s.min_p, seed=s.seed, stop=stops, n_draft=n_draft, ignore_eos=s.ignore_eos,
                           grammar=prompt.grammar if prompt is not None else None)
 
     async def run_job(self, request: Request, job: Job) -> tuple[str, str]:

@@ -206,13 +206,15 @@ class BatchEngine:
         if not ready:
             return
         try:
-            slots = self.generator.add_sequences([j.tokens for j, _ in ready], [o for _, o in ready])
+            slots = self.generator.add_sequences([j.tokens for j, _ in ready], [o for _, o in ready],
+                                                 join_next_step=True)
             admitted = list(zip(slots, (j for j, _ in ready), strict=True))
         except InvalidArgumentError:  # one of them (its grammar, say): find it, admit the others
             admitted = []
             for job, options in ready:
                 try:
-                    admitted.append((self.generator.add_sequences([job.tokens], [options])[0], job))
+                    admitted.append((self.generator.add_sequences([job.tokens], [options], join_next_step=True)[0],
+                                     job))
                 except InvalidArgumentError as e:
                     self._reject(job, e)
         for slot, job in admitted:

@@ -71,3 +71,16 @@ class ServerMetrics(Collector):
             for k, n in enumerate(e.generator.draft_length_counts):
                 lengths.add_metric([str(k)], n)
             yield lengths
+            controller = e.generator.controller
+            if controller is not None:  # what "auto" expects of each length at the current load
+                speed = GaugeMetricFamily("llama_mtp_expected_speed",
+                                          "Expected tokens per second per sequence of each draft length",
+                                          labels=["length"])
+                cost = GaugeMetricFamily("llama_mtp_step_seconds",
+                                         "Expected seconds per sequence of a step at each draft length",
+                                         labels=["length"])
+                for k, (v, t) in enumerate(zip(controller.expected_speed, controller.step_seconds, strict=True)):
+                    speed.add_metric([str(k)], float(v))
+                    cost.add_metric([str(k)], float(t))
+                yield speed
+                yield cost

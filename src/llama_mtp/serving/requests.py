@@ -31,6 +31,7 @@ class Sampling:
     stream: bool
     mtp: bool
     n_draft_max: int | str | None  # None: the server's default
+    ignore_eos: bool = False
     include_usage: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -101,6 +102,7 @@ def sampling_of(body: Mapping[str, Any]) -> Sampling:
         stream=_boolean(body, "stream", False),
         mtp=_boolean(body, "mtp", True),
         n_draft_max=draft,
+        ignore_eos=_boolean(body, "ignore_eos", False),
         include_usage=bool(options and options.get("include_usage") is True),
     )
 
