@@ -128,3 +128,46 @@ def test_grammar_constrains_drafted_and_plain_alike(model: llama_mtp.Model) -> N
     assert runs[0].finish_reason == "stop"
     sampled = llama_mtp.generate(model, "Answer", max_tokens=200, grammar=grammar, temperature=1.0, seed=5)
     assert re.fullmatch(r"(yes|no)( [a-z]{2,6}){3,6}\.", sampled.text), sampled.text
+
+
+def test_a_released_slot_keeps_its_prefix_for_the_next_prompt(dense_model: llama_mtp.Model) -> None:
+    """Non-recurrent targets keep a released slot's KV: a prompt that starts the same way (the
+    next turn of a chat) decodes only the rest, and generates what it would alone."""
+    model = dense_model
+    gen = open_slots(model, 2)
+    first = model.tokenize("A shared beginning of a conversation, then the first turn")
+    (a,) = gen.add([first], max_tokens=12, ignore_eos=True)
+    while not gen.done:
+        gen.step()
+    kept = list(first) + gen.tokens[a]
+    gen.release(a)
+    before = gen.n_prompt_tokens
+    follow_up = kept + model.tokenize(" and more", add_special=False).tolist()
+    (b,) = gen.add([follow_up], max_tokens=16, ignore_eos=True, n_draft=2)
+    assert b == a  # the slot with the longest shared prefix
+    assert gen.n_prompt_tokens - before <= len(follow_up) - len(first)  # only the new part was decoded
+    while not gen.done:
+        gen.step()
+    assert gen.tokens[b] == llama_mtp.generate(model, follow_up, max_tokens=16, mtp=False, ignore_eos=True).tokens
+    # a prompt sharing nothing starts clean, also in a slot that kept something
+    gen.release(b)
+    (c,) = gen.add([model.tokenize("Unrelated")], max_tokens=10, ignore_eos=True)
+    while not gen.done:
+        gen.step()
+    assert gen.tokens[c] == alone(model, "Unrelated", 10)
+
+
+@pytest.mark.parametrize("join", [False, True])
+def test_joining_the_next_step_generates_the_same(model: llama_mtp.Model, join: bool) -> None:
+    gen = open_slots(model, 3)
+    (a,) = gen.add([model.tokenize("Already running")], max_tokens=30, ignore_eos=True)
+    gen.step()
+    gen.step()
+    b, c = gen.add_sequences([model.tokenize("Joins"), model.tokenize("Joins too")],
+                             [llama_mtp.SequenceOptions(max_tokens=20, ignore_eos=True),
+                              llama_mtp.SequenceOptions(max_tokens=15, ignore_eos=True, n_draft=0)],
+                             join_next_step=join)
+    while not gen.done:
+        gen.step()
+    assert gen.tokens[a] == alone(model, "Already running", 30)
+    assert gen.tokens[b] == alone(model, "Joins", 20) and gen.tokens[c] == alone(model, "Joins too", 15)

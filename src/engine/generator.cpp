@@ -1,4 +1,5 @@
 #include "generator.h"
+#include "generator_locked.h"
 
 #include <cmath>
 #include <optional>
@@ -103,164 +104,14 @@ void Generator::init(int32_t n_seq) {
         adaptive_ = cfg_.adaptive;
     }
     seqs_.resize(n_seq);
+    cache_.resize(n_seq);
+    keeps_prefixes_ = !llama_model_is_recurrent(tgt_->model().get()) && !llama_model_is_hybrid(tgt_->model().get());
     draft_length_counts_.assign(cfg_.n_draft_max + 1, 0);
     locked(
         [&](const Context::Lock & target, llama_memory_t) { batch_ = std::make_unique<common_batch>(target.get()); });
 }
 
-void Generator::check_prompt(const std::vector<int32_t> & p) const {
-    const int32_t n_ctx_seq = (int32_t) tgt_->params().n_ctx_seq;
-    if (p.empty()) {
-        throw InvalidArgumentError("a prompt is empty (tokenize with add_special=True to get BOS)");
-    }
-    if ((int64_t) p.size() + 1 >= n_ctx_seq) {
-        throw InvalidArgumentError("a prompt of " + std::to_string(p.size()) + " tokens does not fit the " +
-                                   std::to_string(n_ctx_seq) + " KV cells one sequence has (n_ctx_seq)");
-    }
-    for (int32_t t : p) {
-        check_token_id(n_vocab_, t, "prompt token");
-    }
-}
-
-std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & prompts,
-                                    const std::vector<SeqConfig> & cfgs, bool join_next_step) {
-    if (prompts.size() != cfgs.size()) {
-        throw InvalidArgumentError("add: one configuration per prompt is needed");
-    }
-    if (!failed_.empty()) {
-        throw ContextError("this generation failed earlier (" + failed_ + "); start a new one");
-    }
-    const int32_t ceiling = session_ ? cfg_.n_draft_max : 0;
-    std::vector<SeqState> fresh(prompts.size());
-    for (size_t i = 0; i < prompts.size(); ++i) {
-        check_prompt(prompts[i]);
-        const SeqConfig & c = cfgs[i];
-        if (c.max_tokens < 0) {
-            throw InvalidArgumentError("max_tokens must be >= 0, got " + std::to_string(c.max_tokens));
-        }
-        if (c.n_draft < -1 || c.n_draft > ceiling) {
-            throw InvalidArgumentError("a sequence's n_draft must be -1 (the generator's), 0 (none) or at most " +
-                                       std::to_string(ceiling) + ", got " + std::to_string(c.n_draft));
-        }
-        for (const std::string & stop : c.stop) {
-            if (stop.empty()) throw InvalidArgumentError("stop strings must not be empty");
-        }
-        SeqState & st = fresh[i];
-        st.cfg = c;
-        validate_sampler_params(c.sampling);
-        if (c.grammar) {
-            st.grammar_sampler = new_grammar_sampler(tgt_->model().get(), c.sampling, c.seed, *c.grammar);
-        } else if (c.sampling.temperature > 0.0f) {
-            st.sampler = new_sampler_chain(c.sampling, c.seed);
-        }
-        st.n_prompt = (int32_t) prompts[i].size();
-        st.id_last = prompts[i].back();
-        st.n_past = st.n_prompt - 1;
-        st.used = true;
-        if (c.max_tokens == 0) st.finish_reason = "length";
-    }
-    std::vector<int32_t> slots;
-    {
-        const Context::Lock lock(*tgt_);  // a step() in another thread reads the slots
-        for (int32_t s = 0; s < (int32_t) seqs_.size() && slots.size() < prompts.size(); ++s) {
-            if (!seqs_[s].used) slots.push_back(s);
-        }
-    }
-    if (slots.size() < prompts.size()) {
-        throw GeneratorFullError(std::to_string(prompts.size()) + " sequences asked for, " +
-                                 std::to_string(slots.size()) + " of the generator's " + std::to_string(seqs_.size()) +
-                                 " slots are free");
-    }
-    // joining the next step needs room in its batch beside every slot's verify rows, and a
-    // target whose memory takes a prompt and verify rows in one ubatch (not recurrent/hybrid)
-    const llama_model * mdl = tgt_->model().get();
-    int64_t rows = (int64_t) seqs_.size() * (session_ ? cfg_.n_draft_max + 1 : 1);
-    for (const auto & p : prompts) rows += (int64_t) p.size() - 1;
-    for (const auto & st : seqs_) rows += (int64_t) st.pending_prompt.size();
-    const bool join = join_next_step && !llama_model_is_recurrent(mdl) && !llama_model_is_hybrid(mdl) &&
-                      rows <= (int64_t) tgt_->params().n_batch;
-    const double t0 = now_s();
-    locked([&](const Context::Lock & target, llama_memory_t) {
-        for (size_t i = 0; i < slots.size(); ++i) {
-            seqs_[slots[i]] = std::move(fresh[i]);
-            SeqState & st = seqs_[slots[i]];
-            if (join && st.finish_reason.empty()) {
-                st.pending_prompt.assign(prompts[i].begin(), prompts[i].end() - 1);
-                n_prompt_tokens += (int64_t) st.pending_prompt.size();
-            }
-        }
-        if (!join) prefill(slots, prompts, target);
-    });
-    t_prompt_last_ = now_s() - t0;
-    t_prompt += t_prompt_last_;
-    return slots;
-}
-
-void Generator::cancel(int32_t s) {
-    check_sequence(s);
-    const Context::Lock lock(*tgt_);
-    SeqState & st = seqs_[s];
-    if (st.used && st.finish_reason.empty()) st.finish_reason = "cancelled";
-}
-
-void Generator::release(int32_t s) {
-    check_sequence(s);
-    if (!seqs_[s].used) return;
-    if (seqs_[s].finish_reason.empty()) {
-        throw InvalidArgumentError("sequence " + std::to_string(s) + " is still generating: cancel() it first");
-    }
-    locked([&](const Context::Lock & target, llama_memory_t mem_dft) {
-        llama_memory_seq_rm(target.memory(), s, -1, -1);
-        if (session_) {
-            // the next sequence in this slot starts from a clean draft state (zero carry-over)
-            const std::vector<float> zeros(llama_model_n_embd_out(tgt_->model().get()), 0.0f);
-            session_->restart_draft_locked(s, zeros.data(), mem_dft);
-        }
-        seqs_[s] = SeqState{};
-    });
-}
-
-std::vector<int32_t> Generator::free_slots() const {
-    const Context::Lock lock(*tgt_);
-    std::vector<int32_t> r;
-    for (int32_t s = 0; s < (int32_t) seqs_.size(); ++s) {
-        if (!seqs_[s].used) r.push_back(s);
-    }
-    return r;
-}
-
-std::vector<int32_t> Generator::active_slots() const {
-    const Context::Lock lock(*tgt_);
-    std::vector<int32_t> r;
-    for (int32_t s = 0; s < (int32_t) seqs_.size(); ++s) {
-        if (seqs_[s].used && seqs_[s].finish_reason.empty()) r.push_back(s);
-    }
-    return r;
-}
-
 Generator::~Generator() = default;
-
-template <typename F>
-void Generator::locked(F && f) {
-    if (!failed_.empty()) {
-        throw ContextError("this generation failed earlier (" + failed_ + "); start a new one");
-    }
-    try {
-        with_interrupts([&] {
-            nb::gil_scoped_release release;
-            const Context::Lock target(*tgt_);
-            std::optional<Context::Lock> draft;
-            if (session_) draft.emplace(session_->draft_ctx());
-            f(target, draft ? draft->memory() : nullptr);
-        });
-    } catch (const std::exception & e) {
-        failed_ = e.what();
-        throw;
-    } catch (...) {
-        failed_ = "interrupted";
-        throw;
-    }
-}
 
 bool Generator::done() const {
     if (!failed_.empty()) return true;
@@ -335,39 +186,6 @@ std::vector<int32_t> Generator::n_past() const {
     std::vector<int32_t> r;
     for (const auto & st : seqs_) r.push_back(st.n_past);
     return r;
-}
-
-void Generator::prefill(const std::vector<int32_t> & slots, const std::vector<std::vector<int32_t>> & prompts,
-                        const Context::Lock & target) {
-    const int32_t n_batch = (int32_t) tgt_->params().n_batch;
-    if (session_ && !hidden_on_) {
-        // a plain stretch turned the target's NextN outputs off; the draft context needs them
-        // for the prompt, so that the new sequences can draft at once
-        tgt_->set_pre_norm_locked(target, true, false);
-        hidden_on_ = true;
-    }
-    batch_->clear();
-    auto flush = [&]() {
-        if (batch_->size() == 0) return;
-        tgt_->decode_locked(target, *batch_, 0);
-        if (session_) session_->process_common(*batch_);
-        batch_->clear();
-    };
-    for (size_t i = 0; i < slots.size(); ++i) {
-        // everything but the last token: the loop decodes that one with the first draft
-        for (size_t j = 0; j + 1 < prompts[i].size(); ++j) {
-            if (batch_->size() == n_batch) flush();
-            batch_->add(prompts[i][j], (llama_pos) j, (llama_seq_id) slots[i], false);
-            n_prompt_tokens++;
-        }
-    }
-    flush();
-    if (session_) {
-        last_hidden_ = false;  // the last verify batch's hidden rows are gone
-        for (size_t i = 0; i < slots.size(); ++i) {
-            session_->begin_locked((int64_t) slots[i], std::vector<int32_t>(prompts[i].begin(), prompts[i].end() - 1));
-        }
-    }
 }
 
 int32_t Generator::pick(SeqState & st, int32_t row, llama_context * ctx) {
@@ -485,7 +303,7 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
     for (int32_t s : joining) {  // new prompts, all but their last token, without logits
         SeqState & st = seqs_[s];
         for (size_t i = 0; i < st.pending_prompt.size(); ++i) {
-            batch_->add(st.pending_prompt[i], (llama_pos) i, s, false);
+            batch_->add(st.pending_prompt[i], (llama_pos) (st.prefill_pos + i), s, false);
         }
     }
     tgt_->decode_locked(target, *batch_, n_outputs);
@@ -494,18 +312,7 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         const ScopedTimer timer(t_process_step);
         session_->process_common(*batch_);
     }
-    for (int32_t s : joining) {
-        SeqState & st = seqs_[s];
-        if (session_) {
-            if (use_session) {
-                session_->begin_locked(s, st.pending_prompt);
-            } else {  // its draft context saw nothing of the prompt: a wake step starts it over
-                st.stale = true;
-                st.no_row = true;
-            }
-        }
-        st.pending_prompt.clear();
-    }
+    for (int32_t s : joining) finish_prefill(s, use_session);
     n_steps++;
     DraftObservation seen;
     const llama_vocab * vocab = llama_model_get_vocab(tgt_->model().get());
@@ -549,6 +356,8 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
             }
         }
         const int32_t n_rows = (int32_t) d.size() + 1;  // rows of this seq in the verify batch
+        st.kv_tokens.push_back(st.id_last);             // the rows kept: [id_last, drafts...]
+        st.kv_tokens.insert(st.kv_tokens.end(), d.begin(), d.begin() + (keep - 1));
         st.n_past += keep;
         st.id_last = ids[keep - 1];
         if (st.n_past + 2 >= n_ctx && st.finish_reason.empty()) {

@@ -100,6 +100,8 @@ private:
         bool used = false;   // the slot holds a sequence (generating or finished, not released)
         bool stale = false;  // its draft context skipped steps and must start over
         std::vector<int32_t> pending_prompt;  // prompt rows the next step decodes (join_next_step)
+        int32_t prefill_pos = 0;              // position of the first prompt row still to decode
+        std::vector<int32_t> kv_tokens;       // the tokens at positions [0, n_past) of the target's KV
         bool no_row = false;  // stale, and no verify row of it holds the hidden state to restart from
         bool waiting() const { return !pending_prompt.empty(); }
         SeqConfig cfg;
@@ -120,6 +122,11 @@ private:
     void locked(F && f);
     void check_sequence(int32_t s) const;
     void init(int32_t n_slots);
+    void restart_clean(int32_t s, llama_memory_t mem_dft);
+    // Keep the first n_kept positions of slot s's KV for its new sequence, drop the rest.
+    void reuse_prefix(int32_t s, int32_t n_kept, const Context::Lock & target, llama_memory_t mem_dft);
+    // A joining sequence's prompt was decoded (processed: by the draft context too).
+    void finish_prefill(int32_t s, bool processed);
     void check_prompt(const std::vector<int32_t> & p) const;
     void prefill(const std::vector<int32_t> & slots, const std::vector<std::vector<int32_t>> & prompts,
                  const Context::Lock & target);
@@ -135,6 +142,14 @@ private:
     std::vector<std::unique_ptr<DraftController>> controllers_;
     DraftController * controller_ = nullptr;
     bool adaptive_ = false;
+    // What a released slot's KV still holds (non-recurrent targets keep it: a new prompt with the
+    // same beginning, the next turn of a chat, decodes only the rest).
+    struct SlotCache {
+        std::vector<int32_t> tokens;
+        bool draft_ok = false;  // the draft context holds those positions too
+    };
+    std::vector<SlotCache> cache_;
+    bool keeps_prefixes_ = false;
     std::vector<int32_t> draft_lengths_;
     std::vector<int64_t> draft_length_counts_;
     bool hidden_on_ = true;    // the target outputs NextN hidden states (off in plain stretches)

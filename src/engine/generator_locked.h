@@ -1,0 +1,35 @@
+#pragma once
+// Generator::locked, for the two files that implement the Generator (generator.cpp: steps;
+// generator_slots.cpp: adding and releasing sequences).
+#include <optional>
+
+#include "generator.h"
+#include "interrupt.h"
+#include "errors.h"
+#include <nanobind/nanobind.h>
+
+namespace llama_mtp {
+
+template <typename F>
+void Generator::locked(F && f) {
+    if (!failed_.empty()) {
+        throw ContextError("this generation failed earlier (" + failed_ + "); start a new one");
+    }
+    try {
+        with_interrupts([&] {
+            nanobind::gil_scoped_release release;
+            const Context::Lock target(*tgt_);
+            std::optional<Context::Lock> draft;
+            if (session_) draft.emplace(session_->draft_ctx());
+            f(target, draft ? draft->memory() : nullptr);
+        });
+    } catch (const std::exception & e) {
+        failed_ = e.what();
+        throw;
+    } catch (...) {
+        failed_ = "interrupted";
+        throw;
+    }
+}
+
+}  // namespace llama_mtp
