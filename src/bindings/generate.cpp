@@ -85,9 +85,9 @@ void bind_generate(nb::module_ & m) {
             nb::kw_only(), nb::arg("max_tokens"), LLAMA_MTP_SEQ_ARGS,
             nb::sig("def __init__(self, *, max_tokens: int, " LLAMA_MTP_SEQ_SIG ") -> None"),
             "Validated sequence options, as add() takes them (seed: exactly this sequence's).")
-        .def_ro("max_tokens", &SeqConfig::max_tokens)
-        .def_ro("n_draft", &SeqConfig::n_draft)
-        .def_ro("stop", &SeqConfig::stop);
+        .def_ro("max_tokens", &SeqConfig::max_tokens, "Most tokens the sequence generates.")
+        .def_ro("n_draft", &SeqConfig::n_draft, "-1: the generator's draft length; 0: none; n: at most n.")
+        .def_ro("stop", &SeqConfig::stop, "Strings that end the sequence.");
     nb::class_<Generator>(m, "Generator",
                           "Low-level generation loop: prefill on construction, then step() until done. "
                           "Use llama_mtp.generate()/stream() instead.")

@@ -128,8 +128,12 @@ std::vector<std::vector<int32_t>> Generator::step() {
     }
     locked([&](const Context::Lock & target, llama_memory_t mem_dft) {
         const double t0 = now_s();
+        // what the caller did between two steps (a server's HTTP and text handling) is part of
+        // each step's cost: fewer, longer steps save it. Prefills (add()) are not.
+        between_steps_ = last_step_end_ > 0 ? t0 - last_step_end_ : 0.0;
         step_locked(out, target, mem_dft);
-        t_gen += now_s() - t0;
+        last_step_end_ = now_s();
+        t_gen += last_step_end_ - t0;
     });
     return out;
 }
@@ -379,7 +383,7 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         seen.timed = joining.empty();
         seen.t_draft = t_draft_step;
         seen.t_process = t_process_step;
-        seen.t_verify = t_step - t_draft_step - t_process_step;
+        seen.t_verify = t_step - t_draft_step - t_process_step + std::min(between_steps_, t_step);
         controller_->observe(seen);
     }
 }

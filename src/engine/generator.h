@@ -94,15 +94,17 @@ public:
     double t_draft = 0, t_verify = 0, t_process = 0;  // the steps' split (verify: decode, picks, trims)
     int64_t n_prompt_tokens = 0, n_steps = 0;
     double t_prompt_last_ = 0;  // the last add()'s prefill
+    double last_step_end_ = 0;  // when the last step() ended (0: none yet, or an add() since)
+    double between_steps_ = 0;  // the caller's time between the last two steps
 
 private:
     struct SeqState {
-        bool used = false;   // the slot holds a sequence (generating or finished, not released)
-        bool stale = false;  // its draft context skipped steps and must start over
+        bool used = false;                    // the slot holds a sequence (generating or finished, not released)
+        bool stale = false;                   // its draft context skipped steps and must start over
         std::vector<int32_t> pending_prompt;  // prompt rows the next step decodes (join_next_step)
         int32_t prefill_pos = 0;              // position of the first prompt row still to decode
         std::vector<int32_t> kv_tokens;       // the tokens at positions [0, n_past) of the target's KV
-        bool no_row = false;  // stale, and no verify row of it holds the hidden state to restart from
+        bool no_row = false;                  // stale, and no verify row of it holds the hidden state to restart from
         bool waiting() const { return !pending_prompt.empty(); }
         SeqConfig cfg;
         int32_t id_last = 0;

@@ -3,10 +3,10 @@
 // generator_slots.cpp: adding and releasing sequences).
 #include <optional>
 
+#include <nanobind/nanobind.h>
+#include "errors.h"
 #include "generator.h"
 #include "interrupt.h"
-#include "errors.h"
-#include <nanobind/nanobind.h>
 
 namespace llama_mtp {
 

@@ -168,6 +168,7 @@ std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & pr
     });
     t_prompt_last_ = now_s() - t0;
     t_prompt += t_prompt_last_;
+    last_step_end_ = 0;  // the time until the next step was spent here, not between steps
     return slots;
 }
 

@@ -821,13 +821,16 @@ class SequenceOptions:
         """
 
     @property
-    def max_tokens(self) -> int: ...
+    def max_tokens(self) -> int:
+        """Most tokens the sequence generates."""
 
     @property
-    def n_draft(self) -> int: ...
+    def n_draft(self) -> int:
+        """-1: the generator's draft length; 0: none; n: at most n."""
 
     @property
-    def stop(self) -> list[str]: ...
+    def stop(self) -> list[str]:
+        """Strings that end the sequence."""
 
 class Generator:
     """
@@ -850,9 +853,9 @@ class Generator:
         Prefill prompts into free slots between steps (GIL released) and return their slots; the other sequences go on where they were. Raises GeneratorFullError without enough free slots.
         """
 
-    def add_sequences(self, prompts: Sequence[Sequence[int] | numpy.ndarray], options: Sequence[SequenceOptions]) -> list[int]:
+    def add_sequences(self, prompts: Sequence[Sequence[int] | numpy.ndarray], options: Sequence[SequenceOptions], *, join_next_step: bool = False) -> list[int]:
         """
-        Like add(), with SequenceOptions of its own for each prompt: one prefill batch for requests that differ in their options (a server admitting several at once).
+        Like add(), with SequenceOptions of its own for each prompt (requests that differ in their options). join_next_step: the prompts are decoded in the next step's batch, beside the other sequences' verify rows (one decode instead of two: what a server wants), where the target allows it (not recurrent or hybrid, room in n_batch); else they are prefilled now.
         """
 
     def cancel(self, seq: int) -> None:
