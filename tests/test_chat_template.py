@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from chat_helpers import ANSWER_SCHEMA, WEATHER_TOOL, chat_model_path
+from child import run_child
 
 import llama_mtp
 from llama_mtp.testing import TINY_CHAT_TEMPLATE
@@ -102,6 +103,41 @@ def test_grammars_from_gbnf_and_json_schema(chat_model: llama_mtp.Model) -> None
     for bad_schema in ("{", "[1]", '{"type": "nonsense"}'):
         with pytest.raises(llama_mtp.InvalidArgumentError):
             llama_mtp.Grammar.from_json_schema(chat_model, bad_schema)
+
+
+def test_hostile_grammars_schemas_and_conversations_are_typed_errors(tmp_path: Path) -> None:
+    """In a child with a memory cap: upstream's parser loops allocating on x{5,2}; every one of
+    these must be a typed error instead of a crash, an abort or memory exhaustion."""
+    out = run_child("""
+        import json, resource
+        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+        m = L.Model(sys.argv[1])
+        t = L.ChatTemplate(m)
+        cases = [
+            lambda: L.Grammar.from_gbnf(m, 'root ::= "a"{5,2}'),
+            lambda: L.Grammar.from_gbnf(m, 'root ::= x\\nx ::= y\\ny ::= x'),
+            lambda: L.Grammar.from_gbnf(m, 'root ::= root'),
+            lambda: L.Grammar.from_gbnf(m, 'root ::= "x"{100000}'),
+            lambda: L.Grammar.from_gbnf(m, "root ::= (" * 500),
+            lambda: L.Grammar.from_json_schema(m, '{"type": "string", "minLength": 5, "maxLength": 2}'),
+            lambda: L.Grammar.from_json_schema(m, '{"$ref": "#"}'),
+            lambda: L.Grammar.from_json_schema(m, "[" * 5000 + "]" * 5000),
+            lambda: t.apply("[" * 3000 + "]" * 3000),
+            lambda: t.apply('[{"role": "assistant", "tool_calls": [{"type": "function", "function": '
+                            '{"name": "f", "arguments": "{bad"}}]}]'),
+            lambda: t.apply('[{"role": "user", "content": "x"}]',
+                            tools_json='[{"type": "function", "function": {"name": "f", "parameters": {"type": 1}}}]'),
+        ]
+        for case in cases:
+            try:
+                case()
+                print("accepted")
+            except L.LlamaError as e:
+                print(type(e).__name__)
+    """, str(chat_model_path(tmp_path)), timeout=300)
+    kinds = out.split()
+    assert len(kinds) == 11 and kinds[:8] == ["InvalidArgumentError"] * 8, kinds
+    assert all(k in ("InvalidArgumentError", "ChatTemplateError") for k in kinds), kinds
 
 
 def test_closed_models_are_refused(tmp_path: Path) -> None:

@@ -198,6 +198,13 @@ BAD_REQUESTS = [
     ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "tool_choice": "maybe"}, "tool_choice"),
     ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "xml"}},
      "response_format"),
+    # refused by upstream's template engine or grammar tools, still the request's fault
+    ("/v1/chat/completions", {"messages": [{"role": "assistant", "tool_calls": [
+        {"type": "function", "id": "1", "function": {"name": "f", "arguments": "{bad"}}]}]}, None),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "response_format": {
+        "type": "json_schema", "json_schema": {"schema": {"type": "string", "minLength": 5, "maxLength": 2}}}}, None),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "tools": [
+        {"type": "function", "function": {"name": "f", "parameters": {"type": "nope"}}}]}, None),
 ]
 
 

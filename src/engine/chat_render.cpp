@@ -2,6 +2,7 @@
 
 #include <exception>
 #include <stdexcept>
+#include <utility>
 
 #include "errors.h"
 #include "json-schema-to-grammar.h"
@@ -11,29 +12,28 @@ namespace llama_mtp {
 
 namespace {
 
-// Failures inside the template engine are the template's (the caller's data is checked first,
-// by user_input below).
-template <typename F>
-auto guarded(const char * what, F && f) -> decltype(f()) {
+// Any failure of f, as error E: the caller's data (user_input: InvalidArgumentError) is checked
+// first, so what fails inside the template engine afterwards is the template's (guarded:
+// ChatTemplateError).
+template <typename E, typename F>
+auto failures_as(const char * what, F && f) -> decltype(f()) {
     try {
         return f();
     } catch (const Error &) {
         throw;
     } catch (const std::exception & e) {
-        throw ChatTemplateError(std::string(what) + ": " + e.what());
+        throw E(std::string(what) + ": " + e.what());
     }
 }
 
-// Parsing what the caller sent: any failure is the caller's.
+template <typename F>
+auto guarded(const char * what, F && f) -> decltype(f()) {
+    return failures_as<ChatTemplateError>(what, std::forward<F>(f));
+}
+
 template <typename F>
 auto user_input(const char * what, F && f) -> decltype(f()) {
-    try {
-        return f();
-    } catch (const Error &) {
-        throw;
-    } catch (const std::exception & e) {
-        throw InvalidArgumentError(std::string(what) + ": " + e.what());
-    }
+    return failures_as<InvalidArgumentError>(what, std::forward<F>(f));
 }
 
 common_json parse_json(const std::string & text, const char * field) {

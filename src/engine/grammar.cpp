@@ -9,6 +9,46 @@
 
 namespace llama_mtp {
 
+namespace {
+
+// upstream's GBNF parser takes x{m,n} with m > n and then loops allocating until the process
+// runs out of memory: refuse such repetitions first. Quoted literals and character classes
+// are skipped, where braces are plain characters.
+void check_repetitions(const std::string & g) {
+    for (size_t i = 0; i < g.size(); ++i) {
+        const char c = g[i];
+        if (c == '"' || c == '[') {
+            const char close = c == '"' ? '"' : ']';
+            for (++i; i < g.size() && g[i] != close; ++i) {
+                if (g[i] == '\\') ++i;
+            }
+            continue;
+        }
+        if (c == '#') {  // a comment, to the end of the line
+            while (i < g.size() && g[i] != '\n') ++i;
+            continue;
+        }
+        if (c != '{') continue;
+        size_t j = i + 1;
+        auto number = [&](uint64_t & v) {
+            while (j < g.size() && g[j] == ' ') ++j;
+            const size_t start = j;
+            v = 0;
+            while (j < g.size() && g[j] >= '0' && g[j] <= '9' && j - start < 12) v = v * 10 + (uint64_t) (g[j++] - '0');
+            return j > start;
+        };
+        uint64_t lo = 0, hi = 0;
+        if (!number(lo)) continue;
+        while (j < g.size() && g[j] == ' ') ++j;
+        if (j < g.size() && g[j] == ',' && (++j, number(hi)) && hi < lo) {
+            throw InvalidArgumentError("the grammar repeats something {" + std::to_string(lo) + "," +
+                                       std::to_string(hi) + "} times: the minimum is above the maximum");
+        }
+    }
+}
+
+}  // namespace
+
 void CommonSamplerDeleter::operator()(common_sampler * s) const {
     common_sampler_free(s);
 }
@@ -26,6 +66,7 @@ CommonSamplerPtr new_grammar_sampler(const llama_model * model, const SamplerPar
     sp.no_perf = true;
     sp.samplers = {COMMON_SAMPLER_TYPE_TOP_K, COMMON_SAMPLER_TYPE_TOP_P, COMMON_SAMPLER_TYPE_MIN_P,
                    COMMON_SAMPLER_TYPE_TEMPERATURE};
+    check_repetitions(g.gbnf);
     const common_grammar_type type = g.kind == Grammar::Kind::User           ? COMMON_GRAMMAR_TYPE_USER
                                      : g.kind == Grammar::Kind::OutputFormat ? COMMON_GRAMMAR_TYPE_OUTPUT_FORMAT
                                                                              : COMMON_GRAMMAR_TYPE_TOOL_CALLS;

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .._core import ChatPrompt, ChatTemplate, InvalidArgumentError, LlamaError
+from .._core import ChatPrompt, ChatTemplate, ChatTemplateError, InvalidArgumentError, LlamaError
 from ..chat import finish_reason_of, parse_reply, render_chat
 from .engine import BatchEngine, EngineStoppedError, Job, JobOptions, QueueFullError
 from .metrics import CONTENT_TYPE, ServerMetrics
@@ -86,7 +86,9 @@ class ApiServer:
                 response = await handler(request)
             except RequestError as e:
                 response = error_response(400, str(e), param=e.param)
-            except InvalidArgumentError as e:  # the native layer refused a value: still the request's fault
+            except (InvalidArgumentError, ChatTemplateError) as e:
+                # the native layer refused a value, or the template could not render this
+                # request's conversation: the request's fault either way
                 response = error_response(400, str(e))
             except QueueFullError as e:
                 response = error_response(503, f"server busy: {e}; retry later", kind="server_busy",
