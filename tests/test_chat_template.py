@@ -110,7 +110,8 @@ def test_hostile_grammars_schemas_and_conversations_are_typed_errors(tmp_path: P
     these must be a typed error instead of a crash, an abort or memory exhaustion."""
     out = run_child("""
         import json, resource
-        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+        if "libasan" not in os.environ.get("LD_PRELOAD", ""):  # ASan reserves terabytes of address space
+            resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
         m = L.Model(sys.argv[1])
         t = L.ChatTemplate(m)
         cases = [
@@ -121,8 +122,9 @@ def test_hostile_grammars_schemas_and_conversations_are_typed_errors(tmp_path: P
             lambda: L.Grammar.from_gbnf(m, "root ::= (" * 500),
             lambda: L.Grammar.from_json_schema(m, '{"type": "string", "minLength": 5, "maxLength": 2}'),
             lambda: L.Grammar.from_json_schema(m, '{"$ref": "#"}'),
-            lambda: L.Grammar.from_json_schema(m, "[" * 5000 + "]" * 5000),
-            lambda: t.apply("[" * 3000 + "]" * 3000),
+            lambda: L.Grammar.from_json_schema(m, "[" * 100000 + "]" * 100000),
+            lambda: t.apply("[" * 100000 + "]" * 100000),
+            lambda: t.apply('[{"role": "user", "content": "x"}]', tools_json="[" * 100000 + "]" * 100000),
             lambda: t.apply('[{"role": "assistant", "tool_calls": [{"type": "function", "function": '
                             '{"name": "f", "arguments": "{bad"}}]}]'),
             lambda: t.apply('[{"role": "user", "content": "x"}]',
@@ -136,7 +138,7 @@ def test_hostile_grammars_schemas_and_conversations_are_typed_errors(tmp_path: P
                 print(type(e).__name__)
     """, str(chat_model_path(tmp_path)), timeout=300)
     kinds = out.split()
-    assert len(kinds) == 11 and kinds[:8] == ["InvalidArgumentError"] * 8, kinds
+    assert len(kinds) == 12 and kinds[:10] == ["InvalidArgumentError"] * 10, kinds
     assert all(k in ("InvalidArgumentError", "ChatTemplateError") for k in kinds), kinds
 
 

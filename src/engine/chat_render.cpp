@@ -37,6 +37,7 @@ auto user_input(const char * what, F && f) -> decltype(f()) {
 }
 
 common_json parse_json(const std::string & text, const char * field) {
+    check_json_depth(text, field);
     try {
         return common_json::parse(text);
     } catch (const std::exception & e) {
@@ -45,6 +46,32 @@ common_json parse_json(const std::string & text, const char * field) {
 }
 
 }  // namespace
+
+// upstream walks JSON values recursively (dump, conversions): a deeply nested document would
+// overflow the stack. No conversation, tool or schema needs more than this.
+constexpr int kMaxJsonDepth = 128;
+
+void check_json_depth(const std::string & text, const char * field) {
+    int depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            if (c == '\\') ++i;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > kMaxJsonDepth) {
+                throw InvalidArgumentError(std::string(field) + " is nested more than " +
+                                           std::to_string(kMaxJsonDepth) + " levels deep");
+            }
+        } else if (c == ']' || c == '}') {
+            --depth;
+        }
+    }
+}
+
 
 ChatTemplates::ChatTemplates(const llama_model * model, const std::string & override_source) {
     guarded("loading the chat template", [&] {

@@ -47,6 +47,9 @@ private:
 
 // The reply as an OpenAI assistant message (JSON text): content, reasoning_content, tool_calls.
 // is_partial: the reply is still streaming (lenient).
+// Refuses JSON text nested deeper than upstream's recursive walks can take (InvalidArgumentError).
+void check_json_depth(const std::string & text, const char * field);
+
 std::string parse_chat_reply(const ChatPrompt & prompt, const std::string & text, bool is_partial);
 
 }  // namespace llama_mtp

@@ -2,6 +2,7 @@
 
 #include <exception>
 
+#include "chat_render.h"
 #include "errors.h"
 #include "json-schema-to-grammar.h"
 #include "json.h"
@@ -120,6 +121,7 @@ Grammar Grammar::from_gbnf(const llama_model * model, const std::string & gbnf) 
 Grammar Grammar::from_json_schema(const llama_model * model, const std::string & schema_json) {
     Grammar g;
     g.kind = Kind::OutputFormat;
+    check_json_depth(schema_json, "the JSON schema");
     try {
         g.gbnf = json_schema_to_grammar(common_json::parse(schema_json));
     } catch (const std::exception & e) {

@@ -71,7 +71,7 @@ def render_chat(template: ChatTemplate, messages: Sequence[Message], *, tools: S
         messages_json = json.dumps(list(messages))
         tools_json = json.dumps(list(tools)) if tools else ""
         kwargs = {k: json.dumps(v) for k, v in (template_kwargs or {}).items()}
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RecursionError) as e:
         raise InvalidArgumentError(f"messages, tools and template_kwargs must be JSON-serializable: {e}") from e
     return template.apply(messages_json, tools_json=tools_json, tool_choice=tool_choice,
                           json_schema=_json_schema_of(response_format), parallel_tool_calls=parallel_tool_calls,

@@ -114,7 +114,7 @@ class ApiServer:
                 raise BodyTooLargeError(f"the request body is larger than {MAX_BODY_BYTES} bytes")
         try:
             return object_body(json.loads(raw))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
             raise RequestError(None, f"the request body is not valid JSON: {e}") from e
 
     def check_model(self, body: Mapping[str, Any]) -> None:
