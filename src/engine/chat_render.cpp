@@ -57,8 +57,10 @@ void check_json_depth(const std::string & text, const char * field) {
     for (size_t i = 0; i < text.size(); ++i) {
         const char c = text[i];
         if (in_string) {
-            if (c == '\\') ++i;
-            else if (c == '"') in_string = false;
+            if (c == '\\')
+                ++i;
+            else if (c == '"')
+                in_string = false;
         } else if (c == '"') {
             in_string = true;
         } else if (c == '[' || c == '{') {
@@ -71,7 +73,6 @@ void check_json_depth(const std::string & text, const char * field) {
         }
     }
 }
-
 
 ChatTemplates::ChatTemplates(const llama_model * model, const std::string & override_source) {
     guarded("loading the chat template", [&] {
