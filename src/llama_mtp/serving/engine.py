@@ -10,7 +10,6 @@ import asyncio
 import collections
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,9 +53,6 @@ class Job:
         self._loop = loop
         self._cancelled = threading.Event()
         self.n_generated = 0
-        self.t_submitted = time.perf_counter()
-        self.t_first_token: float | None = None
-        self.t_done: float | None = None
         self.finish_reason = ""
 
     def cancel(self) -> None:
@@ -97,8 +93,7 @@ class BatchEngine:
     """Serves generation requests from one model with continuous batching."""
 
     def __init__(self, model: Model, *, parallel: int = 4, ctx_per_sequence: int = 4096, mtp: bool = True,
-                 n_draft_max: DraftLength = "auto", n_threads: int | None = None, max_queue: int = 64,
-                 on_step: Callable[[EngineStats], None] | None = None) -> None:
+                 n_draft_max: DraftLength = "auto", n_threads: int | None = None, max_queue: int = 64) -> None:
         if parallel < 1 or max_queue < 0 or ctx_per_sequence < 64:
             raise ValueError("parallel >= 1, max_queue >= 0 and ctx_per_sequence >= 64 are needed")
         self.model = model
@@ -110,7 +105,6 @@ class BatchEngine:
         self.ctx_per_sequence = ctx_per_sequence
         self._n_threads = n_threads
         self.stats = EngineStats()
-        self._on_step = on_step
         self._cv = threading.Condition()
         self._pending: collections.deque[Job] = collections.deque()
         self._jobs: dict[int, Job] = {}
@@ -245,20 +239,15 @@ class BatchEngine:
             text = gen.take_text(slot)
             job.n_generated = len(all_tokens[slot])
             if text:
-                if job.t_first_token is None:
-                    job.t_first_token = time.perf_counter()
                 job._emit(("text", text))
             if reasons[slot]:
                 gen.release(slot)
                 with self._cv:
                     del self._jobs[slot]
                 self._finish(job, reasons[slot])
-        if self._on_step is not None:
-            self._on_step(self.stats)
 
     def _finish(self, job: Job, reason: str) -> None:
         job.finish_reason = reason
-        job.t_done = time.perf_counter()
         if reason == "cancelled":
             self.stats.requests_cancelled += 1
         else:
