@@ -360,8 +360,6 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
             }
         }
         const int32_t n_rows = (int32_t) d.size() + 1;  // rows of this seq in the verify batch
-        st.kv_tokens.push_back(st.id_last);             // the rows kept: [id_last, drafts...]
-        st.kv_tokens.insert(st.kv_tokens.end(), d.begin(), d.begin() + (keep - 1));
         st.n_past += keep;
         st.id_last = ids[keep - 1];
         if (st.n_past + 2 >= n_ctx && st.finish_reason.empty()) {

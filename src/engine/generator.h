@@ -103,8 +103,8 @@ private:
         bool stale = false;                   // its draft context skipped steps and must start over
         std::vector<int32_t> pending_prompt;  // prompt rows the next step decodes (join_next_step)
         int32_t prefill_pos = 0;              // position of the first prompt row still to decode
-        std::vector<int32_t> kv_tokens;       // the tokens at positions [0, n_past) of the target's KV
-        bool no_row = false;                  // stale, and no verify row of it holds the hidden state to restart from
+        std::vector<int32_t> prompt;
+        bool no_row = false;  // stale, and no verify row of it holds the hidden state to restart from
         bool waiting() const { return !pending_prompt.empty(); }
         SeqConfig cfg;
         int32_t id_last = 0;

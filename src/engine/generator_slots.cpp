@@ -34,11 +34,10 @@ void Generator::restart_clean(int32_t s, llama_memory_t mem_dft) {
 
 void Generator::finish_prefill(int32_t s, bool processed) {
     SeqState & st = seqs_[s];
-    st.kv_tokens.insert(st.kv_tokens.end(), st.pending_prompt.begin(), st.pending_prompt.end());
     st.pending_prompt.clear();
     if (!session_) return;
     if (processed) {
-        session_->begin_locked(s, st.kv_tokens);
+        session_->begin_locked(s, std::vector<int32_t>(st.prompt.begin(), st.prompt.end() - 1));
     } else {  // its draft context saw nothing of the prompt: a wake step starts it over
         st.stale = true;
         st.no_row = true;
@@ -112,6 +111,7 @@ std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & pr
         } else if (c.sampling.temperature > 0.0f) {
             st.sampler = new_sampler_chain(c.sampling, c.seed);
         }
+        st.prompt = prompts[i];
         st.n_prompt = (int32_t) prompts[i].size();
         st.id_last = prompts[i].back();
         st.n_past = st.n_prompt - 1;
@@ -156,7 +156,6 @@ std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & pr
             seqs_[s] = std::move(fresh[i]);
             SeqState & st = seqs_[s];
             reuse_prefix(s, reused[i], target, mem_dft);
-            st.kv_tokens.assign(prompts[i].begin(), prompts[i].begin() + reused[i]);
             st.prefill_pos = reused[i];
             if (join && st.finish_reason.empty()) {
                 st.pending_prompt.assign(prompts[i].begin() + reused[i], prompts[i].end() - 1);
@@ -188,11 +187,14 @@ void Generator::release(int32_t s) {
     locked([&](const Context::Lock & target, llama_memory_t mem_dft) {
         SeqState & st = seqs_[s];
         if (keeps_prefixes_) {
-            // the KV stays: a later prompt with the same beginning continues from it (the
-            // tokens at positions [0, n_past) are kv_tokens; the draft context holds them too
-            // unless it skipped steps)
-            st.kv_tokens.resize(std::min<size_t>(st.kv_tokens.size(), st.n_past));
-            cache_[s] = {std::move(st.kv_tokens), session_ && !st.stale};
+            // the KV stays: a later prompt with the same beginning continues from it. It holds
+            // the prompt and the generated tokens up to its last position (less when a prompt
+            // never got decoded); the draft context holds them too unless it skipped steps.
+            const llama_pos n_kv = llama_memory_seq_pos_max(target.memory(), s) + 1;
+            std::vector<int32_t> kept = std::move(st.prompt);
+            kept.insert(kept.end(), st.generated.begin(), st.generated.end());
+            kept.resize(std::min<size_t>(kept.size(), (size_t) std::max<llama_pos>(n_kv, 0)));
+            cache_[s] = {std::move(kept), session_ && !st.stale};
         } else {
             llama_memory_seq_rm(target.memory(), s, -1, -1);
             if (session_) restart_clean(s, mem_dft);
@@ -242,7 +244,6 @@ void Generator::prefill(const std::vector<int32_t> & slots, const std::vector<st
         for (size_t j = st.prefill_pos; j + 1 < prompts[i].size(); ++j) {
             if (batch_->size() == n_batch) flush();
             batch_->add(prompts[i][j], (llama_pos) j, (llama_seq_id) slots[i], false);
-            st.kv_tokens.push_back(prompts[i][j]);
             n_prompt_tokens++;
         }
     }
@@ -250,7 +251,7 @@ void Generator::prefill(const std::vector<int32_t> & slots, const std::vector<st
     if (session_) {
         last_hidden_ = false;  // the last verify batch's hidden rows are gone
         for (size_t i = 0; i < slots.size(); ++i) {
-            session_->begin_locked((int64_t) slots[i], seqs_[slots[i]].kv_tokens);
+            session_->begin_locked((int64_t) slots[i], std::vector<int32_t>(prompts[i].begin(), prompts[i].end() - 1));
         }
     }
 }
