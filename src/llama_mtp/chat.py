@@ -17,7 +17,7 @@ from ._core import ChatPrompt, ChatTemplate, ChatTemplateError, InvalidArgumentE
 from .generation import Generation, ModelLike, Stream, _open_model, stream
 from .sizing import DraftLength
 
-__all__ = ["ChatCompletion", "ChatStream", "chat", "chat_stream", "parse_reply", "render_chat"]
+__all__ = ["ChatCompletion", "ChatStream", "ReplyContent", "chat", "chat_stream", "parse_reply", "render_chat"]
 
 Message = Mapping[str, Any]
 
@@ -92,6 +92,35 @@ def finish_reason_of(raw_reason: str, message: Mapping[str, Any]) -> str:
     return "tool_calls" if message.get("tool_calls") and raw_reason == "stop" else raw_reason
 
 
+class ReplyContent:
+    """A reply's content while it streams: feed() it the generated text piece by piece and get
+    the new content (tool calls and reasoning parsed out); finish() gives the whole message."""
+
+    def __init__(self, prompt: ChatPrompt) -> None:
+        self.prompt = prompt
+        self.text = ""
+        self._sent = ""
+
+    def feed(self, piece: str) -> str:
+        self.text += piece
+        if self.prompt.plain_content:  # nothing to parse out: the text is the content
+            self._sent += piece
+            return piece
+        return self._advance(parse_reply(self.prompt, self.text, partial=True))
+
+    def finish(self) -> tuple[dict[str, Any], str]:
+        """(the reply as an OpenAI message, content not handed out yet)."""
+        message = parse_reply(self.prompt, self.text)
+        return message, self._advance(message)
+
+    def _advance(self, message: Mapping[str, Any]) -> str:
+        content = str(message.get("content") or "")
+        if not (content.startswith(self._sent) and len(content) > len(self._sent)):
+            return ""
+        new, self._sent = content[len(self._sent):], content
+        return new
+
+
 class ChatStream:
     """Iterates over the reply's content as it is generated (str pieces; tool calls and
     reasoning are parsed out, not streamed); `.result` holds the ChatCompletion after."""
@@ -102,23 +131,16 @@ class ChatStream:
         self.result: ChatCompletion | None = None
 
     def __iter__(self) -> Iterator[str]:
-        text, sent = "", ""
+        reply = ReplyContent(self.prompt)
         for piece in self._inner:
-            text += piece
-            if self.prompt.plain_content:  # nothing to parse out: the text is the content
-                sent += piece
-                yield piece
-                continue
-            content = str(parse_reply(self.prompt, text, partial=True).get("content") or "")
-            if content.startswith(sent) and len(content) > len(sent):
-                yield content[len(sent):]
-                sent = content
+            new = reply.feed(piece)
+            if new:
+                yield new
         generation = self._inner.result
         assert isinstance(generation, Generation)
-        message = parse_reply(self.prompt, generation.text)
-        content = str(message.get("content") or "")
-        if content.startswith(sent) and len(content) > len(sent):
-            yield content[len(sent):]
+        message, new = reply.finish()  # the pieces joined are generation.text
+        if new:
+            yield new
         self.result = ChatCompletion(message=message, finish_reason=finish_reason_of(generation.finish_reason, message),
                                      generation=generation, prompt=self.prompt)
 

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .._core import ChatPrompt, ChatTemplate, ChatTemplateError, InvalidArgumentError, LlamaError
-from ..chat import finish_reason_of, parse_reply, render_chat
+from ..chat import ReplyContent, finish_reason_of, parse_reply, render_chat
 from .engine import BatchEngine, EngineStoppedError, Job, JobOptions, QueueFullError
 from .metrics import CONTENT_TYPE, ServerMetrics
 from .requests import (
@@ -299,26 +299,20 @@ class ApiServer:
 
         async def events() -> AsyncIterator[str]:
             yield sse(chunk({"role": "assistant", "content": ""}, None))
-            text, sent = "", ""
+            reply = ReplyContent(prompt)
             async for kind, value in self.stream_job(job):
                 if kind == "error":
                     yield sse(error_body(value))
                     break
                 if kind == "text":
-                    text += value
-                    if prompt.plain_content:  # nothing to parse out: pass the text through
-                        sent += value
-                        yield sse(chunk({"content": value}, None))
-                        continue
-                    content = str(parse_reply(prompt, text, partial=True).get("content") or "")
-                    if content.startswith(sent) and len(content) > len(sent):
-                        yield sse(chunk({"content": content[len(sent):]}, None))
-                        sent = content
+                    new = reply.feed(value)
+                    if new:
+                        yield sse(chunk({"content": new}, None))
                     continue
-                message = with_call_ids(parse_reply(prompt, text))
-                content = str(message.get("content") or "")
-                if content.startswith(sent) and len(content) > len(sent):
-                    yield sse(chunk({"content": content[len(sent):]}, None))
+                message, new = reply.finish()
+                message = with_call_ids(message)
+                if new:
+                    yield sse(chunk({"content": new}, None))
                 calls = message.get("tool_calls") or []
                 if calls:
                     yield sse(chunk({"tool_calls": [{"index": i, **c} for i, c in enumerate(calls)]}, None))

@@ -68,8 +68,7 @@ def sampling_of(body: Mapping[str, Any]) -> Sampling:
     max_tokens = _integer(body, "max_completion_tokens", 0, 1 << 24)
     if max_tokens is None:
         max_tokens = _integer(body, "max_tokens", 0, 1 << 24)
-    n = _integer(body, "n", 1, 1)  # one choice per request
-    del n
+    _integer(body, "n", 1, 1)  # one choice per request
     stop_value = body.get("stop")
     if stop_value is None:
         stop: list[str] = []
