@@ -51,7 +51,7 @@ def _integer(body: Mapping[str, Any], name: str, lo: int, hi: int) -> int | None
         return None
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
         raise RequestError(name, f"'{name}' must be an integer in [{lo}, {hi}]")
-    return v
+    return int(v)
 
 
 def _boolean(body: Mapping[str, Any], name: str, default: bool) -> bool:
