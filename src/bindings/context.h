@@ -104,6 +104,7 @@ private:
 
     nanobind::object model_obj_;
     ModelPtr model_;
+    RpcLinkPtr rpc_;  // the model's RPC connections: checked on every way in and after decodes
     ContextParams params_;
     llama_context * ctx_ = nullptr;
     mutable std::mutex mutex_;  // serializes native work on this context across threads

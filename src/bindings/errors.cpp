@@ -107,6 +107,10 @@ void bind_errors(nb::module_ & m) {
               "A ggml backend module is missing or not supported by this machine (e.g. a CPU variant needing "
               "instructions this CPU lacks).",
               {llama});
+    new_error(m, "RpcError",
+              "A connection to an RPC server the model's layers live on was lost; `endpoint` names it. The "
+              "model cannot run again: close it and load it again.",
+              {llama, PyExc_ConnectionError});
     nb::register_exception_translator(translate);
 }
 

@@ -42,6 +42,7 @@ LLAMA_MTP_ERROR(BackendError, Error);  // a ggml backend module is missing or ca
 LLAMA_MTP_ERROR(InvalidArgumentError, Error);
 LLAMA_MTP_ERROR(GeneratorFullError, Error);  // add() found no free sequence slot
 LLAMA_MTP_ERROR(ChatTemplateError, Error);   // a chat template failed to render or parse
+LLAMA_MTP_ERROR(RpcError, Error);            // a connection to an RPC server was lost
 
 // A non-zero llama_decode() status; `code` is upstream's return value (also an attribute), and
 // picks the Python class.

@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "ggml-backend.h"
 #include "llama.h"
+#include "rpc.h"
 #include "threads.h"
 
 namespace nb = nanobind;
@@ -26,6 +27,7 @@ nb::dict build_info() {
     info["native"] = (bool) LLAMA_MTP_NATIVE_BUILD;
     info["cpu_variants_build"] = (bool) LLAMA_MTP_CPU_VARIANTS_BUILD;
     info["backends"] = backend_names();
+    info["rpc"] = rpc_available();
     nb::dict cpu_backend = cpu_backend_info();
     // the instruction sets the CPU backend in use was compiled with (from its feature list)
     nb::dict features = nb::cast<nb::dict>(cpu_backend["features"]);

@@ -1,8 +1,10 @@
 #include "model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,33 +19,98 @@
 #include "errors.h"
 #include "gguf_preflight.h"
 #include "int_arg.h"
+#include "llama-model.h"
 
 namespace nb = nanobind;
 
 namespace llama_mtp {
 
-Model::Model(const std::string & path_, int n_gpu_layers, bool use_mmap, bool load_mtp, bool vocab_only_, bool repack)
+namespace {
+
+// The devices upstream's --rpc gives a model: the RPC servers' first (fewer transfers), then
+// the local GPUs (integrated ones only when there is no discrete GPU).
+std::vector<ggml_backend_dev_t> with_local_devices(std::vector<ggml_backend_dev_t> devices) {
+    std::vector<ggml_backend_dev_t> gpus, igpus;
+    for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+        ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+        const auto type = ggml_backend_dev_type(dev);
+        if (type == GGML_BACKEND_DEVICE_TYPE_GPU && rpc_endpoint_of(dev).empty()) {
+            gpus.push_back(dev);
+        } else if (type == GGML_BACKEND_DEVICE_TYPE_IGPU) {
+            igpus.push_back(dev);
+        }
+    }
+    devices.insert(devices.end(), gpus.begin(), gpus.end());
+    if (gpus.empty()) {
+        devices.insert(devices.end(), igpus.begin(), igpus.end());
+    }
+    return devices;
+}
+
+std::vector<float> checked_tensor_split(const std::vector<float> & split) {
+    const size_t max = llama_max_devices();
+    if (split.size() > max) {
+        throw InvalidArgumentError("tensor_split has " + std::to_string(split.size()) + " entries; at most " +
+                                   std::to_string(max) + " devices");
+    }
+    float sum = 0;
+    for (float f : split) {
+        if (!std::isfinite(f) || f < 0) {
+            throw InvalidArgumentError("tensor_split entries must be finite and >= 0");
+        }
+        sum += f;
+    }
+    if (!split.empty() && !(sum > 0)) {
+        throw InvalidArgumentError("tensor_split must have a positive entry");
+    }
+    std::vector<float> out(split);
+    out.resize(max, 0.0f);
+    return out;
+}
+
+}  // namespace
+
+Model::Model(const std::string & path_, const Placement & placement, bool use_mmap, bool load_mtp, bool vocab_only_,
+             bool repack)
     : path(path_), vocab_only(vocab_only_), load_mtp(load_mtp) {
     require_model_file(path);
+    const std::vector<float> split = checked_tensor_split(placement.tensor_split);
     preflight_gguf(path, vocab_only_);
     llama_model_params params = llama_model_default_params();
-    params.n_gpu_layers = n_gpu_layers;
+    params.n_gpu_layers = placement.n_gpu_layers;
     params.load_mode = use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
     params.load_mtp = load_mtp;
     params.vocab_only = vocab_only;
     // repack=False skips the CPU "extra" buffer types (weight repacking, AMX): the
     // escape hatch for CPUs that advertise instructions the OS or VM traps.
     params.use_extra_bufts = repack;
+    if (!placement.tensor_split.empty()) {
+        params.tensor_split = split.data();
+    }
+    std::vector<ggml_backend_dev_t> devices;
     llama_model * raw = nullptr;
     {
         nb::gil_scoped_release release;
+        if (!placement.rpc_servers.empty() && !vocab_only) {
+            std::vector<ggml_backend_dev_t> remote;
+            rpc_ = RpcLink::connect(placement.rpc_servers, remote);
+            devices = with_local_devices(std::move(remote));
+            devices.push_back(nullptr);
+            params.devices = devices.data();
+        }
         raw = llama_model_load_from_file(path.c_str(), params);
     }
     if (!raw) {
+        if (rpc_) {
+            rpc_->check_loaded();
+        }
         throw ModelLoadError("failed to load model from " + path +
                              " (corrupt, truncated or unsupported GGUF; see the log above)");
     }
     model_ = ModelPtr(raw, llama_model_free);
+    if (rpc_) {
+        rpc_->check_loaded();  // frees the model on the way out
+    }
 }
 
 llama_model * Model::get() const {
@@ -132,6 +199,67 @@ void Model::check_token(int64_t token, const char * what) const {
 }
 
 namespace {
+
+// rpc_servers: None or a sequence of "host:port" strings (a bare str is refused, not split).
+std::vector<std::string> endpoint_list(nb::handle servers) {
+    std::vector<std::string> out;
+    if (servers.is_none()) {
+        return out;
+    }
+    const bool is_text = nb::isinstance<nb::str>(servers) || PyBytes_Check(servers.ptr());
+    if (is_text || !PySequence_Check(servers.ptr())) {
+        throw nb::type_error("rpc_servers must be a sequence of 'host:port' strings (e.g. ['127.0.0.1:50052'])");
+    }
+    for (nb::handle item : nb::borrow<nb::sequence>(servers)) {
+        if (!nb::isinstance<nb::str>(item)) {
+            throw nb::type_error("rpc_servers entries must be str ('host:port')");
+        }
+        out.push_back(nb::cast<std::string>(item));
+    }
+    return out;
+}
+
+// Which device holds what: upstream's per-layer placement and the weight bytes per device.
+nb::list device_placement(const Model & self) {
+    const llama_model * model = self.get();
+    nb::list out;
+    if (self.vocab_only) {
+        return out;
+    }
+    std::vector<ggml_backend_dev_t> order;
+    std::map<ggml_backend_dev_t, std::vector<int>> layers;
+    auto note = [&](ggml_backend_dev_t dev) {
+        if (std::find(order.begin(), order.end(), dev) == order.end()) {
+            order.push_back(dev);
+        }
+    };
+    for (int il = 0; il < llama_model_n_layer(model); ++il) {
+        ggml_backend_dev_t dev = model->dev_layer(il);
+        note(dev);
+        layers[dev].push_back(il);
+    }
+    note(model->dev_output());
+    std::map<ggml_backend_dev_t, size_t> bytes;
+    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    for (const auto & [buft, size] : model->memory_breakdown()) {
+        ggml_backend_dev_t dev = ggml_backend_buft_get_device(buft);
+        dev = dev ? dev : cpu;  // host buffers (mapped files) have no device: they are the CPU's
+        note(dev);
+        bytes[dev] += size;
+    }
+    for (ggml_backend_dev_t dev : order) {
+        nb::dict d;
+        d["name"] = ggml_backend_dev_name(dev);
+        d["description"] = ggml_backend_dev_description(dev);
+        const std::string endpoint = rpc_endpoint_of(dev);
+        d["rpc_endpoint"] = endpoint.empty() ? nb::none() : nb::cast(endpoint);
+        d["layers"] = nb::cast(layers[dev]);
+        d["output"] = dev == model->dev_output();
+        d["weight_bytes"] = bytes[dev];
+        out.append(d);
+    }
+    return out;
+}
 
 std::string meta_string(const llama_model * model, const char * key) {
     std::vector<char> buf(256);
@@ -231,20 +359,40 @@ void bind_model(nb::module_ & m) {
                       "metadata). Contexts keep the weights alive.")
         .def(
             "__init__",
-            [](Model * self, nb::handle path, IntArg n_gpu_layers, bool use_mmap, bool load_mtp, bool vocab_only,
-               bool repack) {
-                new (self) Model(fs_path(path), n_gpu_layers.i32("n_gpu_layers", -1, INT32_MAX), use_mmap, load_mtp,
-                                 vocab_only, repack);
+            [](Model * self, nb::handle path, std::optional<IntArg> n_gpu_layers, bool use_mmap, bool load_mtp,
+               bool vocab_only, bool repack, nb::handle rpc_servers, std::optional<std::vector<float>> tensor_split) {
+                Placement placement;
+                placement.rpc_servers = endpoint_list(rpc_servers);
+                // None: every layer when there are RPC servers to take them, none otherwise
+                placement.n_gpu_layers = n_gpu_layers ? n_gpu_layers->i32("n_gpu_layers", -1, INT32_MAX)
+                                                      : (placement.rpc_servers.empty() ? 0 : -1);
+                placement.tensor_split = tensor_split.value_or(std::vector<float>{});
+                new (self) Model(fs_path(path), placement, use_mmap, load_mtp, vocab_only, repack);
             },
-            nb::arg("path"), nb::kw_only(), nb::arg("n_gpu_layers") = 0, nb::arg("use_mmap") = true,
+            nb::arg("path"), nb::kw_only(), nb::arg("n_gpu_layers").none() = nb::none(), nb::arg("use_mmap") = true,
             nb::arg("load_mtp") = true, nb::arg("vocab_only") = false, nb::arg("repack") = true,
-            nb::sig("def __init__(self, path: str | os.PathLike[str], *, n_gpu_layers: int = 0, use_mmap: bool = True, "
-                    "load_mtp: bool = True, vocab_only: bool = False, repack: bool = True) -> None"),
+            nb::arg("rpc_servers").none() = nb::none(), nb::arg("tensor_split").none() = nb::none(),
+            nb::sig("def __init__(self, path: str | os.PathLike[str], *, n_gpu_layers: int | None = None, "
+                    "use_mmap: bool = True, load_mtp: bool = True, vocab_only: bool = False, repack: bool = True, "
+                    "rpc_servers: collections.abc.Sequence[str] | None = None, "
+                    "tensor_split: collections.abc.Sequence[float] | None = None) -> None"),
             "Load a GGUF file (the GIL is released while loading). repack=False maps to "
-            "upstream's use_extra_bufts=false (no weight repacking / AMX kernels).")
+            "upstream's use_extra_bufts=false (no weight repacking / AMX kernels).\n\n"
+            "rpc_servers: 'host:port' endpoints of ``llama-mtp rpc-server`` workers (upstream's --rpc); "
+            "their devices come first, then local GPUs. n_gpu_layers: how many layers (the last ones; -1: "
+            "all) go to those devices; None means all when rpc_servers are given, else 0. tensor_split: "
+            "the share of each device (default: by free memory). An unreachable server, a failed "
+            "handshake or another protocol version raises ModelLoadError naming the endpoint.")
         .def_prop_ro(
             "path", [](const Model & s) { return path_str(s.path); }, "Path the model was loaded from.")
         .def_prop_ro("closed", &Model::closed, "True after close().")
+        .def_prop_ro("devices", &device_placement, nb::sig("def devices(self) -> list[dict[str, typing.Any]]"),
+                     "Where the weights are, one dict per device in use: name, description, "
+                     "rpc_endpoint ('host:port' for an RPC server, else None), layers (indices), output "
+                     "(holds the output layer), weight_bytes.")
+        .def_prop_ro(
+            "rpc_servers", [](const Model & s) { return s.rpc() ? s.rpc()->endpoints() : std::vector<std::string>{}; },
+            "The RPC servers given at load ('host:port').")
         .def("close", &Model::close,
              "Drop this object's reference to the weights; they are freed once no context "
              "uses them.")

@@ -1,20 +1,32 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nanobind/nanobind.h>
 
 #include "llama.h"
+#include "rpc.h"
 
 namespace llama_mtp {
 
 using ModelPtr = std::shared_ptr<llama_model>;
 
+// Where a model's layers go: n_gpu_layers of them (the last ones; -1: all) onto the devices,
+// which are the RPC servers' (in the order given) and then the local accelerators, split
+// by tensor_split (empty: by free memory, upstream's default).
+struct Placement {
+    int n_gpu_layers = 0;
+    std::vector<std::string> rpc_servers;
+    std::vector<float> tensor_split;
+};
+
 // Owns a llama_model through a shared pointer: contexts hold their own reference,
 // so closing or deleting the Python Model never frees weights a context still uses.
 class Model {
 public:
-    Model(const std::string & path, int n_gpu_layers, bool use_mmap, bool load_mtp, bool vocab_only, bool repack);
+    Model(const std::string & path, const Placement & placement, bool use_mmap, bool load_mtp, bool vocab_only,
+          bool repack);
 
     llama_model * get() const;
     const llama_vocab * vocab() const;
@@ -28,12 +40,16 @@ public:
     // NextN blocks that were loaded (0 with load_mtp=False, whatever the GGUF holds)
     int32_t n_layer_nextn() const;
 
+    // The RPC connections the weights depend on (null without rpc_servers): contexts check it.
+    const RpcLinkPtr & rpc() const { return rpc_; }
+
     std::string path;
     bool vocab_only;
     bool load_mtp;
 
 private:
     ModelPtr model_;
+    RpcLinkPtr rpc_;
 };
 
 int32_t vocab_size(const llama_model * model);

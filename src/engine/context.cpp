@@ -56,13 +56,20 @@ Context::Lock::Lock(const Context & c) : lock_(acquire(c.mutex_)) {
     if (!c.ctx_) {
         throw ClosedError("the context is closed");
     }
+    if (c.rpc_) {
+        c.rpc_->check();  // the weights on a lost RPC server are gone: nothing may run
+    }
     ctx_ = c.ctx_;
 }
 
 Context::Context(nb::object model_obj, const ContextParams & p) : params_(p) {
     Model & model = nb::cast<Model &>(model_obj);
     model_ = model.shared();
+    rpc_ = model.rpc();
     model_obj_ = std::move(model_obj);
+    if (rpc_) {
+        rpc_->check();
+    }
     if (model.vocab_only) {
         throw ContextError("the model was loaded with vocab_only=True: it has no weights to run");
     }
@@ -98,6 +105,19 @@ Context::Context(nb::object model_obj, const ContextParams & p) : params_(p) {
     {
         nb::gil_scoped_release release;
         ctx_ = llama_init_from_model(model_.get(), cp);
+    }
+    if (rpc_) {
+        if (!ctx_) {
+            rpc_->check();  // a lost RPC server explains a failed allocation
+        } else {
+            try {
+                rpc_->check();
+            } catch (...) {
+                llama_free(ctx_);
+                ctx_ = nullptr;
+                throw;
+            }
+        }
     }
     if (!ctx_) {
         throw ContextError(
@@ -191,10 +211,19 @@ void Context::run_decode(int32_t n_tokens, int32_t n_outputs, Run && run, IsOutp
     guard_output_buffer(n_outputs);
     const int32_t rc = run();
     ++decode_count_;
-    if (rc != 0) {
-        last_out_index_.clear();
-        last_n_outputs_ = 0;
-        throw DecodeError(rc, decode_failure(rc));
+    if (rc != 0 || rpc_) {
+        try {
+            if (rpc_) {
+                rpc_->check();  // a lost RPC server comes first: its zeroed replies explain the rest
+            }
+            if (rc != 0) {
+                throw DecodeError(rc, decode_failure(rc));
+            }
+        } catch (...) {
+            last_out_index_.clear();
+            last_n_outputs_ = 0;
+            throw;
+        }
     }
     outputs_reserved_ = std::max(outputs_reserved_, n_outputs);
     layout_changed_ = false;
@@ -258,6 +287,9 @@ void Context::note_external_decode() {
     last_out_index_.clear();
     last_n_outputs_ = 0;
     layout_changed_ = true;
+    if (rpc_) {
+        rpc_->check();
+    }
 }
 
 int32_t Context::output_index(int64_t i, const char * what) const {

@@ -1,4 +1,4 @@
-"""The `llama-mtp` command: demo, generate, bench, info."""
+"""The `llama-mtp` command: demo, generate, bench, info, serve, rpc-server."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    model = Model(args.model, n_gpu_layers=args.n_gpu_layers, repack=not args.no_repack)
+    model = Model(args.model, n_gpu_layers=args.n_gpu_layers, repack=not args.no_repack, rpc_servers=args.rpc)
     mtp = model.has_mtp and not args.no_mtp
     if not model.has_mtp and not args.no_mtp:
         print(f"llama-mtp generate: {args.model} has no NextN (MTP) layers: plain decoding", file=sys.stderr)
@@ -292,7 +292,10 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     gen.add_argument("--seed", type=int, default=None, help="sampling seed (default: random)")
     gen.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     gen.add_argument("--no-mtp", action="store_true", help="plain decoding")
-    gen.add_argument("--n-gpu-layers", type=int, default=0, help="layers offloaded to a GPU backend")
+    gen.add_argument("--n-gpu-layers", "-ngl", type=int, default=None,
+                     help="layers offloaded to GPU or RPC devices (-1: all; default: all with --rpc, else 0)")
+    gen.add_argument("--rpc", type=_endpoints, default=None,
+                     help="RPC servers (llama-mtp rpc-server) to place layers on: host:port,host:port")
     gen.add_argument("--no-repack", action="store_true", help="no weight repacking (CPUs that trap AMX)")
     gen.set_defaults(func=cmd_generate)
 
@@ -329,8 +332,35 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
                      help="require 'Authorization: Bearer KEY' (default: $LLAMA_MTP_API_KEY)")
     srv.add_argument("--chat-template-file", default=None, help="jinja chat template replacing the model's")
     srv.add_argument("--alias", default=None, help="model id reported by /v1/models")
+    srv.add_argument("--n-gpu-layers", "-ngl", type=int, default=None,
+                     help="layers offloaded to GPU or RPC devices (-1: all; default: all with --rpc, else 0)")
+    srv.add_argument("--rpc", type=_endpoints, default=None,
+                     help="RPC servers (llama-mtp rpc-server) to place layers on: host:port,host:port")
     srv.set_defaults(func=cmd_serve)
-    return parser, {"demo": demo, "generate": gen, "bench": bench, "info": info, "serve": srv}
+
+    rpc = command("rpc-server", "serve this machine's devices to llama-mtp clients (ggml's RPC server)")
+    rpc.add_argument("-H", "--host", default="127.0.0.1",
+                     help="address to bind; the protocol is unauthenticated: never expose it to an open network")
+    rpc.add_argument("-p", "--port", type=int, default=50052, help="port to bind")
+    rpc.add_argument("-t", "--threads", type=int, default=None, help="CPU threads (default: one per core)")
+    rpc.add_argument("-c", "--cache", default=None, metavar="DIR",
+                     help="cache large weight tensors in DIR, so that reloading a model skips sending them")
+    rpc.set_defaults(func=cmd_rpc_server)
+    return parser, {"demo": demo, "generate": gen, "bench": bench, "info": info, "serve": srv, "rpc-server": rpc}
+
+
+def _endpoints(text: str) -> list[str]:
+    """--rpc: comma-separated host:port endpoints."""
+    return [e.strip() for e in text.split(",") if e.strip()]
+
+
+def cmd_rpc_server(args: argparse.Namespace) -> int:
+    from .rpc import run_rpc_server
+
+    if not 1 <= args.port <= 65535:
+        raise _UsageError("--port must be in [1, 65535]")
+    run_rpc_server(args.host, args.port, n_threads=args.threads, cache_dir=args.cache)
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -352,7 +382,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     template = Path(args.chat_template_file).read_text() if args.chat_template_file else None
     serve(path, host=args.host, port=args.port, parallel=args.parallel, ctx_size=args.ctx_size,
           mtp=not args.no_mtp, n_draft_max=args.n_draft_max, n_threads=args.threads, max_queue=args.max_queue,
-          api_key=args.api_key, chat_template=template, model_id=args.alias)
+          api_key=args.api_key, chat_template=template, model_id=args.alias,
+          n_gpu_layers=args.n_gpu_layers, rpc_servers=args.rpc)
     return 0
 
 

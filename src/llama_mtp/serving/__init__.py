@@ -14,16 +14,17 @@ from ..sizing import DraftLength
 def serve(model_path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8080, parallel: int = 4,
           ctx_size: int = 4096, mtp: bool = True, n_draft_max: DraftLength = "auto", n_threads: int | None = None,
           max_queue: int = 64, api_key: str | None = None, chat_template: str | None = None,
-          model_id: str | None = None, log_level: str = "warning") -> None:
+          model_id: str | None = None, log_level: str = "warning", n_gpu_layers: int | None = None,
+          rpc_servers: list[str] | None = None) -> None:
     """Load the model and serve it until interrupted. Prints one line "listening on URL" once
-    the socket is bound (port 0 picks a free port)."""
+    the socket is bound (port 0 picks a free port). n_gpu_layers and rpc_servers go to Model()."""
     import uvicorn
 
     from .._core import ChatTemplate, Model
     from .app import create_app
     from .engine import BatchEngine
 
-    model = Model(model_path)
+    model = Model(model_path, n_gpu_layers=n_gpu_layers, rpc_servers=rpc_servers)
     template = ChatTemplate(model, source=chat_template or "")
     engine = BatchEngine(model, parallel=parallel, ctx_per_sequence=ctx_size, mtp=mtp, n_draft_max=n_draft_max,
                          n_threads=n_threads, max_queue=max_queue)
