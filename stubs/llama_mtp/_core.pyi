@@ -5,7 +5,7 @@ llama-mtp native core: llama.cpp models, contexts, batches, samplers and MTP.
 from collections.abc import Mapping, Sequence
 import enum
 import os
-from typing import Annotated, Any, overload
+from typing import Annotated, Any, NoReturn, overload
 
 import numpy
 from numpy.typing import NDArray
@@ -32,6 +32,7 @@ from llama_mtp import (
     MtpStateError as MtpStateError,
     NoPendingProposalError as NoPendingProposalError,
     ProposalPendingError as ProposalPendingError,
+    RpcError as RpcError,
     StaleViewError as StaleViewError,
     StateError as StateError,
     TargetDecodeError as TargetDecodeError
@@ -68,9 +69,11 @@ class Model:
     A GGUF model loaded with llama.cpp (weights, vocabulary, metadata). Contexts keep the weights alive.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, n_gpu_layers: int = 0, use_mmap: bool = True, load_mtp: bool = True, vocab_only: bool = False, repack: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, n_gpu_layers: int | None = None, use_mmap: bool = True, load_mtp: bool = True, vocab_only: bool = False, repack: bool = True, rpc_servers: Sequence[str] | None = None, tensor_split: Sequence[float] | None = None) -> None:
         """
         Load a GGUF file (the GIL is released while loading). repack=False maps to upstream's use_extra_bufts=false (no weight repacking / AMX kernels).
+
+        rpc_servers: 'host:port' endpoints of ``llama-mtp rpc-server`` workers (upstream's --rpc); their devices come first, then local GPUs. n_gpu_layers: how many layers (the last ones; -1: all) go to those devices; None means all when rpc_servers are given, else 0. tensor_split: the share of each device (default: by free memory). An unreachable server, a failed handshake or another protocol version raises ModelLoadError naming the endpoint.
         """
 
     @property
@@ -80,6 +83,16 @@ class Model:
     @property
     def closed(self) -> bool:
         """True after close()."""
+
+    @property
+    def devices(self) -> list[dict[str, Any]]:
+        """
+        Where the weights are, one dict per device in use: name, description, rpc_endpoint ('host:port' for an RPC server, else None), layers (indices), output (holds the output layer), weight_bytes.
+        """
+
+    @property
+    def rpc_servers(self) -> list[str]:
+        """The RPC servers given at load ('host:port')."""
 
     def close(self) -> None:
         """
@@ -1077,3 +1090,11 @@ def inspect_gguf(path: str | os.PathLike[str]) -> dict[str, object]:
     """
     Read a GGUF file's metadata with ggml's reader and run the load preflight, without loading weights. Returns {path, version, architecture, tokenizer_model, n_vocab, n_tensors, n_kv, hparams}; hparams maps each validated key (without the '{architecture}.' prefix) to its value: an int, a float, or a list of ints for per-layer values that differ. A file Model() would reject raises ModelLoadError naming the key, its value and the valid range (ModelNotFoundError if missing).
     """
+
+def serve_rpc(host: str, port: int, *, n_threads: int | None = None, cache_dir: str | os.PathLike[str] | None = None) -> NoReturn:
+    """
+    Serve this machine's devices (its accelerators, else the CPU) to RPC clients with ggml's own RPC server; blocks for as long as it serves (the GIL is released), one client at a time. cache_dir: upstream's local cache of large weight tensors. The protocol is unauthenticated: bind only to addresses of a network you trust. Raises BackendError when it cannot listen.
+    """
+
+def rpc_available() -> bool:
+    """True when this build has ggml's RPC backend."""
