@@ -124,6 +124,16 @@ def test_unreachable_server_is_a_model_load_error(dense_path: Path) -> None:
     assert out.startswith("ModelLoadError 127.0.0.1:") and "cannot connect" in out
 
 
+def recv_exactly(conn: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def fake_server(reply: bytes) -> tuple[int, threading.Thread]:
     """A one-shot server: reads the client's first command, sends `reply`, closes."""
     listener = socket.socket()
@@ -133,9 +143,8 @@ def fake_server(reply: bytes) -> tuple[int, threading.Thread]:
     def serve() -> None:
         conn, _ = listener.accept()
         with conn, listener:
-            header = conn.recv(9, socket.MSG_WAITALL)  # command byte, payload size
-            size = int.from_bytes(header[1:], "little")
-            conn.recv(size, socket.MSG_WAITALL)
+            header = recv_exactly(conn, 9)  # command byte, payload size
+            recv_exactly(conn, int.from_bytes(header[1:], "little"))
             conn.sendall(reply)
 
     thread = threading.Thread(target=serve, daemon=True)
@@ -256,3 +265,22 @@ def test_serve_rpc_arguments() -> None:
         llama_mtp._core.serve_rpc("127.0.0.1", 0)
     with pytest.raises(llama_mtp.InvalidArgumentError, match="n_threads"):
         llama_mtp._core.serve_rpc("127.0.0.1", 50052, n_threads=0)
+
+
+def test_cli_generate_with_rpc(dense_path: Path) -> None:
+    """`llama-mtp generate --rpc`: layers on a worker, the same text as the local run; an
+    unreachable worker is a one-line error naming it."""
+    def generate(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "llama_mtp.cli", "generate", "-m", str(dense_path), "-p", PROMPT,
+                               "-n", "16", "--no-mtp", *extra],
+                              capture_output=True, text=True, timeout=120)
+
+    local = generate()
+    with LocalRpcServer(n_threads=1) as worker:
+        remote = generate("--rpc", worker.endpoint)
+    assert local.returncode == 0 and remote.returncode == 0, remote.stderr
+    assert remote.stdout == local.stdout and local.stdout.strip()
+    port = free_port()
+    failed = generate("--rpc", f"127.0.0.1:{port}")
+    assert failed.returncode == 1
+    assert f"llama-mtp generate: error: RPC server 127.0.0.1:{port}: cannot connect" in failed.stderr
