@@ -284,3 +284,53 @@ def test_cli_generate_with_rpc(dense_path: Path) -> None:
     failed = generate("--rpc", f"127.0.0.1:{port}")
     assert failed.returncode == 1
     assert f"llama-mtp generate: error: RPC server 127.0.0.1:{port}: cannot connect" in failed.stderr
+
+
+@pytest.mark.parametrize("kwargs", [{"handshake": 0.0}, {"reply": -1.0}, {"reply": float("nan")}, {"handshake": 1e9}])
+def test_bad_timeouts(kwargs: dict[str, float]) -> None:
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        llama_mtp.rpc.set_rpc_timeouts(**kwargs)
+
+
+def test_busy_worker_is_a_model_load_error_after_the_handshake_timeout(dense_path: Path) -> None:
+    """A worker serves one client at a time: a second client's load gives up after the
+    handshake timeout instead of waiting for the first one to leave."""
+    with LocalRpcServer(n_threads=1) as worker:
+        holder = llama_mtp.Model(dense_path, rpc_servers=[worker.endpoint])  # this process's connection
+        out = run_child("""
+            import time
+            from llama_mtp.rpc import set_rpc_timeouts
+            set_rpc_timeouts(handshake=1.0)
+            t0 = time.monotonic()
+            try:
+                L.Model(sys.argv[1], rpc_servers=[sys.argv[2]])
+            except L.ModelLoadError as e:
+                print("ModelLoadError", round(time.monotonic() - t0, 1), e)
+        """, str(dense_path), worker.endpoint, timeout=60)
+        holder.close()
+    assert out.startswith("ModelLoadError") and "no handshake reply within 1 s" in out, out
+    assert float(out.split()[1]) < 5.0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="stopping a process with SIGSTOP is POSIX")
+def test_stopped_worker_is_an_rpc_error_after_the_reply_timeout(dense_path: Path) -> None:
+    """A worker that stops answering without closing the connection (a frozen machine, a cut
+    network) fails the step after the reply timeout."""
+    out = run_child("""
+        import signal, time
+        from llama_mtp.rpc import LocalRpcServer, set_rpc_timeouts
+        set_rpc_timeouts(reply=1.0)
+        with LocalRpcServer(n_threads=1) as worker:
+            model = L.Model(sys.argv[1], rpc_servers=[worker.endpoint])
+            s = L.stream(model, "The story begins:", max_tokens=200, n_draft_max=2, ignore_eos=True)
+            try:
+                for i, _ in enumerate(s):
+                    if i == 2:
+                        os.kill(worker.process.pid, signal.SIGSTOP)
+                        stopped = time.monotonic()
+            except L.RpcError as e:
+                print("RpcError", round(time.monotonic() - stopped, 1), e)
+            os.kill(worker.process.pid, signal.SIGCONT)
+    """, str(dense_path), timeout=60)
+    assert out.startswith("RpcError") and "no reply within 1 s" in out, out
+    assert float(out.split()[1]) < 5.0

@@ -10,7 +10,7 @@
 #include "errors.h"
 #include "ggml-backend.h"
 #include "llama.h"
-#include "rpc.h"
+#include "rpc_link.h"
 #include "threads.h"
 
 namespace nb = nanobind;

@@ -6,7 +6,7 @@
 #include <nanobind/nanobind.h>
 
 #include "llama.h"
-#include "rpc.h"
+#include "rpc_link.h"
 
 namespace llama_mtp {
 

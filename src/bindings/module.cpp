@@ -16,7 +16,7 @@
 #include "model.h"
 #include "mtp.h"
 #include "mtp_stats.h"
-#include "rpc_server.h"
+#include "rpc.h"
 #include "sampler.h"
 
 namespace nb = nanobind;
@@ -40,5 +40,5 @@ NB_MODULE(_core, m) {
     llama_mtp::bind_generate(m);
     llama_mtp::bind_chat(m);
     llama_mtp::bind_gguf(m);
-    llama_mtp::bind_rpc_server(m);
+    llama_mtp::bind_rpc(m);
 }

@@ -16,9 +16,9 @@ import threading
 import time
 from typing import IO
 
-from ._core import serve_rpc
+from ._core import serve_rpc, set_rpc_timeouts
 
-__all__ = ["LocalRpcServer", "run_rpc_server", "UNSAFE_HOST_WARNING"]
+__all__ = ["LocalRpcServer", "run_rpc_server", "set_rpc_timeouts", "UNSAFE_HOST_WARNING"]
 
 # upstream rpc-server's warning, word for word, for any host but 127.0.0.1
 UNSAFE_HOST_WARNING = """

@@ -1098,3 +1098,8 @@ def serve_rpc(host: str, port: int, *, n_threads: int | None = None, cache_dir: 
 
 def rpc_available() -> bool:
     """True when this build has ggml's RPC backend."""
+
+def set_rpc_timeouts(*, handshake: float | None = 10.0, reply: float | None = None) -> None:
+    """
+    Timeouts of RPC connections made afterwards (one per server, shared by the models on it). handshake: seconds to wait for a new connection's handshake; a server serves one client at a time, so this is how long a load waits for a busy server before ModelLoadError. reply: seconds to wait for any reply while generating; past it (a stopped worker, a cut network) the model's next call raises RpcError. Set it above the longest step (prompt processing included). None waits forever; the defaults are 10 s and None.
+    """

@@ -1,6 +1,6 @@
 // ggml's RPC backend: endpoint checks, connecting a model's remote devices, watching the
 // connections for failures, and ggml's server loop.
-#include "rpc.h"
+#include "rpc_link.h"
 
 #include <cstring>
 #include <set>
@@ -30,6 +30,7 @@ Fn rpc_function(const char * name) {
 using add_server_fn = decltype(&ggml_backend_rpc_add_server);
 using failures_fn = decltype(&ggml_backend_rpc_failures);
 using start_server_fn = decltype(&ggml_backend_rpc_start_server);
+using set_timeouts_fn = decltype(&ggml_backend_rpc_set_timeouts);
 
 uint64_t failures_of(const std::string & endpoint, std::string * reason = nullptr) {
     static const failures_fn failures = rpc_function<failures_fn>("ggml_backend_rpc_failures");
@@ -135,6 +136,11 @@ void RpcLink::check() const {
                                        "; the model's layers there are lost: close the model and load it again"),
                               {{"endpoint", e}});
     }
+}
+
+void set_rpc_timeouts(int32_t handshake_ms, int32_t reply_ms) {
+    static const set_timeouts_fn set_timeouts = rpc_function<set_timeouts_fn>("ggml_backend_rpc_set_timeouts");
+    set_timeouts(handshake_ms, reply_ms);
 }
 
 std::string rpc_endpoint_of(ggml_backend_dev_t dev) {

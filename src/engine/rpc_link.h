@@ -41,6 +41,11 @@ private:
 
 using RpcLinkPtr = std::shared_ptr<const RpcLink>;
 
+// For connections made afterwards (upstream's per-endpoint connection is shared by every
+// model on it): a handshake without a reply fails after handshake_ms (a server serves one
+// client at a time), a command without a reply after reply_ms; 0 waits forever.
+void set_rpc_timeouts(int32_t handshake_ms, int32_t reply_ms);
+
 // The endpoint an RPC device talks to, or "" for any other device.
 std::string rpc_endpoint_of(ggml_backend_dev_t dev);
 
