@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -55,6 +56,8 @@ def main() -> int:
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2, help="threads of the client and of each worker")
     ap.add_argument("--no-gemma", action="store_true", help="skip the real model (no download)")
+    ap.add_argument("--passive-workers", action="store_true",
+                    help="OMP_WAIT_POLICY=PASSIVE for the workers: their idle threads sleep instead of spinning")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
@@ -71,6 +74,8 @@ def main() -> int:
     ratios: dict[str, list[float]] = {}
     placements: dict[str, Any] = {}
     identical: dict[str, dict[str, bool]] = {}
+    if args.passive_workers:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # read by the workers' OpenMP runtime, not ours (loaded)
     with LocalRpcServer(n_threads=args.threads) as a, LocalRpcServer(n_threads=args.threads) as b:
         workers = [a, b]
         for name, (path, has_mtp) in models.items():
@@ -111,7 +116,8 @@ def main() -> int:
                 m.close()
             del loaded
 
-    print(f"\n{args.max_tokens} tokens, {args.rounds} interleaved rounds, client and workers -t {args.threads}, "
+    print(f"\n{args.max_tokens} tokens, {args.rounds} interleaved rounds, client and workers -t {args.threads}"
+          f"{' (workers OMP_WAIT_POLICY=PASSIVE)' if args.passive_workers else ''}, "
           f"{platform.processor() or platform.machine()}")
     print(f"{'model':<22} {'decoding':<8} {'placement':<9} {'tokens/s':>9} {'/ local':>8}")
     for key, values in speeds.items():
@@ -125,6 +131,7 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps({
             "max_tokens": args.max_tokens, "rounds": args.rounds, "threads": args.threads,
+            "passive_workers": args.passive_workers,
             "tokens_per_s": speeds, "ratio_to_local": ratios, "placements": placements,
             "identical_to_local_without_repacking": identical,
             "build_info": {k: v for k, v in llama_mtp.build_info().items() if k in ("version", "llama_cpp_commit")},
