@@ -73,3 +73,15 @@ def test_missing_files_and_ambiguous_globs_are_typed_errors(offline_cache: Path)
         "ModelNotFoundError True tiny-org/tiny-mtp-GGUF",
         "ModelNotFoundError True tiny-org/tiny-mtp-GGUF",
     ]
+
+
+def test_from_pretrained_places_layers_on_rpc_workers(offline_cache: Path) -> None:
+    """rpc_servers and n_gpu_layers reach Model(): the layers land on the worker."""
+    out = run_child("""
+        from llama_mtp.rpc import LocalRpcServer
+        with LocalRpcServer(n_threads=1) as worker:
+            m = L.Model.from_pretrained("tiny-org/tiny-mtp-GGUF", "tiny-mtp-Q8_0.gguf", rpc_servers=[worker.endpoint])
+            on = [d["rpc_endpoint"] == worker.endpoint for d in m.devices if d["layers"]]
+            print(m.rpc_servers == [worker.endpoint], on, len(L.generate(m, "Hi", max_tokens=5, ignore_eos=True).tokens))
+    """)
+    assert out.strip() == "True [True] 5"

@@ -334,3 +334,20 @@ def test_stopped_worker_is_an_rpc_error_after_the_reply_timeout(dense_path: Path
     """, str(dense_path), timeout=60)
     assert out.startswith("RpcError") and "no reply within 1 s" in out, out
     assert float(out.split()[1]) < 5.0
+
+
+def test_cli_serve_with_rpc(dense_path: Path) -> None:
+    """`llama-mtp serve --rpc`: every layer on a worker; a greedy completion equals generate()
+    on the local model."""
+    import httpx
+    from server_helpers import ServerProcess
+
+    want = llama_mtp.generate(llama_mtp.Model(dense_path), PROMPT, max_tokens=12, ignore_eos=True)
+    with LocalRpcServer(n_threads=1) as worker:
+        server = ServerProcess(dense_path, "-c", "256", "-np", "1", "--rpc", worker.endpoint)
+        try:
+            reply = httpx.post(f"{server.url}/v1/completions", timeout=60,
+                               json={"prompt": PROMPT, "max_tokens": 12, "ignore_eos": True, "temperature": 0})
+        finally:
+            assert server.stop()
+    assert reply.status_code == 200 and reply.json()["choices"][0]["text"] == want.text
