@@ -67,19 +67,19 @@ def paired_ratio(ours: list[float], theirs: list[float]) -> float:
     return median([o / t for o, t in zip(ours, theirs, strict=True)])
 
 
-def run(cmd: list[str]) -> str:
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL)
+def run(cmd: list[str], env: dict[str, str] | None = None) -> str:
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL, env=env)
     return out.stderr + out.stdout
 
 
 # --- upstream ---------------------------------------------------------------------------
 
-def run_and_parse(cmd: list[str], pattern: str) -> re.Match[str]:
+def run_and_parse(cmd: list[str], pattern: str, env: dict[str, str] | None = None) -> re.Match[str]:
     """Run an upstream program and find its summary line. Upstream logs from a background
     thread and now and then the summary never reaches the pipe (seen about once in 30 runs
     here), so such a run is repeated."""
     for _ in range(3):
-        text = run(cmd)
+        text = run(cmd, env)
         m = re.search(pattern, text)
         if m:
             return m

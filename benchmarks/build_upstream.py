@@ -30,6 +30,10 @@ DEFAULT_DIR = ROOT / "build" / "upstream-default"
 # whole pinned tree (same sdist, same patches) by upstream's own top-level CMakeLists.txt.
 SERVER_SRC = ROOT / "build" / "upstream-src"
 SERVER_DIR = ROOT / "build" / "upstream-server"
+# RPC: upstream's rpc-server and the two programs with --rpc, built as upstream's RPC docs say
+# (tools/rpc/README.md: the defaults plus -DGGML_RPC=ON), from the same whole tree
+RPC_DIR = ROOT / "build" / "upstream-rpc"
+RPC_TARGETS = ("ggml-rpc-server", "llama-completion", "llama-speculative-simple")
 
 
 def server_configure_command(build_dir: Path = SERVER_DIR) -> list[str]:
@@ -48,6 +52,22 @@ def build_server(build_dir: Path = SERVER_DIR) -> Path:
     subprocess.run(["cmake", "--build", str(build_dir), "--target", "llama-server", "-j", str(os.cpu_count() or 2)],
                    check=True, stdout=subprocess.DEVNULL)
     return build_dir / "bin" / "llama-server"
+
+
+def rpc_configure_command(build_dir: Path = RPC_DIR) -> list[str]:
+    return [*server_configure_command(build_dir), "-DGGML_RPC=ON"]
+
+
+def build_rpc(build_dir: Path = RPC_DIR) -> Path:
+    """upstream's ggml-rpc-server, llama-completion and llama-speculative-simple with GGML_RPC=ON;
+    returns the directory holding them."""
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch_llama_cpp.py"), "--all", "--dest", str(SERVER_SRC)],
+                   check=True, stdout=subprocess.DEVNULL)
+    if not (build_dir / "CMakeCache.txt").exists():
+        subprocess.run(rpc_configure_command(build_dir), check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["cmake", "--build", str(build_dir), "--target", *RPC_TARGETS, "-j", str(os.cpu_count() or 2)],
+                   check=True, stdout=subprocess.DEVNULL)
+    return build_dir / "bin"
 
 
 def configure_command(build_dir: Path) -> list[str]:
@@ -89,7 +109,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build-dir", type=Path, default=DEFAULT_DIR)
     parser.add_argument("--server", action="store_true", help="build llama-server instead (build/upstream-server)")
+    parser.add_argument("--rpc", action="store_true",
+                        help="build rpc-server and the programs with GGML_RPC=ON instead (build/upstream-rpc)")
     args = parser.parse_args()
+    if args.rpc:
+        print(build_rpc())
+        print(" ".join(rpc_configure_command()).replace(str(ROOT) + "/", ""))
+        return 0
     if args.server:
         print(build_server())
         print(" ".join(server_configure_command()).replace(str(ROOT) + "/", ""))
