@@ -32,13 +32,15 @@ using failures_fn = decltype(&ggml_backend_rpc_failures);
 using start_server_fn = decltype(&ggml_backend_rpc_start_server);
 using set_timeouts_fn = decltype(&ggml_backend_rpc_set_timeouts);
 
+// Called on every way into a context of an RPC model: the reason is copied only when asked for.
 uint64_t failures_of(const std::string & endpoint, std::string * reason = nullptr) {
     static const failures_fn failures = rpc_function<failures_fn>("ggml_backend_rpc_failures");
+    if (!reason) {
+        return failures(endpoint.c_str(), nullptr, 0);
+    }
     char buf[512];
     const uint64_t n = failures(endpoint.c_str(), buf, sizeof buf);
-    if (reason) {
-        *reason = buf;
-    }
+    *reason = buf;
     return n;
 }
 
@@ -112,7 +114,8 @@ std::shared_ptr<RpcLink> RpcLink::connect(const std::vector<std::string> & endpo
 
 int RpcLink::failed_index(std::string & reason) const {
     for (size_t i = 0; i < endpoints_.size(); ++i) {
-        if (failures_of(endpoints_[i], &reason) != baseline_[i]) {
+        if (failures_of(endpoints_[i]) != baseline_[i]) {
+            failures_of(endpoints_[i], &reason);
             return (int) i;
         }
     }
