@@ -233,6 +233,8 @@ def rpc_server_cli(*args: str) -> subprocess.Popen[str]:
 
 def test_cli_port_in_use_is_an_error() -> None:
     with socket.socket() as taken:
+        if hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # Windows: else SO_REUSEADDR may bind it again
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         proc = rpc_server_cli("--port", str(taken.getsockname()[1]), "-t", "1")
