@@ -107,16 +107,14 @@ Context::Context(nb::object model_obj, const ContextParams & p) : params_(p) {
         ctx_ = llama_init_from_model(model_.get(), cp);
     }
     if (rpc_) {
-        if (!ctx_) {
-            rpc_->check();  // a lost RPC server explains a failed allocation
-        } else {
-            try {
-                rpc_->check();
-            } catch (...) {
-                llama_free(ctx_);
+        try {
+            rpc_->check();  // a lost RPC server explains a failed allocation, or spoils a made context
+        } catch (...) {
+            if (ctx_) {
+                llama_free(ctx_);  // no destructor runs for a constructor that throws
                 ctx_ = nullptr;
-                throw;
             }
+            throw;
         }
     }
     if (!ctx_) {
