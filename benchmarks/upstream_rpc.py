@@ -4,51 +4,30 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 from bench_mtp import run_and_parse
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from llama_mtp.rpc import LocalRpcServer
 
 
 def _env(bin_dir: Path) -> dict[str, str]:
     return {**os.environ, "LD_LIBRARY_PATH": str(bin_dir)}
 
 
-class UpstreamWorker:
-    """upstream's ggml-rpc-server (tools/rpc) on a free localhost port, as long as the with-block runs."""
+class UpstreamWorker(LocalRpcServer):
+    """upstream's ggml-rpc-server (tools/rpc) on a free localhost port, as long as the
+    with-block runs."""
 
     def __init__(self, bin_dir: Path, threads: int) -> None:
-        self.port = _free_port()
-        self.process = subprocess.Popen([str(bin_dir / "ggml-rpc-server"), "-p", str(self.port), "-t", str(threads)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(bin_dir))
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1.0).close()
-                break
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("upstream rpc-server did not start") from None
-                time.sleep(0.05)  # polling a port that is not open yet, with a deadline
+        super().__init__(n_threads=threads)
+        self.bin_dir = bin_dir
 
-    @property
-    def endpoint(self) -> str:
-        return f"127.0.0.1:{self.port}"
+    def _command(self) -> list[str]:
+        return [str(self.bin_dir / "ggml-rpc-server"), "-p", str(self.port), "-t", str(self.n_threads)]
 
-    def __enter__(self) -> UpstreamWorker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.kill()
-        self.process.wait()
+    def _env(self) -> dict[str, str]:
+        return _env(self.bin_dir)
 
 
 def upstream_speed(bin_dir: Path, model: Path, prompt: str, n: int, threads: int, mtp: bool,

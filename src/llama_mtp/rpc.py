@@ -79,16 +79,22 @@ class LocalRpcServer:
     def start(self) -> LocalRpcServer:
         for _ in range(5):  # another process may take the free port first
             self.port = _free_port()
-            cmd = [sys.executable, "-m", "llama_mtp.cli", "rpc-server", "--port", str(self.port)]
-            if self.n_threads is not None:
-                cmd += ["--threads", str(self.n_threads)]
             if self._log is not None:
                 self._log.close()
             self._log = tempfile.TemporaryFile()
-            self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self._log)
+            self.process = subprocess.Popen(self._command(), stdout=subprocess.DEVNULL, stderr=self._log,
+                                            env=self._env())
             if self._wait_until_listening():
                 return self
         raise RuntimeError(f"llama-mtp rpc-server did not start: {self._stderr()}")
+
+    def _command(self) -> list[str]:
+        """The worker to run on self.port (benchmarks/ runs upstream's ggml-rpc-server this way)."""
+        cmd = [sys.executable, "-m", "llama_mtp.cli", "rpc-server", "--port", str(self.port)]
+        return cmd + (["--threads", str(self.n_threads)] if self.n_threads is not None else [])
+
+    def _env(self) -> dict[str, str] | None:
+        return None  # this process's environment
 
     def close(self) -> None:
         """kill(), and drop its log."""
