@@ -61,8 +61,10 @@ std::vector<int32_t> token_list(nb::handle tokens, int32_t n_vocab, const char *
     for (nb::handle item : tokens) {
         IntArg v;
         if (!nb::try_cast<IntArg>(item, v)) {
-            throw InvalidArgumentError(std::string(what) + " " + std::to_string(i) + " must be an int, got " +
-                                       nb::cast<std::string>(nb::str(item.type().attr("__name__"))));
+            // the wrong kind of value is a TypeError (Python's convention); a wrong int, a ValueError
+            const std::string msg = std::string(what) + " " + std::to_string(i) + " must be an int, got " +
+                                    nb::cast<std::string>(nb::str(item.type().attr("__name__")));
+            throw nb::type_error(msg.c_str());
         }
         check_id(v.value, v.overflow, n_vocab, what, i);
         out.push_back((int32_t) v.value);

@@ -100,6 +100,17 @@ void bind_context(nb::module_ & m) {
 
     bind_view_owner(m);
 
+    m.def(
+        "_lock_pair",
+        [](const Context & first, const Context & second) {
+            nb::gil_scoped_release release;
+            const Context::Lock a(first);
+            const Context::Lock b(second);
+        },
+        nb::arg("first"), nb::arg("second"),
+        "Testing aid: take first's lock, then second's, as every path that locks two contexts does "
+        "(ContextError where that would wait for itself or break the DEFAULT-before-MTP order).");
+
     auto context =
         nb::class_<Context>(m, "Context",
                             "A llama.cpp inference context over a Model (KV cache, outputs). "

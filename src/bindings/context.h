@@ -46,13 +46,21 @@ public:
     // and throws ClosedError when the context is closed. It never blocks on the lock while
     // holding the GIL (the holder of the lock may need the GIL to finish), so it is safe to
     // take with or without the GIL; long native work then releases the GIL itself.
+    // A thread takes at most one lock per context, and takes targets (DEFAULT) before drafts
+    // (MTP): a lock that would break that order throws ContextError instead of waiting forever
+    // (a second lock of one context waits for itself; MTP-then-DEFAULT can deadlock against
+    // another thread's DEFAULT-then-MTP).
     class Lock {
     public:
         explicit Lock(const Context & c);
+        ~Lock();
+        Lock(const Lock &) = delete;
+        Lock & operator=(const Lock &) = delete;
         llama_context * get() const { return ctx_; }
         llama_memory_t memory() const { return llama_get_memory(ctx_); }
 
     private:
+        const Context * owner_;
         std::unique_lock<std::mutex> lock_;
         llama_context * ctx_;
     };

@@ -26,6 +26,10 @@ LLAMA_MTP_ERROR(InvalidConfigError, MtpSessionError);
 LLAMA_MTP_ERROR(TargetDecodeError, MtpSessionError);
 LLAMA_MTP_ERROR(MtpStateError, MtpSessionError);
 
+// Where a target and a draft context meet: refuses the same context twice (before any lock is
+// taken, which would wait for itself).
+void require_two_contexts(const Context & target, const Context & draft);
+
 struct MtpConfig {
     int32_t n_seq = 1;
     int32_t n_draft_max = 3;

@@ -50,9 +50,29 @@ std::unique_lock<std::mutex> acquire(std::mutex & m) {
     return lock;
 }
 
+// The contexts whose locks this thread holds, in the order taken.
+thread_local std::vector<const Context *> held_locks;
+
+// Refuses a lock that would wait for itself or break the DEFAULT-before-MTP order.
+const Context & check_lock_order(const Context & c) {
+    for (const Context * held : held_locks) {
+        if (held == &c) {
+            throw ContextError(
+                "this thread already holds this context's lock: the same context was passed where two "
+                "different contexts are needed (or a call re-entered it); it would wait for itself");
+        }
+        if (held->params().ctx_type >= c.params().ctx_type) {
+            throw ContextError(
+                "lock order: a target (DEFAULT) context is locked before any MTP context, and one context of "
+                "each kind at a time; this call would break that order and could deadlock");
+        }
+    }
+    return c;
+}
+
 }  // namespace
 
-Context::Lock::Lock(const Context & c) : lock_(acquire(c.mutex_)) {
+Context::Lock::Lock(const Context & c) : owner_(&check_lock_order(c)), lock_(acquire(c.mutex_)) {
     if (!c.ctx_) {
         throw ClosedError("the context is closed");
     }
@@ -60,6 +80,14 @@ Context::Lock::Lock(const Context & c) : lock_(acquire(c.mutex_)) {
         c.rpc_->check();  // the weights on a lost RPC server are gone: nothing may run
     }
     ctx_ = c.ctx_;
+    held_locks.push_back(owner_);
+}
+
+Context::Lock::~Lock() {
+    const auto it = std::find(held_locks.rbegin(), held_locks.rend(), owner_);
+    if (it != held_locks.rend()) {
+        held_locks.erase(std::next(it).base());
+    }
 }
 
 Context::Context(nb::object model_obj, const ContextParams & p) : params_(p) {

@@ -80,6 +80,9 @@ Generator::Generator(nb::object target, nb::object draft, int32_t n_slots, const
 
 void Generator::init(int32_t n_seq) {
     tgt_ = &nb::cast<Context &>(target_obj_);
+    if (!draft_obj_.is_none()) {
+        require_two_contexts(*tgt_, nb::cast<Context &>(draft_obj_));
+    }
     const ContextParams & tp = tgt_->params();
     if (tp.ctx_type != ContextType::DEFAULT) {
         throw InvalidArgumentError("the target must be a DEFAULT context");

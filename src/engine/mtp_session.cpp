@@ -25,6 +25,14 @@ std::string fix(const std::string & what, const std::string & how) {
 
 }  // namespace
 
+void require_two_contexts(const Context & target, const Context & draft) {
+    if (&target == &draft) {
+        throw IncompatibleContextsError(
+            fix("the same context was passed as target and draft",
+                "create a DEFAULT context for the target and a separate ContextType.MTP context for the draft"));
+    }
+}
+
 void MtpConfig::validate() const {
     auto in_range = [](const char * name, int64_t value, int64_t lo, int64_t hi) {
         if (value < lo || value > hi) {
@@ -51,6 +59,7 @@ MtpSession::MtpSession(nb::object target, nb::object draft, const MtpConfig & co
     }
     tgt_ = &nb::cast<Context &>(target_obj_);
     dft_ = &nb::cast<Context &>(draft_obj_);
+    require_two_contexts(*tgt_, *dft_);
     config_.validate();
     // upstream's init switches on pre-norm extraction on both contexts: no decode may run meanwhile
     const SessionLock lock(*this);

@@ -100,12 +100,22 @@ def _options_of(arguments: dict[str, object]) -> _Options:
     return _Options(**{f.name: arguments[f.name] for f in fields(_Options)})  # type: ignore[arg-type]
 
 
-def _is_batch(prompt: object) -> bool:
-    if isinstance(prompt, str) or isinstance(prompt, np.ndarray):
-        return False
-    if isinstance(prompt, Sequence) and len(prompt) > 0:
-        return isinstance(prompt[0], (str, list, tuple, np.ndarray))
-    return False
+def _prompt_list(prompt: object) -> tuple[bool, list[Prompt]]:
+    """(batched, the prompts) of a prompt argument: one prompt (text or token ids) or a list of
+    prompts, which are all text or all token-id lists (never a mix: which one was meant?)."""
+    if isinstance(prompt, (str, np.ndarray)):
+        return False, [prompt]
+    if not isinstance(prompt, Sequence):
+        raise TypeError(f"prompt must be text, token ids or a list of prompts, not {type(prompt).__name__}")
+    items = list(prompt)
+    n_text = sum(isinstance(p, str) for p in items)
+    n_ids = sum(isinstance(p, (list, tuple, np.ndarray)) for p in items)
+    if n_text == 0 and n_ids == 0:
+        return False, [prompt]  # token ids (each one is checked by the native loop)
+    if len(items) in (n_text, n_ids):
+        return True, items
+    kinds = sorted({type(p).__name__ for p in items})
+    raise TypeError(f"a list of prompts must be all text or all token-id lists, got a mix of {', '.join(kinds)}")
 
 
 def _open_model(model: ModelLike) -> Model:
@@ -127,8 +137,7 @@ class Stream(Generic[Piece]):
 
     def __init__(self, model: ModelLike, prompt: Prompt | Prompts, options: _Options = _DEFAULTS) -> None:
         self._model = _open_model(model)
-        self._batched = _is_batch(prompt)
-        prompts: list[Prompt] = list(prompt) if self._batched else [prompt]  # type: ignore[arg-type, list-item]
+        self._batched, prompts = _prompt_list(prompt)
         self._setup(prompts, options)
         self.result: Generation | list[Generation] | None = None
 
@@ -288,13 +297,14 @@ def generate(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _D
     """
     o = _options_of(locals())
     model = _open_model(model)
-    if _is_batch(prompt) and len(prompt) > _MAX_SEQUENCES:
+    batched, prompts = _prompt_list(prompt)
+    if batched and len(prompts) > _MAX_SEQUENCES:
         results: list[Generation] = []
-        for i in range(0, len(prompt), _MAX_SEQUENCES):
+        for i in range(0, len(prompts), _MAX_SEQUENCES):
             # sequence i is seeded with seed + i in every group, as within one (mod 2**32, as
             # the native loop adds)
             group = o if o.seed is None or i == 0 else replace(o, seed=(o.seed + i) % (1 << 32))
-            part = Stream(model, list(prompt[i:i + _MAX_SEQUENCES]), group)._run()
+            part = Stream(model, prompts[i:i + _MAX_SEQUENCES], group)._run()
             assert isinstance(part, list)
             results.extend(part)
         return results
