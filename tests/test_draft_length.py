@@ -138,7 +138,6 @@ def test_steps_of_several_sequences(rng: np.random.Generator) -> None:
         (dict(k=2, drafted=-1, accepted=0), "drafted"),
         (dict(k=2, drafted=[1, -1], accepted=[0, 0]), "outside"),
         (dict(k=2, drafted=[], accepted=[]), "1 to 65536"),
-        (dict(k=2, drafted=[1.5], accepted=[0]), "drafted"),
         (dict(k=1, drafted=1, accepted=0, t_verify=float("nan")), "t_verify"),
         (dict(k=1, drafted=1, accepted=0, t_draft=-1.0), "t_draft"),
         (dict(k=1, drafted=1, accepted=0, t_process=float("inf")), "t_process"),
@@ -149,6 +148,13 @@ def test_bad_observations_raise_and_change_nothing(kwargs: dict[str, object], ma
     args = dict(t_draft=0.001, t_verify=0.01) | kwargs
     with pytest.raises(InvalidArgumentError, match=match):
         c.observe(**args)  # type: ignore[arg-type]
+    assert c.n_steps == 0 and c.next() == 1
+
+
+def test_a_non_int_observation_is_a_type_error() -> None:
+    c = DraftController(6)
+    with pytest.raises(TypeError, match="drafted 0 must be an int, got float"):
+        c.observe(k=2, drafted=[1.5], accepted=[0], t_draft=0.001, t_verify=0.01)  # type: ignore[list-item]
     assert c.n_steps == 0 and c.next() == 1
 
 

@@ -193,10 +193,11 @@ void bind_context(nb::module_ & m) {
             .def_prop_ro("decode_count", &Context::decode_count,
                          "Number of decodes run so far: the generation of views taken now.")
             .def_prop_ro("n_outputs", &Context::last_n_outputs, "Output rows of the last decode.")
-            .def("decode", &Context::decode, nb::arg("batch"),
+            .def("decode", &Context::decode, nb::arg("batch"), nb::kw_only(), nb::arg("exact") = false,
                  "Decode a batch (GIL released). Raises InvalidArgumentError for bad tokens, positions or "
                  "seq ids, KvCacheFullError / DecodeAbortedError / InvalidBatchError / DecodeError for "
-                 "upstream failures (with .code).")
+                 "upstream failures (with .code). exact: batch-invariant, every row's outputs bit for bit "
+                 "those of a one-row batch (slower on repacked CPU weights).")
             .def(
                 "set_embeddings_pre_norm",
                 [](Context & c, bool on, bool masked) {

@@ -76,7 +76,8 @@ public:
     void set_n_threads(int32_t n_threads, int32_t n_threads_batch);
 
     // Validate, then decode with the GIL released (Ctrl-C aborts it); throws DecodeError.
-    void decode(const Batch & batch);
+    // exact: batch-invariant (every row as a one-row batch computes it; see batch_invariant.h).
+    void decode(const Batch & batch, bool exact = false);
     // The guarded decode every path uses, called with the lock held (GIL released or not):
     // checks against the effective n_batch, the output-buffer guard for live views, the
     // bookkeeping of rows with outputs. `n_outputs`: rows with the output flag.

@@ -25,7 +25,7 @@ namespace {
 // What a sequence asks for, from the keyword arguments __init__ and add() share.
 SeqConfig seq_config(IntArg max_tokens, float temperature, IntArg top_k, float top_p, float min_p,
                      const std::optional<IntArg> & seed, bool ignore_eos, const std::vector<std::string> & stop,
-                     IntArg n_draft, const Grammar * grammar) {
+                     IntArg n_draft, const Grammar * grammar, bool exact) {
     SeqConfig c;
     c.max_tokens = max_tokens.i32("max_tokens", 0);
     c.sampling = {temperature, top_k.i32("top_k", 0), top_p, min_p};
@@ -35,6 +35,7 @@ SeqConfig seq_config(IntArg max_tokens, float temperature, IntArg top_k, float t
     c.stop = stop;
     c.n_draft = n_draft.i32("n_draft", -1, 64);
     if (grammar) c.grammar = std::make_shared<const Grammar>(*grammar);
+    c.exact = exact;
     return c;
 }
 
@@ -50,11 +51,11 @@ std::vector<std::vector<int32_t>> prompt_lists(const Context & target, nb::handl
 #define LLAMA_MTP_SEQ_ARGS                                                                                            \
     nb::arg("temperature") = 0.0f, nb::arg("top_k") = 0, nb::arg("top_p") = 1.0f, nb::arg("min_p") = 0.0f,            \
     nb::arg("seed").none() = nb::none(), nb::arg("ignore_eos") = false, nb::arg("stop") = std::vector<std::string>{}, \
-    nb::arg("n_draft") = -1, nb::arg("grammar").none() = nb::none()
+    nb::arg("n_draft") = -1, nb::arg("grammar").none() = nb::none(), nb::arg("exact") = false
 #define LLAMA_MTP_SEQ_SIG                                                                                         \
     "temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, " \
     "ignore_eos: bool = False, stop: collections.abc.Sequence[str] = [], n_draft: int = -1, "                     \
-    "grammar: Grammar | None = None"
+    "grammar: Grammar | None = None, exact: bool = False"
 
 }  // namespace
 
@@ -78,16 +79,19 @@ void bind_generate(nb::module_ & m) {
             "__init__",
             [](SeqConfig * self, IntArg max_tokens, float temperature, IntArg top_k, float top_p, float min_p,
                std::optional<IntArg> seed, bool ignore_eos, const std::vector<std::string> & stop, IntArg n_draft,
-               const Grammar * grammar) {
-                new (self) SeqConfig(
-                    seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop, n_draft, grammar));
+               const Grammar * grammar, bool exact) {
+                new (self) SeqConfig(seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop,
+                                                n_draft, grammar, exact));
             },
             nb::kw_only(), nb::arg("max_tokens"), LLAMA_MTP_SEQ_ARGS,
             nb::sig("def __init__(self, *, max_tokens: int, " LLAMA_MTP_SEQ_SIG ") -> None"),
             "Validated sequence options, as add() takes them (seed: exactly this sequence's).")
         .def_ro("max_tokens", &SeqConfig::max_tokens, "Most tokens the sequence generates.")
         .def_ro("n_draft", &SeqConfig::n_draft, "-1: the generator's draft length; 0: none; n: at most n.")
-        .def_ro("stop", &SeqConfig::stop, "Strings that end the sequence.");
+        .def_ro("stop", &SeqConfig::stop, "Strings that end the sequence.")
+        .def_ro("exact", &SeqConfig::exact,
+                "Exact mode: every decode with a row of this sequence is batch-invariant, so its tokens are "
+                "those of one-token-at-a-time decoding.");
     nb::class_<Generator>(m, "Generator",
                           "Low-level generation loop: prefill on construction, then step() until done. "
                           "Use llama_mtp.generate()/stream() instead.")
@@ -96,7 +100,7 @@ void bind_generate(nb::module_ & m) {
             [](Generator * self, Context & target_ref, Context * draft_ptr, nb::handle prompts_in, IntArg max_tokens,
                IntArg n_draft_max, bool adaptive, IntArg n_min, float p_min, float temperature, IntArg top_k,
                float top_p, float min_p, std::optional<IntArg> seed, bool ignore_eos,
-               const std::vector<std::string> & stop, IntArg n_draft, const Grammar * grammar) {
+               const std::vector<std::string> & stop, IntArg n_draft, const Grammar * grammar, bool exact) {
                 nb::object target = nb::find(&target_ref);
                 nb::object draft = draft_ptr ? nb::find(draft_ptr) : nb::none();
                 const auto prompts = prompt_lists(target_ref, prompts_in);
@@ -105,8 +109,8 @@ void bind_generate(nb::module_ & m) {
                 c.adaptive = adaptive;
                 c.n_min = n_min.i32("n_min", 0, c.n_draft_max);
                 c.p_min = p_min;
-                c.seq =
-                    seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop, n_draft, grammar);
+                c.seq = seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop, n_draft,
+                                   grammar, exact);
                 new (self) Generator(target, draft, prompts, c);
             },
             nb::arg("target"), nb::arg("draft").none(), nb::arg("prompts"), nb::kw_only(), nb::arg("max_tokens"),
@@ -141,10 +145,10 @@ void bind_generate(nb::module_ & m) {
             "add",
             [](Generator & g, nb::handle prompts_in, IntArg max_tokens, float temperature, IntArg top_k, float top_p,
                float min_p, std::optional<IntArg> seed, bool ignore_eos, const std::vector<std::string> & stop,
-               IntArg n_draft, const Grammar * grammar) {
+               IntArg n_draft, const Grammar * grammar, bool exact) {
                 const auto prompts = prompt_lists(g.target(), prompts_in);
-                SeqConfig c =
-                    seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop, n_draft, grammar);
+                SeqConfig c = seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop, n_draft,
+                                         grammar, exact);
                 std::vector<SeqConfig> cfgs(prompts.size(), c);
                 for (size_t i = 0; i < cfgs.size(); ++i) cfgs[i].seed = c.seed + (uint32_t) i;
                 return g.add(prompts, cfgs);

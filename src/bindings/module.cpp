@@ -16,6 +16,7 @@
 #include "model.h"
 #include "mtp.h"
 #include "mtp_stats.h"
+#include "quantize.h"
 #include "rpc.h"
 #include "sampler.h"
 
@@ -41,4 +42,5 @@ NB_MODULE(_core, m) {
     llama_mtp::bind_chat(m);
     llama_mtp::bind_gguf(m);
     llama_mtp::bind_rpc(m);
+    llama_mtp::bind_quantize(m);
 }

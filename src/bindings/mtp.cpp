@@ -37,9 +37,9 @@ int64_t seq_arg(const IntArg & v) {
     return v.in("seq_id", INT32_MIN, INT32_MAX);
 }
 
-void decode_target(MtpSession & s, const Batch & batch) {
+void decode_target(MtpSession & s, const Batch & batch, bool exact) {
     try {
-        s.target().decode(batch);
+        s.target().decode(batch, exact);
     } catch (const DecodeError & e) {
         TargetDecodeError error(e.what());
         error.attributes = e.attributes;  // code included
@@ -230,16 +230,17 @@ void bind_mtp(nb::module_ & m) {
             "accept", [](MtpSession & s, IntArg seq, IntArg n) { s.accept(seq_arg(seq), n.i32("n_accepted", 0)); },
             nb::arg("seq_id"), nb::arg("n_accepted"),
             "Report how many tokens of the pending proposal the target verified.")
-        .def("decode_target", &decode_target, nb::arg("batch"),
-             "target.decode(batch) (GIL released); a failure raises TargetDecodeError, an MtpSessionError "
-             "and a DecodeError with .code.")
+        .def("decode_target", &decode_target, nb::arg("batch"), nb::kw_only(), nb::arg("exact") = false,
+             "target.decode(batch, exact=exact) (GIL released); a failure raises TargetDecodeError, an "
+             "MtpSessionError and a DecodeError with .code.")
         .def(
             "decode_target_and_process",
-            [](MtpSession & s, const Batch & batch) {
-                decode_target(s, batch);
+            [](MtpSession & s, const Batch & batch, bool exact) {
+                decode_target(s, batch, exact);
                 s.process(batch);
             },
-            nb::arg("batch"), "decode_target(batch) then process(batch); GIL released for both.")
+            nb::arg("batch"), nb::kw_only(), nb::arg("exact") = false,
+            "decode_target(batch, exact=exact) then process(batch); GIL released for both.")
         .def(
             "clear_target_kv_cache_seq",
             [](MtpSession & s, nb::handle seq_id, nb::handle p0, nb::handle p1) {

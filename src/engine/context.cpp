@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <string>
 
+#include "batch_invariant.h"
 #include "common.h"
 #include "errors.h"
 #include "interrupt.h"
@@ -276,7 +277,7 @@ void Context::decode_locked(const Lock & lock, const common_batch & b, int32_t n
         [&](int32_t i) { return batch.tokens[i].output; });
 }
 
-void Context::decode(const Batch & batch) {
+void Context::decode(const Batch & batch, bool exact) {
     const int32_t n = batch.size();
     const int32_t n_vocab = vocab_size(model_.get());
     const int32_t * tok = batch.token();
@@ -304,6 +305,7 @@ void Context::decode(const Batch & batch) {
     with_interrupts([&] {
         nb::gil_scoped_release release;
         Lock lock(*this);
+        const BatchInvariant invariant(exact);
         decode_locked(lock, batch.view(), batch.n_outputs());
     });
 }

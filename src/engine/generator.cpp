@@ -4,6 +4,7 @@
 #include <cmath>
 #include <optional>
 
+#include "batch_invariant.h"
 #include "clock.h"
 #include "common.h"
 #include "errors.h"
@@ -115,6 +116,13 @@ void Generator::init(int32_t n_seq) {
 }
 
 Generator::~Generator() = default;
+
+bool Generator::step_is_exact() const {
+    for (const auto & st : seqs_) {
+        if (st.used && st.finish_reason.empty() && st.cfg.exact) return true;
+    }
+    return false;
+}
 
 bool Generator::done() const {
     if (!failed_.empty()) return true;
@@ -313,7 +321,10 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
             batch_->add(st.pending_prompt[i], (llama_pos) (st.prefill_pos + i), s, false);
         }
     }
-    tgt_->decode_locked(target, *batch_, n_outputs);
+    {
+        const BatchInvariant exact(step_is_exact());
+        tgt_->decode_locked(target, *batch_, n_outputs);
+    }
     last_hidden_ = hidden_on_;
     if (use_session) {
         const ScopedTimer timer(t_process_step);

@@ -30,6 +30,9 @@ struct SeqConfig {
     std::vector<std::string> stop;           // the sequence ends where one of these appears in its text
     int32_t n_draft = -1;                    // -1: the generator's length (adaptive or n_draft_max); 0: none
     std::shared_ptr<const Grammar> grammar;  // sampling (and verification) through it; null: none
+    // Exact mode: every decode with a row of this sequence is batch-invariant (BatchInvariant),
+    // so its tokens are those of one-token-at-a-time decoding whatever shares the batch.
+    bool exact = false;
 };
 
 struct GenConfig {
@@ -116,6 +119,7 @@ private:
         SamplerPtr sampler;                // null when greedy
         CommonSamplerPtr grammar_sampler;  // sequences with a grammar (then sampler is null)
         int32_t row = 0;                   // first row of this sequence in the current verify batch
+        bool kv_exact = false;             // exact, and so is every KV row it holds (reused ones too)
     };
 
     // Runs f with the GIL released, both contexts locked and Ctrl-C watched; a failure marks
@@ -134,6 +138,8 @@ private:
                  const Context::Lock & target);
     int32_t pick(SeqState & st, int32_t row, llama_context * ctx);
     void step_locked(std::vector<std::vector<int32_t>> & out, const Context::Lock & target, llama_memory_t mem_dft);
+    // Whether the next step's batch has a row of an exact sequence (active, or joining with its prompt).
+    bool step_is_exact() const;
 
     nanobind::object target_obj_, draft_obj_;
     std::unique_ptr<MtpSession> session_;
@@ -149,6 +155,7 @@ private:
     struct SlotCache {
         std::vector<int32_t> tokens;
         bool draft_ok = false;  // the draft context holds those positions too
+        bool exact = false;     // every one of them was decoded batch-invariant
     };
     std::vector<SlotCache> cache_;
     bool keeps_prefixes_ = false;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "batch_invariant.h"
 #include "clock.h"
 #include "common.h"
 #include "errors.h"
@@ -127,7 +128,9 @@ std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & pr
             int32_t best = -1, best_len = -1;
             for (int32_t s = 0; s < (int32_t) seqs_.size(); ++s) {
                 if (seqs_[s].used || taken[s]) continue;
-                const int32_t len = common_prefix(cache_[s].tokens, prompts[i]);
+                // an exact sequence reuses only KV that was decoded exactly
+                const bool usable = !cfgs[i].exact || cache_[s].exact;
+                const int32_t len = usable ? common_prefix(cache_[s].tokens, prompts[i]) : 0;
                 if (len > best_len) best = s, best_len = len;
             }
             if (best < 0) break;
@@ -155,6 +158,7 @@ std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & pr
             const int32_t s = slots[i];
             seqs_[s] = std::move(fresh[i]);
             SeqState & st = seqs_[s];
+            st.kv_exact = st.cfg.exact && (reused[i] == 0 || cache_[s].exact);
             reuse_prefix(s, reused[i], target, mem_dft);
             st.prefill_pos = reused[i];
             if (join && st.finish_reason.empty()) {
@@ -194,7 +198,7 @@ void Generator::release(int32_t s) {
             std::vector<int32_t> kept = std::move(st.prompt);
             kept.insert(kept.end(), st.generated.begin(), st.generated.end());
             kept.resize(std::min<size_t>(kept.size(), (size_t) std::max<llama_pos>(n_kv, 0)));
-            cache_[s] = {std::move(kept), session_ && !st.stale};
+            cache_[s] = {std::move(kept), session_ && !st.stale, st.kv_exact};
         } else {
             llama_memory_seq_rm(target.memory(), s, -1, -1);
             if (session_) restart_clean(s, mem_dft);
@@ -231,8 +235,11 @@ void Generator::prefill(const std::vector<int32_t> & slots, const std::vector<st
         hidden_on_ = true;
     }
     batch_->clear();
+    bool exact = false;
+    for (const int32_t s : slots) exact = exact || seqs_[s].cfg.exact;
     auto flush = [&]() {
         if (batch_->size() == 0) return;
+        const BatchInvariant invariant(exact);
         tgt_->decode_locked(target, *batch_, 0);
         if (session_) session_->process_common(*batch_);
         batch_->clear();

@@ -61,9 +61,9 @@ MtpSession::MtpSession(nb::object target, nb::object draft, const MtpConfig & co
     dft_ = &nb::cast<Context &>(draft_obj_);
     require_two_contexts(*tgt_, *dft_);
     config_.validate();
+    preflight();  // parameters fixed at creation: before the locks, whose order needs DEFAULT then MTP
     // upstream's init switches on pre-norm extraction on both contexts: no decode may run meanwhile
     const SessionLock lock(*this);
-    preflight();
 
     common_params_speculative params;
     params.types = {COMMON_SPECULATIVE_TYPE_DRAFT_MTP};

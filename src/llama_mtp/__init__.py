@@ -59,6 +59,7 @@ from ._core import (  # noqa: E402
     build_info,
     default_threads,
     inspect_gguf,
+    quantize,
     set_log_level,
 )
 from ._core import version as _version  # noqa: E402
@@ -125,6 +126,7 @@ __all__ = [
     "MtpContextParams",
     "mtp_context_params",
     "mtp_contexts",
+    "quantize",
     "set_log_level",
     "stream",
 ]

@@ -90,6 +90,7 @@ class _Options:
     parse_special: bool = False
     ignore_eos: bool = False
     grammar: Grammar | None = None
+    exact: bool = False
 
 
 _DEFAULTS = _Options()
@@ -180,7 +181,7 @@ class Stream(Generic[Piece]):
             self._target, self._draft, token_prompts, max_tokens=max_tokens, n_draft_max=n_draft_max,
             adaptive=o.n_draft_max == "auto", n_min=o.n_min, p_min=o.p_min, temperature=o.temperature,
             top_k=o.top_k, top_p=o.top_p,
-            min_p=o.min_p, seed=o.seed, ignore_eos=o.ignore_eos, stop=stops, grammar=o.grammar,
+            min_p=o.min_p, seed=o.seed, ignore_eos=o.ignore_eos, stop=stops, grammar=o.grammar, exact=o.exact,
         )
         self._n_prompt = [len(p) for p in token_prompts]
 
@@ -236,13 +237,13 @@ def stream(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
            p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
            top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
            stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
-           ignore_eos: bool = ..., grammar: Grammar | None = ...) -> Stream[str]: ...
+           ignore_eos: bool = ..., grammar: Grammar | None = ..., exact: bool = ...) -> Stream[str]: ...
 @overload
 def stream(model: ModelLike, prompt: Prompts, *, max_tokens: int = ..., mtp: bool = ..., n_draft_max: DraftLength = ...,
            p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
            top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
            stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
-           ignore_eos: bool = ..., grammar: Grammar | None = ...) -> Stream[tuple[int, str]]: ...
+           ignore_eos: bool = ..., grammar: Grammar | None = ..., exact: bool = ...) -> Stream[tuple[int, str]]: ...
 def stream(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _DEFAULTS.max_tokens,
            mtp: bool = _DEFAULTS.mtp, n_draft_max: DraftLength = _DEFAULTS.n_draft_max, p_min: float = _DEFAULTS.p_min,
            n_min: int = _DEFAULTS.n_min, n_threads: int | None = _DEFAULTS.n_threads,
@@ -251,7 +252,7 @@ def stream(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _DEF
            stop: str | Sequence[str] | None = _DEFAULTS.stop, add_special: bool = _DEFAULTS.add_special,
            parse_special: bool = _DEFAULTS.parse_special,
            ignore_eos: bool = _DEFAULTS.ignore_eos,
-           grammar: Grammar | None = _DEFAULTS.grammar) -> Stream[str] | Stream[tuple[int, str]]:
+           grammar: Grammar | None = _DEFAULTS.grammar, exact: bool = _DEFAULTS.exact) -> Stream[str] | Stream[tuple[int, str]]:
     """Like generate(), but iterate to get text pieces as they are accepted ((index, piece)
     pairs for a list of prompts); `.result` then holds the Generation(s)."""
     o = _options_of(locals())
@@ -264,13 +265,13 @@ def generate(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
              p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
              top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
              stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
-             ignore_eos: bool = ..., grammar: Grammar | None = ...) -> Generation: ...
+             ignore_eos: bool = ..., grammar: Grammar | None = ..., exact: bool = ...) -> Generation: ...
 @overload
 def generate(model: ModelLike, prompt: Prompts, *, max_tokens: int = ..., mtp: bool = ..., n_draft_max: DraftLength = ...,
              p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
              top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
              stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
-             ignore_eos: bool = ..., grammar: Grammar | None = ...) -> list[Generation]: ...
+             ignore_eos: bool = ..., grammar: Grammar | None = ..., exact: bool = ...) -> list[Generation]: ...
 def generate(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _DEFAULTS.max_tokens,
              mtp: bool = _DEFAULTS.mtp, n_draft_max: DraftLength = _DEFAULTS.n_draft_max, p_min: float = _DEFAULTS.p_min,
              n_min: int = _DEFAULTS.n_min, n_threads: int | None = _DEFAULTS.n_threads,
@@ -279,7 +280,7 @@ def generate(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _D
              stop: str | Sequence[str] | None = _DEFAULTS.stop, add_special: bool = _DEFAULTS.add_special,
              parse_special: bool = _DEFAULTS.parse_special,
              ignore_eos: bool = _DEFAULTS.ignore_eos,
-             grammar: Grammar | None = _DEFAULTS.grammar) -> Generation | list[Generation]:
+             grammar: Grammar | None = _DEFAULTS.grammar, exact: bool = _DEFAULTS.exact) -> Generation | list[Generation]:
     """Generate from a prompt (text or token ids) or a list of prompts (batched in one target
     batch per step; more than llama.cpp's sequence limit run in groups).
 
@@ -294,6 +295,11 @@ def generate(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _D
     tokens (e.g. "<|im_start|>") in text prompts. ignore_eos: go on past end-of-generation tokens.
     grammar: a llama_mtp.Grammar (GBNF, or Grammar.from_json_schema) that every sampled token,
     drafted ones included, must follow: verification samples through it.
+    exact: every decode runs batch-invariant (each row computed as a one-row batch would be), so
+    greedy output is that of one-token-at-a-time decoding on quantized models too, whatever the
+    draft lengths, the batch or the other sequences; it costs speed on repacked CPU weights
+    (README, "Exactness"). Without it, f16/f32 models are exact and quantized ones may differ at
+    near-ties once a verify batch has 4 or more rows.
     """
     o = _options_of(locals())
     model = _open_model(model)

@@ -117,6 +117,9 @@ class TinyModelSpec:
     seed: int = 0
     n_ff: int = 0  # 0: 2.75 * n_embd rounded up to a multiple of 32
     eos: int = 2  # the end-of-sequence id; a word id makes the model end its text at that word
+    # a random output head: logits ~ N(0, 1) over the words, so the top two are often close, as
+    # in real models (rounding can flip them); the text is then not the crafted cycle
+    near_ties: bool = False
     version: int = GENERATOR_VERSION
     # derived, filled by tiny_model_spec()
     words: tuple[int, ...] = field(default=(), compare=False, repr=False)
@@ -126,13 +129,18 @@ class TinyModelSpec:
 
     def params(self) -> dict[str, object]:
         keys = ("kind", "acceptance", "n_vocab", "n_embd", "n_layer", "seed", "n_ff", "eos", "version")
-        return {k: v for k, v in asdict(self).items() if k in keys}
+        params = {k: v for k, v in asdict(self).items() if k in keys}
+        if self.near_ties:  # only then: the other models keep their names
+            params["near_ties"] = True
+        return params
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(self.params(), sort_keys=True).encode()).hexdigest()[:16]
 
     def next_token(self, last: int) -> int:
         """The target's greedy next token after `last`."""
+        if self.near_ties:
+            raise ValueError("a near_ties model's text is not known in advance")
         return self.cycle.get(last, self.start)
 
     def expected_tokens(self, prompt: Sequence[int], n: int) -> list[int]:
@@ -164,6 +172,7 @@ def tiny_model_spec(
     seed: int = 0,
     n_ff: int = 0,
     eos: int = 2,
+    near_ties: bool = False,
 ) -> TinyModelSpec:
     """Validate parameters and compute the crafted structure (cheap: no tensors)."""
     if kind not in ("dense", "hybrid"):
@@ -190,7 +199,7 @@ def tiny_model_spec(
         kind=kind, acceptance=float(acceptance), n_vocab=n_vocab, n_embd=n_embd, n_layer=n_layer,
         seed=seed, n_ff=n_ff or (int(2.75 * n_embd) + 31) // 32 * 32, eos=eos, words=tuple(words), cycle=cycle,
         start=start,
-        wrong=wrong,
+        wrong=wrong, near_ties=near_ties,
     )
 
 
@@ -254,6 +263,8 @@ def _build_tensors(spec: TinyModelSpec) -> tuple[dict[str, np.ndarray], dict[str
     for t, nxt in spec.cycle.items():
         out[nxt] = emb[t] / np.sqrt(D)
     out[spec.start] += 1.5 * u / np.sqrt(D)
+    if spec.near_ties:  # the hidden state is ~ e_cur (norm sqrt(D)): word logits ~ N(0, 1)
+        out[words] = rng.standard_normal((words.size, D)) / np.sqrt(D)
     nextn_emb = emb.copy()
     for t in spec.wrong:  # the MTP head predicts pi(pi(t)) after these
         nextn_emb[t] = emb[spec.cycle[t]]
@@ -446,6 +457,7 @@ def tiny_mtp_model(
     seed: int = 0,
     n_ff: int = 0,
     eos: int = 2,
+    near_ties: bool = False,
     chat_template: str | None = None,
 ) -> Path:
     """Write (or reuse) a tiny GGUF with one NextN block and return its path.
@@ -453,9 +465,10 @@ def tiny_mtp_model(
     path=None caches the file under default_cache_dir(), named by its parameters. An
     existing file at `path` is reused when it was written with the same parameters.
     chat_template: jinja source stored as tokenizer.chat_template (e.g. TINY_CHAT_TEMPLATE).
+    near_ties: a random output head (close top-two logits, as real models have); for exactness tests.
     """
     spec = tiny_model_spec(kind=kind, acceptance=acceptance, n_vocab=n_vocab, n_embd=n_embd,
-                           n_layer=n_layer, seed=seed, n_ff=n_ff, eos=eos)
+                           n_layer=n_layer, seed=seed, n_ff=n_ff, eos=eos, near_ties=near_ties)
     params = spec.params()
     if chat_template is not None:  # only then: files without one keep their names
         params.update(chat_template=chat_template, chat_vocab=CHAT_VOCAB_VERSION)

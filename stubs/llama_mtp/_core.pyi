@@ -396,9 +396,9 @@ class Context:
     def n_outputs(self) -> int:
         """Output rows of the last decode."""
 
-    def decode(self, batch: Batch) -> None:
+    def decode(self, batch: Batch, *, exact: bool = False) -> None:
         """
-        Decode a batch (GIL released). Raises InvalidArgumentError for bad tokens, positions or seq ids, KvCacheFullError / DecodeAbortedError / InvalidBatchError / DecodeError for upstream failures (with .code).
+        Decode a batch (GIL released). Raises InvalidArgumentError for bad tokens, positions or seq ids, KvCacheFullError / DecodeAbortedError / InvalidBatchError / DecodeError for upstream failures (with .code). exact: batch-invariant, every row's outputs bit for bit those of a one-row batch (slower on repacked CPU weights).
         """
 
     def set_embeddings_pre_norm(self, on: bool, masked: bool = False) -> None:
@@ -699,13 +699,15 @@ class MtpSession:
     def accept(self, seq_id: int, n_accepted: int) -> None:
         """Report how many tokens of the pending proposal the target verified."""
 
-    def decode_target(self, batch: Batch) -> None:
+    def decode_target(self, batch: Batch, *, exact: bool = False) -> None:
         """
-        target.decode(batch) (GIL released); a failure raises TargetDecodeError, an MtpSessionError and a DecodeError with .code.
+        target.decode(batch, exact=exact) (GIL released); a failure raises TargetDecodeError, an MtpSessionError and a DecodeError with .code.
         """
 
-    def decode_target_and_process(self, batch: Batch) -> None:
-        """decode_target(batch) then process(batch); GIL released for both."""
+    def decode_target_and_process(self, batch: Batch, *, exact: bool = False) -> None:
+        """
+        decode_target(batch, exact=exact) then process(batch); GIL released for both.
+        """
 
     def clear_target_kv_cache_seq(self, seq_id: int, p0: int | None = None, p1: int | None = None) -> bool:
         """
@@ -828,7 +830,7 @@ def argmax(logits: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='
 class SequenceOptions:
     """What one sequence of a Generator asks for (add_sequences())."""
 
-    def __init__(self, *, max_tokens: int, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None) -> None:
+    def __init__(self, *, max_tokens: int, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None, exact: bool = False) -> None:
         """
         Validated sequence options, as add() takes them (seed: exactly this sequence's).
         """
@@ -845,12 +847,18 @@ class SequenceOptions:
     def stop(self) -> list[str]:
         """Strings that end the sequence."""
 
+    @property
+    def exact(self) -> bool:
+        """
+        Exact mode: every decode with a row of this sequence is batch-invariant, so its tokens are those of one-token-at-a-time decoding.
+        """
+
 class Generator:
     """
     Low-level generation loop: prefill on construction, then step() until done. Use llama_mtp.generate()/stream() instead.
     """
 
-    def __init__(self, target: Context, draft: Context | None, prompts: Sequence[Sequence[int] | numpy.ndarray], *, max_tokens: int, n_draft_max: int = 3, adaptive: bool = False, n_min: int = 0, p_min: float = 0.0, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None) -> None:
+    def __init__(self, target: Context, draft: Context | None, prompts: Sequence[Sequence[int] | numpy.ndarray], *, max_tokens: int, n_draft_max: int = 3, adaptive: bool = False, n_min: int = 0, p_min: float = 0.0, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None, exact: bool = False) -> None:
         """
         Prefill the prompts (GIL released); generation happens in step(). adaptive: a DraftController picks each step's draft length, up to n_draft_max. Sequence i is seeded seed + i. n_draft: -1 follows the generator, 0 turns drafting off, n drafts at most n. grammar: a Grammar that sampling and verification go through (upstream's grammar sampler).
         """
@@ -861,7 +869,7 @@ class Generator:
         A generator with n_slots empty sequence slots for continuous batching: add() prompts between steps, cancel() and release() finished ones.
         """
 
-    def add(self, prompts: Sequence[Sequence[int] | numpy.ndarray], *, max_tokens: int, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None) -> list[int]:
+    def add(self, prompts: Sequence[Sequence[int] | numpy.ndarray], *, max_tokens: int, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None, exact: bool = False) -> list[int]:
         """
         Prefill prompts into free slots between steps (GIL released) and return their slots; the other sequences go on where they were. Raises GeneratorFullError without enough free slots.
         """
@@ -1102,4 +1110,9 @@ def rpc_available() -> bool:
 def set_rpc_timeouts(*, handshake: float | None = 10.0, reply: float | None = None) -> None:
     """
     Timeouts of RPC connections made afterwards (one per server, shared by the models on it). handshake: seconds to wait for a new connection's handshake; a server serves one client at a time, so this is how long a load waits for a busy server before ModelLoadError. reply: seconds to wait for any reply while generating; past it (a stopped worker, a cut network) the model's next call raises RpcError. Set it above the longest step (prompt processing included). None waits forever; the defaults are 10 s and None.
+    """
+
+def quantize(src: str | os.PathLike[str], dst: str | os.PathLike[str], type: str = 'Q4_K_M', *, n_threads: int = 0) -> None:
+    """
+    Quantize the GGUF model at src into a new file dst with llama.cpp's own quantizer (what llama-quantize does): type is one of llama-quantize's names (Q8_0, Q4_0, Q4_K_M, Q6_K, ...; those that need an importance matrix are not offered). Tensors whose rows do not fit the type take upstream's fallback type. n_threads: 0 = all cores. GIL released while it runs.
     """
