@@ -104,6 +104,9 @@ def test_every_layer_on_one_worker(dense_path: Path, workers: list[LocalRpcServe
     want = llama_mtp.generate(local, [PROMPT, "Once"], max_tokens=12, n_draft_max=2)
     got = llama_mtp.generate(remote, [PROMPT, "Once"], max_tokens=12, n_draft_max=2)
     assert [g.tokens for g in got] == [g.tokens for g in want]
+    # the batch-invariant kernels are the local CPU's: exact mode refuses remote layers
+    with pytest.raises(llama_mtp.InvalidArgumentError, match="exact=True needs every layer on the local CPU"):
+        llama_mtp.generate(remote, PROMPT, max_tokens=4, exact=True)
 
 
 def test_tensor_split_places_layers(deep_path: Path, workers: list[LocalRpcServer]) -> None:

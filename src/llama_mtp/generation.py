@@ -119,6 +119,16 @@ def _prompt_list(prompt: object) -> tuple[bool, list[Prompt]]:
     raise TypeError(f"a list of prompts must be all text or all token-id lists, got a mix of {', '.join(kinds)}")
 
 
+def require_exact_support(model: Model) -> None:
+    """exact=True: batch-invariant kernels exist in the local CPU backend only (patch 0005)."""
+    elsewhere = sorted({d["rpc_endpoint"] or d["name"] for d in model.devices
+                        if d["name"] != "CPU" and (d["layers"] or d["output"])})
+    if elsewhere:
+        raise InvalidArgumentError(
+            "exact=True needs every layer on the local CPU (only its kernels can be made batch-invariant); "
+            f"this model runs layers on {', '.join(elsewhere)}: load it with n_gpu_layers=0 and no rpc_servers")
+
+
 def _open_model(model: ModelLike) -> Model:
     return model if isinstance(model, Model) else Model(model)
 
@@ -152,6 +162,8 @@ class Stream(Generic[Piece]):
             MtpSessionConfig(n_draft_max=n_draft_max, n_min=o.n_min, p_min=o.p_min)
         if o.mtp and not model.has_mtp:
             raise InvalidArgumentError("mtp=True needs a model with NextN (MTP) layers; use mtp=False")
+        if o.exact:
+            require_exact_support(model)
         if not 1 <= len(prompts) <= _MAX_SEQUENCES:
             raise InvalidArgumentError(
                 f"{len(prompts)} prompts: one generation runs 1 to {_MAX_SEQUENCES} sequences "
