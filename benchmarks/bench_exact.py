@@ -24,8 +24,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import llama_mtp
 from llama_mtp.testing import tiny_mtp_model
 
@@ -126,7 +124,7 @@ def mtp_costs(rounds: int, threads: int) -> dict[str, dict[str, float]]:
         arms: dict[str, Callable[[], float]] = {}
         for n_draft in (3, "auto"):
             for exact in (False, True):
-                def measure(n_draft: int | str = n_draft, exact: bool = exact) -> float:
+                def measure(n_draft: int | str = n_draft, exact: bool = exact, model: llama_mtp.Model = model) -> float:
                     g = llama_mtp.generate(model, "x", max_tokens=128, n_draft_max=n_draft,  # type: ignore[arg-type]
                                            n_threads=threads, exact=exact)
                     return g.tokens_per_s

@@ -6,10 +6,13 @@ asserted: it is a property of the model and the machine)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import llama_mtp
 from llama_mtp.testing import tiny_mtp_model
@@ -17,18 +20,21 @@ from llama_mtp.testing import tiny_mtp_model
 TYPES = ["F16", "Q8_0", "Q4_0", "Q4_K_M"]
 
 
-@pytest.fixture(scope="module")
-def near_tie_models(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
-    """Tiny models with a random output head (close top-two logits), quantized by llama.cpp."""
-    root = tmp_path_factory.mktemp("near-ties")
-    out: dict[tuple[str, str], Path] = {}
-    for kind in ("dense", "hybrid"):
-        src = tiny_mtp_model(root / f"{kind}-src.gguf", kind=kind, n_embd=256, n_layer=2, near_ties=True)
-        for qtype in TYPES:
-            dst = root / f"{kind}-{qtype}.gguf"
-            llama_mtp.quantize(src, dst, qtype)
-            out[(kind, qtype)] = dst
-    return out
+_models: dict[tuple[str, str], Path] = {}
+
+
+def near_tie_model(kind: str, qtype: str) -> Path:
+    """A tiny model with a random output head (close top-two logits), quantized by llama.cpp
+    (cached by name beside the tiny models)."""
+    if (kind, qtype) not in _models:
+        src = tiny_mtp_model(kind=kind, n_embd=256, n_layer=2, near_ties=True)  # type: ignore[arg-type]
+        dst = src.with_name(f"{src.stem}-{qtype}.gguf")
+        if not dst.exists() or dst.stat().st_mtime < src.stat().st_mtime:
+            tmp = dst.with_name(f"{dst.name}.{os.getpid()}.tmp")
+            llama_mtp.quantize(src, tmp, qtype)
+            os.replace(tmp, dst)  # concurrent workers never see a partial file
+        _models[(kind, qtype)] = dst
+    return _models[(kind, qtype)]
 
 
 def teacher_forced_logits(model: llama_mtp.Model, tokens: list[int], rows: int, exact: bool) -> np.ndarray:
@@ -46,9 +52,8 @@ def teacher_forced_logits(model: llama_mtp.Model, tokens: list[int], rows: int, 
 
 
 @pytest.mark.parametrize("qtype", TYPES)
-def test_exact_rows_equal_one_row_batches_bit_for_bit(near_tie_models: dict[tuple[str, str], Path],
-                                                     qtype: str) -> None:
-    model = llama_mtp.Model(near_tie_models[("dense", qtype)])
+def test_exact_rows_equal_one_row_batches_bit_for_bit(qtype: str) -> None:
+    model = llama_mtp.Model(near_tie_model("dense", qtype))
     prompt = list(model.tokenize("near ties"))
     tokens = prompt + llama_mtp.generate(model, prompt, max_tokens=40, mtp=False).tokens
     alone = teacher_forced_logits(model, tokens, 1, exact=False)
@@ -61,9 +66,9 @@ def test_exact_rows_equal_one_row_batches_bit_for_bit(near_tie_models: dict[tupl
     print(f"{qtype} without exact: " + ", ".join(fast_differs))
 
 
-def test_exact_is_needed_on_repacked_weights(near_tie_models: dict[tuple[str, str], Path]) -> None:
+def test_exact_is_needed_on_repacked_weights() -> None:
     # the test above would be vacuous if the batch kernels never rounded differently here
-    model = llama_mtp.Model(near_tie_models[("dense", "Q4_K_M")])
+    model = llama_mtp.Model(near_tie_model("dense", "Q4_K_M"))
     tokens = list(model.tokenize("near ties")) + list(range(300, 340))
     assert not np.array_equal(teacher_forced_logits(model, tokens, 4, exact=False),
                               teacher_forced_logits(model, tokens, 1, exact=False))
@@ -94,9 +99,8 @@ PROMPTS = ["near ties", "a b c", "tie breaking at random", "zz"]
 
 @pytest.mark.parametrize("kind", ["dense", "hybrid"])
 @pytest.mark.parametrize("qtype", ["F16", "Q8_0", "Q4_K_M"])
-def test_exact_speculative_greedy_equals_one_token_decoding(near_tie_models: dict[tuple[str, str], Path],
-                                                           kind: str, qtype: str) -> None:
-    model = llama_mtp.Model(near_tie_models[(kind, qtype)])
+def test_exact_speculative_greedy_equals_one_token_decoding(kind: str, qtype: str) -> None:
+    model = llama_mtp.Model(near_tie_model(kind, qtype))
     prompts = [list(model.tokenize(p)) for p in PROMPTS]
     n = 48
     differing = 0
@@ -111,3 +115,25 @@ def test_exact_speculative_greedy_equals_one_token_decoding(near_tie_models: dic
     together = llama_mtp.generate(model, prompts, max_tokens=n, n_draft_max=3, exact=True)
     assert [g.tokens for g in together] == [one_token_at_a_time(model, p, n) for p in prompts]
     print(f"{kind} {qtype}: without exact, {differing} of {len(prompts)} prompts diverged from one-token decoding")
+
+
+@given(
+    kind=st.sampled_from(["dense", "hybrid"]),
+    qtype=st.sampled_from(["Q4_K_M", "Q8_0", "F16"]),
+    n_draft_max=st.one_of(st.integers(1, 8), st.just("auto")),
+    p_min=st.sampled_from([0.0, 0.5]),
+    prompts=st.lists(st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=12),
+                     min_size=1, max_size=3),
+    stop=st.lists(st.text(st.characters(min_codepoint=97, max_codepoint=122), min_size=1, max_size=3), max_size=2),
+    max_tokens=st.integers(1, 40),
+)
+def test_exact_mtp_equals_exact_plain_on_near_ties(kind: str, qtype: str, n_draft_max: int | str, p_min: float,
+                                                  prompts: list[str], stop: list[str], max_tokens: int) -> None:
+    model = llama_mtp.Model(near_tie_model(kind, qtype))
+    arg = prompts if len(prompts) > 1 else prompts[0]
+    plain = llama_mtp.generate(model, arg, max_tokens=max_tokens, mtp=False, stop=stop, exact=True)
+    spec = llama_mtp.generate(model, arg, max_tokens=max_tokens, n_draft_max=n_draft_max,  # type: ignore[arg-type]
+                              p_min=p_min, stop=stop, exact=True)
+    want = plain if isinstance(plain, list) else [plain]
+    got = spec if isinstance(spec, list) else [spec]
+    assert [(g.tokens, g.text, g.finish_reason) for g in got] == [(g.tokens, g.text, g.finish_reason) for g in want]
