@@ -31,6 +31,14 @@ def test_generate(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
     assert "mean acceptance length" in out.err
 
 
+def test_generate_exact(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
+    import llama_mtp
+
+    assert main(["generate", "-m", str(model_path), "-p", "Hello", "-n", "12", "--exact"]) == 0
+    want = llama_mtp.generate(model_path, "Hello", max_tokens=12, exact=True).text
+    assert capsys.readouterr().out.strip() == want.strip()
+
+
 def test_info(capsys: pytest.CaptureFixture[str], model_path: Path, kind: str) -> None:
     assert main(["info", "-m", str(model_path)]) == 0
     out = capsys.readouterr().out

@@ -110,7 +110,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     s = stream(
         model, args.prompt, max_tokens=args.max_tokens, mtp=mtp, n_draft_max=args.n_draft_max,
         p_min=args.p_min, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-        min_p=args.min_p, seed=args.seed, n_threads=args.threads, stop=args.stop or None,
+        min_p=args.min_p, seed=args.seed, n_threads=args.threads, stop=args.stop or None, exact=args.exact,
     )
     for piece in s:
         sys.stdout.write(str(piece))
@@ -292,6 +292,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     gen.add_argument("--seed", type=int, default=None, help="sampling seed (default: random)")
     gen.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     gen.add_argument("--no-mtp", action="store_true", help="plain decoding")
+    gen.add_argument("--exact", action="store_true",
+                     help="batch-invariant decoding: greedy output that of one token per decode (slower)")
     gen.add_argument("--n-gpu-layers", "-ngl", type=int, default=None,
                      help="layers offloaded to GPU or RPC devices (-1: all; default: all with --rpc, else 0)")
     gen.add_argument("--rpc", type=_endpoints, default=None,
