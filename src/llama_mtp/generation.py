@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Generic, TypeVar, overload
+from typing import Generic, TypeVar, cast, overload
 
 import numpy as np
 
@@ -322,7 +322,7 @@ def generate(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _D
             # sequence i is seeded with seed + i in every group, as within one (mod 2**32, as
             # the native loop adds)
             group = o if o.seed is None or i == 0 else replace(o, seed=(o.seed + i) % (1 << 32))
-            part = Stream(model, prompts[i:i + _MAX_SEQUENCES], group)._run()
+            part = Stream(model, cast(Prompts, prompts[i:i + _MAX_SEQUENCES]), group)._run()
             assert isinstance(part, list)
             results.extend(part)
         return results
