@@ -6,6 +6,7 @@ token-identical to llama_mtp.generate()/chat(), alone and while other requests r
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -187,6 +188,23 @@ BAD_REQUESTS = [
     ("/v1/completions", {"prompt": "x", "stop": [1]}, "stop"),
     ("/v1/completions", {"prompt": "x", "n": 2}, "n"),
     ("/v1/completions", {"prompt": "x", "seed": "s"}, "seed"),
+    # integers past the native types they end in (SeqConfig.seed is uint32, max_tokens int32...)
+    ("/v1/completions", {"prompt": "x", "seed": 2 ** 80}, "seed"),
+    ("/v1/completions", {"prompt": "x", "seed": -1}, "seed"),
+    ("/v1/completions", {"prompt": "x", "seed": 2 ** 32}, "seed"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "seed": 2 ** 64}, "seed"),
+    ("/v1/completions", {"prompt": "x", "max_tokens": 2 ** 31}, "max_tokens"),
+    ("/v1/completions", {"prompt": "x", "max_completion_tokens": 2 ** 80}, "max_completion_tokens"),
+    ("/v1/completions", {"prompt": "x", "top_k": 2 ** 63}, "top_k"),
+    ("/v1/completions", {"prompt": "x", "n": 2 ** 64}, "n"),
+    ("/v1/completions", {"prompt": "x", "n_draft_max": 2 ** 31}, "n_draft_max"),
+    ("/v1/completions", {"prompt": [1, 2 ** 70]}, "prompt"),
+    ("/v1/completions", b'{"prompt": "x", "seed": ' + b"1" * 5000 + b"}", None),  # past Python's int-from-text limit
+    # lone surrogates: JSON escapes that no UTF-8 holds (json.dumps escapes them, httpx cannot)
+    ("/v1/completions", json.dumps({"prompt": "\ud800"}).encode(), "prompt"),
+    ("/v1/completions", json.dumps({"prompt": "x", "stop": ["a", "\udfff"]}).encode(), "stop[1]"),
+    ("/v1/chat/completions", json.dumps({"messages": [{"role": "user", "content": "\ud800"}]}).encode(),
+     "messages[0].content"),
     ("/v1/completions", {"prompt": "x", "stream": "yes"}, "stream"),
     ("/v1/completions", {"prompt": "x", "n_draft_max": 99}, "n_draft_max"),
     ("/v1/completions", {"prompt": "x", "model": 3}, "model"),
@@ -255,3 +273,49 @@ def test_a_full_queue_answers_503(model_path: Path) -> None:
         assert ok.status_code == 200  # the slot came back when the first client left
     finally:
         assert s.stop(), "".join(s.output)
+
+
+def test_invalid_bodies_get_400_while_the_queue_is_full(model_path: Path) -> None:
+    # validation comes before admission: a client learns what is wrong with its request at
+    # once, not "server busy" for a request that no retry could make valid
+    s = ServerProcess(model_path, "-np", "1", "--max-queue", "0", "-c", "65536")
+    long_prompt = ("/v1/completions", {"prompt": [1] * 70000}, "prompt")  # longer than this server's sequence
+    bad = [r for r in BAD_REQUESTS if r[1] != {"prompt": "word " * 1200}] + [long_prompt]
+    bad += [(p, {**b, "stream": True}, f) for p, b, f in bad if isinstance(b, dict) and "stream" not in b]
+    try:
+        with httpx.Client(base_url=s.url, timeout=60) as h, h.stream(
+                "POST", "/v1/completions", json={"prompt": "Holds the slot", "max_tokens": 60000, "stream": True,
+                                                 "ignore_eos": True}) as r:
+            lines = r.iter_lines()
+            assert next(line for line in lines if line.startswith("data: "))  # admitted: the queue is full now
+
+            def busy() -> bool:
+                answer = h.post("/v1/completions", json={"prompt": "x", "max_tokens": 2})
+                return answer.status_code == 503 and answer.json()["error"]["code"] == "queue_full"
+
+            assert busy()
+            for path, body, param in bad:
+                answer = h.post(path, content=body) if isinstance(body, bytes) else h.post(path, json=body)
+                assert answer.status_code == 400, (str(body)[:120], answer.text)
+                assert answer.json()["error"]["param"] == param, answer.text
+            assert busy()  # and it was full all along
+    finally:
+        assert s.stop(), "".join(s.output)
+
+
+def test_a_client_gone_mid_body_is_no_error(server: ServerProcess) -> None:
+    # a body cut short by the client's leaving is the client's doing (499 in /metrics), not a
+    # traceback in the server's log (the module's server must stop cleanly)
+    gone = 'llama_mtp_requests_total{endpoint="/v1/completions",status="499"}'
+    before = metric(server, gone)
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
+                     "Content-Length: 100\r\n\r\n{\"prompt\": ".encode())
+    assert wait_until(lambda: metric(server, gone) == before + 1)
+
+
+def test_seeds_across_the_native_range_are_taken(client: openai.OpenAI) -> None:
+    texts = [client.completions.create(model="tiny", prompt="Seeded", max_tokens=8, temperature=0.9, seed=seed,
+                                       extra_body={"mtp": False}).choices[0].text for seed in (0, 2 ** 32 - 1, 7, 7)]
+    assert texts[2] == texts[3]  # a seed makes a sampled request reproducible

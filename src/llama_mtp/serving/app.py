@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -26,8 +26,10 @@ from ..chat import ReplyContent, finish_reason_of, parse_reply, render_chat
 from .engine import BatchEngine, EngineStoppedError, Job, JobOptions, QueueFullError
 from .metrics import CONTENT_TYPE, ServerMetrics
 from .requests import (
+    SURROGATE_ESCAPE,
     RequestError,
     Sampling,
+    check_text,
     messages_of,
     object_body,
     response_format_of,
@@ -108,14 +110,20 @@ class ApiServer:
 
     async def body_of(self, request: Request) -> Mapping[str, Any]:
         raw = bytearray()
-        async for part in request.stream():
-            raw += part
-            if len(raw) > MAX_BODY_BYTES:
-                raise BodyTooLargeError(f"the request body is larger than {MAX_BODY_BYTES} bytes")
         try:
-            return object_body(json.loads(raw))
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+            async for part in request.stream():
+                raw += part
+                if len(raw) > MAX_BODY_BYTES:
+                    raise BodyTooLargeError(f"the request body is larger than {MAX_BODY_BYTES} bytes")
+        except ClientDisconnect as e:  # gone before its body ended (cut short, or a bad chunk)
+            raise ClientGoneError from e
+        try:
+            body = object_body(json.loads(raw))
+        except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, an int of 4,300+ digits
             raise RequestError(None, f"the request body is not valid JSON: {e}") from e
+        if SURROGATE_ESCAPE.search(raw):  # a walk of the whole body: off the event loop
+            await asyncio.get_running_loop().run_in_executor(None, check_text, body)
+        return body
 
     def check_model(self, body: Mapping[str, Any]) -> None:
         model = body.get("model")
@@ -280,6 +288,8 @@ class ApiServer:
         prompt = await loop.run_in_executor(None, render)
         tokens: list[int] = self.model.tokenize(prompt.prompt, add_special=True, parse_special=True).tolist()
         job = Job(tokens, self.job_options(s, len(tokens), s.stop + list(prompt.stops), prompt), loop)
+        if prompt.grammar is not None:  # parsed against the vocabulary before admission, off the loop
+            await loop.run_in_executor(None, self.engine.prepare, job)
         ident, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
 
         def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:

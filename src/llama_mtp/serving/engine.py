@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._core import Context, Generator, Grammar, InvalidArgumentError, LlamaError, Model, SequenceOptions
+from .._core import Context, Generator, Grammar, InvalidArgumentError, Model, SequenceOptions
 from ..sizing import DraftLength, draft_ceiling, mtp_context_params
 
 
@@ -54,6 +54,7 @@ class Job:
         self._cancelled = threading.Event()
         self.n_generated = 0
         self.finish_reason = ""
+        self.sequence: SequenceOptions | None = None  # the native options, set by BatchEngine.prepare()
 
     def cancel(self) -> None:
         """The client went away: the engine frees the sequence before its next step."""
@@ -139,8 +140,27 @@ class BatchEngine:
         with self._cv:
             return len(self._jobs)
 
+    def prepare(self, job: Job) -> None:
+        """Validate a job's options as the native layer will take them (InvalidArgumentError
+        when it refuses one; a grammar is parsed against the model's vocabulary), so that a bad
+        request is refused before admission, whatever the queue holds. May take a while for a
+        large grammar: call it off the event loop where a grammar is given."""
+        if job.sequence is not None:
+            return
+        o = job.options
+        if o.grammar is not None:
+            # parsed where the sequence is added too; checking here makes a grammar this
+            # vocabulary cannot take the request's fault at once instead of a queued failure
+            Grammar.from_gbnf(self.model, o.grammar.gbnf)
+        job.sequence = SequenceOptions(max_tokens=o.max_tokens, temperature=o.temperature, top_k=o.top_k,
+                                       top_p=o.top_p, min_p=o.min_p, seed=o.seed, stop=o.stop,
+                                       n_draft=o.n_draft if self.mtp else -1, grammar=o.grammar,
+                                       ignore_eos=o.ignore_eos)
+
     def submit(self, job: Job) -> None:
-        """Queue a job; QueueFullError when max_queue jobs already wait for a slot."""
+        """Queue a job: validated first (prepare(): InvalidArgumentError for a bad option), then
+        admitted; QueueFullError when max_queue jobs already wait for a slot."""
+        self.prepare(job)
         with self._cv:
             if self._stopping:
                 raise EngineStoppedError("the server is shutting down")
@@ -187,15 +207,8 @@ class BatchEngine:
             if job.cancelled:
                 self._finish(job, "cancelled")
                 continue
-            o = job.options
-            try:
-                options = SequenceOptions(max_tokens=o.max_tokens, temperature=o.temperature, top_k=o.top_k,
-                                          top_p=o.top_p, min_p=o.min_p, seed=o.seed, stop=o.stop,
-                                          n_draft=o.n_draft if self.mtp else -1, grammar=o.grammar,
-                                          ignore_eos=o.ignore_eos)
-            except LlamaError as e:
-                self._reject(job, e)
-                continue
+            options = job.sequence
+            assert options is not None  # submit() prepared it
             ready.append((job, options))
         if not ready:
             return

@@ -4,11 +4,18 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..sizing import AUTO_DRAFT_MAX
+
+# the native types the integer fields end in: a value outside them is the request's fault (400),
+# never an overflow deeper down (SeqConfig.seed is uint32; 2**32 - 1 is upstream's "random")
+SEED_MAX = (1 << 32) - 1
+MAX_TOKENS_MAX = 1 << 24  # int32 in SeqConfig, and far above any context
+TOP_K_MAX = 1 << 20  # int32 in SamplerParams
 
 
 class RequestError(Exception):
@@ -65,9 +72,9 @@ def _boolean(body: Mapping[str, Any], name: str, default: bool) -> bool:
 
 def sampling_of(body: Mapping[str, Any]) -> Sampling:
     """The generation fields shared by /v1/completions and /v1/chat/completions."""
-    max_tokens = _integer(body, "max_completion_tokens", 0, 1 << 24)
+    max_tokens = _integer(body, "max_completion_tokens", 0, MAX_TOKENS_MAX)
     if max_tokens is None:
-        max_tokens = _integer(body, "max_tokens", 0, 1 << 24)
+        max_tokens = _integer(body, "max_tokens", 0, MAX_TOKENS_MAX)
     _integer(body, "n", 1, 1)  # one choice per request
     stop_value = body.get("stop")
     if stop_value is None:
@@ -87,16 +94,14 @@ def sampling_of(body: Mapping[str, Any]) -> Sampling:
     options = body.get("stream_options")
     if options is not None and not isinstance(options, Mapping):
         raise RequestError("stream_options", "'stream_options' must be an object")
-    seed = body.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise RequestError("seed", "'seed' must be an integer")
+    seed = _integer(body, "seed", 0, SEED_MAX)
     return Sampling(
         max_tokens=max_tokens,
         temperature=_number(body, "temperature", 0.0, 0.0, 2.0),
         top_p=_number(body, "top_p", 1.0, 1e-9, 1.0),
-        top_k=int(_integer(body, "top_k", 0, 1 << 20) or 0),
+        top_k=int(_integer(body, "top_k", 0, TOP_K_MAX) or 0),
         min_p=_number(body, "min_p", 0.0, 0.0, 0.999),
-        seed=None if seed is None else seed % (1 << 32),
+        seed=seed,
         stop=stop,
         stream=_boolean(body, "stream", False),
         mtp=_boolean(body, "mtp", True),
@@ -110,6 +115,39 @@ def object_body(body: Any) -> Mapping[str, Any]:
     if not isinstance(body, Mapping):
         raise RequestError(None, "the request body must be a JSON object")
     return body
+
+
+# JSON's escape of a UTF-16 surrogate: only a body with one can hold a lone surrogate (raw
+# UTF-8 cannot), so only such a body needs check_text()
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def check_text(body: Mapping[str, Any]) -> None:
+    """Every string (and key) of a parsed body is text the native layer can take: JSON's
+    "\\ud800" parses to a lone surrogate, which no UTF-8 holds (a RequestError naming where)."""
+    stack: list[tuple[str, Any]] = [("", body)]
+    while stack:  # iterative: as deep as the JSON parser allowed; a path is made only where needed
+        where, value = stack.pop()
+        items: Iterable[tuple[Any, Any]] = value.items() if isinstance(value, Mapping) else enumerate(value)
+        for k, v in items:
+            if isinstance(k, str) and not _is_text(k):
+                raise RequestError(where or None, "a key is not valid Unicode text (a lone surrogate)")
+            if isinstance(v, (str, Mapping, list)):
+                path = f"{where}[{k}]" if isinstance(k, int) else f"{where}.{k}" if where else k
+                if not isinstance(v, str):
+                    stack.append((path, v))
+                elif not _is_text(v):
+                    raise RequestError(path, f"'{path}' is not valid Unicode text (a lone surrogate)")
+
+
+def _is_text(s: str) -> bool:
+    if s.isascii():
+        return True
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def messages_of(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
