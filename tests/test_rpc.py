@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from child import run_child
+from server_helpers import ServerProcess
 
 import llama_mtp
 from llama_mtp.rpc import LocalRpcServer
@@ -107,6 +108,26 @@ def test_every_layer_on_one_worker(dense_path: Path, workers: list[LocalRpcServe
     # the batch-invariant kernels are the local CPU's: exact mode refuses remote layers
     with pytest.raises(llama_mtp.InvalidArgumentError, match="exact=True needs every layer on the local CPU"):
         llama_mtp.generate(remote, PROMPT, max_tokens=4, exact=True)
+
+
+def test_the_server_refuses_exact_off_the_local_cpu(dense_path: Path, workers: list[LocalRpcServer]) -> None:
+    import httpx
+
+    s = ServerProcess(dense_path, "-np", "1", "-c", "256", "--rpc", workers[0].endpoint)
+    try:
+        r = httpx.post(s.url + "/v1/completions", json={"prompt": PROMPT, "max_tokens": 2, "exact": True}, timeout=60)
+        assert r.status_code == 400 and r.json()["error"]["param"] == "exact", r.text
+        assert "needs every layer on the local CPU" in r.json()["error"]["message"]
+        r = httpx.post(s.url + "/v1/completions", json={"prompt": PROMPT, "max_tokens": 2}, timeout=60)
+        assert r.status_code == 200, r.text
+    finally:
+        assert s.stop(), "".join(s.output)
+    # and serve --exact refuses to start there, in one line
+    cmd = [sys.executable, "-m", "llama_mtp.cli", "--log-level", "none", "serve", "-m", str(dense_path),
+           "--port", "0", "--rpc", workers[0].endpoint, "--exact"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "exact=True needs every layer on the local CPU" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_tensor_split_places_layers(deep_path: Path, workers: list[LocalRpcServer]) -> None:

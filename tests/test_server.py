@@ -206,6 +206,7 @@ BAD_REQUESTS = [
     ("/v1/chat/completions", json.dumps({"messages": [{"role": "user", "content": "\ud800"}]}).encode(),
      "messages[0].content"),
     ("/v1/completions", {"prompt": "x", "stream": "yes"}, "stream"),
+    ("/v1/completions", {"prompt": "x", "exact": 1}, "exact"),
     ("/v1/completions", {"prompt": "x", "n_draft_max": 99}, "n_draft_max"),
     ("/v1/completions", {"prompt": "x", "model": 3}, "model"),
     ("/v1/completions", {"prompt": "word " * 1200}, "prompt"),
@@ -319,3 +320,31 @@ def test_seeds_across_the_native_range_are_taken(client: openai.OpenAI) -> None:
     texts = [client.completions.create(model="tiny", prompt="Seeded", max_tokens=8, temperature=0.9, seed=seed,
                                        extra_body={"mtp": False}).choices[0].text for seed in (0, 2 ** 32 - 1, 7, 7)]
     assert texts[2] == texts[3]  # a seed makes a sampled request reproducible
+
+
+def test_exact_requests_are_one_token_decoding(client: openai.OpenAI, model: llama_mtp.Model) -> None:
+    # "exact" per request: batch-invariant decoding, whatever else the batch holds
+    prompts = [f"Exact request {i}" for i in range(6)]  # 6 requests on 4 slots: they share batches
+
+    def one(prompt: str) -> str:
+        return client.completions.create(model="tiny", prompt=prompt, max_tokens=24,
+                                         extra_body={"exact": True}).choices[0].text
+
+    with ThreadPoolExecutor(6) as pool:
+        texts = list(pool.map(one, prompts))
+    for prompt, text in zip(prompts, texts, strict=True):
+        assert text == llama_mtp.generate(model, prompt, max_tokens=24, exact=True).text
+        assert text == llama_mtp.generate(model, prompt, max_tokens=24, mtp=False).text
+
+
+def test_serve_exact_is_the_default_a_request_can_override(model_path: Path, model: llama_mtp.Model) -> None:
+    s = ServerProcess(model_path, "-np", "2", "-c", "1024", "--exact")
+    try:
+        with httpx.Client(base_url=s.url, timeout=60) as h:
+            assert h.get("/v1/models").json()["data"][0]["meta"]["exact"] is True
+            for body in ({}, {"exact": False}, {"exact": None}):
+                r = h.post("/v1/completions", json={"prompt": "Served exactly", "max_tokens": 20, **body})
+                assert r.status_code == 200, r.text
+                assert r.json()["choices"][0]["text"] == alone(model, "Served exactly", 20).text
+    finally:
+        assert s.stop(), "".join(s.output)

@@ -328,6 +328,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     srv.add_argument("--n-draft-max", type=_draft_length, default="auto",
                      help=f'default draft length, or "auto" (0..{AUTO_DRAFT_MAX}); requests may ask for less')
     srv.add_argument("--no-mtp", action="store_true", help="plain decoding for every request")
+    srv.add_argument("--exact", action="store_true",
+                     help="batch-invariant decoding for requests that do not set \"exact\" (slower)")
     srv.add_argument("-t", "--threads", type=int, default=None, help="CPU threads (default: one per core)")
     srv.add_argument("--max-queue", type=int, default=64, help="requests waiting for a slot before 503")
     srv.add_argument("--api-key", default=os.environ.get("LLAMA_MTP_API_KEY"),
@@ -385,7 +387,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     serve(path, host=args.host, port=args.port, parallel=args.parallel, ctx_size=args.ctx_size,
           mtp=not args.no_mtp, n_draft_max=args.n_draft_max, n_threads=args.threads, max_queue=args.max_queue,
           api_key=args.api_key, chat_template=template, model_id=args.alias,
-          n_gpu_layers=args.n_gpu_layers, rpc_servers=args.rpc)
+          n_gpu_layers=args.n_gpu_layers, rpc_servers=args.rpc, exact=args.exact)
     return 0
 
 

@@ -15,9 +15,10 @@ def serve(model_path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: 
           ctx_size: int = 4096, mtp: bool = True, n_draft_max: DraftLength = "auto", n_threads: int | None = None,
           max_queue: int = 64, api_key: str | None = None, chat_template: str | None = None,
           model_id: str | None = None, log_level: str = "warning", n_gpu_layers: int | None = None,
-          rpc_servers: list[str] | None = None) -> None:
+          rpc_servers: list[str] | None = None, exact: bool = False) -> None:
     """Load the model and serve it until interrupted. Prints one line "listening on URL" once
-    the socket is bound (port 0 picks a free port). n_gpu_layers and rpc_servers go to Model()."""
+    the socket is bound (port 0 picks a free port). n_gpu_layers and rpc_servers go to Model(). exact: the default of a request
+    without an "exact" field (batch-invariant decoding; README, "Exactness")."""
     import uvicorn
 
     from .._core import ChatTemplate, Model
@@ -27,7 +28,7 @@ def serve(model_path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: 
     model = Model(model_path, n_gpu_layers=n_gpu_layers, rpc_servers=rpc_servers)
     template = ChatTemplate(model, source=chat_template or "")
     engine = BatchEngine(model, parallel=parallel, ctx_per_sequence=ctx_size, mtp=mtp, n_draft_max=n_draft_max,
-                         n_threads=n_threads, max_queue=max_queue)
+                         n_threads=n_threads, max_queue=max_queue, exact=exact)
     app = create_app(engine, model_id=model_id or Path(model_path).name, template=template, api_key=api_key)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
                             timeout_graceful_shutdown=5)

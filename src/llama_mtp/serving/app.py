@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from .._core import ChatPrompt, ChatTemplate, ChatTemplateError, InvalidArgumentError, LlamaError
 from ..chat import ReplyContent, finish_reason_of, parse_reply, render_chat
+from ..generation import require_exact_support
 from .engine import BatchEngine, EngineStoppedError, Job, JobOptions, QueueFullError
 from .metrics import CONTENT_TYPE, ServerMetrics
 from .requests import (
@@ -145,9 +146,15 @@ class ApiServer:
             if s.n_draft_max > self.engine.ceiling:
                 raise RequestError("n_draft_max", f"this server drafts at most {self.engine.ceiling} tokens")
             n_draft = s.n_draft_max
+        exact = self.engine.exact if s.exact is None else s.exact
+        if exact and not self.engine.exact:
+            try:
+                require_exact_support(self.model)
+            except InvalidArgumentError as e:
+                raise RequestError("exact", str(e)) from e
         return JobOptions(max_tokens=max_tokens, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
                           min_p=s.min_p, seed=s.seed, stop=stops, n_draft=n_draft, ignore_eos=s.ignore_eos,
-                          grammar=prompt.grammar if prompt is not None else None)
+                          grammar=prompt.grammar if prompt is not None else None, exact=exact)
 
     async def run_job(self, request: Request, job: Job) -> tuple[str, str]:
         """Wait for a job to finish (text, finish reason); a client that disconnects cancels it."""
@@ -215,7 +222,7 @@ class ApiServer:
     async def models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [
             {"id": self.model_id, "object": "model", "created": self.created, "owned_by": "llama-mtp",
-             "meta": {"mtp": self.engine.mtp, "n_draft_max": self.engine.n_draft_max,
+             "meta": {"mtp": self.engine.mtp, "exact": self.engine.exact, "n_draft_max": self.engine.n_draft_max,
                       "parallel": self.engine.parallel, "n_ctx_per_sequence": self.engine.n_ctx_per_sequence}}]})
 
     async def metrics_endpoint(self, request: Request) -> Response:

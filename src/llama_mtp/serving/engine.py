@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._core import Context, Generator, Grammar, InvalidArgumentError, Model, SequenceOptions
+from ..generation import require_exact_support
 from ..sizing import DraftLength, draft_ceiling, mtp_context_params
 
 
@@ -37,6 +38,7 @@ class JobOptions:
     n_draft: int = -1  # -1: the engine's draft length, 0: no drafting, n: at most n
     grammar: Grammar | None = None
     ignore_eos: bool = False
+    exact: bool = False  # batch-invariant decoding (README, "Exactness")
 
 
 # what a job hands its request: ("text", str), ("done", finish_reason), ("error", Exception)
@@ -94,10 +96,14 @@ class BatchEngine:
     """Serves generation requests from one model with continuous batching."""
 
     def __init__(self, model: Model, *, parallel: int = 4, ctx_per_sequence: int = 4096, mtp: bool = True,
-                 n_draft_max: DraftLength = "auto", n_threads: int | None = None, max_queue: int = 64) -> None:
+                 n_draft_max: DraftLength = "auto", n_threads: int | None = None, max_queue: int = 64,
+                 exact: bool = False) -> None:
         if parallel < 1 or max_queue < 0 or ctx_per_sequence < 64:
             raise ValueError("parallel >= 1, max_queue >= 0 and ctx_per_sequence >= 64 are needed")
+        if exact:
+            require_exact_support(model)
         self.model = model
+        self.exact = exact  # the default of a request that does not say
         self.parallel = parallel
         self.max_queue = max_queue
         self.mtp = mtp and model.has_mtp
@@ -155,7 +161,7 @@ class BatchEngine:
         job.sequence = SequenceOptions(max_tokens=o.max_tokens, temperature=o.temperature, top_k=o.top_k,
                                        top_p=o.top_p, min_p=o.min_p, seed=o.seed, stop=o.stop,
                                        n_draft=o.n_draft if self.mtp else -1, grammar=o.grammar,
-                                       ignore_eos=o.ignore_eos)
+                                       ignore_eos=o.ignore_eos, exact=o.exact)
 
     def submit(self, job: Job) -> None:
         """Queue a job: validated first (prepare(): InvalidArgumentError for a bad option), then

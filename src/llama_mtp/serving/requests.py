@@ -39,6 +39,7 @@ class Sampling:
     mtp: bool
     n_draft_max: int | str | None  # None: the server's default
     ignore_eos: bool = False
+    exact: bool | None = None  # None: the server's default (serve --exact)
     include_usage: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -95,6 +96,9 @@ def sampling_of(body: Mapping[str, Any]) -> Sampling:
     if options is not None and not isinstance(options, Mapping):
         raise RequestError("stream_options", "'stream_options' must be an object")
     seed = _integer(body, "seed", 0, SEED_MAX)
+    exact = body.get("exact")
+    if exact is not None and not isinstance(exact, bool):
+        raise RequestError("exact", "'exact' must be a boolean")
     return Sampling(
         max_tokens=max_tokens,
         temperature=_number(body, "temperature", 0.0, 0.0, 2.0),
@@ -107,6 +111,7 @@ def sampling_of(body: Mapping[str, Any]) -> Sampling:
         mtp=_boolean(body, "mtp", True),
         n_draft_max=draft,
         ignore_eos=_boolean(body, "ignore_eos", False),
+        exact=exact,
         include_usage=bool(options and options.get("include_usage") is True),
     )
 
