@@ -17,6 +17,8 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="no SIGINT watch
 # of 1000 s leaves it no other chance), i.e. once the decode runs: it sends SIGINT then.
 LONG_PREFILL = """
 import signal, time
+# Python's own handler, also when the suite was started in the background (SIGINT ignored)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.setswitchinterval(1000)
 n = 16384
 model = L.Model(sys.argv[1])
@@ -72,6 +74,7 @@ def test_a_program_ignoring_sigint_is_not_interrupted(dense_path: Path) -> None:
 def test_an_interrupted_generation_is_over(dense_path: Path) -> None:
     out = run_child("""
 import signal
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.setswitchinterval(1000)
 model = L.Model(sys.argv[1])
 # 256 sequences: one step runs ~0.2 s, time for the helper thread to be scheduled

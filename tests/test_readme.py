@@ -31,6 +31,7 @@ def test_readme_code_blocks_run(kind: str, capsys: pytest.CaptureFixture[str], t
     populate_cache(tmp_path / "hub", "example-org/Qwen3.5-MTP-GGUF", {"qwen3.5-mtp-Q4_K_M.gguf": model_path})
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.chdir(tmp_path)  # the blocks write files by relative names (a quantized copy)
     # the openai client's block talks to a server this test starts on a free port
     server = ServerProcess(model_path, "-c", "512")
     namespace: dict[str, object] = {}

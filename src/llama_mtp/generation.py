@@ -310,8 +310,8 @@ def generate(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _D
     exact: every decode runs batch-invariant (each row computed as a one-row batch would be), so
     greedy output is that of one-token-at-a-time decoding on quantized models too, whatever the
     draft lengths, the batch or the other sequences; it costs speed on repacked CPU weights
-    (README, "Exactness"). Without it, f16/f32 models are exact and quantized ones may differ at
-    near-ties once a verify batch has 4 or more rows.
+    (README, "Exactness"). Without it, a quantized model's greedy text may part from plain
+    decoding's at a near-tie once a verify batch has 4 or more rows (f16/f32 logits move ~1e-3).
     """
     o = _options_of(locals())
     model = _open_model(model)
