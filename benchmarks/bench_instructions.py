@@ -3,13 +3,18 @@
 valgrind's callgrind: the same count for the same program and inputs whatever else the
 machine is doing, so it separates a real gap from a noisy host.
 
-    python benchmarks/bench_instructions.py [--models hybrid,dense] [--runs plain,mtp_1,mtp_3]
+    python benchmarks/bench_instructions.py [--models hybrid,dense] [--runs plain,mtp_1,mtp_3,mtp_6,auto]
+        [--ours head=PYTHON,older=PYTHON ...]
 
 Each program runs twice under callgrind (short and long generation, 1 thread, greedy, the
 benchmark models of bench_mtp.py); instructions per token = difference of the totals /
 difference of the tokens generated, so model loading, start-up and the prompt cancel out.
 Ours is the whole Python process (interpreter, `llama_mtp.generate()` loop, sampling);
 upstream is `llama-completion` (plain) or `llama-speculative-simple --spec-type draft-mtp`.
+"auto" is ours with n_draft_max="auto" against upstream at its default length (3).
+--ours names interpreters with other builds of llama-mtp installed (e.g. an older commit's,
+to find which change costs instructions); each gets its own column. Every cell is a fixed
+count: a per-step cost that grows shows here even when timing noise hides it.
 """
 
 from __future__ import annotations
@@ -38,9 +43,9 @@ import sys
 import llama_mtp
 llama_mtp.set_log_level("error")
 model = llama_mtp.Model(sys.argv[1])
-n_draft = int(sys.argv[3])
-g = llama_mtp.generate(model, sys.argv[4], max_tokens=int(sys.argv[2]), mtp=n_draft > 0,
-                       n_draft_max=max(n_draft, 1), n_threads=1, ignore_eos=True)
+n_draft = sys.argv[3]
+kw = dict(n_draft_max="auto") if n_draft == "auto" else dict(mtp=int(n_draft) > 0, n_draft_max=max(int(n_draft), 1))
+g = llama_mtp.generate(model, sys.argv[4], max_tokens=int(sys.argv[2]), n_threads=1, ignore_eos=True, **kw)
 print("generated", len(g.tokens))
 """
 
@@ -67,12 +72,15 @@ def upstream_tokens(text: str) -> int:
     return len(echoed.group(1).split())
 
 
-def measure(bin_dir: Path, model: Path, run: str) -> dict[str, Any]:
-    n_draft = 0 if run == "plain" else int(run.split("_")[1])
+def measure(bin_dir: Path, model: Path, run: str, pythons: dict[str, str]) -> dict[str, Any]:
+    ours_draft = "0" if run == "plain" else "auto" if run == "auto" else run.split("_")[1]
+    n_draft = 3 if run == "auto" else int(ours_draft)
 
-    def ours(n: int) -> tuple[int, int]:
-        total, text = callgrind([sys.executable, "-c", OURS, str(model), str(n), str(n_draft), PROMPT])
-        return total, int(re.search(r"generated (\d+)", text).group(1))  # type: ignore[union-attr]
+    def ours_with(python: str) -> Any:
+        def ours(n: int) -> tuple[int, int]:
+            total, text = callgrind([python, "-c", OURS, str(model), str(n), ours_draft, PROMPT])
+            return total, int(re.search(r"generated (\d+)", text).group(1))  # type: ignore[union-attr]
+        return ours
 
     def upstream(n: int) -> tuple[int, int]:
         if n_draft == 0:
@@ -86,33 +94,39 @@ def measure(bin_dir: Path, model: Path, run: str) -> dict[str, Any]:
         total, text = callgrind(cmd)
         return total, upstream_tokens(text)
 
+    sides = {"upstream": upstream, **{who: ours_with(py) for who, py in pythons.items()}}
     with ThreadPoolExecutor(max_workers=2) as pool:  # callgrind counts, so running two at once is fine
-        jobs = {(who, n): pool.submit(fn, n) for who, fn in (("ours", ours), ("upstream", upstream)) for n in LENGTHS}
+        jobs = {(who, n): pool.submit(fn, n) for who, fn in sides.items() for n in LENGTHS}
         res = {k: f.result() for k, f in jobs.items()}
     row: dict[str, Any] = {}
-    for who in ("upstream", "ours"):
+    for who in sides:
         (i0, t0), (i1, t1) = res[(who, LENGTHS[0])], res[(who, LENGTHS[1])]
         row[who] = (i1 - i0) / (t1 - t0)
-    row["ratio"] = row["upstream"] / row["ours"]  # > 1: ours executes fewer instructions per token
+    for who in pythons:  # > 1: ours executes fewer instructions per token
+        row[f"upstream / {who}"] = row["upstream"] / row[who]
     return row
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="hybrid,dense")
-    ap.add_argument("--runs", default="plain,mtp_1,mtp_3")
+    ap.add_argument("--runs", default="plain,mtp_1,mtp_3,mtp_6,auto")
+    ap.add_argument("--ours", default=f"ours={sys.executable}",
+                    help="NAME=PYTHON[,NAME=PYTHON...]: interpreters with a llama-mtp build to count")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    pythons = dict(item.split("=", 1) for item in args.ours.split(","))
     bin_dir = build()
     report: dict[str, Any] = {"upstream_build": reference_config(), "rows": {}}
-    print("| model | run | upstream Minstr/token | ours Minstr/token | upstream / ours |")
-    print("|---|---|---|---|---|")
+    print("| model | run | upstream Minstr/token | " + " | ".join(f"{w} Minstr/token | upstream / {w}" for w in pythons) + " |")
+    print("|---|---|---|" + "---|---|" * len(pythons))
     for name in args.models.split(","):
         path = tiny_mtp_model(**MODELS[name])  # type: ignore[arg-type]
         for run in args.runs.split(","):
-            row = measure(bin_dir, path, run)
+            row = measure(bin_dir, path, run, pythons)
             report["rows"][f"{name} {run}"] = row
-            print(f"| {name} | {run} | {row['upstream'] / 1e6:.2f} | {row['ours'] / 1e6:.2f} | {row['ratio']:.3f} |", flush=True)
+            cells = " | ".join(f"{row[w] / 1e6:.2f} | {row[f'upstream / {w}']:.3f}" for w in pythons)
+            print(f"| {name} | {run} | {row['upstream'] / 1e6:.2f} | {cells} |", flush=True)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0

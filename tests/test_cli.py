@@ -8,22 +8,6 @@ import pytest
 from llama_mtp.cli import main
 
 
-def test_demo(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import llama_mtp.cli as cli
-
-    # the real demo model is large; the command's logic is the same on a small one
-    monkeypatch.setattr(cli, "DEMO_MODEL", dict(kind="hybrid", acceptance=0.9))
-    monkeypatch.setenv("LLAMA_MTP_CACHE", str(tmp_path))
-    assert main(["demo", "-n", "40"]) == 0
-    out = capsys.readouterr()
-    assert "speedup" in out.out and "acceptance per position" in out.out
-    assert "output identical to plain   yes" in out.out
-    assert "plain decoding" in out.err and "40/40" in out.err  # progress bars (tqdm)
-    # the adaptive length is the default, and the demo says what it chose
-    assert "MTP (n_draft_max=auto)" in out.err
-    assert "draft lengths chosen" in out.out and "speed predicted / measured" in out.out
-
-
 def test_generate(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
     assert main(["generate", "-m", str(model_path), "-p", "Hello", "-n", "12", "--n-draft-max", "2"]) == 0
     out = capsys.readouterr()

@@ -5,42 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from . import LlamaError, Model, __version__, set_log_level
+from ._report import chosen_lines, stats_lines
+from .demo import DEMO_SHAPE, MODEL_CHOICES, cmd_demo, demo_model_path
 from .generation import Generation, stream
 from .sizing import AUTO_DRAFT_MAX, DraftLength, draft_ceiling, mtp_context_params
-from .testing import tiny_mtp_model
-
-DEMO_MODEL = dict(kind="hybrid", n_embd=1024, n_layer=8, n_vocab=4096, acceptance=0.9, seed=0)
-
-
-def _run(model: Model, prompt: str, label: str, **kwargs: Any) -> Generation:
-    from tqdm import tqdm
-
-    total = int(kwargs.get("max_tokens", 128))
-    s = stream(model, prompt, **kwargs)
-    with tqdm(total=total, desc=label, unit="tok", leave=True, file=sys.stderr) as bar:
-        for _ in s:
-            bar.update(len(s.generator.tokens[0]) - bar.n)
-        bar.update(total - bar.n)
-    assert isinstance(s.result, Generation)
-    return s.result
-
-
-def _stats_lines(g: Generation) -> list[str]:
-    if g.stats is None:
-        return []
-    per_pos = ", ".join(f"{x:.2f}" for x in g.stats.acceptance_per_position) or "-"
-    return [
-        f"acceptance per position     {per_pos}",
-        f"acceptance rate             {g.stats.acceptance_rate:.3f}",
-        f"mean acceptance length      {g.stats.mean_acceptance_length:.2f} tokens per target step",
-    ]
 
 
 def _draft_length(text: str) -> DraftLength:
@@ -54,52 +27,6 @@ def _draft_length(text: str) -> DraftLength:
     if not 1 <= value <= 64:
         raise argparse.ArgumentTypeError(f'expected "auto" or an integer in [1, 64], not {value}')
     return value
-
-
-def _chosen_lines(g: Generation) -> list[str]:
-    """What n_draft_max="auto" did: the lengths it chose, and its model of the speed."""
-    c = g.controller
-    if c is None or len(g.draft_lengths) == 0:
-        return []
-    counts = sorted(Counter(int(k) for k in g.draft_lengths).items(), key=lambda kv: -kv[1])
-    shares = ", ".join(f"{k} ({n / len(g.draft_lengths):.0%})" for k, n in counts[:4])
-    return [
-        f"draft lengths chosen        {shares} of {len(g.draft_lengths)} steps (0: plain decoding)",
-        f"speed predicted / measured  {c.predicted_speed:.1f} / {c.measured_speed:.1f} tokens/s",
-        f"time draft/verify/process   {g.draft_seconds:.2f} / {g.verify_seconds:.2f} / {g.process_seconds:.2f} s",
-    ]
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    sys.stderr.write("synthesizing (or reusing) the tiny MTP demo model...\n")
-    t0 = time.perf_counter()
-    path = tiny_mtp_model(**DEMO_MODEL)  # type: ignore[arg-type]
-    sys.stderr.write(f"model: {path} ({time.perf_counter() - t0:.1f} s)\n")
-    model = Model(str(path))
-    common = dict(max_tokens=args.max_tokens, n_threads=args.threads)
-    _run(model, args.prompt, "warm-up", **{**common, "max_tokens": 8, "mtp": False})
-    # two interleaved pairs (plain, MTP, MTP, plain): one slow stretch of the machine does not
-    # decide the comparison; each side reports its faster run
-    label = f"MTP (n_draft_max={args.n_draft_max})"
-    runs = [_run(model, args.prompt, "plain decoding", mtp=False, **common),
-            _run(model, args.prompt, label, mtp=True, n_draft_max=args.n_draft_max, **common),
-            _run(model, args.prompt, label, mtp=True, n_draft_max=args.n_draft_max, **common),
-            _run(model, args.prompt, "plain decoding", mtp=False, **common)]
-    plain = max(runs[0], runs[3], key=lambda g: g.tokens_per_s)
-    spec = max(runs[1], runs[2], key=lambda g: g.tokens_per_s)
-    same = all(g.tokens == plain.tokens for g in runs)
-    print()
-    print(f"model                       {model.description}, {model.size_bytes / 2**20:.0f} MiB, "
-          f"{model.arch} with {model.n_layer_nextn} NextN layer")
-    print(f"tokens generated            {len(spec.tokens)} (greedy)")
-    print(f"plain decoding              {plain.tokens_per_s:8.1f} tokens/s")
-    print(f"MTP speculative decoding    {spec.tokens_per_s:8.1f} tokens/s")
-    print(f"speedup                     {spec.tokens_per_s / plain.tokens_per_s:8.2f}x")
-    for line in _stats_lines(spec) + _chosen_lines(spec):
-        print(line)
-    print(f"output identical to plain   {'yes' if same else 'NO'}")
-    print(f"text: {spec.text[:100]}...")
-    return 0 if same else 1
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -120,7 +47,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     print()
     print(f"\n{len(g.tokens)} tokens, {g.tokens_per_s:.1f} tokens/s, prompt {g.n_prompt_tokens} tokens at "
           f"{g.prompt_tokens_per_s:.1f} tokens/s, finish: {g.finish_reason}", file=sys.stderr)
-    for line in _stats_lines(g) + _chosen_lines(g):
+    for line in stats_lines(g) + chosen_lines(g):
         print(line, file=sys.stderr)
     return 0
 
@@ -145,8 +72,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.model:
         model = Model(args.model)
     else:
-        sys.stderr.write("synthesizing (or reusing) the tiny MTP demo model...\n")
-        model = Model(str(tiny_mtp_model(**DEMO_MODEL)))  # type: ignore[arg-type]
+        model = Model(str(demo_model_path(args.demo_model)))
     if not model.has_mtp:
         print(f"llama-mtp bench: {model.description} has no NextN (MTP) layers: plain decoding only", file=sys.stderr)
         drafts = []
@@ -177,7 +103,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if tps > best:
             best_k, best = k, tps
     if "auto" in results:
-        print("\n" + "\n".join(_chosen_lines(results["auto"][-1])))
+        print("\n" + "\n".join(chosen_lines(results["auto"][-1])))
     if best_k == "auto":
         print(f"\nrecommended: n_draft_max=\"auto\" ({best / plain:.2f}x plain decoding on this machine)")
     elif best_k:
@@ -271,11 +197,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         p.add_argument("-t", "--threads", type=int, default=None,
                        help="CPU threads (default: one per physical core, llama_mtp.default_threads())")
 
-    demo = command("demo", "tiny synthesized MTP model: plain vs MTP speed and acceptance")
+    demo = command("demo", "plain vs MTP speed and acceptance on a synthesized model shaped like a real one")
     generation_options(demo, 256)
     demo.add_argument("--n-draft-max", type=_draft_length, default="auto",
                       help=f'tokens drafted per step, or "auto": chosen each step (0..{AUTO_DRAFT_MAX})')
     demo.add_argument("-p", "--prompt", default="The story begins:", help="text prompt")
+    demo.add_argument("--model", choices=MODEL_CHOICES, default=DEMO_SHAPE,
+                      help="the synthesized model (written once and cached; tiny: vocabulary 4096, quick)")
     demo.set_defaults(func=cmd_demo)
 
     gen = command("generate", "stream text from a GGUF model (MTP drafting when it has NextN layers)")
@@ -302,7 +230,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     gen.set_defaults(func=cmd_generate)
 
     bench = command("bench", "sweep n_draft_max: tokens/s, speedup, acceptance; recommends the best")
-    bench.add_argument("-m", "--model", default=None, help="GGUF model file (default: the demo's tiny model)")
+    bench.add_argument("-m", "--model", default=None, help="GGUF model file (default: the demo's model, --demo-model)")
+    bench.add_argument("--demo-model", choices=MODEL_CHOICES, default=DEMO_SHAPE,
+                       help="the synthesized model to use without -m")
     generation_options(bench, 256)
     bench.add_argument("--n-draft-max", default="1,2,3,4,5,6,auto",
                        help='draft lengths to try, comma-separated ("auto": the adaptive length)')

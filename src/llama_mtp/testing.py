@@ -8,7 +8,9 @@ decisive logits, and the MTP head agrees with the target a chosen fraction of th
   pseudo-words W. A random cycle pi over W defines the text: the target's greedy next
   token after a word t is pi(t); after any non-word token it is a chosen start word.
 - MTP head: predicts pi(x) for the drafted token x, except for a random fraction
-  (1 - acceptance) of words where it predicts pi(pi(x)), always a wrong draft.
+  (1 - acceptance) of words where it predicts pi(pi(x)), always a wrong draft; or, with
+  acceptance_profiles, wrong words laid out along the cycle so that the acceptance of each
+  draft position follows a profile, per region of the text (_acceptance.py).
 - kind="hybrid": qwen35 (gated delta-net recurrent layers + attention), the rollback path.
   kind="dense": glm4moe with a dense attention trunk (its NextN block is MoE, as upstream
   requires).
@@ -26,6 +28,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+from ._acceptance import Profile, check_profiles, mean_acceptance, wrong_words
 
 __all__ = ["TINY_CHAT_TEMPLATE", "TinyModelSpec", "tiny_model_spec", "tiny_mtp_model", "default_cache_dir"]
 
@@ -120,6 +124,10 @@ class TinyModelSpec:
     # a random output head: logits ~ N(0, 1) over the words, so the top two are often close, as
     # in real models (rounding can flip them); the text is then not the crafted cycle
     near_ties: bool = False
+    # conditional acceptance per draft position, one profile per region of region_tokens words
+    # of the text (taken in turn); empty: the flat `acceptance`
+    acceptance_profiles: tuple[Profile, ...] = ()
+    region_tokens: int = 0
     version: int = GENERATOR_VERSION
     # derived, filled by tiny_model_spec()
     words: tuple[int, ...] = field(default=(), compare=False, repr=False)
@@ -132,6 +140,9 @@ class TinyModelSpec:
         params = {k: v for k, v in asdict(self).items() if k in keys}
         if self.near_ties:  # only then: the other models keep their names
             params["near_ties"] = True
+        if self.acceptance_profiles:
+            params.update(acceptance_profiles=[list(p) for p in self.acceptance_profiles],
+                          region_tokens=self.region_tokens)
         return params
 
     def digest(self) -> str:
@@ -173,6 +184,8 @@ def tiny_model_spec(
     n_ff: int = 0,
     eos: int = 2,
     near_ties: bool = False,
+    acceptance_profiles: Sequence[Sequence[float]] = (),
+    region_tokens: int = 0,
 ) -> TinyModelSpec:
     """Validate parameters and compute the crafted structure (cheap: no tensors)."""
     if kind not in ("dense", "hybrid"):
@@ -188,18 +201,22 @@ def tiny_model_spec(
         raise ValueError(f"eos must be a token id in [0, {n_vocab}), got {eos}")
     if n_layer < (2 if kind == "hybrid" else 1):
         raise ValueError(f"n_layer too small for kind={kind!r}: {n_layer}")
+    profiles = check_profiles(acceptance_profiles, region_tokens) if acceptance_profiles else ()
+    if profiles:  # non-word tokens follow the first draft position's mean acceptance
+        acceptance = mean_acceptance(profiles, acceptance)
     rng = np.random.default_rng(seed)
     words = list(range(n_base, n_vocab))
     order = rng.permutation(words)
     cycle = {int(order[i]): int(order[(i + 1) % len(order)]) for i in range(len(order))}
     start = int(order[0])
-    n_wrong = int(round((1.0 - acceptance) * len(words)))
-    wrong = frozenset(int(t) for t in rng.choice(words, size=n_wrong, replace=False))
+    wrong = wrong_words(words, [int(t) for t in order], rng, acceptance=acceptance, profiles=profiles,
+                        region_tokens=region_tokens if len(profiles) > 1 else 0)
     return TinyModelSpec(
         kind=kind, acceptance=float(acceptance), n_vocab=n_vocab, n_embd=n_embd, n_layer=n_layer,
         seed=seed, n_ff=n_ff or (int(2.75 * n_embd) + 31) // 32 * 32, eos=eos, words=tuple(words), cycle=cycle,
         start=start,
-        wrong=wrong, near_ties=near_ties,
+        wrong=wrong, near_ties=near_ties, acceptance_profiles=profiles,
+        region_tokens=region_tokens if len(profiles) > 1 else 0,
     )
 
 
@@ -458,6 +475,8 @@ def tiny_mtp_model(
     n_ff: int = 0,
     eos: int = 2,
     near_ties: bool = False,
+    acceptance_profiles: Sequence[Sequence[float]] = (),
+    region_tokens: int = 0,
     chat_template: str | None = None,
 ) -> Path:
     """Write (or reuse) a tiny GGUF with one NextN block and return its path.
@@ -466,9 +485,12 @@ def tiny_mtp_model(
     existing file at `path` is reused when it was written with the same parameters.
     chat_template: jinja source stored as tokenizer.chat_template (e.g. TINY_CHAT_TEMPLATE).
     near_ties: a random output head (close top-two logits, as real models have); for exactness tests.
+    acceptance_profiles: the acceptance of each draft position (e.g. [[0.8, 0.65, 0.5]]); several
+    profiles take turns along the text in stretches of region_tokens words.
     """
     spec = tiny_model_spec(kind=kind, acceptance=acceptance, n_vocab=n_vocab, n_embd=n_embd,
-                           n_layer=n_layer, seed=seed, n_ff=n_ff, eos=eos, near_ties=near_ties)
+                           n_layer=n_layer, seed=seed, n_ff=n_ff, eos=eos, near_ties=near_ties,
+                           acceptance_profiles=acceptance_profiles, region_tokens=region_tokens)
     params = spec.params()
     if chat_template is not None:  # only then: files without one keep their names
         params.update(chat_template=chat_template, chat_vocab=CHAT_VOCAB_VERSION)

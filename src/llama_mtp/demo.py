@@ -1,0 +1,128 @@
+"""`llama-mtp demo`: plain decoding against MTP on a synthesized model shaped like a real one.
+
+The default model has Qwen3.5-0.8B's proportions (a 248k vocabulary, hidden size 1024, 24
+layers), quantized to Q4_K_M, and an MTP head whose acceptance falls with the draft position
+(0.8, 0.65, 0.5, ...), as real heads' does (`llama_mtp.shapes`). It is written once and cached.
+
+Whether MTP pays is a property of model x machine: a verify batch of k + 1 rows must cost less
+than the tokens it yields. Where it cannot pay, "auto" decodes plainly, and the demo says so
+and shows the costs it measured, instead of printing a slowdown as a result.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._core import Model
+from ._report import chosen_lines, run_with_progress, stats_lines
+from .generation import Generation
+from .shapes import DECAYING_PROFILE, SHAPES, shaped_mtp_model
+from .sizing import DraftLength
+from .testing import tiny_mtp_model
+
+DEMO_SHAPE = "qwen35-0.8b"
+# `--model tiny`: the small model the demo used before (vocabulary 4096), quick to write
+DEMO_MODEL: dict[str, Any] = dict(kind="hybrid", n_embd=1024, n_layer=8, n_vocab=4096, acceptance=0.9, seed=0)
+MODEL_CHOICES = (*SHAPES, "tiny")
+# "auto" decoding plainly on at least this share of its steps: it found that drafting cannot pay
+PLAIN_VERDICT_SHARE = 0.5
+
+
+def demo_model_path(name: str = DEMO_SHAPE) -> Path:
+    """The demo's model file: a shape of llama_mtp.shapes (Q4_K_M, decaying acceptance), or "tiny"."""
+    if name == "tiny":
+        return tiny_mtp_model(**DEMO_MODEL)
+    return shaped_mtp_model(name, quant="Q4_K_M", acceptance_profiles=[DECAYING_PROFILE])
+
+
+def plain_share(g: Generation) -> float:
+    """The share of g's steps that drafted nothing (1.0 for plain decoding)."""
+    lengths = np.asarray(g.draft_lengths)
+    return 1.0 if lengths.size == 0 else float(np.mean(lengths == 0))
+
+
+def cost_lines(g: Generation, n_show: int = 3) -> list[str]:
+    """What drafting k tokens costs and yields, as the controller of g measured it."""
+    c = g.controller
+    if c is None or c.step_seconds[0] <= 0:
+        return []
+    plain_step = float(c.step_seconds[0])
+    parts = []
+    for k in range(1, min(n_show, c.n_max) + 1):
+        if c.step_seconds[k] > 0:
+            parts.append(f"k={k}: {c.step_seconds[k] / plain_step:.2f}x the time for {c.expected_tokens[k]:.2f} tokens")
+    if not parts:
+        return []
+    acc = ", ".join(f"{a:.2f}" for a in c.acceptance[:n_show])
+    return [
+        f"a plain step                {plain_step * 1e3:.1f} ms for 1 token",
+        f"a step drafting k tokens    {'; '.join(parts)}",
+        f"acceptance it measured      {acc} (draft positions 1..{n_show}, each given the ones before)",
+    ]
+
+
+def bound_line(g: Generation, n_show: int = 3) -> list[str]:
+    """Tokens per target step the measured acceptance gives where a verify row costs ~nothing."""
+    c = g.controller
+    if c is None:
+        return []
+    k = min(n_show, c.n_max)
+    return [f"where MTP pays              where a verify of k + 1 rows and a draft cost little more than one "
+            f"row (GPUs, many cores, large models), this acceptance gives {c.expected_tokens[k]:.2f} tokens per "
+            f"target step at k={k}: an upper bound on the speedup, not measured here"]
+
+
+def verdict_lines(plain: Generation, spec: Generation, n_draft_max: DraftLength) -> list[str]:
+    """The demo's result: the speedup where MTP pays, a plain statement and its reasons where not."""
+    ratio = spec.tokens_per_s / plain.tokens_per_s
+    share = plain_share(spec)
+    if n_draft_max == "auto" and share >= PLAIN_VERDICT_SHARE:
+        return [
+            "result                      MTP cannot pay for this model on this machine: \"auto\" decoded plainly on "
+            f"{share:.0%} of its steps (the MTP speed above) and probed drafting on the rest; why:",
+            *cost_lines(spec),
+            *bound_line(spec),
+        ]
+    lines = [f"speedup                     {ratio:8.2f}x"]
+    if ratio < 1.0:
+        lines.append(f"result                      slower than plain decoding: n_draft_max={n_draft_max} cannot pay "
+                     "for this model on this machine")
+        lines += cost_lines(spec) + bound_line(spec)
+    return lines
+
+
+def cmd_demo(args: Any) -> int:
+    t0 = time.perf_counter()
+    if args.model == "tiny":
+        sys.stderr.write("synthesizing (or reusing) the tiny MTP demo model...\n")
+    path = demo_model_path(args.model)
+    sys.stderr.write(f"model: {path} ({time.perf_counter() - t0:.1f} s)\n")
+    model = Model(str(path))
+    common = dict(max_tokens=args.max_tokens, n_threads=args.threads)
+    run_with_progress(model, args.prompt, "warm-up", **{**common, "max_tokens": 8, "mtp": False})
+    # two interleaved pairs (plain, MTP, MTP, plain): one slow stretch of the machine does not
+    # decide the comparison; each side reports its faster run
+    label = f"MTP (n_draft_max={args.n_draft_max})"
+    runs = [run_with_progress(model, args.prompt, "plain decoding", mtp=False, **common),
+            run_with_progress(model, args.prompt, label, mtp=True, n_draft_max=args.n_draft_max, **common),
+            run_with_progress(model, args.prompt, label, mtp=True, n_draft_max=args.n_draft_max, **common),
+            run_with_progress(model, args.prompt, "plain decoding", mtp=False, **common)]
+    plain = max(runs[0], runs[3], key=lambda g: g.tokens_per_s)
+    spec = max(runs[1], runs[2], key=lambda g: g.tokens_per_s)
+    same = all(g.tokens == plain.tokens for g in runs)
+    print()
+    print(f"model                       {model.description}, {model.size_bytes / 2**20:.0f} MiB, "
+          f"{model.arch} with {model.n_layer_nextn} NextN layer, vocabulary {model.n_vocab}")
+    print(f"tokens generated            {len(spec.tokens)} (greedy)")
+    print(f"plain decoding              {plain.tokens_per_s:8.1f} tokens/s")
+    print(f"MTP speculative decoding    {spec.tokens_per_s:8.1f} tokens/s")
+    for line in verdict_lines(plain, spec, args.n_draft_max) + stats_lines(spec) + chosen_lines(spec):
+        print(line)
+    print(f"output identical to plain   {'yes' if same else 'NO'}")
+    print(f"text: {spec.text[:100]}...")
+    return 0 if same else 1
