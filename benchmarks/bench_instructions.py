@@ -4,7 +4,7 @@ valgrind's callgrind: the same count for the same program and inputs whatever el
 machine is doing, so it separates a real gap from a noisy host.
 
     python benchmarks/bench_instructions.py [--models hybrid,dense] [--runs plain,mtp_1,mtp_3,mtp_6,auto]
-        [--ours head=PYTHON,older=PYTHON ...]
+        [--ours head=PYTHON,older=PYTHON ...] [--lengths 16,48]
 
 Each program runs twice under callgrind (short and long generation, 1 thread, greedy, the
 benchmark models of bench_mtp.py); instructions per token = difference of the totals /
@@ -37,9 +37,10 @@ from build_upstream import build, reference_config  # noqa: E402
 
 from llama_mtp.testing import tiny_mtp_model  # noqa: E402
 
-LENGTHS = (16, 48)
+LENGTHS = [16, 48]  # --lengths
 OURS = """
-import sys
+import os, sys
+os.environ["LLAMA_MTP_COST_CACHE"] = "0"  # every run starts "auto" afresh: the counts are the cold path's
 import llama_mtp
 llama_mtp.set_log_level("error")
 model = llama_mtp.Model(sys.argv[1])
@@ -113,8 +114,10 @@ def main() -> int:
     ap.add_argument("--runs", default="plain,mtp_1,mtp_3,mtp_6,auto")
     ap.add_argument("--ours", default=f"ours={sys.executable}",
                     help="NAME=PYTHON[,NAME=PYTHON...]: interpreters with a llama-mtp build to count")
+    ap.add_argument("--lengths", default="16,48", help="the short and the long generation (tokens)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    LENGTHS[:] = [int(n) for n in args.lengths.split(",")]
     pythons = dict(item.split("=", 1) for item in args.ours.split(","))
     bin_dir = build()
     report: dict[str, Any] = {"upstream_build": reference_config(), "rows": {}}

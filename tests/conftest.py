@@ -16,6 +16,9 @@ settings.register_profile("dev", deadline=None, max_examples=10)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 llama_mtp.set_log_level(os.environ.get("LLAMA_MTP_TEST_LOG_LEVEL", "none"))
+# Tests start every "auto" controller afresh, whatever earlier tests or runs learned
+# (test_cost_cache.py turns the cache on in a directory of its own); children inherit it.
+os.environ["LLAMA_MTP_COST_CACHE"] = "0"
 
 
 @pytest.fixture(scope="session")

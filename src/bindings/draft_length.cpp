@@ -6,6 +6,7 @@
 
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
 
 #include "arrays.h"
 #include "draft_control.h"
@@ -47,7 +48,60 @@ OwnedArray<double> per_length(const DraftController & c, int32_t first, F && f) 
     return owned_array(v.data(), v.size());
 }
 
+std::vector<double> numbers(nb::handle state, const char * key, size_t max_size) {
+    nb::object value = nb::borrow<nb::dict>(state).get(key, nb::none());
+    std::vector<double> out;
+    if (!nb::try_cast(value, out) || out.size() > max_size) {
+        throw with_attributes(InvalidArgumentError(std::string("state[\"") + key + "\"] must be a list of at most " +
+                                                   std::to_string(max_size) + " numbers"),
+                              {{"parameter", std::string(key)}});
+    }
+    for (double x : out) {
+        if (!std::isfinite(x)) {
+            throw with_attributes(InvalidArgumentError(std::string("state[\"") + key + "\"] holds a non-finite number"),
+                                  {{"parameter", std::string(key)}});
+        }
+    }
+    return out;
+}
+
 }  // namespace
+
+nb::dict prior_to_dict(const DraftPrior & p) {
+    nb::dict d;
+    d["acceptance_hits"] = nb::cast(p.acc_hits);
+    d["acceptance_trials"] = nb::cast(p.acc_trials);
+    d["verify_seconds"] = nb::cast(p.verify);
+    d["process_seconds"] = nb::cast(p.process);
+    d["draft_seconds_per_token"] = p.draft_per_token;
+    d["probe_gap"] = p.probe_gap;
+    return d;
+}
+
+DraftPrior prior_from_dict(nb::handle state) {
+    if (!nb::isinstance<nb::dict>(state)) {
+        throw nb::type_error("state must be a dict, as DraftController.state() returns");
+    }
+    DraftPrior p;
+    p.acc_hits = numbers(state, "acceptance_hits", 64);
+    p.acc_trials = numbers(state, "acceptance_trials", 64);
+    p.verify = numbers(state, "verify_seconds", 65);
+    p.process = numbers(state, "process_seconds", 65);
+    const nb::dict d = nb::borrow<nb::dict>(state);
+    double draft = -1;
+    if (d.contains("draft_seconds_per_token") && !nb::try_cast(d["draft_seconds_per_token"], draft)) {
+        throw with_attributes(InvalidArgumentError("state[\"draft_seconds_per_token\"] must be a number"),
+                              {{"parameter", std::string("draft_seconds_per_token")}});
+    }
+    p.draft_per_token = std::isfinite(draft) ? draft : -1;
+    int64_t gap = 0;
+    if (d.contains("probe_gap") && (!nb::try_cast(d["probe_gap"], gap) || gap < 0 || gap > INT32_MAX)) {
+        throw with_attributes(InvalidArgumentError("state[\"probe_gap\"] must be an int >= 0"),
+                              {{"parameter", std::string("probe_gap")}});
+    }
+    p.probe_gap = (int32_t) gap;
+    return p;
+}
 
 void bind_draft_length(nb::module_ & m) {
     nb::class_<DraftController>(
@@ -113,6 +167,16 @@ void bind_draft_length(nb::module_ & m) {
             "Record one step: the length asked for, the tokens drafted and accepted (an int, or "
             "one per sequence in the step), and the step's seconds spent drafting, in the target "
             "decode of the verify batch (with sampling), and in process().")
+        .def(
+            "state", [](const DraftController & c) { return prior_to_dict(c.prior()); },
+            nb::sig("def state(self) -> dict[str, typing.Any]"),
+            "What it has learned, as plain values (JSON-ready): acceptance counts per position, "
+            "seconds per length, the probe gap. start_from() takes it back.")
+        .def(
+            "start_from", [](DraftController & c, nb::handle state) { c.start_from(prior_from_dict(state)); },
+            nb::arg("state"), nb::sig("def start_from(self, state: dict[str, typing.Any]) -> None"),
+            "Start from another controller's state(): its counts and costs with a small weight "
+            "(new steps soon outweigh them), no warm-up; the next length is the best by them.")
         .def_prop_ro("n_max", &DraftController::n_max, "The longest draft it may choose.")
         .def_prop_ro("best", &DraftController::best, "The length with the highest expected speed now.")
         .def_prop_ro("n_steps", &DraftController::n_steps, "Steps observed.")

@@ -11,6 +11,7 @@
 #include <nanobind/stl/vector.h>
 
 #include "arrays.h"
+#include "draft_length.h"
 #include "errors.h"
 #include "generator.h"
 #include "int_arg.h"
@@ -216,6 +217,16 @@ void bind_generate(nb::module_ & m) {
         .def_prop_ro("draft_length_counts", &Generator::draft_length_counts,
                      "Steps that asked for each draft length, 0..n_draft_max (of the sequences that follow "
                      "the generator's length).")
+        .def(
+            "start_controller_from",
+            [](Generator & g, nb::handle state) {
+                const DraftPrior p = prior_from_dict(state);
+                nb::gil_scoped_release release;
+                g.start_controller_from(p);
+            },
+            nb::arg("state"), nb::sig("def start_controller_from(self, state: dict[str, typing.Any]) -> None"),
+            "With n_draft_max=\"auto\", before the first step: the controller of one-sequence steps "
+            "starts from an earlier DraftController.state() (DraftController.start_from).")
         .def_prop_ro("controller", &Generator::controller, nb::sig("def controller(self) -> DraftController | None"),
                      "A snapshot of the adaptive draft length's state (None unless adaptive).")
         .def_ro("t_draft", &Generator::t_draft, "Seconds of step() spent drafting.")

@@ -31,6 +31,10 @@ constexpr double kNearlyWorth = 0.9;
 // Switching between drafting and plain decoding costs the draft context its history, so the
 // other mode must be this much faster before it is taken.
 constexpr double kSwitchMargin = 1.02;
+// A prior counts as this many observations of acceptance per position, and of each cost: enough
+// to start right, few enough that a changed text or load shows within a few steps.
+constexpr double kPriorTrials = 8.0;
+constexpr double kPriorWeight = 2.0;
 
 }  // namespace
 
@@ -47,8 +51,46 @@ DraftController::DraftController(int32_t n_max, bool plain_skips_process)
       acc_trials_(n_max_, 0.0),
       verify_(n_max_ + 1),
       process_(n_max_ + 1),
-      last_played_(n_max_ + 1, -1) {
+      last_played_(n_max_ + 1, -1),
+      warmup_steps_(kWarmupSteps) {
     next_ = std::min(kWarmup[0], n_max_);
+}
+
+DraftPrior DraftController::prior() const {
+    DraftPrior p;
+    p.acc_hits = acc_hits_;
+    p.acc_trials = acc_trials_;
+    for (int32_t k = 0; k <= n_max_; ++k) {
+        p.verify.push_back(verify_[k].known() ? verify_[k].value : -1.0);
+        p.process.push_back(process_[k].known() ? process_[k].value : -1.0);
+    }
+    p.draft_per_token = draft_per_token_.known() ? draft_per_token_.value : -1.0;
+    p.probe_gap = probe_gap_;
+    return p;
+}
+
+void DraftController::start_from(const DraftPrior & p) {
+    const size_t n_pos = std::min<size_t>({(size_t) n_max_, p.acc_hits.size(), p.acc_trials.size()});
+    for (size_t i = 0; i < n_pos; ++i) {
+        const double trials = std::max(0.0, p.acc_trials[i]);
+        const double hits = std::clamp(p.acc_hits[i], 0.0, trials);
+        const double scale = trials > kPriorTrials ? kPriorTrials / trials : 1.0;
+        acc_trials_[i] = trials * scale;
+        acc_hits_[i] = hits * scale;
+    }
+    auto seed = [](std::vector<Ewma> & table, const std::vector<double> & values) {
+        for (size_t k = 0; k < std::min(table.size(), values.size()); ++k) {
+            if (std::isfinite(values[k]) && values[k] >= 0) table[k] = Ewma{values[k], kPriorWeight};
+        }
+    };
+    seed(verify_, p.verify);
+    seed(process_, p.process);
+    if (std::isfinite(p.draft_per_token) && p.draft_per_token >= 0) {
+        draft_per_token_ = Ewma{p.draft_per_token, kPriorWeight};
+    }
+    if (p.probe_gap > 0) probe_gap_ = std::clamp(p.probe_gap, kProbeFirst, kProbeLast);
+    warmup_steps_ = 0;
+    decide();
 }
 
 double DraftController::acceptance(int32_t i) const {
@@ -173,7 +215,7 @@ void DraftController::observe(const DraftObservation & o) {
 
 void DraftController::decide() {
     const int32_t step = (int32_t) history_.size();
-    if (step < kWarmupSteps) {
+    if (step < warmup_steps_) {
         next_ = std::min(kWarmup[step], n_max_);
         exploring_ = true;
         return;

@@ -18,6 +18,15 @@ struct DraftObservation {
     bool timed = true;  // false: the step also did other work (a prompt joined it); learn acceptance only
 };
 
+// What a controller has learned, to start another one from it: a later call, another process
+// (llama_mtp keeps these on disk per model file, machine and thread count).
+struct DraftPrior {
+    std::vector<double> acc_hits, acc_trials;  // decayed counts per draft position (index i-1)
+    std::vector<double> verify, process;       // seconds per sequence and step, by length; < 0: unknown
+    double draft_per_token = -1;               // seconds per sequence and drafted token; < 0: unknown
+    int32_t probe_gap = 0;                     // plain steps between probes when it ended (0: unknown)
+};
+
 class DraftController {
 public:
     // n_max: the longest draft it may choose. plain_skips_process: whether a step with k = 0
@@ -33,6 +42,11 @@ public:
     // draft context while plain keeps the target's hidden state for it from next()'s step).
     bool probe_follows() const { return !drafting_ && plain_run_ + 1 >= probe_gap_; }
     void observe(const DraftObservation & o);
+    // What it has learned, and starting from another controller's: the counts and costs are
+    // taken with a small weight (new steps soon outweigh them), and the warm-up is skipped:
+    // the first step is the best length by the prior. Lengths beyond n_max are ignored.
+    DraftPrior prior() const;
+    void start_from(const DraftPrior & p);
 
     int32_t n_max() const { return n_max_; }
     // P(draft token i is accepted | tokens 1..i-1 were), i in 1..n_max (a prior of 1/2 where unseen).
@@ -78,6 +92,7 @@ private:
     std::vector<int32_t> history_;
     int32_t last_k_eff_ = -1;  // the drafted length of the last step (-1: none yet)
     int32_t next_ = 1;
+    int32_t warmup_steps_;     // steps of the fixed warm-up (none after start_from)
     bool exploring_ = true;
     bool drafting_ = true;     // the mode: drafting, or plain decoding with probes
     int32_t plain_run_ = 0;    // steps since the last drafting step while plain is best

@@ -187,6 +187,15 @@ std::optional<DraftController> Generator::controller() const {
     return *controller_;
 }
 
+void Generator::start_controller_from(const DraftPrior & prior) {
+    const Context::Lock lock(*tgt_);
+    if (!adaptive_) throw InvalidArgumentError("start_controller_from needs an adaptive generator (n_draft_max=\"auto\")");
+    if (n_steps > 0 || !controllers_.empty()) {
+        throw StateError("start_controller_from must come before the first step: the controller has started");
+    }
+    prior_ = prior;
+}
+
 std::vector<int32_t> Generator::draft_lengths() const {
     const Context::Lock lock(*tgt_);
     return draft_lengths_;
@@ -242,6 +251,7 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         if (controllers_.size() <= band) controllers_.resize(band + 1);
         if (!controllers_[band]) {
             controllers_[band] = std::make_unique<DraftController>(cfg_.n_draft_max, /*plain_skips_process=*/true);
+            if (band == 0 && prior_) controllers_[band]->start_from(*prior_);
         }
         controller_ = controllers_[band].get();
     }

@@ -89,6 +89,9 @@ public:
     // Snapshots, taken under the target's lock (step() may run in another thread): the
     // controller (none without n_draft_max="auto"), and the draft length asked for at each step.
     std::optional<DraftController> controller() const;
+    // With n_draft_max="auto", before the first step: the controller of one-sequence steps starts
+    // from what an earlier one learned (DraftController::start_from).
+    void start_controller_from(const DraftPrior & prior);
     std::vector<int32_t> draft_lengths() const;
     // How many steps asked for each draft length 0..n_draft_max (a server's running tally).
     std::vector<int64_t> draft_length_counts() const;
@@ -149,6 +152,7 @@ private:
     // the current step (null without adaptive, or before the first step).
     std::vector<std::unique_ptr<DraftController>> controllers_;
     DraftController * controller_ = nullptr;
+    std::optional<DraftPrior> prior_;  // for the one-sequence band's controller, when it is made
     bool adaptive_ = false;
     // What a released slot's KV still holds (non-recurrent targets keep it: a new prompt with the
     // same beginning, the next turn of a chat, decodes only the rest).

@@ -16,6 +16,7 @@ from typing import Generic, TypeVar, cast, overload
 
 import numpy as np
 
+from . import _cost_cache
 from ._core import (
     Context,
     DraftController,
@@ -196,6 +197,12 @@ class Stream(Generic[Piece]):
             min_p=o.min_p, seed=o.seed, ignore_eos=o.ignore_eos, stop=stops, grammar=o.grammar, exact=o.exact,
         )
         self._n_prompt = [len(p) for p in token_prompts]
+        # "auto" on one sequence starts where the last generation with the same model, machine
+        # and settings ended (_cost_cache: $LLAMA_MTP_CACHE_DIR, off with $LLAMA_MTP_COST_CACHE=0)
+        self._cost_key: str | None = None
+        if o.mtp and o.n_draft_max == "auto" and n_seq == 1 and _cost_cache.cost_cache_dir() is not None:
+            self._cost_key = _cost_cache.cost_key(model, n_threads=o.n_threads, exact=o.exact, n_draft_max=n_draft_max)
+            _cost_cache.start(self._gen, self._cost_key)
 
     @property
     def generator(self) -> Generator:
@@ -220,6 +227,8 @@ class Stream(Generic[Piece]):
         all_tokens, reasons = gen.tokens, gen.finish_reasons
         stats = gen.session.stats if gen.session is not None else None
         draft_lengths, controller = gen.draft_lengths, gen.controller
+        if self._cost_key is not None and controller is not None and controller.n_steps >= _cost_cache.MIN_STEPS:
+            _cost_cache.save(self._cost_key, controller.state())
         results = [
             Generation(tokens=list(all_tokens[s]), text=gen.text(s), finish_reason=reasons[s] or "length",
                        stats=stats, n_prompt_tokens=self._n_prompt[s], prompt_seconds=gen.t_prompt,

@@ -760,6 +760,16 @@ class DraftController:
         Record one step: the length asked for, the tokens drafted and accepted (an int, or one per sequence in the step), and the step's seconds spent drafting, in the target decode of the verify batch (with sampling), and in process().
         """
 
+    def state(self) -> dict[str, Any]:
+        """
+        What it has learned, as plain values (JSON-ready): acceptance counts per position, seconds per length, the probe gap. start_from() takes it back.
+        """
+
+    def start_from(self, state: dict[str, Any]) -> None:
+        """
+        Start from another controller's state(): its counts and costs with a small weight (new steps soon outweigh them), no warm-up; the next length is the best by them.
+        """
+
     @property
     def n_max(self) -> int:
         """The longest draft it may choose."""
@@ -944,6 +954,11 @@ class Generator:
     def draft_length_counts(self) -> list[int]:
         """
         Steps that asked for each draft length, 0..n_draft_max (of the sequences that follow the generator's length).
+        """
+
+    def start_controller_from(self, state: dict[str, Any]) -> None:
+        """
+        With n_draft_max="auto", before the first step: the controller of one-sequence steps starts from an earlier DraftController.state() (DraftController.start_from).
         """
 
     @property

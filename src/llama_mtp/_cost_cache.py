@@ -1,0 +1,102 @@
+"""What n_draft_max="auto" learned, kept on disk so that a later call or process starts there.
+
+A DraftController's state (acceptance per draft position, seconds per draft length, its probe
+gap) is a property of model x machine x settings, so it is stored per model file (path, size,
+modification time), machine (architecture, CPU, core count), where the weights are (devices),
+thread count, exact mode and the longest draft. The next generate()/stream()/chat() with the
+same key starts its controller from it (DraftController.start_from: no warm-up, small weight)
+and writes back what it ended with.
+
+- $LLAMA_MTP_CACHE_DIR: where (default: ~/.cache/llama-mtp/costs);
+- $LLAMA_MTP_COST_CACHE=0 (or off/false/no): neither read nor written.
+Unreadable or malformed entries are ignored (and rewritten by the next call).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ._core import InvalidArgumentError, Model, default_threads
+
+ENV_DIR = "LLAMA_MTP_CACHE_DIR"
+ENV_SWITCH = "LLAMA_MTP_COST_CACHE"
+FORMAT = 1
+# a generation shorter than this has not learned enough to be worth keeping
+MIN_STEPS = 16
+
+
+def cost_cache_dir() -> Path | None:
+    """The directory of the cost cache, or None when it is turned off."""
+    if os.environ.get(ENV_SWITCH, "").strip().lower() in ("0", "off", "false", "no"):
+        return None
+    env = os.environ.get(ENV_DIR)
+    return Path(env) if env else Path.home() / ".cache" / "llama-mtp" / "costs"
+
+
+@cache
+def _cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def cost_key(model: Model, *, n_threads: int | None, exact: bool, n_draft_max: int) -> str:
+    """The cache key of a generation's costs (a hex digest)."""
+    st = os.stat(model.path)
+    devices = [(d["name"], d["description"], d["rpc_endpoint"], len(d["layers"])) for d in model.devices]
+    parts = dict(format=FORMAT, model=os.path.realpath(model.path), size=st.st_size, mtime_ns=st.st_mtime_ns,
+                 machine=platform.machine(), cpu=_cpu_name(), cpus=os.cpu_count(), devices=devices,
+                 threads=n_threads or default_threads(), exact=exact, n_draft_max=n_draft_max)
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def load(key: str) -> dict[str, Any] | None:
+    """The stored controller state of key, or None (no entry, cache off, unreadable)."""
+    directory = cost_cache_dir()
+    if directory is None:
+        return None
+    try:
+        entry = json.loads((directory / f"{key}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    state = entry.get("state") if isinstance(entry, dict) and entry.get("format") == FORMAT else None
+    return state if isinstance(state, dict) else None
+
+
+def save(key: str, state: dict[str, Any]) -> None:
+    """Store state under key (atomically: a concurrent reader sees the old entry or the new)."""
+    directory = cost_cache_dir()
+    if directory is None:
+        return
+    with contextlib.suppress(OSError):  # a read-only or full disk costs the cache, not the call
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{key}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump({"format": FORMAT, "state": state}, f)
+            os.replace(tmp, directory / f"{key}.json")
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def start(generator: Any, key: str) -> bool:
+    """Start generator's controller from the entry of key; whether there was one to start from."""
+    state = load(key)
+    if state is None:
+        return False
+    try:
+        generator.start_controller_from(state)
+    except (InvalidArgumentError, TypeError):  # written by another version: start afresh
+        return False
+    return True

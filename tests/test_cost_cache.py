@@ -1,0 +1,89 @@
+"""The cost cache of n_draft_max="auto": what a controller learned is kept on disk per model,
+machine and settings, and the next generation starts from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import llama_mtp
+from llama_mtp import _cost_cache
+
+
+@pytest.fixture()
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LLAMA_MTP_COST_CACHE", "1")
+    monkeypatch.setenv("LLAMA_MTP_CACHE_DIR", str(tmp_path / "costs"))
+    return tmp_path / "costs"
+
+
+def test_a_second_generation_starts_where_the_first_ended(model: llama_mtp.Model, cache_dir: Path) -> None:
+    first = llama_mtp.generate(model, "Once upon a time", max_tokens=48, n_threads=1)
+    entries = list(cache_dir.glob("*.json"))
+    assert len(entries) == 1
+    saved = json.loads(entries[0].read_text())["state"]
+    assert saved["acceptance_trials"][0] > 0
+    second = llama_mtp.generate(model, "Once upon a time", max_tokens=48, n_threads=1)
+    assert second.tokens == first.tokens
+    # the first call warms up (drafting one token twice, then two plain steps); the second has
+    # no warm-up: its first step is the best length by what the first learned
+    assert list(first.draft_lengths[:4]) == [1, 1, 0, 0]
+    assert first.controller is not None and second.draft_lengths[0] == first.controller.best
+    assert list(second.draft_lengths[:4]) != [1, 1, 0, 0]
+
+
+def test_the_cache_can_be_turned_off(model: llama_mtp.Model, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLAMA_MTP_COST_CACHE", "off")
+    assert _cost_cache.cost_cache_dir() is None
+    g = llama_mtp.generate(model, "Once upon a time", max_tokens=48, n_threads=1)
+    assert not cache_dir.exists() and list(g.draft_lengths[:4]) == [1, 1, 0, 0]
+
+
+def test_the_key_separates_settings(model: llama_mtp.Model) -> None:
+    key = _cost_cache.cost_key(model, n_threads=1, exact=False, n_draft_max=6)
+    assert key == _cost_cache.cost_key(model, n_threads=1, exact=False, n_draft_max=6)
+    others = {_cost_cache.cost_key(model, n_threads=2, exact=False, n_draft_max=6),
+              _cost_cache.cost_key(model, n_threads=1, exact=True, n_draft_max=6),
+              _cost_cache.cost_key(model, n_threads=1, exact=False, n_draft_max=3)}
+    assert key not in others and len(others) == 3
+
+
+@pytest.mark.parametrize("content", ["not json", '{"format": 1, "state": 3}', '{"format": 99, "state": {}}',
+                                     '{"format": 1, "state": {"acceptance_hits": "x"}}'])
+def test_a_malformed_entry_is_ignored_and_rewritten(model: llama_mtp.Model, cache_dir: Path, content: str) -> None:
+    key = _cost_cache.cost_key(model, n_threads=1, exact=False, n_draft_max=llama_mtp.AUTO_DRAFT_MAX)
+    cache_dir.mkdir(parents=True)
+    (cache_dir / f"{key}.json").write_text(content)
+    g = llama_mtp.generate(model, "Once upon a time", max_tokens=48, n_threads=1)
+    assert list(g.draft_lengths[:4]) == [1, 1, 0, 0]  # a cold start
+    assert json.loads((cache_dir / f"{key}.json").read_text())["format"] == _cost_cache.FORMAT
+
+
+def test_a_controller_state_round_trips() -> None:
+    c = llama_mtp.DraftController(4, plain_skips_process=True)
+    for _ in range(30):
+        k = c.next()
+        c.observe(k, k, k, t_draft=0.001 * k, t_verify=0.01 + 0.001 * k, t_process=0.001 if k else 0.0)
+    state = json.loads(json.dumps(c.state()))
+    d = llama_mtp.DraftController(4, plain_skips_process=True)
+    d.start_from(state)
+    assert d.n_steps == 0 and not d.exploring and d.next() == c.best
+    assert np.allclose(d.acceptance, c.acceptance, atol=0.05)
+    with pytest.raises(TypeError, match="state must be a dict"):
+        d.start_from([1, 2])  # type: ignore[arg-type]
+    with pytest.raises(llama_mtp.InvalidArgumentError, match="verify_seconds"):
+        d.start_from({**state, "verify_seconds": [float("nan")]})
+
+
+def test_a_started_generator_refuses_a_prior(model: llama_mtp.Model) -> None:
+    s = llama_mtp.stream(model, "Once upon a time", max_tokens=8, n_threads=1)
+    state = llama_mtp.DraftController(llama_mtp.AUTO_DRAFT_MAX).state()
+    next(iter(s))
+    with pytest.raises(llama_mtp.StateError, match="before the first step"):
+        s.generator.start_controller_from(state)
+    fixed = llama_mtp.stream(model, "Once upon a time", max_tokens=8, n_draft_max=2, n_threads=1)
+    with pytest.raises(llama_mtp.InvalidArgumentError, match="adaptive"):
+        fixed.generator.start_controller_from(state)
