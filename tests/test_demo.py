@@ -49,10 +49,15 @@ def generation(tokens_per_s: float, lengths: list[int], plain_ms: float = 25.0) 
 def test_where_auto_decoded_plainly_the_demo_says_mtp_cannot_pay_and_why() -> None:
     lines = demo.verdict_lines(generation(40.0, [0]), generation(38.0, [0] * 95 + [1] * 5), "auto")
     text = "\n".join(lines)
-    assert "MTP cannot pay for this model on this machine" in text and "95%" in text
+    assert "MTP cannot pay for this model on this machine" in text and "95% of its steps" in text
     assert not any(line.startswith("speedup") for line in lines)  # no slowdown printed as a result
     assert "k=1: 2.10x the time for 1.80 tokens" in text  # why: its measured costs
     assert "0.80, 0.65, 0.50" in text and "upper bound" in text
+
+
+def test_a_warm_auto_that_never_drafted_says_the_speeds_differ_by_noise_only() -> None:
+    lines = demo.verdict_lines(generation(40.0, [0]), generation(37.0, [0] * 256), "auto")
+    assert "plainly on every step, as plain decoding does" in lines[0] and "noise only" in lines[0]
 
 
 def test_where_mtp_pays_the_demo_prints_the_speedup() -> None:

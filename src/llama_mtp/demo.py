@@ -82,9 +82,11 @@ def verdict_lines(plain: Generation, spec: Generation, n_draft_max: DraftLength)
     ratio = spec.tokens_per_s / plain.tokens_per_s
     share = plain_share(spec)
     if n_draft_max == "auto" and share >= PLAIN_VERDICT_SHARE:
+        probes = ("every step, as plain decoding does (the two speeds differ by the machine's noise only)"
+                  if share >= 0.995 else f"{share:.0%} of its steps and probed drafting on the rest")
         return [
-            "result                      MTP cannot pay for this model on this machine: \"auto\" decoded plainly on "
-            f"{share:.0%} of its steps (the MTP speed above) and probed drafting on the rest; why:",
+            "result                      MTP cannot pay for this model on this machine, so \"auto\" decoded plainly "
+            f"on {probes}; why:",
             *cost_lines(spec),
             *bound_line(spec),
         ]
