@@ -92,7 +92,7 @@ private:
     std::vector<int32_t> history_;
     int32_t last_k_eff_ = -1;  // the drafted length of the last step (-1: none yet)
     int32_t next_ = 1;
-    int32_t warmup_steps_;     // steps of the fixed warm-up (none after start_from)
+    int32_t warmup_steps_;  // steps of the fixed warm-up (none after start_from)
     bool exploring_ = true;
     bool drafting_ = true;     // the mode: drafting, or plain decoding with probes
     int32_t plain_run_ = 0;    // steps since the last drafting step while plain is best

@@ -189,7 +189,8 @@ std::optional<DraftController> Generator::controller() const {
 
 void Generator::start_controller_from(const DraftPrior & prior) {
     const Context::Lock lock(*tgt_);
-    if (!adaptive_) throw InvalidArgumentError("start_controller_from needs an adaptive generator (n_draft_max=\"auto\")");
+    if (!adaptive_)
+        throw InvalidArgumentError("start_controller_from needs an adaptive generator (n_draft_max=\"auto\")");
     if (n_steps > 0 || !controllers_.empty()) {
         throw StateError("start_controller_from must come before the first step: the controller has started");
     }
