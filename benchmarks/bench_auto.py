@@ -2,9 +2,9 @@
 """The adaptive draft length (n_draft_max="auto") against plain decoding, every fixed length
 and upstream's default, side by side in one run.
 
-    python benchmarks/bench_auto.py [--tokens 256] [--repeats 5] [--models hybrid,dense]
-        [--acceptance 0,0.3,0.6,0.9,1.0] [--threads 1,2] [--fixed 1,2,3,4,5,6] [--busy]
-        [--no-upstream] [--json out.json]
+    python benchmarks/bench_auto.py [--tokens 256] [--repeats 5] [--models hybrid,dense,qwen35-0.8b:Q4_K_M]
+        [--acceptance 0,0.3,0.6,0.9,1.0,decaying] [--threads 1,2] [--fixed 1,2,3,4,5,6] [--busy]
+        [--no-upstream] [--cache cold|warm] [--json out.json]
 
 For each tiny model kind, crafted acceptance and thread count, one round runs every arm once
 (the order alternates between rounds): plain decoding (`generate(mtp=False)`), each fixed
@@ -19,6 +19,10 @@ of the machine hits both sides of a ratio:
 - auto/up3: "auto" over upstream's default (target >= 1.15 where upstream's default is slower
   than the best fixed length).
 
+--cache: "cold" (the default) starts every "auto" run afresh, as a first call does; "warm"
+gives it the on-disk cost cache (a fresh directory, filled by one unmeasured run per cell),
+as every later call of the same model and settings has it.
+
 --busy adds rows with one core taken by a spinning process (plain, auto, the --busy-fixed
 lengths and upstream; --busy-threads threads).
 """
@@ -27,9 +31,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
 from contextlib import nullcontext
@@ -43,10 +49,22 @@ from bench_mtp import PROMPT, busy_core, interleave, upstream_mtp  # noqa: E402
 from build_upstream import build, reference_config  # noqa: E402
 
 import llama_mtp  # noqa: E402
+from llama_mtp.shapes import DECAYING_PROFILE, shaped_mtp_model  # noqa: E402
 from llama_mtp.testing import tiny_mtp_model  # noqa: E402
 
 SHAPE = dict(n_embd=1024, n_layer=8, n_vocab=4096)  # the models of benchmarks/README.md
 UPSTREAM_DEFAULT = 3
+
+
+def model_file(kind: str, acceptance: str) -> Path:
+    """A tiny model ("hybrid", "dense") or a shape of llama_mtp.shapes ("qwen35-0.8b:Q4_K_M"); acceptance
+    a flat value or "decaying" (llama_mtp.shapes.DECAYING_PROFILE)."""
+    dial: dict[str, Any] = (dict(acceptance_profiles=[DECAYING_PROFILE]) if acceptance == "decaying"
+                            else dict(acceptance=float(acceptance)))
+    if ":" in kind:
+        shape, quant = kind.split(":")
+        return shaped_mtp_model(shape, quant=quant, keep_f16=True, **dial)
+    return tiny_mtp_model(kind=kind, **SHAPE, **dial)  # type: ignore[arg-type]
 
 
 def ours(model: llama_mtp.Model, n: int, threads: int, n_draft_max: int | str | None) -> tuple[float, str]:
@@ -68,7 +86,8 @@ def cell(model: llama_mtp.Model, path: Path, bin_dir: Path | None, args: argpars
     arms.update({f"k{k}": partial(ours, model, args.tokens, threads, k) for k in fixed})
     if bin_dir is not None:
         arms["up3"] = lambda: (upstream_mtp(bin_dir, path, args.tokens, threads, UPSTREAM_DEFAULT), "")
-    ours(model, 16, threads, "auto")  # warm-up: page cache, clocks
+    # warm-up: page cache, clocks; with --cache warm, a whole run that fills the cost cache
+    ours(model, args.tokens if args.cache == "warm" else 16, threads, "auto")
     res = interleave(args.repeats, arms)
     speed = {k: [s for s, _ in v] for k, v in res.items()}
     rounds = range(args.repeats)
@@ -101,18 +120,25 @@ def main() -> int:
     ap.add_argument("--busy-acceptance", default=None, help="the acceptances of the busy rows (default: --acceptance)")
     ap.add_argument("--no-upstream", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--cache", choices=("cold", "warm"), default="cold",
+                    help='"auto" without the cost cache (a first call) or with it (later calls)')
     args = ap.parse_args()
+    if args.cache == "cold":
+        os.environ["LLAMA_MTP_COST_CACHE"] = "0"
+    else:
+        os.environ["LLAMA_MTP_COST_CACHE"] = "1"
+        os.environ["LLAMA_MTP_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-auto-costs-")
     llama_mtp.set_log_level("error")
     bin_dir = None if args.no_upstream else build()
     report: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "machine": platform.platform(),
-                              "tokens": args.tokens, "repeats": args.repeats, "rows": []}
+                              "tokens": args.tokens, "repeats": args.repeats, "cache": args.cache, "rows": []}
     if bin_dir is not None:
         report["upstream_build"] = reference_config()
     for busy in [False, True] if args.busy else [False]:
         for kind in args.models.split(","):
             accs = (args.busy_acceptance or args.acceptance) if busy else args.acceptance
-            for acc in [float(a) for a in accs.split(",")]:
-                path = tiny_mtp_model(kind=kind, acceptance=acc, **SHAPE)  # type: ignore[arg-type]
+            for acc in accs.split(","):
+                path = model_file(kind, acc)
                 model = llama_mtp.Model(str(path))
                 fixed = [int(k) for k in (args.busy_fixed if busy else args.fixed).split(",")]
                 for threads in [int(t) for t in (args.busy_threads if busy else args.threads).split(",")]:
@@ -131,14 +157,14 @@ def main() -> int:
 def print_row(r: dict[str, Any], file: Any = sys.stdout) -> None:
     s = r["speeds"]
     up = f"{s['up3']:.1f} | {r['auto_over_up3']:.2f}" if "up3" in s else "- | -"
-    print(f"| {r['kind']} | {r['acceptance']:.1f} | {r['threads']}{' (busy)' if r['busy'] else ''} "
+    print(f"| {r['kind']} | {r['acceptance']} | {r['threads']}{' (busy)' if r['busy'] else ''} "
           f"| {s['plain']:.1f} | {s['k' + str(r['best_fixed'])]:.1f} (k={r['best_fixed']}) | {s['auto']:.1f} "
           f"| **{r['auto_over_best']:.3f}** | {r['auto_over_plain']:.3f} | {up} | {r['auto_chose']} |", file=file)
 
 
 def print_table(report: dict[str, Any]) -> None:
-    print(f"# n_draft_max=\"auto\", {report['date']}, {report['machine']}, {report['tokens']} tokens, "
-          f"median of {report['repeats']} interleaved rounds")
+    print(f"# n_draft_max=\"auto\" ({report.get('cache', 'cold')} cost cache), {report['date']}, {report['machine']}, "
+          f"{report['tokens']} tokens, median of {report['repeats']} interleaved rounds")
     if "upstream_build" in report:
         print(f"\nupstream: `{report['upstream_build']['configure']}`")
     print("\n| model | acceptance | threads | plain t/s | best fixed t/s | auto t/s | auto/best | auto/plain "
