@@ -11,7 +11,9 @@ benchmark models of bench_mtp.py); instructions per token = difference of the to
 difference of the tokens generated, so model loading, start-up and the prompt cancel out.
 Ours is the whole Python process (interpreter, `llama_mtp.generate()` loop, sampling);
 upstream is `llama-completion` (plain) or `llama-speculative-simple --spec-type draft-mtp`.
-"auto" is ours with n_draft_max="auto" against upstream at its default length (3).
+"auto" is ours with n_draft_max="auto" against upstream at its default length (3), from a cold
+start (no cost cache: a first call); "auto_warm" the same with the cost cache filled by one
+earlier run (a later call).
 --ours names interpreters with other builds of llama-mtp installed (e.g. an older commit's,
 to find which change costs instructions); each gets its own column. Every cell is a fixed
 count: a per-step cost that grows shows here even when timing noise hides it.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -40,7 +43,7 @@ from llama_mtp.testing import tiny_mtp_model  # noqa: E402
 LENGTHS = [16, 48]  # --lengths
 OURS = """
 import os, sys
-os.environ["LLAMA_MTP_COST_CACHE"] = "0"  # every run starts "auto" afresh: the counts are the cold path's
+os.environ.setdefault("LLAMA_MTP_COST_CACHE", "0")  # "auto" starts afresh unless the run is auto_warm
 import llama_mtp
 llama_mtp.set_log_level("error")
 model = llama_mtp.Model(sys.argv[1])
@@ -51,10 +54,10 @@ print("generated", len(g.tokens))
 """
 
 
-def callgrind(cmd: list[str]) -> tuple[int, str]:
+def callgrind(cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out", *cmd],
-                             capture_output=True, text=True, stdin=subprocess.DEVNULL, check=True)
+                             capture_output=True, text=True, stdin=subprocess.DEVNULL, check=True, env=env)
     m = re.search(r"Collected : (\d+)", out.stderr)
     if not m:
         raise RuntimeError("callgrind printed no total:\n" + out.stderr[-2000:])
@@ -74,12 +77,19 @@ def upstream_tokens(text: str) -> int:
 
 
 def measure(bin_dir: Path, model: Path, run: str, pythons: dict[str, str]) -> dict[str, Any]:
-    ours_draft = "0" if run == "plain" else "auto" if run == "auto" else run.split("_")[1]
-    n_draft = 3 if run == "auto" else int(ours_draft)
+    ours_draft = "0" if run == "plain" else "auto" if run.startswith("auto") else run.split("_")[1]
+    n_draft = 3 if run.startswith("auto") else int(ours_draft)
 
     def ours_with(python: str) -> Any:
+        env = None
+        if run == "auto_warm":  # the cost cache filled by one run outside callgrind, as a later call finds it
+            env = {**os.environ, "LLAMA_MTP_COST_CACHE": "1",
+                   "LLAMA_MTP_CACHE_DIR": tempfile.mkdtemp(prefix="bench-instructions-costs-")}
+            subprocess.run([python, "-c", OURS, str(model), "128", "auto", PROMPT], env=env, check=True,
+                           capture_output=True)
+
         def ours(n: int) -> tuple[int, int]:
-            total, text = callgrind([python, "-c", OURS, str(model), str(n), ours_draft, PROMPT])
+            total, text = callgrind([python, "-c", OURS, str(model), str(n), ours_draft, PROMPT], env)
             return total, int(re.search(r"generated (\d+)", text).group(1))  # type: ignore[union-attr]
         return ours
 
