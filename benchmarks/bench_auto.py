@@ -20,8 +20,8 @@ of the machine hits both sides of a ratio:
   than the best fixed length).
 
 --cache: "cold" (the default) starts every "auto" run afresh, as a first call does; "warm"
-gives it the on-disk cost cache (a fresh directory, filled by one unmeasured run per cell),
-as every later call of the same model and settings has it.
+gives it the on-disk cost cache (filled by one unmeasured run per cell), as every later call
+of the same model and settings has it.
 
 --busy adds rows with one core taken by a spinning process (plain, auto, the --busy-fixed
 lengths and upstream; --busy-threads threads).
@@ -35,7 +35,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from contextlib import nullcontext
@@ -127,7 +126,6 @@ def main() -> int:
         os.environ["LLAMA_MTP_COST_CACHE"] = "0"
     else:
         os.environ["LLAMA_MTP_COST_CACHE"] = "1"
-        os.environ["LLAMA_MTP_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-auto-costs-")
     llama_mtp.set_log_level("error")
     bin_dir = None if args.no_upstream else build()
     report: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "machine": platform.platform(),

@@ -23,7 +23,7 @@ os.environ["LLAMA_MTP_COST_CACHE"] = "0"
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    env = os.environ.get("LLAMA_MTP_CACHE")
+    env = os.environ.get("LLAMA_MTP_CACHE_DIR") or os.environ.get("LLAMA_MTP_CACHE")
     return Path(env) if env else tmp_path_factory.mktemp("models")
 
 

@@ -16,7 +16,7 @@ from llama_mtp import _cost_cache
 @pytest.fixture()
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LLAMA_MTP_COST_CACHE", "1")
-    monkeypatch.setenv("LLAMA_MTP_CACHE_DIR", str(tmp_path / "costs"))
+    monkeypatch.setenv("LLAMA_MTP_CACHE_DIR", str(tmp_path))
     return tmp_path / "costs"
 
 

@@ -18,7 +18,7 @@ def test_demo_runs_on_the_tiny_model(capsys: pytest.CaptureFixture[str], monkeyp
                                      tmp_path: Path) -> None:
     # the default model is shaped like a real one (written once, ~1 min); the logic is the same
     monkeypatch.setattr(demo, "DEMO_MODEL", dict(kind="hybrid", acceptance=0.9))
-    monkeypatch.setenv("LLAMA_MTP_CACHE", str(tmp_path))
+    monkeypatch.setenv("LLAMA_MTP_CACHE_DIR", str(tmp_path))
     assert main(["demo", "-n", "40", "--model", "tiny"]) == 0
     out = capsys.readouterr()
     assert "acceptance per position" in out.out

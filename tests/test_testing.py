@@ -21,10 +21,14 @@ def test_cached_by_parameters(tmp_path: Path) -> None:
 
 
 def test_default_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LLAMA_MTP_CACHE", str(tmp_path))
+    monkeypatch.setenv("LLAMA_MTP_CACHE_DIR", str(tmp_path))
     a = tiny_mtp_model(kind="hybrid", n_vocab=800)
     assert a.parent == tmp_path and a.is_file()
     assert tiny_mtp_model(kind="hybrid", n_vocab=800) == a
+    # the older name still works where the new one is not set
+    monkeypatch.delenv("LLAMA_MTP_CACHE_DIR")
+    monkeypatch.setenv("LLAMA_MTP_CACHE", str(tmp_path / "old"))
+    assert tiny_mtp_model(kind="hybrid", n_vocab=800).parent == tmp_path / "old"
 
 
 def test_acceptance_dial_marks_a_fraction_of_words() -> None:

@@ -7,7 +7,7 @@ thread count, exact mode and the longest draft. The next generate()/stream()/cha
 same key starts its controller from it (DraftController.start_from: no warm-up, small weight)
 and writes back what it ended with.
 
-- $LLAMA_MTP_CACHE_DIR: where (default: ~/.cache/llama-mtp/costs);
+- where: costs/ in llama-mtp's cache directory ($LLAMA_MTP_CACHE_DIR, default ~/.cache/llama-mtp);
 - $LLAMA_MTP_COST_CACHE=0 (or off/false/no): neither read nor written.
 Unreadable or malformed entries are ignored (and rewritten by the next call).
 """
@@ -24,9 +24,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from ._cache_dir import default_cache_dir
 from ._core import InvalidArgumentError, Model, default_threads
 
-ENV_DIR = "LLAMA_MTP_CACHE_DIR"
 ENV_SWITCH = "LLAMA_MTP_COST_CACHE"
 FORMAT = 1
 # a generation shorter than this has not learned enough to be worth keeping
@@ -37,8 +37,7 @@ def cost_cache_dir() -> Path | None:
     """The directory of the cost cache, or None when it is turned off."""
     if os.environ.get(ENV_SWITCH, "").strip().lower() in ("0", "off", "false", "no"):
         return None
-    env = os.environ.get(ENV_DIR)
-    return Path(env) if env else Path.home() / ".cache" / "llama-mtp" / "costs"
+    return default_cache_dir() / "costs"
 
 
 @cache

@@ -30,6 +30,7 @@ from typing import Literal
 import numpy as np
 
 from ._acceptance import Profile, check_profiles, mean_acceptance, wrong_words
+from ._cache_dir import default_cache_dir
 
 __all__ = ["TINY_CHAT_TEMPLATE", "TinyModelSpec", "tiny_model_spec", "tiny_mtp_model", "default_cache_dir"]
 
@@ -72,12 +73,6 @@ _SPACE = "\u2581"  # SentencePiece word-boundary marker
 
 # gguf token types
 _NORMAL, _UNKNOWN, _CONTROL, _BYTE = 1, 2, 3, 6
-
-
-def default_cache_dir() -> Path:
-    """Where cached tiny models live: $LLAMA_MTP_CACHE or ~/.cache/llama-mtp."""
-    env = os.environ.get("LLAMA_MTP_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "llama-mtp"
 
 
 def _base_vocab() -> tuple[list[str], list[float], list[int]]:
