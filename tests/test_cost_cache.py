@@ -42,6 +42,18 @@ def test_the_cache_can_be_turned_off(model: llama_mtp.Model, cache_dir: Path, mo
     assert not cache_dir.exists() and list(g.draft_lengths[:4]) == [1, 1, 0, 0]
 
 
+def test_a_model_whose_file_is_gone_generates_without_the_cache(tmp_path: Path, cache_dir: Path) -> None:
+    import shutil
+
+    from llama_mtp.testing import tiny_mtp_model
+
+    path = shutil.copy(tiny_mtp_model(), tmp_path / "gone.gguf")
+    model = llama_mtp.Model(str(path))
+    Path(path).unlink()  # the weights stay mapped; the key has no file to describe
+    g = llama_mtp.generate(model, "Once upon a time", max_tokens=24, n_threads=1)
+    assert len(g.tokens) == 24 and not cache_dir.exists()
+
+
 def test_the_key_separates_settings(model: llama_mtp.Model) -> None:
     key = _cost_cache.cost_key(model, n_threads=1, exact=False, n_draft_max=6)
     assert key == _cost_cache.cost_key(model, n_threads=1, exact=False, n_draft_max=6)

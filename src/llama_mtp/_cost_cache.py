@@ -49,9 +49,12 @@ def _cpu_name() -> str:
     return platform.processor()
 
 
-def cost_key(model: Model, *, n_threads: int | None, exact: bool, n_draft_max: int) -> str:
-    """The cache key of a generation's costs (a hex digest)."""
-    st = os.stat(model.path)
+def cost_key(model: Model, *, n_threads: int | None, exact: bool, n_draft_max: int) -> str | None:
+    """The cache key of a generation's costs (a hex digest); None where the model's file is gone."""
+    try:
+        st = os.stat(model.path)
+    except OSError:
+        return None
     devices = [(d["name"], d["description"], d["rpc_endpoint"], len(d["layers"])) for d in model.devices]
     parts = dict(format=FORMAT, model=os.path.realpath(model.path), size=st.st_size, mtime_ns=st.st_mtime_ns,
                  machine=platform.machine(), cpu=_cpu_name(), cpus=os.cpu_count(), devices=devices,

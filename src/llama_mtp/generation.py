@@ -202,7 +202,8 @@ class Stream(Generic[Piece]):
         self._cost_key: str | None = None
         if o.mtp and o.n_draft_max == "auto" and n_seq == 1 and _cost_cache.cost_cache_dir() is not None:
             self._cost_key = _cost_cache.cost_key(model, n_threads=o.n_threads, exact=o.exact, n_draft_max=n_draft_max)
-            _cost_cache.start(self._gen, self._cost_key)
+            if self._cost_key is not None:
+                _cost_cache.start(self._gen, self._cost_key)
 
     @property
     def generator(self) -> Generator:
