@@ -51,7 +51,7 @@ def wrong_words(words: Sequence[int], order: Sequence[int], rng: np.random.Gener
         n_wrong = int(round((1.0 - acceptance) * len(words)))
         return frozenset(int(t) for t in rng.choice(list(words), size=n_wrong, replace=False))
     wrong: set[int] = set()
-    region = region_tokens if len(profiles) > 1 else len(order)
+    region = region_tokens or len(order)  # 0: one region, the whole text
     i = 0
     while i < len(order):
         profile = profiles[(i // region) % len(profiles)]

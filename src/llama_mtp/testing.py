@@ -197,21 +197,20 @@ def tiny_model_spec(
     if n_layer < (2 if kind == "hybrid" else 1):
         raise ValueError(f"n_layer too small for kind={kind!r}: {n_layer}")
     profiles = check_profiles(acceptance_profiles, region_tokens) if acceptance_profiles else ()
-    if profiles:  # non-word tokens follow the first draft position's mean acceptance
-        acceptance = mean_acceptance(profiles, acceptance)
+    region_tokens = region_tokens if len(profiles) > 1 else 0  # one profile: no regions
+    acceptance = mean_acceptance(profiles, acceptance)  # what non-word tokens follow
     rng = np.random.default_rng(seed)
     words = list(range(n_base, n_vocab))
     order = rng.permutation(words)
     cycle = {int(order[i]): int(order[(i + 1) % len(order)]) for i in range(len(order))}
     start = int(order[0])
     wrong = wrong_words(words, [int(t) for t in order], rng, acceptance=acceptance, profiles=profiles,
-                        region_tokens=region_tokens if len(profiles) > 1 else 0)
+                        region_tokens=region_tokens)
     return TinyModelSpec(
         kind=kind, acceptance=float(acceptance), n_vocab=n_vocab, n_embd=n_embd, n_layer=n_layer,
         seed=seed, n_ff=n_ff or (int(2.75 * n_embd) + 31) // 32 * 32, eos=eos, words=tuple(words), cycle=cycle,
         start=start,
-        wrong=wrong, near_ties=near_ties, acceptance_profiles=profiles,
-        region_tokens=region_tokens if len(profiles) > 1 else 0,
+        wrong=wrong, near_ties=near_ties, acceptance_profiles=profiles, region_tokens=region_tokens,
     )
 
 
