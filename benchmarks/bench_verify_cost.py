@@ -25,6 +25,7 @@ import json
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_mtp import interleave  # noqa: E402
 
 import llama_mtp  # noqa: E402
 from llama_mtp.shapes import DECAYING_PROFILE, shaped_mtp_model  # noqa: E402
@@ -83,12 +86,9 @@ def generation_arms(model: llama_mtp.Model, threads: int, rounds: int, tokens: i
     if model.has_mtp:
         arms.update({f"n={k}": dict(n_draft_max=k) for k in (1, 2, 3)})
         arms["auto"] = dict(n_draft_max="auto")
-    runs: dict[str, list[llama_mtp.Generation]] = {name: [] for name in arms}
-    names = list(arms)
-    for r in range(rounds):
-        for name in names if r % 2 == 0 else reversed(names):
-            g = llama_mtp.generate(model, PROMPT, max_tokens=tokens, n_threads=threads, ignore_eos=True, **arms[name])
-            runs[name].append(g)
+    runs: dict[str, list[llama_mtp.Generation]] = interleave(rounds, {
+        name: partial(llama_mtp.generate, model, PROMPT, max_tokens=tokens, n_threads=threads, ignore_eos=True, **kw)
+        for name, kw in arms.items()})
     plain = runs["plain"]
     if any(g.tokens != plain[0].tokens for gs in runs.values() for g in gs):
         raise RuntimeError("an arm's greedy text differs from plain decoding's")
