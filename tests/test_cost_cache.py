@@ -12,6 +12,10 @@ import pytest
 import llama_mtp
 from llama_mtp import _cost_cache
 
+# enough tokens for the controller to be kept (MIN_STEPS steps) even where every step accepts
+# the longest draft: a shorter generation is, rightly, not written
+LEARNING_TOKENS = (llama_mtp.AUTO_DRAFT_MAX + 1) * (_cost_cache.MIN_STEPS + 1)
+
 
 @pytest.fixture()
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -21,12 +25,12 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_a_second_generation_starts_where_the_first_ended(model: llama_mtp.Model, cache_dir: Path) -> None:
-    first = llama_mtp.generate(model, "Once upon a time", max_tokens=48, n_threads=1)
+    first = llama_mtp.generate(model, "Once upon a time", max_tokens=LEARNING_TOKENS, n_threads=1)
     entries = list(cache_dir.glob("*.json"))
     assert len(entries) == 1
     saved = json.loads(entries[0].read_text())["state"]
     assert saved["acceptance_trials"][0] > 0
-    second = llama_mtp.generate(model, "Once upon a time", max_tokens=48, n_threads=1)
+    second = llama_mtp.generate(model, "Once upon a time", max_tokens=LEARNING_TOKENS, n_threads=1)
     assert second.tokens == first.tokens
     # the first call warms up (drafting one token twice, then two plain steps); the second has
     # no warm-up: its first step is the best length by what the first learned
@@ -38,7 +42,7 @@ def test_a_second_generation_starts_where_the_first_ended(model: llama_mtp.Model
 def test_the_cache_can_be_turned_off(model: llama_mtp.Model, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLAMA_MTP_COST_CACHE", "off")
     assert _cost_cache.cost_cache_dir() is None
-    g = llama_mtp.generate(model, "Once upon a time", max_tokens=48, n_threads=1)
+    g = llama_mtp.generate(model, "Once upon a time", max_tokens=LEARNING_TOKENS, n_threads=1)
     assert not cache_dir.exists() and list(g.draft_lengths[:4]) == [1, 1, 0, 0]
 
 
@@ -69,7 +73,7 @@ def test_a_malformed_entry_is_ignored_and_rewritten(model: llama_mtp.Model, cach
     key = _cost_cache.cost_key(model, n_threads=1, exact=False, n_draft_max=llama_mtp.AUTO_DRAFT_MAX)
     cache_dir.mkdir(parents=True)
     (cache_dir / f"{key}.json").write_text(content)
-    g = llama_mtp.generate(model, "Once upon a time", max_tokens=48, n_threads=1)
+    g = llama_mtp.generate(model, "Once upon a time", max_tokens=LEARNING_TOKENS, n_threads=1)
     assert list(g.draft_lengths[:4]) == [1, 1, 0, 0]  # a cold start
     assert json.loads((cache_dir / f"{key}.json").read_text())["format"] == _cost_cache.FORMAT
 
