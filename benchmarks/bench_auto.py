@@ -3,7 +3,7 @@
 and upstream's default, side by side in one run.
 
     python benchmarks/bench_auto.py [--tokens 256] [--repeats 5] [--models hybrid,dense,qwen35-0.8b:Q4_K_M]
-        [--acceptance 0,0.3,0.6,0.9,1.0,decaying] [--threads 1,2] [--fixed 1,2,3,4,5,6] [--busy]
+        [--acceptance 0,0.3,0.6,0.9,1.0,decaying,regions] [--threads 1,2] [--fixed 1,2,3,4,5,6] [--busy]
         [--no-upstream] [--cache cold|warm] [--json out.json]
 
 For each tiny model kind, crafted acceptance and thread count, one round runs every arm once
@@ -16,6 +16,8 @@ of the machine hits both sides of a ratio:
 
 - auto/best: "auto" over max(plain, best fixed) of the same round (target >= 0.97);
 - auto/plain: "auto" over plain decoding (target >= 0.97);
+- auto/best fixed: "auto" over the best fixed length of the round (target >= 1.05 where the
+  acceptance changes inside the text: --acceptance regions);
 - auto/up3: "auto" over upstream's default (target >= 1.15 where upstream's default is slower
   than the best fixed length).
 
@@ -44,26 +46,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_mtp import PROMPT, busy_core, interleave, upstream_mtp  # noqa: E402
+from bench_mtp import PROMPT, busy_core, interleave, model_file, upstream_mtp  # noqa: E402
 from build_upstream import build, reference_config  # noqa: E402
 
 import llama_mtp  # noqa: E402
-from llama_mtp.shapes import DECAYING_PROFILE, shaped_mtp_model  # noqa: E402
-from llama_mtp.testing import tiny_mtp_model  # noqa: E402
 
-SHAPE = dict(n_embd=1024, n_layer=8, n_vocab=4096)  # the models of benchmarks/README.md
 UPSTREAM_DEFAULT = 3
-
-
-def model_file(kind: str, acceptance: str) -> Path:
-    """A tiny model ("hybrid", "dense") or a shape of llama_mtp.shapes ("qwen35-0.8b:Q4_K_M"); acceptance
-    a flat value or "decaying" (llama_mtp.shapes.DECAYING_PROFILE)."""
-    dial: dict[str, Any] = (dict(acceptance_profiles=[DECAYING_PROFILE]) if acceptance == "decaying"
-                            else dict(acceptance=float(acceptance)))
-    if ":" in kind:
-        shape, quant = kind.split(":")
-        return shaped_mtp_model(shape, quant=quant, keep_f16=True, **dial)
-    return tiny_mtp_model(kind=kind, **SHAPE, **dial)  # type: ignore[arg-type]
 
 
 def ours(model: llama_mtp.Model, n: int, threads: int, n_draft_max: int | str | None) -> tuple[float, str]:
@@ -97,6 +85,8 @@ def cell(model: llama_mtp.Model, path: Path, bin_dir: Path | None, args: argpars
         "speeds": med, "best_fixed": best_fixed,
         "auto_over_best": statistics.median(speed["auto"][r] / best_other[r] for r in rounds),
         "auto_over_plain": statistics.median(speed["auto"][r] / speed["plain"][r] for r in rounds),
+        "auto_over_best_fixed": statistics.median(speed["auto"][r] / max(speed[f"k{k}"][r] for k in fixed)
+                                                  for r in rounds),
         "auto_chose": Counter(c for _, c in res["auto"]).most_common(1)[0][0],
     }
     if "up3" in speed:
@@ -157,7 +147,8 @@ def print_row(r: dict[str, Any], file: Any = sys.stdout) -> None:
     up = f"{s['up3']:.1f} | {r['auto_over_up3']:.2f}" if "up3" in s else "- | -"
     print(f"| {r['kind']} | {r['acceptance']} | {r['threads']}{' (busy)' if r['busy'] else ''} "
           f"| {s['plain']:.1f} | {s['k' + str(r['best_fixed'])]:.1f} (k={r['best_fixed']}) | {s['auto']:.1f} "
-          f"| **{r['auto_over_best']:.3f}** | {r['auto_over_plain']:.3f} | {up} | {r['auto_chose']} |", file=file)
+          f"| **{r['auto_over_best']:.3f}** | {r['auto_over_plain']:.3f} | {r['auto_over_best_fixed']:.3f} | {up} "
+          f"| {r['auto_chose']} |", file=file)
 
 
 def print_table(report: dict[str, Any]) -> None:
@@ -166,8 +157,8 @@ def print_table(report: dict[str, Any]) -> None:
     if "upstream_build" in report:
         print(f"\nupstream: `{report['upstream_build']['configure']}`")
     print("\n| model | acceptance | threads | plain t/s | best fixed t/s | auto t/s | auto/best | auto/plain "
-          "| upstream n=3 t/s | auto/upstream | auto chose (share of steps) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| auto/best fixed | upstream n=3 t/s | auto/upstream | auto chose (share of steps) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in report["rows"]:
         print_row(r)
 

@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import llama_mtp
-from llama_mtp.testing import tiny_mtp_model
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_mtp import MODELS, interleave  # noqa: E402
+from bench_mtp import bench_model, interleave  # noqa: E402
 from real_model import gemma_270m  # noqa: E402
 
 PROMPTS = [
@@ -115,8 +114,8 @@ def gemma_costs(path: Path, rounds: int, threads: int) -> dict[str, dict[str, fl
 
 def mtp_costs(rounds: int, threads: int) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
-    for shape, spec in MODELS.items():
-        src = tiny_mtp_model(**spec)  # type: ignore[arg-type]
+    for shape in ("hybrid", "dense"):
+        src = bench_model(shape)
         dst = src.with_name(src.stem + "-Q4_K_M.gguf")
         if not dst.exists():
             llama_mtp.quantize(src, dst, "Q4_K_M")

@@ -35,10 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_mtp import MODELS, PROMPT  # noqa: E402
+from bench_mtp import PROMPT, bench_model  # noqa: E402
 from build_upstream import build, reference_config  # noqa: E402
-
-from llama_mtp.testing import tiny_mtp_model  # noqa: E402
 
 LENGTHS = [16, 48]  # --lengths
 OURS = """
@@ -134,7 +132,7 @@ def main() -> int:
     print("| model | run | upstream Minstr/token | " + " | ".join(f"{w} Minstr/token | upstream / {w}" for w in pythons) + " |")
     print("|---|---|---|" + "---|---|" * len(pythons))
     for name in args.models.split(","):
-        path = tiny_mtp_model(**MODELS[name])  # type: ignore[arg-type]
+        path = bench_model(name)
         for run in args.runs.split(","):
             row = measure(bin_dir, path, run, pythons)
             report["rows"][f"{name} {run}"] = row

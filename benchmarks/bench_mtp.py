@@ -47,14 +47,33 @@ from build_upstream import build, reference_config  # noqa: E402
 from real_model import gemma_270m  # noqa: E402
 
 import llama_mtp  # noqa: E402
+from llama_mtp.shapes import DECAYING_PROFILE, shaped_mtp_model  # noqa: E402
 from llama_mtp.testing import tiny_mtp_model  # noqa: E402
 
 PROMPT = "The story begins:"
 REAL_PROMPTS = ["The capital of France is", "def fibonacci(n):", "Once upon a time, in a small village,"]
-MODELS = {
-    "hybrid": dict(kind="hybrid", n_embd=1024, n_layer=8, n_vocab=4096, acceptance=1.0),
-    "dense": dict(kind="dense", n_embd=1024, n_layer=8, n_vocab=4096, acceptance=1.0),
-}
+TINY_SHAPE = dict(n_embd=1024, n_layer=8, n_vocab=4096)  # the tiny models of benchmarks/README.md
+
+
+# text whose acceptance changes inside a generation: stretches of REGION_TOKENS words the head
+# drafts right, then as many it drafts wrong, in turn
+REGIONS = dict(acceptance_profiles=[(1.0,), (0.0,)], region_tokens=64)
+
+
+def model_file(kind: str, acceptance: str = "1.0") -> Path:
+    """A tiny model ("hybrid", "dense") or a shape of llama_mtp.shapes ("qwen35-0.8b:Q4_K_M"); acceptance
+    a flat value, "decaying" (llama_mtp.shapes.DECAYING_PROFILE) or "regions" (REGIONS)."""
+    dial: dict[str, Any] = (dict(acceptance_profiles=[DECAYING_PROFILE]) if acceptance == "decaying"
+                            else dict(REGIONS) if acceptance == "regions" else dict(acceptance=float(acceptance)))
+    if ":" in kind:
+        shape, quant = kind.split(":")
+        return shaped_mtp_model(shape, quant=quant, keep_f16=True, **dial)
+    return tiny_mtp_model(kind=kind, **TINY_SHAPE, **dial)  # type: ignore[arg-type]
+
+
+def bench_model(name: str) -> Path:
+    """The models of the tables: tiny ones accept every draft, shaped ones as real heads do (decaying)."""
+    return model_file(name, "decaying" if ":" in name else "1.0")
 
 
 def median(xs: list[float]) -> float:
@@ -125,6 +144,29 @@ def ours_plain_wall(model: llama_mtp.Model, prompt: str, n: int, threads: int) -
     return ours_plain(model, prompt, n, threads)[0]
 
 
+def ours_plain_end_to_end(model: llama_mtp.Model, prompt: str, n: int, threads: int) -> float:
+    """Tokens over the whole generate() call: contexts, prompt and loop, what a user sees."""
+    t0 = time.perf_counter()
+    g = llama_mtp.generate(model, prompt, max_tokens=n, mtp=False, n_threads=threads, ignore_eos=True)
+    assert isinstance(g, llama_mtp.Generation)
+    return len(g.tokens) / (time.perf_counter() - t0)
+
+
+FRESH_SCRIPT = """
+import sys, llama_mtp
+llama_mtp.set_log_level("error")
+model = llama_mtp.Model(sys.argv[1])
+g = llama_mtp.generate(model, sys.argv[2], max_tokens=int(sys.argv[3]), mtp=False, n_threads=int(sys.argv[4]),
+                       ignore_eos=True)
+print(g.tokens_per_s)
+"""
+
+
+def ours_plain_fresh(path: Path, prompt: str, n: int, threads: int) -> float:
+    """The loop's tokens/s of generate(mtp=False) in a process of its own, as upstream's runs are."""
+    return float(run([sys.executable, "-c", FRESH_SCRIPT, str(path), prompt, str(n), str(threads)]).split()[-1])
+
+
 def ours_mtp(model: llama_mtp.Model, n: int, threads: int, n_draft: int) -> float:
     g = llama_mtp.generate(model, PROMPT, max_tokens=n, mtp=True, n_draft_max=n_draft, n_threads=threads,
                            ignore_eos=True)
@@ -161,7 +203,7 @@ def tiny_section(bin_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     drafts = [int(x) for x in args.n_draft_max.split(",")]
     N, R = args.tokens, args.repeats
     for name in args.models.split(","):
-        path = tiny_mtp_model(**MODELS[name])  # type: ignore[arg-type]
+        path = bench_model(name)
         model = llama_mtp.Model(str(path))
         for T in [int(t) for t in args.threads.split(",")]:
             print(f"[{name}, {T} threads]", file=sys.stderr)
@@ -190,16 +232,19 @@ def busy_section(bin_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     N, R, T = args.tokens, args.repeats, 2
     for name in args.models.split(","):
-        path = tiny_mtp_model(**MODELS[name])  # type: ignore[arg-type]
+        path = bench_model(name)
         model = llama_mtp.Model(str(path))
         print(f"[busy, {name}, {T} threads]", file=sys.stderr)
         with busy_core():
             res = interleave(R, {"up": partial(upstream_plain, bin_dir, path, PROMPT, N, T),
                                  "ours": partial(ours_plain_wall, model, PROMPT, N, T),
+                                 "ours_fresh": partial(ours_plain_fresh, path, PROMPT, N, T),
                                  "up_mtp": partial(upstream_mtp, bin_dir, path, N, T, 3),
                                  "ours_mtp": partial(ours_mtp, model, N, T, 3)})
         med = {k: median(v) for k, v in res.items()}
         out[name] = {"plain": {"upstream": med["up"], "ours": med["ours"], "ratio": paired_ratio(res["ours"], res["up"])},
+                     "plain, a fresh process per run": {"upstream": med["up"], "ours": med["ours_fresh"],
+                                                        "ratio": paired_ratio(res["ours_fresh"], res["up"])},
                      "mtp_3": {"upstream": med["up_mtp"], "ours": med["ours_mtp"],
                                "ratio": paired_ratio(res["ours_mtp"], res["up_mtp"])}}
     return out
@@ -214,11 +259,14 @@ def real_section(bin_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
         print(f"[real, {T} threads]", file=sys.stderr)
         ours_plain(model, PROMPT, 16, T)
         res = interleave(R, {"up": partial(upstream_plain, bin_dir, path, PROMPT, N, T),
-                             "ours": partial(ours_plain, model, PROMPT, N, T)})
+                             "ours": partial(ours_plain, model, PROMPT, N, T),
+                             "ours_e2e": partial(ours_plain_end_to_end, model, PROMPT, N, T)})
         u = median(res["up"])
         walls, decodes = [x for x, _ in res["ours"]], [x for _, x in res["ours"]]
         out["threads"][T] = {"upstream": u, "ours": median(walls), "ours_decode_only": median(decodes),
-                             "ratio": paired_ratio(walls, res["up"]), "ratio_decode_only": paired_ratio(decodes, res["up"])}
+                             "ours_end_to_end": median(res["ours_e2e"]),
+                             "ratio": paired_ratio(walls, res["up"]), "ratio_decode_only": paired_ratio(decodes, res["up"]),
+                             "ratio_end_to_end": paired_ratio(res["ours_e2e"], res["up"])}
     for prompt in REAL_PROMPTS:
         theirs = upstream_text(bin_dir, path, prompt, 64, 2)
         g = llama_mtp.generate(model, prompt, max_tokens=64, mtp=False, n_threads=2)
@@ -247,7 +295,7 @@ def llama_cpp_python_section(python: str, args: argparse.Namespace, real: bool) 
     """llama-cpp-python's create_completion (wall time, prompt included) against our generate()
     (wall time of the whole call, prompt included), one interpreter each, alternating."""
     out: dict[str, Any] = {"version": run([python, "-c", "import llama_cpp; print(llama_cpp.__version__)"]).strip()}
-    paths = {name: tiny_mtp_model(**MODELS[name]) for name in args.models.split(",")}  # type: ignore[arg-type]
+    paths = {name: bench_model(name) for name in args.models.split(",")}
     if real:
         paths["gemma-3-270m-q4_k_m"] = gemma_270m()
     N, R = args.tokens, args.repeats
@@ -279,7 +327,8 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--n-draft-max", default="1,2,3,4")
     ap.add_argument("--threads", default="1,2", help="thread counts to compare at (comma separated)")
-    ap.add_argument("--models", default="hybrid,dense")
+    ap.add_argument("--models", default="hybrid,dense",
+                    help='tiny kinds (hybrid, dense) and shapes of llama_mtp.shapes ("qwen35-0.8b:Q4_K_M")')
     ap.add_argument("--no-tiny", action="store_true")
     ap.add_argument("--no-busy", action="store_true")
     ap.add_argument("--no-real", action="store_true")
@@ -335,11 +384,13 @@ def print_tables(r: dict[str, Any]) -> None:
                 print(f"| {name} | {key} | {row['upstream']:.1f} | {row['ours']:.1f} | {row['ratio']:.3f} |")
     if "real" in r:
         print(f"\n## real model: {r['real']['model']}, plain decoding")
-        print("| threads | upstream t/s (decode-only) | ours t/s (wall) | ours decode-only | ours/upstream (wall) | (decode-only) |")
-        print("|---|---|---|---|---|---|")
+        print("| threads | upstream t/s (decode-only) | ours t/s (loop wall) | ours decode-only | ours generate() end to end "
+              "| ours/upstream (loop wall) | (decode-only) | (end to end) |")
+        print("|---|---|---|---|---|---|---|---|")
         for T, row in r["real"]["threads"].items():
             print(f"| {T} | {row['upstream']:.1f} | {row['ours']:.1f} | {row['ours_decode_only']:.1f} "
-                  f"| {row['ratio']:.3f} | {row['ratio_decode_only']:.3f} |")
+                  f"| {row['ours_end_to_end']:.1f} | {row['ratio']:.3f} | {row['ratio_decode_only']:.3f} "
+                  f"| {row['ratio_end_to_end']:.3f} |")
         same = sum(t["identical"] for t in r["real"]["greedy_text"])
         print(f"\ngreedy text identical to upstream on {same} of {len(r['real']['greedy_text'])} prompts")
     if "llama_cpp_python" in r:

@@ -34,11 +34,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_mtp import interleave  # noqa: E402
+from bench_mtp import interleave, model_file  # noqa: E402
 
 import llama_mtp  # noqa: E402
-from llama_mtp.shapes import DECAYING_PROFILE, shaped_mtp_model  # noqa: E402
-from llama_mtp.testing import tiny_mtp_model  # noqa: E402
 
 PROMPT = "The story begins:"
 ROWS = range(1, 8)
@@ -46,20 +44,18 @@ DEFAULT_MODELS = "tiny-hybrid,tiny-dense,qwen35-0.8b:Q8_0,qwen35-0.8b:Q4_K_M,glm
 
 
 def model_path(name: str) -> Path:
-    if name.startswith("tiny-"):
-        return tiny_mtp_model(kind=name[5:], n_embd=1024, n_layer=8, n_vocab=4096,  # type: ignore[arg-type]
-                              acceptance_profiles=[DECAYING_PROFILE])
     if name == "gemma":
         from real_model import gemma_270m
 
         return gemma_270m()
-    shape, quant = name.split(":")
-    return shaped_mtp_model(shape, quant=quant, acceptance_profiles=[DECAYING_PROFILE], keep_f16=True)
+    return model_file(name.removeprefix("tiny-"), "decaying")
 
 
-def verify_costs(model: llama_mtp.Model, threads: int, rounds: int) -> dict[int, float]:
-    """Median seconds of one decode of c rows with logits on every row."""
-    ctx = llama_mtp.Context(model, n_ctx=4096, n_batch=64, n_ubatch=64, n_threads=threads, n_threads_batch=threads)
+def verify_costs(model: llama_mtp.Model, threads: int, rounds: int, n_rs_seq: int = 0) -> dict[int, float]:
+    """Median seconds of one decode of c rows with logits on every row (n_rs_seq: recurrent-state
+    snapshots the context keeps for rollback, as a hybrid MTP target has them)."""
+    ctx = llama_mtp.Context(model, n_ctx=4096, n_batch=64, n_ubatch=64, n_threads=threads, n_threads_batch=threads,
+                            n_rs_seq=n_rs_seq)
     batch = llama_mtp.Batch(64)
     prompt = model.tokenize(PROMPT)
     batch.set_tokens(prompt)
@@ -124,6 +120,17 @@ def predicted(costs: dict[int, float], arms: dict[str, Any]) -> dict[str, float]
     return out
 
 
+def snapshot_costs(model: llama_mtp.Model, threads: int, rounds: int) -> dict[int, dict[int, float]]:
+    """Decode seconds of c rows by snapshot count: a target sized for "auto"'s ceiling keeps
+    AUTO_DRAFT_MAX snapshots whatever length it plays. Contexts interleaved round by round."""
+    sizes = [0, 3, llama_mtp.AUTO_DRAFT_MAX]
+    runs: dict[int, list[dict[int, float]]] = {n: [] for n in sizes}
+    for r in range(rounds):
+        for n in sizes if r % 2 == 0 else reversed(sizes):
+            runs[n].append(verify_costs(model, threads, 1, n_rs_seq=n))
+    return {n: {c: statistics.median(x[c] for x in rs) for c in ROWS} for n, rs in runs.items()}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=DEFAULT_MODELS)
@@ -131,6 +138,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--no-real", action="store_true", help="leave Gemma-3 270M out (it is fetched with pip)")
+    ap.add_argument("--snapshots", action="store_true",
+                    help="also, on hybrid models, decode cost by the number of rollback snapshots kept")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     llama_mtp.set_log_level("error")
@@ -144,6 +153,12 @@ def main() -> int:
             row = {"model": model.description, "n_vocab": model.n_vocab, "n_params": model.n_params,
                    "verify_over_one_row": {c: costs[c] / costs[1] for c in ROWS}, "one_row_seconds": costs[1],
                    "arms": arms, "predicted": predicted(costs, arms)}
+            if args.snapshots and model.is_hybrid:
+                snaps = snapshot_costs(model, threads, args.rounds)
+                row["snapshots_over_none"] = {n: {c: v[c] / snaps[0][c] for c in ROWS} for n, v in snaps.items()}
+                for n, v in row["snapshots_over_none"].items():
+                    print(f"{name} t{threads}: n_rs_seq={n}: c rows over n_rs_seq=0: "
+                          + " ".join(f"{v[c]:.3f}" for c in ROWS), flush=True)
             report["rows"][f"{name} t{threads}"] = row
             ratios = " ".join(f"{row['verify_over_one_row'][c]:.2f}" for c in ROWS)
             speeds = ", ".join(f"{a} {v['over_plain']:.2f}" for a, v in arms.items() if isinstance(v, dict) and a != "plain")

@@ -119,6 +119,60 @@ def test_predicted_and_measured_speed_agree_in_a_steady_world(rng: np.random.Gen
     assert len(c.history) == c.n_steps == 500
 
 
+def steady(c: DraftController, k: int, t_verify: float, times: int = 3) -> None:
+    """Steps of length k (all drafts accepted) whose verify costs t_verify: steady ones after the first."""
+    for _ in range(times):
+        c.observe(k, k, k, t_draft=0.0, t_verify=t_verify, t_process=0.0)
+
+
+def test_an_unplayed_length_is_predicted_from_the_line() -> None:
+    c = DraftController(6, plain_skips_process=True)
+    steady(c, 0, 0.010)
+    steady(c, 2, 0.014)
+    # verify seconds = 0.010 + 0.002 k fits both; the lengths never played follow the line,
+    # beyond the longest played too (not the nearest measured cost)
+    np.testing.assert_allclose(c.step_seconds[[1, 3, 4, 6]], [0.012, 0.016, 0.018, 0.022], rtol=0.02)
+
+
+def test_a_length_cheaper_than_the_line_keeps_its_measured_cost() -> None:
+    # 4 rows cheaper than 3, as a kernel that tiles 4 rows at a time makes them
+    c = DraftController(6, plain_skips_process=True)
+    for k, t in [(0, 0.010), (1, 0.013), (2, 0.016), (3, 0.012)]:
+        steady(c, k, t)
+    assert c.step_seconds[3] < c.step_seconds[2]
+    assert c.step_seconds[3] == pytest.approx(0.012, rel=0.15)
+
+
+def test_a_cheap_length_off_the_line_is_found(rng: np.random.Generator) -> None:
+    verify = {3: 0.0115}
+    c = DraftController(6, plain_skips_process=True)
+    chosen = run(c, World(accept=0.85, verify=lambda k: verify.get(k, 0.010 + 0.004 * k)), 600, rng)
+    assert c.best == 3
+    assert chosen[-200:].count(3) >= 185
+
+
+def test_probes_fade_where_every_other_length_is_surely_worse(rng: np.random.Generator) -> None:
+    # verifying up to 4 rows costs one row's time, a fifth row four times as much: 3 is best by
+    # 20 % or more, and once that is sure, probing the others is waste
+    c = DraftController(6, plain_skips_process=True)
+    chosen = run(c, World(accept=1.0, verify=lambda k: 0.010 if k <= 3 else 0.040), 1500, rng)
+    assert c.best == 3
+    others = sum(k != 3 for k in chosen[-1000:])
+    assert 0 < others <= 20  # a fixed every-24-steps schedule would spend 83 steps on them
+    assert (c.optimistic_speed >= c.expected_speed - 1e-9).all()
+
+
+def test_a_change_of_text_shows_within_a_few_steps(rng: np.random.Generator) -> None:
+    # a quoted passage (every draft right) ends and free text begins (every draft wrong), then
+    # another passage: the fast estimate sees each change long before 30 observations would
+    c = DraftController(6, plain_skips_process=True)
+    run(c, World(accept=1.0), 300, rng)
+    hard = run(c, World(accept=0.0), 40, rng)
+    assert hard[10:].count(0) >= 27
+    easy = run(c, World(accept=1.0), 80, rng)
+    assert np.mean(easy[-20:]) >= 4
+
+
 def test_steps_of_several_sequences(rng: np.random.Generator) -> None:
     c = DraftController(4)
     c.observe(1, [1, 1, 0], np.array([1, 0, 0]), t_draft=0.001, t_verify=0.01, t_process=0.001)

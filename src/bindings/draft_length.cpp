@@ -205,6 +205,15 @@ void bind_draft_length(nb::module_ & m) {
             nb::rv_policy::move, nb::sig("def expected_speed(self) -> numpy.ndarray[dtype=float64]"),
             "[k]: expected tokens per second and sequence when drafting k (0 while unknown).")
         .def_prop_ro(
+            "optimistic_speed",
+            [](const DraftController & c) {
+                return per_length(c, 0, [&](int32_t k) { return c.optimistic_speed(k); });
+            },
+            nb::rv_policy::move, nb::sig("def optimistic_speed(self) -> numpy.ndarray[dtype=float64]"),
+            "[k]: the speed drafting k may plausibly reach (acceptance one standard error up, cost down by\n"
+            "the doubt of a length rarely or not lately timed); a probe plays a length only where this\n"
+            "beats the best expected_speed.")
+        .def_prop_ro(
             "predicted_speed",
             [](const DraftController & c) {
                 return c.expected_seconds_total > 0 ? c.expected_tokens_total / c.expected_seconds_total : 0.0;

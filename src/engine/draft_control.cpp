@@ -11,23 +11,42 @@ namespace {
 // costs about the last 10 steps of each length (load changes within seconds).
 constexpr double kAcceptanceDecay = 0.97;
 constexpr double kCostDecay = 0.9;
+// Beside it, a fast estimate (about the last 5 observations per position) that takes over where
+// it differs from the slow one by more than kChangeZ of its standard errors: the text changed
+// (a quoted passage ends, a list begins), and 30 observations would take too long to see it.
+constexpr double kFastDecay = 0.8;
+constexpr double kFastPriorWeight = 0.25;
+constexpr double kChangeZ = 2.0;
 // Warm-up: two steps drafting one token, two plain steps (the second of each timed), then the
 // model.
 constexpr int32_t kWarmup[] = {1, 1, 0, 0};
 constexpr int32_t kWarmupSteps = 4;
-// While drafting: every kNeighbourEvery steps try k+1 or k-1 (alternately) for two steps (the
-// second one is steady, so it is timed), which keeps the estimates beside the best one fresh;
-// a neighbour far worse than the best only every 4th time.
+// While drafting: every kNeighbourEvery steps look for the length whose optimistic speed beats
+// the best estimate most, and play it for two steps (the second one is steady, so it is timed);
+// none while every other length is surely worse, but one at least every kExploreLast steps (the
+// text or the load may have changed what "surely" meant).
 constexpr int32_t kNeighbourEvery = 24;
 constexpr int32_t kNeighbourSteps = 2;
-constexpr double kFarWorse = 0.8;
+constexpr int32_t kExploreLast = 256;
+// The optimism of optimistic_speed(): acceptance kAcceptZ standard errors up; cost down by
+// kCostDoubt for a length never timed (the line predicts it to within the kernels' tiling),
+// less the more and the more lately it was timed (its weight fades by kStaleDecay per step it
+// is not played).
+constexpr double kAcceptZ = 1.0;
+constexpr double kCostDoubt = 0.08;
+constexpr double kStaleDecay = 0.98;
+// How many observations the fitted line counts as beside what a length measured itself.
+constexpr double kFitWeight = 1.0;
 // While plain decoding is best: probe drafting one token (the cheapest probe, and position 1
 // decides whether longer drafts can pay) after kProbeFirst plain steps, then after twice as
-// many each time plain stays best, up to kProbeLast (back to kProbeFirst when a probe's draft
-// was right against expectations).
+// many each time plain stays best, up to kProbeLast (back to kProbeFirst while drafting may
+// plausibly beat plain: its optimistic speed is above plain's estimate).
 constexpr int32_t kProbeFirst = 32;
 constexpr int32_t kProbeLast = 256;
-constexpr double kNearlyWorth = 0.9;
+// A probe whose draft was right while drafting is nearly worth it: look again after kProbeSoon
+// plain steps (the text may have become predictable).
+constexpr int32_t kProbeSoon = 4;
+constexpr double kNearlyWorth = 0.97;
 // Switching between drafting and plain decoding costs the draft context its history, so the
 // other mode must be this much faster before it is taken.
 constexpr double kSwitchMargin = 1.02;
@@ -49,6 +68,8 @@ DraftController::DraftController(int32_t n_max, bool plain_skips_process)
       plain_skips_process_(plain_skips_process),
       acc_hits_(n_max_, 0.0),
       acc_trials_(n_max_, 0.0),
+      fast_hits_(n_max_, 0.0),
+      fast_trials_(n_max_, 0.0),
       verify_(n_max_ + 1),
       process_(n_max_ + 1),
       last_played_(n_max_ + 1, -1),
@@ -85,6 +106,9 @@ void DraftController::start_from(const DraftPrior & p) {
     };
     seed(verify_, p.verify);
     seed(process_, p.process);
+    for (int32_t k = 0; k <= n_max_; ++k) {
+        if (verify_[k].known()) last_played_[k] = 0;  // what the prior knew fades like a measurement
+    }
     if (std::isfinite(p.draft_per_token) && p.draft_per_token >= 0) {
         draft_per_token_ = Ewma{p.draft_per_token, kPriorWeight};
     }
@@ -93,39 +117,68 @@ void DraftController::start_from(const DraftPrior & p) {
     decide();
 }
 
+DraftController::Estimate DraftController::position(int32_t i, double prior) const {
+    // the prior of a position is the estimate of the one before (1/2 for the first), weight
+    // one observation: a draft that is right early tends to stay right, so longer drafts get tried
+    // (the fast estimate's prior weighs a quarter: with ~5 observations it must be able to
+    // reach near 0 or 1)
+    const double n_slow = acc_trials_[i - 1] + 1.0, n_fast = fast_trials_[i - 1] + kFastPriorWeight;
+    const double slow = (acc_hits_[i - 1] + prior) / n_slow;
+    const double fast = (fast_hits_[i - 1] + kFastPriorWeight * prior) / n_fast;
+    const double se_fast = std::sqrt(std::max(fast * (1.0 - fast), 0.01) / (n_fast + 1.0));
+    if (std::fabs(fast - slow) > kChangeZ * se_fast) return {fast, n_fast};
+    return {slow, n_slow};
+}
+
 double DraftController::acceptance(int32_t i) const {
     if (i < 1 || i > n_max_) return 0.0;
-    // the prior of position i is the estimate of position i-1 (1/2 for the first), weight one
-    // observation: a draft that is right early tends to stay right, so longer drafts get tried
     double a = 0.5;
-    for (int32_t j = 1; j <= i; ++j) a = (acc_hits_[j - 1] + a) / (acc_trials_[j - 1] + 1.0);
+    for (int32_t j = 1; j <= i; ++j) a = position(j, a).p;
     return a;
 }
 
 double DraftController::expected_tokens(int32_t k) const {
     double total = 1.0, reach = 1.0, a = 0.5;
     for (int32_t i = 1; i <= std::min(k, n_max_); ++i) {
-        a = (acc_hits_[i - 1] + a) / (acc_trials_[i - 1] + 1.0);
+        a = position(i, a).p;
         reach *= a;
         total += reach;
     }
     return total;
 }
 
-double DraftController::interpolate(const std::vector<Ewma> & table, int32_t k) const {
-    if (table[k].known()) return table[k].value;
-    int32_t lo = -1, hi = -1;
-    for (int32_t j = k - 1; j >= 0 && lo < 0; --j)
-        if (table[j].known()) lo = j;
-    for (int32_t j = k + 1; j <= n_max_ && hi < 0; ++j)
-        if (table[j].known()) hi = j;
-    if (lo >= 0 && hi >= 0) {
-        const double f = double(k - lo) / double(hi - lo);
-        return table[lo].value + f * (table[hi].value - table[lo].value);
+double DraftController::faded_weight(const std::vector<Ewma> & table, int32_t k) const {
+    if (!table[k].known()) return 0.0;
+    const int32_t idle = last_played_[k] < 0 ? 0 : (int32_t) history_.size() - last_played_[k];
+    return std::max(1e-3, table[k].weight * std::pow(kStaleDecay, std::max(0, idle - 1)));
+}
+
+double DraftController::fitted(const std::vector<Ewma> & table, int32_t k) const {
+    // weighted least squares of seconds = a + b * j over the lengths j with a measurement,
+    // each weighted by how much and how lately it was measured; b >= 0 (a longer verify
+    // never costs less on the line), one measured length: flat (optimistic for longer ones,
+    // so that they get tried)
+    double sw = 0, sj = 0, sv = 0, sjj = 0, sjv = 0;
+    for (int32_t j = 0; j <= n_max_; ++j) {
+        if (!table[j].known()) continue;
+        const double w = faded_weight(table, j);
+        sw += w;
+        sj += w * j;
+        sv += w * table[j].value;
+        sjj += w * j * j;
+        sjv += w * j * table[j].value;
     }
-    // one side only: the nearest known cost. Beyond the longest length kept so far that is
-    // optimistic, so a longer draft gets tried once acceptance makes it look worth it
-    return lo >= 0 ? table[lo].value : hi >= 0 ? table[hi].value : 0.0;
+    if (sw <= 0) return 0.0;
+    const double mean_j = sj / sw, mean_v = sv / sw;
+    const double var_j = sjj / sw - mean_j * mean_j;
+    const double slope = var_j > 1e-9 ? std::max(0.0, (sjv / sw - mean_j * mean_v) / var_j) : 0.0;
+    const double line = std::max(0.0, mean_v + slope * (k - mean_j));
+    if (!table[k].known()) return line;
+    // a length's own measurement keeps its weight however long ago it was played (the line
+    // follows the lengths played lately, so a load change shows there; the doubt of an old
+    // measurement is optimistic_speed()'s)
+    const double w = table[k].weight;
+    return (w * table[k].value + kFitWeight * line) / (w + kFitWeight);
 }
 
 double DraftController::draft_seconds(int32_t k) const {
@@ -133,12 +186,12 @@ double DraftController::draft_seconds(int32_t k) const {
 }
 
 double DraftController::verify_seconds(int32_t k) const {
-    return k >= 0 && k <= n_max_ ? interpolate(verify_, k) : 0.0;
+    return k >= 0 && k <= n_max_ ? fitted(verify_, k) : 0.0;
 }
 
 double DraftController::process_seconds(int32_t k) const {
     if (k < 0 || k > n_max_ || (k == 0 && plain_skips_process_)) return 0.0;
-    return interpolate(process_, k);
+    return fitted(process_, k);
 }
 
 double DraftController::step_seconds(int32_t k) const {
@@ -149,6 +202,25 @@ double DraftController::expected_speed(int32_t k) const {
     if (k < 0 || k > n_max_) return 0.0;
     const double t = step_seconds(k);
     return t > 0 ? expected_tokens(k) / t : 0.0;
+}
+
+double DraftController::optimistic_speed(int32_t k) const {
+    return optimistic_speed(k, true);
+}
+
+double DraftController::optimistic_speed(int32_t k, bool doubt_cost) const {
+    if (k < 0 || k > n_max_) return 0.0;
+    const double t = step_seconds(k);
+    if (t <= 0) return 0.0;
+    double total = 1.0, reach = 1.0, a = 0.5;
+    for (int32_t i = 1; i <= k; ++i) {
+        const Estimate e = position(i, a);
+        a = e.p;
+        reach *= std::min(1.0, a + kAcceptZ * std::sqrt(a * (1.0 - a) / (e.n + 1.0)));
+        total += reach;
+    }
+    const double doubt = doubt_cost ? kCostDoubt / std::sqrt(1.0 + faded_weight(verify_, k)) : 0.0;
+    return total / (t * (1.0 - doubt));
 }
 
 int32_t DraftController::best() const {
@@ -166,8 +238,27 @@ int32_t DraftController::best_drafting_length() const {
     return k_best;
 }
 
-double DraftController::best_drafting_speed() const {
-    return expected_speed(best_drafting_length());
+double DraftController::best_plausible_drafting_speed() const {
+    // acceptance optimism only: whether the text may have changed, not whether costs have
+    double best = 0;
+    for (int32_t k = 1; k <= n_max_; ++k) best = std::max(best, optimistic_speed(k, false));
+    return best;
+}
+
+int32_t DraftController::probe_candidate(int32_t k_best) const {
+    int32_t candidate = -1;
+    double margin = -1e300;
+    const double s_best = expected_speed(k_best);
+    for (int32_t k = 1; k <= n_max_; ++k) {
+        if (k == k_best) continue;
+        const double m = optimistic_speed(k) - s_best;
+        if (m > margin) {
+            margin = m;
+            candidate = k;
+        }
+    }
+    // a surely worse length is probed only when nothing was explored for kExploreLast steps
+    return margin > 0 || since_explored_ >= kExploreLast ? candidate : -1;
 }
 
 void DraftController::observe(const DraftObservation & o) {
@@ -181,14 +272,17 @@ void DraftController::observe(const DraftObservation & o) {
         accepted_sum += a;
         // position i is observed when drafted and all before it were accepted
         for (int32_t i = 1; i <= std::min(a + 1, m); ++i) {
+            const double hit = i <= a ? 1.0 : 0.0;
             acc_trials_[i - 1] = acc_trials_[i - 1] * kAcceptanceDecay + 1.0;
-            acc_hits_[i - 1] = acc_hits_[i - 1] * kAcceptanceDecay + (i <= a ? 1.0 : 0.0);
+            acc_hits_[i - 1] = acc_hits_[i - 1] * kAcceptanceDecay + hit;
+            fast_trials_[i - 1] = fast_trials_[i - 1] * kFastDecay + 1.0;
+            fast_hits_[i - 1] = fast_hits_[i - 1] * kFastDecay + hit;
         }
     }
     const double td = o.t_draft / n_seq, tv = o.t_verify / n_seq, tp = o.t_process / n_seq;
     // a step at another length than the one before costs llama.cpp new graphs for the new
     // shape: only steady steps say what a length costs when it is kept (probes and the first
-    // step of a switch teach acceptance; their cost is interpolated from the steady ones)
+    // step of a switch teach acceptance; their cost is predicted from the steady ones)
     if (k_eff == last_k_eff_ && o.timed) {
         verify_[k_eff].add(tv, kCostDecay);
         if (tp > 0) process_[k_eff].add(tp, kCostDecay);
@@ -202,10 +296,16 @@ void DraftController::observe(const DraftObservation & o) {
     t_process += o.t_process;
     tokens += 1.0 + accepted_sum / n_seq;
     seq_seconds += td + tv + tp;
-    // a probe from plain decoding after which drafting looks nearly worth it: the text may
-    // have changed, look again soon
-    if (!drafting_ && exploring_ && best_drafting_speed() >= kNearlyWorth * expected_speed(0)) {
-        probe_gap_ = kProbeFirst;
+    // a probe from plain decoding after which drafting may plausibly beat plain: the text may
+    // have changed, look again sooner; very soon where the probe's draft was right and drafting
+    // is nearly worth it already
+    if (!drafting_ && exploring_) {
+        const double s_plain = expected_speed(0);
+        if (accepted_sum > 0 && expected_speed(best_drafting_length()) >= kNearlyWorth * s_plain) {
+            probe_gap_ = kProbeSoon;
+        } else if (best_plausible_drafting_speed() >= s_plain) {
+            probe_gap_ = std::min(probe_gap_, kProbeFirst);
+        }
     }
     history_.push_back(std::clamp(o.k, 0, n_max_));
     decide();
@@ -249,14 +349,13 @@ void DraftController::decide() {
         return;
     }
     next_ = k_best;
+    ++since_explored_;
     if (++since_probe_ < kNeighbourEvery) return;
     since_probe_ = 0;
-    const int32_t nb = probe_up_ ? k_best + 1 : k_best - 1;
-    probe_up_ = !probe_up_;
-    if (nb < 0 || nb > n_max_) return;
-    const bool far_worse = expected_speed(nb) < kFarWorse * s_best;
-    if (far_worse && last_played_[nb] >= 0 && step - last_played_[nb] < 4 * kNeighbourEvery) return;
-    next_ = neighbour_ = nb;
+    const int32_t candidate = probe_candidate(k_best);
+    if (candidate < 0) return;
+    since_explored_ = 0;
+    next_ = neighbour_ = candidate;
     neighbour_left_ = kNeighbourSteps - 1;
     exploring_ = true;
 }

@@ -53,14 +53,21 @@ public:
     double acceptance(int32_t i) const;
     // Expected tokens per sequence and step when drafting k: 1 + sum_i prod_{j<=i} acceptance(j).
     double expected_tokens(int32_t k) const;
-    // Estimated seconds of one step per sequence (measured where k was played, interpolated
-    // elsewhere); and the split into draft, verify and process.
+    // Estimated seconds of one step per sequence, and the split into draft, verify and
+    // process. Verify and process costs come from a line (seconds = a + b * k) fitted to every
+    // steady step of every length, pulled towards what length k itself measured where it was
+    // played: an unplayed length is predicted from the others, and a length that is cheaper
+    // than the line (a kernel that tiles 4 rows better than 3) keeps its measured cost.
     double step_seconds(int32_t k) const;
     double draft_seconds(int32_t k) const;
     double verify_seconds(int32_t k) const;
     double process_seconds(int32_t k) const;
     // expected_tokens(k) / step_seconds(k); 0 while nothing is measured.
     double expected_speed(int32_t k) const;
+    // The speed length k may plausibly reach: acceptance one standard error above its estimate
+    // (few observations, wide), cost below its estimate by the doubt of a length rarely or not
+    // lately played. Exploration probes a length only where this beats the best estimate.
+    double optimistic_speed(int32_t k) const;
     int32_t best() const;
 
     // What was chosen, step by step, and the running totals.
@@ -78,28 +85,39 @@ private:
         void add(double x, double decay);
         bool known() const { return weight > 0; }
     };
-    double interpolate(const std::vector<Ewma> & table, int32_t k) const;
+    double fitted(const std::vector<Ewma> & table, int32_t k) const;
+    // the weight of length k's own estimate in table, faded by the steps since it was played
+    double faded_weight(const std::vector<Ewma> & table, int32_t k) const;
     int32_t best_drafting_length() const;
-    double best_drafting_speed() const;
+    double optimistic_speed(int32_t k, bool doubt_cost) const;
+    double best_plausible_drafting_speed() const;
+    int32_t probe_candidate(int32_t k_best) const;
     void decide();
 
     int32_t n_max_;
     bool plain_skips_process_;
-    std::vector<double> acc_hits_, acc_trials_;  // decayed counts per position (index i-1)
-    std::vector<Ewma> verify_, process_;         // seconds per sequence, by drafted length
-    Ewma draft_per_token_;                       // seconds per sequence and draft position
-    std::vector<int32_t> last_played_;           // step at which each k was last played
+    struct Estimate {
+        double p, n;  // P(accepted | the ones before were), and the observations behind it
+    };
+    // position i's acceptance given the prior (the estimate of position i-1): the slow counts,
+    // or the fast ones where they show a change
+    Estimate position(int32_t i, double prior) const;
+    std::vector<double> acc_hits_, acc_trials_;    // decayed counts per position (index i-1)
+    std::vector<double> fast_hits_, fast_trials_;  // the same, fading fast
+    std::vector<Ewma> verify_, process_;           // seconds per sequence, by drafted length
+    Ewma draft_per_token_;                         // seconds per sequence and draft position
+    std::vector<int32_t> last_played_;             // step at which each k was last played
     std::vector<int32_t> history_;
     int32_t last_k_eff_ = -1;  // the drafted length of the last step (-1: none yet)
     int32_t next_ = 1;
     int32_t warmup_steps_;  // steps of the fixed warm-up (none after start_from)
     bool exploring_ = true;
-    bool drafting_ = true;     // the mode: drafting, or plain decoding with probes
-    int32_t plain_run_ = 0;    // steps since the last drafting step while plain is best
-    int32_t probe_gap_ = 32;   // steps of plain decoding between probes (doubles up to 256)
-    int32_t since_probe_ = 0;  // steps since the last neighbour probe while drafting
-    bool probe_up_ = true;     // which neighbour the next probe tries
-    int32_t neighbour_ = 0;    // the length of the neighbour probe under way
+    bool drafting_ = true;        // the mode: drafting, or plain decoding with probes
+    int32_t plain_run_ = 0;       // steps since the last drafting step while plain is best
+    int32_t probe_gap_ = 32;      // steps of plain decoding between probes (doubles up to 256)
+    int32_t since_probe_ = 0;     // steps since the last probe check while drafting
+    int32_t since_explored_ = 0;  // steps since the last probe while drafting
+    int32_t neighbour_ = 0;       // the length of the probe under way
     int32_t neighbour_left_ = 0;
 };
 

@@ -809,6 +809,14 @@ class DraftController:
         """
 
     @property
+    def optimistic_speed(self) -> NDArray[numpy.float64]:
+        """
+        [k]: the speed drafting k may plausibly reach (acceptance one standard error up, cost down by
+        the doubt of a length rarely or not lately timed); a probe plays a length only where this
+        beats the best expected_speed.
+        """
+
+    @property
     def predicted_speed(self) -> float:
         """
         Tokens per second and sequence the model predicted for the lengths it chose.

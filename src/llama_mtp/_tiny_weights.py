@@ -1,0 +1,154 @@
+"""The crafted weights of a tiny model: greedy decoding follows the spec's cycle with decisive
+logits, the NextN head agrees with it where the spec says (the recipe is llama_mtp.testing's)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._tiny_spec import TinyModelSpec
+
+
+def attention_dims(n_embd: int) -> tuple[int, int, int]:
+    """(heads, kv heads, head dim): 2x1x32 for tiny models, 8x2x128 at n_embd=1024."""
+    if n_embd < 256:
+        return 2, 1, 32
+    heads = max(2, n_embd // 128)
+    return heads, max(1, heads // 4), 128
+
+
+def ssm_dims(n_embd: int) -> tuple[int, int, int]:
+    """(state size = head dim, k heads, v heads) of the gated delta-net layers."""
+    return (16, 2, 2) if n_embd < 256 else (128, 2, 4)
+
+
+def _rope_sections(rope_dim: int) -> list[int]:
+    r = rope_dim // 2
+    return [r - 2 * (r // 3), r // 3, r // 3, 0]
+
+
+def _rms_rows(x: np.ndarray) -> np.ndarray:
+    out: np.ndarray = x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True))
+    return out
+
+
+class _Weights:
+    def __init__(self, spec: TinyModelSpec, rng: np.random.Generator) -> None:
+        self.spec = spec
+        self.rng = rng
+        self.tensors: dict[str, np.ndarray] = {}
+
+    def normal(self, out: int, inp: int, std: float | None = None) -> np.ndarray:
+        std = 1.0 / np.sqrt(inp) if std is None else std
+        return (self.rng.standard_normal((out, inp)) * std).astype(np.float16)
+
+    def small(self, out: int, inp: int) -> np.ndarray:
+        # residual writes: every layer computes, the hidden state stays close to e_cur
+        return self.normal(out, inp, 0.05 / np.sqrt(inp))
+
+    def ones(self, n: int) -> np.ndarray:
+        return np.ones(n, dtype=np.float32)
+
+    def add(self, name: str, array: np.ndarray) -> None:
+        self.tensors[name] = array
+
+
+def build_tensors(spec: TinyModelSpec) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+    rng = np.random.default_rng(spec.seed + 1)
+    D, V, FF, L = spec.n_embd, spec.n_vocab, spec.n_ff, spec.n_layer
+    w = _Weights(spec, rng)
+    words = np.array(spec.words)
+    word_set = set(spec.words)
+
+    # embeddings: words random; every non-word token leans on one shared direction u
+    u = _rms_rows(rng.standard_normal(D))
+    emb = _rms_rows(rng.standard_normal((V, D)))
+    non_words = np.array([t for t in range(V) if t not in word_set])
+    emb[non_words] = _rms_rows(0.9 * u + 0.44 * emb[non_words])
+    out = np.zeros((V, D), dtype=np.float32)
+    for t, nxt in spec.cycle.items():
+        out[nxt] = emb[t] / np.sqrt(D)
+    out[spec.start] += 1.5 * u / np.sqrt(D)
+    if spec.near_ties:  # the hidden state is ~ e_cur (norm sqrt(D)): word logits ~ N(0, 1)
+        out[words] = rng.standard_normal((words.size, D)) / np.sqrt(D)
+    nextn_emb = emb.copy()
+    for t in spec.wrong:  # the MTP head predicts pi(pi(t)) after these
+        nextn_emb[t] = emb[spec.cycle[t]]
+    if spec.acceptance < 0.5:  # after a non-word the head then predicts pi(start), not start
+        nextn_emb[non_words] = emb[spec.start]
+    assert words.size > 0
+
+    w.add("token_embd.weight", emb.astype(np.float16))
+    w.add("output_norm.weight", w.ones(D))
+    w.add("output.weight", out.astype(np.float16))
+
+    H, HKV, HD = attention_dims(D)
+    meta: dict[str, object] = {}
+    if spec.kind == "hybrid":
+        dk, nk, nv = ssm_dims(D)
+        key_dim, value_dim = dk * nk, dk * nv
+        conv_dim = 2 * key_dim + value_dim
+        recurrent = [i < L - 1 for i in range(L)] + [False]  # last trunk layer: attention
+        meta.update(
+            rope_dim=HD // 4, sections=_rope_sections(HD // 4), recurrent=recurrent,
+            ssm=dict(conv_kernel=4, state_size=dk, group_count=nk, time_step_rank=nv,
+                     inner_size=value_dim),
+        )
+        for i in range(L + 1):
+            p = f"blk.{i}."
+            w.add(p + "attn_norm.weight", w.ones(D))
+            w.add(p + "post_attention_norm.weight", w.ones(D))
+            w.add(p + "ffn_gate.weight", w.normal(FF, D))
+            w.add(p + "ffn_up.weight", w.normal(FF, D))
+            w.add(p + "ffn_down.weight", w.small(D, FF))
+            if recurrent[i]:
+                w.add(p + "attn_qkv.weight", w.normal(conv_dim, D))
+                w.add(p + "attn_gate.weight", w.normal(value_dim, D))
+                w.add(p + "ssm_conv1d.weight", (rng.standard_normal((conv_dim, 4)) * 0.5).astype(np.float32))
+                w.add(p + "ssm_dt.bias", np.zeros(nv, dtype=np.float32))
+                w.add(p + "ssm_a", -np.ones(nv, dtype=np.float32))
+                w.add(p + "ssm_beta.weight", w.normal(nv, D))
+                w.add(p + "ssm_alpha.weight", w.normal(nv, D))
+                w.add(p + "ssm_norm.weight", w.ones(dk))
+                w.add(p + "ssm_out.weight", w.small(D, value_dim))
+            else:
+                w.add(p + "attn_q.weight", w.normal(2 * H * HD, D))
+                w.add(p + "attn_k.weight", w.normal(HKV * HD, D))
+                w.add(p + "attn_v.weight", w.normal(HKV * HD, D))
+                w.add(p + "attn_output.weight", w.small(D, H * HD))
+                w.add(p + "attn_q_norm.weight", w.ones(HD))
+                w.add(p + "attn_k_norm.weight", w.ones(HD))
+    else:
+        E, EU, FX = 4, 2, 32
+        meta.update(rope_dim=HD // 2, experts=dict(count=E, used=EU, shared=1, ff=FX))
+        for i in range(L + 1):
+            p = f"blk.{i}."
+            w.add(p + "attn_norm.weight", w.ones(D))
+            w.add(p + "post_attention_norm.weight", w.ones(D))
+            w.add(p + "attn_q.weight", w.normal(H * HD, D))
+            w.add(p + "attn_k.weight", w.normal(HKV * HD, D))
+            w.add(p + "attn_v.weight", w.normal(HKV * HD, D))
+            w.add(p + "attn_output.weight", w.small(D, H * HD))
+            if i < L:
+                w.add(p + "ffn_gate.weight", w.normal(FF, D))
+                w.add(p + "ffn_up.weight", w.normal(FF, D))
+                w.add(p + "ffn_down.weight", w.small(D, FF))
+            else:  # the NextN block must be MoE with a shared expert
+                w.add(p + "ffn_gate_inp.weight", w.normal(E, D).astype(np.float32))
+                w.add(p + "exp_probs_b.bias", np.zeros(E, dtype=np.float32))
+                w.add(p + "ffn_gate_exps.weight", (rng.standard_normal((E, FX, D)) / np.sqrt(D)).astype(np.float16))
+                w.add(p + "ffn_up_exps.weight", (rng.standard_normal((E, FX, D)) / np.sqrt(D)).astype(np.float16))
+                w.add(p + "ffn_down_exps.weight", (rng.standard_normal((E, D, FX)) * 0.05 / np.sqrt(FX)).astype(np.float16))
+                w.add(p + "ffn_gate_shexp.weight", w.normal(FX, D))
+                w.add(p + "ffn_up_shexp.weight", w.normal(FX, D))
+                w.add(p + "ffn_down_shexp.weight", w.small(D, FX))
+
+    # NextN block: eh_proj = [I | 0] reads only the (normalised) token embedding
+    p = f"blk.{L}.nextn."
+    eh = np.zeros((D, 2 * D), dtype=np.float16)
+    eh[:, :D] = np.eye(D, dtype=np.float16)
+    w.add(p + "eh_proj.weight", eh)
+    w.add(p + "enorm.weight", w.ones(D))
+    w.add(p + "hnorm.weight", w.ones(D))
+    w.add(p + "shared_head_norm.weight", w.ones(D))
+    w.add(p + "embed_tokens.weight", nextn_emb.astype(np.float16))
+    return w.tensors, meta
