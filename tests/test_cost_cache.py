@@ -4,6 +4,7 @@ machine and settings, and the next generation starts from it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +104,44 @@ def test_a_started_generator_refuses_a_prior(model: llama_mtp.Model) -> None:
     fixed = llama_mtp.stream(model, "Once upon a time", max_tokens=8, n_draft_max=2, n_threads=1)
     with pytest.raises(llama_mtp.InvalidArgumentError, match="adaptive"):
         fixed.generator.start_controller_from(state)
+
+
+def simulated_state(accept: float, verify: Callable[[int], float]) -> dict[str, object]:
+    """What a controller ends with after 300 steps of a world with this acceptance and verify cost."""
+    rng = np.random.default_rng(0)
+    c = llama_mtp.DraftController(llama_mtp.AUTO_DRAFT_MAX, plain_skips_process=True)
+    for _ in range(300):
+        k = c.next()
+        accepted = 0
+        while accepted < k and rng.random() < accept:
+            accepted += 1
+        c.observe(k, k, accepted, t_draft=0.0005 * k, t_verify=verify(k), t_process=0.001 if k else 0.0)
+    return c.state()
+
+
+@pytest.mark.parametrize(("accept", "verify", "expected"), [
+    (1.0, lambda k: 0.010 + 0.0002 * k, 6),  # the longest pays: every snapshot is needed
+    (0.0, lambda k: 0.010 + 0.0002 * k, 1),  # plain decoding: only probes of one token
+    (1.0, lambda k: 0.010 if k <= 2 else 0.050, 3),  # 2 is best by far: it and its neighbour above
+])
+def test_the_lengths_in_use_follow_what_was_learned(accept: float, verify: Callable[[int], float],
+                                                    expected: int) -> None:
+    assert _cost_cache.lengths_in_use(simulated_state(accept, verify), llama_mtp.AUTO_DRAFT_MAX) == expected
+    assert _cost_cache.lengths_in_use(None, llama_mtp.AUTO_DRAFT_MAX) == llama_mtp.AUTO_DRAFT_MAX
+    assert _cost_cache.lengths_in_use({"probe_gap": "x"}, 4) == 4
+
+
+def test_a_later_generation_sizes_its_contexts_to_the_lengths_in_use(cache_dir: Path) -> None:
+    from llama_mtp.testing import tiny_mtp_model
+
+    model = llama_mtp.Model(str(tiny_mtp_model(kind="hybrid")))
+    llama_mtp.generate(model, "Once upon a time", max_tokens=LEARNING_TOKENS, n_threads=1)
+    (entry,) = cache_dir.glob("*.json")
+    ceiling = _cost_cache.lengths_in_use(json.loads(entry.read_text())["state"], llama_mtp.AUTO_DRAFT_MAX)
+    s = llama_mtp.stream(model, "Once upon a time", max_tokens=LEARNING_TOKENS, n_threads=1)
+    text = "".join(s)
+    assert s._target.n_rs_seq == ceiling  # noqa: SLF001  # a hybrid target: one snapshot per draft position
+    assert isinstance(s.result, llama_mtp.Generation) and s.result.controller is not None
+    assert s.result.controller.n_max == ceiling and max(s.result.draft_lengths) <= ceiling
+    assert text == llama_mtp.generate(model, "Once upon a time", max_tokens=LEARNING_TOKENS, mtp=False).text
+

@@ -168,7 +168,9 @@ def test_a_change_of_text_shows_within_a_few_steps(rng: np.random.Generator) -> 
     c = DraftController(6, plain_skips_process=True)
     run(c, World(accept=1.0), 300, rng)
     hard = run(c, World(accept=0.0), 40, rng)
-    assert hard[10:].count(0) >= 27
+    # (the deeper positions keep their estimates: wrong drafts end at position 1, and where
+    # verifying 7 rows costs 1.1 rows, drafting 6 pays down to ~15 % first-position acceptance)
+    assert hard[15:].count(0) >= 23
     easy = run(c, World(accept=1.0), 80, rng)
     assert np.mean(easy[-20:]) >= 4
 

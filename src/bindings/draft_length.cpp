@@ -214,6 +214,12 @@ void bind_draft_length(nb::module_ & m) {
             "the doubt of a length rarely or not lately timed); a probe plays a length only where this\n"
             "beats the best expected_speed.")
         .def_prop_ro(
+            "plausible_speed",
+            [](const DraftController & c) { return per_length(c, 0, [&](int32_t k) { return c.plausible_speed(k); }); },
+            nb::rv_policy::move, nb::sig("def plausible_speed(self) -> numpy.ndarray[dtype=float64]"),
+            "[k]: optimistic_speed with the acceptance optimism alone (the costs as estimated): whether a\n"
+            "change of text may make k pay.")
+        .def_prop_ro(
             "predicted_speed",
             [](const DraftController & c) {
                 return c.expected_seconds_total > 0 ? c.expected_tokens_total / c.expected_seconds_total : 0.0;

@@ -36,7 +36,7 @@ constexpr double kAcceptZ = 1.0;
 constexpr double kCostDoubt = 0.08;
 constexpr double kStaleDecay = 0.98;
 // How many observations the fitted line counts as beside what a length measured itself.
-constexpr double kFitWeight = 1.0;
+constexpr double kFitWeight = 0.25;
 // While plain decoding is best: probe drafting one token (the cheapest probe, and position 1
 // decides whether longer drafts can pay) after kProbeFirst plain steps, then after twice as
 // many each time plain stays best, up to kProbeLast (back to kProbeFirst while drafting may
@@ -241,7 +241,7 @@ int32_t DraftController::best_drafting_length() const {
 double DraftController::best_plausible_drafting_speed() const {
     // acceptance optimism only: whether the text may have changed, not whether costs have
     double best = 0;
-    for (int32_t k = 1; k <= n_max_; ++k) best = std::max(best, optimistic_speed(k, false));
+    for (int32_t k = 1; k <= n_max_; ++k) best = std::max(best, plausible_speed(k));
     return best;
 }
 
@@ -330,7 +330,12 @@ void DraftController::decide() {
     if (plain) {
         since_probe_ = 0;
         neighbour_left_ = 0;
-        if (++plain_run_ >= probe_gap_) {
+        // a probe when the gap is over, or sooner while the probe itself (one drafted token)
+        // may plausibly beat plain: few observations, a warm-up that happened to see one wrong
+        // draft must not cost 32 steps (deeper positions are not asked: text that turned hard
+        // never shows them, so their old estimates would keep it probing)
+        ++plain_run_;
+        if (plain_run_ >= probe_gap_ || (plain_run_ >= kProbeSoon && plausible_speed(1) > s_plain)) {
             plain_run_ = 0;
             probe_gap_ = std::min(2 * probe_gap_, kProbeLast);
             next_ = 1;

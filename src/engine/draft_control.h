@@ -68,6 +68,8 @@ public:
     // (few observations, wide), cost below its estimate by the doubt of a length rarely or not
     // lately played. Exploration probes a length only where this beats the best estimate.
     double optimistic_speed(int32_t k) const;
+    // The same with acceptance optimism only: whether a change of text may make k pay.
+    double plausible_speed(int32_t k) const { return optimistic_speed(k, false); }
     int32_t best() const;
 
     // What was chosen, step by step, and the running totals.

@@ -4,8 +4,9 @@ A DraftController's state (acceptance per draft position, seconds per draft leng
 gap) is a property of model x machine x settings, so it is stored per model file (path, size,
 modification time), machine (architecture, CPU, core count), where the weights are (devices),
 thread count, exact mode and the longest draft. The next generate()/stream()/chat() with the
-same key starts its controller from it (DraftController.start_from: no warm-up, small weight)
-and writes back what it ended with.
+same key starts its controller from it (DraftController.start_from: no warm-up, small weight),
+with contexts and controller sized to the lengths that may pay (lengths_in_use), and writes
+back what it ended with.
 
 - where: costs/ in llama-mtp's cache directory ($LLAMA_MTP_CACHE_DIR, default ~/.cache/llama-mtp);
 - $LLAMA_MTP_COST_CACHE=0 (or off/false/no): neither read nor written.
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ._cache_dir import default_cache_dir
-from ._core import InvalidArgumentError, Model, default_threads
+from ._core import DraftController, InvalidArgumentError, Model, default_threads
 
 ENV_SWITCH = "LLAMA_MTP_COST_CACHE"
 FORMAT = 1
@@ -92,11 +93,30 @@ def save(key: str, state: dict[str, Any]) -> None:
                 os.unlink(tmp)
 
 
-def start(generator: Any, key: str) -> bool:
-    """Start generator's controller from the entry of key; whether there was one to start from."""
-    state = load(key)
+def lengths_in_use(state: dict[str, Any] | None, ceiling: int) -> int:
+    """The longest draft a generation starting from state may need: one beyond the longest
+    length that may plausibly pay (DraftController.plausible_speed at or above the best
+    expected speed; the one beyond for the probes above it), at least 1 (the probes of drafting
+    from plain decoding); the ceiling without a usable state. A hybrid target keeps one
+    recurrent-state snapshot per draft position on every step, plain ones too (2-5 % of a
+    decode at 3-6 snapshots on the tiny hybrid model), so the contexts are sized to this."""
     if state is None:
-        return False
+        return ceiling
+    controller = DraftController(ceiling, plain_skips_process=True)
+    try:
+        controller.start_from(state)
+    except (InvalidArgumentError, TypeError):
+        return ceiling
+    best = float(controller.expected_speed.max())
+    if best <= 0:
+        return ceiling
+    speeds = controller.plausible_speed
+    plausible = [k for k in range(1, ceiling + 1) if speeds[k] >= best]
+    return min(ceiling, max(plausible, default=0) + 1)
+
+
+def start(generator: Any, state: dict[str, Any]) -> bool:
+    """Start generator's controller from a stored state; whether it took it."""
     try:
         generator.start_controller_from(state)
     except (InvalidArgumentError, TypeError):  # written by another version: start afresh

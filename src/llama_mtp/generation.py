@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Generic, TypeVar, cast, overload
+from typing import Any, Generic, TypeVar, cast, overload
 
 import numpy as np
 
@@ -182,6 +182,15 @@ class Stream(Generic[Piece]):
             raise InvalidArgumentError(
                 f"prompt ({longest} tokens) + max_tokens ({max_tokens}) exceed the largest context, "
                 f"{_MAX_CONTEXT} tokens")
+        # "auto" on one sequence starts where the last generation with the same model, machine
+        # and settings ended (_cost_cache: $LLAMA_MTP_CACHE_DIR, off with $LLAMA_MTP_COST_CACHE=0),
+        # its contexts sized to the lengths that may pay by what it learned
+        self._cost_key: str | None = None
+        prior: dict[str, Any] | None = None
+        if o.mtp and o.n_draft_max == "auto" and n_seq == 1 and _cost_cache.cost_cache_dir() is not None:
+            self._cost_key = _cost_cache.cost_key(model, n_threads=o.n_threads, exact=o.exact, n_draft_max=n_draft_max)
+            prior = _cost_cache.load(self._cost_key) if self._cost_key is not None else None
+            n_draft_max = _cost_cache.lengths_in_use(prior, n_draft_max)
         sizes = mtp_context_params(model, n_draft_max=n_draft_max, n_seq=n_seq,
                                    n_ctx=min(per_seq, _MAX_CONTEXT // n_seq), n_batch=max(32, min(512, longest)),
                                    n_threads=o.n_threads)
@@ -197,13 +206,8 @@ class Stream(Generic[Piece]):
             min_p=o.min_p, seed=o.seed, ignore_eos=o.ignore_eos, stop=stops, grammar=o.grammar, exact=o.exact,
         )
         self._n_prompt = [len(p) for p in token_prompts]
-        # "auto" on one sequence starts where the last generation with the same model, machine
-        # and settings ended (_cost_cache: $LLAMA_MTP_CACHE_DIR, off with $LLAMA_MTP_COST_CACHE=0)
-        self._cost_key: str | None = None
-        if o.mtp and o.n_draft_max == "auto" and n_seq == 1 and _cost_cache.cost_cache_dir() is not None:
-            self._cost_key = _cost_cache.cost_key(model, n_threads=o.n_threads, exact=o.exact, n_draft_max=n_draft_max)
-            if self._cost_key is not None:
-                _cost_cache.start(self._gen, self._cost_key)
+        if prior is not None:
+            _cost_cache.start(self._gen, prior)
 
     @property
     def generator(self) -> Generator:

@@ -817,6 +817,13 @@ class DraftController:
         """
 
     @property
+    def plausible_speed(self) -> NDArray[numpy.float64]:
+        """
+        [k]: optimistic_speed with the acceptance optimism alone (the costs as estimated): whether a
+        change of text may make k pay.
+        """
+
+    @property
     def predicted_speed(self) -> float:
         """
         Tokens per second and sequence the model predicted for the lengths it chose.
