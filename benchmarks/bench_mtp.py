@@ -72,7 +72,10 @@ def model_file(kind: str, acceptance: str = "1.0") -> Path:
 
 
 def bench_model(name: str) -> Path:
-    """The models of the tables: tiny ones accept every draft, shaped ones as real heads do (decaying)."""
+    """The models of the tables: tiny ones accept every draft, shaped ones as real heads do
+    (decaying); "NAME@ACCEPTANCE" (e.g. "hybrid@0") another acceptance (see model_file)."""
+    if "@" in name:
+        return model_file(*name.split("@", 1))
     return model_file(name, "decaying" if ":" in name else "1.0")
 
 

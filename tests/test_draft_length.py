@@ -175,6 +175,25 @@ def test_a_change_of_text_shows_within_a_few_steps(rng: np.random.Generator) -> 
     assert np.mean(easy[-20:]) >= 4
 
 
+def test_every_probe_from_plain_decoding_is_announced_a_step_ahead(rng: np.random.Generator) -> None:
+    # the loop turns the target's hidden-state outputs off in plain stretches; a probe needs
+    # them from the step before, so probe_follows must say so then, for the sooner probes too
+    for accept in (0.0, 0.5, 0.8):
+        c = DraftController(6, plain_skips_process=True)
+        announced, probes = [], []
+        for step in range(400):
+            announced.append(c.probe_follows)  # said while step - 1 runs, about this step
+            k = c.next()
+            if step > 4 and k > 0 and c.exploring and c.history[step - 1] == 0:
+                probes.append(step)
+            accepted = 0
+            while accepted < k and rng.random() < accept:
+                accepted += 1
+            c.observe(k, k, accepted, t_draft=0.0005 * k, t_verify=0.010 * (1 + 0.6 * k), t_process=0.001 if k else 0.0)
+        assert probes, accept
+        assert all(announced[s - 1] for s in probes), (accept, [s for s in probes if not announced[s - 1]])
+
+
 def test_steps_of_several_sequences(rng: np.random.Generator) -> None:
     c = DraftController(4)
     c.observe(1, [1, 1, 0], np.array([1, 0, 0]), t_draft=0.001, t_verify=0.01, t_process=0.001)

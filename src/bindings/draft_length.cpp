@@ -122,6 +122,9 @@ void bind_draft_length(nb::module_ & m) {
             "k = 0 costs the verify alone because the loop then skips process() (llama_mtp's own "
             "loop does, and restarts the draft context when drafting resumes).")
         .def("next", &DraftController::next, "The draft length for the next step (0..n_max).")
+        .def_prop_ro("probe_follows", &DraftController::probe_follows,
+                     "Whether the step after next() probes drafting from plain decoding: a loop that skips\n"
+                     "the draft context while plain keeps the target's hidden state from next()'s step for it.")
         .def_prop_ro("exploring", &DraftController::exploring,
                      "Whether next() is a probe rather than the best estimate (a probe of k = 0 "
                      "should still call process(): drafting goes on after it).")

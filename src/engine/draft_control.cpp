@@ -333,9 +333,13 @@ void DraftController::decide() {
         // a probe when the gap is over, or sooner while the probe itself (one drafted token)
         // may plausibly beat plain: few observations, a warm-up that happened to see one wrong
         // draft must not cost 32 steps (deeper positions are not asked: text that turned hard
-        // never shows them, so their old estimates would keep it probing)
+        // never shows them, so their old estimates would keep it probing). The sooner probe is
+        // decided a step ahead: probe_follows() tells the loop to keep the hidden state for it.
         ++plain_run_;
-        if (plain_run_ >= probe_gap_ || (plain_run_ >= kProbeSoon && plausible_speed(1) > s_plain)) {
+        const bool soon = probe_soon_;
+        probe_soon_ = !soon && plain_run_ + 1 >= kProbeSoon && plausible_speed(1) > s_plain;
+        if (plain_run_ >= probe_gap_ || soon) {
+            probe_soon_ = false;
             plain_run_ = 0;
             probe_gap_ = std::min(2 * probe_gap_, kProbeLast);
             next_ = 1;
@@ -346,6 +350,7 @@ void DraftController::decide() {
         return;
     }
     plain_run_ = 0;
+    probe_soon_ = false;
     probe_gap_ = kProbeFirst;
     if (neighbour_left_ > 0) {  // the rest of a neighbour probe
         --neighbour_left_;

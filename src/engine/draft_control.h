@@ -40,7 +40,7 @@ public:
     bool exploring() const { return exploring_; }
     // Whether the step after next() probes drafting from plain decoding (a loop that skips the
     // draft context while plain keeps the target's hidden state for it from next()'s step).
-    bool probe_follows() const { return !drafting_ && plain_run_ + 1 >= probe_gap_; }
+    bool probe_follows() const { return !drafting_ && (plain_run_ + 1 >= probe_gap_ || probe_soon_); }
     void observe(const DraftObservation & o);
     // What it has learned, and starting from another controller's: the counts and costs are
     // taken with a small weight (new steps soon outweigh them), and the warm-up is skipped:
@@ -117,6 +117,7 @@ private:
     bool drafting_ = true;        // the mode: drafting, or plain decoding with probes
     int32_t plain_run_ = 0;       // steps since the last drafting step while plain is best
     int32_t probe_gap_ = 32;      // steps of plain decoding between probes (doubles up to 256)
+    bool probe_soon_ = false;     // the step after next probes before the gap is over (decided a step ahead)
     int32_t since_probe_ = 0;     // steps since the last probe check while drafting
     int32_t since_explored_ = 0;  // steps since the last probe while drafting
     int32_t neighbour_ = 0;       // the length of the probe under way

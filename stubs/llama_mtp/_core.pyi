@@ -750,6 +750,13 @@ class DraftController:
         """The draft length for the next step (0..n_max)."""
 
     @property
+    def probe_follows(self) -> bool:
+        """
+        Whether the step after next() probes drafting from plain decoding: a loop that skips
+        the draft context while plain keeps the target's hidden state from next()'s step for it.
+        """
+
+    @property
     def exploring(self) -> bool:
         """
         Whether next() is a probe rather than the best estimate (a probe of k = 0 should still call process(): drafting goes on after it).
