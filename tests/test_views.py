@@ -1,5 +1,5 @@
 """Zero-copy views of a context's outputs (logits, embeddings, pre-norm hidden states): no
-copy, no stale memory (src/engine/views.cpp, bound in src/bindings/views.cpp)."""
+copy, no stale memory (src/bindings/view_owner.cpp, bound in src/bindings/views.cpp)."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@
 #include "chat_render.h"
 #include "errors.h"
 #include "model.h"
+#include "py_strings.h"
 
 namespace nb = nanobind;
 

@@ -3,15 +3,17 @@
 #include <string>
 
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include "bind.h"
 #include "errors.h"
 #include "int_arg.h"
 #include "llama-ext.h"
 #include "threads.h"
 #include "view_bindings.h"
-#include "views.h"
+#include "view_owner.h"
 
 namespace nb = nanobind;
 
@@ -117,10 +119,9 @@ void bind_context(nb::module_ & m) {
                             "Keeps its model alive.")
             .def(
                 "__init__",
-                [](Context * self, Model & model_ref, IntArg n_ctx, IntArg n_batch, IntArg n_ubatch, IntArg n_seq_max,
-                   std::optional<IntArg> n_threads, std::optional<IntArg> n_threads_batch, ContextType ctx_type,
-                   IntArg n_rs_seq, bool embeddings) {
-                    nb::object model = nb::find(&model_ref);  // the caller's Python Model object
+                [](Context * self, std::shared_ptr<Model> model, IntArg n_ctx, IntArg n_batch, IntArg n_ubatch,
+                   IntArg n_seq_max, std::optional<IntArg> n_threads, std::optional<IntArg> n_threads_batch,
+                   ContextType ctx_type, IntArg n_rs_seq, bool embeddings) {
                     ContextParams p;
                     p.n_ctx = n_ctx.u32("n_ctx", 1, 1 << 24);
                     p.n_batch = n_batch.u32("n_batch", 1, 1 << 20);
@@ -131,7 +132,7 @@ void bind_context(nb::module_ & m) {
                     p.ctx_type = ctx_type;
                     p.n_rs_seq = n_rs_seq.u32("n_rs_seq", 0, 64);
                     p.embeddings = embeddings;
-                    new (self) Context(model, p);
+                    new (self) Context(std::move(model), p);
                 },
                 nb::arg("model"), nb::kw_only(), nb::arg("n_ctx") = 4096, nb::arg("n_batch") = 512,
                 nb::arg("n_ubatch") = 512, nb::arg("n_seq_max") = 1, nb::arg("n_threads").none() = nb::none(),
@@ -141,7 +142,7 @@ void bind_context(nb::module_ & m) {
                 "n_ctx and n_ubatch to n_batch; the properties report what it uses. n_threads=None picks what "
                 "upstream would: one thread per physical core, never more than the CPUs this process may run "
                 "on (llama_mtp.default_threads()).")
-            .def_prop_ro("model", &Context::model_obj, nb::sig("def model(self) -> Model"),
+            .def_prop_ro("model", &Context::model_handle, nb::sig("def model(self) -> Model"),
                          "The Model this context runs.")
             .def_prop_ro("closed", &Context::closed, "True after close().")
             .def("close", &Context::close,

@@ -1,10 +1,12 @@
 // The one error mechanism: one table of Python exception classes, filled by add_error_type,
 // and one translator that raises every C++ error as the class its python_name() names.
-#include "errors.h"
+#include "python_errors.h"
 
 #include <cstring>
 #include <map>
 #include <new>
+
+#include "bind.h"
 
 namespace nb = nanobind;
 

@@ -6,6 +6,7 @@
 
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
@@ -16,6 +17,7 @@
 #include "generator.h"
 #include "int_arg.h"
 #include "model.h"
+#include "py_strings.h"
 
 namespace nb = nanobind;
 
@@ -98,13 +100,12 @@ void bind_generate(nb::module_ & m) {
                           "Use llama_mtp.generate()/stream() instead.")
         .def(
             "__init__",
-            [](Generator * self, Context & target_ref, Context * draft_ptr, nb::handle prompts_in, IntArg max_tokens,
-               IntArg n_draft_max, bool adaptive, IntArg n_min, float p_min, float temperature, IntArg top_k,
-               float top_p, float min_p, std::optional<IntArg> seed, bool ignore_eos,
+            [](Generator * self, std::shared_ptr<Context> target, std::shared_ptr<Context> draft, nb::handle prompts_in,
+               IntArg max_tokens, IntArg n_draft_max, bool adaptive, IntArg n_min, float p_min, float temperature,
+               IntArg top_k, float top_p, float min_p, std::optional<IntArg> seed, bool ignore_eos,
                const std::vector<std::string> & stop, IntArg n_draft, const Grammar * grammar, bool exact) {
-                nb::object target = nb::find(&target_ref);
-                nb::object draft = draft_ptr ? nb::find(draft_ptr) : nb::none();
-                const auto prompts = prompt_lists(target_ref, prompts_in);
+                if (!target) throw nb::type_error("target must be a Context, not None");
+                const auto prompts = prompt_lists(*target, prompts_in);
                 GenConfig c;
                 c.n_draft_max = n_draft_max.i32("n_draft_max", 1, 64);
                 c.adaptive = adaptive;
@@ -112,7 +113,7 @@ void bind_generate(nb::module_ & m) {
                 c.p_min = p_min;
                 c.seq = seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop, n_draft,
                                    grammar, exact);
-                new (self) Generator(target, draft, prompts, c);
+                new (self) Generator(std::move(target), std::move(draft), prompts, c);
             },
             nb::arg("target"), nb::arg("draft").none(), nb::arg("prompts"), nb::kw_only(), nb::arg("max_tokens"),
             nb::arg("n_draft_max") = 3, nb::arg("adaptive") = false, nb::arg("n_min") = 0, nb::arg("p_min") = 0.0f,
@@ -128,15 +129,15 @@ void bind_generate(nb::module_ & m) {
             "grammar: a Grammar that sampling and verification go through (upstream's grammar sampler).")
         .def_static(
             "with_slots",
-            [](Context & target_ref, Context * draft_ptr, IntArg n_slots, IntArg n_draft_max, bool adaptive,
-               IntArg n_min, float p_min) {
+            [](std::shared_ptr<Context> target, std::shared_ptr<Context> draft, IntArg n_slots, IntArg n_draft_max,
+               bool adaptive, IntArg n_min, float p_min) {
+                if (!target) throw nb::type_error("target must be a Context, not None");
                 GenConfig c;
                 c.n_draft_max = n_draft_max.i32("n_draft_max", 1, 64);
                 c.adaptive = adaptive;
                 c.n_min = n_min.i32("n_min", 0, c.n_draft_max);
                 c.p_min = p_min;
-                return std::make_unique<Generator>(nb::find(&target_ref), draft_ptr ? nb::find(draft_ptr) : nb::none(),
-                                                   n_slots.i32("n_slots", 1), c);
+                return std::make_unique<Generator>(std::move(target), std::move(draft), n_slots.i32("n_slots", 1), c);
             },
             nb::arg("target"), nb::arg("draft").none(), nb::kw_only(), nb::arg("n_slots"), nb::arg("n_draft_max") = 3,
             nb::arg("adaptive") = false, nb::arg("n_min") = 0, nb::arg("p_min") = 0.0f,

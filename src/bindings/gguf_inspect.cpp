@@ -6,9 +6,11 @@
 #include <nanobind/stl/variant.h>
 #include <nanobind/stl/vector.h>
 
+#include "bind.h"
 #include "errors.h"
 #include "gguf_preflight.h"
 #include "model.h"
+#include "py_strings.h"
 
 namespace nb = nanobind;
 

@@ -9,6 +9,7 @@
 #include <nanobind/nanobind.h>
 
 #include "errors.h"
+#include "threads.h"
 
 namespace llama_mtp {
 
@@ -35,6 +36,16 @@ struct IntArg {
         return (uint32_t) in(name, lo, hi);
     }
 };
+
+// A thread count: n, if 1 <= n <= kMaxThreads; otherwise InvalidArgumentError naming `what`.
+inline int32_t thread_count(const IntArg & n, const char * what) {
+    return n.i32(what, 1, kMaxThreads);
+}
+
+// A seed for upstream's samplers: [0, 2**32 - 1] (2**32 - 1 is LLAMA_DEFAULT_SEED: random).
+inline uint32_t seed_value(const IntArg & seed) {
+    return seed.u32("seed", 0, UINT32_MAX);
+}
 
 }  // namespace llama_mtp
 

@@ -2,23 +2,17 @@
 #include <nanobind/nanobind.h>
 
 #include "backends.h"
-#include "batch.h"
+#include "bind.h"
 #include "chat_template.h"
-#include "context.h"
 #include "draft_length.h"
-#include "errors.h"
 #include "generate.h"
-#include "gguf_preflight.h"
 #include "info.h"
-#include "interrupt.h"
 #include "llama.h"
 #include "log.h"
-#include "model.h"
-#include "mtp.h"
 #include "mtp_stats.h"
+#include "python_hooks.h"
 #include "quantize.h"
 #include "rpc.h"
-#include "sampler.h"
 
 namespace nb = nanobind;
 
@@ -26,7 +20,7 @@ NB_MODULE(_core, m) {
     m.doc() = "llama-mtp native core: llama.cpp models, contexts, batches, samplers and MTP.";
     llama_mtp::install_log_filter();
     llama_backend_init();
-    llama_mtp::init_interrupts();
+    llama_mtp::install_python_hooks();
     llama_mtp::bind_errors(m);
     llama_mtp::bind_backends(m);
     llama_mtp::bind_info(m);

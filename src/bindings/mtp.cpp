@@ -4,13 +4,16 @@
 
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
 #include "arrays.h"
+#include "bind.h"
 #include "common.h"
 #include "int_arg.h"
 #include "mtp_stats.h"
+#include "python_errors.h"
 
 namespace nb = nanobind;
 
@@ -48,9 +51,9 @@ void decode_target(MtpSession & s, const Batch & batch, bool exact) {
 }
 
 // memory_seq_rm of one of the session's contexts, through the Context's own checks
-bool clear_seq(nb::object ctx, nb::handle seq_id, nb::handle p0, nb::handle p1) {
+bool clear_seq(const std::shared_ptr<Context> & ctx, nb::handle seq_id, nb::handle p0, nb::handle p1) {
     auto open_end = [](nb::handle p) { return p.is_none() ? nb::int_(-1) : nb::borrow<nb::object>(p); };
-    return nb::cast<bool>(ctx.attr("memory_seq_rm")(seq_id, open_end(p0), open_end(p1)));
+    return nb::cast<bool>(nb::cast(ctx).attr("memory_seq_rm")(seq_id, open_end(p0), open_end(p1)));
 }
 
 // get_state/set_state (also as speculative_state/restore_speculative_state)
@@ -145,23 +148,25 @@ void bind_mtp(nb::module_ & m) {
                            "begin -> (draft -> decode verify batch on target -> process -> accept)*.")
         .def(
             "__init__",
-            [](MtpSession * self, Context & target, Context & draft, std::optional<MtpConfig> config) {
-                new (self) MtpSession(nb::find(&target), nb::find(&draft), config.value_or(MtpConfig{}));
+            [](MtpSession * self, std::shared_ptr<Context> target, std::shared_ptr<Context> draft,
+               std::optional<MtpConfig> config) {
+                new (self) MtpSession(std::move(target), std::move(draft), config.value_or(MtpConfig{}));
             },
             nb::arg("target"), nb::arg("draft"), nb::arg("config").none() = nb::none(),
             "Preflight-check the contexts (IncompatibleContextsError names the fix), then set up draft-mtp.")
         .def(
             "__init__",
-            [](MtpSession * self, Context & target, Context & draft, IntArg n_seq, IntArg n_draft_max) {
+            [](MtpSession * self, std::shared_ptr<Context> target, std::shared_ptr<Context> draft, IntArg n_seq,
+               IntArg n_draft_max) {
                 MtpConfig config{config_int(n_seq, "n_seq"), config_int(n_draft_max, "n_draft_max")};
-                new (self) MtpSession(nb::find(&target), nb::find(&draft), config);
+                new (self) MtpSession(std::move(target), std::move(draft), config);
             },
             nb::arg("target"), nb::arg("draft"), nb::arg("n_seq"), nb::arg("n_draft_max"),
             "The same with MtpSessionConfig(n_seq=n_seq, n_draft_max=n_draft_max).")
         .def_static(
             "new_with_config",
-            [](Context & target, Context & draft, const MtpConfig & config) {
-                return new MtpSession(nb::find(&target), nb::find(&draft), config);
+            [](std::shared_ptr<Context> target, std::shared_ptr<Context> draft, const MtpConfig & config) {
+                return new MtpSession(std::move(target), std::move(draft), config);
             },
             nb::arg("target"), nb::arg("draft"), nb::arg("config"), nb::rv_policy::take_ownership,
             "MtpSession(target, draft, config).")
@@ -182,8 +187,8 @@ void bind_mtp(nb::module_ & m) {
             "need_embd_pre_norm", [](const MtpSession &) { return true; },
             "Whether the target must output pre-norm hidden states for every row (draft-mtp: yes; "
             "the session switched it on).")
-        .def_prop_ro("target", &MtpSession::target_obj, nb::sig("def target(self) -> Context"), "The target context.")
-        .def_prop_ro("draft_context", &MtpSession::draft_obj, nb::sig("def draft_context(self) -> Context"),
+        .def_prop_ro("target", &MtpSession::target_ptr, nb::sig("def target(self) -> Context"), "The target context.")
+        .def_prop_ro("draft_context", &MtpSession::draft_ptr, nb::sig("def draft_context(self) -> Context"),
                      "The MTP draft context.")
         .def_prop_ro(
             "is_quiescent", [](const MtpSession & s) { return s.is_quiescent(); },
@@ -244,7 +249,7 @@ void bind_mtp(nb::module_ & m) {
         .def(
             "clear_target_kv_cache_seq",
             [](MtpSession & s, nb::handle seq_id, nb::handle p0, nb::handle p1) {
-                return clear_seq(s.target_obj(), seq_id, p0, p1);
+                return clear_seq(s.target_ptr(), seq_id, p0, p1);
             },
             nb::arg("seq_id"), nb::arg("p0").none() = nb::none(), nb::arg("p1").none() = nb::none(),
             nb::sig("def clear_target_kv_cache_seq(self, seq_id: int, p0: int | None = None, p1: int | None = None) -> "
@@ -253,7 +258,7 @@ void bind_mtp(nb::module_ & m) {
         .def(
             "clear_draft_kv_cache_seq",
             [](MtpSession & s, nb::handle seq_id, nb::handle p0, nb::handle p1) {
-                return clear_seq(s.draft_obj(), seq_id, p0, p1);
+                return clear_seq(s.draft_ptr(), seq_id, p0, p1);
             },
             nb::arg("seq_id"), nb::arg("p0").none() = nb::none(), nb::arg("p1").none() = nb::none(),
             nb::sig("def clear_draft_kv_cache_seq(self, seq_id: int, p0: int | None = None, p1: int | None = None) -> "

@@ -14,6 +14,7 @@
 #include "int_arg.h"
 #include "llama.h"
 #include "model.h"
+#include "py_strings.h"
 #include "quantize.h"
 
 namespace nb = nanobind;

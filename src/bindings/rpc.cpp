@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "int_arg.h"
 #include "model.h"
+#include "py_strings.h"
 #include "rpc_link.h"
 #include "threads.h"
 

@@ -1,9 +1,9 @@
 // Zero-copy views of a context's outputs, bound: ViewOwner (their numpy base) and the
-// Context.get_* methods. The views themselves are made in src/engine/views.cpp.
+// Context.get_* methods. The views themselves are made in view_owner.cpp.
 #include "view_bindings.h"
 
 #include "int_arg.h"
-#include "views.h"
+#include "view_owner.h"
 
 namespace nb = nanobind;
 

@@ -8,11 +8,9 @@
 #include "batch_invariant.h"
 #include "common.h"
 #include "errors.h"
-#include "interrupt.h"
+#include "hooks.h"
 #include "llama-ext.h"
 #include "threads.h"
-
-namespace nb = nanobind;
 
 namespace llama_mtp {
 
@@ -41,12 +39,8 @@ namespace {
 std::unique_lock<std::mutex> acquire(std::mutex & m) {
     std::unique_lock<std::mutex> lock(m, std::try_to_lock);
     if (!lock.owns_lock()) {
-        if (PyGILState_Check()) {
-            nb::gil_scoped_release release;
-            lock.lock();
-        } else {
-            lock.lock();
-        }
+        const Unblocked unblocked;
+        lock.lock();
     }
     return lock;
 }
@@ -91,11 +85,14 @@ Context::Lock::~Lock() {
     }
 }
 
-Context::Context(nb::object model_obj, const ContextParams & p) : params_(p) {
-    Model & model = nb::cast<Model &>(model_obj);
+Context::Context(std::shared_ptr<Model> model_handle, const ContextParams & p) : params_(p) {
+    if (!model_handle) {
+        throw InvalidArgumentError("a context needs a model");
+    }
+    const Model & model = *model_handle;
     model_ = model.shared();
     rpc_ = model.rpc();
-    model_obj_ = std::move(model_obj);
+    model_handle_ = std::move(model_handle);
     if (rpc_) {
         rpc_->check();
     }
@@ -132,7 +129,7 @@ Context::Context(nb::object model_obj, const ContextParams & p) : params_(p) {
     cp.no_perf = false;
     cp.abort_callback = interrupt_requested;
     {
-        nb::gil_scoped_release release;
+        const Unblocked unblocked;
         ctx_ = llama_init_from_model(model_.get(), cp);
     }
     if (rpc_) {
@@ -303,7 +300,7 @@ void Context::decode(const Batch & batch, bool exact) {
         }
     }
     with_interrupts([&] {
-        nb::gil_scoped_release release;
+        const Unblocked unblocked;
         Lock lock(*this);
         const BatchInvariant invariant(exact);
         decode_locked(lock, batch.view(), batch.n_outputs());

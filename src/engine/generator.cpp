@@ -8,11 +8,9 @@
 #include "clock.h"
 #include "common.h"
 #include "errors.h"
-#include "interrupt.h"
+#include "hooks.h"
 #include "llama-ext.h"
 #include "model.h"
-
-namespace nb = nanobind;
 
 namespace llama_mtp {
 
@@ -58,9 +56,9 @@ int32_t argmax(const float * x, int32_t n) {
     return best_block;
 }
 
-Generator::Generator(nb::object target, nb::object draft, const std::vector<std::vector<int32_t>> & prompts,
-                     const GenConfig & cfg)
-    : target_obj_(std::move(target)), draft_obj_(std::move(draft)), cfg_(cfg) {
+Generator::Generator(std::shared_ptr<Context> target, std::shared_ptr<Context> draft,
+                     const std::vector<std::vector<int32_t>> & prompts, const GenConfig & cfg)
+    : target_(std::move(target)), draft_(std::move(draft)), cfg_(cfg) {
     if (prompts.empty()) {
         throw InvalidArgumentError("at least one prompt is needed");
     }
@@ -71,8 +69,9 @@ Generator::Generator(nb::object target, nb::object draft, const std::vector<std:
     t_prompt = t_prompt_last_;
 }
 
-Generator::Generator(nb::object target, nb::object draft, int32_t n_slots, const GenConfig & cfg)
-    : target_obj_(std::move(target)), draft_obj_(std::move(draft)), cfg_(cfg) {
+Generator::Generator(std::shared_ptr<Context> target, std::shared_ptr<Context> draft, int32_t n_slots,
+                     const GenConfig & cfg)
+    : target_(std::move(target)), draft_(std::move(draft)), cfg_(cfg) {
     if (n_slots < 1) {
         throw InvalidArgumentError("n_slots must be >= 1, got " + std::to_string(n_slots));
     }
@@ -80,9 +79,12 @@ Generator::Generator(nb::object target, nb::object draft, int32_t n_slots, const
 }
 
 void Generator::init(int32_t n_seq) {
-    tgt_ = &nb::cast<Context &>(target_obj_);
-    if (!draft_obj_.is_none()) {
-        require_two_contexts(*tgt_, nb::cast<Context &>(draft_obj_));
+    if (!target_) {
+        throw InvalidArgumentError("a generator needs a target context");
+    }
+    tgt_ = target_.get();
+    if (draft_) {
+        require_two_contexts(*tgt_, *draft_);
     }
     const ContextParams & tp = tgt_->params();
     if (tp.ctx_type != ContextType::DEFAULT) {
@@ -93,7 +95,7 @@ void Generator::init(int32_t n_seq) {
                                    std::to_string(n_seq) + ", it has " + std::to_string(tp.n_seq_max));
     }
     // one verify batch holds every sequence's last token and drafts
-    const int64_t rows = (int64_t) n_seq * (draft_obj_.is_none() ? 1 : cfg_.n_draft_max + 1);
+    const int64_t rows = (int64_t) n_seq * (draft_ ? cfg_.n_draft_max + 1 : 1);
     if (rows > (int64_t) tp.n_batch) {
         throw InvalidArgumentError(std::to_string(n_seq) + " sequences with n_draft_max " +
                                    std::to_string(cfg_.n_draft_max) + " need verify batches of " +
@@ -102,9 +104,9 @@ void Generator::init(int32_t n_seq) {
     }
     n_vocab_ = vocab_size(tgt_->model().get());
     use_ = std::make_unique<ContextUse>(tgt_);
-    if (!draft_obj_.is_none()) {
+    if (draft_) {
         MtpConfig mc{n_seq, cfg_.n_draft_max, cfg_.n_min, cfg_.p_min};
-        session_ = std::make_unique<MtpSession>(target_obj_, draft_obj_, mc);
+        session_ = std::make_unique<MtpSession>(target_, draft_, mc);
         adaptive_ = cfg_.adaptive;
     }
     seqs_.resize(n_seq);

@@ -8,8 +8,6 @@
 #include <string>
 #include <vector>
 
-#include <nanobind/nanobind.h>
-
 #include "context.h"
 #include "draft_control.h"
 #include "grammar.h"
@@ -48,10 +46,11 @@ int32_t argmax(const float * x, int32_t n);
 
 class Generator {
 public:
-    Generator(nanobind::object target, nanobind::object draft, const std::vector<std::vector<int32_t>> & prompts,
-              const GenConfig & cfg);
+    // Keeps its contexts alive for its lifetime; draft null: plain decoding.
+    Generator(std::shared_ptr<Context> target, std::shared_ptr<Context> draft,
+              const std::vector<std::vector<int32_t>> & prompts, const GenConfig & cfg);
     // A generator with n_slots empty sequence slots, filled by add() (continuous batching).
-    Generator(nanobind::object target, nanobind::object draft, int32_t n_slots, const GenConfig & cfg);
+    Generator(std::shared_ptr<Context> target, std::shared_ptr<Context> draft, int32_t n_slots, const GenConfig & cfg);
     ~Generator();
     Generator(const Generator &) = delete;
     Generator & operator=(const Generator &) = delete;
@@ -144,7 +143,7 @@ private:
     // Whether the next step's batch has a row of an exact sequence (active, or joining with its prompt).
     bool step_is_exact() const;
 
-    nanobind::object target_obj_, draft_obj_;
+    std::shared_ptr<Context> target_, draft_;
     std::unique_ptr<MtpSession> session_;
     // With n_draft_max="auto": one controller per band of batch sizes (1, 2, 3-4, 5-8, ...). What
     // a length costs per sequence depends on how many sequences share the verify batch, so a

@@ -3,10 +3,9 @@
 // generator_slots.cpp: adding and releasing sequences).
 #include <optional>
 
-#include <nanobind/nanobind.h>
 #include "errors.h"
 #include "generator.h"
-#include "interrupt.h"
+#include "hooks.h"
 
 namespace llama_mtp {
 
@@ -17,7 +16,7 @@ void Generator::locked(F && f) {
     }
     try {
         with_interrupts([&] {
-            nanobind::gil_scoped_release release;
+            const Unblocked unblocked;
             const Context::Lock target(*tgt_);
             std::optional<Context::Lock> draft;
             if (session_) draft.emplace(session_->draft_ctx());

@@ -11,8 +11,6 @@
 #include "generator_locked.h"
 #include "model.h"
 
-namespace nb = nanobind;
-
 namespace llama_mtp {
 
 namespace {

@@ -9,11 +9,9 @@
 
 #include "clock.h"
 #include "common.h"
-#include "interrupt.h"
+#include "hooks.h"
 #include "llama-ext.h"
 #include "speculative.h"
-
-namespace nb = nanobind;
 
 namespace llama_mtp {
 
@@ -52,13 +50,11 @@ void MtpConfig::validate() const {
     }
 }
 
-MtpSession::MtpSession(nb::object target, nb::object draft, const MtpConfig & config)
-    : target_obj_(std::move(target)), draft_obj_(std::move(draft)), config_(config) {
-    if (!nb::isinstance<Context>(target_obj_) || !nb::isinstance<Context>(draft_obj_)) {
-        throw nb::type_error("target and draft must be llama_mtp.Context objects");
+MtpSession::MtpSession(std::shared_ptr<Context> target, std::shared_ptr<Context> draft, const MtpConfig & config)
+    : target_(std::move(target)), draft_(std::move(draft)), tgt_(target_.get()), dft_(draft_.get()), config_(config) {
+    if (!tgt_ || !dft_) {
+        throw InvalidArgumentError("an MtpSession needs a target and a draft context");
     }
-    tgt_ = &nb::cast<Context &>(target_obj_);
-    dft_ = &nb::cast<Context &>(draft_obj_);
     require_two_contexts(*tgt_, *dft_);
     config_.validate();
     preflight();  // parameters fixed at creation: before the locks, whose order needs DEFAULT then MTP
@@ -73,7 +69,7 @@ MtpSession::MtpSession(nb::object target, nb::object draft, const MtpConfig & co
     params.draft.ctx_tgt = lock.target.get();
     params.draft.ctx_dft = lock.draft.get();
     {
-        nb::gil_scoped_release release;
+        const Unblocked unblocked;
         spec_ = common_speculative_init(params, (uint32_t) config_.n_seq);
     }
     if (!spec_) {
@@ -222,7 +218,7 @@ const std::vector<int32_t> & MtpSession::pending_proposal(int64_t seq_id) const 
 }
 
 void MtpSession::begin(int64_t seq_id, const std::vector<int32_t> & prompt) {
-    nb::gil_scoped_release release;
+    const Unblocked unblocked;
     const SessionLock lock(*this);
     begin_locked(seq_id, prompt);
 }
@@ -261,7 +257,7 @@ void MtpSession::process_common(const common_batch & batch) {
 
 void MtpSession::process(const Batch & batch) {
     with_interrupts([&] {
-        nb::gil_scoped_release release;
+        const Unblocked unblocked;
         const SessionLock lock(*this);
         process_locked(batch);
     });
@@ -323,7 +319,7 @@ void MtpSession::draft_many(const std::vector<int32_t> & seqs, const std::vector
 
 std::vector<int32_t> MtpSession::draft(int64_t seq_id, int32_t n_past, int32_t last_token, int32_t n_max) {
     return with_interrupts([&] {
-        nb::gil_scoped_release release;
+        const Unblocked unblocked;
         const SessionLock lock(*this);
         return draft_locked(lock, seq_id, n_past, last_token, n_max);
     });
@@ -358,7 +354,7 @@ std::vector<int32_t> MtpSession::draft_locked(const SessionLock & lock, int64_t 
 }
 
 void MtpSession::accept(int64_t seq_id, int32_t n_accepted) {
-    nb::gil_scoped_release release;
+    const Unblocked unblocked;
     const SessionLock lock(*this);
     accept_locked(seq_id, n_accepted);
 }

@@ -35,8 +35,4 @@ int32_t default_threads() {
     return std::clamp(math > 0 ? std::min(math, available) : available, 1, kMaxThreads);
 }
 
-int32_t thread_count(const IntArg & n, const char * what) {
-    return n.i32(what, 1, kMaxThreads);
-}
-
 }  // namespace llama_mtp

@@ -2,8 +2,6 @@
 #include <cstdint>
 #include <vector>
 
-#include <nanobind/nanobind.h>
-
 #include "llama.h"
 
 namespace llama_mtp {
@@ -53,7 +51,5 @@ private:
     std::vector<llama_seq_id *> seq_rows_;  // row pointers for llama_batch.seq_id
     std::vector<int8_t> logits_;
 };
-
-void bind_batch(nanobind::module_ & m);
 
 }  // namespace llama_mtp

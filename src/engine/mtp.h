@@ -4,8 +4,6 @@
 #include <string>
 #include <vector>
 
-#include <nanobind/nanobind.h>
-
 #include "context.h"
 #include "errors.h"
 
@@ -61,7 +59,8 @@ public:
         Context::Lock draft;
     };
 
-    MtpSession(nanobind::object target, nanobind::object draft, const MtpConfig & config);
+    // Keeps both contexts alive for its lifetime.
+    MtpSession(std::shared_ptr<Context> target, std::shared_ptr<Context> draft, const MtpConfig & config);
     ~MtpSession();
     MtpSession(const MtpSession &) = delete;
     MtpSession & operator=(const MtpSession &) = delete;
@@ -105,8 +104,8 @@ public:
     const MtpStatsData & stats() const { return stats_; }
     Context & target() const { return *tgt_; }
     Context & draft_ctx() const { return *dft_; }
-    nanobind::object target_obj() const { return target_obj_; }
-    nanobind::object draft_obj() const { return draft_obj_; }
+    const std::shared_ptr<Context> & target_ptr() const { return target_; }
+    const std::shared_ptr<Context> & draft_ptr() const { return draft_; }
     void print_stats() const;
 
 private:
@@ -117,7 +116,7 @@ private:
     std::vector<int32_t> draft_locked(const SessionLock & lock, int64_t seq_id, int32_t n_past, int32_t last_token,
                                       int32_t n_max);
 
-    nanobind::object target_obj_, draft_obj_;
+    std::shared_ptr<Context> target_, draft_;
     Context * tgt_;
     Context * dft_;
     MtpConfig config_;
@@ -131,7 +130,5 @@ private:
     uint64_t last_processed_decode_ = UINT64_MAX;
     MtpStatsData stats_;
 };
-
-void bind_mtp(nanobind::module_ & m);
 
 }  // namespace llama_mtp

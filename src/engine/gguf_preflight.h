@@ -8,8 +8,6 @@
 #include <variant>
 #include <vector>
 
-#include <nanobind/nanobind.h>
-
 namespace llama_mtp {
 
 using GgufValue = std::variant<int64_t, double, std::vector<int64_t>>;
@@ -32,7 +30,5 @@ GgufSummary check_gguf(const std::string & path, bool vocab_only);
 inline void preflight_gguf(const std::string & path, bool vocab_only) {
     check_gguf(path, vocab_only);
 }
-
-void bind_gguf(nanobind::module_ & m);
 
 }  // namespace llama_mtp

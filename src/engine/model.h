@@ -3,8 +3,6 @@
 #include <string>
 #include <vector>
 
-#include <nanobind/nanobind.h>
-
 #include "llama.h"
 #include "rpc_link.h"
 
@@ -54,14 +52,6 @@ private:
 
 int32_t vocab_size(const llama_model * model);
 
-// A file system path from Python (str, bytes or os.PathLike) as the OS takes it; a NUL byte or a
-// name the file system encoding cannot represent raises InvalidArgumentError.
-std::string fs_path(nanobind::handle path);
-// Generated text to str: token pieces can split a UTF-8 character (byte-fallback tokens), so
-// invalid bytes become U+FFFD instead of an error.
-nanobind::str utf8_lenient(const std::string & bytes);
-// fs_path() back to a str, as os.fsdecode does.
-nanobind::str path_str(const std::string & path);
 // ModelNotFoundError when the file is missing, ModelLoadError when it is not a regular file.
 void require_model_file(const std::string & path);
 
@@ -69,7 +59,5 @@ void require_model_file(const std::string & path);
 // ("token", "prompt token", ...); row >= 0 prefixes "batch row N: ". No allocation on success,
 // so loops call it per token with n_vocab looked up once.
 void check_token_id(int32_t n_vocab, int64_t token, const char * what, int64_t row = -1);
-
-void bind_model(nanobind::module_ & m);
 
 }  // namespace llama_mtp

@@ -5,8 +5,6 @@
 #include <mutex>
 #include <vector>
 
-#include <nanobind/nanobind.h>
-
 #include "batch.h"
 #include "llama.h"
 #include "model.h"
@@ -37,7 +35,8 @@ struct ContextParams {
 // reallocate llama.cpp's output buffer under them) and the lock every native call takes.
 class Context {
 public:
-    Context(nanobind::object model_obj, const ContextParams & params);
+    // Keeps `model` (and through it the weights) alive for its lifetime.
+    Context(std::shared_ptr<Model> model, const ContextParams & params);
     ~Context();
     Context(const Context &) = delete;
     Context & operator=(const Context &) = delete;
@@ -70,7 +69,7 @@ public:
     // (typed error) while an MtpSession/Generator uses it or zero-copy views of it are alive.
     void close();
 
-    nanobind::object model_obj() const { return model_obj_; }
+    const std::shared_ptr<Model> & model_handle() const { return model_handle_; }
     const ModelPtr & model() const { return model_; }
     const ContextParams & params() const { return params_; }
     void set_n_threads(int32_t n_threads, int32_t n_threads_batch);
@@ -111,7 +110,7 @@ private:
     void run_decode(int32_t n_tokens, int32_t n_outputs, Run && run, IsOutput && is_output);
     void guard_output_buffer(int32_t n_outputs_needed) const;
 
-    nanobind::object model_obj_;
+    std::shared_ptr<Model> model_handle_;
     ModelPtr model_;
     RpcLinkPtr rpc_;  // the model's RPC connections: checked on every way in and after decodes
     ContextParams params_;
@@ -134,7 +133,5 @@ struct ContextUse {
     ContextUse(const ContextUse &) = delete;
     ContextUse & operator=(const ContextUse &) = delete;
 };
-
-void bind_context(nanobind::module_ & m);
 
 }  // namespace llama_mtp

@@ -1,4 +1,4 @@
-#include "views.h"
+#include "view_owner.h"
 
 #include <string>
 

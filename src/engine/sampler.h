@@ -2,9 +2,6 @@
 #include <cstdint>
 #include <memory>
 
-#include <nanobind/nanobind.h>
-
-#include "int_arg.h"
 #include "llama.h"
 
 namespace llama_mtp {
@@ -24,13 +21,8 @@ using SamplerPtr = std::unique_ptr<llama_sampler, SamplerDeleter>;
 // Throws InvalidArgumentError for out-of-range values.
 void validate_sampler_params(const SamplerParams & p);
 
-// A seed for upstream's samplers: [0, 2**32 - 1] (2**32 - 1 is LLAMA_DEFAULT_SEED: random).
-uint32_t seed_value(const IntArg & seed);
-
 // Upstream's sampler chain, validated: [top-k] [top-p] [min-p] temperature dist(seed), or
 // greedy when temperature <= 0. Used by Sampler and by the generation loop.
 SamplerPtr new_sampler_chain(const SamplerParams & p, uint32_t seed);
-
-void bind_sampler(nanobind::module_ & m);
 
 }  // namespace llama_mtp

@@ -1,6 +1,6 @@
 #pragma once
-// C++ exception types of the shim. errors.cpp maps each one to a Python class of
-// the llama_mtp.LlamaError hierarchy; nothing else escapes the binding boundary.
+// The engine's C++ exception types. Each knows the llama_mtp Python class it is raised as
+// (bindings/errors.cpp maps them); a C++ program catches them as Error / std::runtime_error.
 #include <cstdint>
 #include <initializer_list>
 #include <stdexcept>
@@ -8,8 +8,6 @@
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <nanobind/nanobind.h>
 
 namespace llama_mtp {
 
@@ -65,15 +63,5 @@ E with_attributes(E e, std::initializer_list<ErrorAttribute> attributes) {
     e.attributes.insert(e.attributes.end(), attributes.begin(), attributes.end());
     return e;
 }
-
-// Creates the Python exception class llama_mtp.<name> with these bases and adds it to m.
-nanobind::handle add_error_type(nanobind::module_ & m, const char * name, const char * doc,
-                                std::initializer_list<PyObject *> bases);
-
-// Sets a Python error of `type` carrying `attributes`; bytes that are not UTF-8 in the message
-// become U+FFFD.
-void set_error(PyObject * type, const char * message, const std::vector<ErrorAttribute> & attributes = {});
-
-void bind_errors(nanobind::module_ & m);
 
 }  // namespace llama_mtp

@@ -1,0 +1,215 @@
+// The engine's own tests, without Python: plain checks, run by ctest (.ci/run) on the tiny
+// models the Python suite writes (LLAMA_MTP_TEST_MODELS: "hybrid=PATH,dense=PATH").
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "context.h"
+#include "draft_control.h"
+#include "errors.h"
+#include "generator.h"
+#include "llama.h"
+#include "model.h"
+#include "mtp.h"
+#include "text.h"
+
+using namespace llama_mtp;
+
+namespace {
+
+int g_failed = 0;
+int g_checks = 0;
+
+void check(bool ok, const std::string & what) {
+    ++g_checks;
+    if (!ok) {
+        ++g_failed;
+        std::fprintf(stderr, "FAILED: %s\n", what.c_str());
+    }
+}
+
+template <typename E>
+void check_throws(const std::function<void()> & f, const std::string & what) {
+    bool thrown = false;
+    try {
+        f();
+    } catch (const E &) {
+        thrown = true;
+    } catch (const std::exception & e) {
+        std::fprintf(stderr, "  (%s: another exception: %s)\n", what.c_str(), e.what());
+    }
+    check(thrown, what);
+}
+
+std::map<std::string, std::string> model_paths() {
+    std::map<std::string, std::string> out;
+    const char * env = std::getenv("LLAMA_MTP_TEST_MODELS");
+    std::stringstream items(env ? env : "");
+    std::string item;
+    while (std::getline(items, item, ',')) {
+        const auto eq = item.find('=');
+        if (eq != std::string::npos) out[item.substr(0, eq)] = item.substr(eq + 1);
+    }
+    return out;
+}
+
+// --- the controller: simulated steps --------------------------------------------------------
+
+std::vector<int32_t> simulate(DraftController & c, double accept, const std::function<double(int32_t)> & verify,
+                              int steps, std::mt19937 & rng) {
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    std::vector<int32_t> chosen;
+    for (int i = 0; i < steps; ++i) {
+        const int32_t k = c.next();
+        int32_t accepted = 0;
+        while (accepted < k && u(rng) < accept) ++accepted;
+        DraftObservation o;
+        o.k = k;
+        o.drafted = {k};
+        o.accepted = {accepted};
+        o.t_draft = 0.0005 * k;
+        o.t_verify = verify(k);
+        o.t_process = k == 0 && !c.exploring() ? 0.0 : 0.001;
+        c.observe(o);
+        chosen.push_back(k);
+    }
+    return chosen;
+}
+
+void test_controller() {
+    std::mt19937 rng(1234);
+    {
+        DraftController c(6, true);
+        simulate(c, 1.0, [](int32_t k) { return 0.010 + 0.0002 * k; }, 300, rng);
+        check(c.best() == 6, "right drafts and cheap verifies: the longest draft is best");
+    }
+    {
+        DraftController c(6, true);
+        const auto chosen = simulate(c, 0.0, [](int32_t k) { return 0.010 + 0.0002 * k; }, 500, rng);
+        int plain = 0;
+        for (size_t i = 20; i < chosen.size(); ++i) plain += chosen[i] == 0;
+        check(c.best() == 0 && plain >= 0.97 * (chosen.size() - 20), "wrong drafts: plain decoding");
+    }
+    {
+        // 4 rows cheaper than the line through the others: found, and kept
+        DraftController c(6, true);
+        simulate(c, 0.85, [](int32_t k) { return k == 3 ? 0.0115 : 0.010 + 0.004 * k; }, 600, rng);
+        check(c.best() == 3, "a length cheaper than the line is found");
+    }
+    {
+        DraftController a(4, true);
+        simulate(a, 0.7, [](int32_t k) { return 0.010 + 0.001 * k; }, 200, rng);
+        DraftController b(4, true);
+        b.start_from(a.prior());
+        check(b.n_steps() == 0 && !b.exploring() && b.next() == a.best(), "a controller starts from another's prior");
+    }
+}
+
+// --- the text machine -------------------------------------------------------------------------
+
+void test_text(const Model & model) {
+    const llama_vocab * vocab = model.vocab();
+    std::vector<llama_token> tokens(64);
+    const std::string prompt = "Once upon a time";
+    const int32_t n = llama_tokenize(vocab, prompt.data(), (int32_t) prompt.size(), tokens.data(), 64, false, false);
+    check(n > 0, "the tiny model tokenizes");
+    tokens.resize(n > 0 ? n : 0);
+    SequenceText text;
+    std::string handed;
+    for (llama_token t : tokens) {
+        text.append(vocab, t, {});
+        handed += text.take({}, false);
+    }
+    handed += text.take({}, true);
+    check(handed == text.bytes(), "the pieces handed out are the text");
+    SequenceText stopped;
+    bool stop = false;
+    for (llama_token t : tokens) stop = stop || stopped.append(vocab, t, {"upon"});
+    check(stop && stopped.bytes().find("upon") == std::string::npos, "a stop string cuts the text where it begins");
+}
+
+// --- contexts, the guard and the generation loop -----------------------------------------------
+
+ContextParams context_params(ContextType type, uint32_t n_rs_seq) {
+    ContextParams p;
+    p.n_ctx = 512;
+    p.n_batch = 64;
+    p.n_ubatch = 64;
+    p.n_threads = 1;
+    p.ctx_type = type;
+    p.n_rs_seq = n_rs_seq;
+    return p;
+}
+
+std::vector<int32_t> generate(const std::shared_ptr<Model> & model, bool mtp, int32_t n_draft_max, bool adaptive) {
+    const bool rollback = llama_model_is_recurrent(model->get()) || llama_model_is_hybrid(model->get());
+    const uint32_t rs = rollback && mtp ? (uint32_t) n_draft_max : 0;
+    auto target = std::make_shared<Context>(model, context_params(ContextType::DEFAULT, rs));
+    std::shared_ptr<Context> draft =
+        mtp ? std::make_shared<Context>(model, context_params(ContextType::MTP, 0)) : nullptr;
+    GenConfig cfg;
+    cfg.n_draft_max = n_draft_max;
+    cfg.adaptive = adaptive;
+    cfg.seq.max_tokens = 48;
+    cfg.seq.ignore_eos = true;
+    Generator g(target, draft, {{1, 300, 301, 302}}, cfg);
+    while (!g.done()) g.step();
+    return g.tokens()[0];
+}
+
+void test_model(const std::string & kind, const std::string & path) {
+    auto model = std::make_shared<Model>(path, Placement{}, true, true, false, true);
+    check(model->n_layer_nextn() == 1, kind + ": the tiny model has its NextN block");
+    test_text(*model);
+
+    const auto plain = generate(model, false, 1, false);
+    check(plain.size() == 48, kind + ": plain decoding generates max_tokens");
+    for (int32_t n : {1, 3}) check(generate(model, true, n, false) == plain, kind + ": MTP greedy == plain greedy");
+    check(generate(model, true, 6, true) == plain, kind + ": auto greedy == plain greedy");
+
+    // the context guard: the same context twice, before any lock; the lock order
+    auto target = std::make_shared<Context>(model, context_params(ContextType::DEFAULT, 3));
+    auto draft = std::make_shared<Context>(model, context_params(ContextType::MTP, 0));
+    check_throws<IncompatibleContextsError>([&] { MtpSession s(target, target, MtpConfig{}); },
+                                            kind + ": the same context twice is refused");
+    check_throws<ContextError>(
+        [&] {
+            const Context::Lock d(*draft);
+            const Context::Lock t(*target);
+        },
+        kind + ": MTP before DEFAULT breaks the lock order");
+    check_throws<ContextError>(
+        [&] {
+            const Context::Lock a(*target);
+            const Context::Lock b(*target);
+        },
+        kind + ": a second lock of one context would wait for itself");
+    {
+        MtpSession s(target, draft, MtpConfig{1, 3, 0, 0.0f});
+        check_throws<ContextError>([&] { target->close(); }, kind + ": a context in use is not closed");
+    }
+    target->close();
+    check(target->closed(), kind + ": closed once unused");
+    check_throws<ClosedError>([&] { const Context::Lock t(*target); }, kind + ": a closed context refuses work");
+}
+
+}  // namespace
+
+int main() {
+    llama_backend_init();
+    llama_log_set([](ggml_log_level, const char *, void *) {}, nullptr);
+    test_controller();
+    const auto models = model_paths();
+    check(models.count("hybrid") && models.count("dense"),
+          "LLAMA_MTP_TEST_MODELS names the tiny hybrid and dense models (hybrid=PATH,dense=PATH)");
+    for (const auto & [kind, path] : models) test_model(kind, path);
+    llama_backend_free();
+    std::printf("%d checks, %d failed\n", g_checks, g_failed);
+    return g_failed == 0 ? 0 : 1;
+}
