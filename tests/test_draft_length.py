@@ -194,6 +194,25 @@ def test_every_probe_from_plain_decoding_is_announced_a_step_ahead(rng: np.rando
         assert all(announced[s - 1] for s in probes), (accept, [s for s in probes if not announced[s - 1]])
 
 
+def test_a_prior_timed_under_load_has_its_plain_cost_timed_again() -> None:
+    # a one-row decode cannot cost more than a two-row verify: the prior's plain cost is stale
+    prior = {"acceptance_hits": [18.0, 0.0], "acceptance_trials": [25.0, 1.0], "verify_seconds": [0.30, 0.046, -1.0],
+             "process_seconds": [0.001, 0.0013, -1.0], "draft_seconds_per_token": 0.0135, "probe_gap": 32}
+    c = DraftController(2, plain_skips_process=True)
+    c.start_from(prior)
+    chosen = []
+    for _ in range(6):
+        k = c.next()
+        chosen.append(k)
+        c.observe(k, k, min(k, 1), t_draft=0.0135 * k, t_verify=0.028 if k == 0 else 0.046 + 0.01 * (k - 1),
+                  t_process=0.0013 if k else 0.0)
+    assert chosen[:2] == [0, 0]  # timed again first
+    assert c.best == 0 and chosen[2:] == [0] * 4  # plain at 28 ms beats 1.7 tokens per 61 ms
+    healthy = DraftController(2, plain_skips_process=True)
+    healthy.start_from({**prior, "verify_seconds": [0.028, 0.046, -1.0]})
+    assert healthy.next() == 0 and not healthy.exploring  # nothing to re-time: plain by the prior
+
+
 def test_steps_of_several_sequences(rng: np.random.Generator) -> None:
     c = DraftController(4)
     c.observe(1, [1, 1, 0], np.array([1, 0, 0]), t_draft=0.001, t_verify=0.01, t_process=0.001)

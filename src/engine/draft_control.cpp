@@ -114,6 +114,19 @@ void DraftController::start_from(const DraftPrior & p) {
     }
     if (p.probe_gap > 0) probe_gap_ = std::clamp(p.probe_gap, kProbeFirst, kProbeLast);
     warmup_steps_ = 0;
+    // a one-row decode never costs more than a verify of two or more rows: a prior that says so
+    // was timed under a load that has passed (a busy stretch of the machine). Its plain cost is
+    // dropped and timed again first (two plain steps, the second timed), else drafting would
+    // look cheaper than plain and plain would never be played to show otherwise.
+    double cheapest_verify = 1e300;
+    for (int32_t k = 1; k <= n_max_; ++k) {
+        if (verify_[k].known()) cheapest_verify = std::min(cheapest_verify, verify_[k].value);
+    }
+    if (verify_[0].known() && verify_[0].value > cheapest_verify) {
+        verify_[0] = Ewma{};
+        last_played_[0] = -1;
+        retime_plain_ = kNeighbourSteps;
+    }
     decide();
 }
 
@@ -249,7 +262,7 @@ int32_t DraftController::probe_candidate(int32_t k_best) const {
     int32_t candidate = -1;
     double margin = -1e300;
     const double s_best = expected_speed(k_best);
-    for (int32_t k = 1; k <= n_max_; ++k) {
+    for (int32_t k = 0; k <= n_max_; ++k) {  // plain decoding too: its cost may have changed
         if (k == k_best) continue;
         const double m = optimistic_speed(k) - s_best;
         if (m > margin) {
@@ -317,6 +330,12 @@ void DraftController::decide() {
     const int32_t step = (int32_t) history_.size();
     if (step < warmup_steps_) {
         next_ = std::min(kWarmup[step], n_max_);
+        exploring_ = true;
+        return;
+    }
+    if (retime_plain_ > 0) {
+        --retime_plain_;
+        next_ = 0;
         exploring_ = true;
         return;
     }

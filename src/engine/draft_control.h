@@ -122,6 +122,7 @@ private:
     int32_t since_explored_ = 0;  // steps since the last probe while drafting
     int32_t neighbour_ = 0;       // the length of the probe under way
     int32_t neighbour_left_ = 0;
+    int32_t retime_plain_ = 0;  // plain steps still to play after a prior with an implausible plain cost
 };
 
 }  // namespace llama_mtp
