@@ -3,6 +3,7 @@ from __future__ import annotations
 import importlib.metadata
 import re
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,16 @@ def test_build_info() -> None:
     # OpenMP as reported by the CPU backend in use (its own feature list), and which one runs
     assert info["openmp"] == ("OPENMP" in info["cpu_backend"]["features"])
     assert info["cpu_variant"] == info["cpu_backend"]["variant"]
+
+
+def test_free_threaded_build_matches_the_interpreter() -> None:
+    """A free-threaded interpreter gets a module built for it (nanobind's FREE_THREADED), and
+    importing it leaves the GIL off; a GIL interpreter gets the GIL build."""
+    free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+    assert llama_mtp.build_info()["free_threaded"] is free_threaded
+    # a module not declared free-threading-safe turns the GIL back on at import (3.13+)
+    gil_enabled = getattr(sys, "_is_gil_enabled", lambda: True)()
+    assert gil_enabled is not free_threaded
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="GCC's libgomp: the Linux builds and wheels")

@@ -90,10 +90,10 @@ void bind_batch(nb::module_ & m) {
             },
             nb::arg("capacity"), nb::kw_only(), nb::arg("n_seq_max") = 1,
             "An empty batch with room for capacity rows of up to n_seq_max seq ids each.")
-        .def("__len__", &Batch::size, "Rows in use (what decode reads).")
+        .def("__len__", &Batch::size, "Rows in use (what decode reads).", nb::lock_self())
         .def_prop_ro("capacity", &Batch::capacity, "Most rows the batch can hold.")
         .def_prop_ro("n_seq_max", &Batch::n_seq_max, "Most seq ids one row can carry.")
-        .def("clear", &Batch::clear, "Set the length to 0 (capacity and views' memory kept).")
+        .def("clear", &Batch::clear, "Set the length to 0 (capacity and views' memory kept).", nb::lock_self())
         .def(
             "add",
             [](Batch & self, IntArg token, IntArg pos, nb::handle seq_id, bool logits) {
@@ -103,7 +103,8 @@ void bind_batch(nb::module_ & m) {
             nb::sig("def add(self, token: int, pos: int, seq_id: int | "
                     "collections.abc.Sequence[int] = 0, logits: bool = False) -> int"),
             "Append one row; returns its index. Range checks against the model happen at "
-            "decode.")
+            "decode.",
+            nb::lock_self())
         .def("set_tokens", &set_tokens, nb::arg("tokens"), nb::arg("pos0") = 0, nb::arg("seq_id") = 0,
              nb::arg("logits_last") = true, nb::kw_only(), nb::arg("append") = false,
              nb::sig("def set_tokens(self, tokens: collections.abc.Sequence[int] | numpy.ndarray, pos0: int = 0, "
@@ -111,31 +112,37 @@ void bind_batch(nb::module_ & m) {
                      "*, append: bool = False) -> None"),
              "Fill rows from an int32 array at positions pos0, pos0+1, ... of one sequence "
              "(replacing the batch, or after its rows with append=True); logits_last "
-             "requests output for the last row only.")
+             "requests output for the last row only.",
+             nb::lock_self())
         .def(
             "set_len", [](Batch & self, IntArg n) { self.set_size(n.i32("n", 0, self.capacity())); }, nb::arg("n"),
             "Set the number of rows in use (0..capacity), e.g. after writing rows "
-            "through views of a longer batch.")
-        .def_prop_ro("n_outputs", &Batch::n_outputs, "Rows whose logits flag is set.")
+            "through views of a longer batch.",
+            nb::lock_self())
+        .def_prop_ro("n_outputs", &Batch::n_outputs, "Rows whose logits flag is set.", nb::for_getter(nb::lock_self()))
         .def_prop_ro(
             "token", [](Batch & s) { return row_view<int32_t>(s, s.token()); }, nb::rv_policy::reference_internal,
-            "int32 token ids (writable view).")
+            "int32 token ids (writable view).", nb::for_getter(nb::lock_self()))
         .def_prop_ro(
             "pos", [](Batch & s) { return row_view<int32_t>(s, s.pos()); }, nb::rv_policy::reference_internal,
-            "int32 positions (writable view).")
+            "int32 positions (writable view).", nb::for_getter(nb::lock_self()))
         .def_prop_ro(
             "seq_id", [](Batch & s) { return row_view<int32_t>(s, s.seq_id_storage(), s.n_seq_max()); },
-            nb::rv_policy::reference_internal, "int32 first seq id of each row (writable, strided view).")
+            nb::rv_policy::reference_internal, "int32 first seq id of each row (writable, strided view).",
+            nb::for_getter(nb::lock_self()))
         .def_prop_ro(
             "n_seq_id", [](Batch & s) { return row_view<int32_t>(s, s.n_seq_id()); }, nb::rv_policy::reference_internal,
-            "int32 number of seq ids per row (writable view).")
+            "int32 number of seq ids per row (writable view).", nb::for_getter(nb::lock_self()))
         .def_prop_ro(
             "logits", [](Batch & s) { return row_view<int8_t>(s, s.logits()); }, nb::rv_policy::reference_internal,
-            "int8 output flags (1 = compute logits for the row; writable view).")
-        .def("__repr__", [](const Batch & s) {
-            return "<llama_mtp.Batch len=" + std::to_string(s.size()) + " capacity=" + std::to_string(s.capacity()) +
-                   ">";
-        });
+            "int8 output flags (1 = compute logits for the row; writable view).", nb::for_getter(nb::lock_self()))
+        .def(
+            "__repr__",
+            [](const Batch & s) {
+                return "<llama_mtp.Batch len=" + std::to_string(s.size()) +
+                       " capacity=" + std::to_string(s.capacity()) + ">";
+            },
+            nb::lock_self());
 }
 
 }  // namespace llama_mtp

@@ -26,7 +26,8 @@ void bind_chat(nb::module_ & m) {
         .def_static(
             "from_gbnf",
             [](const Model & model, const std::string & gbnf) {
-                const llama_model * mdl = model.get();
+                const ModelPtr keep = model.shared();  // a close() meanwhile cannot free the weights
+                const llama_model * mdl = keep.get();
                 nb::gil_scoped_release release;
                 return Grammar::from_gbnf(mdl, gbnf);
             },
@@ -36,7 +37,8 @@ void bind_chat(nb::module_ & m) {
         .def_static(
             "from_json_schema",
             [](const Model & model, const std::string & schema_json) {
-                const llama_model * mdl = model.get();
+                const ModelPtr keep = model.shared();  // a close() meanwhile cannot free the weights
+                const llama_model * mdl = keep.get();
                 nb::gil_scoped_release release;
                 return Grammar::from_json_schema(mdl, schema_json);
             },
@@ -105,7 +107,8 @@ void bind_chat(nb::module_ & m) {
         .def(
             "__init__",
             [](ChatTemplates * self, const Model & model, const std::string & override_source) {
-                const llama_model * mdl = model.get();
+                const ModelPtr keep = model.shared();  // a close() meanwhile cannot free the weights
+                const llama_model * mdl = keep.get();
                 nb::gil_scoped_release release;
                 new (self) ChatTemplates(mdl, override_source);
             },

@@ -121,13 +121,15 @@ void bind_draft_length(nb::module_ & m) {
             "n_max: the longest draft it may choose. plain_skips_process: True when a step with "
             "k = 0 costs the verify alone because the loop then skips process() (llama_mtp's own "
             "loop does, and restarts the draft context when drafting resumes).")
-        .def("next", &DraftController::next, "The draft length for the next step (0..n_max).")
+        .def("next", &DraftController::next, "The draft length for the next step (0..n_max).", nb::lock_self())
         .def_prop_ro("probe_follows", &DraftController::probe_follows,
                      "Whether the step after next() probes drafting from plain decoding: a loop that skips\n"
-                     "the draft context while plain keeps the target's hidden state from next()'s step for it.")
+                     "the draft context while plain keeps the target's hidden state from next()'s step for it.",
+                     nb::for_getter(nb::lock_self()))
         .def_prop_ro("exploring", &DraftController::exploring,
                      "Whether next() is a probe rather than the best estimate (a probe of k = 0 "
-                     "should still call process(): drafting goes on after it).")
+                     "should still call process(): drafting goes on after it).",
+                     nb::for_getter(nb::lock_self()))
         .def(
             "observe",
             [](DraftController & c, IntArg k, nb::handle drafted_in, nb::handle accepted_in, double t_draft,
@@ -169,44 +171,52 @@ void bind_draft_length(nb::module_ & m) {
                     "t_verify: float, t_process: float = 0.0) -> None"),
             "Record one step: the length asked for, the tokens drafted and accepted (an int, or "
             "one per sequence in the step), and the step's seconds spent drafting, in the target "
-            "decode of the verify batch (with sampling), and in process().")
+            "decode of the verify batch (with sampling), and in process().",
+            nb::lock_self())
         .def(
             "state", [](const DraftController & c) { return prior_to_dict(c.prior()); },
             nb::sig("def state(self) -> dict[str, typing.Any]"),
             "What it has learned, as plain values (JSON-ready): acceptance counts per position, "
-            "seconds per length, the probe gap. start_from() takes it back.")
+            "seconds per length, the probe gap. start_from() takes it back.",
+            nb::lock_self())
         .def(
             "start_from", [](DraftController & c, nb::handle state) { c.start_from(prior_from_dict(state)); },
             nb::arg("state"), nb::sig("def start_from(self, state: dict[str, typing.Any]) -> None"),
             "Start from another controller's state(): its counts and costs with a small weight "
-            "(new steps soon outweigh them), no warm-up; the next length is the best by them.")
-        .def_prop_ro("n_max", &DraftController::n_max, "The longest draft it may choose.")
-        .def_prop_ro("best", &DraftController::best, "The length with the highest expected speed now.")
-        .def_prop_ro("n_steps", &DraftController::n_steps, "Steps observed.")
+            "(new steps soon outweigh them), no warm-up; the next length is the best by them.",
+            nb::lock_self())
+        .def_prop_ro("n_max", &DraftController::n_max, "The longest draft it may choose.",
+                     nb::for_getter(nb::lock_self()))
+        .def_prop_ro("best", &DraftController::best, "The length with the highest expected speed now.",
+                     nb::for_getter(nb::lock_self()))
+        .def_prop_ro("n_steps", &DraftController::n_steps, "Steps observed.", nb::for_getter(nb::lock_self()))
         .def_prop_ro(
             "history", [](const DraftController & c) { return owned_array(c.history().data(), c.history().size()); },
             nb::rv_policy::move, nb::sig("def history(self) -> numpy.ndarray[dtype=int32]"),
-            "The length asked for at each observed step (int32 array).")
+            "The length asked for at each observed step (int32 array).", nb::for_getter(nb::lock_self()))
         .def_prop_ro(
             "acceptance",
             [](const DraftController & c) { return per_length(c, 1, [&](int32_t i) { return c.acceptance(i); }); },
             nb::rv_policy::move, nb::sig("def acceptance(self) -> numpy.ndarray[dtype=float64]"),
-            "[i-1]: estimated P(draft token i accepted | tokens before it were), i = 1..n_max.")
+            "[i-1]: estimated P(draft token i accepted | tokens before it were), i = 1..n_max.",
+            nb::for_getter(nb::lock_self()))
         .def_prop_ro(
             "expected_tokens",
             [](const DraftController & c) { return per_length(c, 0, [&](int32_t k) { return c.expected_tokens(k); }); },
             nb::rv_policy::move, nb::sig("def expected_tokens(self) -> numpy.ndarray[dtype=float64]"),
-            "[k]: expected tokens per sequence and step when drafting k.")
+            "[k]: expected tokens per sequence and step when drafting k.", nb::for_getter(nb::lock_self()))
         .def_prop_ro(
             "step_seconds",
             [](const DraftController & c) { return per_length(c, 0, [&](int32_t k) { return c.step_seconds(k); }); },
             nb::rv_policy::move, nb::sig("def step_seconds(self) -> numpy.ndarray[dtype=float64]"),
-            "[k]: estimated seconds per sequence and step when drafting k (0 while unknown).")
+            "[k]: estimated seconds per sequence and step when drafting k (0 while unknown).",
+            nb::for_getter(nb::lock_self()))
         .def_prop_ro(
             "expected_speed",
             [](const DraftController & c) { return per_length(c, 0, [&](int32_t k) { return c.expected_speed(k); }); },
             nb::rv_policy::move, nb::sig("def expected_speed(self) -> numpy.ndarray[dtype=float64]"),
-            "[k]: expected tokens per second and sequence when drafting k (0 while unknown).")
+            "[k]: expected tokens per second and sequence when drafting k (0 while unknown).",
+            nb::for_getter(nb::lock_self()))
         .def_prop_ro(
             "optimistic_speed",
             [](const DraftController & c) {
@@ -215,30 +225,39 @@ void bind_draft_length(nb::module_ & m) {
             nb::rv_policy::move, nb::sig("def optimistic_speed(self) -> numpy.ndarray[dtype=float64]"),
             "[k]: the speed drafting k may plausibly reach (acceptance one standard error up, cost down by\n"
             "the doubt of a length rarely or not lately timed); a probe plays a length only where this\n"
-            "beats the best expected_speed.")
+            "beats the best expected_speed.",
+            nb::for_getter(nb::lock_self()))
         .def_prop_ro(
             "plausible_speed",
             [](const DraftController & c) { return per_length(c, 0, [&](int32_t k) { return c.plausible_speed(k); }); },
             nb::rv_policy::move, nb::sig("def plausible_speed(self) -> numpy.ndarray[dtype=float64]"),
             "[k]: optimistic_speed with the acceptance optimism alone (the costs as estimated): whether a\n"
-            "change of text may make k pay.")
+            "change of text may make k pay.",
+            nb::for_getter(nb::lock_self()))
         .def_prop_ro(
             "predicted_speed",
             [](const DraftController & c) {
                 return c.expected_seconds_total > 0 ? c.expected_tokens_total / c.expected_seconds_total : 0.0;
             },
-            "Tokens per second and sequence the model predicted for the lengths it chose.")
+            "Tokens per second and sequence the model predicted for the lengths it chose.",
+            nb::for_getter(nb::lock_self()))
         .def_prop_ro(
             "measured_speed",
             [](const DraftController & c) { return c.seq_seconds > 0 ? c.tokens / c.seq_seconds : 0.0; },
-            "Tokens per second and sequence measured over the observed steps.")
-        .def_ro("t_draft", &DraftController::t_draft, "Seconds spent drafting, all observed steps.")
-        .def_ro("t_verify", &DraftController::t_verify, "Seconds spent verifying, all observed steps.")
-        .def_ro("t_process", &DraftController::t_process, "Seconds spent in process(), all observed steps.")
-        .def("__repr__", [](const DraftController & c) {
-            return "DraftController(n_max=" + std::to_string(c.n_max()) + ", steps=" + std::to_string(c.n_steps()) +
-                   ", next=" + std::to_string(c.next()) + ", best=" + std::to_string(c.best()) + ")";
-        });
+            "Tokens per second and sequence measured over the observed steps.", nb::for_getter(nb::lock_self()))
+        .def_ro("t_draft", &DraftController::t_draft, "Seconds spent drafting, all observed steps.",
+                nb::for_getter(nb::lock_self()))
+        .def_ro("t_verify", &DraftController::t_verify, "Seconds spent verifying, all observed steps.",
+                nb::for_getter(nb::lock_self()))
+        .def_ro("t_process", &DraftController::t_process, "Seconds spent in process(), all observed steps.",
+                nb::for_getter(nb::lock_self()))
+        .def(
+            "__repr__",
+            [](const DraftController & c) {
+                return "DraftController(n_max=" + std::to_string(c.n_max()) + ", steps=" + std::to_string(c.n_steps()) +
+                       ", next=" + std::to_string(c.next()) + ", best=" + std::to_string(c.best()) + ")";
+            },
+            nb::lock_self());
 }
 
 }  // namespace llama_mtp

@@ -28,6 +28,11 @@ nb::dict build_info() {
     info["cpu_variants_build"] = (bool) LLAMA_MTP_CPU_VARIANTS_BUILD;
     info["backends"] = backend_names();
     info["rpc"] = rpc_available();
+#if defined(NB_FREE_THREADED)
+    info["free_threaded"] = true;  // built for a free-threaded interpreter: runs without the GIL
+#else
+    info["free_threaded"] = false;
+#endif
     nb::dict cpu_backend = cpu_backend_info();
     // the instruction sets the CPU backend in use was compiled with (from its feature list)
     nb::dict features = nb::cast<nb::dict>(cpu_backend["features"]);

@@ -50,7 +50,8 @@ std::vector<std::string> endpoint_list(nb::handle servers) {
 
 // Which device holds what: upstream's per-layer placement and the weight bytes per device.
 nb::list device_placement(const Model & self) {
-    const llama_model * model = self.get();
+    const ModelPtr keep = self.shared();
+    const llama_model * model = keep.get();
     nb::list out;
     if (self.vocab_only) {
         return out;
@@ -104,7 +105,8 @@ std::string meta_string(const llama_model * model, const char * key) {
 }
 
 nb::dict metadata(const Model & self) {
-    const llama_model * model = self.get();
+    const ModelPtr keep = self.shared();
+    const llama_model * model = keep.get();
     nb::dict out;
     const int32_t count = llama_model_meta_count(model);
     std::vector<char> key(512), val(4096);
@@ -171,11 +173,13 @@ nb::str detokenize(const Model & self, nb::handle tokens_in, bool remove_special
 nb::str token_to_piece(const Model & self, IntArg token_arg, bool special) {
     const int64_t token = token_arg.in("token", 0, INT32_MAX);
     self.check_token(token);
+    const ModelPtr keep = self.shared();
+    const llama_vocab * vocab = llama_model_get_vocab(keep.get());
     std::vector<char> buf(64);
-    int32_t n = llama_token_to_piece(self.vocab(), (llama_token) token, buf.data(), (int32_t) buf.size(), 0, special);
+    int32_t n = llama_token_to_piece(vocab, (llama_token) token, buf.data(), (int32_t) buf.size(), 0, special);
     if (n < 0) {
         buf.resize((size_t) -n);
-        n = llama_token_to_piece(self.vocab(), (llama_token) token, buf.data(), (int32_t) buf.size(), 0, special);
+        n = llama_token_to_piece(vocab, (llama_token) token, buf.data(), (int32_t) buf.size(), 0, special);
     }
     return utf8_lenient(n < 0 ? std::string() : std::string(buf.data(), (size_t) n));
 }
@@ -233,33 +237,34 @@ void bind_model(nb::module_ & m) {
             nb::sig("def __exit__(self, *args: object) -> None"), "close()")
         .def_prop_ro("n_vocab", &Model::n_vocab, "Vocabulary size.")
         .def_prop_ro(
-            "n_embd", [](const Model & s) { return llama_model_n_embd(s.get()); }, "Hidden size.")
+            "n_embd", [](const Model & s) { return llama_model_n_embd(s.shared().get()); }, "Hidden size.")
         .def_prop_ro(
-            "n_embd_out", [](const Model & s) { return llama_model_n_embd_out(s.get()); },
+            "n_embd_out", [](const Model & s) { return llama_model_n_embd_out(s.shared().get()); },
             "Width of the output embeddings (the rows MTP consumes).")
         .def_prop_ro(
-            "n_layer", [](const Model & s) { return llama_model_n_layer(s.get()); },
+            "n_layer", [](const Model & s) { return llama_model_n_layer(s.shared().get()); },
             "Number of blocks as upstream counts them (NextN blocks included).")
         .def_prop_ro(
             "n_layer_nextn", [](const Model & s) { return s.n_layer_nextn(); },
             "Number of NextN (MTP) blocks; 0 when the model has none or they "
             "were not loaded.")
         .def_prop_ro(
-            "n_head", [](const Model & s) { return llama_model_n_head(s.get()); }, "Attention heads per layer.")
+            "n_head", [](const Model & s) { return llama_model_n_head(s.shared().get()); },
+            "Attention heads per layer.")
         .def_prop_ro(
-            "n_head_kv", [](const Model & s) { return llama_model_n_head_kv(s.get()); },
+            "n_head_kv", [](const Model & s) { return llama_model_n_head_kv(s.shared().get()); },
             "Key/value heads per layer (fewer than n_head with grouped-query attention).")
         .def_prop_ro(
-            "n_ctx_train", [](const Model & s) { return llama_model_n_ctx_train(s.get()); },
+            "n_ctx_train", [](const Model & s) { return llama_model_n_ctx_train(s.shared().get()); },
             "Context length the model was trained with.")
         .def_prop_ro(
-            "arch", [](const Model & s) { return meta_string(s.get(), "general.architecture"); },
+            "arch", [](const Model & s) { return meta_string(s.shared().get(), "general.architecture"); },
             "Architecture name from the GGUF metadata (e.g. 'qwen35').")
         .def_prop_ro(
             "description",
             [](const Model & s) {
                 char buf[256];
-                int32_t n = llama_model_desc(s.get(), buf, sizeof(buf));
+                int32_t n = llama_model_desc(s.shared().get(), buf, sizeof(buf));
                 return std::string(buf, n > 0 ? std::min<size_t>(n, 255) : 0);
             },
             "Upstream's one-line description (arch, size, type).")
@@ -277,41 +282,42 @@ void bind_model(nb::module_ & m) {
         .def_prop_ro(
             "chat_template",
             [](const Model & s) -> std::optional<std::string> {
-                const char * t = llama_model_chat_template(s.get(), nullptr);
+                const char * t = llama_model_chat_template(s.shared().get(), nullptr);
                 if (t == nullptr) return std::nullopt;
                 return std::string(t);
             },
             nb::sig("def chat_template(self) -> str | None"),
             "The chat template the GGUF carries (tokenizer.chat_template), None when it has none.")
         .def_prop_ro(
-            "size_bytes", [](const Model & s) { return llama_model_size(s.get()); },
+            "size_bytes", [](const Model & s) { return llama_model_size(s.shared().get()); },
             "Total size of all tensors in bytes.")
         .def_prop_ro(
-            "n_params", [](const Model & s) { return llama_model_n_params(s.get()); }, "Number of parameters.")
+            "n_params", [](const Model & s) { return llama_model_n_params(s.shared().get()); }, "Number of parameters.")
         .def_prop_ro(
-            "is_recurrent", [](const Model & s) { return llama_model_is_recurrent(s.get()); },
+            "is_recurrent", [](const Model & s) { return llama_model_is_recurrent(s.shared().get()); },
             "Pure recurrent architecture (Mamba, RWKV, ...).")
         .def_prop_ro(
-            "is_hybrid", [](const Model & s) { return llama_model_is_hybrid(s.get()); },
+            "is_hybrid", [](const Model & s) { return llama_model_is_hybrid(s.shared().get()); },
             "Hybrid recurrent + attention architecture (e.g. qwen35).")
         .def_prop_ro(
             "has_mtp", [](const Model & s) { return s.n_layer_nextn() > 0; },
             "True when NextN (MTP) layers are loaded and a draft context can be "
             "made.")
         .def_prop_ro(
-            "bos", [](const Model & s) { return llama_vocab_bos(s.vocab()); },
+            "bos", [](const Model & s) { return llama_vocab_bos(llama_model_get_vocab(s.shared().get())); },
             "Beginning-of-sequence token id (-1 if none).")
         .def_prop_ro(
-            "eos", [](const Model & s) { return llama_vocab_eos(s.vocab()); }, "End-of-sequence token id (-1 if none).")
+            "eos", [](const Model & s) { return llama_vocab_eos(llama_model_get_vocab(s.shared().get())); },
+            "End-of-sequence token id (-1 if none).")
         .def_prop_ro(
-            "add_bos", [](const Model & s) { return llama_vocab_get_add_bos(s.vocab()); },
+            "add_bos", [](const Model & s) { return llama_vocab_get_add_bos(llama_model_get_vocab(s.shared().get())); },
             "Whether tokenize(add_special=True) prepends BOS.")
         .def(
             "is_eog",
             [](const Model & s, IntArg token_arg) {
                 const int64_t token = token_arg.in("token", 0, INT32_MAX);
                 s.check_token(token);
-                return llama_vocab_is_eog(s.vocab(), (llama_token) token);
+                return llama_vocab_is_eog(llama_model_get_vocab(s.shared().get()), (llama_token) token);
             },
             nb::arg("token"), "True for end-of-generation tokens (EOS, EOT, ...).")
         .def(
@@ -354,7 +360,7 @@ void bind_model(nb::module_ & m) {
                 return std::string("<llama_mtp.Model closed>");
             }
             return "<llama_mtp.Model " + nb::cast<std::string>(nb::repr(self.attr("path"))) +
-                   " arch=" + meta_string(s.get(), "general.architecture") +
+                   " arch=" + meta_string(s.shared().get(), "general.architecture") +
                    " nextn=" + std::to_string(s.n_layer_nextn()) + ">";
         });
 }

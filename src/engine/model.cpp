@@ -103,28 +103,34 @@ Model::Model(const std::string & path_, const Placement & placement, bool use_mm
     }
 }
 
-llama_model * Model::get() const {
+ModelPtr Model::shared() const {
+    const std::lock_guard<std::mutex> lock(mutex_);
     if (!model_) {
         throw ClosedError("the model is closed");
     }
-    return model_.get();
-}
-
-const llama_vocab * Model::vocab() const {
-    return llama_model_get_vocab(get());
-}
-
-ModelPtr Model::shared() const {
-    get();
     return model_;
 }
 
+void Model::close() {
+    ModelPtr last;
+    {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        last.swap(model_);
+    }
+    // `last` frees the weights here, outside the lock, unless a call or a context still holds them
+}
+
+bool Model::closed() const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return !model_;
+}
+
 int32_t Model::n_vocab() const {
-    return llama_vocab_n_tokens(vocab());
+    return vocab_size(shared().get());
 }
 
 int32_t Model::n_layer_nextn() const {
-    return load_mtp ? llama_model_n_layer_nextn(get()) : 0;
+    return load_mtp ? llama_model_n_layer_nextn(shared().get()) : 0;
 }
 
 void require_model_file(const std::string & path) {

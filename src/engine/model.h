@@ -1,5 +1,6 @@
 #pragma once
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -21,16 +22,18 @@ struct Placement {
 
 // Owns a llama_model through a shared pointer: contexts hold their own reference,
 // so closing or deleting the Python Model never frees weights a context still uses.
+// Every use goes through shared(), which holds the weights for as long as the caller keeps
+// its copy: a close() in another thread (free-threaded Python has no GIL to order them)
+// cannot free them mid-call.
 class Model {
 public:
     Model(const std::string & path, const Placement & placement, bool use_mmap, bool load_mtp, bool vocab_only,
           bool repack);
 
-    llama_model * get() const;
-    const llama_vocab * vocab() const;
+    // The weights for the length of a call (ClosedError after close()).
     ModelPtr shared() const;
-    void close() { model_.reset(); }
-    bool closed() const { return !model_; }
+    void close();
+    bool closed() const;
 
     int32_t n_vocab() const;
     void check_token(int64_t token, const char * what = "token") const;
@@ -46,6 +49,7 @@ public:
     bool load_mtp;
 
 private:
+    mutable std::mutex mutex_;  // guards model_ itself, not the weights
     ModelPtr model_;
     RpcLinkPtr rpc_;
 };

@@ -114,7 +114,8 @@ void test_controller() {
 // --- the text machine -------------------------------------------------------------------------
 
 void test_text(const Model & model) {
-    const llama_vocab * vocab = model.vocab();
+    const ModelPtr keep = model.shared();
+    const llama_vocab * vocab = llama_model_get_vocab(keep.get());
     std::vector<llama_token> tokens(64);
     const std::string prompt = "Once upon a time";
     const int32_t n = llama_tokenize(vocab, prompt.data(), (int32_t) prompt.size(), tokens.data(), 64, false, false);
