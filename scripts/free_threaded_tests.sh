@@ -13,11 +13,13 @@ python_ft=${PYTHON_FT:-$(bash scripts/free_threaded_python.sh)}
 "$python_ft" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 # The test extra as pyproject.toml lists it, but plain uvicorn: uvicorn[standard] adds uvloop and
-# httptools, which have no free-threaded builds (the server runs on asyncio and h11 without them).
+# httptools, which have no free-threaded builds (the server runs on asyncio and h11 without them);
+# and huggingface_hub before 0.32, whose hf-xet has no free-threaded wheel (a Rust build).
 mapfile -t test_deps < <("$venv/bin/python" - <<'PY'
 import tomllib
 extra = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["test"]
-print("\n".join(d.replace("uvicorn[standard]", "uvicorn") for d in extra))
+pins = {"uvicorn[standard]": "uvicorn>=0.30", "huggingface_hub>=0.25": "huggingface_hub>=0.25,<0.32"}
+print("\n".join(pins.get(d.split(">")[0] if d.startswith("uvicorn") else d, d) for d in extra))
 PY
 )
 "$venv/bin/python" -m pip install --quiet "${test_deps[@]}"
