@@ -65,6 +65,13 @@ void * begin_watch() {
     sigemptyset(&ours.sa_mask);
     sigaction(SIGINT, &ours, &g_previous);
     t_depth = 1;
+    // A Ctrl-C that came just before (it tripped Python's handler, not ours: without a GIL
+    // nothing holds it back until the decode runs) stops the call before it starts.
+    if (PyErr_CheckSignals() != 0) {
+        sigaction(SIGINT, &g_previous, nullptr);
+        t_depth = 0;
+        throw nb::python_error();
+    }
     return kWatching;
 #else
     return nullptr;

@@ -149,7 +149,8 @@ ContextParams context_params(ContextType type, uint32_t n_rs_seq) {
 }
 
 std::vector<int32_t> generate(const std::shared_ptr<Model> & model, bool mtp, int32_t n_draft_max, bool adaptive) {
-    const bool rollback = llama_model_is_recurrent(model->get()) || llama_model_is_hybrid(model->get());
+    const ModelPtr weights = model->shared();
+    const bool rollback = llama_model_is_recurrent(weights.get()) || llama_model_is_hybrid(weights.get());
     const uint32_t rs = rollback && mtp ? (uint32_t) n_draft_max : 0;
     auto target = std::make_shared<Context>(model, context_params(ContextType::DEFAULT, rs));
     std::shared_ptr<Context> draft =
