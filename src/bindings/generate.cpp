@@ -184,7 +184,8 @@ void bind_generate(nb::module_ & m) {
         .def("cancel", &Generator::cancel, nb::arg("seq"),
              "Stop sequence seq now (finish reason \"cancelled\"); its slot stays taken until release().")
         .def("release", &Generator::release, nb::arg("seq"),
-             "Free the slot of a finished or cancelled sequence: its KV cells and draft state are dropped.")
+             "Free the slot of a finished or cancelled sequence. Its memory stays: a later prompt that begins "
+             "with the same tokens decodes only the rest (see n_cached).")
         .def_prop_ro("n_slots", &Generator::n_slots, "Sequence slots (the prompts given, or with_slots()' n_slots).")
         .def_prop_ro("free_slots", &Generator::free_slots, "Slots add() can fill.")
         .def_prop_ro("active_slots", &Generator::active_slots, "Slots whose sequence is still generating.")
@@ -202,6 +203,8 @@ void bind_generate(nb::module_ & m) {
             "text", [](const Generator & g, int32_t s) { return utf8_lenient(g.text(s)); }, nb::arg("seq"),
             "The whole text of sequence seq so far, cut where a stop string begins.")
         .def_prop_ro("n_past", &Generator::n_past, "Per sequence: positions held in the target's memory.")
+        .def_prop_ro("n_cached", &Generator::n_cached,
+                     "Per sequence: prompt tokens taken from the KV its slot kept (not decoded again).")
         .def_prop_ro(
             "session", [](Generator & g) -> MtpSession * { return g.session(); }, nb::rv_policy::reference_internal,
             nb::sig("def session(self) -> MtpSession | None"),

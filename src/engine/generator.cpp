@@ -111,7 +111,7 @@ void Generator::init(int32_t n_seq) {
     }
     seqs_.resize(n_seq);
     cache_.resize(n_seq);
-    keeps_prefixes_ = !llama_model_is_recurrent(tgt_->model().get()) && !llama_model_is_hybrid(tgt_->model().get());
+    extend_only_ = llama_model_is_recurrent(tgt_->model().get()) || llama_model_is_hybrid(tgt_->model().get());
     draft_length_counts_.assign(cfg_.n_draft_max + 1, 0);
     locked(
         [&](const Context::Lock & target, llama_memory_t) { batch_ = std::make_unique<common_batch>(target.get()); });

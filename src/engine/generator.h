@@ -79,6 +79,8 @@ public:
     std::vector<std::vector<int32_t>> tokens() const;
     std::vector<std::string> finish_reasons() const;
     std::vector<int32_t> n_past() const;
+    // Per slot: how many of its prompt's tokens came from the KV the slot kept (not decoded again).
+    std::vector<int32_t> n_cached() const;
     // Text of sequence s not handed out yet, as far as it is final (see SequenceText::take).
     std::string take_text(int32_t s);
     // The whole text of sequence s so far (cut at a stop string).
@@ -115,6 +117,10 @@ private:
         int32_t id_last = 0;
         int32_t n_past = 0;  // position at which id_last is decoded next
         int32_t n_prompt = 0;
+        int32_t n_cached = 0;  // prompt tokens reused from the slot's kept KV
+        // recurrent/hybrid targets: the recurrent state after the prompt (all but its last token),
+        // kept for a next prompt that begins with the prompt but not with the reply
+        std::vector<uint8_t> checkpoint;
         std::vector<int32_t> generated;
         std::string finish_reason;  // "" while active, then "stop" (EOS or a stop string) or "length"
         SequenceText text;
@@ -132,7 +138,10 @@ private:
     void init(int32_t n_slots);
     void restart_clean(int32_t s, llama_memory_t mem_dft);
     // Keep the first n_kept positions of slot s's KV for its new sequence, drop the rest.
-    void reuse_prefix(int32_t s, int32_t n_kept, const Context::Lock & target, llama_memory_t mem_dft);
+    // n_kept: from the slot's kept memory; a recurrent state rolled back to its checkpoint first
+    void reuse_prefix(int32_t s, int32_t n_kept, bool from_checkpoint, const Context::Lock & target,
+                      llama_memory_t mem_dft);
+    void take_checkpoint(int32_t s, const Context::Lock & target);
     // A joining sequence's prompt was decoded (processed: by the draft context too).
     void finish_prefill(int32_t s, bool processed);
     void check_prompt(const std::vector<int32_t> & p) const;
@@ -153,15 +162,20 @@ private:
     DraftController * controller_ = nullptr;
     std::optional<DraftPrior> prior_;  // for the one-sequence band's controller, when it is made
     bool adaptive_ = false;
-    // What a released slot's KV still holds (non-recurrent targets keep it: a new prompt with the
-    // same beginning, the next turn of a chat, decodes only the rest).
+    // What a released slot's memory still holds: a new prompt with the same beginning (the next
+    // turn of a chat) decodes only the rest. Attention-only targets reuse any common prefix;
+    // recurrent and hybrid ones hold the state of the last position only, so they reuse it when
+    // the new prompt extends the kept tokens exactly (extend_only_).
     struct SlotCache {
         std::vector<int32_t> tokens;
         bool draft_ok = false;  // the draft context holds those positions too
         bool exact = false;     // every one of them was decoded batch-invariant
+        // extend_only_: the recurrent state after tokens[0, n_checkpoint) (SeqState::checkpoint)
+        std::vector<uint8_t> checkpoint;
+        int32_t n_checkpoint = 0;
     };
     std::vector<SlotCache> cache_;
-    bool keeps_prefixes_ = false;
+    bool extend_only_ = false;
     std::vector<int32_t> draft_lengths_;
     std::vector<int64_t> draft_length_counts_;
     bool hidden_on_ = true;    // the target outputs NextN hidden states (off in plain stretches)

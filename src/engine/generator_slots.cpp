@@ -15,12 +15,21 @@ namespace llama_mtp {
 
 namespace {
 
-int32_t common_prefix(const std::vector<int32_t> & kept, const std::vector<int32_t> & prompt) {
+int32_t common_prefix(const std::vector<int32_t> & kept, const std::vector<int32_t> & prompt, bool extend_only) {
     // at most all but the prompt's last token: the loop decodes that one itself
     const size_t n = std::min(kept.size(), prompt.size() - 1);
     size_t i = 0;
     while (i < n && kept[i] == prompt[i]) ++i;
+    // a recurrent state cannot be rolled back: all of it continues, or none
+    if (extend_only && i != kept.size()) return 0;
     return (int32_t) i;
+}
+
+// A recurrent or hybrid target's slot also kept its state after the prompt (a checkpoint): a
+// prompt that begins with those tokens and then parts from the reply continues from there.
+int32_t checkpoint_prefix(const std::vector<int32_t> & kept, int32_t n_checkpoint, const std::vector<int32_t> & prompt) {
+    if (n_checkpoint <= 0 || (size_t) n_checkpoint > kept.size() || (size_t) n_checkpoint + 1 > prompt.size()) return 0;
+    return std::equal(kept.begin(), kept.begin() + n_checkpoint, prompt.begin()) ? n_checkpoint : 0;
 }
 
 }  // namespace
@@ -43,8 +52,30 @@ void Generator::finish_prefill(int32_t s, bool processed) {
     }
 }
 
-void Generator::reuse_prefix(int32_t s, int32_t n_kept, const Context::Lock & target, llama_memory_t mem_dft) {
+void Generator::take_checkpoint(int32_t s, const Context::Lock & target) {
+    // the recurrent part only (upstream's partial state, as llama-server's context checkpoints):
+    // the attention KV of a hybrid target keeps every position and is trimmed instead
+    SeqState & st = seqs_[s];
+    const size_t size = llama_state_seq_get_size_ext(target.get(), s, LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY);
+    st.checkpoint.resize(size);
+    if (llama_state_seq_get_data_ext(target.get(), st.checkpoint.data(), size, s, LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY) !=
+        size) {
+        st.checkpoint.clear();
+    }
+}
+
+void Generator::reuse_prefix(int32_t s, int32_t n_kept, bool from_checkpoint, const Context::Lock & target,
+                             llama_memory_t mem_dft) {
     SlotCache & c = cache_[s];
+    if (from_checkpoint && n_kept > 0) {
+        const size_t n = c.checkpoint.size();
+        if (llama_state_seq_set_data_ext(target.get(), c.checkpoint.data(), n, s, LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY) !=
+                n ||
+            !llama_memory_seq_rm(target.memory(), s, n_kept, -1)) {
+            n_kept = 0;  // no usable state: the prompt is decoded whole
+            seqs_[s].prefill_pos = seqs_[s].n_cached = 0;
+        }
+    }
     if (n_kept == 0) {
         if (!c.tokens.empty()) {
             llama_memory_seq_rm(target.memory(), s, -1, -1);
@@ -119,22 +150,30 @@ std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & pr
     }
     // each prompt takes the free slot whose kept KV shares the longest prefix with it
     std::vector<int32_t> slots, reused(prompts.size(), 0);
+    std::vector<bool> from_checkpoint(prompts.size(), false);
     {
         const Context::Lock lock(*tgt_);  // a step() in another thread reads the slots
         std::vector<bool> taken(seqs_.size(), false);
         for (size_t i = 0; i < prompts.size(); ++i) {
             int32_t best = -1, best_len = -1;
+            bool best_rollback = false;
             for (int32_t s = 0; s < (int32_t) seqs_.size(); ++s) {
                 if (seqs_[s].used || taken[s]) continue;
                 // an exact sequence reuses only KV that was decoded exactly
                 const bool usable = !cfgs[i].exact || cache_[s].exact;
-                const int32_t len = usable ? common_prefix(cache_[s].tokens, prompts[i]) : 0;
-                if (len > best_len) best = s, best_len = len;
+                int32_t len = usable ? common_prefix(cache_[s].tokens, prompts[i], extend_only_) : 0;
+                bool rollback = false;
+                if (usable && extend_only_ && len == 0) {
+                    len = checkpoint_prefix(cache_[s].tokens, cache_[s].n_checkpoint, prompts[i]);
+                    rollback = len > 0;
+                }
+                if (len > best_len) best = s, best_len = len, best_rollback = rollback;
             }
             if (best < 0) break;
             taken[best] = true;
             slots.push_back(best);
             reused[i] = best_len;
+            from_checkpoint[i] = best_rollback;
         }
     }
     if (slots.size() < prompts.size()) {
@@ -157,8 +196,9 @@ std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & pr
             seqs_[s] = std::move(fresh[i]);
             SeqState & st = seqs_[s];
             st.kv_exact = st.cfg.exact && (reused[i] == 0 || cache_[s].exact);
-            reuse_prefix(s, reused[i], target, mem_dft);
-            st.prefill_pos = reused[i];
+            st.prefill_pos = st.n_cached = reused[i];
+            reuse_prefix(s, reused[i], from_checkpoint[i], target, mem_dft);
+            reused[i] = st.prefill_pos;  // 0 where the checkpoint could not be restored
             if (join && st.finish_reason.empty()) {
                 st.pending_prompt.assign(prompts[i].begin() + reused[i], prompts[i].end() - 1);
                 n_prompt_tokens += (int64_t) st.pending_prompt.size();
@@ -188,21 +228,26 @@ void Generator::release(int32_t s) {
     }
     locked([&](const Context::Lock & target, llama_memory_t mem_dft) {
         SeqState & st = seqs_[s];
-        if (keeps_prefixes_) {
-            // the KV stays: a later prompt with the same beginning continues from it. It holds
-            // the prompt and the generated tokens up to its last position (less when a prompt
-            // never got decoded); the draft context holds them too unless it skipped steps.
-            const llama_pos n_kv = llama_memory_seq_pos_max(target.memory(), s) + 1;
-            std::vector<int32_t> kept = std::move(st.prompt);
-            kept.insert(kept.end(), st.generated.begin(), st.generated.end());
-            kept.resize(std::min<size_t>(kept.size(), (size_t) std::max<llama_pos>(n_kv, 0)));
-            cache_[s] = {std::move(kept), session_ && !st.stale, st.kv_exact};
-        } else {
-            llama_memory_seq_rm(target.memory(), s, -1, -1);
-            if (session_) restart_clean(s, mem_dft);
-        }
+        // the memory stays: a later prompt with the same beginning continues from it. It holds
+        // the prompt and the generated tokens up to its last position (less when a prompt never
+        // got decoded); the draft context holds them too unless it skipped steps. A recurrent
+        // draft state is not kept (the draft starts over from the target's hidden state).
+        const llama_pos n_kv = llama_memory_seq_pos_max(target.memory(), s) + 1;
+        std::vector<int32_t> kept = std::move(st.prompt);
+        kept.insert(kept.end(), st.generated.begin(), st.generated.end());
+        kept.resize(std::min<size_t>(kept.size(), (size_t) std::max<llama_pos>(n_kv, 0)));
+        const int32_t n_checkpoint = st.checkpoint.empty() ? 0 : st.n_prompt - 1;
+        cache_[s] = {std::move(kept), session_ && !st.stale && !extend_only_, st.kv_exact, std::move(st.checkpoint),
+                     n_checkpoint};
         seqs_[s] = SeqState{};
     });
+}
+
+std::vector<int32_t> Generator::n_cached() const {
+    const Context::Lock lock(*tgt_);
+    std::vector<int32_t> r;
+    for (const auto & st : seqs_) r.push_back(st.n_cached);
+    return r;
 }
 
 std::vector<int32_t> Generator::free_slots() const {
@@ -253,6 +298,9 @@ void Generator::prefill(const std::vector<int32_t> & slots, const std::vector<st
         }
     }
     flush();
+    if (extend_only_) {
+        for (const int32_t s : slots) take_checkpoint(s, target);
+    }
     if (session_) {
         last_hidden_ = false;  // the last verify batch's hidden rows are gone
         for (size_t i = 0; i < slots.size(); ++i) {

@@ -63,8 +63,11 @@ from ._core import (  # noqa: E402
     set_log_level,
 )
 from ._core import version as _version  # noqa: E402
-from .chat import ChatCompletion, ChatStream, chat, chat_stream  # noqa: E402
-from .generation import Generation, Stream, generate, stream  # noqa: E402
+from ._scheduler import EngineStats, EngineStoppedError, QueueFullError  # noqa: E402
+from .chat import ChatCompletion, ChatStream  # noqa: E402
+from .functions import chat, chat_stream, generate, stream  # noqa: E402
+from .generation import Generation, Stream  # noqa: E402
+from .llm import LLM  # noqa: E402
 from .sizing import AUTO_DRAFT_MAX, MtpContextParams, mtp_context_params, mtp_contexts  # noqa: E402
 
 __version__: str = _version()  # not build_info(): that also probes every CPU variant module
@@ -87,6 +90,8 @@ __all__ = [
     "DecodeAbortedError",
     "DecodeError",
     "DraftController",
+    "EngineStats",
+    "EngineStoppedError",
     "Generation",
     "Generator",
     "GeneratorFullError",
@@ -96,6 +101,7 @@ __all__ = [
     "InvalidConfigError",
     "InvalidBatchError",
     "KvCacheFullError",
+    "LLM",
     "LlamaError",
     "Model",
     "ModelLoadError",
@@ -108,6 +114,7 @@ __all__ = [
     "MtpStats",
     "NoPendingProposalError",
     "ProposalPendingError",
+    "QueueFullError",
     "RpcError",
     "Sampler",
     "SequenceOptions",

@@ -7,7 +7,8 @@ from collections import Counter
 from typing import Any
 
 from ._core import Model
-from .generation import Generation, stream
+from .functions import stream
+from .generation import Generation
 
 
 def run_with_progress(model: Model, prompt: str, label: str, **kwargs: Any) -> Generation:

@@ -13,11 +13,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._core import ChatPrompt, ChatTemplate, ChatTemplateError, InvalidArgumentError, Model
-from .generation import Generation, ModelLike, Stream, _open_model, stream
-from .sizing import DraftLength
+from ._core import ChatPrompt, ChatTemplate, ChatTemplateError, InvalidArgumentError
+from .generation import Generation, Stream
 
-__all__ = ["ChatCompletion", "ChatStream", "ReplyContent", "chat", "chat_stream", "parse_reply", "render_chat"]
+__all__ = ["ChatCompletion", "ChatStream", "ReplyContent", "parse_reply", "render_chat"]
 
 Message = Mapping[str, Any]
 
@@ -143,51 +142,3 @@ class ChatStream:
             yield new
         self.result = ChatCompletion(message=message, finish_reason=finish_reason_of(generation.finish_reason, message),
                                      generation=generation, prompt=self.prompt)
-
-
-def chat_stream(model: ModelLike, messages: Sequence[Message], *, tools: Sequence[Mapping[str, Any]] | None = None,
-                tool_choice: str = "auto", response_format: Mapping[str, Any] | None = None,
-                chat_template: str | None = None, parallel_tool_calls: bool = False, enable_thinking: bool = True,
-                template_kwargs: Mapping[str, Any] | None = None, max_tokens: int = 256, mtp: bool = True,
-                n_draft_max: DraftLength = "auto", temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
-                min_p: float = 0.0, seed: int | None = None, stop: str | Sequence[str] | None = None,
-                n_threads: int | None = None, exact: bool = False) -> ChatStream:
-    """Like chat(), but iterate to get the reply's content as it is generated."""
-    m: Model = _open_model(model)
-    template = ChatTemplate(m, source=chat_template or "")
-    prompt = render_chat(template, messages, tools=tools, tool_choice=tool_choice, response_format=response_format,
-                         parallel_tool_calls=parallel_tool_calls, enable_thinking=enable_thinking,
-                         template_kwargs=template_kwargs)
-    stops = ([stop] if isinstance(stop, str) else list(stop or [])) + list(prompt.stops)
-    inner = stream(m, prompt.prompt, max_tokens=max_tokens, mtp=mtp and m.has_mtp, n_draft_max=n_draft_max,
-                   temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, seed=seed, stop=stops or None,
-                   n_threads=n_threads, parse_special=True, grammar=prompt.grammar, exact=exact)
-    return ChatStream(prompt, inner)
-
-
-def chat(model: ModelLike, messages: Sequence[Message], *, tools: Sequence[Mapping[str, Any]] | None = None,
-         tool_choice: str = "auto", response_format: Mapping[str, Any] | None = None, chat_template: str | None = None,
-         parallel_tool_calls: bool = False, enable_thinking: bool = True,
-         template_kwargs: Mapping[str, Any] | None = None, max_tokens: int = 256, mtp: bool = True,
-         n_draft_max: DraftLength = "auto", temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
-         min_p: float = 0.0, seed: int | None = None, stop: str | Sequence[str] | None = None,
-         n_threads: int | None = None, exact: bool = False) -> ChatCompletion:
-    """Reply to a conversation (OpenAI-format messages) with the model's chat template.
-
-    tools / tool_choice: OpenAI function tools; a tool call in the reply comes back parsed in
-    `.tool_calls` (finish_reason "tool_calls"). response_format: {"type": "json_schema",
-    "json_schema": {"schema": {...}}} or {"type": "json_object"} constrains the reply through a
-    grammar. chat_template: jinja source replacing the model's. mtp (on when the model has NextN
-    layers), exact and the sampling arguments are generate()'s.
-    """
-    s = chat_stream(model, messages, tools=tools, tool_choice=tool_choice, response_format=response_format,
-                    chat_template=chat_template, parallel_tool_calls=parallel_tool_calls,
-                    enable_thinking=enable_thinking, template_kwargs=template_kwargs, max_tokens=max_tokens, mtp=mtp,
-                    n_draft_max=n_draft_max, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
-                    seed=seed, stop=stop, n_threads=n_threads, exact=exact)
-    for _ in s:
-        pass
-    assert s.result is not None
-    return s.result
-
-

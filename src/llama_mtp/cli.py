@@ -12,7 +12,8 @@ from typing import Any
 from . import LlamaError, Model, __version__, set_log_level
 from ._report import chosen_lines, stats_lines
 from .demo import DEMO_SHAPE, MODEL_CHOICES, cmd_demo, demo_model_path
-from .generation import Generation, stream
+from .functions import stream
+from .generation import Generation
 from .sizing import AUTO_DRAFT_MAX, DraftLength, draft_ceiling, mtp_context_params
 
 
@@ -79,7 +80,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     common = dict(max_tokens=args.max_tokens, n_threads=args.threads, ignore_eos=True)
     # rounds of every setting, so that a slow stretch of the machine hits all of them
     runs: list[DraftLength] = [k for _ in range(args.repeats) for k in (0, *drafts)]
-    from .generation import generate
+    from .functions import generate
 
     generate(model, args.prompt, **{**common, "max_tokens": 8, "mtp": False})  # warm-up
     results: dict[DraftLength, list[Generation]] = {}

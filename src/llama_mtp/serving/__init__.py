@@ -22,13 +22,17 @@ def serve(model_path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: 
     import uvicorn
 
     from .._core import ChatTemplate, Model
+    from ..llm import LLM
     from .app import create_app
     from .engine import BatchEngine
 
     model = Model(model_path, n_gpu_layers=n_gpu_layers, rpc_servers=rpc_servers)
     template = ChatTemplate(model, source=chat_template or "")
-    engine = BatchEngine(model, parallel=parallel, ctx_per_sequence=ctx_size, mtp=mtp, n_draft_max=n_draft_max,
-                         n_threads=n_threads, max_queue=max_queue, exact=exact)
+    # the same engine object as Python's: ctx_size KV cells per slot, a slot's KV kept for the
+    # next request that begins with it
+    llm = LLM(model, n_ctx=ctx_size * parallel, n_parallel=parallel, mtp=mtp and model.has_mtp,
+              n_draft_max=n_draft_max, n_threads=n_threads, max_queue=max_queue, exact=exact)
+    engine = BatchEngine(llm)
     app = create_app(engine, model_id=model_id or Path(model_path).name, template=template, api_key=api_key)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
                             timeout_graceful_shutdown=5)

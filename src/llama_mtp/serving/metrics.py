@@ -51,11 +51,16 @@ class ServerMetrics(Collector):
         yield GaugeMetricFamily("llama_mtp_active_sequences", "Sequences being generated", value=e.active)
         yield GaugeMetricFamily("llama_mtp_parallel_sequences", "Sequence slots", value=e.parallel)
         yield CounterMetricFamily("llama_mtp_generated_tokens", "Tokens generated", value=s.tokens_generated)
-        yield CounterMetricFamily("llama_mtp_prompt_tokens", "Prompt tokens prefilled", value=s.prompt_tokens)
+        yield CounterMetricFamily("llama_mtp_prompt_tokens", "Prompt tokens of the requests (cached ones included)",
+                                  value=s.prompt_tokens)
+        yield CounterMetricFamily("llama_mtp_cached_prompt_tokens",
+                                  "Prompt tokens taken from a slot's kept KV, not decoded again",
+                                  value=s.cached_prompt_tokens)
         yield CounterMetricFamily("llama_mtp_steps", "Target decodes (one batch for every sequence)", value=s.steps)
         yield GaugeMetricFamily("llama_mtp_tokens_per_second", "Generated tokens per second over the last 10 s",
                                 value=s.tokens_per_second())
-        session = e.generator.session
+        generator = e.llm.generator
+        session = generator.session
         if session is not None:
             stats = session.stats
             per_pos = GaugeMetricFamily("llama_mtp_acceptance", "MTP acceptance rate per draft position",
@@ -68,10 +73,10 @@ class ServerMetrics(Collector):
                                     value=stats.mean_acceptance_length)
             lengths = CounterMetricFamily("llama_mtp_draft_length_steps", "Steps that chose each draft length",
                                           labels=["length"])
-            for k, n in enumerate(e.generator.draft_length_counts):
+            for k, n in enumerate(generator.draft_length_counts):
                 lengths.add_metric([str(k)], n)
             yield lengths
-            controller = e.generator.controller
+            controller = generator.controller
             if controller is not None:  # what "auto" expects of each length at the current load
                 speed = GaugeMetricFamily("llama_mtp_expected_speed",
                                           "Expected tokens per second per sequence of each draft length",

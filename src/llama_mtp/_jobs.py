@@ -1,0 +1,106 @@
+"""A request's sequence as the scheduler sees it (Job, JobOptions), what the engine counts
+(EngineStats) and its errors; the server's and Python's callers subclass Job for their events."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._core import DraftController, Grammar, MtpStats, SequenceOptions
+
+
+class QueueFullError(Exception):
+    """The request queue is at its bound."""
+
+
+class EngineStoppedError(Exception):
+    """The engine is shutting down."""
+
+
+@dataclass
+class JobOptions:
+    max_tokens: int
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+    min_p: float = 0.0
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    n_draft: int = -1  # -1: the engine's draft length, 0: no drafting, n: at most n
+    grammar: Grammar | None = None
+    ignore_eos: bool = False
+    exact: bool = False  # batch-invariant decoding (README, "Exactness")
+
+
+# what a job hands its owner: ("text", str), ("done", finish_reason), ("error", Exception)
+Event = tuple[str, Any]
+
+
+class Job:
+    """One request's sequence. Its events go to emit() (called on the stepping thread); what it
+    ended with is kept on the job once it is done."""
+
+    def __init__(self, tokens: Sequence[int], options: JobOptions) -> None:
+        self.tokens = tokens
+        self.options = options
+        self._cancelled = threading.Event()
+        self.n_generated = 0
+        self.finish_reason = ""
+        self.error: BaseException | None = None
+        self.sequence: SequenceOptions | None = None  # the native options, set by Scheduler.prepare()
+        # set by the scheduler: the slot, prompt tokens reused from its KV, the steps it took part
+        # in, when its prompt was decoded and when it finished, its tokens and text
+        self.slot = -1
+        self.joined = False  # its prompt went into a step's batch beside other sequences' rows
+        self.n_cached = 0
+        self.first_step = self.last_step = self.first_draft = 0
+        self.t_admitted = self.prompt_seconds = self.t_done = 0.0
+        self.result_tokens: list[int] = []
+        self.text = ""
+        # at its end: the session's statistics, the draft lengths of its steps, the controller,
+        # and the native time of the steps it took part in (drafting, verifying, process())
+        self.stats: MtpStats | None = None
+        self.draft_lengths: np.ndarray = np.zeros(0, dtype=np.int32)
+        self.controller: DraftController | None = None
+        self.t_draft = self.t_verify = self.t_process = 0.0
+
+    def cancel(self) -> None:
+        """The caller went away: the engine stops the sequence before its next step."""
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    @property
+    def done(self) -> bool:
+        return bool(self.finish_reason) or self.error is not None
+
+    def emit(self, event: Event) -> None:
+        """Hand the owner an event (overridden by the server's jobs: an asyncio queue)."""
+
+
+@dataclass
+class EngineStats:
+    requests_finished: int = 0
+    requests_cancelled: int = 0
+    requests_failed: int = 0
+    tokens_generated: int = 0
+    prompt_tokens: int = 0  # prompt tokens asked for (cached ones included)
+    cached_prompt_tokens: int = 0  # ... of them taken from a slot's kept KV, not decoded again
+    steps: int = 0
+    recent: collections.deque[tuple[float, int]] = field(default_factory=lambda: collections.deque(maxlen=512))
+
+    def tokens_per_second(self, window: float = 10.0) -> float:
+        now = time.perf_counter()
+        points = [(t, n) for t, n in self.recent if now - t <= window]
+        if len(points) < 2:
+            return 0.0
+        span = points[-1][0] - points[0][0]
+        return sum(n for _, n in points[1:]) / span if span > 0 else 0.0
