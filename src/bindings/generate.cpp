@@ -203,6 +203,9 @@ void bind_generate(nb::module_ & m) {
             "text", [](const Generator & g, int32_t s) { return utf8_lenient(g.text(s)); }, nb::arg("seq"),
             "The whole text of sequence seq so far, cut where a stop string begins.")
         .def_prop_ro("n_past", &Generator::n_past, "Per sequence: positions held in the target's memory.")
+        .def_prop_ro("failure", &Generator::failure,
+                     "Why an earlier step or prefill failed (\"\" while healthy); a failed generator takes no more "
+                     "work.")
         .def_prop_ro("n_cached", &Generator::n_cached,
                      "Per sequence: prompt tokens taken from the KV its slot kept (not decoded again).")
         .def_prop_ro(

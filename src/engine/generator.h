@@ -81,6 +81,8 @@ public:
     std::vector<int32_t> n_past() const;
     // Per slot: how many of its prompt's tokens came from the KV the slot kept (not decoded again).
     std::vector<int32_t> n_cached() const;
+    // Why an earlier step or prefill failed ("" while healthy): a failed generator takes no more work.
+    const std::string & failure() const { return failed_; }
     // Text of sequence s not handed out yet, as far as it is final (see SequenceText::take).
     std::string take_text(int32_t s);
     // The whole text of sequence s so far (cut at a stop string).

@@ -205,6 +205,9 @@ class Scheduler:
             for slot in mine:
                 gen.cancel(slot)
             self._collect(gen, mine)
+            for slot in mine:  # nobody reads an abandoned sequence: its slot is free at once
+                gen.release(slot)
+                self._finished.discard(slot)
         finally:
             self._end_turn()
 
@@ -212,8 +215,8 @@ class Scheduler:
         """After an interrupted native call (its turn held): a generator that failed mid-decode
         is over, its requests fail and a new one takes its place."""
         gen = self.generator
-        if gen is not None and gen.done and gen.active_slots:
-            self._fail_all(ContextError("the generation was interrupted (Ctrl-C)"))
+        if gen is not None and gen.failure:
+            self._fail_all(ContextError(f"the generation was interrupted ({gen.failure})"))
 
     def _end_turn(self) -> None:
         with self._cv:

@@ -918,7 +918,7 @@ class Generator:
 
     def release(self, seq: int) -> None:
         """
-        Free the slot of a finished or cancelled sequence: its KV cells and draft state are dropped.
+        Free the slot of a finished or cancelled sequence. Its memory stays: a later prompt that begins with the same tokens decodes only the rest (see n_cached).
         """
 
     @property
@@ -961,6 +961,18 @@ class Generator:
     @property
     def n_past(self) -> list[int]:
         """Per sequence: positions held in the target's memory."""
+
+    @property
+    def failure(self) -> str:
+        """
+        Why an earlier step or prefill failed ("" while healthy); a failed generator takes no more work.
+        """
+
+    @property
+    def n_cached(self) -> list[int]:
+        """
+        Per sequence: prompt tokens taken from the KV its slot kept (not decoded again).
+        """
 
     @property
     def session(self) -> MtpSession | None:
