@@ -78,6 +78,18 @@ def use_everything() -> None:
     for index, indexed_piece in llama_mtp.stream(model, ["a", "b"]):
         print(index + 1, indexed_piece.upper())
     del out, speed, batch_results, from_path, text_piece
+    # the warm engine object: the same overloads, and the chat types
+    with llama_mtp.LLM(Path("m.gguf"), n_ctx=2048, n_parallel=2, n_draft_max="auto") as llm:
+        one: llama_mtp.Generation = llm.generate("hi", max_tokens=8, n_draft_max=2)
+        many: list[llama_mtp.Generation] = llm.generate([[1, 2], [3, 4]], mtp=False)
+        for llm_piece in llm.stream("hi"):
+            llm_text: str = llm_piece
+        for llm_index, llm_indexed in llm.stream(["a", "b"]):
+            print(llm_index + 1, llm_indexed.upper())
+        reply: llama_mtp.ChatCompletion = llm.chat([{"role": "user", "content": "hi"}], max_tokens=4)
+        cached: int = reply.generation.n_cached_tokens + llm.stats.cached_prompt_tokens
+        closed: bool = llm.closed
+    del one, many, llm_text, reply, cached, closed
     info: dict[str, object] = llama_mtp.build_info()
     llama_mtp.set_log_level("error")
     try:

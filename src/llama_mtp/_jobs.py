@@ -46,7 +46,7 @@ class Job:
     """One request's sequence. Its events go to emit() (called on the stepping thread); what it
     ended with is kept on the job once it is done."""
 
-    def __init__(self, tokens: Sequence[int], options: JobOptions) -> None:
+    def __init__(self, tokens: Sequence[int] | np.ndarray, options: JobOptions) -> None:
         self.tokens = tokens
         self.options = options
         self._cancelled = threading.Event()

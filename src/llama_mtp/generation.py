@@ -141,7 +141,7 @@ def _check_int(name: str, value: object, lo: int, hi: int) -> int:
 class StreamJob(Job):
     """A Python caller's request: its text pieces wait in a queue for the caller's iterator."""
 
-    def __init__(self, tokens: Sequence[int], options: JobOptions, index: int) -> None:
+    def __init__(self, tokens: TokenList, options: JobOptions, index: int) -> None:
         super().__init__(tokens, options)
         self.index = index
         self.pieces: collections.deque[str] = collections.deque()  # appended by the stepping thread

@@ -25,6 +25,7 @@ from .generation import (
     Prompts,
     Stream,
     StreamJob,
+    TokenList,
     _check_int,
     _prompt_list,
     require_exact_support,
@@ -158,7 +159,7 @@ class LLM:
                 raise InvalidArgumentError(f"{name}={value!r}: this LLM was made with {name}={self._fixed[name]!r}; "
                                            f"it is set once, at LLM({name}=...)")
 
-    def _tokens(self, prompt: Prompt, add_special: bool, parse_special: bool) -> Sequence[int]:
+    def _tokens(self, prompt: Prompt, add_special: bool, parse_special: bool) -> TokenList:
         if isinstance(prompt, str):
             return self._model.tokenize(prompt, add_special=add_special, parse_special=parse_special)
         if isinstance(prompt, np.ndarray):
@@ -280,7 +281,7 @@ class LLM:
                                   top_k=top_k, top_p=top_p, min_p=min_p, seed=seed, stop=stop, n_threads=n_threads,
                                   exact=exact)
 
-    def _reply_stream(self, prompt: ChatPrompt, tokens: Sequence[int], *, max_tokens: int, mtp: bool | None,
+    def _reply_stream(self, prompt: ChatPrompt, tokens: TokenList, *, max_tokens: int, mtp: bool | None,
                       n_draft_max: DraftLength | None, temperature: float, top_k: int, top_p: float, min_p: float,
                       seed: int | None, stop: str | Sequence[str] | None, n_threads: int | None,
                       exact: bool | None) -> ChatStream:
