@@ -27,7 +27,8 @@ int32_t common_prefix(const std::vector<int32_t> & kept, const std::vector<int32
 
 // A recurrent or hybrid target's slot also kept its state after the prompt (a checkpoint): a
 // prompt that begins with those tokens and then parts from the reply continues from there.
-int32_t checkpoint_prefix(const std::vector<int32_t> & kept, int32_t n_checkpoint, const std::vector<int32_t> & prompt) {
+int32_t checkpoint_prefix(const std::vector<int32_t> & kept, int32_t n_checkpoint,
+                          const std::vector<int32_t> & prompt) {
     if (n_checkpoint <= 0 || (size_t) n_checkpoint > kept.size() || (size_t) n_checkpoint + 1 > prompt.size()) return 0;
     return std::equal(kept.begin(), kept.begin() + n_checkpoint, prompt.begin()) ? n_checkpoint : 0;
 }
