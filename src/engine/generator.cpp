@@ -151,37 +151,6 @@ std::vector<std::vector<int32_t>> Generator::step() {
     return out;
 }
 
-std::vector<std::vector<int32_t>> Generator::tokens() const {
-    std::vector<std::vector<int32_t>> r;
-    for (const auto & st : seqs_) r.push_back(st.generated);
-    return r;
-}
-
-std::vector<std::string> Generator::finish_reasons() const {
-    std::vector<std::string> r;
-    for (const auto & st : seqs_) r.push_back(st.finish_reason);
-    return r;
-}
-
-std::string Generator::take_text(int32_t s) {
-    check_sequence(s);
-    const Context::Lock lock(*tgt_);  // step() in another thread writes the text
-    return seqs_[s].text.take(seqs_[s].cfg.stop, !seqs_[s].finish_reason.empty());
-}
-
-std::string Generator::text(int32_t s) const {
-    check_sequence(s);
-    const Context::Lock lock(*tgt_);
-    return seqs_[s].text.bytes();
-}
-
-void Generator::check_sequence(int32_t s) const {
-    if (s < 0 || s >= (int32_t) seqs_.size()) {
-        throw InvalidArgumentError("sequence " + std::to_string(s) + " is outside [0, " + std::to_string(seqs_.size()) +
-                                   ")");
-    }
-}
-
 std::optional<DraftController> Generator::controller() const {
     const Context::Lock lock(*tgt_);
     if (!adaptive_) return std::nullopt;
@@ -207,12 +176,6 @@ std::vector<int32_t> Generator::draft_lengths() const {
 std::vector<int64_t> Generator::draft_length_counts() const {
     const Context::Lock lock(*tgt_);
     return draft_length_counts_;
-}
-
-std::vector<int32_t> Generator::n_past() const {
-    std::vector<int32_t> r;
-    for (const auto & st : seqs_) r.push_back(st.n_past);
-    return r;
 }
 
 int32_t Generator::pick(SeqState & st, int32_t row, llama_context * ctx) {
@@ -327,11 +290,15 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
             batch_->add(d[i], st.n_past + 1 + (int32_t) i, s, true);
         }
     }
-    const int32_t n_outputs = batch_->size();
-    for (int32_t s : joining) {  // new prompts, all but their last token, without logits
+    // new prompts: their last token's logits give the first token in this same step (time to
+    // first token as plain decoding's); their draft starts from its hidden state next step
+    const int32_t n_outputs = batch_->size() + (int32_t) joining.size();
+    for (int32_t s : joining) {
         SeqState & st = seqs_[s];
-        for (size_t i = 0; i < st.pending_prompt.size(); ++i) {
-            batch_->add(st.pending_prompt[i], (llama_pos) (st.prefill_pos + i), s, false);
+        const size_t n = st.pending_prompt.size();
+        st.row = batch_->size() + (int32_t) n - 1;
+        for (size_t i = 0; i < n; ++i) {
+            batch_->add(st.pending_prompt[i], (llama_pos) (st.prefill_pos + i), s, i + 1 == n);
         }
     }
     {
@@ -348,8 +315,11 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
     DraftObservation seen;
     const llama_vocab * vocab = llama_model_get_vocab(tgt_->model().get());
     llama_memory_t mem_tgt = target.memory();
-    std::vector<int32_t> ids;
-    for (int32_t s : active) {
+    std::vector<int32_t> ids, answering = active;
+    answering.insert(answering.end(), joining.begin(), joining.end());
+    for (size_t j = 0; j < answering.size(); ++j) {
+        const int32_t s = answering[j];
+        const bool joined = j >= active.size();  // no draft, no proposal: its first token
         SeqState & st = seqs_[s];
         const auto & d = *drafts[s];
         // greedy: the longest draft prefix on which the target's argmax agrees, plus the
@@ -361,10 +331,10 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
             if (i == d.size() || tok != d[i]) break;
         }
         const int32_t n_acc = (int32_t) ids.size() - 1;
-        if (use_session) {
+        if (use_session && !joined) {
             session_->accept_locked(s, n_acc);
         }
-        if (st.cfg.n_draft < 0) {  // the controller learns from the sequences it steers
+        if (st.cfg.n_draft < 0 && !joined) {  // the controller learns from the sequences it steers
             seen.drafted.push_back((int32_t) d.size());
             seen.accepted.push_back(n_acc);
         }

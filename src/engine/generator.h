@@ -110,7 +110,7 @@ private:
     struct SeqState {
         bool used = false;                    // the slot holds a sequence (generating or finished, not released)
         bool stale = false;                   // its draft context skipped steps and must start over
-        std::vector<int32_t> pending_prompt;  // prompt rows the next step decodes (join_next_step)
+        std::vector<int32_t> pending_prompt;  // prompt rows the next step decodes, the last with logits
         int32_t prefill_pos = 0;              // position of the first prompt row still to decode
         std::vector<int32_t> prompt;
         bool no_row = false;  // stale, and no verify row of it holds the hidden state to restart from

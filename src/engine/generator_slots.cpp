@@ -1,6 +1,8 @@
 // The Generator's sequence slots: adding prompts between steps (with the KV prefix a slot kept
-// from its last sequence), cancelling and releasing sequences, and prefilling prompts.
+// from its last sequence), cancelling and releasing sequences, prefilling prompts, and reading
+// a sequence's tokens and text.
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "batch_invariant.h"
@@ -201,9 +203,9 @@ std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & pr
             reuse_prefix(s, reused[i], from_checkpoint[i], target, mem_dft);
             reused[i] = st.prefill_pos;  // 0 where the checkpoint could not be restored
             if (join && st.finish_reason.empty()) {
-                st.pending_prompt.assign(prompts[i].begin() + reused[i], prompts[i].end() - 1);
-                n_prompt_tokens += (int64_t) st.pending_prompt.size();
-                if (st.pending_prompt.empty()) finish_prefill(s, true);
+                // the last token too: the step samples the first token from its logits
+                st.pending_prompt.assign(prompts[i].begin() + reused[i], prompts[i].end());
+                n_prompt_tokens += (int64_t) st.pending_prompt.size() - 1;
             }
         }
         if (!join) prefill(slots, prompts, target);
@@ -308,6 +310,43 @@ void Generator::prefill(const std::vector<int32_t> & slots, const std::vector<st
             session_->begin_locked((int64_t) slots[i], std::vector<int32_t>(prompts[i].begin(), prompts[i].end() - 1));
         }
     }
+}
+
+std::vector<std::vector<int32_t>> Generator::tokens() const {
+    std::vector<std::vector<int32_t>> r;
+    for (const auto & st : seqs_) r.push_back(st.generated);
+    return r;
+}
+
+std::vector<std::string> Generator::finish_reasons() const {
+    std::vector<std::string> r;
+    for (const auto & st : seqs_) r.push_back(st.finish_reason);
+    return r;
+}
+
+std::string Generator::take_text(int32_t s) {
+    check_sequence(s);
+    const Context::Lock lock(*tgt_);  // step() in another thread writes the text
+    return seqs_[s].text.take(seqs_[s].cfg.stop, !seqs_[s].finish_reason.empty());
+}
+
+std::string Generator::text(int32_t s) const {
+    check_sequence(s);
+    const Context::Lock lock(*tgt_);
+    return seqs_[s].text.bytes();
+}
+
+void Generator::check_sequence(int32_t s) const {
+    if (s < 0 || s >= (int32_t) seqs_.size()) {
+        throw InvalidArgumentError("sequence " + std::to_string(s) + " is outside [0, " + std::to_string(seqs_.size()) +
+                                   ")");
+    }
+}
+
+std::vector<int32_t> Generator::n_past() const {
+    std::vector<int32_t> r;
+    for (const auto & st : seqs_) r.push_back(st.n_past);
+    return r;
 }
 
 }  // namespace llama_mtp
