@@ -221,7 +221,8 @@ def test_stream_pieces_join_to_the_text_for_any_stop_strings(model: llama_mtp.Mo
                                                              data: st.DataObject) -> None:
     prompt = model.tokenize("1, 2, 3,")
     n = 30
-    reference = model.detokenize(spec.expected_tokens(list(prompt), n))
+    tokens = spec.expected_tokens(list(prompt), n)
+    reference = model.detokenize(tokens)
     # stop strings cut from the text the model will write (so they are hit), plus arbitrary ones
     cut = st.tuples(st.integers(0, len(reference) - 1), st.integers(1, 6)).map(lambda t: reference[t[0]:t[0] + t[1]])
     stops = data.draw(st.lists(st.one_of(cut, st.text(min_size=1, max_size=4)), min_size=1, max_size=3))
@@ -231,9 +232,16 @@ def test_stream_pieces_join_to_the_text_for_any_stop_strings(model: llama_mtp.Mo
     pieces = list(s)
     assert isinstance(s.result, llama_mtp.Generation)
     assert "".join(pieces) == g.text == s.result.text
-    hits = [i for i in (reference.find(stop) for stop in stops) if i >= 0]
-    if hits:  # the text ends where the first stop string begins, which never shows in a piece
-        assert g.text == reference[:min(hits)] and g.finish_reason == "stop"
+    # stop strings are looked for after each token, as plain decoding writes them: the text ends
+    # where the earliest of those complete after the first token that completes one begins (a
+    # stop string that would begin sooner but completes later never comes: "o" stops "boya"
+    # before "boya " is complete), and it never shows in a piece
+    for i in range(1, n + 1):
+        written = model.detokenize(tokens[:i])
+        hits = [k for k in (written.find(stop) for stop in stops) if k >= 0]
+        if hits:
+            assert g.text == written[:min(hits)] and g.finish_reason == "stop"
+            break
     else:
         assert g.text == reference and g.finish_reason == "length"
     assert not any(stop in g.text for stop in stops)

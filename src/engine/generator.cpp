@@ -224,9 +224,11 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
     // the draft length of this step for the sequences that follow the generator's; a plain
     // step chosen by the controller (not a probe of it) skips the draft context altogether,
     // which then starts over when drafting resumes. Sequences with a fixed length draft anyway.
-    int32_t k = controller_ ? controller_->next() : cfg_.n_draft_max;
+    // A step of new prompts only asks the controller nothing and feeds the draft context, as a
+    // prefill does, so that they draft from their next step.
+    int32_t k = active.empty() ? 0 : controller_ ? controller_->next() : cfg_.n_draft_max;
     const bool auto_session = any_auto && (k > 0 || !controller_ || controller_->exploring());
-    const bool use_session = session_ && (auto_session || any_fixed || (active.empty() && hidden_on_));
+    const bool use_session = session_ && (auto_session || any_fixed || active.empty());
     // restarting needs the target's hidden state of the last position; a plain stretch turns
     // those outputs off (they cost the hybrid target ~2 %) except before a scheduled probe, and
     // a prefill overwrites them. Without them, this step only wakes the draft context

@@ -134,7 +134,7 @@ class Scheduler:
                 self._cv.notify_all()
         if eager:
             try:
-                self._admit(list(jobs), raise_errors=True)
+                self._admit(list(jobs), raise_errors=True, join=bool(self._jobs))
             except BaseException:
                 for job in jobs:
                     job.cancel()
@@ -166,7 +166,7 @@ class Scheduler:
                     free = self.parallel - len(self._jobs)
                     admit = [self._pending.popleft() for _ in range(min(free, len(self._pending)))]
                 try:
-                    self._admit(admit, raise_errors=False)
+                    self._admit(admit, raise_errors=False, join=True)
                     self._step()
                 except Exception as e:  # the generation failed: its requests fail, a new one starts
                     self._fail_all(e)
@@ -224,9 +224,12 @@ class Scheduler:
             self._cv.notify_all()
 
     # --- the stepping thread -----------------------------------------------------------------
-    def _admit(self, jobs: list[Job], *, raise_errors: bool) -> None:
-        """Decode the new jobs' prompts together (one batch; with other sequences running, in
-        the next step's batch); a job whose prompt is refused gets its error."""
+    def _admit(self, jobs: list[Job], *, raise_errors: bool, join: bool) -> None:
+        """Decode the new jobs' prompts together; a job whose prompt is refused gets its error.
+        join: in the next step's batch, whose decode of each prompt's last token gives its first
+        token (the server's time to first token); else now (a caller's eager admission: its
+        generation time then starts after the prompt). The native layer prefills apart anyway
+        where the prompts do not fit the step's batch or the target is recurrent/hybrid."""
         ready = [job for job in jobs if not self._drop_if_cancelled(job)]
         if not ready:
             return
@@ -234,7 +237,6 @@ class Scheduler:
         for slot in self._finished:  # their KV stays in the slot for a prompt that continues it
             gen.release(slot)
         self._finished.clear()
-        join = bool(self._jobs)
         t0 = time.perf_counter()
         try:
             self._place(ready, gen.add_sequences([j.tokens for j in ready], [j.sequence for j in ready],  # type: ignore[misc]
