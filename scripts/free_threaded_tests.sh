@@ -15,6 +15,9 @@ python_ft=${PYTHON_FT:-$(bash scripts/free_threaded_python.sh)}
 # The test extra as pyproject.toml lists it, but plain uvicorn: uvicorn[standard] adds uvloop and
 # httptools, which have no free-threaded builds (the server runs on asyncio and h11 without them);
 # and huggingface_hub before 0.32, whose hf-xet has no free-threaded wheel (a Rust build).
+# Wheels for the packages whose source builds fetch from outside the package index (Rust
+# crates: jiter, pydantic-core, hypothesis 6.156+; matplotlib's freetype): new releases often
+# come without free-threaded wheels, and pip then takes the newest release that has one.
 mapfile -t test_deps < <("$venv/bin/python" - <<'PY'
 import tomllib
 extra = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["test"]
@@ -22,7 +25,8 @@ pins = {"uvicorn[standard]": "uvicorn>=0.30", "huggingface_hub>=0.25": "huggingf
 print("\n".join(pins.get(d.split(">")[0] if d.startswith("uvicorn") else d, d) for d in extra))
 PY
 )
-"$venv/bin/python" -m pip install --quiet "${test_deps[@]}"
+"$venv/bin/python" -m pip install --quiet --prefer-binary --only-binary=jiter,pydantic-core,hypothesis,matplotlib \
+  "${test_deps[@]}"
 "$venv/bin/python" -m pip install --quiet -C build-dir=build/free-threaded .
 # outside the source tree, so that the installed module is the one imported
 (cd "$(mktemp -d)" && "$venv/bin/python" -c \
