@@ -171,3 +171,25 @@ def test_joining_the_next_step_generates_the_same(model: llama_mtp.Model, join: 
         gen.step()
     assert gen.tokens[a] == alone(model, "Already running", 30)
     assert gen.tokens[b] == alone(model, "Joins", 20) and gen.tokens[c] == alone(model, "Joins too", 15)
+
+
+@pytest.mark.parametrize("running", [False, True], ids=["alone", "beside another"])
+def test_a_joining_prompt_gets_its_first_token_from_its_own_decode(dense_model: llama_mtp.Model,
+                                                                   running: bool) -> None:
+    # the step that decodes the prompt samples its first token (time to first token as plain
+    # decoding's), and feeds the draft context, so that the next step drafts at once
+    gen = open_slots(dense_model, 2, adaptive=False, n_draft_max=3)
+    if running:
+        (a,) = gen.add([dense_model.tokenize("Already running")], max_tokens=40, ignore_eos=True)
+        gen.step()
+    (b,) = gen.add_sequences([dense_model.tokenize("Joins")], [llama_mtp.SequenceOptions(max_tokens=20, ignore_eos=True)],
+                             join_next_step=True)
+    assert gen.tokens[b] == []
+    first = gen.step()[b]
+    assert first == alone(dense_model, "Joins", 1)
+    assert len(gen.step()[b]) == 1 + 3  # every draft of the tiny model is right
+    while not gen.done:
+        gen.step()
+    assert gen.tokens[b] == alone(dense_model, "Joins", 20)
+    if running:
+        assert gen.tokens[a] == alone(dense_model, "Already running", 40)
