@@ -189,6 +189,9 @@ void bind_generate(nb::module_ & m) {
         .def_prop_ro("n_slots", &Generator::n_slots, "Sequence slots (the prompts given, or with_slots()' n_slots).")
         .def_prop_ro("free_slots", &Generator::free_slots, "Slots add() can fill.")
         .def_prop_ro("active_slots", &Generator::active_slots, "Slots whose sequence is still generating.")
+        .def_prop_ro("joining_slots", &Generator::joining_slots,
+                     "Slots whose prompt the next step decodes (added with join_next_step=True where it fit "
+                     "that step's batch); that decode gives their first token.")
         .def("step", &Generator::step, "Run one step (GIL released); returns the new tokens of each sequence.")
         .def_prop_ro("done", &Generator::done, "True when every sequence has finished.")
         .def_prop_ro("tokens", &Generator::tokens, "Per sequence: the tokens generated so far.")

@@ -70,6 +70,8 @@ public:
     // Slots free for add(), and those whose sequence is still generating.
     std::vector<int32_t> free_slots() const;
     std::vector<int32_t> active_slots() const;
+    // slots whose prompt the next step decodes (add(..., join_next_step) joined it to that batch)
+    std::vector<int32_t> joining_slots() const;
 
     // True when no slot is generating (a slotted generator with nothing added is done too).
     bool done() const;

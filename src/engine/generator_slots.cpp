@@ -271,6 +271,15 @@ std::vector<int32_t> Generator::active_slots() const {
     return r;
 }
 
+std::vector<int32_t> Generator::joining_slots() const {
+    const Context::Lock lock(*tgt_);
+    std::vector<int32_t> r;
+    for (int32_t s = 0; s < (int32_t) seqs_.size(); ++s) {
+        if (seqs_[s].used && seqs_[s].waiting()) r.push_back(s);
+    }
+    return r;
+}
+
 void Generator::prefill(const std::vector<int32_t> & slots, const std::vector<std::vector<int32_t>> & prompts,
                         const Context::Lock & target) {
     const int32_t n_batch = (int32_t) tgt_->params().n_batch;

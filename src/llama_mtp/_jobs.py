@@ -57,7 +57,7 @@ class Job:
         # set by the scheduler: the slot, prompt tokens reused from its KV, the steps it took part
         # in, when its prompt was decoded and when it finished, its tokens and text
         self.slot = -1
-        self.joined = False  # its prompt went into a step's batch beside other sequences' rows
+        self.joined = False  # admitted to join a step's batch (whose decode of it gives its first token)
         self.n_cached = 0
         self.first_step = self.last_step = self.first_draft = 0
         self.t_admitted = self.prompt_seconds = self.t_done = 0.0

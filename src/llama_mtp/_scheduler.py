@@ -257,9 +257,10 @@ class Scheduler:
         gen = self._gen()
         now = time.perf_counter()
         cached = gen.n_cached
+        joining = set(gen.joining_slots) if joined else set()  # not where the native layer prefilled apart
         n_drafts = len(gen.draft_lengths)  # one entry per step with a follower of the adaptive length
         for slot, job in zip(slots, jobs, strict=True):
-            job.slot, job.n_cached, job.joined = slot, cached[slot], joined
+            job.slot, job.n_cached, job.joined = slot, cached[slot], slot in joining
             job.first_step = job.last_step = gen.n_steps
             job.first_draft = n_drafts
             job.t_admitted, job.prompt_seconds = now, now - t0

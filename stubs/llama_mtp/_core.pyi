@@ -933,6 +933,12 @@ class Generator:
     def active_slots(self) -> list[int]:
         """Slots whose sequence is still generating."""
 
+    @property
+    def joining_slots(self) -> list[int]:
+        """
+        Slots whose prompt the next step decodes (added with join_next_step=True where it fit that step's batch); that decode gives their first token.
+        """
+
     def step(self) -> list[list[int]]:
         """Run one step (GIL released); returns the new tokens of each sequence."""
 
