@@ -18,6 +18,7 @@
 #include <dlfcn.h>
 #endif
 
+#include "amx_probe.h"
 #include "errors.h"
 #include "ggml-backend.h"
 
@@ -60,9 +61,14 @@ std::string library_path_of(const void * address) {
 #endif
 }
 
+// Variants built with AMX (ggml's x86 list): usable only where the tile instructions run.
+bool needs_amx(const std::string & variant) {
+    return variant == "sapphirerapids";
+}
+
 // ggml_backend_score() of a CPU variant module without registering it: 0 = not supported by
 // this CPU (the same probe ggml's own loader makes before it picks the best one).
-int probe_score(const fs::path & path) {
+int module_score(const fs::path & path) {
 #ifdef _WIN32
     HMODULE handle = LoadLibraryW(path.wstring().c_str());
     if (!handle) return 0;
@@ -78,6 +84,10 @@ int probe_score(const fs::path & path) {
 #endif
     return s;
 }
+
+// ggml's score, and 0 for an AMX variant on a machine that advertises AMX but traps it (ggml's
+// score reads cpuid only, and its loader would pick that variant: SIGILL at the first tile).
+int variant_score(const fs::path & dir, const std::string & variant);
 
 bool starts_with(const std::string & s, const std::string & prefix) {
     return s.compare(0, prefix.size(), prefix) == 0;
@@ -109,6 +119,23 @@ std::vector<std::string> variants_in(const fs::path & dir) {
     }
     std::sort(names.begin(), names.end());
     return names;
+}
+
+int variant_score(const fs::path & dir, const std::string & variant) {
+    const int score = module_score(variant_path(dir, variant));
+    return score > 0 && needs_amx(variant) && !amx_tiles_run() ? 0 : score;
+}
+
+// The best-scoring variant in dir ("" when none runs here): ggml's own choice, less what
+// variant_score() rules out.
+std::string best_variant(const fs::path & dir) {
+    std::string best;
+    int best_score = 0;
+    for (const auto & v : variants_in(dir)) {
+        const int s = variant_score(dir, v);
+        if (s > best_score) best = v, best_score = s;
+    }
+    return best;
 }
 
 std::string joined(const std::vector<std::string> & names) {
@@ -163,14 +190,24 @@ std::vector<std::string> load_backends(const std::string & directory, const std:
         throw BackendError("backend directory not found: " + directory);
     }
     g_backend_dir = dir;
-    if (!cpu_variant) {
-        nb::gil_scoped_release release;
-        ggml_backend_load_all_from_path(dir.u8string().c_str());
-    } else {
-        const std::string & name = *cpu_variant;
+    {
+        std::string name;
+        {
+            nb::gil_scoped_release release;
+            name = cpu_variant ? *cpu_variant : best_variant(dir);
+        }
+        if (name.empty()) {
+            throw BackendError("no CPU variant in " + directory +
+                               " runs on this CPU (present: " + joined(variants_in(dir)) + ")");
+        }
         std::vector<std::string> present = variants_in(dir);
         if (std::find(present.begin(), present.end(), name) == present.end()) {
             throw BackendError("no CPU variant '" + name + "' in " + directory + "; present: " + joined(present));
+        }
+        if (needs_amx(name) && !amx_tiles_run()) {
+            throw BackendError("the CPU variant '" + name +
+                               "' is not supported by this CPU: it needs AMX, which this machine "
+                               "advertises but does not run (its tile instructions trap)");
         }
         // ggml refuses (nullptr) a module whose ggml_backend_score() is 0 on this CPU
         if (ggml_backend_load(variant_path(dir, name).u8string().c_str()) == nullptr) {
@@ -203,7 +240,7 @@ const std::map<std::string, int> & variant_scores() {
     std::lock_guard<std::mutex> lock(g_load_mutex);
     if (!probed && !g_backend_dir.empty()) {
         for (const auto & v : variants_in(g_backend_dir)) {
-            scores[v] = probe_score(variant_path(g_backend_dir, v));
+            scores[v] = variant_score(g_backend_dir, v);
         }
         probed = true;
     }
