@@ -61,9 +61,11 @@ std::string library_path_of(const void * address) {
 #endif
 }
 
-// Variants built with AMX (ggml's x86 list): usable only where the tile instructions run.
-bool needs_amx(const std::string & variant) {
-    return variant == "sapphirerapids";
+// A variant built with AMX (ggml's x86 list) on a machine that advertises AMX but traps its
+// tile instructions: ggml's score reads cpuid only, and its loader would pick that variant
+// (SIGILL at the first tile). The one rule for the scores and for an explicit choice.
+bool amx_trapped(const std::string & variant) {
+    return variant == "sapphirerapids" && !amx_tiles_run();
 }
 
 // ggml_backend_score() of a CPU variant module without registering it: 0 = not supported by
@@ -84,10 +86,6 @@ int module_score(const fs::path & path) {
 #endif
     return s;
 }
-
-// ggml's score, and 0 for an AMX variant on a machine that advertises AMX but traps it (ggml's
-// score reads cpuid only, and its loader would pick that variant: SIGILL at the first tile).
-int variant_score(const fs::path & dir, const std::string & variant);
 
 bool starts_with(const std::string & s, const std::string & prefix) {
     return s.compare(0, prefix.size(), prefix) == 0;
@@ -121,9 +119,10 @@ std::vector<std::string> variants_in(const fs::path & dir) {
     return names;
 }
 
+// ggml's score, and 0 where amx_trapped()
 int variant_score(const fs::path & dir, const std::string & variant) {
     const int score = module_score(variant_path(dir, variant));
-    return score > 0 && needs_amx(variant) && !amx_tiles_run() ? 0 : score;
+    return score > 0 && amx_trapped(variant) ? 0 : score;
 }
 
 // The best-scoring variant in dir ("" when none runs here): ggml's own choice, less what
@@ -204,7 +203,7 @@ std::vector<std::string> load_backends(const std::string & directory, const std:
         if (std::find(present.begin(), present.end(), name) == present.end()) {
             throw BackendError("no CPU variant '" + name + "' in " + directory + "; present: " + joined(present));
         }
-        if (needs_amx(name) && !amx_tiles_run()) {
+        if (amx_trapped(name)) {
             throw BackendError("the CPU variant '" + name +
                                "' is not supported by this CPU: it needs AMX, which this machine "
                                "advertises but does not run (its tile instructions trap)");
