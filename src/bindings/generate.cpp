@@ -28,7 +28,7 @@ namespace {
 // What a sequence asks for, from the keyword arguments __init__ and add() share.
 SeqConfig seq_config(IntArg max_tokens, float temperature, IntArg top_k, float top_p, float min_p,
                      const std::optional<IntArg> & seed, bool ignore_eos, const std::vector<std::string> & stop,
-                     IntArg n_draft, const Grammar * grammar, bool exact) {
+                     IntArg n_draft, const Grammar * grammar, bool exact, bool ngram) {
     SeqConfig c;
     c.max_tokens = max_tokens.i32("max_tokens", 0);
     c.sampling = {temperature, top_k.i32("top_k", 0), top_p, min_p};
@@ -39,8 +39,40 @@ SeqConfig seq_config(IntArg max_tokens, float temperature, IntArg top_k, float t
     c.n_draft = n_draft.i32("n_draft", -1, 64);
     if (grammar) c.grammar = std::make_shared<const Grammar>(*grammar);
     c.exact = exact;
+    c.ngram = ngram;
     return c;
 }
+
+// The generator-wide settings __init__ and with_slots share.
+GenConfig gen_config(IntArg n_draft_max, bool adaptive, IntArg n_min, float p_min,
+                     const std::optional<std::string> & ngram, IntArg ngram_n_max, IntArg ngram_size_n,
+                     IntArg ngram_min_hits, IntArg ngram_n_min) {
+    GenConfig c;
+    c.n_draft_max = n_draft_max.i32("n_draft_max", 1, 64);
+    c.adaptive = adaptive;
+    c.n_min = n_min.i32("n_min", 0, c.n_draft_max);
+    c.p_min = p_min;
+    c.ngram = ngram.has_value();
+    if (ngram) c.ngram_cfg.kind = ngram_kind_from_name(*ngram);
+    c.ngram_cfg.n_max = ngram_n_max.i32("ngram_n_max", 1, 256);
+    c.ngram_cfg.size_n = ngram_size_n.i32("ngram_size_n", 1, 64);
+    c.ngram_cfg.min_hits = ngram_min_hits.i32("ngram_min_hits", 1, 1024);
+    c.ngram_cfg.n_min = ngram_n_min.i32("ngram_n_min", 1, c.ngram_cfg.n_max);
+    return c;
+}
+
+nb::dict tally_dict(const DrafterTally & t) {
+    nb::dict d;
+    d["steps"] = t.steps;
+    d["drafts"] = t.drafts;
+    d["draft_tokens"] = t.draft_tokens;
+    d["accepted_tokens"] = t.accepted_tokens;
+    d["acceptance_rate"] = t.draft_tokens > 0 ? (double) t.accepted_tokens / (double) t.draft_tokens : 0.0;
+    d["accepted_at"] = t.accepted_at;
+    return d;
+}
+
+constexpr const char * kStepDrafterNames[] = {"plain", "mtp", "ngram", "both"};
 
 std::vector<std::vector<int32_t>> prompt_lists(const Context & target, nb::handle prompts_in) {
     const int32_t n_vocab = vocab_size(target.model().get());
@@ -54,11 +86,19 @@ std::vector<std::vector<int32_t>> prompt_lists(const Context & target, nb::handl
 #define LLAMA_MTP_SEQ_ARGS                                                                                            \
     nb::arg("temperature") = 0.0f, nb::arg("top_k") = 0, nb::arg("top_p") = 1.0f, nb::arg("min_p") = 0.0f,            \
     nb::arg("seed").none() = nb::none(), nb::arg("ignore_eos") = false, nb::arg("stop") = std::vector<std::string>{}, \
-    nb::arg("n_draft") = -1, nb::arg("grammar").none() = nb::none(), nb::arg("exact") = false
+    nb::arg("n_draft") = -1, nb::arg("grammar").none() = nb::none(), nb::arg("exact") = false,                  \
+    nb::arg("ngram") = true
 #define LLAMA_MTP_SEQ_SIG                                                                                         \
     "temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, " \
     "ignore_eos: bool = False, stop: collections.abc.Sequence[str] = [], n_draft: int = -1, "                     \
-    "grammar: Grammar | None = None, exact: bool = False"
+    "grammar: Grammar | None = None, exact: bool = False, ngram: bool = True"
+#define LLAMA_MTP_GEN_ARGS                                                                                          \
+    nb::arg("n_draft_max") = 3, nb::arg("adaptive") = false, nb::arg("n_min") = 0, nb::arg("p_min") = 0.0f,          \
+    nb::arg("ngram").none() = nb::none(), nb::arg("ngram_n_max") = 16, nb::arg("ngram_size_n") = 3,                  \
+    nb::arg("ngram_min_hits") = 1, nb::arg("ngram_n_min") = 1
+#define LLAMA_MTP_GEN_SIG                                                                                          \
+    "n_draft_max: int = 3, adaptive: bool = False, n_min: int = 0, p_min: float = 0.0, ngram: str | None = None, " \
+    "ngram_n_max: int = 16, ngram_size_n: int = 3, ngram_min_hits: int = 1, ngram_n_min: int = 1"
 
 }  // namespace
 
@@ -82,9 +122,9 @@ void bind_generate(nb::module_ & m) {
             "__init__",
             [](SeqConfig * self, IntArg max_tokens, float temperature, IntArg top_k, float top_p, float min_p,
                std::optional<IntArg> seed, bool ignore_eos, const std::vector<std::string> & stop, IntArg n_draft,
-               const Grammar * grammar, bool exact) {
+               const Grammar * grammar, bool exact, bool ngram) {
                 new (self) SeqConfig(seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop,
-                                                n_draft, grammar, exact));
+                                                n_draft, grammar, exact, ngram));
             },
             nb::kw_only(), nb::arg("max_tokens"), LLAMA_MTP_SEQ_ARGS,
             nb::sig("def __init__(self, *, max_tokens: int, " LLAMA_MTP_SEQ_SIG ") -> None"),
@@ -92,6 +132,9 @@ void bind_generate(nb::module_ & m) {
         .def_ro("max_tokens", &SeqConfig::max_tokens, "Most tokens the sequence generates.")
         .def_ro("n_draft", &SeqConfig::n_draft, "-1: the generator's draft length; 0: none; n: at most n.")
         .def_ro("stop", &SeqConfig::stop, "Strings that end the sequence.")
+        .def_ro("ngram", &SeqConfig::ngram,
+                "Whether the sequence may verify drafts taken from its own text (where the generator has an "
+                "n-gram drafter).")
         .def_ro("exact", &SeqConfig::exact,
                 "Exact mode: every decode with a row of this sequence is batch-invariant, so its tokens are "
                 "those of one-token-at-a-time decoding.");
@@ -101,56 +144,60 @@ void bind_generate(nb::module_ & m) {
         .def(
             "__init__",
             [](Generator * self, std::shared_ptr<Context> target, std::shared_ptr<Context> draft, nb::handle prompts_in,
-               IntArg max_tokens, IntArg n_draft_max, bool adaptive, IntArg n_min, float p_min, float temperature,
-               IntArg top_k, float top_p, float min_p, std::optional<IntArg> seed, bool ignore_eos,
-               const std::vector<std::string> & stop, IntArg n_draft, const Grammar * grammar, bool exact) {
+               IntArg max_tokens, IntArg n_draft_max, bool adaptive, IntArg n_min, float p_min,
+               std::optional<std::string> ngram, IntArg ngram_n_max, IntArg ngram_size_n, IntArg ngram_min_hits,
+               IntArg ngram_n_min, float temperature, IntArg top_k, float top_p, float min_p,
+               std::optional<IntArg> seed, bool ignore_eos, const std::vector<std::string> & stop, IntArg n_draft,
+               const Grammar * grammar, bool exact, bool seq_ngram) {
                 if (!target) throw nb::type_error("target must be a Context, not None");
                 const auto prompts = prompt_lists(*target, prompts_in);
-                GenConfig c;
-                c.n_draft_max = n_draft_max.i32("n_draft_max", 1, 64);
-                c.adaptive = adaptive;
-                c.n_min = n_min.i32("n_min", 0, c.n_draft_max);
-                c.p_min = p_min;
+                GenConfig c = gen_config(n_draft_max, adaptive, n_min, p_min, ngram, ngram_n_max, ngram_size_n,
+                                         ngram_min_hits, ngram_n_min);
                 c.seq = seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop, n_draft,
-                                   grammar, exact);
+                                   grammar, exact, seq_ngram);
                 new (self) Generator(std::move(target), std::move(draft), prompts, c);
             },
             nb::arg("target"), nb::arg("draft").none(), nb::arg("prompts"), nb::kw_only(), nb::arg("max_tokens"),
-            nb::arg("n_draft_max") = 3, nb::arg("adaptive") = false, nb::arg("n_min") = 0, nb::arg("p_min") = 0.0f,
-            LLAMA_MTP_SEQ_ARGS,
+            LLAMA_MTP_GEN_ARGS, nb::arg("temperature") = 0.0f, nb::arg("top_k") = 0, nb::arg("top_p") = 1.0f,
+            nb::arg("min_p") = 0.0f, nb::arg("seed").none() = nb::none(), nb::arg("ignore_eos") = false,
+            nb::arg("stop") = std::vector<std::string>{}, nb::arg("n_draft") = -1,
+            nb::arg("grammar").none() = nb::none(), nb::arg("exact") = false, nb::arg("seq_ngram") = true,
             nb::sig(
                 "def __init__(self, target: Context, draft: Context | None, prompts: "
                 "collections.abc.Sequence[collections.abc.Sequence[int] | numpy.ndarray], *, max_tokens: int, "
-                "n_draft_max: int = 3, adaptive: bool = False, n_min: int = 0, p_min: float = 0.0, " LLAMA_MTP_SEQ_SIG
-                ") -> None"),
+                LLAMA_MTP_GEN_SIG ", temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, "
+                "min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, "
+                "stop: collections.abc.Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None, "
+                "exact: bool = False, seq_ngram: bool = True) -> None"),
             "Prefill the prompts (GIL released); generation happens in step(). adaptive: a "
             "DraftController picks each step's draft length, up to n_draft_max. Sequence i is seeded "
             "seed + i. n_draft: -1 follows the generator, 0 turns drafting off, n drafts at most n. "
-            "grammar: a Grammar that sampling and verification go through (upstream's grammar sampler).")
+            "grammar: a Grammar that sampling and verification go through (upstream's grammar sampler). "
+            "ngram: an n-gram drafter of upstream's (\"ngram-simple\", \"ngram-map-k\", \"ngram-map-k4v\", "
+            "\"ngram-mod\"; None: none) drafting from each sequence's own text, up to ngram_n_max tokens, "
+            "matching ngram_size_n tokens; with adaptive, an NgramController decides per step whether it pays. "
+            "seq_ngram: whether these sequences may use it.")
         .def_static(
             "with_slots",
             [](std::shared_ptr<Context> target, std::shared_ptr<Context> draft, IntArg n_slots, IntArg n_draft_max,
-               bool adaptive, IntArg n_min, float p_min) {
+               bool adaptive, IntArg n_min, float p_min, std::optional<std::string> ngram, IntArg ngram_n_max,
+               IntArg ngram_size_n, IntArg ngram_min_hits, IntArg ngram_n_min) {
                 if (!target) throw nb::type_error("target must be a Context, not None");
-                GenConfig c;
-                c.n_draft_max = n_draft_max.i32("n_draft_max", 1, 64);
-                c.adaptive = adaptive;
-                c.n_min = n_min.i32("n_min", 0, c.n_draft_max);
-                c.p_min = p_min;
+                const GenConfig c = gen_config(n_draft_max, adaptive, n_min, p_min, ngram, ngram_n_max, ngram_size_n,
+                                               ngram_min_hits, ngram_n_min);
                 return std::make_unique<Generator>(std::move(target), std::move(draft), n_slots.i32("n_slots", 1), c);
             },
-            nb::arg("target"), nb::arg("draft").none(), nb::kw_only(), nb::arg("n_slots"), nb::arg("n_draft_max") = 3,
-            nb::arg("adaptive") = false, nb::arg("n_min") = 0, nb::arg("p_min") = 0.0f,
+            nb::arg("target"), nb::arg("draft").none(), nb::kw_only(), nb::arg("n_slots"), LLAMA_MTP_GEN_ARGS,
             "A generator with n_slots empty sequence slots for continuous batching: add() prompts between "
             "steps, cancel() and release() finished ones.")
         .def(
             "add",
             [](Generator & g, nb::handle prompts_in, IntArg max_tokens, float temperature, IntArg top_k, float top_p,
                float min_p, std::optional<IntArg> seed, bool ignore_eos, const std::vector<std::string> & stop,
-               IntArg n_draft, const Grammar * grammar, bool exact) {
+               IntArg n_draft, const Grammar * grammar, bool exact, bool ngram) {
                 const auto prompts = prompt_lists(g.target(), prompts_in);
                 SeqConfig c = seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop, n_draft,
-                                         grammar, exact);
+                                         grammar, exact, ngram);
                 std::vector<SeqConfig> cfgs(prompts.size(), c);
                 for (size_t i = 0; i < cfgs.size(); ++i) cfgs[i].seed = c.seed + (uint32_t) i;
                 return g.add(prompts, cfgs);
@@ -239,6 +286,41 @@ void bind_generate(nb::module_ & m) {
             "starts from an earlier DraftController.state() (DraftController.start_from).")
         .def_prop_ro("controller", &Generator::controller, nb::sig("def controller(self) -> DraftController | None"),
                      "A snapshot of the adaptive draft length's state (None unless adaptive).")
+        .def_prop_ro(
+            "ngram",
+            [](const Generator & g) -> std::optional<std::string> {
+                if (!g.ngram()) return std::nullopt;
+                return std::string(ngram_kind_name(g.ngram()->config().kind));
+            },
+            "The n-gram drafter's name (upstream's --spec-type name), None without one.")
+        .def_prop_ro(
+            "drafter_stats",
+            [](const Generator & g) {
+                nb::dict d;
+                d["mtp"] = tally_dict(g.drafter_tally(StepDrafter::MTP));
+                d["ngram"] = tally_dict(g.drafter_tally(StepDrafter::NGRAM));
+                return d;
+            },
+            nb::sig("def drafter_stats(self) -> dict[str, dict[str, typing.Any]]"),
+            "Per drafter (\"mtp\", \"ngram\"): steps that verified its drafts, drafts, draft_tokens, "
+            "accepted_tokens, acceptance_rate, accepted_at (accepted_at[i]: drafts with more than i accepted).")
+        .def_prop_ro(
+            "step_drafters",
+            [](const Generator & g) {
+                std::vector<std::string> names;
+                for (int8_t w : g.step_drafters()) names.emplace_back(kStepDrafterNames[w & 3]);
+                return names;
+            },
+            "Per step with sequences generating: whose drafts it verified (\"plain\", \"mtp\", \"ngram\", "
+            "or \"both\" where sequences of one step differed).")
+        .def_prop_ro(
+            "step_draft_lengths",
+            [](const Generator & g) {
+                const std::vector<int32_t> v = g.step_draft_lengths();
+                return owned_array(v.data(), v.size());
+            },
+            nb::rv_policy::move, nb::sig("def step_draft_lengths(self) -> numpy.ndarray[dtype=int32]"),
+            "Per step with sequences generating: the longest draft it verified (0: plain).")
         .def_ro("t_draft", &Generator::t_draft, "Seconds of step() spent drafting.")
         .def_ro("t_verify", &Generator::t_verify,
                 "Seconds of step() spent on the verify batch: target decode, sampling, trimming.")

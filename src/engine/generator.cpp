@@ -95,12 +95,23 @@ void Generator::init(int32_t n_seq) {
                                    std::to_string(n_seq) + ", it has " + std::to_string(tp.n_seq_max));
     }
     // one verify batch holds every sequence's last token and drafts
-    const int64_t rows = (int64_t) n_seq * (draft_ ? cfg_.n_draft_max + 1 : 1);
+    if (cfg_.ngram) cfg_.ngram_cfg.validate();
+    max_draft_ = std::max(draft_ ? cfg_.n_draft_max : 0, cfg_.ngram ? cfg_.ngram_cfg.n_max : 0);
+    const int64_t rows = (int64_t) n_seq * (max_draft_ + 1);
     if (rows > (int64_t) tp.n_batch) {
-        throw InvalidArgumentError(std::to_string(n_seq) + " sequences with n_draft_max " +
-                                   std::to_string(cfg_.n_draft_max) + " need verify batches of " +
+        throw InvalidArgumentError(std::to_string(n_seq) + " sequences with drafts of up to " +
+                                   std::to_string(max_draft_) + " tokens need verify batches of " +
                                    std::to_string(rows) + " rows; the target's n_batch is " +
                                    std::to_string(tp.n_batch) + " (llama.cpp limits it to n_ctx)");
+    }
+    const llama_model * tm = tgt_->model().get();
+    if ((llama_model_is_recurrent(tm) || llama_model_is_hybrid(tm)) && max_draft_ > 0 &&
+        (tp.n_rs_seq < (uint32_t) max_draft_ || (int64_t) tp.n_ubatch < max_draft_ + 1)) {
+        // rejected rows are rolled back through recurrent-state snapshots, one per draft token
+        throw InvalidArgumentError("a recurrent or hybrid target verifying drafts of up to " +
+                                   std::to_string(max_draft_) + " tokens needs n_rs_seq >= " +
+                                   std::to_string(max_draft_) + " and n_ubatch >= " + std::to_string(max_draft_ + 1) +
+                                   "; it has " + std::to_string(tp.n_rs_seq) + " and " + std::to_string(tp.n_ubatch));
     }
     n_vocab_ = vocab_size(tgt_->model().get());
     use_ = std::make_unique<ContextUse>(tgt_);
@@ -108,6 +119,10 @@ void Generator::init(int32_t n_seq) {
         MtpConfig mc{n_seq, cfg_.n_draft_max, cfg_.n_min, cfg_.p_min};
         session_ = std::make_unique<MtpSession>(target_, draft_, mc);
         adaptive_ = cfg_.adaptive;
+    }
+    if (cfg_.ngram) {
+        ngram_ = std::make_unique<NgramDrafter>(cfg_.ngram_cfg, n_seq);
+        if (cfg_.adaptive) ngram_ctl_ = std::make_unique<NgramController>(cfg_.ngram_cfg.n_max);
     }
     seqs_.resize(n_seq);
     cache_.resize(n_seq);
@@ -149,33 +164,6 @@ std::vector<std::vector<int32_t>> Generator::step() {
         t_gen += last_step_end_ - t0;
     });
     return out;
-}
-
-std::optional<DraftController> Generator::controller() const {
-    const Context::Lock lock(*tgt_);
-    if (!adaptive_) return std::nullopt;
-    if (!controller_) return DraftController(cfg_.n_draft_max, /*plain_skips_process=*/true);  // no step yet
-    return *controller_;
-}
-
-void Generator::start_controller_from(const DraftPrior & prior) {
-    const Context::Lock lock(*tgt_);
-    if (!adaptive_)
-        throw InvalidArgumentError("start_controller_from needs an adaptive generator (n_draft_max=\"auto\")");
-    if (n_steps > 0 || !controllers_.empty()) {
-        throw StateError("start_controller_from must come before the first step: the controller has started");
-    }
-    prior_ = prior;
-}
-
-std::vector<int32_t> Generator::draft_lengths() const {
-    const Context::Lock lock(*tgt_);
-    return draft_lengths_;
-}
-
-std::vector<int64_t> Generator::draft_length_counts() const {
-    const Context::Lock lock(*tgt_);
-    return draft_length_counts_;
 }
 
 int32_t Generator::pick(SeqState & st, int32_t row, llama_context * ctx) {
@@ -235,12 +223,15 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
     // (process, no draft).
     const bool wake = use_session && any_stale && (!last_hidden_ || any_rowless);
     if (wake) k = 0;
+    const int32_t n_ngram = plan_ngram(active, k);
     const bool hidden = use_session || (controller_ && controller_->probe_follows());
     if (session_ && hidden != hidden_on_) {
         tgt_->set_pre_norm_locked(target, hidden, false);
         hidden_on_ = hidden;
     }
-    if (session_ && any_auto) {
+    bool mtp_steered = false;  // an auto sequence follows the controller's k this step
+    for (int32_t s : active) mtp_steered |= seqs_[s].cfg.n_draft < 0 && seqs_[s].ngram_draft.empty();
+    if (session_ && mtp_steered) {
         draft_lengths_.push_back(k);
         draft_length_counts_[k]++;
     }
@@ -261,6 +252,10 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         std::vector<int32_t> seqs, past, last, nmax;
         for (int32_t s : active) {
             const SeqState & st = seqs_[s];
+            if (!st.ngram_draft.empty()) {  // verified in place of an MTP draft; keeps the draft context warm
+                session_->propose_external_locked(s, st.ngram_draft);
+                continue;
+            }
             const int32_t want = wake ? 0 : st.cfg.n_draft < 0 ? k : st.cfg.n_draft;
             const int32_t n_max =
                 std::min({want, st.cfg.max_tokens - (int32_t) st.generated.size() - 1, n_ctx - st.n_past - 2});
@@ -277,8 +272,11 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
             session_->draft_many(seqs, past, last, nmax, mem_dft);
         }
         for (int32_t s : active) drafts[s] = &session_->pending_proposal(s);
-    } else if (session_) {
-        for (int32_t s : active) seqs_[s].stale = true;
+    } else {
+        for (int32_t s : active) {
+            if (session_) seqs_[s].stale = true;
+            if (!seqs_[s].ngram_draft.empty()) drafts[s] = &seqs_[s].ngram_draft;
+        }
     }
     // one verify batch for all sequences: [id_last, drafts...], every row with logits
     batch_->clear();
@@ -336,7 +334,13 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         if (use_session && !joined) {
             session_->accept_locked(s, n_acc);
         }
-        if (st.cfg.n_draft < 0 && !joined) {  // the controller learns from the sequences it steers
+        const bool from_text = !joined && !st.ngram_draft.empty();
+        if (from_text) {
+            ngram_->accept(s, n_acc);
+            if (ngram_ctl_) ngram_ctl_->observe_draft((int32_t) d.size(), n_acc);
+        }
+        if (!d.empty()) tally(from_text ? StepDrafter::NGRAM : StepDrafter::MTP, (int32_t) d.size(), n_acc);
+        if (st.cfg.n_draft < 0 && !joined && !from_text) {  // the controller learns from the sequences it steers
             seen.drafted.push_back((int32_t) d.size());
             seen.accepted.push_back(n_acc);
         }
@@ -375,9 +379,15 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
     t_draft += t_draft_step;
     t_process += t_process_step;
     t_verify += t_step - t_draft_step - t_process_step;
-    if (controller_ && any_auto) {
+    log_step(active, drafts);
+    if (ngram_ctl_ && joining.empty() && !active.empty()) {
+        double rows = 0;
+        for (int32_t s : active) rows += (double) drafts[s]->size();
+        ngram_ctl_->observe_cost(rows / (double) active.size(), (t_step - t_draft_step) / (double) active.size());
+    }
+    if (controller_ && any_auto && !seen.drafted.empty()) {
         seen.k = k;
-        seen.timed = joining.empty();
+        seen.timed = joining.empty() && n_ngram == 0;
         seen.t_draft = t_draft_step;
         seen.t_process = t_process_step;
         seen.t_verify = t_step - t_draft_step - t_process_step + std::min(between_steps_, t_step);

@@ -12,6 +12,8 @@
 #include "draft_control.h"
 #include "grammar.h"
 #include "mtp.h"
+#include "ngram_control.h"
+#include "ngram_draft.h"
 #include "sampler.h"
 #include "text.h"
 
@@ -31,6 +33,9 @@ struct SeqConfig {
     // Exact mode: every decode with a row of this sequence is batch-invariant (BatchInvariant),
     // so its tokens are those of one-token-at-a-time decoding whatever shares the batch.
     bool exact = false;
+    // May verify drafts taken from its own text, where the generator has an n-gram drafter
+    // (GenConfig::ngram); n_draft governs the MTP drafts alone.
+    bool ngram = true;
 };
 
 struct GenConfig {
@@ -39,7 +44,21 @@ struct GenConfig {
     int32_t n_min = 0;
     float p_min = 0.0f;
     SeqConfig seq;  // the prompts given to the constructor: sequence i is seeded seq.seed + i
+    // Drafts from the text (any model): with adaptive, an NgramController decides per step and
+    // sequence whether an n-gram draft (and how much of it) beats the MTP draft or plain
+    // decoding; without, an n-gram draft is verified whole wherever the text offers one.
+    bool ngram = false;
+    NgramConfig ngram_cfg;
 };
+
+// What one drafter did (Generator::drafter_tally): steps that verified a draft of it, those
+// drafts, their tokens, and how many were accepted (at[i]: drafts with more than i accepted).
+struct DrafterTally {
+    int64_t steps = 0, drafts = 0, draft_tokens = 0, accepted_tokens = 0;
+    std::vector<int64_t> accepted_at;
+};
+
+enum class StepDrafter : int8_t { PLAIN = 0, MTP = 1, NGRAM = 2, BOTH = 3 };
 
 // Index of the first maximum of x[0..n) (NaN never wins); 0 when n == 0.
 int32_t argmax(const float * x, int32_t n);
@@ -100,6 +119,17 @@ public:
     std::vector<int32_t> draft_lengths() const;
     // How many steps asked for each draft length 0..n_draft_max (a server's running tally).
     std::vector<int64_t> draft_length_counts() const;
+    // Per drafter: what was verified and accepted (MTP: the same as the session's statistics,
+    // for the drafts the generator made).
+    DrafterTally drafter_tally(StepDrafter which) const;
+    // Per step with sequences generating: whose drafts it verified, and the longest one.
+    std::vector<int8_t> step_drafters() const;
+    std::vector<int32_t> step_draft_lengths() const;
+    const NgramDrafter * ngram() const { return ngram_.get(); }
+    // the n-gram controller (null without adaptive n-gram drafting), read under the target's lock
+    std::optional<NgramController> ngram_controller() const;
+    // the longest draft of one sequence (MTP or n-gram): the verify batch holds it plus one row
+    int32_t max_draft() const { return max_draft_; }
 
     double t_prompt = 0, t_gen = 0;
     double t_draft = 0, t_verify = 0, t_process = 0;  // the steps' split (verify: decode, picks, trims)
@@ -132,6 +162,8 @@ private:
         CommonSamplerPtr grammar_sampler;  // sequences with a grammar (then sampler is null)
         int32_t row = 0;                   // first row of this sequence in the current verify batch
         bool kv_exact = false;             // exact, and so is every KV row it holds (reused ones too)
+        bool ngram_begun = false;          // the n-gram drafter has its history
+        std::vector<int32_t> ngram_draft;  // this step's n-gram draft (empty: none)
     };
 
     // Runs f with the GIL released, both contexts locked and Ctrl-C watched; a failure marks
@@ -153,6 +185,12 @@ private:
                  const Context::Lock & target);
     int32_t pick(SeqState & st, int32_t row, llama_context * ctx);
     void step_locked(std::vector<std::vector<int32_t>> & out, const Context::Lock & target, llama_memory_t mem_dft);
+    // This step's n-gram drafts (SeqState::ngram_draft) of the active sequences; k: the MTP
+    // length the controller chose. Returns how many sequences verify one.
+    int32_t plan_ngram(const std::vector<int32_t> & active, int32_t k);
+    // After the verify: sequence s verified `drafted` tokens of `who`, `accepted` of them taken.
+    void tally(StepDrafter who, int32_t drafted, int32_t accepted);
+    void log_step(const std::vector<int32_t> & active, const std::vector<const std::vector<int32_t> *> & drafts);
     // Whether the next step's batch has a row of an exact sequence (active, or joining with its prompt).
     bool step_is_exact() const;
 
@@ -182,6 +220,12 @@ private:
     bool extend_only_ = false;
     std::vector<int32_t> draft_lengths_;
     std::vector<int64_t> draft_length_counts_;
+    std::unique_ptr<NgramDrafter> ngram_;
+    std::unique_ptr<NgramController> ngram_ctl_;  // adaptive n-gram drafting
+    DrafterTally mtp_tally_, ngram_tally_;
+    std::vector<int8_t> step_drafters_;
+    std::vector<int32_t> step_draft_lengths_;
+    int32_t max_draft_ = 0;
     bool hidden_on_ = true;    // the target outputs NextN hidden states (off in plain stretches)
     bool last_hidden_ = true;  // ... and did in the last decode
     Context * tgt_;

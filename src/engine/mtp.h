@@ -84,6 +84,12 @@ public:
         pending_[seq_id] = true;
     }
 
+    // A proposal drafted elsewhere (from the text: an n-gram draft) for the next verify batch.
+    // process() and accept() then treat it as one of draft-mtp's own: accept(n) takes the
+    // target's hidden state of row n for the next draft, so the draft context stays warm. It
+    // counts in no statistics of the session (the generator keeps the n-gram drafter's own).
+    void propose_external_locked(int64_t seq_id, const std::vector<int32_t> & tokens);
+
     // After steps without process() (plain decoding), start the draft context of seq_id over:
     // `hidden` is the target's NextN row of the last decoded position (null: not known).
     void restart_draft_locked(int64_t seq_id, const float * hidden, llama_memory_t mem_dft);
@@ -113,6 +119,9 @@ private:
     void settle_empty_proposal(int64_t seq_id);
     void settle_empty_proposals();
     void process_locked(const Batch & batch);
+    // accept() of an external proposal: draft-mtp's accept without its bookkeeping (upstream
+    // asserts when it is told of acceptance for a sequence it never drafted for)
+    void accept_external_locked(int64_t seq_id, int32_t n_accepted);
     std::vector<int32_t> draft_locked(const SessionLock & lock, int64_t seq_id, int32_t n_past, int32_t last_token,
                                       int32_t n_max);
 
@@ -126,6 +135,7 @@ private:
     std::vector<std::vector<int32_t>> history_;      // prompt + accepted drafts, per seq
     std::vector<std::vector<int32_t>> proposal_;     // last draft, per seq
     std::vector<bool> pending_;
+    std::vector<bool> external_;  // the pending proposal came from propose_external_locked
     std::vector<bool> begun_;
     uint64_t last_processed_decode_ = UINT64_MAX;
     MtpStatsData stats_;

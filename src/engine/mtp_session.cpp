@@ -88,6 +88,7 @@ MtpSession::MtpSession(std::shared_ptr<Context> target, std::shared_ptr<Context>
     history_.assign(config_.n_seq, {});
     proposal_.assign(config_.n_seq, {});
     pending_.assign(config_.n_seq, false);
+    external_.assign(config_.n_seq, false);
     begun_.assign(config_.n_seq, false);
 }
 
@@ -371,6 +372,10 @@ void MtpSession::accept_locked(int64_t seq_id, int32_t n_accepted) {
                                {"n_accepted", (int64_t) n_accepted},
                                {"size", (int64_t) proposal_[seq_id].size()},
                                {"maximum", (int64_t) proposal_[seq_id].size()}});
+    }
+    if (external_[seq_id]) {
+        accept_external_locked(seq_id, n_accepted);
+        return;
     }
     ScopedTimer timer(stats_.t_accept);
     const auto & prop = proposal_[seq_id];

@@ -1,5 +1,6 @@
 // MtpSession's saved state: our header (configuration, history) around upstream draft-mtp's
 // per-sequence block, and its validation on restore (nothing changes unless all of it is valid).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -135,6 +136,37 @@ void MtpSession::restart_draft_locked(int64_t seq_id, const float * hidden, llam
     std::memcpy(block.data() + 4, &n_rows, 4);
     std::memcpy(block.data() + 8, hidden, (size_t) n_embd * 4);
     common_speculative_set_state(spec_, (llama_seq_id) seq_id, block);
+}
+
+void MtpSession::propose_external_locked(int64_t seq_id, const std::vector<int32_t> & tokens) {
+    check_seq(seq_id);
+    if (pending_[seq_id]) {
+        throw ProposalPendingError("seq " + std::to_string(seq_id) + " already has a pending proposal: accept() it first");
+    }
+    proposal_[seq_id] = tokens;
+    pending_[seq_id] = true;
+    external_[seq_id] = true;
+}
+
+void MtpSession::accept_external_locked(int64_t seq_id, int32_t n_accepted) {
+    // draft-mtp's per-sequence block: n_embd, n_rows, the pending hidden row, then the rows
+    // process() kept of the last verify batch; the next draft starts from row n_accepted
+    std::vector<uint8_t> block;
+    if (common_speculative_get_state(spec_, (llama_seq_id) seq_id, block) && block.size() >= 8) {
+        int32_t n_embd = 0, n_rows = 0;
+        std::memcpy(&n_embd, block.data(), 4);
+        std::memcpy(&n_rows, block.data() + 4, 4);
+        const size_t row_bytes = (size_t) n_embd * 4;
+        if (n_rows > 0 && block.size() == 8 + row_bytes * (1 + (size_t) n_rows)) {
+            const int32_t row = std::min(n_accepted, n_rows - 1);
+            std::memmove(block.data() + 8, block.data() + 8 + row_bytes * (1 + (size_t) row), row_bytes);
+            common_speculative_set_state(spec_, (llama_seq_id) seq_id, block);
+        }
+    }
+    const auto & prop = proposal_[seq_id];
+    history_[seq_id].insert(history_[seq_id].end(), prop.begin(), prop.begin() + n_accepted);
+    pending_[seq_id] = false;
+    external_[seq_id] = false;
 }
 
 }  // namespace llama_mtp
