@@ -101,7 +101,7 @@ def test_models_without_mtp_layers_fall_back_to_plain_decoding(
 
     monkeypatch.setattr(cli, "Model", lambda path, **kw: llama_mtp.Model(path, load_mtp=False, **kw))
     assert main(["generate", "-m", str(model_path), "-p", "Hello", "-n", "6"]) == 0
-    assert "no NextN (MTP) layers: plain decoding" in capsys.readouterr().err
+    assert "no NextN (MTP) layers: drafts from the text only" in capsys.readouterr().err
     assert main(["bench", "-m", str(model_path), "-n", "8", "--repeats", "1"]) == 0
     out = capsys.readouterr()
     assert "plain decoding only" in out.err and "recommended: plain decoding" in out.out

@@ -135,10 +135,11 @@ def test_a_later_generation_sizes_its_contexts_to_the_lengths_in_use(cache_dir: 
     from llama_mtp.testing import tiny_mtp_model
 
     model = llama_mtp.Model(str(tiny_mtp_model(kind="hybrid")))
-    llama_mtp.generate(model, "Once upon a time", max_tokens=LEARNING_TOKENS, n_threads=1)
+    # MTP alone: n-gram drafts size the contexts for their own length (NGRAM_DRAFT_MAX)
+    llama_mtp.generate(model, "Once upon a time", max_tokens=LEARNING_TOKENS, n_threads=1, draft="mtp")
     (entry,) = cache_dir.glob("*.json")
     ceiling = _cost_cache.lengths_in_use(json.loads(entry.read_text())["state"], llama_mtp.AUTO_DRAFT_MAX)
-    s = llama_mtp.stream(model, "Once upon a time", max_tokens=LEARNING_TOKENS, n_threads=1)
+    s = llama_mtp.stream(model, "Once upon a time", max_tokens=LEARNING_TOKENS, n_threads=1, draft="mtp")
     text = "".join(s)
     assert s._target.n_rs_seq == ceiling  # noqa: SLF001  # a hybrid target: one snapshot per draft position
     assert isinstance(s.result, llama_mtp.Generation) and s.result.controller is not None

@@ -98,9 +98,16 @@ def test_eos_stops(tmp_path: Path, kind: str, mtp: bool) -> None:
 def test_errors(model_path: Path) -> None:
     no_mtp = llama_mtp.Model(str(model_path), load_mtp=False)
     with pytest.raises(llama_mtp.InvalidArgumentError, match="mtp=False"):
-        llama_mtp.generate(no_mtp, "x", max_tokens=4)
+        llama_mtp.generate(no_mtp, "x", max_tokens=4, mtp=True)
+    with pytest.raises(llama_mtp.InvalidArgumentError, match='draft="mtp" needs a model with NextN'):
+        llama_mtp.generate(no_mtp, "x", max_tokens=4, draft="mtp")
+    for bad in (dict(draft="eagle"), dict(mtp=False, draft="ngram"), dict(mtp=True, draft="none")):
+        with pytest.raises(llama_mtp.InvalidArgumentError, match="draft"):
+            llama_mtp.generate(model_path, "x", max_tokens=4, **bad)  # type: ignore[arg-type]
     g = llama_mtp.generate(no_mtp, "x", max_tokens=4, mtp=False)
     assert isinstance(g, llama_mtp.Generation) and len(g.tokens) == 4
+    # without NextN layers the default drafts from the text (and decodes the same greedy text)
+    assert llama_mtp.generate(no_mtp, "x", max_tokens=4).tokens == g.tokens
     model = llama_mtp.Model(str(model_path))
     with pytest.raises(llama_mtp.InvalidArgumentError):
         llama_mtp.generate(model, "x", max_tokens=-1)

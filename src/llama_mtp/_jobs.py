@@ -32,7 +32,8 @@ class JobOptions:
     min_p: float = 0.0
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
-    n_draft: int = -1  # -1: the engine's draft length, 0: no drafting, n: at most n
+    n_draft: int = -1  # -1: the engine's MTP draft length, 0: no MTP drafting, n: at most n
+    ngram: bool = True  # may verify drafts from its own text (where the engine has an n-gram drafter)
     grammar: Grammar | None = None
     ignore_eos: bool = False
     exact: bool = False  # batch-invariant decoding (README, "Exactness")

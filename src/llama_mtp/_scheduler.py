@@ -30,8 +30,11 @@ class Scheduler:
 
     def __init__(self, model: Model, *, parallel: int, ctx_per_sequence: int, mtp: bool, n_draft_max: DraftLength,
                  n_threads: int | None, n_batch: int = 512, n_min: int = 0, p_min: float = 0.0,
-                 max_queue: int = 64, exact: bool = False) -> None:
+                 max_queue: int = 64, exact: bool = False, ngram: str | None = None,
+                 ngram_n_max: int = 16) -> None:
         self.model = model
+        self.ngram = ngram  # the n-gram drafter's name (None: no drafts from the text)
+        self.ngram_n_max = ngram_n_max
         self.exact = exact  # the default of a request that does not say
         self.parallel = parallel
         self.max_queue = max_queue
@@ -61,17 +64,18 @@ class Scheduler:
         self._open_generator()
 
     def _open_generator(self) -> None:
-        sizes = mtp_context_params(self.model, n_draft_max=self.ceiling or 1, n_seq=self.parallel,
+        longest = max(self.ceiling, self.ngram_n_max if self.ngram else 0)
+        sizes = mtp_context_params(self.model, n_draft_max=longest or 1, n_seq=self.parallel,
                                    n_ctx=self.ctx_per_sequence, n_batch=self._n_batch, n_threads=self._n_threads)
         target_params = sizes.target()
-        if not self.mtp:
+        if not longest:
             target_params["n_rs_seq"] = 0
         self.target = Context(self.model, **target_params)  # type: ignore[arg-type]
         self.draft = Context(self.model, **sizes.draft()) if self.mtp else None  # type: ignore[arg-type]
         self.generator = Generator.with_slots(self.target, self.draft, n_slots=self.parallel,
-                                              n_draft_max=max(self.ceiling, 1),
-                                              adaptive=self.mtp and self.n_draft_max == "auto",
-                                              n_min=self._n_min, p_min=self._p_min)
+                                              n_draft_max=max(self.ceiling, 1), adaptive=self.n_draft_max == "auto",
+                                              n_min=self._n_min, p_min=self._p_min, ngram=self.ngram,
+                                              ngram_n_max=self.ngram_n_max)
         self._finished.clear()
         if self._prior is not None:
             _cost_cache.start(self.generator, self._prior)
@@ -110,7 +114,7 @@ class Scheduler:
             Grammar.from_gbnf(self.model, o.grammar.gbnf)
         job.sequence = SequenceOptions(max_tokens=o.max_tokens, temperature=o.temperature, top_k=o.top_k,
                                        top_p=o.top_p, min_p=o.min_p, seed=o.seed, stop=o.stop,
-                                       n_draft=o.n_draft if self.mtp else -1, grammar=o.grammar,
+                                       n_draft=o.n_draft if self.mtp else -1, ngram=o.ngram, grammar=o.grammar,
                                        ignore_eos=o.ignore_eos, exact=o.exact)
 
     def submit(self, jobs: Sequence[Job], *, bounded: bool = True, admit_now: bool = False) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from . import LlamaError, Model, __version__, set_log_level
 from ._report import chosen_lines, stats_lines
 from .demo import DEMO_SHAPE, MODEL_CHOICES, cmd_demo, demo_model_path
+from .drafters import DEFAULT_NGRAM, NGRAM_KINDS, Draft
 from .functions import stream
 from .generation import Generation
 from .sizing import AUTO_DRAFT_MAX, DraftLength, draft_ceiling, mtp_context_params
@@ -30,13 +31,17 @@ def _draft_length(text: str) -> DraftLength:
     return value
 
 
+DRAFT_CHOICES: tuple[Draft, ...] = ("auto", "mtp", "ngram", "none")
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     model = Model(args.model, n_gpu_layers=args.n_gpu_layers, repack=not args.no_repack, rpc_servers=args.rpc)
-    mtp = model.has_mtp and not args.no_mtp
-    if not model.has_mtp and not args.no_mtp:
-        print(f"llama-mtp generate: {args.model} has no NextN (MTP) layers: plain decoding", file=sys.stderr)
+    mtp = False if args.no_mtp else None
+    if not model.has_mtp and not args.no_mtp and args.draft in ("auto", "mtp"):
+        print(f"llama-mtp generate: {args.model} has no NextN (MTP) layers: drafts from the text only", file=sys.stderr)
     s = stream(
-        model, args.prompt, max_tokens=args.max_tokens, mtp=mtp, n_draft_max=args.n_draft_max,
+        model, args.prompt, max_tokens=args.max_tokens, mtp=mtp, draft=None if args.no_mtp else args.draft,
+        n_draft_max=args.n_draft_max,
         p_min=args.p_min, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
         min_p=args.min_p, seed=args.seed, n_threads=args.threads, stop=args.stop or None, exact=args.exact,
     )
@@ -220,7 +225,10 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     gen.add_argument("--min-p", type=float, default=0.0, help="drop tokens below min-p times the top probability")
     gen.add_argument("--seed", type=int, default=None, help="sampling seed (default: random)")
     gen.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
-    gen.add_argument("--no-mtp", action="store_true", help="plain decoding")
+    gen.add_argument("--no-mtp", action="store_true", help="plain decoding (--draft none)")
+    gen.add_argument("--draft", choices=DRAFT_CHOICES, default="auto",
+                     help="drafters: auto (MTP where the model has NextN layers, and n-gram drafts from the text, "
+                          "chosen each step), mtp, ngram or none")
     gen.add_argument("--exact", action="store_true",
                      help="batch-invariant decoding: greedy output that of one token per decode (slower)")
     gen.add_argument("--n-gpu-layers", "-ngl", type=int, default=None,
@@ -258,7 +266,10 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     srv.add_argument("-c", "--ctx-size", type=int, default=4096, help="context tokens per sequence")
     srv.add_argument("--n-draft-max", type=_draft_length, default="auto",
                      help=f'default draft length, or "auto" (0..{AUTO_DRAFT_MAX}); requests may ask for less')
-    srv.add_argument("--no-mtp", action="store_true", help="plain decoding for every request")
+    srv.add_argument("--no-mtp", action="store_true", help="plain decoding for every request (--draft none)")
+    srv.add_argument("--draft", choices=DRAFT_CHOICES, default="auto",
+                     help="drafters: auto, mtp, ngram or none (requests may ask for less with \"draft\")")
+    srv.add_argument("--ngram", choices=NGRAM_KINDS, default=DEFAULT_NGRAM, help="the n-gram drafter (upstream's)")
     srv.add_argument("--exact", action="store_true",
                      help="batch-invariant decoding for requests that do not set \"exact\" (slower)")
     srv.add_argument("-t", "--threads", type=int, default=None, help="CPU threads (default: one per core)")
@@ -316,7 +327,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise _UsageError("--parallel >= 1, --max-queue >= 0 and --ctx-size >= 64 are needed")
     template = Path(args.chat_template_file).read_text() if args.chat_template_file else None
     serve(path, host=args.host, port=args.port, parallel=args.parallel, ctx_size=args.ctx_size,
-          mtp=not args.no_mtp, n_draft_max=args.n_draft_max, n_threads=args.threads, max_queue=args.max_queue,
+          mtp=not args.no_mtp, draft=None if args.no_mtp else args.draft, ngram=args.ngram,
+          n_draft_max=args.n_draft_max, n_threads=args.threads, max_queue=args.max_queue,
           api_key=args.api_key, chat_template=template, model_id=args.alias,
           n_gpu_layers=args.n_gpu_layers, rpc_servers=args.rpc, exact=args.exact)
     return 0

@@ -10,6 +10,7 @@ from typing import Any, overload
 
 from ._core import ChatTemplate, Grammar, InvalidArgumentError, MtpSessionConfig
 from .chat import ChatCompletion, ChatStream, Message, render_chat
+from .drafters import NGRAM_DRAFT_MAX, Draft, drafters_for
 from .generation import (
     _DEFAULTS,
     _MAX_CONTEXT,
@@ -35,9 +36,11 @@ def _llm_for(model: ModelLike, token_counts: list[int], o: _Options) -> LLM:
     """An LLM with a slot per prompt (up to the sequence limit) and KV cells per slot for the
     longest prompt, max_tokens and a draft."""
     max_tokens = _check_int("max_tokens", o.max_tokens, 0, _MAX_CONTEXT)
-    if o.mtp and not isinstance(o.n_draft_max, str):  # InvalidConfigError naming the field, as MtpSession
+    m = _open_model(model)
+    use = drafters_for(m.has_mtp, draft=o.draft, mtp=o.mtp)
+    if use.mtp and not isinstance(o.n_draft_max, str):  # InvalidConfigError naming the field, as MtpSession
         MtpSessionConfig(n_draft_max=o.n_draft_max, n_min=o.n_min, p_min=o.p_min)
-    ceiling = draft_ceiling(o.n_draft_max) if o.mtp else 0
+    ceiling = max(draft_ceiling(o.n_draft_max) if use.mtp else 0, NGRAM_DRAFT_MAX if use.ngram else 0)
     if not token_counts:
         raise InvalidArgumentError("no prompts")
     longest = max(token_counts)
@@ -50,8 +53,8 @@ def _llm_for(model: ModelLike, token_counts: list[int], o: _Options) -> LLM:
         raise InvalidArgumentError(
             f"prompt ({longest} tokens) + max_tokens ({max_tokens}) exceed the largest context, {_MAX_CONTEXT} tokens")
     per_seq = min(per_seq, _MAX_CONTEXT // n_seq)
-    return LLM(_open_model(model), n_ctx=per_seq * n_seq, n_parallel=n_seq, n_batch=max(32, min(512, longest)),
-               mtp=o.mtp, n_draft_max=o.n_draft_max, n_min=o.n_min, p_min=o.p_min, n_threads=o.n_threads,
+    return LLM(m, n_ctx=per_seq * n_seq, n_parallel=n_seq, n_batch=max(32, min(512, longest)),
+               mtp=o.mtp, draft=o.draft, n_draft_max=o.n_draft_max, n_min=o.n_min, p_min=o.p_min, n_threads=o.n_threads,
                exact=o.exact)
 
 
@@ -68,19 +71,22 @@ def _sized_llm(model: ModelLike, prompt: Prompt | Prompts, o: _Options) -> Strea
 
 @overload
 def stream(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
-        model: ModelLike, prompt: Prompt, *, max_tokens: int = ..., mtp: bool = ..., n_draft_max: DraftLength = ...,
+        model: ModelLike, prompt: Prompt, *, max_tokens: int = ..., mtp: bool | None = ..., draft: Draft | None = ...,
+        n_draft_max: DraftLength = ...,
            p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
            top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
            stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
            ignore_eos: bool = ..., grammar: Grammar | None = ..., exact: bool = ...) -> Stream[str]: ...
 @overload
-def stream(model: ModelLike, prompt: Prompts, *, max_tokens: int = ..., mtp: bool = ..., n_draft_max: DraftLength = ...,
+def stream(model: ModelLike, prompt: Prompts, *, max_tokens: int = ..., mtp: bool | None = ..., draft: Draft | None = ...,
+           n_draft_max: DraftLength = ...,
            p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
            top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
            stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
            ignore_eos: bool = ..., grammar: Grammar | None = ..., exact: bool = ...) -> Stream[tuple[int, str]]: ...
 def stream(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _DEFAULTS.max_tokens,
-           mtp: bool = _DEFAULTS.mtp, n_draft_max: DraftLength = _DEFAULTS.n_draft_max, p_min: float = _DEFAULTS.p_min,
+           mtp: bool | None = _DEFAULTS.mtp, draft: Draft | None = _DEFAULTS.draft,
+           n_draft_max: DraftLength = _DEFAULTS.n_draft_max, p_min: float = _DEFAULTS.p_min,
            n_min: int = _DEFAULTS.n_min, n_threads: int | None = _DEFAULTS.n_threads,
            temperature: float = _DEFAULTS.temperature, top_k: int = _DEFAULTS.top_k, top_p: float = _DEFAULTS.top_p,
            min_p: float = _DEFAULTS.min_p, seed: int | None = _DEFAULTS.seed,
@@ -94,19 +100,22 @@ def stream(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _DEF
     return _sized_llm(model, prompt, o)
 @overload
 def generate(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
-        model: ModelLike, prompt: Prompt, *, max_tokens: int = ..., mtp: bool = ..., n_draft_max: DraftLength = ...,
+        model: ModelLike, prompt: Prompt, *, max_tokens: int = ..., mtp: bool | None = ..., draft: Draft | None = ...,
+        n_draft_max: DraftLength = ...,
              p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
              top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
              stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
              ignore_eos: bool = ..., grammar: Grammar | None = ..., exact: bool = ...) -> Generation: ...
 @overload
-def generate(model: ModelLike, prompt: Prompts, *, max_tokens: int = ..., mtp: bool = ..., n_draft_max: DraftLength = ...,
+def generate(model: ModelLike, prompt: Prompts, *, max_tokens: int = ..., mtp: bool | None = ..., draft: Draft | None = ...,
+             n_draft_max: DraftLength = ...,
              p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
              top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
              stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
              ignore_eos: bool = ..., grammar: Grammar | None = ..., exact: bool = ...) -> list[Generation]: ...
 def generate(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _DEFAULTS.max_tokens,
-             mtp: bool = _DEFAULTS.mtp, n_draft_max: DraftLength = _DEFAULTS.n_draft_max, p_min: float = _DEFAULTS.p_min,
+             mtp: bool | None = _DEFAULTS.mtp, draft: Draft | None = _DEFAULTS.draft,
+             n_draft_max: DraftLength = _DEFAULTS.n_draft_max, p_min: float = _DEFAULTS.p_min,
              n_min: int = _DEFAULTS.n_min, n_threads: int | None = _DEFAULTS.n_threads,
              temperature: float = _DEFAULTS.temperature, top_k: int = _DEFAULTS.top_k,
              top_p: float = _DEFAULTS.top_p, min_p: float = _DEFAULTS.min_p, seed: int | None = _DEFAULTS.seed,
@@ -119,8 +128,10 @@ def generate(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _D
     It runs on a fresh LLM sized for these prompts; use an LLM to keep the model warm between
     calls (its contexts, KV prefixes and draft-length controller).
 
-    max_tokens: most tokens per prompt. mtp: draft with the model's NextN layers (needs them;
-    mtp=False is plain decoding). n_draft_max: the draft length, or "auto" (the default): a
+    max_tokens: most tokens per prompt. draft: "auto" (the default: MTP where the model has
+    NextN layers, and n-gram drafts from the text, picked step by step by their measured
+    acceptance and cost), "mtp", "ngram" (any model) or "none". mtp=False is plain decoding,
+    mtp=True requires NextN layers. n_draft_max: the MTP draft length, or "auto" (the default): a
     DraftController picks it for each step, from 0 (plain decoding) to AUTO_DRAFT_MAX, by what
     it measures (acceptance per position, the cost of each length). p_min, n_min: the draft's
     minimum probability and minimum length. n_threads: None is one per physical core
@@ -143,7 +154,8 @@ def generate(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _D
 def chat_stream(model: ModelLike, messages: Sequence[Message], *, tools: Sequence[Mapping[str, Any]] | None = None,
                 tool_choice: str = "auto", response_format: Mapping[str, Any] | None = None,
                 chat_template: str | None = None, parallel_tool_calls: bool = False, enable_thinking: bool = True,
-                template_kwargs: Mapping[str, Any] | None = None, max_tokens: int = 256, mtp: bool = True,
+                template_kwargs: Mapping[str, Any] | None = None, max_tokens: int = 256, mtp: bool | None = None,
+                draft: Draft | None = None,
                 n_draft_max: DraftLength = "auto", temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
                 min_p: float = 0.0, seed: int | None = None, stop: str | Sequence[str] | None = None,
                 n_threads: int | None = None, exact: bool = False) -> ChatStream:
@@ -153,10 +165,10 @@ def chat_stream(model: ModelLike, messages: Sequence[Message], *, tools: Sequenc
                          response_format=response_format, parallel_tool_calls=parallel_tool_calls,
                          enable_thinking=enable_thinking, template_kwargs=template_kwargs)
     tokens = m.tokenize(prompt.prompt, add_special=True, parse_special=True)
-    o = _Options(max_tokens=max_tokens, mtp=mtp and m.has_mtp, n_draft_max=n_draft_max, n_threads=n_threads,
-                 exact=exact)
+    o = _Options(max_tokens=max_tokens, mtp=None if mtp and not m.has_mtp else mtp, draft=draft,
+                 n_draft_max=n_draft_max, n_threads=n_threads, exact=exact)
     llm = _llm_for(m, [len(tokens)], o)
-    return llm._reply_stream(prompt, tokens, max_tokens=max_tokens, mtp=None, n_draft_max=None,  # noqa: SLF001
+    return llm._reply_stream(prompt, tokens, max_tokens=max_tokens, mtp=None, draft=None, n_draft_max=None,  # noqa: SLF001
                              temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, seed=seed, stop=stop,
                              n_threads=None, exact=None)
 
@@ -164,7 +176,8 @@ def chat_stream(model: ModelLike, messages: Sequence[Message], *, tools: Sequenc
 def chat(model: ModelLike, messages: Sequence[Message], *, tools: Sequence[Mapping[str, Any]] | None = None,
          tool_choice: str = "auto", response_format: Mapping[str, Any] | None = None, chat_template: str | None = None,
          parallel_tool_calls: bool = False, enable_thinking: bool = True,
-         template_kwargs: Mapping[str, Any] | None = None, max_tokens: int = 256, mtp: bool = True,
+         template_kwargs: Mapping[str, Any] | None = None, max_tokens: int = 256, mtp: bool | None = None,
+         draft: Draft | None = None,
          n_draft_max: DraftLength = "auto", temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
          min_p: float = 0.0, seed: int | None = None, stop: str | Sequence[str] | None = None,
          n_threads: int | None = None, exact: bool = False) -> ChatCompletion:
@@ -180,7 +193,7 @@ def chat(model: ModelLike, messages: Sequence[Message], *, tools: Sequence[Mappi
     s = chat_stream(model, messages, tools=tools, tool_choice=tool_choice, response_format=response_format,
                     chat_template=chat_template, parallel_tool_calls=parallel_tool_calls,
                     enable_thinking=enable_thinking, template_kwargs=template_kwargs, max_tokens=max_tokens, mtp=mtp,
-                    n_draft_max=n_draft_max, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
+                    draft=draft, n_draft_max=n_draft_max, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
                     seed=seed, stop=stop, n_threads=n_threads, exact=exact)
     for _ in s:
         pass

@@ -20,6 +20,7 @@ import numpy as np
 
 from ._core import Context, DraftController, Generator, Grammar, InvalidArgumentError, Model, MtpStats, build_info
 from ._scheduler import Event, Job, JobOptions, Scheduler
+from .drafters import Draft
 from .sizing import DraftLength
 
 # llama.cpp's largest context (tokens per sequence) and its sequence limit
@@ -71,7 +72,8 @@ class _Options:
     """The keyword arguments of generate() and stream(), with their defaults (one place)."""
 
     max_tokens: int = 128
-    mtp: bool = True
+    mtp: bool | None = None
+    draft: Draft | None = None
     n_draft_max: DraftLength = "auto"
     p_min: float = 0.0
     n_min: int = 0

@@ -17,6 +17,7 @@ import numpy as np
 from ._core import ChatPrompt, ChatTemplate, Generator, Grammar, InvalidArgumentError, Model, MtpSessionConfig, MtpStats
 from ._scheduler import EngineStats, JobOptions, Scheduler
 from .chat import ChatCompletion, ChatStream, Message, render_chat
+from .drafters import DEFAULT_NGRAM, NGRAM_DRAFT_MAX, Draft, Drafters, NgramKind, check_ngram_kind, drafters_for, request_drafters
 from .generation import (
     _MAX_CONTEXT,
     _MAX_SEQUENCES,
@@ -40,8 +41,11 @@ class LLM:
 
     n_ctx: KV cells in all, split evenly between the n_parallel slots (each sequence gets
     n_ctx // n_parallel). n_parallel: sequences generated at once; more requests wait for a
-    slot. mtp: draft with the model's NextN layers (None: where it has them). n_draft_max: the
-    longest draft, or "auto" (a DraftController picks each step's length, from 0 to
+    slot. draft: what to draft with, "auto" (None; MTP where the model has NextN layers and
+    n-gram drafts from the text, chosen step by step by what each one's acceptance and cost
+    measure), "mtp", "ngram" or "none"; mtp=False is "none", mtp=True requires NextN layers.
+    ngram: upstream's n-gram drafter (README, "Drafts from the text"), ngram_n_max its longest
+    draft. n_draft_max: the longest MTP draft, or "auto" (a DraftController picks each step's length, from 0 to
     AUTO_DRAFT_MAX, by the acceptance and costs it measures; what it learns stays for the next
     call). n_min, p_min: the draft's minimum length and probability. n_threads: None is one per
     physical core. exact: the default of every request's exact (README, "Exactness").
@@ -49,8 +53,10 @@ class LLM:
     """
 
     def __init__(self, model: Model | str | os.PathLike[str], *, n_ctx: int = 4096, n_parallel: int = 1,
-                 n_batch: int = 512, mtp: bool | None = None, n_draft_max: DraftLength = "auto", n_min: int = 0,
-                 p_min: float = 0.0, n_threads: int | None = None, exact: bool = False, max_queue: int = 64) -> None:
+                 n_batch: int = 512, mtp: bool | None = None, draft: Draft | None = None,
+                 n_draft_max: DraftLength = "auto", n_min: int = 0, p_min: float = 0.0, n_threads: int | None = None,
+                 exact: bool = False, max_queue: int = 64, ngram: NgramKind = DEFAULT_NGRAM,
+                 ngram_n_max: int = NGRAM_DRAFT_MAX) -> None:
         if isinstance(model, Model):
             self._model = model
         elif isinstance(model, (str, os.PathLike)):
@@ -61,12 +67,12 @@ class LLM:
         n_ctx = _check_int("n_ctx", n_ctx, 64 * n_parallel, _MAX_CONTEXT)
         n_batch = _check_int("n_batch", n_batch, 1, _MAX_CONTEXT)
         max_queue = _check_int("max_queue", max_queue, 0, 1 << 20)
+        ngram_n_max = _check_int("ngram_n_max", ngram_n_max, 1, 256)
+        check_ngram_kind(ngram)
         if n_threads is not None:
             n_threads = _check_int("n_threads", n_threads, 1, 1024)
-        if mtp is None:
-            mtp = self._model.has_mtp
-        elif mtp and not self._model.has_mtp:
-            raise InvalidArgumentError("mtp=True needs a model with NextN (MTP) layers; use mtp=False")
+        self._drafters = drafters_for(self._model.has_mtp, draft=draft, mtp=mtp)
+        mtp = self._drafters.mtp
         if mtp and not isinstance(n_draft_max, str):  # InvalidConfigError naming the field, as MtpSession
             MtpSessionConfig(n_draft_max=n_draft_max, n_min=n_min, p_min=p_min)
         self._draft_max = draft_ceiling(n_draft_max)
@@ -80,7 +86,8 @@ class LLM:
         self._templates_lock = threading.Lock()
         self._scheduler = Scheduler(self._model, parallel=n_parallel, ctx_per_sequence=n_ctx // n_parallel, mtp=self._mtp,
                                     n_draft_max=n_draft_max, n_threads=n_threads, n_batch=n_batch, n_min=n_min,
-                                    p_min=p_min, max_queue=max_queue, exact=self._exact)
+                                    p_min=p_min, max_queue=max_queue, exact=self._exact,
+                                    ngram=ngram if self._drafters.ngram else None, ngram_n_max=ngram_n_max)
 
     # --- what it holds --------------------------------------------------------------------------
     @property
@@ -98,6 +105,17 @@ class LLM:
     @property
     def mtp(self) -> bool:
         return self._mtp
+
+    @property
+    def drafters(self) -> Drafters:
+        """What it drafts with (mtp, ngram); draft is its name."""
+        return self._drafters
+
+    @property
+    def draft(self) -> Draft:
+        """What it drafts with: "auto" (MTP where the model has NextN layers, and n-gram drafts
+        from the text, chosen step by step), "mtp", "ngram" or "none"."""
+        return self._drafters.name
 
     @property
     def generator(self) -> Generator:
@@ -134,24 +152,25 @@ class LLM:
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"n_parallel={self.n_parallel}, n_ctx_per_sequence={self.n_ctx_per_sequence}"
-        return f"LLM({self._model.path!r}, {state}, mtp={self._mtp}, n_draft_max={self._n_draft_max!r})"
+        return (f"LLM({self._model.path!r}, {state}, draft={self.draft!r}, mtp={self._mtp}, "
+                f"n_draft_max={self._n_draft_max!r})")
 
     # --- requests -------------------------------------------------------------------------------
-    def _n_draft(self, mtp: bool | None, n_draft_max: DraftLength | None) -> int:
-        """A request's SequenceOptions.n_draft: -1 follows the LLM's draft length, 0 none, k at most k."""
-        if mtp is False:
-            return 0
-        if mtp and not self._mtp:
-            raise InvalidArgumentError("mtp=True: this LLM was made without MTP (a model without NextN layers, or mtp=False)")
-        if n_draft_max is None or not self._mtp or n_draft_max == self._n_draft_max:
-            return -1
+    def _n_draft(self, mtp: bool | None, draft: Draft | None, n_draft_max: DraftLength | None) -> tuple[int, bool]:
+        """A request's SequenceOptions (n_draft, ngram): n_draft -1 follows the LLM's draft
+        length, 0 none, k at most k; ngram whether it may verify drafts from its text."""
+        use = request_drafters(self._drafters, draft=draft, mtp=mtp)
+        if not use.mtp:
+            return 0, use.ngram
+        if n_draft_max is None or n_draft_max == self._n_draft_max:
+            return -1, use.ngram
         if n_draft_max == "auto":
             raise InvalidArgumentError(f'n_draft_max="auto" needs an LLM made with it; this one drafts {self._n_draft_max}')
         k = draft_ceiling(n_draft_max)
         if k > self._draft_max:
             raise InvalidArgumentError(f"n_draft_max={k}: this LLM's contexts are sized for drafts of at most "
                                        f"{self._draft_max} (LLM(n_draft_max=...))")
-        return min(k, self._scheduler.ceiling)
+        return min(k, self._scheduler.ceiling), use.ngram
 
     def _check_fixed(self, **given: object) -> None:
         for name, value in given.items():
@@ -166,7 +185,8 @@ class LLM:
             return prompt  # checked by the native loop (dtype, range)
         return list(prompt)
 
-    def _stream(self, prompt: Prompt | Prompts, *, max_tokens: int, mtp: bool | None, n_draft_max: DraftLength | None,
+    def _stream(self, prompt: Prompt | Prompts, *, max_tokens: int, mtp: bool | None, draft: Draft | None,
+                n_draft_max: DraftLength | None,
                 p_min: float | None, n_min: int | None, n_threads: int | None, temperature: float, top_k: int,
                 top_p: float, min_p: float, seed: int | None, stop: str | Sequence[str] | None, add_special: bool,
                 parse_special: bool, ignore_eos: bool, grammar: Grammar | None, exact: bool | None) -> Stream[Any]:
@@ -174,7 +194,7 @@ class LLM:
         scheduler.generator_or_raise()
         max_tokens = _check_int("max_tokens", max_tokens, 0, _MAX_CONTEXT)
         self._check_fixed(p_min=p_min, n_min=n_min, n_threads=n_threads)
-        n_draft = self._n_draft(mtp, n_draft_max)
+        n_draft, ngram = self._n_draft(mtp, draft, n_draft_max)
         exact = self._exact if exact is None else bool(exact)
         if exact:
             require_exact_support(self._model)
@@ -189,27 +209,28 @@ class LLM:
         stops = [stop] if isinstance(stop, str) else list(stop or [])
         jobs = [StreamJob(t, JobOptions(max_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                                         min_p=min_p, seed=None if seed is None else (seed + i) % (1 << 32),
-                                        stop=stops, n_draft=n_draft, grammar=grammar, ignore_eos=ignore_eos,
+                                        stop=stops, n_draft=n_draft, ngram=ngram, grammar=grammar, ignore_eos=ignore_eos,
                                         exact=exact), i)
                 for i, t in enumerate(tokens)]
         scheduler.submit(jobs, bounded=False, admit_now=True)
         return Stream(scheduler, jobs, batched=batched, on_end=scheduler.save_costs)
 
     @overload
-    def stream(self, prompt: Prompt, *, max_tokens: int = ..., mtp: bool | None = ...,  # type: ignore[overload-overlap]
+    def stream(self, prompt: Prompt, *, max_tokens: int = ..., mtp: bool | None = ..., draft: Draft | None = ...,
+                # type: ignore[overload-overlap]
                n_draft_max: DraftLength | None = ..., p_min: float | None = ..., n_min: int | None = ...,
                n_threads: int | None = ..., temperature: float = ..., top_k: int = ..., top_p: float = ...,
                min_p: float = ..., seed: int | None = ..., stop: str | Sequence[str] | None = ...,
                add_special: bool = ..., parse_special: bool = ..., ignore_eos: bool = ...,
                grammar: Grammar | None = ..., exact: bool | None = ...) -> Stream[str]: ...
     @overload
-    def stream(self, prompt: Prompts, *, max_tokens: int = ..., mtp: bool | None = ...,
+    def stream(self, prompt: Prompts, *, max_tokens: int = ..., mtp: bool | None = ..., draft: Draft | None = ...,
                n_draft_max: DraftLength | None = ..., p_min: float | None = ..., n_min: int | None = ...,
                n_threads: int | None = ..., temperature: float = ..., top_k: int = ..., top_p: float = ...,
                min_p: float = ..., seed: int | None = ..., stop: str | Sequence[str] | None = ...,
                add_special: bool = ..., parse_special: bool = ..., ignore_eos: bool = ...,
                grammar: Grammar | None = ..., exact: bool | None = ...) -> Stream[tuple[int, str]]: ...
-    def stream(self, prompt: Prompt | Prompts, *, max_tokens: int = 128, mtp: bool | None = None,
+    def stream(self, prompt: Prompt | Prompts, *, max_tokens: int = 128, mtp: bool | None = None, draft: Draft | None = None,
                n_draft_max: DraftLength | None = None, p_min: float | None = None, n_min: int | None = None,
                n_threads: int | None = None, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
                min_p: float = 0.0, seed: int | None = None, stop: str | Sequence[str] | None = None,
@@ -219,26 +240,28 @@ class LLM:
         pairs for a list of prompts); `.result` then holds the Generation(s). The prompts are
         admitted (their KV prefix reused, the rest decoded) before this returns, where a slot is
         free; the generation runs as the stream is iterated."""
-        return self._stream(prompt, max_tokens=max_tokens, mtp=mtp, n_draft_max=n_draft_max, p_min=p_min, n_min=n_min,
+        return self._stream(prompt, max_tokens=max_tokens, mtp=mtp, draft=draft, n_draft_max=n_draft_max, p_min=p_min,
+                            n_min=n_min,
                             n_threads=n_threads, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
                             seed=seed, stop=stop, add_special=add_special, parse_special=parse_special,
                             ignore_eos=ignore_eos, grammar=grammar, exact=exact)
 
     @overload
-    def generate(self, prompt: Prompt, *, max_tokens: int = ..., mtp: bool | None = ...,  # type: ignore[overload-overlap]
+    def generate(self, prompt: Prompt, *, max_tokens: int = ..., mtp: bool | None = ..., draft: Draft | None = ...,
+                  # type: ignore[overload-overlap]
                  n_draft_max: DraftLength | None = ..., p_min: float | None = ..., n_min: int | None = ...,
                  n_threads: int | None = ..., temperature: float = ..., top_k: int = ..., top_p: float = ...,
                  min_p: float = ..., seed: int | None = ..., stop: str | Sequence[str] | None = ...,
                  add_special: bool = ..., parse_special: bool = ..., ignore_eos: bool = ...,
                  grammar: Grammar | None = ..., exact: bool | None = ...) -> Generation: ...
     @overload
-    def generate(self, prompt: Prompts, *, max_tokens: int = ..., mtp: bool | None = ...,
+    def generate(self, prompt: Prompts, *, max_tokens: int = ..., mtp: bool | None = ..., draft: Draft | None = ...,
                  n_draft_max: DraftLength | None = ..., p_min: float | None = ..., n_min: int | None = ...,
                  n_threads: int | None = ..., temperature: float = ..., top_k: int = ..., top_p: float = ...,
                  min_p: float = ..., seed: int | None = ..., stop: str | Sequence[str] | None = ...,
                  add_special: bool = ..., parse_special: bool = ..., ignore_eos: bool = ...,
                  grammar: Grammar | None = ..., exact: bool | None = ...) -> list[Generation]: ...
-    def generate(self, prompt: Prompt | Prompts, *, max_tokens: int = 128, mtp: bool | None = None,
+    def generate(self, prompt: Prompt | Prompts, *, max_tokens: int = 128, mtp: bool | None = None, draft: Draft | None = None,
                  n_draft_max: DraftLength | None = None, p_min: float | None = None, n_min: int | None = None,
                  n_threads: int | None = None, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
                  min_p: float = 0.0, seed: int | None = None, stop: str | Sequence[str] | None = None,
@@ -249,7 +272,8 @@ class LLM:
         llama_mtp.generate()'s; those set on the LLM (n_threads, n_min, p_min) may be given
         only with the LLM's value, and n_draft_max only up to the LLM's (None: the LLM's).
         mtp=False: no drafting for this request. Sequence i of a list is seeded seed + i."""
-        return self._stream(prompt, max_tokens=max_tokens, mtp=mtp, n_draft_max=n_draft_max, p_min=p_min, n_min=n_min,
+        return self._stream(prompt, max_tokens=max_tokens, mtp=mtp, draft=draft, n_draft_max=n_draft_max, p_min=p_min,
+                            n_min=n_min,
                             n_threads=n_threads, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
                             seed=seed, stop=stop, add_special=add_special, parse_special=parse_special,
                             ignore_eos=ignore_eos, grammar=grammar, exact=exact)._run()
@@ -268,6 +292,7 @@ class LLM:
                     tool_choice: str = "auto", response_format: Mapping[str, Any] | None = None,
                     chat_template: str | None = None, parallel_tool_calls: bool = False, enable_thinking: bool = True,
                     template_kwargs: Mapping[str, Any] | None = None, max_tokens: int = 256, mtp: bool | None = None,
+                    draft: Draft | None = None,
                     n_draft_max: DraftLength | None = None, temperature: float = 0.0, top_k: int = 0,
                     top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None,
                     stop: str | Sequence[str] | None = None, n_threads: int | None = None,
@@ -277,17 +302,17 @@ class LLM:
                              response_format=response_format, parallel_tool_calls=parallel_tool_calls,
                              enable_thinking=enable_thinking, template_kwargs=template_kwargs)
         return self._reply_stream(prompt, self._model.tokenize(prompt.prompt, add_special=True, parse_special=True),
-                                  max_tokens=max_tokens, mtp=mtp, n_draft_max=n_draft_max, temperature=temperature,
+                                  max_tokens=max_tokens, mtp=mtp, draft=draft, n_draft_max=n_draft_max, temperature=temperature,
                                   top_k=top_k, top_p=top_p, min_p=min_p, seed=seed, stop=stop, n_threads=n_threads,
                                   exact=exact)
 
-    def _reply_stream(self, prompt: ChatPrompt, tokens: TokenList, *, max_tokens: int, mtp: bool | None,
+    def _reply_stream(self, prompt: ChatPrompt, tokens: TokenList, *, max_tokens: int, mtp: bool | None, draft: Draft | None,
                       n_draft_max: DraftLength | None, temperature: float, top_k: int, top_p: float, min_p: float,
                       seed: int | None, stop: str | Sequence[str] | None, n_threads: int | None,
                       exact: bool | None) -> ChatStream:
         """The reply to a rendered conversation (its tokens given: llama_mtp.chat() sized the LLM by them)."""
         stops = ([stop] if isinstance(stop, str) else list(stop or [])) + list(prompt.stops)
-        inner = self.stream(tokens, max_tokens=max_tokens, mtp=mtp, n_draft_max=n_draft_max, temperature=temperature,
+        inner = self.stream(tokens, max_tokens=max_tokens, mtp=mtp, draft=draft, n_draft_max=n_draft_max, temperature=temperature,
                             top_k=top_k, top_p=top_p, min_p=min_p, seed=seed, stop=stops or None, n_threads=n_threads,
                             grammar=prompt.grammar, exact=exact)
         return ChatStream(prompt, inner)
@@ -296,6 +321,7 @@ class LLM:
              tool_choice: str = "auto", response_format: Mapping[str, Any] | None = None,
              chat_template: str | None = None, parallel_tool_calls: bool = False, enable_thinking: bool = True,
              template_kwargs: Mapping[str, Any] | None = None, max_tokens: int = 256, mtp: bool | None = None,
+             draft: Draft | None = None,
              n_draft_max: DraftLength | None = None, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
              min_p: float = 0.0, seed: int | None = None, stop: str | Sequence[str] | None = None,
              n_threads: int | None = None, exact: bool | None = None) -> ChatCompletion:
@@ -306,7 +332,7 @@ class LLM:
         s = self.chat_stream(messages, tools=tools, tool_choice=tool_choice, response_format=response_format,
                              chat_template=chat_template, parallel_tool_calls=parallel_tool_calls,
                              enable_thinking=enable_thinking, template_kwargs=template_kwargs, max_tokens=max_tokens,
-                             mtp=mtp, n_draft_max=n_draft_max, temperature=temperature, top_k=top_k, top_p=top_p,
+                             mtp=mtp, draft=draft, n_draft_max=n_draft_max, temperature=temperature, top_k=top_k, top_p=top_p,
                              min_p=min_p, seed=seed, stop=stop, n_threads=n_threads, exact=exact)
         for _ in s:
             pass

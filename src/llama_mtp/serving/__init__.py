@@ -8,6 +8,7 @@ import socket
 import sys
 from pathlib import Path
 
+from ..drafters import DEFAULT_NGRAM, Draft, NgramKind
 from ..sizing import DraftLength
 
 
@@ -15,9 +16,11 @@ def serve(model_path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: 
           ctx_size: int = 4096, mtp: bool = True, n_draft_max: DraftLength = "auto", n_threads: int | None = None,
           max_queue: int = 64, api_key: str | None = None, chat_template: str | None = None,
           model_id: str | None = None, log_level: str = "warning", n_gpu_layers: int | None = None,
-          rpc_servers: list[str] | None = None, exact: bool = False) -> None:
+          rpc_servers: list[str] | None = None, exact: bool = False, draft: Draft | None = None,
+          ngram: NgramKind = DEFAULT_NGRAM) -> None:
     """Load the model and serve it until interrupted. Prints one line "listening on URL" once
-    the socket is bound (port 0 picks a free port). n_gpu_layers and rpc_servers go to Model(). exact: the default of a request
+    the socket is bound (port 0 picks a free port). draft, ngram: LLM()'s (requests may ask for
+    less with their "draft" field). n_gpu_layers and rpc_servers go to Model(). exact: the default of a request
     without an "exact" field (batch-invariant decoding; README, "Exactness")."""
     import uvicorn
 
@@ -30,8 +33,9 @@ def serve(model_path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: 
     template = ChatTemplate(model, source=chat_template or "")
     # the same engine object as Python's: ctx_size KV cells per slot, a slot's KV kept for the
     # next request that begins with it
-    llm = LLM(model, n_ctx=ctx_size * parallel, n_parallel=parallel, mtp=mtp and model.has_mtp,
-              n_draft_max=n_draft_max, n_threads=n_threads, max_queue=max_queue, exact=exact)
+    llm = LLM(model, n_ctx=ctx_size * parallel, n_parallel=parallel, mtp=None if mtp and not model.has_mtp else mtp,
+              draft=draft, ngram=ngram, n_draft_max=n_draft_max, n_threads=n_threads, max_queue=max_queue,
+              exact=exact)
     engine = BatchEngine(llm)
     app = create_app(engine, model_id=model_id or Path(model_path).name, template=template, api_key=api_key)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,

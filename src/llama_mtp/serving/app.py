@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from .._core import ChatPrompt, ChatTemplate, ChatTemplateError, InvalidArgumentError, LlamaError
 from ..chat import ReplyContent, finish_reason_of, parse_reply, render_chat
+from ..drafters import request_drafters
 from ..generation import require_exact_support
 from .engine import BatchEngine, EngineStoppedError, Job, JobOptions, QueueFullError
 from .metrics import CONTENT_TYPE, ServerMetrics
@@ -137,7 +138,11 @@ class ApiServer:
             raise RequestError("messages" if prompt else "prompt",
                                f"the prompt has {n_prompt} tokens; a sequence holds {self.engine.n_ctx_per_sequence}")
         max_tokens = room if s.max_tokens is None else min(s.max_tokens, room)
-        if not s.mtp:
+        try:
+            use = request_drafters(self.engine.llm.drafters, draft=s.draft, mtp=None if s.mtp else False)
+        except InvalidArgumentError as e:
+            raise RequestError("draft", str(e)) from e
+        if not use.mtp:
             n_draft = 0
         elif s.n_draft_max is None or s.n_draft_max == "auto":
             n_draft = -1
@@ -153,7 +158,7 @@ class ApiServer:
             except InvalidArgumentError as e:
                 raise RequestError("exact", str(e)) from e
         return JobOptions(max_tokens=max_tokens, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
-                          min_p=s.min_p, seed=s.seed, stop=stops, n_draft=n_draft, ignore_eos=s.ignore_eos,
+                          min_p=s.min_p, seed=s.seed, stop=stops, n_draft=n_draft, ngram=use.ngram, ignore_eos=s.ignore_eos,
                           grammar=prompt.grammar if prompt is not None else None, exact=exact)
 
     async def run_job(self, request: Request, job: Job) -> tuple[str, str]:
@@ -222,7 +227,8 @@ class ApiServer:
     async def models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [
             {"id": self.model_id, "object": "model", "created": self.created, "owned_by": "llama-mtp",
-             "meta": {"mtp": self.engine.mtp, "exact": self.engine.exact, "n_draft_max": self.engine.n_draft_max,
+             "meta": {"mtp": self.engine.mtp, "draft": self.engine.llm.draft, "exact": self.engine.exact,
+                      "n_draft_max": self.engine.n_draft_max,
                       "parallel": self.engine.parallel, "n_ctx_per_sequence": self.engine.n_ctx_per_sequence}}]})
 
     async def metrics_endpoint(self, request: Request) -> Response:

@@ -60,6 +60,23 @@ class ServerMetrics(Collector):
         yield GaugeMetricFamily("llama_mtp_tokens_per_second", "Generated tokens per second over the last 10 s",
                                 value=s.tokens_per_second())
         generator = e.llm.generator
+        drafted = CounterMetricFamily("llama_mtp_drafter_draft_tokens", "Draft tokens verified, by drafter",
+                                      labels=["drafter"])
+        accepted = CounterMetricFamily("llama_mtp_drafter_accepted_tokens", "Draft tokens accepted, by drafter",
+                                       labels=["drafter"])
+        steps = CounterMetricFamily("llama_mtp_drafter_steps", "Steps that verified drafts of each drafter",
+                                    labels=["drafter"])
+        rate = GaugeMetricFamily("llama_mtp_drafter_acceptance", "Accepted / verified draft tokens, by drafter",
+                                 labels=["drafter"])
+        for name, tally in generator.drafter_stats.items():
+            drafted.add_metric([name], tally["draft_tokens"])
+            accepted.add_metric([name], tally["accepted_tokens"])
+            steps.add_metric([name], tally["steps"])
+            rate.add_metric([name], tally["acceptance_rate"])
+        yield drafted
+        yield accepted
+        yield steps
+        yield rate
         session = generator.session
         if session is not None:
             stats = session.stats

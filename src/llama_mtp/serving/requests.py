@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..drafters import Draft
 from ..sizing import AUTO_DRAFT_MAX
 
 # the native types the integer fields end in: a value outside them is the request's fault (400),
@@ -38,6 +39,7 @@ class Sampling:
     stream: bool
     mtp: bool
     n_draft_max: int | str | None  # None: the server's default
+    draft: Draft | None = None  # None: whatever the server drafts with
     ignore_eos: bool = False
     exact: bool | None = None  # None: the server's default (serve --exact)
     include_usage: bool = False
@@ -92,6 +94,9 @@ def sampling_of(body: Mapping[str, Any]) -> Sampling:
     if draft is not None and draft != "auto" and (
             isinstance(draft, bool) or not isinstance(draft, int) or not 0 <= draft <= AUTO_DRAFT_MAX):
         raise RequestError("n_draft_max", f"'n_draft_max' must be \"auto\" or an integer in [0, {AUTO_DRAFT_MAX}]")
+    drafter = body.get("draft")
+    if drafter is not None and drafter not in ("auto", "mtp", "ngram", "none"):
+        raise RequestError("draft", "'draft' must be \"auto\", \"mtp\", \"ngram\" or \"none\"")
     options = body.get("stream_options")
     if options is not None and not isinstance(options, Mapping):
         raise RequestError("stream_options", "'stream_options' must be an object")
@@ -110,6 +115,7 @@ def sampling_of(body: Mapping[str, Any]) -> Sampling:
         stream=_boolean(body, "stream", False),
         mtp=_boolean(body, "mtp", True),
         n_draft_max=draft,
+        draft=drafter,  # type: ignore[arg-type]  # checked above
         ignore_eos=_boolean(body, "ignore_eos", False),
         exact=exact,
         include_usage=bool(options and options.get("include_usage") is True),

@@ -1,0 +1,82 @@
+"""Which drafters a generation uses: the model's NextN layers (MTP), drafts taken from the text
+itself (upstream's n-gram drafters), both, or none. One rule, shared by LLM, the one-line
+functions, the server and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from ._core import InvalidArgumentError
+
+__all__ = ["DEFAULT_NGRAM", "NGRAM_DRAFT_MAX", "NGRAM_KINDS", "Draft", "Drafters", "NgramKind", "drafters_for",
+           "request_drafters"]
+
+# "auto": MTP where the model has NextN layers, and n-gram drafts, chosen step by step;
+# "mtp" / "ngram": that one alone; "none": plain decoding.
+Draft = Literal["auto", "mtp", "ngram", "none"]
+# upstream's --spec-type names (ngram-cache needs lookup files and is not offered)
+NgramKind = Literal["ngram-simple", "ngram-map-k", "ngram-map-k4v", "ngram-mod"]
+NGRAM_KINDS: tuple[str, ...] = get_args(NgramKind)
+DEFAULT_NGRAM: NgramKind = "ngram-simple"  # chosen by benchmarks/bench_drafts.py (benchmarks/README.md)
+# the longest n-gram draft (contexts and verify batches are sized for it)
+NGRAM_DRAFT_MAX = 16
+
+
+@dataclass(frozen=True)
+class Drafters:
+    """What an LLM drafts with."""
+
+    mtp: bool
+    ngram: bool
+
+    @property
+    def name(self) -> Draft:
+        return "auto" if self.mtp and self.ngram else "mtp" if self.mtp else "ngram" if self.ngram else "none"
+
+
+def _check_draft(draft: object) -> Draft:
+    if draft not in get_args(Draft):
+        raise InvalidArgumentError(f'draft must be "auto", "mtp", "ngram" or "none", got {draft!r}')
+    return draft  # type: ignore[return-value]
+
+
+def check_ngram_kind(kind: object) -> NgramKind:
+    if kind not in NGRAM_KINDS:
+        raise InvalidArgumentError(f"ngram must be one of {', '.join(NGRAM_KINDS)}, got {kind!r}")
+    return kind  # type: ignore[return-value]
+
+
+def drafters_for(has_mtp: bool, *, draft: Draft | None, mtp: bool | None) -> Drafters:
+    """The drafters of an LLM (or a one-line call). mtp=False keeps its old meaning, no
+    speculation at all; mtp=True asks for the NextN layers (an error without them)."""
+    if mtp is False:
+        if draft not in (None, "none"):
+            raise InvalidArgumentError(f"mtp=False means no speculation; it cannot go with draft={draft!r}")
+        return Drafters(False, False)
+    d = _check_draft("auto" if draft is None else draft)
+    if mtp and d in ("ngram", "none"):
+        raise InvalidArgumentError(f"mtp=True cannot go with draft={d!r}")
+    if d in ("auto", "mtp") and mtp and not has_mtp:
+        raise InvalidArgumentError("mtp=True needs a model with NextN (MTP) layers; use mtp=False")
+    if d == "mtp" and not has_mtp:
+        raise InvalidArgumentError('draft="mtp" needs a model with NextN (MTP) layers; use draft="ngram" or "auto"')
+    return Drafters(mtp=has_mtp and d in ("auto", "mtp"), ngram=d in ("auto", "ngram"))
+
+
+def request_drafters(have: Drafters, *, draft: Draft | None, mtp: bool | None) -> Drafters:
+    """What one request of an LLM drafts with: within what the LLM has (draft=None: all of it)."""
+    if mtp is False:
+        if draft not in (None, "none"):
+            raise InvalidArgumentError(f"mtp=False means no speculation; it cannot go with draft={draft!r}")
+        return Drafters(False, False)
+    if mtp and not have.mtp:
+        raise InvalidArgumentError("mtp=True: this LLM was made without MTP (a model without NextN layers, or mtp=False)")
+    if draft is None or draft == "auto":
+        return have
+    d = _check_draft(draft)
+    if d == "mtp" and not have.mtp:
+        raise InvalidArgumentError(f'draft="mtp": this LLM drafts with {have.name!r} (LLM(draft=...))')
+    if d == "ngram" and not have.ngram:
+        raise InvalidArgumentError(f'draft="ngram": this LLM drafts with {have.name!r} (LLM(draft=...))')
+    return Drafters(mtp=d == "mtp", ngram=d == "ngram")
