@@ -311,7 +311,7 @@ void bind_generate(nb::module_ & m) {
                 for (int8_t w : g.step_drafters()) names.emplace_back(kStepDrafterNames[w & 3]);
                 return names;
             },
-            "Per step with sequences generating: whose drafts it verified (\"plain\", \"mtp\", \"ngram\", "
+            "Per step (n_steps of them): whose drafts it verified (\"plain\", \"mtp\", \"ngram\", "
             "or \"both\" where sequences of one step differed).")
         .def_prop_ro(
             "step_draft_lengths",
@@ -320,7 +320,7 @@ void bind_generate(nb::module_ & m) {
                 return owned_array(v.data(), v.size());
             },
             nb::rv_policy::move, nb::sig("def step_draft_lengths(self) -> numpy.ndarray[dtype=int32]"),
-            "Per step with sequences generating: the longest draft it verified (0: plain).")
+            "Per step (n_steps of them): the longest draft it verified (0: plain).")
         .def_ro("t_draft", &Generator::t_draft, "Seconds of step() spent drafting.")
         .def_ro("t_verify", &Generator::t_verify,
                 "Seconds of step() spent on the verify batch: target decode, sampling, trimming.")

@@ -122,7 +122,7 @@ public:
     // Per drafter: what was verified and accepted (MTP: the same as the session's statistics,
     // for the drafts the generator made).
     DrafterTally drafter_tally(StepDrafter which) const;
-    // Per step with sequences generating: whose drafts it verified, and the longest one.
+    // Per step (n_steps of them): whose drafts it verified, and the longest one.
     std::vector<int8_t> step_drafters() const;
     std::vector<int32_t> step_draft_lengths() const;
     const NgramDrafter * ngram() const { return ngram_.get(); }

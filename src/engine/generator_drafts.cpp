@@ -119,7 +119,6 @@ void Generator::tally(StepDrafter who, int32_t drafted, int32_t accepted) {
 
 void Generator::log_step(const std::vector<int32_t> & active,
                          const std::vector<const std::vector<int32_t> *> & drafts) {
-    if (active.empty()) return;
     int32_t who = 0, longest = 0;
     for (int32_t s : active) {
         if (drafts[s]->empty()) continue;

@@ -69,6 +69,11 @@ class Job:
         self.stats: MtpStats | None = None
         self.draft_lengths: np.ndarray = np.zeros(0, dtype=np.int32)
         self.controller: DraftController | None = None
+        # per drafter: the generator's tallies at admission, then what they gained until the end;
+        # whose drafts each of its steps verified, and the longest
+        self.drafter_stats: dict[str, dict[str, Any]] = {}
+        self.step_drafters: list[str] = []
+        self.step_draft_lengths: np.ndarray = np.zeros(0, dtype=np.int32)
         self.t_draft = self.t_verify = self.t_process = 0.0
 
     def cancel(self) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from . import _cost_cache
 from ._core import Context, ContextError, Generator, Grammar, InvalidArgumentError, Model, SequenceOptions
 from ._jobs import EngineStats, EngineStoppedError, Event, Job, JobOptions, QueueFullError
+from .drafters import drafter_stats_since
 from .sizing import DraftLength, draft_ceiling, mtp_context_params
 
 __all__ = ["EngineStats", "EngineStoppedError", "Event", "Job", "JobOptions", "QueueFullError", "Scheduler"]
@@ -267,6 +268,7 @@ class Scheduler:
             job.slot, job.n_cached, job.joined = slot, cached[slot], slot in joining
             job.first_step = job.last_step = gen.n_steps
             job.first_draft = n_drafts
+            job.drafter_stats = gen.drafter_stats
             job.t_admitted, job.prompt_seconds = now, now - t0
             job.t_draft, job.t_verify, job.t_process = -gen.t_draft, -gen.t_verify, -gen.t_process
             self.stats.prompt_tokens += len(job.tokens)
@@ -326,6 +328,9 @@ class Scheduler:
                 lengths = gen.draft_lengths
                 job.draft_lengths = lengths[job.first_draft:].copy()
                 job.controller = gen.controller
+                job.drafter_stats = drafter_stats_since(gen.drafter_stats, job.drafter_stats)
+                job.step_drafters = gen.step_drafters[job.first_step:]
+                job.step_draft_lengths = gen.step_draft_lengths[job.first_step:].copy()
                 with self._cv:
                     del self._jobs[slot]
                     self._finished.add(slot)

@@ -5,11 +5,11 @@ functions, the server and the CLI."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from ._core import InvalidArgumentError
 
-__all__ = ["DEFAULT_NGRAM", "NGRAM_DRAFT_MAX", "NGRAM_KINDS", "Draft", "Drafters", "NgramKind", "drafters_for",
+__all__ = ["DEFAULT_NGRAM", "drafter_stats_since", "NGRAM_DRAFT_MAX", "NGRAM_KINDS", "Draft", "Drafters", "NgramKind", "drafters_for",
            "request_drafters"]
 
 # "auto": MTP where the model has NextN layers, and n-gram drafts, chosen step by step;
@@ -80,3 +80,18 @@ def request_drafters(have: Drafters, *, draft: Draft | None, mtp: bool | None) -
     if d == "ngram" and not have.ngram:
         raise InvalidArgumentError(f'draft="ngram": this LLM drafts with {have.name!r} (LLM(draft=...))')
     return Drafters(mtp=d == "mtp", ngram=d == "ngram")
+
+
+def drafter_stats_since(now: dict[str, dict[str, Any]], then: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Generator.drafter_stats gained between two readings (what the steps of one request did)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, tally in now.items():
+        before = then.get(name, {})
+        d = {key: tally[key] - before.get(key, 0) for key in ("steps", "drafts", "draft_tokens", "accepted_tokens")}
+        at, at0 = list(tally["accepted_at"]), list(before.get("accepted_at", []))
+        d["accepted_at"] = [n - (at0[i] if i < len(at0) else 0) for i, n in enumerate(at)]
+        while d["accepted_at"] and d["accepted_at"][-1] == 0:
+            d["accepted_at"].pop()
+        d["acceptance_rate"] = d["accepted_tokens"] / d["draft_tokens"] if d["draft_tokens"] else 0.0
+        out[name] = d
+    return out

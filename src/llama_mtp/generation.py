@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -58,6 +58,13 @@ class Generation:
     process_seconds: float
     # prompt tokens taken from the KV an LLM's slot kept from an earlier call (not decoded again)
     n_cached_tokens: int = 0
+    # per drafter ("mtp", "ngram"): what the steps it took part in verified and accepted (of all
+    # their sequences: steps, drafts, draft_tokens, accepted_tokens, acceptance_rate,
+    # accepted_at); and per step whose drafts were verified ("plain", "mtp", "ngram", "both")
+    # and the longest
+    drafter_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    step_drafters: list[str] = field(default_factory=list)
+    step_draft_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     prompt_tokens_per_s: float = field(init=False)
     tokens_per_s: float = field(init=False)
 
@@ -161,7 +168,9 @@ def _generation_of(job: StreamJob, t_iter: float) -> Generation:
                       generation_seconds=max(0.0, job.t_done - max(job.t_admitted, t_iter)),
                       n_steps=job.last_step - job.first_step, draft_lengths=job.draft_lengths,
                       controller=job.controller, draft_seconds=job.t_draft, verify_seconds=job.t_verify,
-                      process_seconds=job.t_process, n_cached_tokens=job.n_cached)
+                      process_seconds=job.t_process, n_cached_tokens=job.n_cached,
+                      drafter_stats=job.drafter_stats, step_drafters=job.step_drafters,
+                      step_draft_lengths=job.step_draft_lengths)
 
 
 class Stream(Generic[Piece]):

@@ -216,9 +216,9 @@ class LLM:
         return Stream(scheduler, jobs, batched=batched, on_end=scheduler.save_costs)
 
     @overload
-    def stream(self, prompt: Prompt, *, max_tokens: int = ..., mtp: bool | None = ..., draft: Draft | None = ...,
-                # type: ignore[overload-overlap]
-               n_draft_max: DraftLength | None = ..., p_min: float | None = ..., n_min: int | None = ...,
+    def stream(self, prompt: Prompt, *, max_tokens: int = ..., mtp: bool | None = ...,  # type: ignore[overload-overlap]
+               draft: Draft | None = ..., n_draft_max: DraftLength | None = ..., p_min: float | None = ...,
+               n_min: int | None = ...,
                n_threads: int | None = ..., temperature: float = ..., top_k: int = ..., top_p: float = ...,
                min_p: float = ..., seed: int | None = ..., stop: str | Sequence[str] | None = ...,
                add_special: bool = ..., parse_special: bool = ..., ignore_eos: bool = ...,
@@ -247,9 +247,9 @@ class LLM:
                             ignore_eos=ignore_eos, grammar=grammar, exact=exact)
 
     @overload
-    def generate(self, prompt: Prompt, *, max_tokens: int = ..., mtp: bool | None = ..., draft: Draft | None = ...,
-                  # type: ignore[overload-overlap]
-                 n_draft_max: DraftLength | None = ..., p_min: float | None = ..., n_min: int | None = ...,
+    def generate(self, prompt: Prompt, *, max_tokens: int = ..., mtp: bool | None = ...,  # type: ignore[overload-overlap]
+                 draft: Draft | None = ..., n_draft_max: DraftLength | None = ..., p_min: float | None = ...,
+                 n_min: int | None = ...,
                  n_threads: int | None = ..., temperature: float = ..., top_k: int = ..., top_p: float = ...,
                  min_p: float = ..., seed: int | None = ..., stop: str | Sequence[str] | None = ...,
                  add_special: bool = ..., parse_special: bool = ..., ignore_eos: bool = ...,

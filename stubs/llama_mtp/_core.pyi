@@ -1028,14 +1028,12 @@ class Generator:
     @property
     def step_drafters(self) -> list[str]:
         """
-        Per step with sequences generating: whose drafts it verified ("plain", "mtp", "ngram", or "both" where sequences of one step differed).
+        Per step (n_steps of them): whose drafts it verified ("plain", "mtp", "ngram", or "both" where sequences of one step differed).
         """
 
     @property
     def step_draft_lengths(self) -> NDArray[numpy.int32]:
-        """
-        Per step with sequences generating: the longest draft it verified (0: plain).
-        """
+        """Per step (n_steps of them): the longest draft it verified (0: plain)."""
 
     @property
     def t_draft(self) -> float:

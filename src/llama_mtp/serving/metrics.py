@@ -66,17 +66,17 @@ class ServerMetrics(Collector):
                                        labels=["drafter"])
         steps = CounterMetricFamily("llama_mtp_drafter_steps", "Steps that verified drafts of each drafter",
                                     labels=["drafter"])
-        rate = GaugeMetricFamily("llama_mtp_drafter_acceptance", "Accepted / verified draft tokens, by drafter",
-                                 labels=["drafter"])
+        acceptance = GaugeMetricFamily("llama_mtp_drafter_acceptance", "Accepted / verified draft tokens, by drafter",
+                                       labels=["drafter"])
         for name, tally in generator.drafter_stats.items():
             drafted.add_metric([name], tally["draft_tokens"])
             accepted.add_metric([name], tally["accepted_tokens"])
             steps.add_metric([name], tally["steps"])
-            rate.add_metric([name], tally["acceptance_rate"])
+            acceptance.add_metric([name], tally["acceptance_rate"])
         yield drafted
         yield accepted
         yield steps
-        yield rate
+        yield acceptance
         session = generator.session
         if session is not None:
             stats = session.stats

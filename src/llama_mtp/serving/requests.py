@@ -115,7 +115,7 @@ def sampling_of(body: Mapping[str, Any]) -> Sampling:
         stream=_boolean(body, "stream", False),
         mtp=_boolean(body, "mtp", True),
         n_draft_max=draft,
-        draft=drafter,  # type: ignore[arg-type]  # checked above
+        draft=drafter,
         ignore_eos=_boolean(body, "ignore_eos", False),
         exact=exact,
         include_usage=bool(options and options.get("include_usage") is True),
