@@ -336,7 +336,7 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         }
         const bool from_text = !joined && !st.ngram_draft.empty();
         if (from_text) {
-            ngram_->accept(s, n_acc);
+            ngram_->accept(s, (int32_t) d.size(), n_acc);
             if (ngram_ctl_) ngram_ctl_->observe_draft((int32_t) d.size(), n_acc);
         }
         if (!d.empty()) tally(from_text ? StepDrafter::NGRAM : StepDrafter::MTP, (int32_t) d.size(), n_acc);

@@ -1,5 +1,7 @@
 #include "ngram_draft.h"
 
+#include <algorithm>
+
 #include "common.h"
 #include "speculative.h"
 
@@ -56,59 +58,73 @@ void NgramConfig::validate() const {
     in_range("ngram_n_min", n_min, 1, n_max);
 }
 
-NgramDrafter::NgramDrafter(const NgramConfig & cfg, int32_t n_seq) : cfg_(cfg) {
-    cfg_.validate();
-    if (n_seq < 1) throw InvalidArgumentError("an n-gram drafter needs at least one sequence");
+void NgramDrafter::SpecDeleter::operator()(common_speculative * s) const {
+    common_speculative_free(s);
+}
+
+namespace {
+
+common_speculative * new_spec(const NgramConfig & cfg) {
     common_params_speculative params;
-    params.types = {entry(cfg_.kind).type};
+    params.types = {entry(cfg.kind).type};
     // every kind drafts up to n_max tokens; the generator cuts each draft to the length it chose
-    const common_params_speculative_ngram_map map{(uint16_t) cfg_.size_n, (uint16_t) cfg_.n_max,
-                                                  (uint16_t) cfg_.min_hits};
+    const common_params_speculative_ngram_map map{(uint16_t) cfg.size_n, (uint16_t) cfg.n_max, (uint16_t) cfg.min_hits};
     params.ngram_simple = map;
     params.ngram_map_k = map;
     params.ngram_map_k4v = map;
-    params.ngram_mod.n_match = cfg_.size_n;
-    params.ngram_mod.n_max = cfg_.n_max;
-    params.ngram_mod.n_min = cfg_.n_min;
-    spec_ = common_speculative_init(params, (uint32_t) n_seq);
-    if (!spec_) throw Error("upstream could not initialize the n-gram drafter");
+    params.ngram_mod.n_match = cfg.size_n;
+    params.ngram_mod.n_max = cfg.n_max;
+    params.ngram_mod.n_min = cfg.n_min;
+    common_speculative * spec = common_speculative_init(params, 1);
+    if (!spec) throw Error("upstream could not initialize the n-gram drafter");
+    return spec;
+}
+
+}  // namespace
+
+NgramDrafter::NgramDrafter(const NgramConfig & cfg, int32_t n_seq) : cfg_(cfg) {
+    cfg_.validate();
+    if (n_seq < 1) throw InvalidArgumentError("an n-gram drafter needs at least one sequence");
+    spec_.resize(n_seq);
     history_.resize(n_seq);
     drafted_.assign(n_seq, false);
+    drafted_len_.assign(n_seq, 0);
 }
 
-NgramDrafter::~NgramDrafter() {
-    common_speculative_free(spec_);
-}
+NgramDrafter::~NgramDrafter() = default;
 
 void NgramDrafter::begin(int32_t s, const std::vector<int32_t> & history) {
+    spec_[s].reset(new_spec(cfg_));
     history_[s] = history;
     drafted_[s] = false;
-    common_speculative_begin(spec_, s, history_[s]);
+    common_speculative_begin(spec_[s].get(), 0, history_[s]);
 }
 
 void NgramDrafter::draft(const std::vector<int32_t> & seqs, const std::vector<int32_t> & last,
                          const std::vector<int32_t> & n_max, std::vector<std::vector<int32_t>> & out) {
     out.resize(seqs.size());
     for (size_t k = 0; k < seqs.size(); ++k) {
+        const int32_t s = seqs[k];
         out[k].clear();
-        auto & dp = common_speculative_get_draft_params(spec_, seqs[k]);
-        dp.drafting = n_max[k] > 0;
+        if (!spec_[s] || n_max[k] <= 0) continue;
+        auto & dp = common_speculative_get_draft_params(spec_[s].get(), 0);
+        dp.drafting = true;
         dp.n_max = n_max[k];
-        dp.pos0 = (int32_t) history_[seqs[k]].size();
+        dp.pos0 = (int32_t) history_[s].size();
         dp.id_last = last[k];
-        dp.prompt = &history_[seqs[k]];
+        dp.prompt = &history_[s];
         dp.result = &out[k];
-    }
-    common_speculative_draft(spec_);
-    for (size_t k = 0; k < seqs.size(); ++k) {
+        common_speculative_draft(spec_[s].get());
         if ((int32_t) out[k].size() > n_max[k]) out[k].resize(n_max[k]);
-        if (!out[k].empty()) drafted_[seqs[k]] = true;
+        if (!out[k].empty()) drafted_[s] = true;
+        drafted_len_[s] = (int32_t) out[k].size();
     }
 }
 
-void NgramDrafter::accept(int32_t s, int32_t n_accepted) {
-    if (!drafted_[s]) return;
-    common_speculative_accept(spec_, s, (uint16_t) n_accepted);
+void NgramDrafter::accept(int32_t s, int32_t n_verified, int32_t n_accepted) {
+    if (!drafted_[s] || !spec_[s]) return;
+    const int32_t n = n_accepted == n_verified ? std::max(n_accepted, drafted_len_[s]) : n_accepted;
+    common_speculative_accept(spec_[s].get(), 0, (uint16_t) n);
 }
 
 }  // namespace llama_mtp

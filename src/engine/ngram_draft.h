@@ -1,8 +1,12 @@
 #pragma once
 // Drafts from the text itself: upstream's n-gram drafters (common/speculative.cpp: ngram-simple,
 // ngram-map-k, ngram-map-k4v, ngram-mod) over each sequence's own tokens. They need no weights,
-// so every model can speculate with them, with or without NextN layers.
+// so every model can speculate with them, with or without NextN layers. Each sequence drafts
+// from its own tokens only: a slot's drafter starts over with every new sequence (upstream's
+// ngram-mod would otherwise share one table between all sequences and requests, so that one
+// request's text speeds up, and so reveals itself to, another's).
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -34,7 +38,7 @@ public:
     NgramDrafter(const NgramDrafter &) = delete;
     NgramDrafter & operator=(const NgramDrafter &) = delete;
 
-    // A new sequence in slot s: its tokens before the one decoded next.
+    // A new sequence in slot s (its drafter starts over): its tokens before the one decoded next.
     void begin(int32_t s, const std::vector<int32_t> & history);
     // Bring slot s's history up to n_past tokens, token(i) giving position i.
     template <typename TokenAt>
@@ -47,16 +51,22 @@ public:
     // out[k] empty where the text offers none.
     void draft(const std::vector<int32_t> & seqs, const std::vector<int32_t> & last, const std::vector<int32_t> & n_max,
                std::vector<std::vector<int32_t>> & out);
-    // After a verify of slot s's last draft: how many of its tokens the target took.
-    void accept(int32_t s, int32_t n_accepted);
+    // After a verify of slot s's last draft, cut to n_verified tokens: how many the target took.
+    // A cut draft accepted whole counts as accepted whole: upstream's drafters judge their
+    // drafts by the fraction accepted (ngram-mod forgets its table after a run of low ones).
+    void accept(int32_t s, int32_t n_verified, int32_t n_accepted);
 
     const NgramConfig & config() const { return cfg_; }
 
 private:
     NgramConfig cfg_;
-    common_speculative * spec_ = nullptr;
+    struct SpecDeleter {
+        void operator()(common_speculative * s) const;
+    };
+    std::vector<std::unique_ptr<common_speculative, SpecDeleter>> spec_;  // per slot, one sequence each
     std::vector<std::vector<int32_t>> history_;
     std::vector<bool> drafted_;  // upstream's impl has drafted for the slot (accept() would assert otherwise)
+    std::vector<int32_t> drafted_len_;  // the length of its last draft, before the generator cut it
 };
 
 }  // namespace llama_mtp

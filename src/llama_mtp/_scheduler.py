@@ -32,10 +32,10 @@ class Scheduler:
     def __init__(self, model: Model, *, parallel: int, ctx_per_sequence: int, mtp: bool, n_draft_max: DraftLength,
                  n_threads: int | None, n_batch: int = 512, n_min: int = 0, p_min: float = 0.0,
                  max_queue: int = 64, exact: bool = False, ngram: str | None = None,
-                 ngram_n_max: int = 16) -> None:
+                 ngram_n_max: int = 16, ngram_size_n: int = 3) -> None:
         self.model = model
         self.ngram = ngram  # the n-gram drafter's name (None: no drafts from the text)
-        self.ngram_n_max = ngram_n_max
+        self.ngram_n_max, self.ngram_size_n = ngram_n_max, ngram_size_n
         self.exact = exact  # the default of a request that does not say
         self.parallel = parallel
         self.max_queue = max_queue
@@ -76,7 +76,7 @@ class Scheduler:
         self.generator = Generator.with_slots(self.target, self.draft, n_slots=self.parallel,
                                               n_draft_max=max(self.ceiling, 1), adaptive=self.n_draft_max == "auto",
                                               n_min=self._n_min, p_min=self._p_min, ngram=self.ngram,
-                                              ngram_n_max=self.ngram_n_max)
+                                              ngram_n_max=self.ngram_n_max, ngram_size_n=self.ngram_size_n)
         self._finished.clear()
         if self._prior is not None:
             _cost_cache.start(self.generator, self._prior)

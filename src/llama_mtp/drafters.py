@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from ._core import InvalidArgumentError
+from ._core import InvalidArgumentError, Model
 
-__all__ = ["DEFAULT_NGRAM", "drafter_stats_since", "NGRAM_DRAFT_MAX", "NGRAM_KINDS", "Draft", "Drafters", "NgramKind", "drafters_for",
+__all__ = ["DEFAULT_NGRAM", "drafter_stats_since", "NGRAM_DRAFT_MAX", "NGRAM_DRAFT_MAX_ROLLBACK", "NGRAM_SIZE_N", "NGRAM_KINDS", "Draft", "Drafters", "NgramKind", "drafters_for",
            "request_drafters"]
 
 # "auto": MTP where the model has NextN layers, and n-gram drafts, chosen step by step;
@@ -18,9 +18,16 @@ Draft = Literal["auto", "mtp", "ngram", "none"]
 # upstream's --spec-type names (ngram-cache needs lookup files and is not offered)
 NgramKind = Literal["ngram-simple", "ngram-map-k", "ngram-map-k4v", "ngram-mod"]
 NGRAM_KINDS: tuple[str, ...] = get_args(NgramKind)
-DEFAULT_NGRAM: NgramKind = "ngram-simple"  # chosen by benchmarks/bench_drafts.py (benchmarks/README.md)
-# the longest n-gram draft (contexts and verify batches are sized for it)
-NGRAM_DRAFT_MAX = 16
+DEFAULT_NGRAM: NgramKind = "ngram-mod"  # chosen by measurement (benchmarks/README.md, "Drafts from the text")
+# the longest n-gram draft (contexts and verify batches are sized for it); on recurrent and
+# hybrid targets shorter: they keep a state snapshot per draft position, which every decode
+# pays for (tiny hybrid model, 2 cores: 1.7 % with 6 snapshots, 5.5 % with 32)
+NGRAM_DRAFT_MAX = 32
+NGRAM_DRAFT_MAX_ROLLBACK = 6
+# the tokens an n-gram drafter matches before it drafts what followed them, by kind: ngram-mod
+# hashes 16 (upstream warns below that), the others search for 6 (ngram-simple drafts only
+# continuations at least that long)
+NGRAM_SIZE_N: dict[str, int] = {"ngram-simple": 6, "ngram-map-k": 6, "ngram-map-k4v": 6, "ngram-mod": 16}
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,12 @@ def _check_draft(draft: object) -> Draft:
     if draft not in get_args(Draft):
         raise InvalidArgumentError(f'draft must be "auto", "mtp", "ngram" or "none", got {draft!r}')
     return draft  # type: ignore[return-value]
+
+
+def ngram_draft_max(model: Model) -> int:
+    """The default longest n-gram draft for a model (NGRAM_DRAFT_MAX, or NGRAM_DRAFT_MAX_ROLLBACK
+    for recurrent and hybrid targets)."""
+    return NGRAM_DRAFT_MAX_ROLLBACK if model.is_recurrent or model.is_hybrid else NGRAM_DRAFT_MAX
 
 
 def check_ngram_kind(kind: object) -> NgramKind:

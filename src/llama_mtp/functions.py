@@ -10,7 +10,7 @@ from typing import Any, overload
 
 from ._core import ChatTemplate, Grammar, InvalidArgumentError, MtpSessionConfig
 from .chat import ChatCompletion, ChatStream, Message, render_chat
-from .drafters import NGRAM_DRAFT_MAX, Draft, drafters_for
+from .drafters import Draft, drafters_for, ngram_draft_max
 from .generation import (
     _DEFAULTS,
     _MAX_CONTEXT,
@@ -40,7 +40,7 @@ def _llm_for(model: ModelLike, token_counts: list[int], o: _Options) -> LLM:
     use = drafters_for(m.has_mtp, draft=o.draft, mtp=o.mtp)
     if use.mtp and not isinstance(o.n_draft_max, str):  # InvalidConfigError naming the field, as MtpSession
         MtpSessionConfig(n_draft_max=o.n_draft_max, n_min=o.n_min, p_min=o.p_min)
-    ceiling = max(draft_ceiling(o.n_draft_max) if use.mtp else 0, NGRAM_DRAFT_MAX if use.ngram else 0)
+    ceiling = max(draft_ceiling(o.n_draft_max) if use.mtp else 0, ngram_draft_max(m) if use.ngram else 0)
     if not token_counts:
         raise InvalidArgumentError("no prompts")
     longest = max(token_counts)

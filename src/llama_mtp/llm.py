@@ -17,7 +17,17 @@ import numpy as np
 from ._core import ChatPrompt, ChatTemplate, Generator, Grammar, InvalidArgumentError, Model, MtpSessionConfig, MtpStats
 from ._scheduler import EngineStats, JobOptions, Scheduler
 from .chat import ChatCompletion, ChatStream, Message, render_chat
-from .drafters import DEFAULT_NGRAM, NGRAM_DRAFT_MAX, Draft, Drafters, NgramKind, check_ngram_kind, drafters_for, request_drafters
+from .drafters import (
+    DEFAULT_NGRAM,
+    NGRAM_SIZE_N,
+    Draft,
+    Drafters,
+    NgramKind,
+    check_ngram_kind,
+    drafters_for,
+    ngram_draft_max,
+    request_drafters,
+)
 from .generation import (
     _MAX_CONTEXT,
     _MAX_SEQUENCES,
@@ -45,10 +55,14 @@ class LLM:
     n-gram drafts from the text, chosen step by step by what each one's acceptance and cost
     measure), "mtp", "ngram" or "none"; mtp=False is "none", mtp=True requires NextN layers.
     ngram: upstream's n-gram drafter (README, "Drafts from the text"), ngram_n_max its longest
-    draft. n_draft_max: the longest MTP draft, or "auto" (a DraftController picks each step's length, from 0 to
-    AUTO_DRAFT_MAX, by the acceptance and costs it measures; what it learns stays for the next
-    call). n_min, p_min: the draft's minimum length and probability. n_threads: None is one per
-    physical core. exact: the default of every request's exact (README, "Exactness").
+    draft (None: NGRAM_DRAFT_MAX, NGRAM_DRAFT_MAX_ROLLBACK on recurrent and hybrid models),
+    ngram_size_n the tokens it matches (None: NGRAM_SIZE_N[ngram]). n_draft_max: the
+    longest MTP draft, or "auto" (a DraftController picks each step's length, from 0 to
+    AUTO_DRAFT_MAX, by the acceptance and costs it measures, and an NgramController the length
+    of each n-gram draft; what they learn stays for the next call); a fixed n_draft_max
+    verifies n-gram drafts whole, where the text offers one (upstream's behaviour). n_min,
+    p_min: the MTP draft's minimum length and probability. n_threads: None is one per physical
+    core. exact: the default of every request's exact (README, "Exactness").
     max_queue: how many requests the server lets wait for a slot (Python callers always wait).
     """
 
@@ -56,7 +70,7 @@ class LLM:
                  n_batch: int = 512, mtp: bool | None = None, draft: Draft | None = None,
                  n_draft_max: DraftLength = "auto", n_min: int = 0, p_min: float = 0.0, n_threads: int | None = None,
                  exact: bool = False, max_queue: int = 64, ngram: NgramKind = DEFAULT_NGRAM,
-                 ngram_n_max: int = NGRAM_DRAFT_MAX) -> None:
+                 ngram_n_max: int | None = None, ngram_size_n: int | None = None) -> None:
         if isinstance(model, Model):
             self._model = model
         elif isinstance(model, (str, os.PathLike)):
@@ -67,8 +81,10 @@ class LLM:
         n_ctx = _check_int("n_ctx", n_ctx, 64 * n_parallel, _MAX_CONTEXT)
         n_batch = _check_int("n_batch", n_batch, 1, _MAX_CONTEXT)
         max_queue = _check_int("max_queue", max_queue, 0, 1 << 20)
-        ngram_n_max = _check_int("ngram_n_max", ngram_n_max, 1, 256)
+        ngram_n_max = (ngram_draft_max(self._model) if ngram_n_max is None
+                       else _check_int("ngram_n_max", ngram_n_max, 1, 256))
         check_ngram_kind(ngram)
+        ngram_size_n = NGRAM_SIZE_N[ngram] if ngram_size_n is None else _check_int("ngram_size_n", ngram_size_n, 1, 64)
         if n_threads is not None:
             n_threads = _check_int("n_threads", n_threads, 1, 1024)
         self._drafters = drafters_for(self._model.has_mtp, draft=draft, mtp=mtp)
@@ -87,7 +103,8 @@ class LLM:
         self._scheduler = Scheduler(self._model, parallel=n_parallel, ctx_per_sequence=n_ctx // n_parallel, mtp=self._mtp,
                                     n_draft_max=n_draft_max, n_threads=n_threads, n_batch=n_batch, n_min=n_min,
                                     p_min=p_min, max_queue=max_queue, exact=self._exact,
-                                    ngram=ngram if self._drafters.ngram else None, ngram_n_max=ngram_n_max)
+                                    ngram=ngram if self._drafters.ngram else None, ngram_n_max=ngram_n_max,
+                                    ngram_size_n=ngram_size_n)
 
     # --- what it holds --------------------------------------------------------------------------
     @property
