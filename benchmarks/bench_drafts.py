@@ -24,7 +24,8 @@ CMake defaults by build_upstream.py): llama-completion (plain), llama-speculativ
 each n-gram type at its defaults and at ours (--spec-ngram-*-size-n 3, size-m 16), and on MTP
 models draft-mtp 3 and the chain "ngram-simple,draft-mtp". Quantized models load without weight
 repacking on both sides (repack=False, --no-repack): upstream's native build dies with SIGILL in
-the repacked kernels on this machine kind; one more arm, "auto repack", is ours with repacking.
+the repacked kernels on this machine kind; two more arms: "auto repack", ours with repacking, and
+"auto exact", ours with batch-invariant verification (exact=True).
 
 Speeds are decode-only (ours: Generation.tokens_per_s; upstream: "decoded ... t/s" and
 llama-completion's eval time); "e2e" is ours end to end (prompt included). Ratios are medians of
@@ -111,11 +112,16 @@ def ours(llm: llama_mtp.LLM, prompt: list[int], n: int, temperature: float) -> d
             "ngram_acceptance": g.drafter_stats.get("ngram", {}).get("acceptance_rate", 0.0)}
 
 
+def sampling(temperature: float) -> list[str]:
+    """Upstream's sampler as ours samples: temperature alone (upstream's own defaults add top-k 40,
+    top-p 0.95 and min-p 0.05, which make a sampled story repeat itself more, and pay n-gram drafts)."""
+    return ["--temp", str(temperature), "--seed", str(SEED), "--top-k", "0", "--top-p", "1.0", "--min-p", "0.0"]
+
+
 def upstream_spec(bin_dir: Path, path: Path, prompt: str, n: int, temperature: float, types: str,
                   extra: tuple[str, ...], no_repack: bool) -> dict[str, Any]:
     cmd = [str(bin_dir / "llama-speculative-simple"), "-m", str(path), "-p", prompt, "-n", str(n), "-t", "2",
-           "-tb", "2", "--spec-type", types, "--temp", str(temperature), "--seed", str(SEED), "-c", "4096",
-           "--ignore-eos", *extra]
+           "-tb", "2", "--spec-type", types, *sampling(temperature), "-c", "4096", "--ignore-eos", *extra]
     if "draft-mtp" in types:
         cmd += ["-td", "2", "-tbd", "2", "--spec-draft-n-max", "3"]
     if no_repack:
@@ -128,8 +134,8 @@ def upstream_completion(bin_dir: Path, path: Path, prompt: str, n: int, temperat
                         no_repack: bool) -> dict[str, Any]:
     # bench_mtp.upstream_plain, with the sampling of the workload and --no-repack where needed
     m = run_and_parse([str(bin_dir / "llama-completion"), "-m", str(path), "-p", prompt, "-n", str(n), "-t", "2",
-                       "-tb", "2", "-no-cnv", "--temp", str(temperature), "--seed", str(SEED), "-c", "4096",
-                       "--no-warmup", "--ignore-eos", *(["--no-repack"] if no_repack else [])],
+                       "-tb", "2", "-no-cnv", *sampling(temperature), "-c", "4096", "--no-warmup", "--ignore-eos",
+                       *(["--no-repack"] if no_repack else [])],
                       r"\beval time =\s*[\d.]+ ms /\s*(\d+) runs.*?([\d.]+) tokens per second")
     return {"speed": float(m.group(2))}
 
@@ -152,6 +158,8 @@ def section(name: str, path: Path, bin_dir: Path, args: argparse.Namespace) -> d
         llms["mtp_auto"] = llama_mtp.LLM(model, draft="mtp", **common)
     if quantized:
         llms["auto repack"] = llama_mtp.LLM(llama_mtp.Model(str(path)), **common)
+        # batch-invariant verify rows (README, "Exactness"): greedy text that of plain decoding
+        llms["auto exact"] = llama_mtp.LLM(model, exact=True, **common)
     out: dict[str, Any] = {"model": path.name, "workloads": {}}
     for wl, (prompt, temp) in workloads.items():
         print(f"[{name} / {wl}]", file=sys.stderr)

@@ -16,6 +16,18 @@ def test_generate(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
     assert "mean acceptance length" in out.err
 
 
+def test_generate_with_each_drafter(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
+    import llama_mtp
+
+    want = llama_mtp.generate(model_path, "Hello", max_tokens=12, draft="none").text
+    for draft in ("none", "ngram", "mtp", "auto"):
+        assert main(["generate", "-m", str(model_path), "-p", "Hello", "-n", "12", "--draft", draft]) == 0
+        out = capsys.readouterr()
+        assert out.out.strip() == want.strip(), draft
+        assert "steps by drafter" in out.err
+        assert ("mtp drafts" in out.err) == (draft in ("mtp", "auto")), draft
+
+
 def test_generate_exact(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
     import llama_mtp
 
@@ -64,6 +76,8 @@ def test_bad_options_print_the_subcommands_usage(capsys: pytest.CaptureFixture[s
                  ["generate", "-m", str(model_path), "-p", "x", "--bogus"],
                  ["bench", "--n-draft-max", "1,x"],
                  ["generate", "-m", str(model_path), "-p", "x", "--n-draft-max", "0"],
+                 ["generate", "-m", str(model_path), "-p", "x", "--draft", "eagle"],
+                 ["serve", "-m", str(model_path), "--ngram", "ngram-cache"],
                  ["demo", "--n-draft-max", "fast"],
                  ["serve"],
                  ["serve", "-m", str(model_path), "--hf-repo", "org/repo"],

@@ -188,7 +188,7 @@ def test_measured_acceptance_matches_the_crafted_rate(kind: str, acceptance: flo
     probability q: q (1 - q^k) / (k (1 - q)). Tolerance: 5 points over 1500 tokens (the text
     walks a fixed random cycle, so the sample is one path, not independent draws)."""
     model = cached_model(kind, acceptance)
-    g = llama_mtp.generate(model, "x", max_tokens=1500, n_draft_max=n_draft_max)
+    g = llama_mtp.generate(model, "x", max_tokens=1500, n_draft_max=n_draft_max, draft="mtp")  # the text cycles: MTP alone
     assert isinstance(g, llama_mtp.Generation) and g.stats is not None
     q, k = acceptance, n_draft_max
     expected = q * (1 - q**k) / (k * (1 - q))

@@ -85,7 +85,8 @@ def test_completion_is_token_identical_to_generate(client: openai.OpenAI, model:
     assert r.choices[0].text == expected.text and r.choices[0].finish_reason == expected.finish_reason
     assert r.usage is not None and r.usage.completion_tokens == len(expected.tokens)
     assert r.usage.prompt_tokens == len(model.tokenize("Once upon a time"))
-    for extra in ({"mtp": False}, {"n_draft_max": 2}, {"n_draft_max": "auto"}):  # per-request MTP
+    for extra in ({"mtp": False}, {"n_draft_max": 2}, {"n_draft_max": "auto"}, {"draft": "ngram"}, {"draft": "mtp"},
+                  {"draft": "none"}):  # per-request drafters
         again = client.completions.create(model="tiny", prompt="Once upon a time", max_tokens=48, extra_body=extra)
         assert again.choices[0].text == expected.text, extra
 
@@ -207,6 +208,8 @@ BAD_REQUESTS = [
      "messages[0].content"),
     ("/v1/completions", {"prompt": "x", "stream": "yes"}, "stream"),
     ("/v1/completions", {"prompt": "x", "exact": 1}, "exact"),
+    ("/v1/completions", {"prompt": "x", "draft": "eagle"}, "draft"),
+    ("/v1/completions", {"prompt": "x", "draft": "ngram", "mtp": False}, "draft"),
     ("/v1/completions", {"prompt": "x", "n_draft_max": 99}, "n_draft_max"),
     ("/v1/completions", {"prompt": "x", "model": 3}, "model"),
     ("/v1/completions", {"prompt": "word " * 1200}, "prompt"),
@@ -245,16 +248,25 @@ def test_oversized_bodies_are_refused(server: ServerProcess) -> None:
     assert r.status_code == 413 and r.json()["error"]["type"] == "invalid_request_error"
 
 
-def test_metrics_are_prometheus_text(server: ServerProcess, client: openai.OpenAI) -> None:
+def test_metrics_are_prometheus_text(server: ServerProcess, client: openai.OpenAI, model: llama_mtp.Model) -> None:
     client.completions.create(model="tiny", prompt="Count me", max_tokens=16)
     r = http(server).get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     for name in ("llama_mtp_requests_total", "llama_mtp_queue_length", "llama_mtp_tokens_per_second",
                  "llama_mtp_acceptance", "llama_mtp_mean_acceptance_length", "llama_mtp_draft_length_steps_total",
-                 "llama_mtp_generated_tokens_total", "llama_mtp_active_sequences"):
+                 "llama_mtp_generated_tokens_total", "llama_mtp_active_sequences",
+                 "llama_mtp_drafter_draft_tokens_total", "llama_mtp_drafter_accepted_tokens_total",
+                 "llama_mtp_drafter_steps_total", "llama_mtp_drafter_acceptance"):
         assert f"\n{name}" in r.text, name
     assert 'llama_mtp_requests_total{endpoint="/v1/completions",status="200"}' in r.text
     assert metric(server, 'llama_mtp_acceptance{position="1"}') > 0
+    assert metric(server, 'llama_mtp_drafter_steps_total{drafter="mtp"}') > 0
+    # per drafter: a request whose prompt holds the text it will write verifies n-gram drafts
+    continuation = alone(model, "The story begins:", 48).text
+    r2 = client.completions.create(model="tiny", prompt=f"The story begins:{continuation}\nAgain:", max_tokens=48,
+                                   extra_body={"draft": "ngram"})
+    assert r2.choices[0].text == continuation
+    assert metric(server, 'llama_mtp_drafter_accepted_tokens_total{drafter="ngram"}') > 0
 
 
 def test_a_full_queue_answers_503(model_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Speculative sampling draws from the target's distribution (src/engine/generator.cpp's verify
-step): at temperature > 0, the tokens generated with MTP drafting, fixed and "auto", have the
-same distribution at every position as plain sampling. A chi-square test of homogeneity per
+step): at temperature > 0, the tokens generated with MTP drafting, fixed and "auto", and with
+n-gram drafts taken from the text, have the same distribution at every position as plain
+sampling. A chi-square test of homogeneity per
 position over a few thousand independently seeded samples per arm, on a model whose drafts are
 right about 60 % of the time; and a check that the test does see a slightly different sampler."""
 
@@ -74,3 +75,31 @@ def test_speculative_sampling_draws_from_the_plain_distribution(model: llama_mtp
 def test_the_test_sees_a_different_sampler(model: llama_mtp.Model, plain: np.ndarray) -> None:
     hotter, _ = samples(model, 2_000_000, temperature=TEMPERATURE * 1.15, mtp=False)
     assert min(homogeneity_p_values(plain, hotter)) < ALPHA
+
+
+@pytest.fixture(scope="module")
+def echo_prompt(model: llama_mtp.Model) -> list[int]:
+    """The prompt, the words the model continues it with, and the prompt again: n-gram drafts
+    (matching one token) then propose those words, right as often as sampling follows them."""
+    story = list(model.tokenize(PROMPT))
+    words = llama_mtp.generate(model, story, max_tokens=12, draft="none", ignore_eos=True).tokens
+    return story + words + story[1:]
+
+
+@pytest.mark.parametrize("n_draft_max", [3, "auto"])
+def test_ngram_drafts_keep_the_plain_distribution(model: llama_mtp.Model, echo_prompt: list[int],
+                                                  n_draft_max: int | str) -> None:
+    with llama_mtp.LLM(model, n_ctx=64 * 256, n_parallel=64, draft="none", n_threads=1) as llm:
+        gens = llm.generate([echo_prompt] * N_SAMPLES, max_tokens=LENGTH, temperature=TEMPERATURE, seed=0,
+                            ignore_eos=True)
+        reference = np.array([g.tokens for g in gens])
+    with llama_mtp.LLM(model, n_ctx=64 * 256, n_parallel=64, draft="ngram", ngram="ngram-simple", ngram_size_n=1,
+                       n_draft_max=n_draft_max, n_threads=1) as llm:  # type: ignore[arg-type]
+        gens = llm.generate([echo_prompt] * N_SAMPLES, max_tokens=LENGTH, temperature=TEMPERATURE, seed=1_000_000,
+                            ignore_eos=True)
+    spec = np.array([g.tokens for g in gens])
+    assert (spec != reference).any(axis=1).mean() > 0.5
+    tally = gens[-1].drafter_stats["ngram"]
+    assert tally["draft_tokens"] > 0 and 0.2 < tally["acceptance_rate"] < 0.9, tally  # drafts right part of the time
+    p_values = homogeneity_p_values(reference, spec)
+    assert min(p_values) > ALPHA, p_values

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import LlamaError, Model, __version__, set_log_level
-from ._report import chosen_lines, stats_lines
+from ._report import chosen_lines, drafter_lines, stats_lines
 from .demo import DEMO_SHAPE, MODEL_CHOICES, cmd_demo, demo_model_path
 from .drafters import DEFAULT_NGRAM, NGRAM_KINDS, Draft
 from .functions import stream
@@ -53,7 +53,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     print()
     print(f"\n{len(g.tokens)} tokens, {g.tokens_per_s:.1f} tokens/s, prompt {g.n_prompt_tokens} tokens at "
           f"{g.prompt_tokens_per_s:.1f} tokens/s, finish: {g.finish_reason}", file=sys.stderr)
-    for line in stats_lines(g) + chosen_lines(g):
+    for line in stats_lines(g) + drafter_lines(g) + chosen_lines(g):
         print(line, file=sys.stderr)
     return 0
 

@@ -1,5 +1,6 @@
 // The engine's own tests, without Python: plain checks, run by ctest (.ci/run) on the tiny
 // models the Python suite writes (LLAMA_MTP_TEST_MODELS: "hybrid=PATH,dense=PATH").
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -17,6 +18,7 @@
 #include "llama.h"
 #include "model.h"
 #include "mtp.h"
+#include "ngram_control.h"
 #include "text.h"
 
 using namespace llama_mtp;
@@ -113,6 +115,36 @@ void test_controller() {
 
 // --- the text machine -------------------------------------------------------------------------
 
+void test_ngram_controller() {
+    const double plain = 0.010, per_row = 0.004;  // seconds per step: plain, and per verified row
+    auto cost = [&](int32_t l) { return plain + per_row * l; };
+    {
+        NgramController c(16);
+        int32_t l = 0;
+        for (int32_t step = 0; step < 40; ++step) {
+            c.observe_cost(l, cost(l));
+            l = c.choose(16, 1.0 / plain);
+            if (l > 0) c.observe_draft(l, l);  // the text repeats: every draft is right
+        }
+        check(l == 16, "n-gram drafts that are right grow to the longest");
+    }
+    {
+        NgramController c(16);
+        int32_t tried = 0, steps_without = 0;
+        for (int32_t step = 0; step < 300; ++step) {
+            const int32_t l = c.choose(16, 1.0 / plain);
+            c.observe_cost(l, cost(l));
+            if (l > 0) {
+                c.observe_draft(l, 0);  // never right
+                tried += step >= 100;
+            } else {
+                steps_without += step >= 100;
+            }
+        }
+        check(tried > 0 && tried * 16 < steps_without, "wrong n-gram drafts: rarely tried, and only probed");
+    }
+}
+
 void test_text(const Model & model) {
     const ModelPtr keep = model.shared();
     const llama_vocab * vocab = llama_model_get_vocab(keep.get());
@@ -148,10 +180,13 @@ ContextParams context_params(ContextType type, uint32_t n_rs_seq) {
     return p;
 }
 
-std::vector<int32_t> generate(const std::shared_ptr<Model> & model, bool mtp, int32_t n_draft_max, bool adaptive) {
+const std::vector<int32_t> kPrompt = {1, 300, 301, 302};
+
+std::vector<int32_t> generate(const std::shared_ptr<Model> & model, bool mtp, int32_t n_draft_max, bool adaptive,
+                              const std::vector<int32_t> & prompt = kPrompt, bool ngram = false) {
     const ModelPtr weights = model->shared();
     const bool rollback = llama_model_is_recurrent(weights.get()) || llama_model_is_hybrid(weights.get());
-    const uint32_t rs = rollback && mtp ? (uint32_t) n_draft_max : 0;
+    const uint32_t rs = rollback && (mtp || ngram) ? (uint32_t) std::max(n_draft_max, 8) : 0;
     auto target = std::make_shared<Context>(model, context_params(ContextType::DEFAULT, rs));
     std::shared_ptr<Context> draft =
         mtp ? std::make_shared<Context>(model, context_params(ContextType::MTP, 0)) : nullptr;
@@ -160,7 +195,10 @@ std::vector<int32_t> generate(const std::shared_ptr<Model> & model, bool mtp, in
     cfg.adaptive = adaptive;
     cfg.seq.max_tokens = 48;
     cfg.seq.ignore_eos = true;
-    Generator g(target, draft, {{1, 300, 301, 302}}, cfg);
+    cfg.ngram = ngram;
+    cfg.ngram_cfg.n_max = 8;
+    cfg.ngram_cfg.size_n = 2;
+    Generator g(target, draft, {prompt}, cfg);
     while (!g.done()) g.step();
     return g.tokens()[0];
 }
@@ -174,6 +212,19 @@ void test_model(const std::string & kind, const std::string & path) {
     check(plain.size() == 48, kind + ": plain decoding generates max_tokens");
     for (int32_t n : {1, 3}) check(generate(model, true, n, false) == plain, kind + ": MTP greedy == plain greedy");
     check(generate(model, true, 6, true) == plain, kind + ": auto greedy == plain greedy");
+    // n-gram drafts, alone and beside MTP, on a prompt that holds what the model writes next
+    std::vector<int32_t> echo = kPrompt;
+    echo.insert(echo.end(), plain.begin(), plain.begin() + 30);
+    echo.insert(echo.end(), kPrompt.begin() + 1, kPrompt.end());
+    const auto plain_echo = generate(model, false, 1, false, echo);
+    check(std::equal(plain.begin(), plain.begin() + 30, plain_echo.begin()), kind + ": the echo prompt repeats");
+    for (bool mtp : {false, true}) {
+        for (bool adaptive : {false, true}) {
+            check(generate(model, mtp, 3, adaptive, echo, true) == plain_echo,
+                  kind + ": n-gram greedy == plain greedy (mtp " + std::to_string(mtp) + ", adaptive " +
+                      std::to_string(adaptive) + ")");
+        }
+    }
 
     // the context guard: the same context twice, before any lock; the lock order
     auto target = std::make_shared<Context>(model, context_params(ContextType::DEFAULT, 3));
@@ -207,6 +258,7 @@ int main() {
     llama_backend_init();
     llama_log_set([](ggml_log_level, const char *, void *) {}, nullptr);
     test_controller();
+    test_ngram_controller();
     const auto models = model_paths();
     check(models.count("hybrid") && models.count("dense"),
           "LLAMA_MTP_TEST_MODELS names the tiny hybrid and dense models (hybrid=PATH,dense=PATH)");
