@@ -65,8 +65,8 @@ int32_t Generator::plan_ngram(const std::vector<int32_t> & active, int32_t k) {
     for (int32_t s : active) {
         SeqState & st = seqs_[s];
         if (!st.cfg.ngram) continue;
-        const int32_t room = std::min({cfg_.ngram_cfg.n_max, st.cfg.max_tokens - (int32_t) st.generated.size() - 1,
-                                       n_ctx - st.n_past - 2});
+        const int32_t room = std::min(
+            {cfg_.ngram_cfg.n_max, st.cfg.max_tokens - (int32_t) st.generated.size() - 1, n_ctx - st.n_past - 2});
         if (room <= 0) continue;
         // the tokens before id_last: the prompt's, then the generated ones
         auto token_at = [&st](int32_t i) { return i < st.n_prompt ? st.prompt[i] : st.generated[i - st.n_prompt]; };

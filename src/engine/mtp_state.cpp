@@ -141,7 +141,8 @@ void MtpSession::restart_draft_locked(int64_t seq_id, const float * hidden, llam
 void MtpSession::propose_external_locked(int64_t seq_id, const std::vector<int32_t> & tokens) {
     check_seq(seq_id);
     if (pending_[seq_id]) {
-        throw ProposalPendingError("seq " + std::to_string(seq_id) + " already has a pending proposal: accept() it first");
+        throw ProposalPendingError("seq " + std::to_string(seq_id) +
+                                   " already has a pending proposal: accept() it first");
     }
     proposal_[seq_id] = tokens;
     pending_[seq_id] = true;

@@ -7,11 +7,11 @@ namespace llama_mtp {
 
 namespace {
 
-constexpr double kPrior = 0.95;      // optimistic: a draft is tried before anything is known
+constexpr double kPrior = 0.95;  // optimistic: a draft is tried before anything is known
 constexpr double kPriorWeight = 1.0;
-constexpr double kDecay = 0.9;       // acceptance follows the last ~10 drafts at each position
+constexpr double kDecay = 0.9;  // acceptance follows the last ~10 drafts at each position
 constexpr double kCostDecay = 0.95;
-constexpr double kMargin = 1.02;     // a draft must beat the alternative by this much
+constexpr double kMargin = 1.02;  // a draft must beat the alternative by this much
 constexpr int32_t kMaxGap = 256;
 
 }  // namespace

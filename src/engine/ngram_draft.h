@@ -65,7 +65,7 @@ private:
     };
     std::vector<std::unique_ptr<common_speculative, SpecDeleter>> spec_;  // per slot, one sequence each
     std::vector<std::vector<int32_t>> history_;
-    std::vector<bool> drafted_;  // upstream's impl has drafted for the slot (accept() would assert otherwise)
+    std::vector<bool> drafted_;         // upstream's impl has drafted for the slot (accept() would assert otherwise)
     std::vector<int32_t> drafted_len_;  // the length of its last draft, before the generator cut it
 };
 
