@@ -113,8 +113,11 @@ def ours(llm: llama_mtp.LLM, prompt: list[int], n: int, temperature: float) -> d
 
 
 def sampling(temperature: float) -> list[str]:
-    """Upstream's sampler as ours samples: temperature alone (upstream's own defaults add top-k 40,
-    top-p 0.95 and min-p 0.05, which make a sampled story repeat itself more, and pay n-gram drafts)."""
+    """Upstream's sampler as ours samples. Greedy: --temp 0 with upstream's defaults (the cheapest
+    greedy path there). Sampled: temperature alone (upstream's defaults add top-k 40, top-p 0.95
+    and min-p 0.05, which make a sampled story repeat itself more, and pay n-gram drafts)."""
+    if temperature == 0:
+        return ["--temp", "0"]
     return ["--temp", str(temperature), "--seed", str(SEED), "--top-k", "0", "--top-p", "1.0", "--min-p", "0.0"]
 
 
@@ -216,6 +219,30 @@ def print_row(model: str, wl: str, row: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """The tables of benchmarks/README.md: decode tokens/s and the ratio to ours plain per arm."""
+    lines = []
+    for name, section_ in report["models"].items():
+        wls = section_["workloads"]
+        arms = list(next(iter(wls.values()))["speed"])
+        lines += [f"\n{name} ({section_['model']})\n", "| arm | " + " | ".join(wls) + " |",
+                  "|---|" + "---|" * len(wls)]
+        for arm in arms:
+            cells = []
+            for row in wls.values():
+                same = "" if row["identical_to_plain"].get(arm, True) else " ≠"
+                cells.append(f"{row['speed'][arm]:.1f} ({row['over_plain'][arm]:.2f}×){same}")
+            lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+        for key in ("auto_over_best_upstream", "auto_over_mtp_auto"):
+            if all(key in row for row in wls.values()):
+                best = " | ".join(f"{row[key]:.2f}" + (f" ({row['best_upstream']})" if key.endswith("upstream") else "")
+                                  for row in wls.values())
+                lines.append(f"| **{key}** | {best} |")
+        chose = " | ".join(str(row["auto_drafters"]) for row in wls.values())
+        lines.append(f"| auto's steps (last round) | {chose} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokens", type=int, default=256)
@@ -233,6 +260,7 @@ def main() -> int:
         report["models"][name] = section(name, path, bin_dir, args)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1, default=str))
+    print(markdown(report))
     return 0
 
 
