@@ -99,7 +99,10 @@ def test_ngram_drafts_keep_the_plain_distribution(model: llama_mtp.Model, echo_p
                             ignore_eos=True)
     spec = np.array([g.tokens for g in gens])
     assert (spec != reference).any(axis=1).mean() > 0.5
-    tally = gens[-1].drafter_stats["ngram"]
-    assert tally["draft_tokens"] > 0 and 0.2 < tally["acceptance_rate"] < 0.9, tally  # drafts right part of the time
+    if n_draft_max == 3:  # every draft on offer verified: right part of the time
+        tally = gens[-1].drafter_stats["ngram"]
+        assert tally["draft_tokens"] > 0 and 0.2 < tally["acceptance_rate"] < 0.9, tally
+    else:  # "auto" verifies them while it finds they pay (timing decides how long): it did
+        assert sum(g.drafter_stats["ngram"]["draft_tokens"] for g in gens) > 0
     p_values = homogeneity_p_values(reference, spec)
     assert min(p_values) > ALPHA, p_values
