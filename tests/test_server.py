@@ -269,6 +269,20 @@ def test_metrics_are_prometheus_text(server: ServerProcess, client: openai.OpenA
     assert metric(server, 'llama_mtp_drafter_accepted_tokens_total{drafter="ngram"}') > 0
 
 
+@pytest.mark.parametrize("draft", ["none", "ngram"])
+def test_serve_draft_sets_the_drafters(model_path: Path, model: llama_mtp.Model, draft: str) -> None:
+    s = ServerProcess(model_path, "-np", "1", "-c", "512", "--draft", draft)
+    try:
+        with httpx.Client(base_url=s.url, timeout=60) as h:
+            assert h.get("/v1/models").json()["data"][0]["meta"]["draft"] == draft
+            r = h.post("/v1/completions", json={"prompt": "Once upon a time", "max_tokens": 16})
+            assert r.json()["choices"][0]["text"] == alone(model, "Once upon a time", 16).text
+            refused = h.post("/v1/completions", json={"prompt": "x", "max_tokens": 4, "draft": "mtp"})
+            assert refused.status_code == 400 and refused.json()["error"]["param"] == "draft"
+    finally:
+        assert s.stop()
+
+
 def test_a_full_queue_answers_503(model_path: Path) -> None:
     # the tiny model writes thousands of tokens a second: the holder asks for a long text
     s = ServerProcess(model_path, "-np", "1", "--max-queue", "0", "-c", "65536")

@@ -33,7 +33,7 @@ def serve(model_path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: 
     template = ChatTemplate(model, source=chat_template or "")
     # the same engine object as Python's: ctx_size KV cells per slot, a slot's KV kept for the
     # next request that begins with it
-    llm = LLM(model, n_ctx=ctx_size * parallel, n_parallel=parallel, mtp=None if mtp and not model.has_mtp else mtp,
+    llm = LLM(model, n_ctx=ctx_size * parallel, n_parallel=parallel, mtp=None if mtp else False,
               draft=draft, ngram=ngram, n_draft_max=n_draft_max, n_threads=n_threads, max_queue=max_queue,
               exact=exact)
     engine = BatchEngine(llm)
