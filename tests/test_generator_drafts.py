@@ -64,6 +64,12 @@ def test_every_drafter_gives_plain_greedy_text(model: llama_mtp.Model, ngram: st
     lengths = np.asarray(g.step_draft_lengths)
     assert lengths.max() <= N_MAX and all(k == "plain" for k, n in zip(kinds, lengths, strict=True) if n == 0)
     assert tally["steps"] == sum(k in ("ngram", "both") for k in kinds)
+    # what one request reads of the per-step logs: their tails, not the whole history
+    assert g.step_drafters_from(3) == kinds[3:] and g.step_drafters_from(10**6) == []
+    assert np.array_equal(g.step_draft_lengths_from(3), lengths[3:])
+    assert g.n_draft_lengths == len(g.draft_lengths) and np.array_equal(g.draft_lengths_from(1), g.draft_lengths[1:])
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        g.step_drafters_from(-1)
 
 
 def test_mtp_stays_warm_beside_ngram_drafts(model: llama_mtp.Model) -> None:

@@ -74,6 +74,28 @@ nb::dict tally_dict(const DrafterTally & t) {
 
 constexpr const char * kStepDrafterNames[] = {"plain", "mtp", "ngram", "both"};
 
+// The per-step logs from entry `start` on (a request reads its own steps: copying a long-lived
+// server's whole history at every request's end would grow with its uptime).
+size_t log_start(IntArg start) {
+    return (size_t) start.in("start", 0, INT64_MAX);
+}
+
+OwnedArray<int32_t> draft_lengths_from(const Generator & g, size_t first) {
+    const std::vector<int32_t> v = g.draft_lengths(first);
+    return owned_array(v.data(), v.size());
+}
+
+std::vector<std::string> step_drafters_from(const Generator & g, size_t first) {
+    std::vector<std::string> names;
+    for (int8_t w : g.step_drafters(first)) names.emplace_back(kStepDrafterNames[w & 3]);
+    return names;
+}
+
+OwnedArray<int32_t> step_draft_lengths_from(const Generator & g, size_t first) {
+    const std::vector<int32_t> v = g.step_draft_lengths(first);
+    return owned_array(v.data(), v.size());
+}
+
 std::vector<std::vector<int32_t>> prompt_lists(const Context & target, nb::handle prompts_in) {
     const int32_t n_vocab = vocab_size(target.model().get());
     std::vector<std::vector<int32_t>> prompts;
@@ -261,14 +283,18 @@ void bind_generate(nb::module_ & m) {
             nb::sig("def session(self) -> MtpSession | None"),
             "The MtpSession driving the drafts (None without a draft context).")
         .def_prop_ro(
-            "draft_lengths",
-            [](const Generator & g) {
-                const std::vector<int32_t> v = g.draft_lengths();
-                return owned_array(v.data(), v.size());
-            },
-            nb::rv_policy::move, nb::sig("def draft_lengths(self) -> numpy.ndarray[dtype=int32]"),
+            "draft_lengths", [](const Generator & g) { return draft_lengths_from(g, 0); }, nb::rv_policy::move,
+            nb::sig("def draft_lengths(self) -> numpy.ndarray[dtype=int32]"),
             "The draft length asked for at each step (int32 array; 0: plain decoding; empty without "
             "a draft context).")
+        .def(
+            "draft_lengths_from",
+            [](const Generator & g, IntArg start) { return draft_lengths_from(g, log_start(start)); }, nb::arg("start"),
+            nb::rv_policy::move, nb::sig("def draft_lengths_from(self, start: int) -> numpy.ndarray[dtype=int32]"),
+            "draft_lengths[start:], without copying the entries before it.")
+        .def_prop_ro(
+            "n_draft_lengths", [](const Generator & g) { return (int64_t) g.n_draft_lengths(); },
+            "len(draft_lengths), without copying it.")
         .def_prop_ro("draft_length_counts", &Generator::draft_length_counts,
                      "Steps that asked for each draft length, 0..n_draft_max (of the sequences that follow "
                      "the generator's length).")
@@ -303,22 +329,23 @@ void bind_generate(nb::module_ & m) {
             "Per drafter (\"mtp\", \"ngram\"): steps that verified its drafts, drafts, draft_tokens, "
             "accepted_tokens, acceptance_rate, accepted_at (accepted_at[i]: drafts with more than i accepted).")
         .def_prop_ro(
-            "step_drafters",
-            [](const Generator & g) {
-                std::vector<std::string> names;
-                for (int8_t w : g.step_drafters()) names.emplace_back(kStepDrafterNames[w & 3]);
-                return names;
-            },
+            "step_drafters", [](const Generator & g) { return step_drafters_from(g, 0); },
             "Per step (n_steps of them): whose drafts it verified (\"plain\", \"mtp\", \"ngram\", "
             "or \"both\" where sequences of one step differed).")
+        .def(
+            "step_drafters_from",
+            [](const Generator & g, IntArg start) { return step_drafters_from(g, log_start(start)); }, nb::arg("start"),
+            "step_drafters[start:], without converting the entries before it.")
         .def_prop_ro(
-            "step_draft_lengths",
-            [](const Generator & g) {
-                const std::vector<int32_t> v = g.step_draft_lengths();
-                return owned_array(v.data(), v.size());
-            },
+            "step_draft_lengths", [](const Generator & g) { return step_draft_lengths_from(g, 0); },
             nb::rv_policy::move, nb::sig("def step_draft_lengths(self) -> numpy.ndarray[dtype=int32]"),
             "Per step (n_steps of them): the longest draft it verified (0: plain).")
+        .def(
+            "step_draft_lengths_from",
+            [](const Generator & g, IntArg start) { return step_draft_lengths_from(g, log_start(start)); },
+            nb::arg("start"), nb::rv_policy::move,
+            nb::sig("def step_draft_lengths_from(self, start: int) -> numpy.ndarray[dtype=int32]"),
+            "step_draft_lengths[start:], without copying the entries before it.")
         .def_ro("t_draft", &Generator::t_draft, "Seconds of step() spent drafting.")
         .def_ro("t_verify", &Generator::t_verify,
                 "Seconds of step() spent on the verify batch: target decode, sampling, trimming.")

@@ -96,21 +96,22 @@ void Generator::init(int32_t n_seq) {
     }
     // one verify batch holds every sequence's last token and drafts
     if (cfg_.ngram) cfg_.ngram_cfg.validate();
-    max_draft_ = std::max(draft_ ? cfg_.n_draft_max : 0, cfg_.ngram ? cfg_.ngram_cfg.n_max : 0);
-    const int64_t rows = (int64_t) n_seq * (max_draft_ + 1);
+    // the longest draft of one sequence, MTP or n-gram
+    const int32_t max_draft = std::max(draft_ ? cfg_.n_draft_max : 0, cfg_.ngram ? cfg_.ngram_cfg.n_max : 0);
+    const int64_t rows = (int64_t) n_seq * (max_draft + 1);
     if (rows > (int64_t) tp.n_batch) {
         throw InvalidArgumentError(std::to_string(n_seq) + " sequences with drafts of up to " +
-                                   std::to_string(max_draft_) + " tokens need verify batches of " +
+                                   std::to_string(max_draft) + " tokens need verify batches of " +
                                    std::to_string(rows) + " rows; the target's n_batch is " +
                                    std::to_string(tp.n_batch) + " (llama.cpp limits it to n_ctx)");
     }
-    const llama_model * tm = tgt_->model().get();
-    if ((llama_model_is_recurrent(tm) || llama_model_is_hybrid(tm)) && max_draft_ > 0 &&
-        (tp.n_rs_seq < (uint32_t) max_draft_ || (int64_t) tp.n_ubatch < max_draft_ + 1)) {
+    extend_only_ = llama_model_is_recurrent(tgt_->model().get()) || llama_model_is_hybrid(tgt_->model().get());
+    if (extend_only_ && max_draft > 0 &&
+        (tp.n_rs_seq < (uint32_t) max_draft || (int64_t) tp.n_ubatch < max_draft + 1)) {
         // rejected rows are rolled back through recurrent-state snapshots, one per draft token
         throw InvalidArgumentError("a recurrent or hybrid target verifying drafts of up to " +
-                                   std::to_string(max_draft_) + " tokens needs n_rs_seq >= " +
-                                   std::to_string(max_draft_) + " and n_ubatch >= " + std::to_string(max_draft_ + 1) +
+                                   std::to_string(max_draft) + " tokens needs n_rs_seq >= " +
+                                   std::to_string(max_draft) + " and n_ubatch >= " + std::to_string(max_draft + 1) +
                                    "; it has " + std::to_string(tp.n_rs_seq) + " and " + std::to_string(tp.n_ubatch));
     }
     n_vocab_ = vocab_size(tgt_->model().get());
@@ -126,7 +127,6 @@ void Generator::init(int32_t n_seq) {
     }
     seqs_.resize(n_seq);
     cache_.resize(n_seq);
-    extend_only_ = llama_model_is_recurrent(tgt_->model().get()) || llama_model_is_hybrid(tgt_->model().get());
     draft_length_counts_.assign(cfg_.n_draft_max + 1, 0);
     locked(
         [&](const Context::Lock & target, llama_memory_t) { batch_ = std::make_unique<common_batch>(target.get()); });

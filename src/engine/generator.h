@@ -116,20 +116,18 @@ public:
     // With n_draft_max="auto", before the first step: the controller of one-sequence steps starts
     // from what an earlier one learned (DraftController::start_from).
     void start_controller_from(const DraftPrior & prior);
-    std::vector<int32_t> draft_lengths() const;
+    // (from entry `first` on: what one request's steps asked for)
+    std::vector<int32_t> draft_lengths(size_t first = 0) const;
+    size_t n_draft_lengths() const;
     // How many steps asked for each draft length 0..n_draft_max (a server's running tally).
     std::vector<int64_t> draft_length_counts() const;
     // Per drafter: what was verified and accepted (MTP: the same as the session's statistics,
     // for the drafts the generator made).
     DrafterTally drafter_tally(StepDrafter which) const;
-    // Per step (n_steps of them): whose drafts it verified, and the longest one.
-    std::vector<int8_t> step_drafters() const;
-    std::vector<int32_t> step_draft_lengths() const;
+    // Per step (n_steps of them; from step `first` on): whose drafts it verified, and the longest.
+    std::vector<int8_t> step_drafters(size_t first = 0) const;
+    std::vector<int32_t> step_draft_lengths(size_t first = 0) const;
     const NgramDrafter * ngram() const { return ngram_.get(); }
-    // the n-gram controller (null without adaptive n-gram drafting), read under the target's lock
-    std::optional<NgramController> ngram_controller() const;
-    // the longest draft of one sequence (MTP or n-gram): the verify batch holds it plus one row
-    int32_t max_draft() const { return max_draft_; }
 
     double t_prompt = 0, t_gen = 0;
     double t_draft = 0, t_verify = 0, t_process = 0;  // the steps' split (verify: decode, picks, trims)
@@ -225,7 +223,6 @@ private:
     DrafterTally mtp_tally_, ngram_tally_;
     std::vector<int8_t> step_drafters_;
     std::vector<int32_t> step_draft_lengths_;
-    int32_t max_draft_ = 0;
     bool hidden_on_ = true;    // the target outputs NextN hidden states (off in plain stretches)
     bool last_hidden_ = true;  // ... and did in the last decode
     Context * tgt_;

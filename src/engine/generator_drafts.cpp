@@ -24,20 +24,30 @@ void Generator::start_controller_from(const DraftPrior & prior) {
     prior_ = prior;
 }
 
-std::vector<int32_t> Generator::draft_lengths() const {
+namespace {
+
+// entries [first, end) of a per-step log: a request reads the steps since it was admitted, not
+// the whole history of a long-lived generator
+template <typename T>
+std::vector<T> tail(const std::vector<T> & log, size_t first) {
+    return std::vector<T>(log.begin() + (ptrdiff_t) std::min(first, log.size()), log.end());
+}
+
+}  // namespace
+
+std::vector<int32_t> Generator::draft_lengths(size_t first) const {
     const Context::Lock lock(*tgt_);
-    return draft_lengths_;
+    return tail(draft_lengths_, first);
+}
+
+size_t Generator::n_draft_lengths() const {
+    const Context::Lock lock(*tgt_);
+    return draft_lengths_.size();
 }
 
 std::vector<int64_t> Generator::draft_length_counts() const {
     const Context::Lock lock(*tgt_);
     return draft_length_counts_;
-}
-
-std::optional<NgramController> Generator::ngram_controller() const {
-    const Context::Lock lock(*tgt_);
-    if (!ngram_ctl_) return std::nullopt;
-    return *ngram_ctl_;
 }
 
 DrafterTally Generator::drafter_tally(StepDrafter which) const {
@@ -47,14 +57,14 @@ DrafterTally Generator::drafter_tally(StepDrafter which) const {
     throw InvalidArgumentError("drafter_tally: a drafter is MTP or NGRAM");
 }
 
-std::vector<int8_t> Generator::step_drafters() const {
+std::vector<int8_t> Generator::step_drafters(size_t first) const {
     const Context::Lock lock(*tgt_);
-    return step_drafters_;
+    return tail(step_drafters_, first);
 }
 
-std::vector<int32_t> Generator::step_draft_lengths() const {
+std::vector<int32_t> Generator::step_draft_lengths(size_t first) const {
     const Context::Lock lock(*tgt_);
-    return step_draft_lengths_;
+    return tail(step_draft_lengths_, first);
 }
 
 int32_t Generator::plan_ngram(const std::vector<int32_t> & active, int32_t k) {

@@ -263,7 +263,7 @@ class Scheduler:
         now = time.perf_counter()
         cached = gen.n_cached
         joining = set(gen.joining_slots) if joined else set()  # not where the native layer prefilled apart
-        n_drafts = len(gen.draft_lengths)  # one entry per step with a follower of the adaptive length
+        n_drafts = gen.n_draft_lengths  # one entry per step with a follower of the adaptive length
         for slot, job in zip(slots, jobs, strict=True):
             job.slot, job.n_cached, job.joined = slot, cached[slot], slot in joining
             job.first_step = job.last_step = gen.n_steps
@@ -325,12 +325,11 @@ class Scheduler:
                 job.t_process += gen.t_process
                 session = gen.session
                 job.stats = session.stats if session is not None else None
-                lengths = gen.draft_lengths
-                job.draft_lengths = lengths[job.first_draft:].copy()
+                job.draft_lengths = gen.draft_lengths_from(job.first_draft)
                 job.controller = gen.controller
                 job.drafter_stats = drafter_stats_since(gen.drafter_stats, job.drafter_stats)
-                job.step_drafters = gen.step_drafters[job.first_step:]
-                job.step_draft_lengths = gen.step_draft_lengths[job.first_step:].copy()
+                job.step_drafters = gen.step_drafters_from(job.first_step)
+                job.step_draft_lengths = gen.step_draft_lengths_from(job.first_step)
                 with self._cv:
                     del self._jobs[slot]
                     self._finished.add(slot)

@@ -996,6 +996,13 @@ class Generator:
         The draft length asked for at each step (int32 array; 0: plain decoding; empty without a draft context).
         """
 
+    def draft_lengths_from(self, start: int) -> NDArray[numpy.int32]:
+        """draft_lengths[start:], without copying the entries before it."""
+
+    @property
+    def n_draft_lengths(self) -> int:
+        """len(draft_lengths), without copying it."""
+
     @property
     def draft_length_counts(self) -> list[int]:
         """
@@ -1031,9 +1038,15 @@ class Generator:
         Per step (n_steps of them): whose drafts it verified ("plain", "mtp", "ngram", or "both" where sequences of one step differed).
         """
 
+    def step_drafters_from(self, start: int) -> list[str]:
+        """step_drafters[start:], without converting the entries before it."""
+
     @property
     def step_draft_lengths(self) -> NDArray[numpy.int32]:
         """Per step (n_steps of them): the longest draft it verified (0: plain)."""
+
+    def step_draft_lengths_from(self, start: int) -> NDArray[numpy.int32]:
+        """step_draft_lengths[start:], without copying the entries before it."""
 
     @property
     def t_draft(self) -> float:
