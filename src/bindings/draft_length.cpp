@@ -73,6 +73,7 @@ nb::dict prior_to_dict(const DraftPrior & p) {
     d["acceptance_trials"] = nb::cast(p.acc_trials);
     d["verify_seconds"] = nb::cast(p.verify);
     d["process_seconds"] = nb::cast(p.process);
+    d["cost_samples"] = nb::cast(p.samples);
     d["draft_seconds_per_token"] = p.draft_per_token;
     d["probe_gap"] = p.probe_gap;
     return d;
@@ -88,6 +89,15 @@ DraftPrior prior_from_dict(nb::handle state) {
     p.verify = numbers(state, "verify_seconds", 65);
     p.process = numbers(state, "process_seconds", 65);
     const nb::dict d = nb::borrow<nb::dict>(state);
+    if (d.contains("cost_samples")) {
+        for (double n : numbers(state, "cost_samples", 65)) {
+            if (n < 0 || n > 2 || n != std::floor(n)) {
+                throw with_attributes(InvalidArgumentError("state[\"cost_samples\"] holds counts of 0, 1 or 2"),
+                                      {{"parameter", std::string("cost_samples")}});
+            }
+            p.samples.push_back((int32_t) n);
+        }
+    }
     double draft = -1;
     if (d.contains("draft_seconds_per_token") && !nb::try_cast(d["draft_seconds_per_token"], draft)) {
         throw with_attributes(InvalidArgumentError("state[\"draft_seconds_per_token\"] must be a number"),
@@ -187,7 +197,24 @@ void bind_draft_length(nb::module_ & m) {
             nb::lock_self())
         .def_prop_ro("n_max", &DraftController::n_max, "The longest draft it may choose.",
                      nb::for_getter(nb::lock_self()))
-        .def_prop_ro("best", &DraftController::best, "The length with the highest expected speed now.",
+        .def_prop_ro("best", &DraftController::best,
+                     "The measured length with the highest expected speed now (lengths never measured are\n"
+                     "not chosen on a guess).",
+                     nb::for_getter(nb::lock_self()))
+        .def_prop_ro(
+            "measured",
+            [](const DraftController & c) {
+                std::vector<uint8_t> v;
+                for (int32_t k = 0; k <= c.n_max(); ++k) v.push_back(c.measured(k) ? 1 : 0);
+                return owned_array(v.data(), v.size());
+            },
+            nb::rv_policy::move, nb::sig("def measured(self) -> numpy.ndarray[dtype=uint8]"),
+            "[k]: 1 where length k's cost was measured (two steps, or one that agreed with the measured\n"
+            "lengths on both sides).",
+            nb::for_getter(nb::lock_self()))
+        .def_prop_ro("machine_level", &DraftController::machine_level,
+                     "How much slower the machine is now than when the costs were first measured (1: the same);\n"
+                     "the costs of the lengths not played lately are scaled by it.",
                      nb::for_getter(nb::lock_self()))
         .def_prop_ro("n_steps", &DraftController::n_steps, "Steps observed.", nb::for_getter(nb::lock_self()))
         .def_prop_ro(

@@ -7,60 +7,79 @@ namespace llama_mtp {
 
 namespace {
 
-// How fast old evidence fades: acceptance keeps about the last 30 observations per position,
-// costs about the last 10 steps of each length (load changes within seconds).
+// How fast old acceptance fades: about the last 30 observations per position.
 constexpr double kAcceptanceDecay = 0.97;
-constexpr double kCostDecay = 0.9;
 // Beside it, a fast estimate (about the last 5 observations per position) that takes over where
 // it differs from the slow one by more than kChangeZ of its standard errors: the text changed
 // (a quoted passage ends, a list begins), and 30 observations would take too long to see it.
 constexpr double kFastDecay = 0.8;
 constexpr double kFastPriorWeight = 0.25;
 constexpr double kChangeZ = 2.0;
-// Warm-up: two steps drafting one token, two plain steps (the second of each timed), then the
-// model.
-constexpr int32_t kWarmup[] = {1, 1, 0, 0};
-constexpr int32_t kWarmupSteps = 4;
+// Warm-up: one step drafting one token (the draft context is warm from the prompt; it says
+// whether drafting may pay at all), then two plain steps: plain decoding measured.
+constexpr int32_t kWarmup[] = {1, 0, 0};
+constexpr int32_t kWarmupSteps = 3;
+// A length is measured by two steps: the first after another length builds new graph shapes,
+// the second is steady. The cheaper counts until two steady steps give a lower median.
+constexpr int32_t kMeasureSteps = 2;
+constexpr size_t kWindow = 5;  // steps kept per length
+// a length not played for this many steps is measured anew (its old steps are dropped)
+constexpr int32_t kStaleAfter = 8;
+// The machine level moves once the lower median of the last kLevelRatios ratios (at least
+// kLevelMin of them) leaves [level / kLevelShift, level * kLevelShift].
+constexpr size_t kLevelRatios = 5;
+constexpr size_t kLevelMin = 3;
+constexpr double kLevelShift = 1.1;
 // While drafting: every kNeighbourEvery steps look for the length whose optimistic speed beats
-// the best estimate most, and play it for two steps (the second one is steady, so it is timed);
-// none while every other length is surely worse, but one at least every kExploreLast steps (the
-// text or the load may have changed what "surely" meant).
+// the best estimate most, and measure it again; none while every other length is surely
+// worse, but one at least every kExploreLast steps.
 constexpr int32_t kNeighbourEvery = 24;
-constexpr int32_t kNeighbourSteps = 2;
 constexpr int32_t kExploreLast = 256;
-// The optimism of optimistic_speed(): acceptance kAcceptZ standard errors up; cost down by
-// kCostDoubt for a length never timed (the line predicts it to within the kernels' tiling),
-// less the more and the more lately it was timed (its weight fades by kStaleDecay per step it
-// is not played).
+// The optimism of optimistic_speed(): acceptance kAcceptZ standard errors up; the cost of a
+// measured length down by up to kCostDoubt the longer it was not played (kStaleDecay per step).
 constexpr double kAcceptZ = 1.0;
 constexpr double kCostDoubt = 0.08;
 constexpr double kStaleDecay = 0.98;
-// How many observations the fitted line counts as beside what a length measured itself.
-constexpr double kFitWeight = 0.25;
-// While plain decoding is best: probe drafting one token (the cheapest probe, and position 1
-// decides whether longer drafts can pay) after kProbeFirst plain steps, then after twice as
-// many each time plain stays best, up to kProbeLast (back to kProbeFirst while drafting may
-// plausibly beat plain: its optimistic speed is above plain's estimate).
-constexpr int32_t kProbeFirst = 32;
+// While plain decoding is best: probe drafting after kProbeFirst plain steps, then after twice
+// as many each time, up to kProbeLast; after kProbeSoon while drafting may plausibly beat plain.
+// (On a CPU a probe costs 2-5 plain steps: at 48 a 128-token text that never drafts right pays
+// for two probes, 2-3 %.)
+constexpr int32_t kProbeFirst = 48;
 constexpr int32_t kProbeLast = 256;
-// A probe whose draft was right while drafting is nearly worth it: look again after kProbeSoon
-// plain steps (the text may have become predictable).
 constexpr int32_t kProbeSoon = 4;
-constexpr double kNearlyWorth = 0.97;
 // Switching between drafting and plain decoding costs the draft context its history, so the
 // other mode must be this much faster before it is taken.
 constexpr double kSwitchMargin = 1.02;
-// A prior counts as this many observations of acceptance per position, and of each cost: enough
-// to start right, few enough that a changed text or load shows within a few steps.
+// A prior counts as this many observations of acceptance per position.
 constexpr double kPriorTrials = 8.0;
-constexpr double kPriorWeight = 2.0;
+// Realized against predicted: over the last kRealizedWindow steps that played the best
+// estimate, a speed under kRealizedShort of the prediction measures plain decoding again
+// (the alternative every choice is weighed against), at most every kPlainCheckEvery steps;
+// so does a plain cost above a measured verify of more rows (a one-row decode never costs more).
+constexpr size_t kRealizedWindow = 16;
+constexpr double kRealizedShort = 0.8;
+constexpr int32_t kPlainCheckEvery = 16;
+constexpr double kPlainAboveVerify = 1.1;
+// A length's one step agrees with the chord of its measured neighbours within this fraction.
+constexpr double kChordAgrees = 0.15;
+
+double lower_median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[(v.size() - 1) / 2];
+}
 
 }  // namespace
 
-void DraftController::Ewma::add(double x, double decay) {
-    const double w = weight * decay;
-    value = (value * w + x) / (w + 1.0);
-    weight = w + 1.0;
+DraftController::Cost DraftController::LengthCosts::estimate() const {
+    std::vector<const Sample *> steady, all;
+    for (const Sample & s : recent) {
+        all.push_back(&s);
+        if (s.steady) steady.push_back(&s);
+    }
+    auto & pick = steady.size() >= 2 ? steady : all;
+    if (pick.empty()) return {};
+    std::sort(pick.begin(), pick.end(), [](const Sample * a, const Sample * b) { return a->cost.total() < b->cost.total(); });
+    return steady.size() >= 2 ? pick[(pick.size() - 1) / 2]->cost : pick.front()->cost;
 }
 
 DraftController::DraftController(int32_t n_max, bool plain_skips_process)
@@ -70,64 +89,87 @@ DraftController::DraftController(int32_t n_max, bool plain_skips_process)
       acc_trials_(n_max_, 0.0),
       fast_hits_(n_max_, 0.0),
       fast_trials_(n_max_, 0.0),
-      verify_(n_max_ + 1),
-      process_(n_max_ + 1),
-      last_played_(n_max_ + 1, -1),
-      warmup_steps_(kWarmupSteps) {
+      costs_(n_max_ + 1),
+      warmup_steps_(kWarmupSteps),
+      probe_gap_(kProbeFirst) {
     next_ = std::min(kWarmup[0], n_max_);
 }
 
-DraftPrior DraftController::prior() const {
-    DraftPrior p;
-    p.acc_hits = acc_hits_;
-    p.acc_trials = acc_trials_;
-    for (int32_t k = 0; k <= n_max_; ++k) {
-        p.verify.push_back(verify_[k].known() ? verify_[k].value : -1.0);
-        p.process.push_back(process_[k].known() ? process_[k].value : -1.0);
-    }
-    p.draft_per_token = draft_per_token_.known() ? draft_per_token_.value : -1.0;
-    p.probe_gap = probe_gap_;
-    return p;
+bool DraftController::probe_follows() const {
+    if ((int32_t) history_.size() + 1 < warmup_steps_) return true;  // the warm-up may end in a probe
+    return !drafting_ && probe_next_;
 }
 
-void DraftController::start_from(const DraftPrior & p) {
-    const size_t n_pos = std::min<size_t>({(size_t) n_max_, p.acc_hits.size(), p.acc_trials.size()});
-    for (size_t i = 0; i < n_pos; ++i) {
-        const double trials = std::max(0.0, p.acc_trials[i]);
-        const double hits = std::clamp(p.acc_hits[i], 0.0, trials);
-        const double scale = trials > kPriorTrials ? kPriorTrials / trials : 1.0;
-        acc_trials_[i] = trials * scale;
-        acc_hits_[i] = hits * scale;
+bool DraftController::measured(int32_t k) const {
+    return k >= 0 && k <= n_max_ && (costs_[k].n_samples >= kMeasureSteps || costs_[k].confirmed);
+}
+
+bool DraftController::chord_confirms(int32_t k) const {
+    int32_t lo = -1, hi = -1;
+    for (int32_t j = k - 1; j >= 0 && lo < 0; --j) {
+        if (costs_[j].n_samples >= kMeasureSteps) lo = j;
     }
-    auto seed = [](std::vector<Ewma> & table, const std::vector<double> & values) {
-        for (size_t k = 0; k < std::min(table.size(), values.size()); ++k) {
-            if (std::isfinite(values[k]) && values[k] >= 0) table[k] = Ewma{values[k], kPriorWeight};
+    for (int32_t j = k + 1; j <= n_max_ && hi < 0; ++j) {
+        if (costs_[j].n_samples >= kMeasureSteps) hi = j;
+    }
+    if (lo < 0 || hi < 0 || costs_[k].n_samples != 1) return false;
+    const double f = double(k - lo) / double(hi - lo);
+    const double a = own_cost(lo).total(), b = own_cost(hi).total();
+    const double chord = a + f * (b - a), t = own_cost(k).total();
+    return std::fabs(t - chord) <= kChordAgrees * chord;
+}
+
+void DraftController::add_sample(int32_t k, const Cost & c, bool steady) {
+    LengthCosts & L = costs_[k];
+    const int32_t step = (int32_t) history_.size();
+    if (L.last_step >= 0 && step - L.last_step > kStaleAfter) L.recent.clear();  // measured anew
+    if (steady && L.base_total > 0) {
+        level_ratios_.push_back(c.total() / L.base_total);
+        if (level_ratios_.size() > kLevelRatios) level_ratios_.erase(level_ratios_.begin());
+        if (level_ratios_.size() >= kLevelMin) {
+            const double m = lower_median(level_ratios_);
+            if (m > level_ * kLevelShift || m < level_ / kLevelShift) {
+                level_ = std::clamp(m, 1e-3, 1e3);
+                level_ratios_.clear();
+            }
         }
-    };
-    seed(verify_, p.verify);
-    seed(process_, p.process);
-    for (int32_t k = 0; k <= n_max_; ++k) {
-        if (verify_[k].known()) last_played_[k] = 0;  // what the prior knew fades like a measurement
     }
-    if (std::isfinite(p.draft_per_token) && p.draft_per_token >= 0) {
-        draft_per_token_ = Ewma{p.draft_per_token, kPriorWeight};
+    L.recent.push_back({c, steady});
+    if (L.recent.size() > kWindow) L.recent.erase(L.recent.begin());
+    L.n_samples++;
+    L.level_at = level_;
+    L.last_step = step;
+    if (L.base_total < 0 && L.n_samples >= kMeasureSteps) L.base_total = L.estimate().total() / level_;
+}
+
+DraftController::Cost DraftController::own_cost(int32_t k) const {
+    const LengthCosts & L = costs_[k];
+    Cost c = L.estimate();
+    const double scale = level_ / L.level_at;
+    return {c.draft * scale, c.verify * scale, c.process * scale};
+}
+
+DraftController::Cost DraftController::cost(int32_t k) const {
+    if (k < 0 || k > n_max_) return {};
+    if (costs_[k].n_samples > 0) return own_cost(k);
+    int32_t lo = -1, hi = -1;
+    for (int32_t j = k - 1; j >= 0 && lo < 0; --j) {
+        if (costs_[j].n_samples > 0) lo = j;
     }
-    if (p.probe_gap > 0) probe_gap_ = std::clamp(p.probe_gap, kProbeFirst, kProbeLast);
-    warmup_steps_ = 0;
-    // a one-row decode never costs more than a verify of two or more rows: a prior that says so
-    // was timed under a load that has passed (a busy stretch of the machine). Its plain cost is
-    // dropped and timed again first (two plain steps, the second timed), else drafting would
-    // look cheaper than plain and plain would never be played to show otherwise.
-    double cheapest_verify = 1e300;
-    for (int32_t k = 1; k <= n_max_; ++k) {
-        if (verify_[k].known()) cheapest_verify = std::min(cheapest_verify, verify_[k].value);
+    for (int32_t j = k + 1; j <= n_max_ && hi < 0; ++j) {
+        if (costs_[j].n_samples > 0) hi = j;
     }
-    if (verify_[0].known() && verify_[0].value > cheapest_verify) {
-        verify_[0] = Ewma{};
-        last_played_[0] = -1;
-        retime_plain_ = kNeighbourSteps;
+    if (lo < 0 && hi < 0) return {};
+    // drafting: per drafted token, from the nearest drafting length known
+    const int32_t per = lo > 0 ? lo : hi;
+    const double draft = per > 0 ? own_cost(per).draft / per * k : 0.0;
+    if (lo >= 0 && hi >= 0) {  // the chord
+        const Cost a = own_cost(lo), b = own_cost(hi);
+        const double f = double(k - lo) / double(hi - lo);
+        return {draft, a.verify + f * (b.verify - a.verify), a.process + f * (b.process - a.process)};
     }
-    decide();
+    const Cost edge = own_cost(lo >= 0 ? lo : hi);  // flat beyond the lengths known
+    return {draft, edge.verify, edge.process};
 }
 
 DraftController::Estimate DraftController::position(int32_t i, double prior) const {
@@ -160,51 +202,16 @@ double DraftController::expected_tokens(int32_t k) const {
     return total;
 }
 
-double DraftController::faded_weight(const std::vector<Ewma> & table, int32_t k) const {
-    if (!table[k].known()) return 0.0;
-    const int32_t idle = last_played_[k] < 0 ? 0 : (int32_t) history_.size() - last_played_[k];
-    return std::max(1e-3, table[k].weight * std::pow(kStaleDecay, std::max(0, idle - 1)));
-}
-
-double DraftController::fitted(const std::vector<Ewma> & table, int32_t k) const {
-    // weighted least squares of seconds = a + b * j over the lengths j with a measurement,
-    // each weighted by how much and how lately it was measured; b >= 0 (a longer verify
-    // never costs less on the line), one measured length: flat (optimistic for longer ones,
-    // so that they get tried)
-    double sw = 0, sj = 0, sv = 0, sjj = 0, sjv = 0;
-    for (int32_t j = 0; j <= n_max_; ++j) {
-        if (!table[j].known()) continue;
-        const double w = faded_weight(table, j);
-        sw += w;
-        sj += w * j;
-        sv += w * table[j].value;
-        sjj += w * j * j;
-        sjv += w * j * table[j].value;
-    }
-    if (sw <= 0) return 0.0;
-    const double mean_j = sj / sw, mean_v = sv / sw;
-    const double var_j = sjj / sw - mean_j * mean_j;
-    const double slope = var_j > 1e-9 ? std::max(0.0, (sjv / sw - mean_j * mean_v) / var_j) : 0.0;
-    const double line = std::max(0.0, mean_v + slope * (k - mean_j));
-    if (!table[k].known()) return line;
-    // a length's own measurement keeps its weight however long ago it was played (the line
-    // follows the lengths played lately, so a load change shows there; the doubt of an old
-    // measurement is optimistic_speed()'s)
-    const double w = table[k].weight;
-    return (w * table[k].value + kFitWeight * line) / (w + kFitWeight);
-}
-
 double DraftController::draft_seconds(int32_t k) const {
-    return k > 0 && draft_per_token_.known() ? k * draft_per_token_.value : 0.0;
+    return k > 0 ? cost(k).draft : 0.0;
 }
 
 double DraftController::verify_seconds(int32_t k) const {
-    return k >= 0 && k <= n_max_ ? fitted(verify_, k) : 0.0;
+    return cost(k).verify;
 }
 
 double DraftController::process_seconds(int32_t k) const {
-    if (k < 0 || k > n_max_ || (k == 0 && plain_skips_process_)) return 0.0;
-    return fitted(process_, k);
+    return k == 0 && plain_skips_process_ ? 0.0 : cost(k).process;
 }
 
 double DraftController::step_seconds(int32_t k) const {
@@ -229,49 +236,143 @@ double DraftController::optimistic_speed(int32_t k, bool doubt_cost) const {
     for (int32_t i = 1; i <= k; ++i) {
         const Estimate e = position(i, a);
         a = e.p;
-        reach *= std::min(1.0, a + kAcceptZ * std::sqrt(a * (1.0 - a) / (e.n + 1.0)));
+        // plausible: the first position up alone (a text that turned predictable shows there
+        // first; the deeper positions' wide priors would keep plain decoding probing for ever)
+        const bool up = doubt_cost || i == 1;
+        reach *= up ? std::min(1.0, a + kAcceptZ * std::sqrt(a * (1.0 - a) / (e.n + 1.0))) : a;
         total += reach;
     }
-    const double doubt = doubt_cost ? kCostDoubt / std::sqrt(1.0 + faded_weight(verify_, k)) : 0.0;
+    double doubt = 0.0;  // an unmeasured length's chord is optimistic already
+    if (doubt_cost && measured(k)) {
+        const int32_t idle = (int32_t) history_.size() - costs_[k].last_step;
+        doubt = kCostDoubt * (1.0 - std::pow(kStaleDecay, std::max(0, idle - 1)));
+    }
     return total / (t * (1.0 - doubt));
 }
 
-int32_t DraftController::best() const {
-    const int32_t k_best = best_drafting_length();
-    const double s_plain = expected_speed(0), s_best = expected_speed(k_best);
-    if (s_plain <= 0 && s_best <= 0) return next_;  // nothing measured yet
-    return s_plain >= s_best ? 0 : k_best;
-}
-
 int32_t DraftController::best_drafting_length() const {
-    int32_t k_best = 1;
-    for (int32_t k = 2; k <= n_max_; ++k) {
-        if (expected_speed(k) > expected_speed(k_best)) k_best = k;
+    int32_t k_best = -1;
+    for (int32_t k = 1; k <= n_max_; ++k) {
+        if (measured(k) && (k_best < 0 || expected_speed(k) > expected_speed(k_best))) k_best = k;
     }
     return k_best;
 }
 
-double DraftController::best_plausible_drafting_speed() const {
-    // acceptance optimism only: whether the text may have changed, not whether costs have
-    double best = 0;
-    for (int32_t k = 1; k <= n_max_; ++k) best = std::max(best, plausible_speed(k));
-    return best;
+int32_t DraftController::best_plausible_drafting_length() const {
+    int32_t k_best = 1;
+    for (int32_t k = 2; k <= n_max_; ++k) {
+        if (plausible_speed(k) > plausible_speed(k_best)) k_best = k;
+    }
+    return k_best;
 }
 
-int32_t DraftController::probe_candidate(int32_t k_best) const {
+int32_t DraftController::best() const {
+    const int32_t k_best = best_drafting_length();
+    if (!measured(0)) return k_best >= 0 ? k_best : next_;
+    if (k_best < 0) return 0;
+    return expected_speed(0) >= expected_speed(k_best) ? 0 : k_best;
+}
+
+int32_t DraftController::exploration_candidate(double s_best, bool measured_too) const {
+    const int32_t k_best = best_drafting_length();
     int32_t candidate = -1;
-    double margin = -1e300;
-    const double s_best = expected_speed(k_best);
-    for (int32_t k = 0; k <= n_max_; ++k) {  // plain decoding too: its cost may have changed
-        if (k == k_best) continue;
-        const double m = optimistic_speed(k) - s_best;
-        if (m > margin) {
-            margin = m;
+    double top = s_best;
+    for (int32_t k = measured_too ? 0 : 1; k <= n_max_; ++k) {
+        if (k == k_best || (measured(k) && !measured_too)) continue;
+        const double s = optimistic_speed(k);
+        if (s > top) {
+            top = s;
             candidate = k;
         }
     }
-    // a surely worse length is probed only when nothing was explored for kExploreLast steps
-    return margin > 0 || since_explored_ >= kExploreLast ? candidate : -1;
+    return candidate;
+}
+
+bool DraftController::chord_confirms_possible(int32_t k) const {
+    bool below = false, above = false;
+    for (int32_t j = 0; j <= n_max_; ++j) {
+        below |= j < k && costs_[j].n_samples >= kMeasureSteps;
+        above |= j > k && costs_[j].n_samples >= kMeasureSteps;
+    }
+    return below && above && costs_[k].n_samples == 0;
+}
+
+void DraftController::measure(int32_t k, int32_t steps) {
+    measure_k_ = k;
+    measure_left_ = std::max(0, steps - 1);
+    next_ = k;
+    // plain decoding measured while drafting keeps the draft context in step (process() runs);
+    // measured from plain decoding it is plain decoding
+    exploring_ = k > 0 || drafting_;
+    chosen_ = false;
+}
+
+bool DraftController::realized_falls_short() const {
+    if (realized_.size() < kRealizedWindow) return false;
+    Realized sum{};
+    for (const Realized & r : realized_) {
+        sum.tokens += r.tokens;
+        sum.seconds += r.seconds;
+        sum.expected_tokens += r.expected_tokens;
+        sum.expected_seconds += r.expected_seconds;
+    }
+    if (sum.seconds <= 0 || sum.expected_seconds <= 0) return false;
+    return sum.tokens / sum.seconds < kRealizedShort * sum.expected_tokens / sum.expected_seconds;
+}
+
+DraftPrior DraftController::prior() const {
+    DraftPrior p;
+    p.acc_hits = acc_hits_;
+    p.acc_trials = acc_trials_;
+    std::vector<double> per_token;
+    for (int32_t k = 0; k <= n_max_; ++k) {
+        const Cost c = own_cost(k);
+        const bool known = costs_[k].n_samples > 0;
+        p.verify.push_back(known ? c.verify : -1.0);
+        p.process.push_back(known ? c.process : -1.0);
+        p.samples.push_back(std::min(costs_[k].n_samples, kMeasureSteps));
+        if (k > 0 && known) per_token.push_back(c.draft / k);
+    }
+    p.draft_per_token = per_token.empty() ? -1.0 : lower_median(per_token);
+    p.probe_gap = probe_gap_;
+    return p;
+}
+
+void DraftController::start_from(const DraftPrior & p) {
+    const size_t n_pos = std::min<size_t>({(size_t) n_max_, p.acc_hits.size(), p.acc_trials.size()});
+    for (size_t i = 0; i < n_pos; ++i) {
+        const double trials = std::max(0.0, p.acc_trials[i]);
+        const double hits = std::clamp(p.acc_hits[i], 0.0, trials);
+        const double scale = trials > kPriorTrials ? kPriorTrials / trials : 1.0;
+        acc_trials_[i] = trials * scale;
+        acc_hits_[i] = hits * scale;
+    }
+    const bool draft_known = std::isfinite(p.draft_per_token) && p.draft_per_token >= 0;
+    for (int32_t k = 0; k <= n_max_ && k < (int32_t) p.verify.size(); ++k) {
+        if (!std::isfinite(p.verify[k]) || p.verify[k] < 0) continue;
+        Cost c;
+        c.verify = p.verify[k];
+        const bool has_process = k < (int32_t) p.process.size() && std::isfinite(p.process[k]) && p.process[k] >= 0;
+        c.process = has_process && !(k == 0 && plain_skips_process_) ? p.process[k] : 0.0;
+        c.draft = k > 0 && draft_known ? k * p.draft_per_token : 0.0;
+        // a measurement (two steps) or a probe's step; the machine level rescales them from the first steps
+        const int32_t n = k < (int32_t) p.samples.size() ? std::clamp(p.samples[k], 1, kMeasureSteps) : kMeasureSteps;
+        LengthCosts & L = costs_[k];
+        L.recent.assign(n, Sample{c, true});
+        L.n_samples = n;
+        if (n >= kMeasureSteps) L.base_total = c.total();
+        L.last_step = 0;
+    }
+    if (p.probe_gap > 0) probe_gap_ = std::clamp(p.probe_gap, kProbeFirst, kProbeLast);
+    warmup_steps_ = 0;
+    // a one-row decode never costs more than a verify of two or more rows: a prior that says so
+    // was timed under a load that has passed (a stalled step, a busy stretch). Its plain cost
+    // is dropped and measured first, else drafting would look cheaper than plain and plain
+    // would never be played to show otherwise.
+    for (int32_t k = 1; k <= n_max_ && measured(0); ++k) {
+        if (measured(k) && own_cost(0).verify > kPlainAboveVerify * own_cost(k).verify) costs_[0] = LengthCosts{};
+    }
+    decide();
 }
 
 void DraftController::observe(const DraftObservation & o) {
@@ -293,100 +394,146 @@ void DraftController::observe(const DraftObservation & o) {
         }
     }
     const double td = o.t_draft / n_seq, tv = o.t_verify / n_seq, tp = o.t_process / n_seq;
-    // a step at another length than the one before costs llama.cpp new graphs for the new
-    // shape: only steady steps say what a length costs when it is kept (probes and the first
-    // step of a switch teach acceptance; their cost is predicted from the steady ones)
-    if (k_eff == last_k_eff_ && o.timed) {
-        verify_[k_eff].add(tv, kCostDecay);
-        if (tp > 0) process_[k_eff].add(tp, kCostDecay);
-        if (k_eff > 0) draft_per_token_.add(td / k_eff, kCostDecay);
+    if (o.timed) {
+        // a plain step costs the verify alone where the loop skips process() then
+        const double process = k_eff == 0 && plain_skips_process_ ? 0.0 : tp;
+        add_sample(k_eff, Cost{td, tv, process}, k_eff == last_k_eff_);
     }
     last_k_eff_ = k_eff;
-    last_played_[k_eff] = (int32_t) history_.size();
 
     t_draft += o.t_draft;
     t_verify += o.t_verify;
     t_process += o.t_process;
-    tokens += 1.0 + accepted_sum / n_seq;
+    const double step_tokens = 1.0 + accepted_sum / n_seq;
+    tokens += step_tokens;
     seq_seconds += td + tv + tp;
-    // a probe from plain decoding after which drafting may plausibly beat plain: the text may
-    // have changed, look again sooner; very soon where the probe's draft was right and drafting
-    // is nearly worth it already
-    if (!drafting_ && exploring_) {
-        const double s_plain = expected_speed(0);
-        if (accepted_sum > 0 && expected_speed(best_drafting_length()) >= kNearlyWorth * s_plain) {
-            probe_gap_ = kProbeSoon;
-        } else if (best_plausible_drafting_speed() >= s_plain) {
-            probe_gap_ = std::min(probe_gap_, kProbeFirst);
+    if (chosen_ && o.timed) {
+        realized_.push_back({step_tokens, td + tv + tp, pending_prediction_.expected_tokens,
+                             pending_prediction_.expected_seconds});
+        if (realized_.size() > kRealizedWindow) realized_.erase(realized_.begin());
+    }
+    if (chord_check_ >= 0) {  // a one-step measurement: confirmed by its chord, or a second step
+        const int32_t k = chord_check_;
+        chord_check_ = -1;
+        if (chord_confirms(k)) {
+            costs_[k].confirmed = true;
+        } else if (measure_left_ == 0 && !measured(k)) {
+            measure_k_ = k;
+            measure_left_ = 1;
         }
+    }
+    // sooner probes back off while they find nothing (a hard text keeps the first position's
+    // doubt wide: its fast estimate sees ~5 observations)
+    if (probing_) soon_gap_ = accepted_sum > 0 ? kProbeSoon : std::min(2 * soon_gap_, kProbeLast);
+    // a probe from plain decoding whose draft was right: measure its length (one more step)
+    if (probing_ && accepted_sum > 0 && k_eff > 0 && !measured(k_eff) && measure_left_ == 0) {
+        measure_k_ = k_eff;
+        measure_left_ = 1;
     }
     history_.push_back(std::clamp(o.k, 0, n_max_));
     decide();
-    expected_tokens_total += expected_tokens(next_);
-    expected_seconds_total += step_seconds(next_);
+    pending_prediction_ = {0, 0, expected_tokens(next_), step_seconds(next_)};
+    expected_tokens_total += pending_prediction_.expected_tokens;
+    expected_seconds_total += pending_prediction_.expected_seconds;
 }
 
 void DraftController::decide() {
     const int32_t step = (int32_t) history_.size();
+    probing_ = false;
+    chosen_ = false;
     if (step < warmup_steps_) {
         next_ = std::min(kWarmup[step], n_max_);
-        exploring_ = true;
+        exploring_ = next_ > 0;  // the plain steps skip the draft context, as plain decoding does
         return;
     }
-    if (retime_plain_ > 0) {
-        --retime_plain_;
-        next_ = 0;
-        exploring_ = true;
+    if (measure_left_ > 0) {  // the rest of a measurement
+        --measure_left_;
+        next_ = measure_k_;
+        exploring_ = next_ > 0 || drafting_;
         return;
     }
-    // the best drafting length, and whether plain decoding beats it by the switch margin
+    if (!measured(0)) {  // everything is weighed against plain decoding
+        measure(0, kMeasureSteps - std::min(costs_[0].n_samples, 1));
+        return;
+    }
     const int32_t k_best = best_drafting_length();
-    const double s_best = expected_speed(k_best);
+    const double s_best = k_best > 0 ? expected_speed(k_best) : 0.0;
     const double s_plain = expected_speed(0);
-    const bool plain = drafting_ ? s_plain > s_best * kSwitchMargin : s_plain * kSwitchMargin >= s_best;
+    // plain decoding questioned: it costs more than a measured verify of more rows, or the
+    // speed realized by drafting falls short of the prediction
+    if (++since_plain_check_ >= kPlainCheckEvery) {
+        bool suspect = drafting_ && realized_falls_short();
+        for (int32_t k = 1; k <= n_max_ && !suspect; ++k) {
+            suspect = measured(k) && own_cost(0).verify > kPlainAboveVerify * own_cost(k).verify;
+        }
+        if (suspect) {
+            since_plain_check_ = 0;
+            realized_.clear();
+            costs_[0].recent.clear();
+            measure(0, kMeasureSteps);
+            return;
+        }
+    }
+    const bool plain = k_best < 0 || (drafting_ ? s_plain > s_best * kSwitchMargin : s_plain * kSwitchMargin >= s_best);
+    if (plain != !drafting_) realized_.clear();
     drafting_ = !plain;
-    exploring_ = false;
     if (plain) {
-        since_probe_ = 0;
-        neighbour_left_ = 0;
-        // a probe when the gap is over, or sooner while the probe itself (one drafted token)
-        // may plausibly beat plain: few observations, a warm-up that happened to see one wrong
-        // draft must not cost 32 steps (deeper positions are not asked: text that turned hard
-        // never shows them, so their old estimates would keep it probing). The sooner probe is
-        // decided a step ahead: probe_follows() tells the loop to keep the hidden state for it.
-        ++plain_run_;
-        const bool soon = probe_soon_;
-        probe_soon_ = !soon && plain_run_ + 1 >= kProbeSoon && plausible_speed(1) > s_plain;
-        if (plain_run_ >= probe_gap_ || soon) {
-            probe_soon_ = false;
+        since_neighbour_ = 0;
+        const int32_t k_probe = best_plausible_drafting_length();
+        const bool promising = plausible_speed(k_probe) > s_plain * kSwitchMargin;
+        // right after the warm-up, a promising text is probed at once (the warm-up announced it)
+        if (probe_next_ || (step == warmup_steps_ && warmup_steps_ > 0 && promising)) {
+            probe_next_ = false;
             plain_run_ = 0;
+            next_ = k_probe;
+            exploring_ = probing_ = true;
+            return;
+        }
+        ++plain_run_;
+        next_ = 0;
+        exploring_ = false;
+        chosen_ = true;
+        // the next step probes when the gap is over, or sooner while drafting may plausibly
+        // beat plain (few observations; a text that turned predictable). Decided a step ahead:
+        // probe_follows() tells the loop to keep the hidden state for it.
+        if (plain_run_ + 1 >= probe_gap_) {
+            probe_next_ = true;
             probe_gap_ = std::min(2 * probe_gap_, kProbeLast);
-            next_ = 1;
-            exploring_ = true;
-        } else {
-            next_ = 0;
+        } else if (plain_run_ + 1 >= soon_gap_ && promising) {
+            probe_next_ = true;
         }
         return;
     }
     plain_run_ = 0;
-    probe_soon_ = false;
+    probe_next_ = false;
     probe_gap_ = kProbeFirst;
-    if (neighbour_left_ > 0) {  // the rest of a neighbour probe
-        --neighbour_left_;
-        next_ = neighbour_;
-        exploring_ = true;
+    soon_gap_ = kProbeSoon;
+    // a length never measured that may beat the best by its chord cost: measured now (at most
+    // once each; one step where measured lengths on both sides make the chord, and its step
+    // agrees with it)
+    int32_t candidate = exploration_candidate(s_best, false);
+    if (candidate > 0 && chord_confirms_possible(candidate)) {
+        since_explored_ = 0;
+        chord_check_ = candidate;
+        measure(candidate, 1);
+        return;
+    }
+    if (candidate < 0) {
+        ++since_explored_;
+        if (++since_neighbour_ >= kNeighbourEvery) {
+            since_neighbour_ = 0;
+            candidate = exploration_candidate(s_best, true);
+            if (candidate < 0 && since_explored_ >= kExploreLast) candidate = exploration_candidate(0.0, true);
+        }
+    }
+    if (candidate >= 0) {
+        since_explored_ = 0;
+        measure(candidate, kMeasureSteps);
         return;
     }
     next_ = k_best;
-    ++since_explored_;
-    if (++since_probe_ < kNeighbourEvery) return;
-    since_probe_ = 0;
-    const int32_t candidate = probe_candidate(k_best);
-    if (candidate < 0) return;
-    since_explored_ = 0;
-    next_ = neighbour_ = candidate;
-    neighbour_left_ = kNeighbourSteps - 1;
-    exploring_ = true;
+    exploring_ = false;
+    chosen_ = true;
 }
 
 }  // namespace llama_mtp

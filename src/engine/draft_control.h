@@ -1,8 +1,20 @@
 #pragma once
 // The adaptive draft length: an online controller that picks k (0 = plain decoding) for each
 // step from what it measured so far: conditional acceptance per draft position, and the cost
-// of drafting, verifying and processing. Pure arithmetic, no llama.cpp: the Generator feeds it,
-// and so can a user's own loop (Python: llama_mtp.DraftController).
+// of a step at each length. Pure arithmetic, no llama.cpp and no clock: the Generator feeds it
+// the seconds it timed, tests feed it simulated ones, and so can a user's own loop (Python:
+// llama_mtp.DraftController).
+//
+// Costs are measured, not extrapolated: a length counts as measured after two steps played at
+// it (the cheaper of the two while there are two: one stalled step is not a cost; the lower
+// median of the last steady steps after that), and only a measured length can be chosen as
+// best. A length never measured is played for two steps when, with the costs of the lengths
+// around it (a chord between them, which a cost curve that is concave in the length, as on CPUs,
+// never undercuts) and its acceptance one standard error up, it could beat the best measured one.
+// One machine level scales every stored cost: each steady step of a measured length compares
+// its cost with what that length cost when first measured, and when the median of the last
+// ratios moves, the costs of the lengths not played lately move with it (a load that came or
+// went shows in all of them, not only in the length being played).
 #include <cstdint>
 #include <vector>
 
@@ -22,7 +34,8 @@ struct DraftObservation {
 // (llama_mtp keeps these on disk per model file, machine and thread count).
 struct DraftPrior {
     std::vector<double> acc_hits, acc_trials;  // decayed counts per draft position (index i-1)
-    std::vector<double> verify, process;       // seconds per sequence and step, by length; < 0: unknown
+    std::vector<double> verify, process;       // seconds per sequence and step by length; < 0: unknown
+    std::vector<int32_t> samples;              // steps behind each (2: measured; 1: a probe's); empty: 2 each
     double draft_per_token = -1;               // seconds per sequence and drafted token; < 0: unknown
     int32_t probe_gap = 0;                     // plain steps between probes when it ended (0: unknown)
 };
@@ -36,15 +49,15 @@ public:
 
     // The length to draft next (0..n_max); the same answer until the next observe().
     int32_t next() const { return next_; }
-    // Whether next() is an exploration step rather than the best estimate.
+    // Whether next() measures or probes rather than plays the best estimate.
     bool exploring() const { return exploring_; }
-    // Whether the step after next() probes drafting from plain decoding (a loop that skips the
-    // draft context while plain keeps the target's hidden state for it from next()'s step).
-    bool probe_follows() const { return !drafting_ && (plain_run_ + 1 >= probe_gap_ || probe_soon_); }
+    // Whether the step after next() may draft after plain decoding (a loop that skips the draft
+    // context while plain keeps the target's hidden state for it from next()'s step).
+    bool probe_follows() const;
     void observe(const DraftObservation & o);
-    // What it has learned, and starting from another controller's: the counts and costs are
-    // taken with a small weight (new steps soon outweigh them), and the warm-up is skipped:
-    // the first step is the best length by the prior. Lengths beyond n_max are ignored.
+    // What it has learned, and starting from another controller's: the acceptance counts with
+    // a small weight (a new text soon outweighs them), the costs as measurements that the
+    // machine level rescales from the first steps; no warm-up.
     DraftPrior prior() const;
     void start_from(const DraftPrior & p);
 
@@ -53,24 +66,28 @@ public:
     double acceptance(int32_t i) const;
     // Expected tokens per sequence and step when drafting k: 1 + sum_i prod_{j<=i} acceptance(j).
     double expected_tokens(int32_t k) const;
-    // Estimated seconds of one step per sequence, and the split into draft, verify and
-    // process. Verify and process costs come from a line (seconds = a + b * k) fitted to every
-    // steady step of every length, pulled towards what length k itself measured where it was
-    // played: an unplayed length is predicted from the others, and a length that is cheaper
-    // than the line (a kernel that tiles 4 rows better than 3) keeps its measured cost.
+    // Whether length k's cost was measured (two steps or more); only those are chosen as best.
+    bool measured(int32_t k) const;
+    // Estimated seconds of one step per sequence, and its parts: a measured length's own cost
+    // (rescaled by the machine level since it was played), others the chord between the
+    // nearest lengths with a cost (flat beyond the longest; drafting grows by the drafted token).
     double step_seconds(int32_t k) const;
     double draft_seconds(int32_t k) const;
     double verify_seconds(int32_t k) const;
     double process_seconds(int32_t k) const;
-    // expected_tokens(k) / step_seconds(k); 0 while nothing is measured.
+    // expected_tokens(k) / step_seconds(k); 0 while nothing is known of the cost.
     double expected_speed(int32_t k) const;
     // The speed length k may plausibly reach: acceptance one standard error above its estimate
-    // (few observations, wide), cost below its estimate by the doubt of a length rarely or not
-    // lately played. Exploration probes a length only where this beats the best estimate.
+    // (few observations, wide), cost below its estimate by the doubt of a length not lately
+    // played. Measuring and exploration play a length only where this beats the best estimate.
     double optimistic_speed(int32_t k) const;
-    // The same with acceptance optimism only: whether a change of text may make k pay.
+    // The same with acceptance optimism on the first position only, costs as estimated: whether
+    // a change of text may make k pay (what plain decoding's probes ask).
     double plausible_speed(int32_t k) const { return optimistic_speed(k, false); }
+    // The measured length with the highest expected speed (next() before anything is measured).
     int32_t best() const;
+    // How much slower the machine is now than when the costs were first measured (1: the same).
+    double machine_level() const { return level_; }
 
     // What was chosen, step by step, and the running totals.
     const std::vector<int32_t> & history() const { return history_; }
@@ -82,47 +99,79 @@ public:
     double expected_seconds_total = 0;
 
 private:
-    struct Ewma {
-        double value = 0, weight = 0;
-        void add(double x, double decay);
-        bool known() const { return weight > 0; }
+    struct Cost {
+        double draft = 0, verify = 0, process = 0;
+        double total() const { return draft + verify + process; }
     };
-    double fitted(const std::vector<Ewma> & table, int32_t k) const;
-    // the weight of length k's own estimate in table, faded by the steps since it was played
-    double faded_weight(const std::vector<Ewma> & table, int32_t k) const;
-    int32_t best_drafting_length() const;
+    struct Sample {
+        Cost cost;
+        bool steady = false;  // the step before it played the same length (no new graph shapes)
+    };
+    // The recent steps of one length: their costs, and what it cost when first measured (at
+    // machine level 1), the reference of the machine level.
+    struct LengthCosts {
+        std::vector<Sample> recent;  // the last kWindow, oldest first
+        int32_t n_samples = 0;
+        double base_total = -1;   // seconds at level 1 when first measured; < 0: not yet
+        double level_at = 1.0;    // the machine level when last sampled
+        int32_t last_step = -1;   // the step at which it was last played
+        bool confirmed = false;   // one step that agreed with the chord of measured neighbours
+        // the representative sample: the lower median of the steady ones (two or more), else
+        // the cheapest; {} when none
+        Cost estimate() const;
+    };
+    void add_sample(int32_t k, const Cost & c, bool steady);
+    // length k's cost: measured and rescaled, else interpolated; the chord ends are lengths with a cost
+    Cost cost(int32_t k) const;
+    Cost own_cost(int32_t k) const;
     double optimistic_speed(int32_t k, bool doubt_cost) const;
-    double best_plausible_drafting_speed() const;
-    int32_t probe_candidate(int32_t k_best) const;
+    int32_t best_drafting_length() const;     // the measured drafting length with the highest speed (-1: none)
+    int32_t best_plausible_drafting_length() const;  // by plausible_speed, any drafting length
+    int32_t exploration_candidate(double s_best, bool measured_too) const;
+    void measure(int32_t k, int32_t steps);
+    bool chord_confirms(int32_t k) const;           // k's one step agrees with its measured neighbours' chord
+    bool chord_confirms_possible(int32_t k) const;  // unplayed, with measured lengths on both sides
+    bool realized_falls_short() const;
     void decide();
 
-    int32_t n_max_;
-    bool plain_skips_process_;
     struct Estimate {
         double p, n;  // P(accepted | the ones before were), and the observations behind it
     };
     // position i's acceptance given the prior (the estimate of position i-1): the slow counts,
     // or the fast ones where they show a change
     Estimate position(int32_t i, double prior) const;
+
+    int32_t n_max_;
+    bool plain_skips_process_;
     std::vector<double> acc_hits_, acc_trials_;    // decayed counts per position (index i-1)
     std::vector<double> fast_hits_, fast_trials_;  // the same, fading fast
-    std::vector<Ewma> verify_, process_;           // seconds per sequence, by drafted length
-    Ewma draft_per_token_;                         // seconds per sequence and draft position
-    std::vector<int32_t> last_played_;             // step at which each k was last played
+    std::vector<LengthCosts> costs_;               // by drafted length 0..n_max
+    double level_ = 1.0;                           // the machine level (see the file comment)
+    std::vector<double> level_ratios_;             // the last steady steps' cost / base, oldest first
     std::vector<int32_t> history_;
     int32_t last_k_eff_ = -1;  // the drafted length of the last step (-1: none yet)
     int32_t next_ = 1;
     int32_t warmup_steps_;  // steps of the fixed warm-up (none after start_from)
     bool exploring_ = true;
-    bool drafting_ = true;        // the mode: drafting, or plain decoding with probes
-    int32_t plain_run_ = 0;       // steps since the last drafting step while plain is best
-    int32_t probe_gap_ = 32;      // steps of plain decoding between probes (doubles up to 256)
-    bool probe_soon_ = false;     // the step after next probes before the gap is over (decided a step ahead)
-    int32_t since_probe_ = 0;     // steps since the last probe check while drafting
-    int32_t since_explored_ = 0;  // steps since the last probe while drafting
-    int32_t neighbour_ = 0;       // the length of the probe under way
-    int32_t neighbour_left_ = 0;
-    int32_t retime_plain_ = 0;  // plain steps still to play after a prior with an implausible plain cost
+    bool chosen_ = false;         // next() is the best estimate (not a warm-up step, measurement or probe)
+    bool drafting_ = false;       // the mode: drafting at the best measured length, or plain with probes
+    int32_t measure_k_ = -1;      // the length being measured, and the steps still to play of it
+    int32_t measure_left_ = 0;
+    int32_t chord_check_ = -1;    // the length whose one step next() measures against its chord
+    bool probing_ = false;        // next() is a probe of drafting from plain decoding
+    bool probe_next_ = false;     // the step after next() is one (decided a step ahead)
+    int32_t plain_run_ = 0;       // plain steps since the last probe
+    int32_t probe_gap_;           // plain steps between probes (doubles up to kProbeLast)
+    int32_t soon_gap_ = 4;        // the same while drafting may plausibly pay (doubles while probes find nothing)
+    int32_t since_neighbour_ = 0; // drafting steps since the last look at the other lengths
+    int32_t since_explored_ = 0;  // drafting steps since another length was last played
+    int32_t since_plain_check_ = 0;  // steps since plain's cost was last questioned
+    // the last steps that played the best estimate: tokens and seconds realized and predicted
+    struct Realized {
+        double tokens, seconds, expected_tokens, expected_seconds;
+    };
+    std::vector<Realized> realized_;
+    Realized pending_prediction_{};  // what next() was predicted to yield
 };
 
 }  // namespace llama_mtp

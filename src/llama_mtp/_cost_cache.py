@@ -29,7 +29,8 @@ from ._cache_dir import default_cache_dir
 from ._core import DraftController, InvalidArgumentError, Model, default_threads
 
 ENV_SWITCH = "LLAMA_MTP_COST_CACHE"
-FORMAT = 1
+# 2: costs measured per length (format 1 held costs extrapolated from a line; not read)
+FORMAT = 2
 # a generation shorter than this has not learned enough to be worth keeping
 MIN_STEPS = 16
 

@@ -783,7 +783,24 @@ class DraftController:
 
     @property
     def best(self) -> int:
-        """The length with the highest expected speed now."""
+        """
+        The measured length with the highest expected speed now (lengths never measured are
+        not chosen on a guess).
+        """
+
+    @property
+    def measured(self) -> NDArray[numpy.uint8]:
+        """
+        [k]: 1 where length k's cost was measured (two steps, or one that agreed with the measured
+        lengths on both sides).
+        """
+
+    @property
+    def machine_level(self) -> float:
+        """
+        How much slower the machine is now than when the costs were first measured (1: the same);
+        the costs of the lengths not played lately are scaled by it.
+        """
 
     @property
     def n_steps(self) -> int:
