@@ -19,17 +19,7 @@ constexpr double kChangeZ = 2.0;
 // whether drafting may pay at all), then two plain steps: plain decoding measured.
 constexpr int32_t kWarmup[] = {1, 0, 0};
 constexpr int32_t kWarmupSteps = 3;
-// A length is measured by two steps: the first after another length builds new graph shapes,
-// the second is steady. The cheaper counts until two steady steps give a lower median.
-constexpr int32_t kMeasureSteps = 2;
-constexpr size_t kWindow = 5;  // steps kept per length
-// a length not played for this many steps is measured anew (its old steps are dropped)
-constexpr int32_t kStaleAfter = 8;
-// The machine level moves once the lower median of the last kLevelRatios ratios (at least
-// kLevelMin of them) leaves [level / kLevelShift, level * kLevelShift].
-constexpr size_t kLevelRatios = 5;
-constexpr size_t kLevelMin = 3;
-constexpr double kLevelShift = 1.1;
+constexpr int32_t kMeasureSteps = DraftCosts::kMeasureSteps;
 // While drafting: every kNeighbourEvery steps look for the length whose optimistic speed beats
 // the best estimate most, and measure it again; none while every other length is surely
 // worse, but one at least every kExploreLast steps.
@@ -44,14 +34,10 @@ constexpr double kStaleDecay = 0.98;
 // as many each time, up to kProbeLast; after kProbeSoon while drafting may plausibly beat plain.
 // (On a CPU a probe costs 2-5 plain steps: at 48 a 128-token text that never drafts right pays
 // for two probes, 2-3 %.)
-constexpr int32_t kProbeFirst = 48;
-constexpr int32_t kProbeLast = 256;
 constexpr int32_t kProbeSoon = 4;
 // Switching between drafting and plain decoding costs the draft context its history, so the
 // other mode must be this much faster before it is taken.
 constexpr double kSwitchMargin = 1.02;
-// A prior counts as this many observations of acceptance per position.
-constexpr double kPriorTrials = 8.0;
 // Realized against predicted: over the last kRealizedWindow steps that played the best
 // estimate, a speed under kRealizedShort of the prediction measures plain decoding again
 // (the alternative every choice is weighed against), at most every kPlainCheckEvery steps;
@@ -59,28 +45,8 @@ constexpr double kPriorTrials = 8.0;
 constexpr size_t kRealizedWindow = 16;
 constexpr double kRealizedShort = 0.8;
 constexpr int32_t kPlainCheckEvery = 16;
-constexpr double kPlainAboveVerify = 1.1;
-// A length's one step agrees with the chord of its measured neighbours within this fraction.
-constexpr double kChordAgrees = 0.15;
-
-double lower_median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[(v.size() - 1) / 2];
-}
 
 }  // namespace
-
-DraftController::Cost DraftController::LengthCosts::estimate() const {
-    std::vector<const Sample *> steady, all;
-    for (const Sample & s : recent) {
-        all.push_back(&s);
-        if (s.steady) steady.push_back(&s);
-    }
-    auto & pick = steady.size() >= 2 ? steady : all;
-    if (pick.empty()) return {};
-    std::sort(pick.begin(), pick.end(), [](const Sample * a, const Sample * b) { return a->cost.total() < b->cost.total(); });
-    return steady.size() >= 2 ? pick[(pick.size() - 1) / 2]->cost : pick.front()->cost;
-}
 
 DraftController::DraftController(int32_t n_max, bool plain_skips_process)
     : n_max_(std::max<int32_t>(n_max, 1)),
@@ -89,7 +55,7 @@ DraftController::DraftController(int32_t n_max, bool plain_skips_process)
       acc_trials_(n_max_, 0.0),
       fast_hits_(n_max_, 0.0),
       fast_trials_(n_max_, 0.0),
-      costs_(n_max_ + 1),
+      costs_(n_max_),
       warmup_steps_(kWarmupSteps),
       probe_gap_(kProbeFirst) {
     next_ = std::min(kWarmup[0], n_max_);
@@ -101,75 +67,7 @@ bool DraftController::probe_follows() const {
 }
 
 bool DraftController::measured(int32_t k) const {
-    return k >= 0 && k <= n_max_ && (costs_[k].n_samples >= kMeasureSteps || costs_[k].confirmed);
-}
-
-bool DraftController::chord_confirms(int32_t k) const {
-    int32_t lo = -1, hi = -1;
-    for (int32_t j = k - 1; j >= 0 && lo < 0; --j) {
-        if (costs_[j].n_samples >= kMeasureSteps) lo = j;
-    }
-    for (int32_t j = k + 1; j <= n_max_ && hi < 0; ++j) {
-        if (costs_[j].n_samples >= kMeasureSteps) hi = j;
-    }
-    if (lo < 0 || hi < 0 || costs_[k].n_samples != 1) return false;
-    const double f = double(k - lo) / double(hi - lo);
-    const double a = own_cost(lo).total(), b = own_cost(hi).total();
-    const double chord = a + f * (b - a), t = own_cost(k).total();
-    return std::fabs(t - chord) <= kChordAgrees * chord;
-}
-
-void DraftController::add_sample(int32_t k, const Cost & c, bool steady) {
-    LengthCosts & L = costs_[k];
-    const int32_t step = (int32_t) history_.size();
-    if (L.last_step >= 0 && step - L.last_step > kStaleAfter) L.recent.clear();  // measured anew
-    if (steady && L.base_total > 0) {
-        level_ratios_.push_back(c.total() / L.base_total);
-        if (level_ratios_.size() > kLevelRatios) level_ratios_.erase(level_ratios_.begin());
-        if (level_ratios_.size() >= kLevelMin) {
-            const double m = lower_median(level_ratios_);
-            if (m > level_ * kLevelShift || m < level_ / kLevelShift) {
-                level_ = std::clamp(m, 1e-3, 1e3);
-                level_ratios_.clear();
-            }
-        }
-    }
-    L.recent.push_back({c, steady});
-    if (L.recent.size() > kWindow) L.recent.erase(L.recent.begin());
-    L.n_samples++;
-    L.level_at = level_;
-    L.last_step = step;
-    if (L.base_total < 0 && L.n_samples >= kMeasureSteps) L.base_total = L.estimate().total() / level_;
-}
-
-DraftController::Cost DraftController::own_cost(int32_t k) const {
-    const LengthCosts & L = costs_[k];
-    Cost c = L.estimate();
-    const double scale = level_ / L.level_at;
-    return {c.draft * scale, c.verify * scale, c.process * scale};
-}
-
-DraftController::Cost DraftController::cost(int32_t k) const {
-    if (k < 0 || k > n_max_) return {};
-    if (costs_[k].n_samples > 0) return own_cost(k);
-    int32_t lo = -1, hi = -1;
-    for (int32_t j = k - 1; j >= 0 && lo < 0; --j) {
-        if (costs_[j].n_samples > 0) lo = j;
-    }
-    for (int32_t j = k + 1; j <= n_max_ && hi < 0; ++j) {
-        if (costs_[j].n_samples > 0) hi = j;
-    }
-    if (lo < 0 && hi < 0) return {};
-    // drafting: per drafted token, from the nearest drafting length known
-    const int32_t per = lo > 0 ? lo : hi;
-    const double draft = per > 0 ? own_cost(per).draft / per * k : 0.0;
-    if (lo >= 0 && hi >= 0) {  // the chord
-        const Cost a = own_cost(lo), b = own_cost(hi);
-        const double f = double(k - lo) / double(hi - lo);
-        return {draft, a.verify + f * (b.verify - a.verify), a.process + f * (b.process - a.process)};
-    }
-    const Cost edge = own_cost(lo >= 0 ? lo : hi);  // flat beyond the lengths known
-    return {draft, edge.verify, edge.process};
+    return k >= 0 && k <= n_max_ && costs_.measured(k);
 }
 
 DraftController::Estimate DraftController::position(int32_t i, double prior) const {
@@ -203,15 +101,15 @@ double DraftController::expected_tokens(int32_t k) const {
 }
 
 double DraftController::draft_seconds(int32_t k) const {
-    return k > 0 ? cost(k).draft : 0.0;
+    return k > 0 ? costs_.at(k).draft : 0.0;
 }
 
 double DraftController::verify_seconds(int32_t k) const {
-    return cost(k).verify;
+    return k >= 0 && k <= n_max_ ? costs_.at(k).verify : 0.0;
 }
 
 double DraftController::process_seconds(int32_t k) const {
-    return k == 0 && plain_skips_process_ ? 0.0 : cost(k).process;
+    return k == 0 && plain_skips_process_ ? 0.0 : costs_.at(k).process;
 }
 
 double DraftController::step_seconds(int32_t k) const {
@@ -244,7 +142,7 @@ double DraftController::optimistic_speed(int32_t k, bool doubt_cost) const {
     }
     double doubt = 0.0;  // an unmeasured length's chord is optimistic already
     if (doubt_cost && measured(k)) {
-        const int32_t idle = (int32_t) history_.size() - costs_[k].last_step;
+        const int32_t idle = (int32_t) history_.size() - costs_.last_step(k);
         doubt = kCostDoubt * (1.0 - std::pow(kStaleDecay, std::max(0, idle - 1)));
     }
     return total / (t * (1.0 - doubt));
@@ -288,15 +186,6 @@ int32_t DraftController::exploration_candidate(double s_best, bool measured_too)
     return candidate;
 }
 
-bool DraftController::chord_confirms_possible(int32_t k) const {
-    bool below = false, above = false;
-    for (int32_t j = 0; j <= n_max_; ++j) {
-        below |= j < k && costs_[j].n_samples >= kMeasureSteps;
-        above |= j > k && costs_[j].n_samples >= kMeasureSteps;
-    }
-    return below && above && costs_[k].n_samples == 0;
-}
-
 void DraftController::measure(int32_t k, int32_t steps) {
     measure_k_ = k;
     measure_left_ = std::max(0, steps - 1);
@@ -318,61 +207,6 @@ bool DraftController::realized_falls_short() const {
     }
     if (sum.seconds <= 0 || sum.expected_seconds <= 0) return false;
     return sum.tokens / sum.seconds < kRealizedShort * sum.expected_tokens / sum.expected_seconds;
-}
-
-DraftPrior DraftController::prior() const {
-    DraftPrior p;
-    p.acc_hits = acc_hits_;
-    p.acc_trials = acc_trials_;
-    std::vector<double> per_token;
-    for (int32_t k = 0; k <= n_max_; ++k) {
-        const Cost c = own_cost(k);
-        const bool known = costs_[k].n_samples > 0;
-        p.verify.push_back(known ? c.verify : -1.0);
-        p.process.push_back(known ? c.process : -1.0);
-        p.samples.push_back(std::min(costs_[k].n_samples, kMeasureSteps));
-        if (k > 0 && known) per_token.push_back(c.draft / k);
-    }
-    p.draft_per_token = per_token.empty() ? -1.0 : lower_median(per_token);
-    p.probe_gap = probe_gap_;
-    return p;
-}
-
-void DraftController::start_from(const DraftPrior & p) {
-    const size_t n_pos = std::min<size_t>({(size_t) n_max_, p.acc_hits.size(), p.acc_trials.size()});
-    for (size_t i = 0; i < n_pos; ++i) {
-        const double trials = std::max(0.0, p.acc_trials[i]);
-        const double hits = std::clamp(p.acc_hits[i], 0.0, trials);
-        const double scale = trials > kPriorTrials ? kPriorTrials / trials : 1.0;
-        acc_trials_[i] = trials * scale;
-        acc_hits_[i] = hits * scale;
-    }
-    const bool draft_known = std::isfinite(p.draft_per_token) && p.draft_per_token >= 0;
-    for (int32_t k = 0; k <= n_max_ && k < (int32_t) p.verify.size(); ++k) {
-        if (!std::isfinite(p.verify[k]) || p.verify[k] < 0) continue;
-        Cost c;
-        c.verify = p.verify[k];
-        const bool has_process = k < (int32_t) p.process.size() && std::isfinite(p.process[k]) && p.process[k] >= 0;
-        c.process = has_process && !(k == 0 && plain_skips_process_) ? p.process[k] : 0.0;
-        c.draft = k > 0 && draft_known ? k * p.draft_per_token : 0.0;
-        // a measurement (two steps) or a probe's step; the machine level rescales them from the first steps
-        const int32_t n = k < (int32_t) p.samples.size() ? std::clamp(p.samples[k], 1, kMeasureSteps) : kMeasureSteps;
-        LengthCosts & L = costs_[k];
-        L.recent.assign(n, Sample{c, true});
-        L.n_samples = n;
-        if (n >= kMeasureSteps) L.base_total = c.total();
-        L.last_step = 0;
-    }
-    if (p.probe_gap > 0) probe_gap_ = std::clamp(p.probe_gap, kProbeFirst, kProbeLast);
-    warmup_steps_ = 0;
-    // a one-row decode never costs more than a verify of two or more rows: a prior that says so
-    // was timed under a load that has passed (a stalled step, a busy stretch). Its plain cost
-    // is dropped and measured first, else drafting would look cheaper than plain and plain
-    // would never be played to show otherwise.
-    for (int32_t k = 1; k <= n_max_ && measured(0); ++k) {
-        if (measured(k) && own_cost(0).verify > kPlainAboveVerify * own_cost(k).verify) costs_[0] = LengthCosts{};
-    }
-    decide();
 }
 
 void DraftController::observe(const DraftObservation & o) {
@@ -397,7 +231,7 @@ void DraftController::observe(const DraftObservation & o) {
     if (o.timed) {
         // a plain step costs the verify alone where the loop skips process() then
         const double process = k_eff == 0 && plain_skips_process_ ? 0.0 : tp;
-        add_sample(k_eff, Cost{td, tv, process}, k_eff == last_k_eff_);
+        costs_.add(k_eff, StepCost{td, tv, process}, k_eff == last_k_eff_, (int32_t) history_.size());
     }
     last_k_eff_ = k_eff;
 
@@ -408,15 +242,15 @@ void DraftController::observe(const DraftObservation & o) {
     tokens += step_tokens;
     seq_seconds += td + tv + tp;
     if (chosen_ && o.timed) {
-        realized_.push_back({step_tokens, td + tv + tp, pending_prediction_.expected_tokens,
-                             pending_prediction_.expected_seconds});
+        realized_.push_back(
+            {step_tokens, td + tv + tp, pending_prediction_.expected_tokens, pending_prediction_.expected_seconds});
         if (realized_.size() > kRealizedWindow) realized_.erase(realized_.begin());
     }
     if (chord_check_ >= 0) {  // a one-step measurement: confirmed by its chord, or a second step
         const int32_t k = chord_check_;
         chord_check_ = -1;
-        if (chord_confirms(k)) {
-            costs_[k].confirmed = true;
+        if (costs_.chord_confirms(k)) {
+            costs_.confirm(k);
         } else if (measure_left_ == 0 && !measured(k)) {
             measure_k_ = k;
             measure_left_ = 1;
@@ -453,7 +287,7 @@ void DraftController::decide() {
         return;
     }
     if (!measured(0)) {  // everything is weighed against plain decoding
-        measure(0, kMeasureSteps - std::min(costs_[0].n_samples, 1));
+        measure(0, kMeasureSteps - std::min(costs_.samples(0), 1));
         return;
     }
     const int32_t k_best = best_drafting_length();
@@ -464,12 +298,12 @@ void DraftController::decide() {
     if (++since_plain_check_ >= kPlainCheckEvery) {
         bool suspect = drafting_ && realized_falls_short();
         for (int32_t k = 1; k <= n_max_ && !suspect; ++k) {
-            suspect = measured(k) && own_cost(0).verify > kPlainAboveVerify * own_cost(k).verify;
+            suspect = measured(k) && costs_.own(0).verify > kPlainAboveVerify * costs_.own(k).verify;
         }
         if (suspect) {
             since_plain_check_ = 0;
             realized_.clear();
-            costs_[0].recent.clear();
+            costs_.forget_recent(0);
             measure(0, kMeasureSteps);
             return;
         }
@@ -512,7 +346,7 @@ void DraftController::decide() {
     // once each; one step where measured lengths on both sides make the chord, and its step
     // agrees with it)
     int32_t candidate = exploration_candidate(s_best, false);
-    if (candidate > 0 && chord_confirms_possible(candidate)) {
+    if (candidate > 0 && costs_.chord_possible(candidate)) {
         since_explored_ = 0;
         chord_check_ = candidate;
         measure(candidate, 1);

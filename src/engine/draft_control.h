@@ -5,18 +5,11 @@
 // the seconds it timed, tests feed it simulated ones, and so can a user's own loop (Python:
 // llama_mtp.DraftController).
 //
-// Costs are measured, not extrapolated: a length counts as measured after two steps played at
-// it (the cheaper of the two while there are two: one stalled step is not a cost; the lower
-// median of the last steady steps after that), and only a measured length can be chosen as
-// best. A length never measured is played for two steps when, with the costs of the lengths
-// around it (a chord between them, which a cost curve that is concave in the length, as on CPUs,
-// never undercuts) and its acceptance one standard error up, it could beat the best measured one.
-// One machine level scales every stored cost: each steady step of a measured length compares
-// its cost with what that length cost when first measured, and when the median of the last
-// ratios moves, the costs of the lengths not played lately move with it (a load that came or
-// went shows in all of them, not only in the length being played).
+// Costs are measured per length (draft_costs.h): only a measured length is chosen as best.
 #include <cstdint>
 #include <vector>
+
+#include "draft_costs.h"
 
 namespace llama_mtp {
 
@@ -87,7 +80,7 @@ public:
     // The measured length with the highest expected speed (next() before anything is measured).
     int32_t best() const;
     // How much slower the machine is now than when the costs were first measured (1: the same).
-    double machine_level() const { return level_; }
+    double machine_level() const { return costs_.level(); }
 
     // What was chosen, step by step, and the running totals.
     const std::vector<int32_t> & history() const { return history_; }
@@ -99,38 +92,16 @@ public:
     double expected_seconds_total = 0;
 
 private:
-    struct Cost {
-        double draft = 0, verify = 0, process = 0;
-        double total() const { return draft + verify + process; }
-    };
-    struct Sample {
-        Cost cost;
-        bool steady = false;  // the step before it played the same length (no new graph shapes)
-    };
-    // The recent steps of one length: their costs, and what it cost when first measured (at
-    // machine level 1), the reference of the machine level.
-    struct LengthCosts {
-        std::vector<Sample> recent;  // the last kWindow, oldest first
-        int32_t n_samples = 0;
-        double base_total = -1;   // seconds at level 1 when first measured; < 0: not yet
-        double level_at = 1.0;    // the machine level when last sampled
-        int32_t last_step = -1;   // the step at which it was last played
-        bool confirmed = false;   // one step that agreed with the chord of measured neighbours
-        // the representative sample: the lower median of the steady ones (two or more), else
-        // the cheapest; {} when none
-        Cost estimate() const;
-    };
-    void add_sample(int32_t k, const Cost & c, bool steady);
-    // length k's cost: measured and rescaled, else interpolated; the chord ends are lengths with a cost
-    Cost cost(int32_t k) const;
-    Cost own_cost(int32_t k) const;
+    // plain steps before the first probe of drafting, and the most between two (doubling)
+    static constexpr int32_t kProbeFirst = 48;
+    static constexpr int32_t kProbeLast = 256;
+    // plain decoding's cost is doubted where it exceeds a measured verify of more rows by this
+    static constexpr double kPlainAboveVerify = 1.1;
     double optimistic_speed(int32_t k, bool doubt_cost) const;
-    int32_t best_drafting_length() const;     // the measured drafting length with the highest speed (-1: none)
+    int32_t best_drafting_length() const;            // the measured drafting length with the highest speed (-1: none)
     int32_t best_plausible_drafting_length() const;  // by plausible_speed, any drafting length
     int32_t exploration_candidate(double s_best, bool measured_too) const;
     void measure(int32_t k, int32_t steps);
-    bool chord_confirms(int32_t k) const;           // k's one step agrees with its measured neighbours' chord
-    bool chord_confirms_possible(int32_t k) const;  // unplayed, with measured lengths on both sides
     bool realized_falls_short() const;
     void decide();
 
@@ -145,26 +116,24 @@ private:
     bool plain_skips_process_;
     std::vector<double> acc_hits_, acc_trials_;    // decayed counts per position (index i-1)
     std::vector<double> fast_hits_, fast_trials_;  // the same, fading fast
-    std::vector<LengthCosts> costs_;               // by drafted length 0..n_max
-    double level_ = 1.0;                           // the machine level (see the file comment)
-    std::vector<double> level_ratios_;             // the last steady steps' cost / base, oldest first
+    DraftCosts costs_;                             // by drafted length 0..n_max
     std::vector<int32_t> history_;
     int32_t last_k_eff_ = -1;  // the drafted length of the last step (-1: none yet)
     int32_t next_ = 1;
     int32_t warmup_steps_;  // steps of the fixed warm-up (none after start_from)
     bool exploring_ = true;
-    bool chosen_ = false;         // next() is the best estimate (not a warm-up step, measurement or probe)
-    bool drafting_ = false;       // the mode: drafting at the best measured length, or plain with probes
-    int32_t measure_k_ = -1;      // the length being measured, and the steps still to play of it
+    bool chosen_ = false;     // next() is the best estimate (not a warm-up step, measurement or probe)
+    bool drafting_ = false;   // the mode: drafting at the best measured length, or plain with probes
+    int32_t measure_k_ = -1;  // the length being measured, and the steps still to play of it
     int32_t measure_left_ = 0;
-    int32_t chord_check_ = -1;    // the length whose one step next() measures against its chord
-    bool probing_ = false;        // next() is a probe of drafting from plain decoding
-    bool probe_next_ = false;     // the step after next() is one (decided a step ahead)
-    int32_t plain_run_ = 0;       // plain steps since the last probe
-    int32_t probe_gap_;           // plain steps between probes (doubles up to kProbeLast)
-    int32_t soon_gap_ = 4;        // the same while drafting may plausibly pay (doubles while probes find nothing)
-    int32_t since_neighbour_ = 0; // drafting steps since the last look at the other lengths
-    int32_t since_explored_ = 0;  // drafting steps since another length was last played
+    int32_t chord_check_ = -1;       // the length whose one step next() measures against its chord
+    bool probing_ = false;           // next() is a probe of drafting from plain decoding
+    bool probe_next_ = false;        // the step after next() is one (decided a step ahead)
+    int32_t plain_run_ = 0;          // plain steps since the last probe
+    int32_t probe_gap_;              // plain steps between probes (doubles up to kProbeLast)
+    int32_t soon_gap_ = 4;           // the same while drafting may plausibly pay (doubles while probes find nothing)
+    int32_t since_neighbour_ = 0;    // drafting steps since the last look at the other lengths
+    int32_t since_explored_ = 0;     // drafting steps since another length was last played
     int32_t since_plain_check_ = 0;  // steps since plain's cost was last questioned
     // the last steps that played the best estimate: tokens and seconds realized and predicted
     struct Realized {
