@@ -188,7 +188,7 @@ def test_every_probe_from_plain_decoding_is_announced_a_step_ahead(rng: np.rando
         for step in range(400):
             announced.append(c.probe_follows)  # said while step - 1 runs, about this step
             k = c.next()
-            if step > 4 and k > 0 and c.exploring and c.history[step - 1] == 0:
+            if step >= 3 and k > 0 and c.exploring and c.history[step - 1] == 0:  # the warm-up's end too
                 probes.append(step)
             accepted = 0
             while accepted < k and rng.random() < accept:

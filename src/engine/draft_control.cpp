@@ -62,7 +62,7 @@ DraftController::DraftController(int32_t n_max, bool plain_skips_process)
 }
 
 bool DraftController::probe_follows() const {
-    if ((int32_t) history_.size() + 1 < warmup_steps_) return true;  // the warm-up may end in a probe
+    if ((int32_t) history_.size() < warmup_steps_) return true;  // the warm-up may end in a probe
     return !drafting_ && probe_next_;
 }
 
@@ -258,6 +258,7 @@ void DraftController::observe(const DraftObservation & o) {
     }
     // sooner probes back off while they find nothing (a hard text keeps the first position's
     // doubt wide: its fast estimate sees ~5 observations)
+    if ((int32_t) history_.size() < warmup_steps_ && accepted_sum > 0) warmup_hit_ = true;
     if (probing_) soon_gap_ = accepted_sum > 0 ? kProbeSoon : std::min(2 * soon_gap_, kProbeLast);
     // a probe from plain decoding whose draft was right: measure its length (one more step)
     if (probing_ && accepted_sum > 0 && k_eff > 0 && !measured(k_eff) && measure_left_ == 0) {
@@ -315,8 +316,11 @@ void DraftController::decide() {
         since_neighbour_ = 0;
         const int32_t k_probe = best_plausible_drafting_length();
         const bool promising = plausible_speed(k_probe) > s_plain * kSwitchMargin;
-        // right after the warm-up, a promising text is probed at once (the warm-up announced it)
-        if (probe_next_ || (step == warmup_steps_ && warmup_steps_ > 0 && promising)) {
+        // right after the warm-up, a promising text is probed at once (the warm-up announced it);
+        // so is one whose warm-up draft was right: that step was the first of its shape, so its
+        // cost says little about what drafting costs
+        const bool after_warmup = step == warmup_steps_ && warmup_steps_ > 0;
+        if (probe_next_ || (after_warmup && (promising || warmup_hit_))) {
             probe_next_ = false;
             plain_run_ = 0;
             next_ = k_probe;

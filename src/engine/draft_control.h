@@ -127,6 +127,7 @@ private:
     int32_t measure_k_ = -1;  // the length being measured, and the steps still to play of it
     int32_t measure_left_ = 0;
     int32_t chord_check_ = -1;       // the length whose one step next() measures against its chord
+    bool warmup_hit_ = false;        // a draft of the warm-up was accepted
     bool probing_ = false;           // next() is a probe of drafting from plain decoding
     bool probe_next_ = false;        // the step after next() is one (decided a step ahead)
     int32_t plain_run_ = 0;          // plain steps since the last probe
