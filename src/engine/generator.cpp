@@ -194,7 +194,7 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         any_auto |= st.cfg.n_draft < 0;
         any_fixed |= st.cfg.n_draft > 0;
         any_stale |= st.stale;
-        any_rowless |= st.stale && st.no_row;
+        any_rowless |= st.stale && (st.no_row || !st.lag_complete());
     }
     if (active.empty() && joining.empty()) return;
     if (adaptive_ && any_auto) {
@@ -224,7 +224,9 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
     const bool wake = use_session && any_stale && (!last_hidden_ || any_rowless);
     if (wake) k = 0;
     const int32_t n_ngram = plan_ngram(active, k);
-    const bool hidden = use_session || (controller_ && controller_->probe_follows());
+    // plain steps of auto sequences keep the target's NextN rows too: the draft context
+    // catches up on them (note_lag) instead of losing its history
+    const bool hidden = use_session || (session_ && any_auto) || (controller_ && controller_->probe_follows());
     if (session_ && hidden != hidden_on_) {
         tgt_->set_pre_norm_locked(target, hidden, false);
         hidden_on_ = hidden;
@@ -244,9 +246,7 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
             if (!st.stale) continue;
             const float * h = wake ? nullptr : llama_get_embeddings_nextn_ith(target.get(), st.row);
             if (h == nullptr && !wake) throw ContextError("the target's hidden state for the draft is missing");
-            session_->restart_draft_locked(s, h, mem_dft);
-            st.stale = false;
-            st.no_row = false;
+            bring_in_step(s, h, mem_dft);
         }
         const ScopedTimer timer(t_draft_step);
         std::vector<int32_t> seqs, past, last, nmax;
@@ -274,7 +274,12 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         for (int32_t s : active) drafts[s] = &session_->pending_proposal(s);
     } else {
         for (int32_t s : active) {
-            if (session_) seqs_[s].stale = true;
+            SeqState & st = seqs_[s];
+            if (session_ && !st.stale) {  // a lag record starts here (auto sequences: note_lag)
+                drop_lag(st);
+                st.lag_pos = st.cfg.n_draft < 0 ? st.n_past : -1;
+            }
+            if (session_) st.stale = true;
             if (!seqs_[s].ngram_draft.empty()) drafts[s] = &seqs_[s].ngram_draft;
         }
     }
@@ -363,6 +368,7 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
             }
         }
         const int32_t n_rows = (int32_t) d.size() + 1;  // rows of this seq in the verify batch
+        if (!use_session && st.stale && !joined) note_lag(s, keep, d, target.get(), mem_dft);
         st.n_past += keep;
         st.id_last = ids[keep - 1];
         if (st.n_past + 2 >= n_ctx && st.finish_reason.empty()) {

@@ -144,6 +144,14 @@ private:
         int32_t prefill_pos = 0;              // position of the first prompt row still to decode
         std::vector<int32_t> prompt;
         bool no_row = false;  // stale, and no verify row of it holds the hidden state to restart from
+        // what the draft context skipped while stale (auto sequences): the tokens of positions
+        // lag_pos.. and the target's NextN row of each, decoded in one batch when drafting
+        // resumes (or every kLagFlush positions) so that the draft context keeps its whole
+        // history; lag_pos -1: no complete record (the draft context starts over instead)
+        int32_t lag_pos = -1;
+        std::vector<int32_t> lag_tokens;
+        std::vector<float> lag_hidden;
+        bool lag_complete() const { return lag_pos >= 0 && lag_pos + (int32_t) lag_tokens.size() == n_past; }
         bool waiting() const { return !pending_prompt.empty(); }
         SeqConfig cfg;
         int32_t id_last = 0;
@@ -171,6 +179,14 @@ private:
     void check_sequence(int32_t s) const;
     void init(int32_t n_slots);
     void restart_clean(int32_t s, llama_memory_t mem_dft);
+    // A stale sequence's draft context back in step: the skipped positions decoded from its lag
+    // record, or (without a complete one) started over at the current position.
+    void bring_in_step(int32_t s, const float * hidden, llama_memory_t mem_dft);
+    // A step that skipped the draft context kept `keep` rows of sequence s (its batch rows from
+    // st.row on): their tokens and NextN rows join its lag record.
+    void note_lag(int32_t s, int32_t keep, const std::vector<int32_t> & draft, llama_context * target,
+                  llama_memory_t mem_dft);
+    static void drop_lag(SeqState & st);
     // Keep the first n_kept positions of slot s's KV for its new sequence, drop the rest.
     // n_kept: from the slot's kept memory; a recurrent state rolled back to its checkpoint first
     void reuse_prefix(int32_t s, int32_t n_kept, bool from_checkpoint, const Context::Lock & target,

@@ -240,8 +240,13 @@ void Generator::release(int32_t s) {
         kept.insert(kept.end(), st.generated.begin(), st.generated.end());
         kept.resize(std::min<size_t>(kept.size(), (size_t) std::max<llama_pos>(n_kv, 0)));
         const int32_t n_checkpoint = st.checkpoint.empty() ? 0 : st.n_prompt - 1;
-        cache_[s] = {std::move(kept), session_ && !st.stale && !extend_only_, st.kv_exact, std::move(st.checkpoint),
-                     n_checkpoint};
+        if (session_ && st.stale && st.lag_complete() &&  // the kept draft KV must hold the whole prefix
+            session_->catch_up_locked(s, st.lag_pos, st.lag_tokens, st.lag_hidden, mem_dft)) {
+            st.stale = false;
+        }
+        // the draft context of a hybrid target is attention KV alone (the NextN layer): it keeps a
+        // prefix as an attention-only target does
+        cache_[s] = {std::move(kept), session_ && !st.stale, st.kv_exact, std::move(st.checkpoint), n_checkpoint};
         seqs_[s] = SeqState{};
     });
 }

@@ -93,6 +93,13 @@ public:
     // After steps without process() (plain decoding), start the draft context of seq_id over:
     // `hidden` is the target's NextN row of the last decoded position (null: not known).
     void restart_draft_locked(int64_t seq_id, const float * hidden, llama_memory_t mem_dft);
+    // After steps without process(): decode the positions the draft context skipped,
+    // [first_pos, first_pos + tokens.size()), in one batch, as process() would have (each token
+    // paired with the target's NextN row of the position before it; `hidden` holds the rows of
+    // these positions, one per token). False, and the draft context as it was, where it does not
+    // end right before first_pos or upstream's state is not there to pair the first token with.
+    bool catch_up_locked(int64_t seq_id, int32_t first_pos, const std::vector<int32_t> & tokens,
+                         const std::vector<float> & hidden, llama_memory_t mem_dft);
 
     std::vector<uint8_t> get_state(int64_t seq_id);
     void set_state(int64_t seq_id, const std::vector<uint8_t> & data);
@@ -116,6 +123,7 @@ public:
 
 private:
     void preflight() const;
+    void restart_pending(int64_t seq_id, const float * hidden);
     void settle_empty_proposal(int64_t seq_id);
     void settle_empty_proposals();
     void process_locked(const Batch & batch);
@@ -128,6 +136,7 @@ private:
     std::shared_ptr<Context> target_, draft_;
     Context * tgt_;
     Context * dft_;
+    llama_context * dft_raw_ = nullptr;  // the draft context's handle, for catch-up decodes (lock held)
     MtpConfig config_;
     common_speculative * spec_ = nullptr;
     common_batch * batch_ = nullptr;                 // reused conversion buffer for process(Batch)

@@ -68,6 +68,7 @@ MtpSession::MtpSession(std::shared_ptr<Context> target, std::shared_ptr<Context>
     params.draft.p_min = config_.p_min;
     params.draft.ctx_tgt = lock.target.get();
     params.draft.ctx_dft = lock.draft.get();
+    dft_raw_ = lock.draft.get();
     {
         const Unblocked unblocked;
         spec_ = common_speculative_init(params, (uint32_t) config_.n_seq);

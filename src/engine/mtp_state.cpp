@@ -128,7 +128,12 @@ void MtpSession::restart_draft_locked(int64_t seq_id, const float * hidden, llam
     // the next position, paired with the target's hidden state of the last one (as process()
     // would have left it; without it, the next process() pairs its first row with an older one)
     llama_memory_seq_rm(mem_dft, (llama_seq_id) seq_id, -1, -1);
-    if (hidden == nullptr) return;
+    if (hidden != nullptr) restart_pending(seq_id, hidden);
+}
+
+void MtpSession::restart_pending(int64_t seq_id, const float * hidden) {
+    // draft-mtp's per-sequence block with no rows of a verify batch: the next draft (or
+    // process()) pairs its first token with `hidden`
     const int32_t n_embd = llama_model_n_embd_out(tgt_->model().get());
     std::vector<uint8_t> block(8 + (size_t) n_embd * 4);
     const int32_t n_rows = 0;
@@ -136,6 +141,42 @@ void MtpSession::restart_draft_locked(int64_t seq_id, const float * hidden, llam
     std::memcpy(block.data() + 4, &n_rows, 4);
     std::memcpy(block.data() + 8, hidden, (size_t) n_embd * 4);
     common_speculative_set_state(spec_, (llama_seq_id) seq_id, block);
+}
+
+bool MtpSession::catch_up_locked(int64_t seq_id, int32_t first_pos, const std::vector<int32_t> & tokens,
+                                 const std::vector<float> & hidden, llama_memory_t mem_dft) {
+    const int32_t n_embd = llama_model_n_embd_out(tgt_->model().get());
+    const size_t m = tokens.size();
+    const size_t row = (size_t) n_embd;
+    if (m == 0 || hidden.size() != m * row) return m == 0;
+    if (llama_memory_seq_pos_max(mem_dft, (llama_seq_id) seq_id) + 1 != first_pos) return false;
+    std::vector<uint8_t> block;
+    int32_t block_embd = 0;
+    if (!common_speculative_get_state(spec_, (llama_seq_id) seq_id, block) || block.size() < 8 + row * 4) return false;
+    std::memcpy(&block_embd, block.data(), 4);
+    if (block_embd != n_embd) return false;
+    // the rows each token is decoded with: the pending one (the position before first_pos), then
+    // the target's row of each position but the last
+    std::vector<float> paired(m * row);
+    std::memcpy(paired.data(), block.data() + 8, row * 4);
+    std::copy(hidden.begin(), hidden.end() - (std::ptrdiff_t) row, paired.begin() + (std::ptrdiff_t) row);
+    common_batch batch(dft_raw_);
+    for (size_t i = 0; i < m; ++i) {
+        const int32_t idx = batch.add(tokens[i], first_pos + (int32_t) i, (llama_seq_id) seq_id, false);
+        batch.set_embd(idx, {paired.data() + i * row, 1, row});
+    }
+    const int32_t n_batch = (int32_t) llama_n_batch(dft_raw_);
+    for (int32_t off = 0; off < (int32_t) m; off += n_batch) {
+        const int32_t n = std::min(n_batch, (int32_t) m - off);
+        if (llama_process(dft_raw_, LLAMA_PROCESS_TYPE_DECODE, batch.get_sub_batch(off, n)) != 0) {
+            llama_memory_seq_rm(mem_dft, (llama_seq_id) seq_id, first_pos, -1);
+            dft_->note_external_decode();
+            return false;
+        }
+    }
+    dft_->note_external_decode();
+    restart_pending(seq_id, hidden.data() + (m - 1) * row);
+    return true;
 }
 
 void MtpSession::propose_external_locked(int64_t seq_id, const std::vector<int32_t> & tokens) {

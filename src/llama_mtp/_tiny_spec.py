@@ -14,6 +14,7 @@ from ._acceptance import Profile, check_profiles, mean_acceptance, wrong_words
 from ._tiny_vocab import base_vocab
 
 Kind = Literal["dense", "hybrid"]
+Head = Literal["token", "copy"]
 GENERATOR_VERSION = 4
 
 
@@ -36,6 +37,12 @@ class TinyModelSpec:
     # of the text (taken in turn); empty: the flat `acceptance`
     acceptance_profiles: tuple[Profile, ...] = ()
     region_tokens: int = 0
+    # "token": the MTP head predicts from the drafted token alone; "copy": it finds, through the
+    # draft context's attention, an earlier position whose target token was the drafted token and
+    # reads the target's hidden state there: a draft context missing that history drafts wrong
+    mtp_head: Head = "token"
+    # the text's period: pi is a set of cycles of this many words (0: one cycle over all words)
+    cycle_length: int = 0
     version: int = GENERATOR_VERSION
     # derived, filled by tiny_model_spec()
     words: tuple[int, ...] = field(default=(), compare=False, repr=False)
@@ -48,6 +55,10 @@ class TinyModelSpec:
         params = {k: v for k, v in asdict(self).items() if k in keys}
         if self.near_ties:  # only then: the other models keep their names
             params["near_ties"] = True
+        if self.mtp_head != "token":
+            params["mtp_head"] = self.mtp_head
+        if self.cycle_length:
+            params["cycle_length"] = self.cycle_length
         if self.acceptance_profiles:
             params.update(acceptance_profiles=[list(p) for p in self.acceptance_profiles],
                           region_tokens=self.region_tokens)
@@ -94,6 +105,8 @@ def tiny_model_spec(
     near_ties: bool = False,
     acceptance_profiles: Sequence[Sequence[float]] = (),
     region_tokens: int = 0,
+    mtp_head: Head = "token",
+    cycle_length: int = 0,
 ) -> TinyModelSpec:
     """Validate parameters and compute the crafted structure (cheap: no tensors)."""
     if kind not in ("dense", "hybrid"):
@@ -109,13 +122,19 @@ def tiny_model_spec(
         raise ValueError(f"eos must be a token id in [0, {n_vocab}), got {eos}")
     if n_layer < (2 if kind == "hybrid" else 1):
         raise ValueError(f"n_layer too small for kind={kind!r}: {n_layer}")
+    if mtp_head not in ("token", "copy"):
+        raise ValueError(f"mtp_head must be 'token' or 'copy', not {mtp_head!r}")
+    if cycle_length and not 2 <= cycle_length <= n_vocab - n_base:
+        raise ValueError(f"cycle_length must be 0 or in [2, {n_vocab - n_base}], got {cycle_length}")
+    if cycle_length and acceptance_profiles:
+        raise ValueError("acceptance_profiles lay wrong words along one cycle: give no cycle_length with them")
     profiles = check_profiles(acceptance_profiles, region_tokens) if acceptance_profiles else ()
     region_tokens = region_tokens if len(profiles) > 1 else 0  # one profile: no regions
     acceptance = mean_acceptance(profiles, acceptance)  # what non-word tokens follow
     rng = np.random.default_rng(seed)
     words = list(range(n_base, n_vocab))
     order = rng.permutation(words)
-    cycle = {int(order[i]): int(order[(i + 1) % len(order)]) for i in range(len(order))}
+    cycle = _cycles([int(t) for t in order], cycle_length or len(order))
     start = int(order[0])
     wrong = wrong_words(words, [int(t) for t in order], rng, acceptance=acceptance, profiles=profiles,
                         region_tokens=region_tokens)
@@ -124,4 +143,15 @@ def tiny_model_spec(
         seed=seed, n_ff=n_ff or (int(2.75 * n_embd) + 31) // 32 * 32, eos=eos, words=tuple(words), cycle=cycle,
         start=start,
         wrong=wrong, near_ties=near_ties, acceptance_profiles=profiles, region_tokens=region_tokens,
+        mtp_head=mtp_head, cycle_length=cycle_length,
     )
+
+
+def _cycles(order: list[int], length: int) -> dict[int, int]:
+    """pi: consecutive runs of `length` words of `order` each form a cycle (the last takes the rest)."""
+    n_cycles = max(1, len(order) // length)
+    cycle: dict[int, int] = {}
+    for c in range(n_cycles):
+        run = order[c * length:(c + 1) * length] if c < n_cycles - 1 else order[c * length:]
+        cycle.update({run[i]: run[(i + 1) % len(run)] for i in range(len(run))})
+    return cycle

@@ -14,6 +14,9 @@ decisive logits, and the MTP head agrees with the target a chosen fraction of th
 - kind="hybrid": qwen35 (gated delta-net recurrent layers + attention), the rollback path.
   kind="dense": glm4moe with a dense attention trunk (its NextN block is MoE, as upstream
   requires).
+- mtp_head="copy": a head that copies through the draft context's attention (a token seen
+  earlier in the sequence), so a draft context missing that history drafts wrong
+  (_tiny_copy_head.py); cycle_length sets the text's period so that tokens recur.
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ from pathlib import Path
 
 from ._cache_dir import default_cache_dir
 from ._tiny_gguf import stored_params, write_gguf
-from ._tiny_spec import Kind, TinyModelSpec, tiny_model_spec
+from ._tiny_spec import Head, Kind, TinyModelSpec, tiny_model_spec
 from ._tiny_vocab import CHAT_VOCAB_VERSION, TINY_CHAT_TEMPLATE
 
-__all__ = ["TINY_CHAT_TEMPLATE", "Kind", "TinyModelSpec", "tiny_model_spec", "tiny_mtp_model", "default_cache_dir"]
+__all__ = ["TINY_CHAT_TEMPLATE", "Head", "Kind", "TinyModelSpec", "tiny_model_spec", "tiny_mtp_model", "default_cache_dir"]
 
 
 def tiny_mtp_model(
@@ -47,6 +50,8 @@ def tiny_mtp_model(
     near_ties: bool = False,
     acceptance_profiles: Sequence[Sequence[float]] = (),
     region_tokens: int = 0,
+    mtp_head: Head = "token",
+    cycle_length: int = 0,
     chat_template: str | None = None,
 ) -> Path:
     """Write (or reuse) a tiny GGUF with one NextN block and return its path.
@@ -57,10 +62,14 @@ def tiny_mtp_model(
     near_ties: a random output head (close top-two logits, as real models have); for exactness tests.
     acceptance_profiles: the acceptance of each draft position (e.g. [[0.8, 0.65, 0.5]]); several
     profiles take turns along the text in stretches of region_tokens words.
+    mtp_head: "copy" makes a head that needs the draft context's history: it drafts right only
+    where the drafted token occurred before in what the draft context holds (pair it with a
+    cycle_length, the text's period, and a prompt that holds one period).
     """
     spec = tiny_model_spec(kind=kind, acceptance=acceptance, n_vocab=n_vocab, n_embd=n_embd,
                            n_layer=n_layer, seed=seed, n_ff=n_ff, eos=eos, near_ties=near_ties,
-                           acceptance_profiles=acceptance_profiles, region_tokens=region_tokens)
+                           acceptance_profiles=acceptance_profiles, region_tokens=region_tokens,
+                           mtp_head=mtp_head, cycle_length=cycle_length)
     params = spec.params()
     if chat_template is not None:  # only then: files without one keep their names
         params.update(chat_template=chat_template, chat_vocab=CHAT_VOCAB_VERSION)
