@@ -9,10 +9,11 @@ a draft context that holds the whole history drafts right at every step. Rows (o
 every arm once, alternating the order; medians of the rounds):
 
 - fixed k=3: the draft context in step at every step (process() after each verify);
-- auto: the adaptive length, first call; its plain stretches skip the draft context;
+- auto: the adaptive length, first call (an empty cost cache for every arm);
 - auto after plain: "auto" starting from a state that learned that drafting does not pay
-  (DraftController.start_from), so it decodes plainly, then probes: what a draft after a plain
-  stretch finds in the draft context;
+  (DraftController.start_from), so it decodes plainly, skipping the draft context, then probes
+  (after ~40 plain steps: give --tokens 256 to see them): what a draft after a plain stretch
+  finds in the draft context;
 - reuse (LLM): a second request that extends the first one's prompt and reply, its prefix
   taken from the slot's KV (draft side included);
 - plain.
@@ -26,8 +27,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,12 @@ def mtp_row(stats: dict[str, dict[str, Any]], tokens_per_s: float) -> tuple[floa
 
 
 def run_arm(arm: str, model: llama_mtp.Model, prompt: list[int], n: int, threads: int) -> tuple[float, float, int]:
+    with tempfile.TemporaryDirectory() as cache:  # every arm a first call: no cost cache from another arm
+        os.environ["LLAMA_MTP_CACHE_DIR"] = cache
+        return run_arm_in(arm, model, prompt, n, threads)
+
+
+def run_arm_in(arm: str, model: llama_mtp.Model, prompt: list[int], n: int, threads: int) -> tuple[float, float, int]:
     common = dict(max_tokens=n, n_threads=threads, ignore_eos=True)
     if arm == "plain":
         g = llama_mtp.generate(model, prompt, mtp=False, **common)  # type: ignore[arg-type]
