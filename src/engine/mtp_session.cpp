@@ -76,6 +76,9 @@ MtpSession::MtpSession(std::shared_ptr<Context> target, std::shared_ptr<Context>
     if (!spec_) {
         throw MtpSessionError("upstream could not initialize draft-mtp (see the log)");
     }
+    // rows the draft context decodes without output (process(), catch-ups) only fill its KV
+    // cache: the MTP graph drops them after the attention (patch 0006)
+    llama_set_mtp_prune_rows(lock.draft.get(), true);
     // upstream switched on nextn extraction (unmasked on the target, masked on the draft)
     // and attached a backend sampler to the draft: both change the output layout
     tgt_->pre_norm = true;
