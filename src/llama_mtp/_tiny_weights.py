@@ -153,7 +153,8 @@ def build_tensors(spec: TinyModelSpec) -> tuple[dict[str, np.ndarray], dict[str,
     w.add(p + "shared_head_norm.weight", w.ones(D))
     w.add(p + "embed_tokens.weight", nextn_emb.astype(np.float16))
     if spec.mtp_head == "copy":
-        copy = copy_head_tensors(n_embd=D, heads=H, kv_heads=HKV, head_dim=HD, rope_dim=int(meta["rope_dim"]),
+        rope_dim = HD // 4 if spec.kind == "hybrid" else HD // 2  # as meta["rope_dim"]
+        copy = copy_head_tensors(n_embd=D, heads=H, kv_heads=HKV, head_dim=HD, rope_dim=rope_dim,
                                  gated_query=spec.kind == "hybrid", rng=rng)
         w.tensors.update({f"blk.{L}.{name}": array for name, array in copy.items()})
     return w.tensors, meta

@@ -79,6 +79,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         model = Model(args.model)
     else:
         model = Model(str(demo_model_path(args.demo_model)))
+    if args.calibrate:
+        return _calibrate_cmd(model, args)
     if not model.has_mtp:
         print(f"llama-mtp bench: {model.description} has no NextN (MTP) layers: plain decoding only", file=sys.stderr)
         drafts = []
@@ -119,6 +121,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.plot:
         _plot(args.plot, model.description, drafts, speeds, best_k)
         print(f"plot written to {args.plot}")
+    return 0
+
+
+def _calibrate_cmd(model: Model, args: argparse.Namespace) -> int:
+    from ._calibrate import calibrate
+
+    if not model.has_mtp:
+        raise _UsageError(f"--calibrate: {model.description} has no NextN (MTP) layers: nothing to calibrate")
+    if not args.calibrate_seconds > 0:
+        raise _UsageError(f"--calibrate-seconds must be > 0, not {args.calibrate_seconds}")
+    c = calibrate(model, prompt=str(args.prompt), n_threads=args.threads, budget_seconds=args.calibrate_seconds)
+    print(f"{model.description}: every draft length measured on {c.tokens_per_length} tokens in {c.seconds:.1f} s")
+    print(f"{'n_draft_max':>11} {'ms/step':>8} {'acceptance at this position':>28}")
+    for k, seconds in enumerate(c.step_seconds):
+        acc = f"{c.acceptance[k - 1]:.2f}" if k else "-"
+        print(f"{k if k else 'plain':>11} {seconds * 1e3:8.2f} {acc:>28}")
+    if c.key is None:
+        print("the cost cache is off ($LLAMA_MTP_COST_CACHE) or the model file is gone: nothing stored")
+    else:
+        print(f"stored for n_draft_max=\"auto\" with these settings: cost cache entry {c.key}")
     return 0
 
 
@@ -248,6 +270,10 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     bench.add_argument("--repeats", type=int, default=3, help="runs per setting (the median is reported)")
     bench.add_argument("-p", "--prompt", default="The story begins:", help="text prompt")
     bench.add_argument("--plot", default=None, help="write a PNG plot there (needs matplotlib)")
+    bench.add_argument("--calibrate", action="store_true",
+                       help='measure every draft length once and store it for n_draft_max="auto" (the cost cache)')
+    bench.add_argument("--calibrate-seconds", type=float, default=30.0,
+                       help="the time a calibration aims at (each length runs 8 to 64 tokens)")
     bench.set_defaults(func=cmd_bench)
 
     info = command("info", "capability report of a GGUF model")
