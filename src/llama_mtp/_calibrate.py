@@ -5,8 +5,8 @@ pays for that learning (a warm-up, then measurements of lengths it has not playe
 calibration measures them all up front, in a bounded time, and stores what a controller would
 have learned (_cost_cache), so the next generate()/stream()/chat() with the same model, machine
 and settings starts there. One warm engine (LLM) runs plain decoding and each fixed length
-0..n_draft_max on the prompt, a short unmeasured run of each first (the first step of a batch
-shape builds its graph); the seconds of each length's steps and the accepted length of each
+1..n_draft_max and then plain decoding on the prompt, a short unmeasured run of each length first
+(the first step of a batch shape builds its graph); the seconds of each length's steps and the accepted length of each
 draft are fed to a fresh DraftController, whose state is stored.
 
 The time is bounded: plain decoding is timed first, and every length then generates as many
@@ -15,6 +15,7 @@ tokens as fit the budget at ~3 plain steps per step (at least 8, at most 64).
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -71,25 +72,30 @@ def calibrate(model: Model, *, prompt: str, n_threads: int | None = None, budget
         InvalidArgumentError: model has no NextN layers, or an argument is out of range.
     """
     t0 = time.perf_counter()
+    from .functions import generate
+
+    # the budget's yardstick: plain decoding in its own contexts (a plain request in the LLM
+    # below would leave its draft context behind the target's for the next request)
+    generate(model, prompt, max_tokens=4, mtp=False, n_threads=n_threads, ignore_eos=True)  # warm-up
+    plain = generate(model, prompt, max_tokens=MIN_TOKENS, mtp=False, n_threads=n_threads, ignore_eos=True)
+    assert isinstance(plain, Generation)
+    plain_step = max(plain.generation_seconds / max(1, plain.n_steps), 1e-6)
+    per_length = budget_seconds / ((n_draft_max + 1) * STEP_COST_BOUND * plain_step)
+    n_tokens = int(min(MAX_TOKENS, max(MIN_TOKENS, per_length)))
     llm = LLM(model, n_ctx=2048, n_threads=n_threads, n_draft_max=n_draft_max, draft="mtp")
+    runs: dict[int, Generation] = {}
     try:
         common: dict[str, Any] = dict(n_threads=n_threads, ignore_eos=True, draft="mtp")
-        llm.generate(prompt, max_tokens=4, mtp=False, n_threads=n_threads, ignore_eos=True)  # warm-up
-        plain = llm.generate(prompt, max_tokens=MIN_TOKENS, mtp=False, n_threads=n_threads, ignore_eos=True)
-        plain_step = max(plain.generation_seconds / max(1, plain.n_steps), 1e-6)
-        per_length = budget_seconds / ((n_draft_max + 1) * STEP_COST_BOUND * plain_step)
-        n_tokens = int(min(MAX_TOKENS, max(MIN_TOKENS, per_length)))
-        runs: dict[int, Generation] = {}
-        for k in range(n_draft_max + 1):
-            if k == 0:
-                runs[0] = llm.generate(prompt, max_tokens=n_tokens, mtp=False, n_threads=n_threads, ignore_eos=True)
-                continue
+        for k in range(1, n_draft_max + 1):
             llm.generate(prompt, max_tokens=2 * k + 2, n_draft_max=k, **common)  # this length's graphs
             runs[k] = llm.generate(prompt, max_tokens=n_tokens, n_draft_max=k, **common)
+        runs[0] = llm.generate(prompt, max_tokens=n_tokens, mtp=False, n_threads=n_threads, ignore_eos=True)
     finally:
         llm.close()
     controller = DraftController(n_draft_max, plain_skips_process=True)
-    feeds = {k: _outcomes(g, k) if k else [0] * max(1, g.n_steps) for k, g in runs.items()}
+    feeds = {k: _outcomes(g, k) if k else [0] * max(1, g.n_steps) for k, g in sorted(runs.items())}
+    for k, outcomes in feeds.items():  # in no order: the controller weighs recent drafts more
+        random.Random(k).shuffle(outcomes)
     # round robin over the lengths, as a controller sees them when it explores
     for i in range(max(len(f) for f in feeds.values())):
         for k, outcomes in feeds.items():
