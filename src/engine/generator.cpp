@@ -224,9 +224,9 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
     const bool wake = use_session && any_stale && (!last_hidden_ || any_rowless);
     if (wake) k = 0;
     const int32_t n_ngram = plan_ngram(active, k);
-    // plain steps of auto sequences keep the target's NextN rows too: the draft context
-    // catches up on them (note_lag) instead of losing its history
-    const bool hidden = use_session || (session_ && any_auto) || (controller_ && controller_->probe_follows());
+    // plain steps keep the target's NextN rows too: the draft context catches up on them
+    // (note_lag) instead of losing its history (a later request may reuse this prefix and draft)
+    const bool hidden = session_ != nullptr;
     if (session_ && hidden != hidden_on_) {
         tgt_->set_pre_norm_locked(target, hidden, false);
         hidden_on_ = hidden;
@@ -277,7 +277,7 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
             SeqState & st = seqs_[s];
             if (session_ && !st.stale) {  // a lag record starts here (auto sequences: note_lag)
                 drop_lag(st);
-                st.lag_pos = st.cfg.n_draft < 0 ? st.n_past : -1;
+                st.lag_pos = st.n_past;
             }
             if (session_) st.stale = true;
             if (!seqs_[s].ngram_draft.empty()) drafts[s] = &seqs_[s].ngram_draft;

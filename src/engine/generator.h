@@ -144,7 +144,7 @@ private:
         int32_t prefill_pos = 0;              // position of the first prompt row still to decode
         std::vector<int32_t> prompt;
         bool no_row = false;  // stale, and no verify row of it holds the hidden state to restart from
-        // what the draft context skipped while stale (auto sequences): the tokens of positions
+        // what the draft context skipped while stale (plain steps): the tokens of positions
         // lag_pos.. and the target's NextN row of each, decoded in one batch when drafting
         // resumes (or every kLagFlush positions) so that the draft context keeps its whole
         // history; lag_pos -1: no complete record (the draft context starts over instead)
