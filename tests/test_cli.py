@@ -83,7 +83,14 @@ def test_bad_options_print_the_subcommands_usage(capsys: pytest.CaptureFixture[s
                  ["serve", "-m", str(model_path), "--hf-repo", "org/repo"],
                  ["serve", "--hf-repo", "org/repo"],
                  ["serve", "-m", str(model_path), "--parallel", "0"],
-                 ["serve", "-m", str(model_path), "--port", "http"]):
+                 ["serve", "-m", str(model_path), "--port", "http"],
+                 # values a command cannot use: refused before any work, not a traceback later
+                 ["bench", "-n", "0"], ["demo", "-n", "0"], ["bench", "--repeats", "0"],
+                 ["serve", "-m", str(model_path), "--port", "99999"],
+                 ["info", "-m", str(model_path), "--n-ctx", "-5"],
+                 ["generate", "-m", str(model_path), "-p", "x", "--p-min", "nan"],
+                 ["generate", "-m", str(model_path), "-p", "caf\udce9"],  # not UTF-8: how Python passes it on
+                 ["rpc-server", "-p", "0"]):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == 2

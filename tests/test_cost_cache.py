@@ -4,11 +4,13 @@ machine and settings, and the next generation starts from it."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from child import run_child
 
 import llama_mtp
 from llama_mtp import _cost_cache
@@ -151,3 +153,35 @@ def test_a_later_generation_sizes_its_contexts_to_the_lengths_in_use(cache_dir: 
     assert s.result.controller.n_max == ceiling and max(s.result.draft_lengths) <= ceiling
     assert text == llama_mtp.generate(model, "Once upon a time", max_tokens=LEARNING_TOKENS, mtp=False).text
 
+
+
+@pytest.mark.parametrize("entry", ["deep", "fifo", "zero", "huge", "directory"])
+def test_an_entry_that_is_not_a_small_regular_file_is_a_miss(model: llama_mtp.Model, cache_dir: Path,
+                                                             entry: str) -> None:
+    """Nested JSON deeper than the parser's recursion, a FIFO (reading would wait for a writer),
+    a link to /dev/zero (an endless read), a file over the bound, a directory: each one is a
+    miss, and the call generates from a cold start (in a child: a hang or a crash fails it)."""
+    key = _cost_cache.cost_key(model, n_threads=1, exact=False, n_draft_max=llama_mtp.AUTO_DRAFT_MAX)
+    cache_dir.mkdir(parents=True)
+    path = cache_dir / f"{key}.json"
+    if entry == "deep":
+        path.write_text("[" * 200_000)
+    elif entry == "fifo":
+        os.mkfifo(path)
+    elif entry == "zero":
+        path.symlink_to("/dev/zero")
+    elif entry == "huge":
+        path.write_text('{"format": 2, "state": {}, "pad": "' + "x" * (_cost_cache.MAX_ENTRY_BYTES + 1) + '"}')
+    else:
+        path.mkdir()
+    out = run_child("""
+        import json
+        from llama_mtp import _cost_cache
+        m = L.Model(sys.argv[1])
+        key = _cost_cache.cost_key(m, n_threads=1, exact=False, n_draft_max=L.AUTO_DRAFT_MAX)
+        print(json.dumps({"loaded": _cost_cache.load(key),
+                          "lengths": [int(k) for k in L.generate(m, "Once upon a time", max_tokens=24,
+                                                                  n_threads=1).draft_lengths[:3]]}))
+    """, model.path, timeout=60)  # the cache directory's variables are inherited
+    result = json.loads(out)
+    assert result == {"loaded": None, "lengths": [1, 0, 0]}

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from child import run_child
 
+import llama_mtp
+
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
@@ -85,3 +87,8 @@ def test_from_pretrained_places_layers_on_rpc_workers(offline_cache: Path) -> No
             print(m.rpc_servers == [worker.endpoint], on, len(L.generate(m, "Hi", max_tokens=5, ignore_eos=True).tokens))
     """)
     assert out.strip() == "True [True] 5"
+
+
+def test_a_repository_id_the_hub_cannot_name_is_a_typed_error(offline_cache: Path) -> None:
+    with pytest.raises(llama_mtp.InvalidArgumentError, match="not a Hub repository id"):
+        llama_mtp.Model.from_pretrained("../../etc", "model.gguf", local_files_only=True)

@@ -4,6 +4,7 @@ turn chat that decodes only the new messages, threads sharing steps, close seman
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from chat_helpers import chat_model_path
 from child import run_child
 
 import llama_mtp
+from llama_mtp.testing import tiny_mtp_model
 
 HELLO = [{"role": "user", "content": "Hello there"}]
 
@@ -164,6 +166,9 @@ def test_close_is_final_and_idempotent(chat_model: llama_mtp.Model) -> None:
         list(waiting)  # its request failed with the LLM
     with pytest.raises(llama_mtp.EngineStoppedError):
         _ = llm.generator
+    # one error hierarchy: the engine's own errors are LlamaErrors too
+    assert issubclass(llama_mtp.EngineStoppedError, llama_mtp.LlamaError)
+    assert issubclass(llama_mtp.QueueFullError, llama_mtp.LlamaError)
     chat_model.tokenize("the model stays usable")
 
 
@@ -178,6 +183,17 @@ def test_bad_arguments_raise_typed_errors_and_leave_it_usable(chat_model: llama_
         llama_mtp.LLM(chat_model, n_ctx=16)
     with pytest.raises(llama_mtp.InvalidConfigError, match="p_min"):
         llama_mtp.LLM(chat_model, p_min=2.0)
+    # bools where bools are documented: "no" and 0 would read as a truth value
+    with pytest.raises(llama_mtp.ArgumentTypeError, match="exact"):
+        llama_mtp.LLM(chat_model, exact="no")  # type: ignore[arg-type]
+    with pytest.raises(llama_mtp.ArgumentTypeError, match="mtp"):
+        llama_mtp.LLM(chat_model, mtp=0)  # type: ignore[arg-type]
+    # checked whatever drafts: on n-gram drafts alone too
+    with pytest.raises(llama_mtp.InvalidConfigError, match="p_min"):
+        llama_mtp.LLM(chat_model, p_min=float("nan"), draft="ngram")
+    with llama_mtp.LLM(chat_model, n_ctx=256, mtp=False, n_threads=1) as plain:
+        with pytest.raises(llama_mtp.InvalidArgumentError, match="n_draft_max"):
+            plain.generate("a", max_tokens=2, n_draft_max=-5)
     with llama_mtp.LLM(chat_model, n_ctx=256, n_draft_max=3, n_threads=1) as llm:
         with pytest.raises(llama_mtp.InvalidArgumentError, match="n_threads"):
             llm.generate("a", n_threads=2)
@@ -193,6 +209,13 @@ def test_bad_arguments_raise_typed_errors_and_leave_it_usable(chat_model: llama_
             llm.generate("a", max_tokens=-1)
         with pytest.raises(TypeError):
             llm.generate(["a", [1, 2]])  # type: ignore[call-overload]
+        for bad, kind, field in ((dict(exact="no"), llama_mtp.ArgumentTypeError, "exact"),
+                                 (dict(mtp=0), llama_mtp.ArgumentTypeError, "mtp"),
+                                 (dict(ignore_eos=1), llama_mtp.ArgumentTypeError, "ignore_eos"),
+                                 (dict(grammar=42), llama_mtp.ArgumentTypeError, "grammar"),
+                                 (dict(grammar="root ::= oops ("), llama_mtp.InvalidArgumentError, "grammar|parse")):
+            with pytest.raises(kind, match=field):
+                llm.generate("a", max_tokens=2, **bad)  # type: ignore[call-overload]
         g = llm.generate("a b", max_tokens=4, n_draft_max=2)
         assert g.finish_reason in ("stop", "length") and llm.stats.requests_failed == 0
         assert llm.generate("a b", max_tokens=4, mtp=False).stats is not None  # the LLM's session, idle here
@@ -248,3 +271,30 @@ def test_a_request_admitted_by_the_stepping_thread_gets_its_first_token_in_one_s
         assert job.n_generated > 1 if hybrid else job.n_generated == 1
         scheduler.drive(lambda: job.done, own=[job])
         assert job.result_tokens == llm.generate("Once upon a time", max_tokens=16, mtp=False).tokens
+
+
+def test_a_grammar_as_text_a_long_ngram_draft_and_a_bytes_path(chat_model: llama_mtp.Model) -> None:
+    # 100: inside the documented range, beyond an MTP draft's (64, the most snapshots a recurrent
+    # or hybrid target keeps)
+    longest = 64 if chat_model.is_recurrent or chat_model.is_hybrid else 100
+    with llama_mtp.LLM(os.fsencode(chat_model.path), n_ctx=256, n_threads=1, ngram_n_max=longest) as llm:
+        vocabulary = llm.model.detokenize([llm.model.tokenize("a", add_special=False)[0]])
+        g = llm.generate("a", max_tokens=3, grammar=f'root ::= "{vocabulary}"+')
+        assert g.text and set(g.text.split()) <= {vocabulary.strip()}
+    with llama_mtp.LLM(tiny_mtp_model(kind="dense"), n_ctx=256, n_threads=1, ngram_n_max=100) as dense:
+        assert dense.generate("a b a b a b", max_tokens=8).finish_reason == "length"
+
+
+@pytest.mark.parametrize("n_draft_max", [1, 4, 6, "auto"])
+def test_the_context_ends_where_plain_decoding_ends(n_draft_max: int | str) -> None:
+    """A fully accepted draft at the last KV cells yields no token more than plain decoding."""
+    model = llama_mtp.Model(str(tiny_mtp_model(kind="dense", acceptance=1.0)))
+    with llama_mtp.LLM(model, n_ctx=256, mtp=False, n_threads=1) as plain, \
+            llama_mtp.LLM(model, n_ctx=256, draft="mtp", n_draft_max=n_draft_max, n_threads=1) as drafted:  # type: ignore[arg-type]
+        for n_prompt in range(3, 10):
+            prompt = list(range(5, 5 + n_prompt))
+            want = plain.generate(prompt, max_tokens=1000, ignore_eos=True)
+            got = drafted.generate(prompt, max_tokens=1000, ignore_eos=True)
+            assert got.finish_reason == want.finish_reason == "length"
+            assert got.tokens == want.tokens, n_prompt
+            assert got.stats is not None and got.stats.accepted_tokens > 0

@@ -3,6 +3,7 @@ The suite writes only a small shape; the real-sized ones are for benchmarks and 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,20 @@ def test_an_unknown_quantization_or_shape_is_refused(tmp_path: Path) -> None:
         shaped_mtp_model(SMALL, quant="Q3", cache_dir=tmp_path)
     with pytest.raises(ValueError, match="unknown shape 'no-such-shape': one of qwen35-0.8b"):
         shaped_mtp_model("no-such-shape", cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "emptied", "unrecorded"])
+def test_a_cached_model_that_is_not_whole_is_written_again(tmp_path: Path, damage: str) -> None:
+    path = shaped_mtp_model(SMALL, quant="F16", cache_dir=tmp_path, log=None)
+    size = path.stat().st_size
+    if damage == "truncated":
+        os.truncate(path, size // 2)
+    elif damage == "emptied":
+        path.write_bytes(b"")
+    else:  # a file of the right name that this module did not record (an older version's, a copy)
+        path.with_name(path.name + ".json").unlink()
+    lines: list[str] = []
+    assert shaped_mtp_model(SMALL, quant="F16", cache_dir=tmp_path, log=lines.append) == path
+    assert any("writing" in line for line in lines)  # written again, not handed out as it was
+    assert path.stat().st_size == size
+    assert llama_mtp.Model(str(path)).has_mtp

@@ -95,7 +95,9 @@ void bind_errors(nb::module_ & m) {
     new_error(m, "ClosedError", "The model or context was closed.", {context});
     new_error(m, "StaleViewError", "An operation would invalidate live zero-copy views.", {context});
     new_error(m, "StateError", "Saving or restoring a state failed.", {llama});
-    new_error(m, "InvalidArgumentError", "An argument is out of range or inconsistent.", {llama, PyExc_ValueError});
+    PyObject * invalid =
+        new_error(m, "InvalidArgumentError", "An argument is out of range or inconsistent.", {llama, PyExc_ValueError});
+    new_error(m, "ArgumentTypeError", "An argument has the wrong type (a TypeError too).", {invalid, PyExc_TypeError});
     new_error(m, "GeneratorFullError", "Every sequence slot of the Generator is taken: release() one first.", {llama});
     new_error(m, "ChatTemplateError", "A chat template could not be loaded, rendered or parsed.",
               {llama, PyExc_ValueError});

@@ -366,14 +366,15 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
                 st.finish_reason = "length";
                 break;
             }
+            if (st.n_past + keep + 2 >= n_ctx) {  // context full: where plain decoding stops too
+                st.finish_reason = "length";
+                break;
+            }
         }
         const int32_t n_rows = (int32_t) d.size() + 1;  // rows of this seq in the verify batch
         if (!use_session && st.stale && !joined) note_lag(s, keep, d, target.get(), mem_dft);
         st.n_past += keep;
         st.id_last = ids[keep - 1];
-        if (st.n_past + 2 >= n_ctx && st.finish_reason.empty()) {
-            st.finish_reason = "length";  // context full
-        }
         // drop the rejected (or truncated) rows: KV cells, or recurrent snapshots. Only when
         // there are any: touching the memory needlessly costs llama.cpp its graph reuse.
         if (keep < n_rows) {

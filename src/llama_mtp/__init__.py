@@ -16,6 +16,7 @@ _load_backends(_os.fspath(_Path(__file__).resolve().parent), _os.environ.get("LL
 
 from ._core import (  # noqa: E402
     AcceptedTooManyError,
+    ArgumentTypeError,
     BackendError,
     BadSeqIdError,
     Batch,
@@ -75,6 +76,7 @@ __version__: str = _version()  # not build_info(): that also probes every CPU va
 __all__ = [
     "AUTO_DRAFT_MAX",
     "AcceptedTooManyError",
+    "ArgumentTypeError",
     "BackendError",
     "BadSeqIdError",
     "Batch",
@@ -153,7 +155,7 @@ def view_is_current(array: object) -> bool:
     """False when the context decoded again after the view was taken (stale data)."""
     owner = view_owner(array)
     if owner is None:
-        raise TypeError("not a llama_mtp output view")
+        raise ArgumentTypeError("not a llama_mtp output view")
     return owner.is_current
 
 

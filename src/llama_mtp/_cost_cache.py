@@ -10,7 +10,8 @@ back what it ended with.
 
 - where: costs/ in llama-mtp's cache directory ($LLAMA_MTP_CACHE_DIR, default ~/.cache/llama-mtp);
 - $LLAMA_MTP_COST_CACHE=0 (or off/false/no): neither read nor written.
-Unreadable or malformed entries are ignored (and rewritten by the next call).
+Unreadable or malformed entries are ignored (and rewritten by the next call): an entry is read
+only from a regular file of at most MAX_ENTRY_BYTES, and any failure to parse it is a miss.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import hashlib
 import json
 import os
 import platform
+import stat
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -33,6 +35,8 @@ ENV_SWITCH = "LLAMA_MTP_COST_CACHE"
 FORMAT = 2
 # a generation shorter than this has not learned enough to be worth keeping
 MIN_STEPS = 16
+# a controller's state is a few kB; anything much larger is not one of ours
+MAX_ENTRY_BYTES = 1 << 20
 
 
 def cost_cache_dir() -> Path | None:
@@ -69,12 +73,32 @@ def load(key: str) -> dict[str, Any] | None:
     directory = cost_cache_dir()
     if directory is None:
         return None
-    try:
-        entry = json.loads((directory / f"{key}.json").read_text())
-    except (OSError, ValueError):
-        return None
+    entry = _read_entry(directory / f"{key}.json")
     state = entry.get("state") if isinstance(entry, dict) and entry.get("format") == FORMAT else None
     return state if isinstance(state, dict) else None
+
+
+def _read_entry(path: Path) -> Any:
+    """The parsed JSON of a regular file of bounded size, or None: a FIFO, a device, a link to
+    /dev/zero or a huge file is never read, and no parse failure (recursion included) escapes."""
+    try:
+        # O_NONBLOCK: opening a FIFO does not wait for a writer (it is refused just below)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_ENTRY_BYTES + 1)
+        if len(data) > MAX_ENTRY_BYTES:
+            return None
+        return json.loads(data)
+    except (OSError, ValueError, RecursionError, MemoryError):
+        return None
+    finally:
+        os.close(fd)
 
 
 def save(key: str, state: dict[str, Any]) -> None:

@@ -8,19 +8,24 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._core import DraftController, Grammar, MtpStats, SequenceOptions
+from ._core import DraftController, Grammar, LlamaError, MtpStats, SequenceOptions
+
+if TYPE_CHECKING:  # the stub re-exports the native errors through llama_mtp, which mypy reads as Any
+    _LlamaError = Exception
+else:
+    _LlamaError = LlamaError
 
 
-class QueueFullError(Exception):
+class QueueFullError(_LlamaError):
     """The request queue is at its bound."""
 
 
-class EngineStoppedError(Exception):
-    """The engine is shutting down."""
+class EngineStoppedError(_LlamaError):
+    """The engine is closed or shutting down: the request was not (or not wholly) generated."""
 
 
 @dataclass

@@ -21,7 +21,7 @@ from . import _cost_cache
 from ._core import Context, ContextError, Generator, Grammar, InvalidArgumentError, Model, SequenceOptions
 from ._jobs import EngineStats, EngineStoppedError, Event, Job, JobOptions, QueueFullError
 from .drafters import drafter_stats_since
-from .sizing import DraftLength, draft_ceiling, mtp_context_params
+from .sizing import DraftLength, context_sizes, draft_ceiling
 
 __all__ = ["EngineStats", "EngineStoppedError", "Event", "Job", "JobOptions", "QueueFullError", "Scheduler"]
 
@@ -66,8 +66,8 @@ class Scheduler:
 
     def _open_generator(self) -> None:
         longest = max(self.ceiling, self.ngram_n_max if self.ngram else 0)
-        sizes = mtp_context_params(self.model, n_draft_max=longest or 1, n_seq=self.parallel,
-                                   n_ctx=self.ctx_per_sequence, n_batch=self._n_batch, n_threads=self._n_threads)
+        sizes = context_sizes(self.model, longest_draft=longest or 1, n_seq=self.parallel,
+                              n_ctx=self.ctx_per_sequence, n_batch=self._n_batch, n_threads=self._n_threads)
         target_params = sizes.target()
         if not longest:
             target_params["n_rs_seq"] = 0

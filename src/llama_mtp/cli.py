@@ -10,26 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from . import LlamaError, Model, __version__, set_log_level
+from ._cli_args import CONTEXT, PORT, THREADS, draft_length, endpoints, float_in, int_in
+from ._cli_args import text as text_arg
 from ._report import chosen_lines, drafter_lines, stats_lines
 from .demo import DEMO_SHAPE, MODEL_CHOICES, cmd_demo, demo_model_path
 from .drafters import DEFAULT_NGRAM, NGRAM_KINDS, Draft
 from .functions import stream
-from .generation import Generation
+from .generation import _MAX_SEQUENCES, Generation
 from .sizing import AUTO_DRAFT_MAX, DraftLength, draft_ceiling, mtp_context_params
-
-
-def _draft_length(text: str) -> DraftLength:
-    """--n-draft-max: "auto" or a draft length >= 1."""
-    if text == "auto":
-        return "auto"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected "auto" or an integer, not {text!r}') from None
-    if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError(f'expected "auto" or an integer in [1, 64], not {value}')
-    return value
-
 
 DRAFT_CHOICES: tuple[Draft, ...] = ("auto", "mtp", "ngram", "none")
 
@@ -64,7 +52,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     try:
-        chosen = {_draft_length(x.strip()) for x in args.n_draft_max.split(",")}
+        chosen = {draft_length(x.strip()) for x in args.n_draft_max.split(",")}
     except argparse.ArgumentTypeError:
         raise _UsageError(f'--n-draft-max takes integers and "auto" separated by commas, not {args.n_draft_max!r}') from None
     drafts: list[DraftLength] = sorted(k for k in chosen if k != "auto") + (["auto"] if "auto" in chosen else [])
@@ -129,8 +117,6 @@ def _calibrate_cmd(model: Model, args: argparse.Namespace) -> int:
 
     if not model.has_mtp:
         raise _UsageError(f"--calibrate: {model.description} has no NextN (MTP) layers: nothing to calibrate")
-    if not args.calibrate_seconds > 0:
-        raise _UsageError(f"--calibrate-seconds must be > 0, not {args.calibrate_seconds}")
     c = calibrate(model, prompt=str(args.prompt), n_threads=args.threads, budget_seconds=args.calibrate_seconds)
     print(f"{model.description}: every draft length measured on {c.tokens_per_length} tokens in {c.seconds:.1f} s")
     print(f"{'n_draft_max':>11} {'ms/step':>8} {'acceptance at this position':>28}")
@@ -221,41 +207,41 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         return sub.add_parser(name, help=help, description=help, parents=[common], formatter_class=fmt)
 
     def generation_options(p: argparse.ArgumentParser, max_tokens: int) -> None:
-        p.add_argument("-n", "--max-tokens", type=int, default=max_tokens, help="tokens to generate")
-        p.add_argument("-t", "--threads", type=int, default=None,
+        p.add_argument("-n", "--max-tokens", type=int_in(1, 1 << 24), default=max_tokens, help="tokens to generate")
+        p.add_argument("-t", "--threads", type=THREADS, default=None,
                        help="CPU threads (default: one per physical core, llama_mtp.default_threads())")
 
     demo = command("demo", "plain vs MTP speed and acceptance on a synthesized model shaped like a real one")
     generation_options(demo, 256)
-    demo.add_argument("--n-draft-max", type=_draft_length, default="auto",
+    demo.add_argument("--n-draft-max", type=draft_length, default="auto",
                       help=f'tokens drafted per step, or "auto": chosen each step (0..{AUTO_DRAFT_MAX})')
-    demo.add_argument("-p", "--prompt", default="The story begins:", help="text prompt")
+    demo.add_argument("-p", "--prompt", type=text_arg, default="The story begins:", help="text prompt")
     demo.add_argument("--model", choices=MODEL_CHOICES, default=DEMO_SHAPE,
                       help="the synthesized model (written once and cached; tiny: vocabulary 4096, quick)")
     demo.set_defaults(func=cmd_demo)
 
     gen = command("generate", "stream text from a GGUF model (MTP drafting when it has NextN layers)")
     gen.add_argument("-m", "--model", required=True, help="GGUF model file")
-    gen.add_argument("-p", "--prompt", required=True, help="text prompt")
+    gen.add_argument("-p", "--prompt", type=text_arg, required=True, help="text prompt")
     generation_options(gen, 128)
-    gen.add_argument("--n-draft-max", type=_draft_length, default="auto",
+    gen.add_argument("--n-draft-max", type=draft_length, default="auto",
                      help=f'tokens drafted per step, or "auto": chosen each step (0..{AUTO_DRAFT_MAX})')
-    gen.add_argument("--p-min", type=float, default=0.0, help="stop drafting below this draft probability")
-    gen.add_argument("--temperature", "--temp", type=float, default=0.0, help="sampling temperature (0: greedy)")
-    gen.add_argument("--top-k", type=int, default=0, help="keep the k most likely tokens (0: all)")
-    gen.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1: off)")
-    gen.add_argument("--min-p", type=float, default=0.0, help="drop tokens below min-p times the top probability")
-    gen.add_argument("--seed", type=int, default=None, help="sampling seed (default: random)")
-    gen.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    gen.add_argument("--p-min", type=float_in(0.0, 1.0), default=0.0, help="stop drafting below this draft probability")
+    gen.add_argument("--temperature", "--temp", type=float_in(0.0, 1e6), default=0.0, help="sampling temperature (0: greedy)")
+    gen.add_argument("--top-k", type=int_in(0, 1 << 24), default=0, help="keep the k most likely tokens (0: all)")
+    gen.add_argument("--top-p", type=float_in(0.0, 1.0), default=1.0, help="nucleus sampling mass (1: off)")
+    gen.add_argument("--min-p", type=float_in(0.0, 1.0), default=0.0, help="drop tokens below min-p times the top probability")
+    gen.add_argument("--seed", type=int_in(0, (1 << 32) - 1), default=None, help="sampling seed (default: random)")
+    gen.add_argument("--stop", type=text_arg, action="append", default=[], help="stop string (repeatable)")
     gen.add_argument("--no-mtp", action="store_true", help="plain decoding (--draft none)")
     gen.add_argument("--draft", choices=DRAFT_CHOICES, default="auto",
                      help="drafters: auto (MTP where the model has NextN layers, and n-gram drafts from the text, "
                           "chosen each step), mtp, ngram or none")
     gen.add_argument("--exact", action="store_true",
                      help="batch-invariant decoding: greedy output that of one token per decode (slower)")
-    gen.add_argument("--n-gpu-layers", "-ngl", type=int, default=None,
+    gen.add_argument("--n-gpu-layers", "-ngl", type=int_in(-1, 1 << 20), default=None,
                      help="layers offloaded to GPU or RPC devices (-1: all; default: all with --rpc, else 0)")
-    gen.add_argument("--rpc", type=_endpoints, default=None,
+    gen.add_argument("--rpc", type=endpoints, default=None,
                      help="RPC servers (llama-mtp rpc-server) to place layers on: host:port,host:port")
     gen.add_argument("--no-repack", action="store_true", help="no weight repacking (CPUs that trap AMX)")
     gen.set_defaults(func=cmd_generate)
@@ -267,30 +253,30 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     generation_options(bench, 256)
     bench.add_argument("--n-draft-max", default="1,2,3,4,5,6,auto",
                        help='draft lengths to try, comma-separated ("auto": the adaptive length)')
-    bench.add_argument("--repeats", type=int, default=3, help="runs per setting (the median is reported)")
-    bench.add_argument("-p", "--prompt", default="The story begins:", help="text prompt")
+    bench.add_argument("--repeats", type=int_in(1, 1000), default=3, help="runs per setting (the median is reported)")
+    bench.add_argument("-p", "--prompt", type=text_arg, default="The story begins:", help="text prompt")
     bench.add_argument("--plot", default=None, help="write a PNG plot there (needs matplotlib)")
     bench.add_argument("--calibrate", action="store_true",
                        help='measure every draft length once and store it for n_draft_max="auto" (the cost cache)')
-    bench.add_argument("--calibrate-seconds", type=float, default=30.0,
+    bench.add_argument("--calibrate-seconds", type=float_in(0.0, 1e6, above=True), default=30.0,
                        help="the time a calibration aims at (each length runs 8 to 64 tokens)")
     bench.set_defaults(func=cmd_bench)
 
     info = command("info", "capability report of a GGUF model")
     info.add_argument("-m", "--model", required=True, help="GGUF model file")
-    info.add_argument("--n-draft-max", type=_draft_length, default="auto",
+    info.add_argument("--n-draft-max", type=draft_length, default="auto",
                       help=f'draft length the context sizes are shown for ("auto": {AUTO_DRAFT_MAX})')
-    info.add_argument("--n-ctx", type=int, default=4096, help="context size the draft KV estimate is for")
+    info.add_argument("--n-ctx", type=CONTEXT, default=4096, help="context size the draft KV estimate is for")
     info.set_defaults(func=cmd_info)
     srv = command("serve", "OpenAI-compatible HTTP server: continuous batching, MTP for every request")
     srv.add_argument("-m", "--model", default=None, help="GGUF model file")
     srv.add_argument("--hf-repo", default=None, help="Hugging Face repository to take the model from (cached)")
     srv.add_argument("--hf-file", default=None, help="file name (or glob) in --hf-repo")
     srv.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1: this machine only)")
-    srv.add_argument("--port", type=int, default=8080, help="port (0: a free one, printed at start)")
-    srv.add_argument("-np", "--parallel", type=int, default=4, help="sequences generated together")
-    srv.add_argument("-c", "--ctx-size", type=int, default=4096, help="context tokens per sequence")
-    srv.add_argument("--n-draft-max", type=_draft_length, default="auto",
+    srv.add_argument("--port", type=PORT, default=8080, help="port (0: a free one, printed at start)")
+    srv.add_argument("-np", "--parallel", type=int_in(1, _MAX_SEQUENCES), default=4, help="sequences generated together")
+    srv.add_argument("-c", "--ctx-size", type=CONTEXT, default=4096, help="context tokens per sequence")
+    srv.add_argument("--n-draft-max", type=draft_length, default="auto",
                      help=f'default draft length, or "auto" (0..{AUTO_DRAFT_MAX}); requests may ask for less')
     srv.add_argument("--no-mtp", action="store_true", help="plain decoding for every request (--draft none)")
     srv.add_argument("--draft", choices=DRAFT_CHOICES, default="auto",
@@ -298,32 +284,27 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     srv.add_argument("--ngram", choices=NGRAM_KINDS, default=DEFAULT_NGRAM, help="the n-gram drafter (upstream's)")
     srv.add_argument("--exact", action="store_true",
                      help="batch-invariant decoding for requests that do not set \"exact\" (slower)")
-    srv.add_argument("-t", "--threads", type=int, default=None, help="CPU threads (default: one per core)")
-    srv.add_argument("--max-queue", type=int, default=64, help="requests waiting for a slot before 503")
+    srv.add_argument("-t", "--threads", type=THREADS, default=None, help="CPU threads (default: one per core)")
+    srv.add_argument("--max-queue", type=int_in(0, 1 << 20), default=64, help="requests waiting for a slot before 503")
     srv.add_argument("--api-key", default=os.environ.get("LLAMA_MTP_API_KEY"),
                      help="require 'Authorization: Bearer KEY' (default: $LLAMA_MTP_API_KEY)")
     srv.add_argument("--chat-template-file", default=None, help="jinja chat template replacing the model's")
     srv.add_argument("--alias", default=None, help="model id reported by /v1/models")
-    srv.add_argument("--n-gpu-layers", "-ngl", type=int, default=None,
+    srv.add_argument("--n-gpu-layers", "-ngl", type=int_in(-1, 1 << 20), default=None,
                      help="layers offloaded to GPU or RPC devices (-1: all; default: all with --rpc, else 0)")
-    srv.add_argument("--rpc", type=_endpoints, default=None,
+    srv.add_argument("--rpc", type=endpoints, default=None,
                      help="RPC servers (llama-mtp rpc-server) to place layers on: host:port,host:port")
     srv.set_defaults(func=cmd_serve)
 
     rpc = command("rpc-server", "serve this machine's devices to llama-mtp clients (ggml's RPC server)")
     rpc.add_argument("-H", "--host", default="127.0.0.1",
                      help="address to bind; the protocol is unauthenticated: never expose it to an open network")
-    rpc.add_argument("-p", "--port", type=int, default=50052, help="port to bind")
-    rpc.add_argument("-t", "--threads", type=int, default=None, help="CPU threads (default: one per core)")
+    rpc.add_argument("-p", "--port", type=int_in(1, 65535), default=50052, help="port to bind")
+    rpc.add_argument("-t", "--threads", type=THREADS, default=None, help="CPU threads (default: one per core)")
     rpc.add_argument("-c", "--cache", default=None, metavar="DIR",
                      help="cache large weight tensors in DIR, so that reloading a model skips sending them")
     rpc.set_defaults(func=cmd_rpc_server)
     return parser, {"demo": demo, "generate": gen, "bench": bench, "info": info, "serve": srv, "rpc-server": rpc}
-
-
-def _endpoints(text: str) -> list[str]:
-    """--rpc: comma-separated host:port endpoints."""
-    return [e.strip() for e in text.split(",") if e.strip()]
 
 
 def cmd_rpc_server(args: argparse.Namespace) -> int:

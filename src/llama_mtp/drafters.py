@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+from ._checks import check_optional_bool
 from ._core import InvalidArgumentError, Model
 
 __all__ = ["DEFAULT_NGRAM", "drafter_stats_since", "NGRAM_DRAFT_MAX", "NGRAM_DRAFT_MAX_ROLLBACK", "NGRAM_SIZE_N", "NGRAM_KINDS", "Draft", "Drafters", "NgramKind", "drafters_for",
@@ -64,6 +65,7 @@ def check_ngram_kind(kind: object) -> NgramKind:
 def drafters_for(has_mtp: bool, *, draft: Draft | None, mtp: bool | None) -> Drafters:
     """The drafters of an LLM (or a one-line call). mtp=False keeps its old meaning, no
     speculation at all; mtp=True asks for the NextN layers (an error without them)."""
+    mtp = check_optional_bool("mtp", mtp)
     if mtp is False:
         if draft not in (None, "none"):
             raise InvalidArgumentError(f"mtp=False means no speculation; it cannot go with draft={draft!r}")
@@ -80,6 +82,7 @@ def drafters_for(has_mtp: bool, *, draft: Draft | None, mtp: bool | None) -> Dra
 
 def request_drafters(have: Drafters, *, draft: Draft | None, mtp: bool | None) -> Drafters:
     """What one request of an LLM drafts with: within what the LLM has (draft=None: all of it)."""
+    mtp = check_optional_bool("mtp", mtp)
     if mtp is False:
         if draft not in (None, "none"):
             raise InvalidArgumentError(f"mtp=False means no speculation; it cannot go with draft={draft!r}")

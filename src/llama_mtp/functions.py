@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, overload
 
+from ._checks import check_int as _check_int
 from ._core import ChatTemplate, Grammar, InvalidArgumentError, MtpSessionConfig
 from .chat import ChatCompletion, ChatStream, Message, render_chat
 from .drafters import Draft, drafters_for, ngram_draft_max
@@ -20,7 +21,6 @@ from .generation import (
     Prompt,
     Prompts,
     Stream,
-    _check_int,
     _open_model,
     _Options,
     _options_of,
@@ -76,14 +76,14 @@ def stream(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
            p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
            top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
            stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
-           ignore_eos: bool = ..., grammar: Grammar | None = ..., exact: bool = ...) -> Stream[str]: ...
+           ignore_eos: bool = ..., grammar: Grammar | str | None = ..., exact: bool = ...) -> Stream[str]: ...
 @overload
 def stream(model: ModelLike, prompt: Prompts, *, max_tokens: int = ..., mtp: bool | None = ..., draft: Draft | None = ...,
            n_draft_max: DraftLength = ...,
            p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
            top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
            stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
-           ignore_eos: bool = ..., grammar: Grammar | None = ..., exact: bool = ...) -> Stream[tuple[int, str]]: ...
+           ignore_eos: bool = ..., grammar: Grammar | str | None = ..., exact: bool = ...) -> Stream[tuple[int, str]]: ...
 def stream(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _DEFAULTS.max_tokens,
            mtp: bool | None = _DEFAULTS.mtp, draft: Draft | None = _DEFAULTS.draft,
            n_draft_max: DraftLength = _DEFAULTS.n_draft_max, p_min: float = _DEFAULTS.p_min,
@@ -93,7 +93,7 @@ def stream(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _DEF
            stop: str | Sequence[str] | None = _DEFAULTS.stop, add_special: bool = _DEFAULTS.add_special,
            parse_special: bool = _DEFAULTS.parse_special,
            ignore_eos: bool = _DEFAULTS.ignore_eos,
-           grammar: Grammar | None = _DEFAULTS.grammar, exact: bool = _DEFAULTS.exact) -> Stream[str] | Stream[tuple[int, str]]:
+           grammar: Grammar | str | None = _DEFAULTS.grammar, exact: bool = _DEFAULTS.exact) -> Stream[str] | Stream[tuple[int, str]]:
     """Like generate(), but iterate to get text pieces as they are accepted ((index, piece)
     pairs for a list of prompts); `.result` then holds the Generation(s)."""
     o = _options_of(locals())
@@ -105,14 +105,14 @@ def generate(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
              p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
              top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
              stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
-             ignore_eos: bool = ..., grammar: Grammar | None = ..., exact: bool = ...) -> Generation: ...
+             ignore_eos: bool = ..., grammar: Grammar | str | None = ..., exact: bool = ...) -> Generation: ...
 @overload
 def generate(model: ModelLike, prompt: Prompts, *, max_tokens: int = ..., mtp: bool | None = ..., draft: Draft | None = ...,
              n_draft_max: DraftLength = ...,
              p_min: float = ..., n_min: int = ..., n_threads: int | None = ..., temperature: float = ...,
              top_k: int = ..., top_p: float = ..., min_p: float = ..., seed: int | None = ...,
              stop: str | Sequence[str] | None = ..., add_special: bool = ..., parse_special: bool = ...,
-             ignore_eos: bool = ..., grammar: Grammar | None = ..., exact: bool = ...) -> list[Generation]: ...
+             ignore_eos: bool = ..., grammar: Grammar | str | None = ..., exact: bool = ...) -> list[Generation]: ...
 def generate(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _DEFAULTS.max_tokens,
              mtp: bool | None = _DEFAULTS.mtp, draft: Draft | None = _DEFAULTS.draft,
              n_draft_max: DraftLength = _DEFAULTS.n_draft_max, p_min: float = _DEFAULTS.p_min,
@@ -122,7 +122,7 @@ def generate(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _D
              stop: str | Sequence[str] | None = _DEFAULTS.stop, add_special: bool = _DEFAULTS.add_special,
              parse_special: bool = _DEFAULTS.parse_special,
              ignore_eos: bool = _DEFAULTS.ignore_eos,
-             grammar: Grammar | None = _DEFAULTS.grammar, exact: bool = _DEFAULTS.exact) -> Generation | list[Generation]:
+             grammar: Grammar | str | None = _DEFAULTS.grammar, exact: bool = _DEFAULTS.exact) -> Generation | list[Generation]:
     """Generate from a prompt (text or token ids) or a list of prompts (batched in one target
     batch per step; more than llama.cpp's sequence limit wait for a slot: continuous batching).
     It runs on a fresh LLM sized for these prompts; use an LLM to keep the model warm between

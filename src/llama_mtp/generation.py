@@ -18,7 +18,18 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from ._core import Context, DraftController, Generator, Grammar, InvalidArgumentError, Model, MtpStats, build_info
+from ._checks import check_int
+from ._core import (
+    ArgumentTypeError,
+    Context,
+    DraftController,
+    Generator,
+    Grammar,
+    InvalidArgumentError,
+    Model,
+    MtpStats,
+    build_info,
+)
 from ._scheduler import Event, Job, JobOptions, Scheduler
 from .drafters import Draft
 from .sizing import DraftLength
@@ -32,7 +43,7 @@ __all__ = ["Generation", "Stream"]
 TokenList = Sequence[int] | np.ndarray
 Prompt = str | TokenList
 Prompts = Sequence[str] | Sequence[Sequence[int]] | Sequence[np.ndarray]
-ModelLike = Model | str | os.PathLike[str]
+ModelLike = Model | str | bytes | os.PathLike[str]
 Piece = TypeVar("Piece", str, tuple[int, str])
 
 
@@ -94,7 +105,7 @@ class _Options:
     add_special: bool = True
     parse_special: bool = False
     ignore_eos: bool = False
-    grammar: Grammar | None = None
+    grammar: Grammar | str | None = None
     exact: bool = False
 
 
@@ -112,7 +123,7 @@ def _prompt_list(prompt: object) -> tuple[bool, list[Prompt]]:
     if isinstance(prompt, (str, np.ndarray)):
         return False, [prompt]
     if not isinstance(prompt, Sequence):
-        raise TypeError(f"prompt must be text, token ids or a list of prompts, not {type(prompt).__name__}")
+        raise ArgumentTypeError(f"prompt must be text, token ids or a list of prompts, not {type(prompt).__name__}")
     items = list(prompt)
     n_text = sum(isinstance(p, str) for p in items)
     n_ids = sum(isinstance(p, (list, tuple, np.ndarray)) for p in items)
@@ -121,7 +132,7 @@ def _prompt_list(prompt: object) -> tuple[bool, list[Prompt]]:
     if len(items) in (n_text, n_ids):
         return True, items
     kinds = sorted({type(p).__name__ for p in items})
-    raise TypeError(f"a list of prompts must be all text or all token-id lists, got a mix of {', '.join(kinds)}")
+    raise ArgumentTypeError(f"a list of prompts must be all text or all token-id lists, got a mix of {', '.join(kinds)}")
 
 
 def require_exact_support(model: Model) -> None:
@@ -135,17 +146,14 @@ def require_exact_support(model: Model) -> None:
 
 
 def _open_model(model: ModelLike) -> Model:
-    return model if isinstance(model, Model) else Model(model)
+    if isinstance(model, Model):
+        return model
+    if isinstance(model, (str, bytes, os.PathLike)):
+        return Model(os.fsdecode(model))
+    raise ArgumentTypeError(f"model must be a Model or a path, not {type(model).__name__}")
 
 
-def _check_int(name: str, value: object, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if not lo <= value <= hi:
-        raise InvalidArgumentError(f"{name} must be in [{lo}, {hi}], got {value}")
-    return int(value)
-
-
+_check_int = check_int
 
 class StreamJob(Job):
     """A Python caller's request: its text pieces wait in a queue for the caller's iterator."""

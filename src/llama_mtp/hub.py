@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ._core import Model, ModelNotFoundError
+from ._core import InvalidArgumentError, Model, ModelNotFoundError
 
 _SPLIT = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
 
@@ -41,6 +41,8 @@ def download_model(repo_id: str, filename: str, *, revision: str | None = None,
         # a glob: the matching files of the repository (or, offline, of the cached snapshot)
         folder = Path(hub.snapshot_download(repo_id, allow_patterns=[filename], revision=revision,
                                             cache_dir=cache_dir, local_files_only=local_files_only, token=token))
+    except errors.HFValidationError as e:  # a repo id or revision the Hub cannot name
+        raise InvalidArgumentError(f"{repo_id!r}: not a Hub repository id ({str(e).splitlines()[0]})") from e
     except not_found as e:
         raise ModelNotFoundError(f"{repo_id}: {filename} is not available"
                                  f"{' in the local cache (offline)' if local_files_only or constants.HF_HUB_OFFLINE else ''}"

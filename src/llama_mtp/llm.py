@@ -6,7 +6,6 @@ the same object."""
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -14,7 +13,17 @@ from typing import Any, overload
 
 import numpy as np
 
-from ._core import ChatPrompt, ChatTemplate, Generator, Grammar, InvalidArgumentError, Model, MtpSessionConfig, MtpStats
+from ._checks import as_grammar, check_bool, check_int, check_number, check_optional_bool
+from ._core import (
+    ChatPrompt,
+    ChatTemplate,
+    Generator,
+    Grammar,
+    InvalidArgumentError,
+    Model,
+    MtpSessionConfig,
+    MtpStats,
+)
 from ._scheduler import EngineStats, JobOptions, Scheduler
 from .chat import ChatCompletion, ChatStream, Message, render_chat
 from .drafters import (
@@ -32,12 +41,13 @@ from .generation import (
     _MAX_CONTEXT,
     _MAX_SEQUENCES,
     Generation,
+    ModelLike,
     Prompt,
     Prompts,
     Stream,
     StreamJob,
     TokenList,
-    _check_int,
+    _open_model,
     _prompt_list,
     require_exact_support,
 )
@@ -66,34 +76,36 @@ class LLM:
     max_queue: how many requests the server lets wait for a slot (Python callers always wait).
     """
 
-    def __init__(self, model: Model | str | os.PathLike[str], *, n_ctx: int = 4096, n_parallel: int = 1,
+    def __init__(self, model: ModelLike, *, n_ctx: int = 4096, n_parallel: int = 1,
                  n_batch: int = 512, mtp: bool | None = None, draft: Draft | None = None,
                  n_draft_max: DraftLength = "auto", n_min: int = 0, p_min: float = 0.0, n_threads: int | None = None,
                  exact: bool = False, max_queue: int = 64, ngram: NgramKind = DEFAULT_NGRAM,
                  ngram_n_max: int | None = None, ngram_size_n: int | None = None) -> None:
-        if isinstance(model, Model):
-            self._model = model
-        elif isinstance(model, (str, os.PathLike)):
-            self._model = Model(model)
-        else:
-            raise TypeError(f"model must be a Model or a path, not {type(model).__name__}")
-        n_parallel = _check_int("n_parallel", n_parallel, 1, _MAX_SEQUENCES)
-        n_ctx = _check_int("n_ctx", n_ctx, 64 * n_parallel, _MAX_CONTEXT)
-        n_batch = _check_int("n_batch", n_batch, 1, _MAX_CONTEXT)
-        max_queue = _check_int("max_queue", max_queue, 0, 1 << 20)
+        self._model = _open_model(model)
+        n_parallel = check_int("n_parallel", n_parallel, 1, _MAX_SEQUENCES)
+        n_ctx = check_int("n_ctx", n_ctx, 64 * n_parallel, _MAX_CONTEXT)
+        n_batch = check_int("n_batch", n_batch, 1, _MAX_CONTEXT)
+        max_queue = check_int("max_queue", max_queue, 0, 1 << 20)
+        # a recurrent or hybrid target keeps a state snapshot per draft position, at most 64
+        rollback = self._model.is_recurrent or self._model.is_hybrid
         ngram_n_max = (ngram_draft_max(self._model) if ngram_n_max is None
-                       else _check_int("ngram_n_max", ngram_n_max, 1, 256))
+                       else check_int("ngram_n_max", ngram_n_max, 1, 64 if rollback else 256))
         check_ngram_kind(ngram)
-        ngram_size_n = NGRAM_SIZE_N[ngram] if ngram_size_n is None else _check_int("ngram_size_n", ngram_size_n, 1, 64)
+        ngram_size_n = NGRAM_SIZE_N[ngram] if ngram_size_n is None else check_int("ngram_size_n", ngram_size_n, 1, 64)
         if n_threads is not None:
-            n_threads = _check_int("n_threads", n_threads, 1, 1024)
+            n_threads = check_int("n_threads", n_threads, 1, 1024)
+        mtp = check_optional_bool("mtp", mtp)
+        exact = check_bool("exact", exact)
+        n_min = check_int("n_min", n_min, 0, 64)
+        p_min = check_number("p_min", p_min)
         self._drafters = drafters_for(self._model.has_mtp, draft=draft, mtp=mtp)
         mtp = self._drafters.mtp
         if mtp and not isinstance(n_draft_max, str):  # InvalidConfigError naming the field, as MtpSession
             MtpSessionConfig(n_draft_max=n_draft_max, n_min=n_min, p_min=p_min)
         self._draft_max = draft_ceiling(n_draft_max)
-        if mtp:
-            MtpSessionConfig(n_draft_max=self._draft_max, n_min=n_min, p_min=p_min)
+        # checked whatever drafts (InvalidConfigError naming the field): a NaN p_min is refused
+        # on a model without NextN layers too
+        MtpSessionConfig(n_draft_max=self._draft_max, n_min=n_min, p_min=p_min)
         if exact:
             require_exact_support(self._model)
         self._mtp, self._n_draft_max, self._exact = bool(mtp), n_draft_max, bool(exact)
@@ -206,17 +218,23 @@ class LLM:
                 n_draft_max: DraftLength | None,
                 p_min: float | None, n_min: int | None, n_threads: int | None, temperature: float, top_k: int,
                 top_p: float, min_p: float, seed: int | None, stop: str | Sequence[str] | None, add_special: bool,
-                parse_special: bool, ignore_eos: bool, grammar: Grammar | None, exact: bool | None) -> Stream[Any]:
+                parse_special: bool, ignore_eos: bool, grammar: Grammar | str | None, exact: bool | None) -> Stream[Any]:
         scheduler = self._scheduler
         scheduler.generator_or_raise()
-        max_tokens = _check_int("max_tokens", max_tokens, 0, _MAX_CONTEXT)
+        max_tokens = check_int("max_tokens", max_tokens, 0, _MAX_CONTEXT)
         self._check_fixed(p_min=p_min, n_min=n_min, n_threads=n_threads)
-        n_draft, ngram = self._n_draft(mtp, draft, n_draft_max)
-        exact = self._exact if exact is None else bool(exact)
+        if n_draft_max is not None and n_draft_max != "auto":
+            draft_ceiling(n_draft_max)  # checked whatever the request drafts with
+        n_draft, ngram = self._n_draft(check_optional_bool("mtp", mtp), draft, n_draft_max)
+        exact = self._exact if exact is None else check_bool("exact", exact)
+        ignore_eos = check_bool("ignore_eos", ignore_eos)
+        add_special = check_bool("add_special", add_special)
+        parse_special = check_bool("parse_special", parse_special)
+        grammar = as_grammar(self._model, grammar)
         if exact:
             require_exact_support(self._model)
         if seed is not None:
-            seed = _check_int("seed", seed, 0, (1 << 32) - 1)
+            seed = check_int("seed", seed, 0, (1 << 32) - 1)
         batched, prompts = _prompt_list(prompt)
         if not prompts:
             raise InvalidArgumentError("no prompts")
@@ -239,20 +257,20 @@ class LLM:
                n_threads: int | None = ..., temperature: float = ..., top_k: int = ..., top_p: float = ...,
                min_p: float = ..., seed: int | None = ..., stop: str | Sequence[str] | None = ...,
                add_special: bool = ..., parse_special: bool = ..., ignore_eos: bool = ...,
-               grammar: Grammar | None = ..., exact: bool | None = ...) -> Stream[str]: ...
+               grammar: Grammar | str | None = ..., exact: bool | None = ...) -> Stream[str]: ...
     @overload
     def stream(self, prompt: Prompts, *, max_tokens: int = ..., mtp: bool | None = ..., draft: Draft | None = ...,
                n_draft_max: DraftLength | None = ..., p_min: float | None = ..., n_min: int | None = ...,
                n_threads: int | None = ..., temperature: float = ..., top_k: int = ..., top_p: float = ...,
                min_p: float = ..., seed: int | None = ..., stop: str | Sequence[str] | None = ...,
                add_special: bool = ..., parse_special: bool = ..., ignore_eos: bool = ...,
-               grammar: Grammar | None = ..., exact: bool | None = ...) -> Stream[tuple[int, str]]: ...
+               grammar: Grammar | str | None = ..., exact: bool | None = ...) -> Stream[tuple[int, str]]: ...
     def stream(self, prompt: Prompt | Prompts, *, max_tokens: int = 128, mtp: bool | None = None, draft: Draft | None = None,
                n_draft_max: DraftLength | None = None, p_min: float | None = None, n_min: int | None = None,
                n_threads: int | None = None, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
                min_p: float = 0.0, seed: int | None = None, stop: str | Sequence[str] | None = None,
                add_special: bool = True, parse_special: bool = False, ignore_eos: bool = False,
-               grammar: Grammar | None = None, exact: bool | None = None) -> Stream[str] | Stream[tuple[int, str]]:
+               grammar: Grammar | str | None = None, exact: bool | None = None) -> Stream[str] | Stream[tuple[int, str]]:
         """Like generate(), but iterate to get text pieces as they are accepted ((index, piece)
         pairs for a list of prompts); `.result` then holds the Generation(s). The prompts are
         admitted (their KV prefix reused, the rest decoded) before this returns, where a slot is
@@ -270,20 +288,20 @@ class LLM:
                  n_threads: int | None = ..., temperature: float = ..., top_k: int = ..., top_p: float = ...,
                  min_p: float = ..., seed: int | None = ..., stop: str | Sequence[str] | None = ...,
                  add_special: bool = ..., parse_special: bool = ..., ignore_eos: bool = ...,
-                 grammar: Grammar | None = ..., exact: bool | None = ...) -> Generation: ...
+                 grammar: Grammar | str | None = ..., exact: bool | None = ...) -> Generation: ...
     @overload
     def generate(self, prompt: Prompts, *, max_tokens: int = ..., mtp: bool | None = ..., draft: Draft | None = ...,
                  n_draft_max: DraftLength | None = ..., p_min: float | None = ..., n_min: int | None = ...,
                  n_threads: int | None = ..., temperature: float = ..., top_k: int = ..., top_p: float = ...,
                  min_p: float = ..., seed: int | None = ..., stop: str | Sequence[str] | None = ...,
                  add_special: bool = ..., parse_special: bool = ..., ignore_eos: bool = ...,
-                 grammar: Grammar | None = ..., exact: bool | None = ...) -> list[Generation]: ...
+                 grammar: Grammar | str | None = ..., exact: bool | None = ...) -> list[Generation]: ...
     def generate(self, prompt: Prompt | Prompts, *, max_tokens: int = 128, mtp: bool | None = None, draft: Draft | None = None,
                  n_draft_max: DraftLength | None = None, p_min: float | None = None, n_min: int | None = None,
                  n_threads: int | None = None, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
                  min_p: float = 0.0, seed: int | None = None, stop: str | Sequence[str] | None = None,
                  add_special: bool = True, parse_special: bool = False, ignore_eos: bool = False,
-                 grammar: Grammar | None = None, exact: bool | None = None) -> Generation | list[Generation]:
+                 grammar: Grammar | str | None = None, exact: bool | None = None) -> Generation | list[Generation]:
         """Generate from a prompt (text or token ids) or a list of prompts (up to n_parallel at
         once in one target batch per step; the others wait for a slot). The arguments are
         llama_mtp.generate()'s; those set on the LLM (n_threads, n_min, p_min) may be given

@@ -67,6 +67,26 @@ def _log(message: str) -> None:
     sys.stderr.flush()
 
 
+def _record_path(model: Path) -> Path:
+    return model.with_name(model.name + ".json")
+
+
+def _is_whole(model: Path) -> bool:
+    """Whether a cached model is the file this module wrote: the size recorded beside it when it
+    was written, and a header the loader's preflight reads (a truncated, emptied or foreign file
+    is written again, not handed to every later benchmark)."""
+    from ._core import LlamaError, inspect_gguf
+
+    try:
+        recorded = json.loads(_record_path(model).read_text()).get("size")
+        if not model.is_file() or model.stat().st_size != recorded:
+            return False
+        inspect_gguf(model)
+    except (OSError, ValueError, AttributeError, LlamaError):
+        return False
+    return True
+
+
 def shaped_mtp_model(
     shape: str | ModelShape = "qwen35-0.8b",
     *,
@@ -100,7 +120,7 @@ def shaped_mtp_model(
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     name = shape if isinstance(shape, str) else f"{s.kind}-V{s.n_vocab}-D{s.n_embd}-L{s.n_layer}"
     target = directory / f"shaped-{name}-{quant.lower()}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.gguf"
-    if target.is_file():
+    if _is_whole(target):
         return target
     directory.mkdir(parents=True, exist_ok=True)
     say = log or (lambda _: None)
@@ -122,6 +142,8 @@ def shaped_mtp_model(
             quantize(f16, out, quant, n_threads=n_threads)
             say(f"  quantized to {quant} in {time.perf_counter() - t1:.0f} s")
         os.chmod(out, 0o644)
+        size = out.stat().st_size
         os.replace(out, target)  # one rename: a concurrent reader never sees a partial file
+        _record_path(target).write_text(json.dumps({"size": size}))
     say(f"  done in {time.perf_counter() - t0:.0f} s: {target}")
     return target

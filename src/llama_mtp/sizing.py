@@ -8,7 +8,7 @@ import operator
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from ._core import Context, ContextType, InvalidArgumentError, Model
+from ._core import ArgumentTypeError, Context, ContextType, InvalidArgumentError, Model
 
 __all__ = ["AUTO_DRAFT_MAX", "DraftLength", "MtpContextParams", "draft_ceiling", "mtp_context_params", "mtp_contexts"]
 
@@ -23,7 +23,7 @@ def draft_ceiling(n_draft_max: DraftLength) -> int:
     if n_draft_max == "auto":
         return AUTO_DRAFT_MAX
     if isinstance(n_draft_max, bool) or not hasattr(n_draft_max, "__index__"):
-        raise TypeError(f'n_draft_max must be an int or "auto", not {n_draft_max!r}')
+        raise ArgumentTypeError(f'n_draft_max must be an int or "auto", not {n_draft_max!r}')
     n_draft_max = operator.index(n_draft_max)
     if not 1 <= n_draft_max <= 64:
         raise InvalidArgumentError(f"n_draft_max must be in [1, 64] or \"auto\", got {n_draft_max}")
@@ -60,7 +60,15 @@ def mtp_context_params(model: Model, *, n_draft_max: DraftLength = 3, n_seq: int
     takes the target's batches, recurrent and hybrid targets keep n_draft_max snapshots and
     verify in one ubatch. n_ctx is per sequence: llama.cpp splits a context's cells between its
     sequences and limits n_batch to n_ctx. n_draft_max="auto" sizes for AUTO_DRAFT_MAX."""
-    n_draft_max = draft_ceiling(n_draft_max)
+    return context_sizes(model, longest_draft=draft_ceiling(n_draft_max), n_seq=n_seq, n_ctx=n_ctx, n_batch=n_batch,
+                         n_threads=n_threads)
+
+
+def context_sizes(model: Model, *, longest_draft: int, n_seq: int, n_ctx: int, n_batch: int,
+                  n_threads: int | None) -> MtpContextParams:
+    """mtp_context_params() for the longest draft of any drafter (an n-gram draft may be longer
+    than an MTP one), already checked by its caller."""
+    n_draft_max = longest_draft
     need = n_seq * (n_draft_max + 1)
     total_ctx = n_ctx * n_seq
     batch = min(max(n_batch, need), total_ctx)

@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 
 from llama_mtp import (
     AcceptedTooManyError as AcceptedTooManyError,
+    ArgumentTypeError as ArgumentTypeError,
     BackendError as BackendError,
     BadSeqIdError as BadSeqIdError,
     ChatTemplateError as ChatTemplateError,
@@ -1227,5 +1228,5 @@ def set_rpc_timeouts(*, handshake: float | None = 10.0, reply: float | None = No
 
 def quantize(src: str | os.PathLike[str], dst: str | os.PathLike[str], type: str = 'Q4_K_M', *, n_threads: int = 0) -> None:
     """
-    Quantize the GGUF model at src into a new file dst with llama.cpp's own quantizer (what llama-quantize does): type is one of llama-quantize's names (Q8_0, Q4_0, Q4_K_M, Q6_K, ...; those that need an importance matrix are not offered). Tensors whose rows do not fit the type take upstream's fallback type. n_threads: 0 = all cores. GIL released while it runs.
+    Quantize the GGUF model at src into a new file dst with llama.cpp's own quantizer (what llama-quantize does). It writes a temporary file beside dst and renames it to dst on success: a failure leaves dst as it was, and a Model mapping the old dst keeps reading it. type is one of llama-quantize's names (Q8_0, Q4_0, Q4_K_M, Q6_K, ...; those that need an importance matrix are not offered). Tensors whose rows do not fit the type take upstream's fallback type. n_threads: 0 = all cores. GIL released while it runs.
     """
