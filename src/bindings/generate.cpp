@@ -276,6 +276,13 @@ void bind_generate(nb::module_ & m) {
         .def_prop_ro("failure", &Generator::failure,
                      "Why an earlier step or prefill failed (\"\" while healthy); a failed generator takes no more "
                      "work.")
+        .def_prop_ro("interruptible", &Generator::interruptible,
+                     "Whether Ctrl-C on the main thread may stop a step or prefill midway (failing the generator; "
+                     "default True); see set_interruptible().")
+        .def("set_interruptible", &Generator::set_interruptible, nb::arg("on"),
+             "On: Ctrl-C on the main thread may stop a step or prefill midway (the generator then fails). Off: "
+             "the call runs to its end and Python raises KeyboardInterrupt after it (the LLM's scheduler turns it "
+             "off while the generator holds other callers' sequences).")
         .def_prop_ro("n_cached", &Generator::n_cached,
                      "Per sequence: prompt tokens taken from the KV its slot kept (not decoded again).")
         .def_prop_ro(

@@ -104,6 +104,11 @@ public:
     std::vector<int32_t> n_cached() const;
     // Why an earlier step or prefill failed ("" while healthy): a failed generator takes no more work.
     const std::string & failure() const { return failed_; }
+    // Whether an interrupt (Ctrl-C) may stop a step or prefill midway, failing the generator:
+    // its embedder turns it off while the generator holds other callers' sequences, so that one
+    // caller's Ctrl-C does not end theirs (the interrupt then comes after the call).
+    bool interruptible() const { return interruptible_; }
+    void set_interruptible(bool on) { interruptible_ = on; }
     // Text of sequence s not handed out yet, as far as it is final (see SequenceText::take).
     std::string take_text(int32_t s);
     // The whole text of sequence s so far (cut at a stop string).
@@ -248,6 +253,7 @@ private:
     std::unique_ptr<common_batch> batch_;
     std::unique_ptr<ContextUse> use_;  // released with the generator, also when prefill throws
     std::string failed_;               // why an earlier step failed ("" while healthy)
+    bool interruptible_ = true;
 };
 
 }  // namespace llama_mtp

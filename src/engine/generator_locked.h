@@ -15,13 +15,18 @@ void Generator::locked(F && f) {
         throw ContextError("this generation failed earlier (" + failed_ + "); start a new one");
     }
     try {
-        with_interrupts([&] {
+        auto run = [&] {
             const Unblocked unblocked;
             const Context::Lock target(*tgt_);
             std::optional<Context::Lock> draft;
             if (session_) draft.emplace(session_->draft_ctx());
             f(target, draft ? draft->memory() : nullptr);
-        });
+        };
+        if (interruptible_) {
+            with_interrupts(run);
+        } else {
+            run();
+        }
     } catch (const std::exception & e) {
         failed_ = e.what();
         throw;

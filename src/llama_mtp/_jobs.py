@@ -110,7 +110,9 @@ class EngineStats:
 
     def tokens_per_second(self, window: float = 10.0) -> float:
         now = time.perf_counter()
-        points = [(t, n) for t, n in self.recent if now - t <= window]
+        # a copy first: the stepping thread appends while the server's /metrics reads
+        # (deque.copy() runs in C, whole under the GIL; iterating the deque itself may not)
+        points = [(t, n) for t, n in self.recent.copy() if now - t <= window]
         if len(points) < 2:
             return 0.0
         span = points[-1][0] - points[0][0]

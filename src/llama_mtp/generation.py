@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import os
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Generic, TypeVar
@@ -181,6 +182,13 @@ def _generation_of(job: StreamJob, t_iter: float) -> Generation:
                       step_draft_lengths=job.step_draft_lengths)
 
 
+def _cancel(jobs: list[StreamJob]) -> None:
+    # may run on any thread, inside any other code (the garbage collector): it only sets the
+    # jobs' cancel flags, which the stepping thread reads
+    for job in jobs:
+        job.cancel()
+
+
 class Stream(Generic[Piece]):
     """Iterates over text pieces as they are accepted (str, or (index, str) for a list of
     prompts); `.result` holds the Generation(s) after. Joined, the pieces are the text: no piece
@@ -197,6 +205,9 @@ class Stream(Generic[Piece]):
         self._batched = batched
         self._on_end = on_end
         self.result: Generation | list[Generation] | None = None
+        # dropped without being iterated to its end: its requests are cancelled (their slots
+        # free at the next step), not generated to max_tokens for nobody
+        self._cancel_when_dropped: weakref.finalize[[list[StreamJob]], Stream[Any]] = weakref.finalize(self, _cancel, jobs)
 
     @property
     def generator(self) -> Generator:
@@ -232,6 +243,7 @@ class Stream(Generic[Piece]):
         for job in jobs:
             if job.error is not None:
                 raise job.error
+        self._cancel_when_dropped.detach()
         results = [_generation_of(job, t_iter) for job in jobs]
         if self._on_end is not None:
             self._on_end()

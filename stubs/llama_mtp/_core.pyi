@@ -999,6 +999,17 @@ class Generator:
         """
 
     @property
+    def interruptible(self) -> bool:
+        """
+        Whether Ctrl-C on the main thread may stop a step or prefill midway (failing the generator; default True); see set_interruptible().
+        """
+
+    def set_interruptible(self, on: bool) -> None:
+        """
+        On: Ctrl-C on the main thread may stop a step or prefill midway (the generator then fails). Off: the call runs to its end and Python raises KeyboardInterrupt after it (the LLM's scheduler turns it off while the generator holds other callers' sequences).
+        """
+
+    @property
     def n_cached(self) -> list[int]:
         """
         Per sequence: prompt tokens taken from the KV its slot kept (not decoded again).
