@@ -17,12 +17,17 @@ import threading
 from types import FrameType, TracebackType
 from typing import Any
 
+_holding = False  # a block on the main thread holds SIGINT now (nested blocks are no-ops)
+
 
 class HeldInterrupts:
-    """A block during which Ctrl-C on the main thread is recorded, then raised at its end.
+    """A block during which Ctrl-C on the main thread is recorded, then raised at its end (or
+    at raise_if_caught()).
 
-    A no-op on other threads (Python delivers SIGINT to the main thread only) and where the
-    program installed a SIGINT handler of its own (which may do anything at any point).
+    A no-op on other threads (Python delivers SIGINT to the main thread only), inside another
+    such block, and where the program installed a SIGINT handler of its own (which may do
+    anything at any point). One handler swap per block (a few microseconds): the scheduler
+    holds one block per drive() call, not per step.
     """
 
     def __init__(self) -> None:
@@ -32,17 +37,26 @@ class HeldInterrupts:
     def _record(self, signum: int, frame: FrameType | None) -> None:
         self.caught = True
 
+    def raise_if_caught(self) -> None:
+        """Raise the KeyboardInterrupt a Ctrl-C during the block stands for, here and now."""
+        if self.caught:
+            self.caught = False
+            raise KeyboardInterrupt
+
     def __enter__(self) -> HeldInterrupts:
-        if threading.current_thread() is threading.main_thread() \
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self._previous = signal.signal(signal.SIGINT, self._record)
+        global _holding
+        if not _holding and threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, self._record)
+            if previous is signal.default_int_handler:
+                self._previous, _holding = previous, True
+            else:  # the program's own handler (or SIG_IGN): left to it
+                signal.signal(signal.SIGINT, previous)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        global _holding
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
-        if self.caught:
-            self.caught = False
-            raise KeyboardInterrupt
+            self._previous, _holding = None, False
+        self.raise_if_caught()

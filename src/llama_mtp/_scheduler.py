@@ -169,6 +169,11 @@ class Scheduler(SteppingThread):
         when this thread is interrupted (Ctrl-C) while waiting or between native calls; a
         Ctrl-C during a step that holds other callers' sequences comes after that step, so that
         theirs go on."""
+        held = HeldInterrupts()  # one for the whole call: each step's turn holds no handler swap
+        with held:
+            self._drive(until, own, held)
+
+    def _drive(self, until: Callable[[], bool], own: Sequence[Job], held: HeldInterrupts) -> None:
         try:
             while True:
                 with self._lock:
@@ -177,10 +182,13 @@ class Scheduler(SteppingThread):
                             raise EngineStoppedError("this LLM is closed")
                         if self._stepping is None and (self._pending or self._jobs):
                             break
-                        self._cv.wait()
+                        self._cv.wait()  # a Ctrl-C meanwhile is held: raised once woken
+                        held.raise_if_caught()
                     else:
                         return
+                held.raise_if_caught()
                 self._take_turn(own)
+                held.raise_if_caught()
         except BaseException:  # KeyboardInterrupt, an EngineStoppedError: the caller stops waiting
             for job in own:
                 job.cancel()
