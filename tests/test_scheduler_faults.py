@@ -29,12 +29,15 @@ import dis, json
 class Injected(Exception):
     pass
 
+# the names across CPython 3.10 to 3.14
+CALLS = {"CALL", "CALL_KW", "CALL_FUNCTION", "CALL_FUNCTION_KW", "CALL_FUNCTION_EX", "CALL_METHOD"}
+BACKWARD = {"JUMP_BACKWARD", "JUMP_ABSOLUTE"}
 _points = {}
 def points(code):
     if code not in _points:
         ins = list(dis.get_instructions(code))
-        found = {x.offset for x in ins if x.opname == "JUMP_BACKWARD"}
-        found |= {ins[i + 1].offset for i, x in enumerate(ins[:-1]) if x.opname == "CALL"}
+        found = {x.offset for x in ins if x.opname in BACKWARD}
+        found |= {ins[i + 1].offset for i, x in enumerate(ins[:-1]) if x.opname in CALLS}
         _points[code] = found
     return _points[code]
 
