@@ -129,35 +129,29 @@ class Scheduler(SteppingThread):
         prompts here and now, so that a bad prompt raises in the caller."""
         for job in jobs:
             self.prepare(job)
-        with HeldInterrupts():
-            took: object | None = None
+        def decide(turn_free: bool) -> bool:  # under the lock: admit here and now, or queue them
+            if self._stopping or self.generator is None:
+                raise EngineStoppedError("this LLM is closed" if self.generator is None else "the server is shutting down")
+            free = max(0, self.parallel - len(self._jobs))
+            if bounded and len(self._pending) + len(jobs) > self.max_queue + free:
+                raise QueueFullError(f"{len(self._pending)} requests are queued (the bound is {self.max_queue})")
+            if admit_now and turn_free and not self._pending and len(jobs) <= free:
+                return True
+            self._pending.extend(jobs)
+            self._cv.notify_all()
+            return False
+
+        def admit() -> None:
             try:
-                with self._lock:
-                    if self._stopping or self.generator is None:
-                        raise EngineStoppedError("this LLM is closed" if self.generator is None
-                                                 else "the server is shutting down")
-                    free = max(0, self.parallel - len(self._jobs))
-                    if bounded and len(self._pending) + len(jobs) > self.max_queue + free:
-                        raise QueueFullError(f"{len(self._pending)} requests are queued (the bound is {self.max_queue})")
-                    if admit_now and self._stepping is None and not self._pending and len(jobs) <= free:
-                        self._stepping = took = object()
-                    else:
-                        self._pending.extend(jobs)
-                        self._cv.notify_all()
-                if took is not None:
-                    try:
-                        self._admit(list(jobs), raise_errors=True, join=bool(self._jobs), own=jobs)
-                    except BaseException:
-                        for job in jobs:
-                            job.cancel()
-                        self._fail_if_broken()
-                        raise
-            finally:
-                if took is not None:
-                    try:
-                        self._give_back(took)
-                    finally:
-                        self._give_back(took)
+                self._heal(self._gen())
+                self._admit(list(jobs), raise_errors=True, join=bool(self._jobs), own=jobs)
+            except BaseException:
+                for job in jobs:
+                    job.cancel()
+                self._fail_if_broken()
+                raise
+
+        self._in_turn(decide, admit)
 
     def wake(self) -> None:
         with self._lock:
@@ -192,88 +186,76 @@ class Scheduler(SteppingThread):
         except BaseException:  # KeyboardInterrupt, an EngineStoppedError: the caller stops waiting
             for job in own:
                 job.cancel()
-            with HeldInterrupts():
-                took: object | None = None
-                try:
-                    with self._lock:
-                        if self._stepping is None:  # else another thread's turn: it sees the cancellation
-                            self._stepping = took = object()
-                    if took is not None:
-                        self._fail_if_broken()
-                finally:
-                    if took is not None:
-                        try:
-                            self._give_back(took)
-                        finally:
-                            self._give_back(took)
+            # where no other thread has the turn (else it sees the cancellation): a generator
+            # the interrupt broke is replaced
+            self._in_turn(lambda turn_free: True, self._fail_if_broken)
             raise
 
     def _take_turn(self, own: Sequence[Job]) -> None:
-        """One turn of this thread, where no other thread has one: admit what waits, step once.
-        Every job taken for admission ends placed, still queued or failed, whatever interrupts
-        the turn, and the turn is given back on every path."""
-        with HeldInterrupts():
-            took: object | None = None
-            try:
-                with self._lock:
-                    if self._stepping is not None or not (self._pending or self._jobs):
-                        return
-                    self._stepping = took = object()
-                gen = self._gen()
-                self._heal(gen)
-                with self._lock:
-                    admit = list(itertools.islice(self._pending, max(0, self.parallel - len(self._jobs))))
-                try:
-                    self._admit(admit, raise_errors=False, join=True, own=own)
-                except Exception as e:  # their prefill failed: they fail, the generator restarts if broken
-                    for job in admit:
-                        with self._lock:
-                            queued = job in self._pending
-                        if queued:
-                            self._fail_pending(job, e)
-                    self._fail_if_broken()
-                    return
-                try:
-                    self._step(own)
-                except Exception as e:
-                    if gen.failure:  # the generation failed: its requests fail, a new one starts
-                        self._fail_all(one_line(e))
-                    elif own:  # not the generation's: the caller's own requests end with it
-                        raise
-                    else:  # the server's driver has no request of its own: it must go on
-                        self._fail_all(ContextError(f"the engine failed ({type(e).__name__}: {first_line(e)})"))
-            finally:
-                if took is not None:
-                    try:
-                        self._give_back(took)
-                    finally:
-                        self._give_back(took)
+        """One turn of this thread, where no other thread has one and there is work: admit what
+        waits, step once."""
+        self._in_turn(lambda turn_free: bool(self._pending or self._jobs), lambda: self._turn(own))
+
+    def _turn(self, own: Sequence[Job]) -> None:
+        """Every job taken for admission ends placed, still queued or failed, whatever
+        interrupts the turn."""
+        gen = self._gen()
+        self._heal(gen)
+        with self._lock:
+            admit = list(itertools.islice(self._pending, max(0, self.parallel - len(self._jobs))))
+        try:
+            self._admit(admit, raise_errors=False, join=True, own=own)
+        except Exception as e:  # their prefill failed: they fail, the generator restarts if broken
+            for job in admit:
+                self._fail_if_queued(job, e)
+            self._fail_if_broken()
+            return
+        try:
+            self._step(own)
+        except Exception as e:
+            if gen.failure:  # the generation failed: its requests fail, a new one starts
+                self._fail_all(one_line(e))
+            elif own:  # not the generation's: the caller's own requests end with it
+                raise
+            else:  # the server's driver has no request of its own: it must go on
+                self._fail_all(ContextError(f"the engine failed ({type(e).__name__}: {first_line(e)})"))
 
     def abandon(self, jobs: Sequence[Job]) -> None:
         """The caller stopped waiting for jobs (it broke out of a stream): cancel them, and free
         their slots now where no other thread is stepping (else that thread does, next step)."""
         for job in jobs:
             job.cancel()
+
+        def free_slots() -> None:
+            for job in jobs:
+                self._fail_if_queued(job, None)
+            gen = self._gen()
+            mine = {slot: job for slot, job in self._jobs.items() if job in jobs}
+            for slot in mine:
+                gen.cancel(slot)
+            self._collect(gen, mine)
+            for slot in mine:  # nobody reads an abandoned sequence: its slot is free at once
+                gen.release(slot)
+                self._finished.discard(slot)
+
+        self._in_turn(lambda turn_free: self.generator is not None, free_slots)
+
+    def _in_turn(self, decide: Callable[[bool], bool], body: Callable[[], None]) -> None:
+        """Run body with the turn (the one thread that may touch the generator), where
+        decide(turn_free), called under the lock, asks for it and no other thread has it.
+        Ctrl-C on the main thread is held meanwhile. The turn is given back twice, the second
+        time from a finally block of the first: an asynchronous exception in a worker thread
+        that interrupts one give-back cannot leave the turn taken or the waiters asleep (the
+        token makes the second a no-op)."""
         with HeldInterrupts():
             took: object | None = None
             try:
                 with self._lock:
-                    if self._stepping is not None or self.generator is None:
+                    free = self._stepping is None
+                    if not decide(free) or not free:
                         return
                     self._stepping = took = object()
-                for job in jobs:
-                    with self._lock:
-                        queued = job in self._pending
-                    if queued:
-                        self._fail_pending(job, None)
-                gen = self._gen()
-                mine = {slot: job for slot, job in self._jobs.items() if job in jobs}
-                for slot in mine:
-                    gen.cancel(slot)
-                self._collect(gen, mine)
-                for slot in mine:  # nobody reads an abandoned sequence: its slot is free at once
-                    gen.release(slot)
-                    self._finished.discard(slot)
+                body()
             finally:
                 if took is not None:
                     try:
@@ -290,10 +272,7 @@ class Scheduler(SteppingThread):
             self._fail_all(ContextError(f"the generation was interrupted ({first})"))
 
     def _give_back(self, turn: object) -> None:
-        """End the turn `turn` (a no-op where it ended already) and wake the waiting threads.
-        Its callers call it twice, the second time from a finally block of the first call: an
-        asynchronous exception in a worker thread that interrupts one call cannot leave the turn
-        taken or the waiters asleep."""
+        """End the turn `turn` (a no-op where it ended already) and wake the waiting threads."""
         with self._lock:
             if self._stepping is turn:
                 self._stepping = None

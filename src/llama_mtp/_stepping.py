@@ -74,7 +74,6 @@ class SteppingThread:
         if not ready:
             return
         gen = self._gen()
-        self._heal(gen)  # the eager path too: a slot an interrupted admission took is free again
         while self._finished:  # their KV stays in the slot for a prompt that continues it
             gen.release(self._finished.pop())  # interrupted between: an orphan slot, _heal() frees it
         gen.set_interruptible(self._only_own(own, ready))
@@ -119,6 +118,13 @@ class SteppingThread:
         if job.cancelled:
             self._fail_pending(job, None)
         return job.cancelled
+
+    def _fail_if_queued(self, job: Job, error: BaseException | None) -> None:
+        """_fail_pending(job, error) where job still waits in the queue (not where it was placed)."""
+        with self._lock:
+            queued = job in self._pending
+        if queued:
+            self._fail_pending(job, error)
 
     def _fail_pending(self, job: Job, error: BaseException | None) -> None:
         """A queued job ends (cancelled where error is None) and leaves the queue, in that

@@ -19,7 +19,6 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from ._checks import check_int
 from ._core import (
     ArgumentTypeError,
     Context,
@@ -154,7 +153,6 @@ def _open_model(model: ModelLike) -> Model:
     raise ArgumentTypeError(f"model must be a Model or a path, not {type(model).__name__}")
 
 
-_check_int = check_int
 
 class StreamJob(Job):
     """A Python caller's request: its text pieces wait in a queue for the caller's iterator."""
