@@ -29,9 +29,10 @@ def test_a_calibration_measures_every_length_and_auto_starts_there(model: llama_
     # the entry generate() reads for these settings is this state, every length measured
     key = _cost_cache.cost_key(model, n_threads=1, exact=False, n_draft_max=AUTO_DRAFT_MAX)
     assert key == c.key and _cost_cache.load(key) == c.state
-    controller = llama_mtp.DraftController(AUTO_DRAFT_MAX, plain_skips_process=True)
-    controller.start_from(c.state)
-    assert list(controller.measured) == [1] * (AUTO_DRAFT_MAX + 1)
+    # every length stored as measured (two steps each). Not read back through start_from's
+    # measured flags: start_from drops a plain cost above a verify of more rows (a load that
+    # came between the runs), a verdict of the machine's load, not of the calibration
+    assert c.state["cost_samples"] == [2] * (AUTO_DRAFT_MAX + 1)
     # the next "auto" call starts from it: its first step is what a controller started from the
     # stored state chooses (a function of the state alone, however loaded the machine is)
     g = llama_mtp.generate(model, "Once upon a time", max_tokens=8, n_threads=1)
