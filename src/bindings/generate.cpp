@@ -279,6 +279,13 @@ void bind_generate(nb::module_ & m) {
         .def_prop_ro("interruptible", &Generator::interruptible,
                      "Whether Ctrl-C on the main thread may stop a step or prefill midway (failing the generator; "
                      "default True); see set_interruptible().")
+        .def("adapt_threads", &Generator::adapt_threads, nb::arg("on"),
+             "The auto thread count on or off: each step then decodes with the count a "
+             "ThreadController chooses, from 1 to the contexts' count now (off: that count again).")
+        .def_prop_ro("adapting_threads", &Generator::adapting_threads, "Whether adapt_threads(True) is on.")
+        .def_prop_ro("threads", &Generator::threads, "The thread count of the next step.")
+        .def_prop_ro("thread_steps", &Generator::thread_steps,
+                     "How many steps ran with each thread count (index: the count) since adapt_threads(True).")
         .def("set_interruptible", &Generator::set_interruptible, nb::arg("on"),
              "On: Ctrl-C on the main thread may stop a step or prefill midway (the generator then fails). Off: "
              "the call runs to its end and Python raises KeyboardInterrupt after it (the LLM's scheduler turns it "

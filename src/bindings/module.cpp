@@ -13,6 +13,7 @@
 #include "python_hooks.h"
 #include "quantize.h"
 #include "rpc.h"
+#include "thread_count.h"
 
 namespace nb = nanobind;
 
@@ -32,6 +33,7 @@ NB_MODULE(_core, m) {
     llama_mtp::bind_mtp_stats(m);
     llama_mtp::bind_mtp(m);
     llama_mtp::bind_draft_length(m);
+    llama_mtp::bind_thread_count(m);
     llama_mtp::bind_generate(m);
     llama_mtp::bind_chat(m);
     llama_mtp::bind_gguf(m);

@@ -154,6 +154,11 @@ std::vector<std::vector<int32_t>> Generator::step() {
     if (done() && failed_.empty()) {
         return out;
     }
+    const bool adapting = adapting_threads();
+    if (adapting) use_threads();
+    const double cpu0 = adapting ? process_cpu_seconds() : -1;
+    double wall = 0, cpu = -1;
+    int64_t shape = -1;
     locked([&](const Context::Lock & target, llama_memory_t mem_dft) {
         const double t0 = now_s();
         // what the caller did between two steps (a server's HTTP and text handling) is part of
@@ -162,7 +167,14 @@ std::vector<std::vector<int32_t>> Generator::step() {
         step_locked(out, target, mem_dft);
         last_step_end_ = now_s();
         t_gen += last_step_end_ - t0;
+        if (adapting) {
+            wall = last_step_end_ - t0;
+            cpu = process_cpu_seconds() - cpu0;
+            shape = step_shape_;
+        }
     });
+    // outside the contexts' locks: the thread count's lock is always taken before them
+    if (adapting) observe_threads(shape, wall, cpu);
     return out;
 }
 
@@ -392,9 +404,10 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         for (int32_t s : active) rows += (double) drafts[s]->size();
         ngram_ctl_->observe_cost(rows / (double) active.size(), (t_step - t_draft_step) / (double) active.size());
     }
+    step_shape_ = joining.empty() && n_ngram == 0 ? (int64_t) batch_->size() * 4096 + (int64_t) active.size() : -2;
     if (controller_ && any_auto && !seen.drafted.empty()) {
         seen.k = k;
-        seen.timed = joining.empty() && n_ngram == 0;
+        seen.timed = joining.empty() && n_ngram == 0 && !threads_trial_;
         seen.t_draft = t_draft_step;
         seen.t_process = t_process_step;
         seen.t_verify = t_step - t_draft_step - t_process_step + std::min(between_steps_, t_step);

@@ -4,6 +4,7 @@
 // library; bindings/generate.cpp only binds it.
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,8 @@
 #include "ngram_draft.h"
 #include "sampler.h"
 #include "text.h"
+#include "thread_control.h"
+#include "threads.h"
 
 struct common_batch;
 
@@ -133,6 +136,13 @@ public:
     std::vector<int8_t> step_drafters(size_t first = 0) const;
     std::vector<int32_t> step_draft_lengths(size_t first = 0) const;
     const NgramDrafter * ngram() const { return ngram_.get(); }
+    // The auto thread count: each step runs with the count a ThreadController chooses, from 1 to
+    // the contexts' count when it is turned on (the ceiling); off: the ceiling again.
+    void adapt_threads(bool on);
+    bool adapting_threads() const;
+    // The thread count of the next step, and how many steps ran with each count (index: count).
+    int32_t threads() const;
+    std::vector<int64_t> thread_steps() const;
 
     double t_prompt = 0, t_gen = 0;
     double t_draft = 0, t_verify = 0, t_process = 0;  // the steps' split (verify: decode, picks, trims)
@@ -212,6 +222,11 @@ private:
     void log_step(const std::vector<int32_t> & active, const std::vector<const std::vector<int32_t> *> & drafts);
     // Whether the next step's batch has a row of an exact sequence (active, or joining with its prompt).
     bool step_is_exact() const;
+    // Steps with the auto thread count (generator_threads.cpp): the count before a step, what it
+    // cost after it.
+    void use_threads();
+    void observe_threads(int64_t shape, double wall, double cpu);
+    void set_threads(int32_t n);  // both contexts' count (threads_mu_ held)
 
     std::shared_ptr<Context> target_, draft_;
     std::unique_ptr<MtpSession> session_;
@@ -254,6 +269,14 @@ private:
     std::unique_ptr<ContextUse> use_;  // released with the generator, also when prefill throws
     std::string failed_;               // why an earlier step failed ("" while healthy)
     bool interruptible_ = true;
+    mutable std::mutex threads_mu_;  // threads_ctl_: adapt_threads() may come from another thread than step()
+    std::unique_ptr<ThreadController> threads_ctl_;
+    IdleCpuMeter idle_meter_;
+    int32_t threads_now_ = 0;  // the contexts' count now (0: not set by the controller)
+    int32_t threads_ceiling_ = 0;
+    std::vector<int64_t> thread_steps_;  // [n]: steps run with n threads
+    int64_t step_shape_ = -2;            // the last step's verify rows and sequences; -2: not comparable
+    bool threads_trial_ = false;         // the step runs with a count the controller only tries
 };
 
 }  // namespace llama_mtp

@@ -192,7 +192,9 @@ std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & pr
     for (const auto & st : seqs_) rows += (int64_t) st.pending_prompt.size();
     const bool join = join_next_step && !llama_model_is_recurrent(mdl) && !llama_model_is_hybrid(mdl) &&
                       rows <= (int64_t) tgt_->params().n_batch;
-    const double t0 = now_s();
+    const bool adapting = adapting_threads();
+    if (adapting) use_threads();
+    const double t0 = now_s(), cpu0 = adapting ? process_cpu_seconds() : -1;
     locked([&](const Context::Lock & target, llama_memory_t mem_dft) {
         for (size_t i = 0; i < slots.size(); ++i) {
             const int32_t s = slots[i];
@@ -212,6 +214,7 @@ std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & pr
     });
     t_prompt_last_ = now_s() - t0;
     t_prompt += t_prompt_last_;
+    if (adapting && !join) observe_threads(-1, t_prompt_last_, process_cpu_seconds() - cpu0);
     last_step_end_ = 0;  // the time until the next step was spent here, not between steps
     return slots;
 }

@@ -1,9 +1,17 @@
 #include "threads.h"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 
+#if defined(_WIN32)
+#include <windows.h>
+#else
+#include <time.h>
+#include <unistd.h>
+#endif
 #if defined(__linux__)
 #include <sched.h>
 #endif
@@ -27,7 +35,65 @@ int32_t cpus_available() {
     return n == 0 ? 1 : (int32_t) n;
 }
 
+#if defined(__linux__)
+// Idle (+ iowait) seconds of the CPUs in this process's affinity set; < 0: unreadable.
+double idle_seconds() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return -1;
+    std::ifstream in("/proc/stat");
+    if (!in) return -1;
+    const long ticks = sysconf(_SC_CLK_TCK);
+    if (ticks <= 0) return -1;
+    double idle = 0;
+    bool any = false;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("cpu", 0) != 0 || line.size() < 4 || line[3] < '0' || line[3] > '9') continue;
+        std::istringstream fields(line.substr(3));
+        int cpu = -1;
+        unsigned long long user = 0, nice = 0, system = 0, idle_t = 0, iowait = 0;
+        if (!(fields >> cpu >> user >> nice >> system >> idle_t >> iowait)) continue;
+        if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &set)) continue;
+        idle += (double) (idle_t + iowait);
+        any = true;
+    }
+    return any ? idle / (double) ticks : -1;
+}
+#endif
+
 }  // namespace
+
+double process_cpu_seconds() {
+#if defined(_WIN32)
+    FILETIME created, exited, kernel, user;
+    if (!GetProcessTimes(GetCurrentProcess(), &created, &exited, &kernel, &user)) return -1;
+    auto seconds = [](const FILETIME & f) {
+        return (double) (((unsigned long long) f.dwHighDateTime << 32) | f.dwLowDateTime) * 1e-7;
+    };
+    return seconds(kernel) + seconds(user);
+#else
+    timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return -1;
+    return (double) ts.tv_sec + 1e-9 * (double) ts.tv_nsec;
+#endif
+}
+
+double IdleCpuMeter::sample(double now, double min_seconds) {
+#if defined(__linux__)
+    if (t_last_ >= 0 && now - t_last_ < min_seconds) return value_;
+    const double idle = idle_seconds();
+    if (idle < 0) return value_ = -1;
+    if (t_last_ >= 0 && now > t_last_) value_ = std::max(0.0, (idle - idle_last_) / (now - t_last_));
+    t_last_ = now;
+    idle_last_ = idle;
+    return value_;
+#else
+    (void) now;
+    (void) min_seconds;
+    return -1;
+#endif
+}
 
 int32_t default_threads() {
     const int32_t math = common_cpu_get_num_math();

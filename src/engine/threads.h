@@ -12,4 +12,19 @@ constexpr int32_t kMaxThreads = GGML_MAX_N_THREADS;
 // never more than the CPUs this process may run on (affinity, cgroup cpusets).
 int32_t default_threads();
 
+// CPU seconds of this process so far, every thread together; < 0 where the platform has no clock for it.
+double process_cpu_seconds();
+
+// How many CPUs of this process's set sat idle, from the kernel's counters (Linux: /proc/stat;
+// elsewhere unknown). Counters tick 100 times a second, so a value needs a stretch of time.
+class IdleCpuMeter {
+public:
+    // The idle CPUs averaged since the last value, once at least min_seconds passed since it
+    // (now: a steady clock's seconds); until then the last value; < 0: unknown.
+    double sample(double now, double min_seconds);
+
+private:
+    double t_last_ = -1, idle_last_ = 0, value_ = -1;
+};
+
 }  // namespace llama_mtp

@@ -81,6 +81,10 @@ class Scheduler(SteppingThread):
                                               n_draft_max=max(self.ceiling, 1), adaptive=self.n_draft_max == "auto",
                                               n_min=self._n_min, p_min=self._p_min, ngram=self.ngram,
                                               ngram_n_max=self.ngram_n_max, ngram_size_n=self.ngram_size_n)
+        if self._n_threads is None:
+            # the auto thread count: one per physical core at most, fewer while other processes
+            # keep cores busy (ggml's spinning barriers then run far slower: ThreadController)
+            self.generator.adapt_threads(True)
         self._finished.clear()
         if self._prior is not None:
             _cost_cache.start(self.generator, self._prior)

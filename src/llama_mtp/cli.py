@@ -209,7 +209,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     def generation_options(p: argparse.ArgumentParser, max_tokens: int) -> None:
         p.add_argument("-n", "--max-tokens", type=int_in(1, 1 << 24), default=max_tokens, help="tokens to generate")
         p.add_argument("-t", "--threads", type=THREADS, default=None,
-                       help="CPU threads (default: one per physical core, llama_mtp.default_threads())")
+                       help="CPU threads (default: auto, one per physical core at most and fewer while other "
+                            "processes keep cores busy)")
 
     demo = command("demo", "plain vs MTP speed and acceptance on a synthesized model shaped like a real one")
     generation_options(demo, 256)

@@ -134,8 +134,8 @@ def generate(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _D
     mtp=True requires NextN layers. n_draft_max: the MTP draft length, or "auto" (the default): a
     DraftController picks it for each step, from 0 (plain decoding) to AUTO_DRAFT_MAX, by what
     it measures (acceptance per position, the cost of each length). p_min, n_min: the draft's
-    minimum probability and minimum length. n_threads: None is one per physical core
-    (default_threads()). temperature 0 is greedy; otherwise top_k, top_p, min_p and seed
+    minimum probability and minimum length. n_threads: None is the auto thread count (at
+    most default_threads(), fewer while other processes keep cores busy); a number is that count. temperature 0 is greedy; otherwise top_k, top_p, min_p and seed
     shape the sampler. stop: a string or strings that end a sequence (not included in the
     text). add_special: add BOS/EOS as the model's tokenizer does; parse_special: read special
     tokens (e.g. "<|im_start|>") in text prompts. ignore_eos: go on past end-of-generation tokens.

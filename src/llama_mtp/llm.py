@@ -71,8 +71,9 @@ class LLM:
     AUTO_DRAFT_MAX, by the acceptance and costs it measures, and an NgramController the length
     of each n-gram draft; what they learn stays for the next call); a fixed n_draft_max
     verifies n-gram drafts whole, where the text offers one (upstream's behaviour). n_min,
-    p_min: the MTP draft's minimum length and probability. n_threads: None is one per physical
-    core. exact: the default of every request's exact (README, "Exactness").
+    p_min: the MTP draft's minimum length and probability. n_threads: None is the auto
+    thread count (one per physical core, fewer while other processes keep cores busy: README,
+    "Threads"); a number is that count always. exact: the default of every request's exact (README, "Exactness").
     max_queue: how many requests the server lets wait for a slot (Python callers always wait).
     """
 

@@ -872,6 +872,34 @@ class DraftController:
 
     def __repr__(self) -> str: ...
 
+class ThreadController:
+    """
+    The auto thread count (n_threads=None): how many threads each step decodes with, from 1 to n_max. Where steps' process CPU time stays well under threads x wall time (another process keeps cores busy), it tries one thread fewer and keeps it where steps of the same shape cost clearly less; below n_max it tries one more where CPUs sat idle. Feed it every step with observe(), ask next() for the count of the next one.
+    """
+
+    def __init__(self, n_max: int) -> None:
+        """n_max: the most threads it may choose (the count it starts with)."""
+
+    def next(self) -> int:
+        """The thread count of the next step."""
+
+    @property
+    def current(self) -> int:
+        """The count it settled on (next() differs while it tries another)."""
+
+    @property
+    def probing(self) -> bool:
+        """Whether the next step tries another count."""
+
+    @property
+    def switches(self) -> int:
+        """How many times it moved to another count."""
+
+    def observe(self, threads: int, shape: int, wall: float, cpu: float, *, idle_cpus: float = -1.0) -> None:
+        """
+        One step: the thread count it ran with, its shape (steps of one shape cost the same at one count), its wall seconds, the process's CPU seconds over it, and the CPUs that sat idle (negative: unknown).
+        """
+
 def argmax(logits: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='C', device='cpu', writable=False)]) -> int:
     """
     The greedy pick of generate(): index of the first maximum of a float32 vector (NaN never wins; 0 for an empty vector or one without a value above -inf).
@@ -1002,6 +1030,25 @@ class Generator:
     def interruptible(self) -> bool:
         """
         Whether Ctrl-C on the main thread may stop a step or prefill midway (failing the generator; default True); see set_interruptible().
+        """
+
+    def adapt_threads(self, on: bool) -> None:
+        """
+        The auto thread count on or off: each step then decodes with the count a ThreadController chooses, from 1 to the contexts' count now (off: that count again).
+        """
+
+    @property
+    def adapting_threads(self) -> bool:
+        """Whether adapt_threads(True) is on."""
+
+    @property
+    def threads(self) -> int:
+        """The thread count of the next step."""
+
+    @property
+    def thread_steps(self) -> list[int]:
+        """
+        How many steps ran with each thread count (index: the count) since adapt_threads(True).
         """
 
     def set_interruptible(self, on: bool) -> None:

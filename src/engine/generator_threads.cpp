@@ -1,0 +1,78 @@
+// The Generator's auto thread count: a ThreadController picks each step's count (1 to the
+// contexts' count when turned on) from what the steps before cost; see thread_control.h.
+#include <algorithm>
+#include <vector>
+
+#include "clock.h"
+#include "generator.h"
+#include "hooks.h"
+
+namespace llama_mtp {
+
+namespace {
+// /proc/stat ticks 100 times a second: idle CPUs are read over stretches of at least this long
+constexpr double kIdleSampleSeconds = 0.25;
+constexpr int64_t kPrefill = -1;  // add()'s decodes: starvation evidence only
+}  // namespace
+
+void Generator::adapt_threads(bool on) {
+    const std::lock_guard<std::mutex> guard(threads_mu_);
+    if (on == (threads_ctl_ != nullptr)) return;
+    if (on) {
+        threads_ceiling_ = (int32_t) tgt_->params().n_threads;
+        threads_ctl_ = std::make_unique<ThreadController>(threads_ceiling_);
+        threads_now_ = threads_ceiling_;
+        thread_steps_.assign((size_t) threads_ceiling_ + 1, 0);
+    } else {
+        set_threads(threads_ceiling_);
+        threads_ctl_.reset();
+    }
+}
+
+bool Generator::adapting_threads() const {
+    const std::lock_guard<std::mutex> guard(threads_mu_);
+    return threads_ctl_ != nullptr;
+}
+
+int32_t Generator::threads() const {
+    const std::lock_guard<std::mutex> guard(threads_mu_);
+    return threads_ctl_ ? threads_ctl_->next() : (int32_t) tgt_->params().n_threads;
+}
+
+std::vector<int64_t> Generator::thread_steps() const {
+    const std::lock_guard<std::mutex> guard(threads_mu_);
+    return thread_steps_;
+}
+
+void Generator::use_threads() {
+    const std::lock_guard<std::mutex> guard(threads_mu_);
+    if (!threads_ctl_) return;
+    threads_trial_ = threads_ctl_->probing();
+    set_threads(threads_ctl_->next());
+}
+
+void Generator::set_threads(int32_t n) {
+    if (n == threads_now_ || n < 1) return;
+    // both contexts: a draft step is a decode too (each call takes the context's own lock, which
+    // is taken without the embedder's interpreter lock everywhere)
+    const Unblocked unblocked;
+    tgt_->set_n_threads(n, n);
+    if (draft_) draft_->set_n_threads(n, n);
+    threads_now_ = n;
+}
+
+void Generator::observe_threads(int64_t shape, double wall, double cpu) {
+    const std::lock_guard<std::mutex> guard(threads_mu_);
+    if (!threads_ctl_) return;
+    if (shape != kPrefill && (size_t) threads_now_ < thread_steps_.size()) thread_steps_[(size_t) threads_now_]++;
+    if (cpu < 0) return;
+    ThreadObservation o;
+    o.threads = threads_now_;
+    o.shape = shape;
+    o.wall = wall;
+    o.cpu = cpu;
+    o.idle_cpus = idle_meter_.sample(now_s(), kIdleSampleSeconds);
+    threads_ctl_->observe(o);
+}
+
+}  // namespace llama_mtp
