@@ -112,3 +112,31 @@ def test_a_plain_request_leaves_the_draft_context_in_step(copy_model: tuple[llam
     accepted, drafted = mtp_acceptance(second.drafter_stats)
     assert accepted >= 0.9 * drafted > 0
     llm.close()
+
+
+@pytest.mark.parametrize("continuation", ["parts after the prompt", "parts inside the prompt"])
+def test_a_prompt_that_parts_from_the_kept_one_drafts_as_a_fresh_one(
+        copy_model: tuple[llama_mtp.Model, TinyModelSpec], continuation: str) -> None:
+    # the second prompt keeps only part of what the slot holds: an attention target reuses the
+    # common prefix, a hybrid one rolls back to its checkpoint after the first prompt. Either way
+    # the draft context must pair the first new position with the target's row of the prefix's
+    # last one (not of the last position the first request decoded): its drafts are then those of
+    # a fresh LLM given the same prompt, draft for draft
+    model, spec = copy_model
+    first_prompt = [1, *one_period(spec), spec.start]
+    words = one_period(spec)
+    cut = len(first_prompt) if continuation == "parts after the prompt" else len(first_prompt) - 6
+    jump = words[(words.index(first_prompt[cut - 1]) + 7) % PERIOD] if cut < len(first_prompt) else words[5]
+    second_prompt = first_prompt[:cut] + spec.expected_tokens([jump], 5)[:4]
+    runs = []
+    for reuse in (True, False):
+        with llama_mtp.LLM(model, n_ctx=512, n_threads=1) as llm:
+            if reuse:
+                llm.generate(first_prompt, max_tokens=12, n_draft_max=3, draft="mtp", ignore_eos=True)
+            g = llm.generate(second_prompt, max_tokens=PERIOD, n_draft_max=3, draft="mtp", ignore_eos=True)
+            runs.append((g.tokens, mtp_acceptance(g.drafter_stats), g.n_cached_tokens))
+    (tokens, acceptance, cached), (fresh_tokens, fresh_acceptance, _) = runs
+    # the reuse happened (a hybrid target keeps no state inside its prompt: nothing to reuse there)
+    assert cached > 0 or (spec.kind == "hybrid" and cut < len(first_prompt))
+    assert tokens == fresh_tokens
+    assert acceptance == fresh_acceptance

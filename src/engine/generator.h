@@ -176,6 +176,7 @@ private:
         // recurrent/hybrid targets: the recurrent state after the prompt (all but its last token),
         // kept for a next prompt that begins with the prompt but not with the reply
         std::vector<uint8_t> checkpoint;
+        std::vector<float> checkpoint_hidden;  // the draft context's pending row there (draft-mtp's)
         std::vector<int32_t> generated;
         std::string finish_reason;  // "" while active, then "stop" (EOS or a stop string) or "length"
         SequenceText text;
@@ -207,6 +208,9 @@ private:
     void reuse_prefix(int32_t s, int32_t n_kept, bool from_checkpoint, const Context::Lock & target,
                       llama_memory_t mem_dft);
     void take_checkpoint(int32_t s, const Context::Lock & target);
+    // A prefix kept in part: the draft context's pending row is the one of the last position the
+    // slot's sequence decoded; the target decodes the prefix's last position again for its row.
+    void pend_prefix_row(int32_t s, int32_t n_kept, int32_t token, const Context::Lock & target);
     // A joining sequence's prompt was decoded (processed: by the draft context too).
     void finish_prefill(int32_t s, bool processed);
     void check_prompt(const std::vector<int32_t> & p) const;
@@ -249,6 +253,7 @@ private:
         // extend_only_: the recurrent state after tokens[0, n_checkpoint) (SeqState::checkpoint)
         std::vector<uint8_t> checkpoint;
         int32_t n_checkpoint = 0;
+        std::vector<float> checkpoint_hidden;
     };
     std::vector<SlotCache> cache_;
     bool extend_only_ = false;

@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "generator.h"
 #include "generator_locked.h"
+#include "llama-ext.h"
 #include "model.h"
 
 namespace llama_mtp {
@@ -65,6 +66,27 @@ void Generator::take_checkpoint(int32_t s, const Context::Lock & target) {
         size) {
         st.checkpoint.clear();
     }
+    // and the draft context's pending row: a prompt resumed from here pairs its first position with it
+    st.checkpoint_hidden = session_ ? session_->pending_hidden_locked(s) : std::vector<float>{};
+}
+
+void Generator::pend_prefix_row(int32_t s, int32_t n_kept, int32_t token, const Context::Lock & target) {
+    if (!hidden_on_) {
+        tgt_->set_pre_norm_locked(target, true, false);
+        hidden_on_ = true;
+    }
+    llama_memory_seq_rm(target.memory(), s, n_kept - 1, -1);
+    batch_->clear();
+    batch_->add(token, n_kept - 1, s, true);
+    {
+        const BatchInvariant invariant(seqs_[s].cfg.exact);
+        tgt_->decode_locked(target, *batch_, 1);
+    }
+    batch_->clear();
+    last_hidden_ = false;  // the last verify batch's rows are gone
+    const float * h = llama_get_embeddings_nextn_ith(target.get(), 0);
+    if (h == nullptr) throw ContextError("the target's hidden state for a reused prefix is missing");
+    session_->set_pending_hidden_locked(s, h);
 }
 
 void Generator::reuse_prefix(int32_t s, int32_t n_kept, bool from_checkpoint, const Context::Lock & target,
@@ -87,8 +109,13 @@ void Generator::reuse_prefix(int32_t s, int32_t n_kept, bool from_checkpoint, co
     } else {
         llama_memory_seq_rm(target.memory(), s, n_kept, -1);
         if (session_) {
-            if (c.draft_ok) {
+            const size_t n_embd = (size_t) llama_model_n_embd_out(tgt_->model().get());
+            if (c.draft_ok && from_checkpoint && c.checkpoint_hidden.size() == n_embd) {
                 llama_memory_seq_rm(mem_dft, s, n_kept, -1);
+                session_->set_pending_hidden_locked(s, c.checkpoint_hidden.data());
+            } else if (c.draft_ok && !from_checkpoint) {
+                llama_memory_seq_rm(mem_dft, s, n_kept, -1);
+                if ((size_t) n_kept < c.tokens.size()) pend_prefix_row(s, n_kept, c.tokens[(size_t) n_kept - 1], target);
             } else {  // the draft context lacks the prefix: it starts over at the first step
                 llama_memory_seq_rm(mem_dft, s, -1, -1);
                 seqs_[s].stale = true;
@@ -249,7 +276,8 @@ void Generator::release(int32_t s) {
         }
         // the draft context of a hybrid target is attention KV alone (the NextN layer): it keeps a
         // prefix as an attention-only target does
-        cache_[s] = {std::move(kept), session_ && !st.stale, st.kv_exact, std::move(st.checkpoint), n_checkpoint};
+        cache_[s] = {std::move(kept), session_ && !st.stale, st.kv_exact, std::move(st.checkpoint), n_checkpoint,
+                     std::move(st.checkpoint_hidden)};
         seqs_[s] = SeqState{};
     });
 }

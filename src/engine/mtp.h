@@ -101,6 +101,12 @@ public:
     bool catch_up_locked(int64_t seq_id, int32_t first_pos, const std::vector<int32_t> & tokens,
                          const std::vector<float> & hidden, llama_memory_t mem_dft);
 
+    // draft-mtp's pending row of seq_id: the target's NextN row that the next process() or draft
+    // pairs its first token with (empty where upstream holds none); and setting it, the draft
+    // context's KV left as it is (a kept prefix whose last position is not the one it ended at).
+    std::vector<float> pending_hidden_locked(int64_t seq_id) const;
+    void set_pending_hidden_locked(int64_t seq_id, const float * hidden) { restart_pending(seq_id, hidden); }
+
     std::vector<uint8_t> get_state(int64_t seq_id);
     void set_state(int64_t seq_id, const std::vector<uint8_t> & data);
 

@@ -131,6 +131,20 @@ void MtpSession::restart_draft_locked(int64_t seq_id, const float * hidden, llam
     if (hidden != nullptr) restart_pending(seq_id, hidden);
 }
 
+std::vector<float> MtpSession::pending_hidden_locked(int64_t seq_id) const {
+    const int32_t n_embd = llama_model_n_embd_out(tgt_->model().get());
+    std::vector<uint8_t> block;
+    int32_t block_embd = 0;
+    if (!common_speculative_get_state(spec_, (llama_seq_id) seq_id, block) || block.size() < 8 + (size_t) n_embd * 4) {
+        return {};
+    }
+    std::memcpy(&block_embd, block.data(), 4);
+    if (block_embd != n_embd) return {};
+    std::vector<float> hidden((size_t) n_embd);
+    std::memcpy(hidden.data(), block.data() + 8, (size_t) n_embd * 4);
+    return hidden;
+}
+
 void MtpSession::restart_pending(int64_t seq_id, const float * hidden) {
     // draft-mtp's per-sequence block with no rows of a verify batch: the next draft (or
     // process()) pairs its first token with `hidden`
