@@ -115,7 +115,8 @@ void Generator::reuse_prefix(int32_t s, int32_t n_kept, bool from_checkpoint, co
                 session_->set_pending_hidden_locked(s, c.checkpoint_hidden.data());
             } else if (c.draft_ok && !from_checkpoint) {
                 llama_memory_seq_rm(mem_dft, s, n_kept, -1);
-                if ((size_t) n_kept < c.tokens.size()) pend_prefix_row(s, n_kept, c.tokens[(size_t) n_kept - 1], target);
+                if ((size_t) n_kept < c.tokens.size())
+                    pend_prefix_row(s, n_kept, c.tokens[(size_t) n_kept - 1], target);
             } else {  // the draft context lacks the prefix: it starts over at the first step
                 llama_memory_seq_rm(mem_dft, s, -1, -1);
                 seqs_[s].stale = true;
@@ -276,8 +277,8 @@ void Generator::release(int32_t s) {
         }
         // the draft context of a hybrid target is attention KV alone (the NextN layer): it keeps a
         // prefix as an attention-only target does
-        cache_[s] = {std::move(kept), session_ && !st.stale, st.kv_exact, std::move(st.checkpoint), n_checkpoint,
-                     std::move(st.checkpoint_hidden)};
+        cache_[s] = {std::move(kept),          session_ && !st.stale, st.kv_exact,
+                     std::move(st.checkpoint), n_checkpoint,          std::move(st.checkpoint_hidden)};
         seqs_[s] = SeqState{};
     });
 }
