@@ -212,3 +212,27 @@ def test_turning_it_off_restores_the_ceiling(model: llama_mtp.Model) -> None:
         assert not gen.adapting_threads and gen.threads == llama_mtp.default_threads()
         gen.adapt_threads(True)
         assert gen.adapting_threads and gen.thread_steps == [0] * (llama_mtp.default_threads() + 1)
+
+
+def test_a_guess_of_one_thread_holds_under_the_load_and_is_undone_once_cpus_sit_idle() -> None:
+    busy = ThreadController(2)
+    busy.start_at(1)
+    m = Machine(busy=lambda i: 1)
+    for _ in range(10):  # counters without a value yet: no room known, no try
+        n = busy.next()
+        m.log.append(n)
+        busy.observe(n, 1, 0.010, 0.010, idle_cpus=-1.0)
+    log = m.log + m.run(busy, 500, start=10)
+    assert set(log) == {1} and busy.switches == 0
+    idle = ThreadController(2)
+    idle.start_at(1)
+    log = Machine().run(idle, 100)
+    assert idle.current == 2 and log.index(2) <= 10  # a wrong guess costs eight steps or so
+
+
+def test_start_at_is_clamped() -> None:
+    ctl = ThreadController(4)
+    ctl.start_at(9)
+    assert ctl.current == 4
+    with pytest.raises(InvalidArgumentError):
+        ctl.start_at(0)

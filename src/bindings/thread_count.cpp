@@ -43,6 +43,11 @@ void bind_thread_count(nb::module_ & m) {
         .def_prop_ro("switches", &ThreadController::switches, "How many times it moved to another count.",
                      nb::lock_self())
         .def(
+            "start_at", [](ThreadController & c, IntArg n) { c.start_at(n.i32("n", 1, 512)); }, nb::arg("n"),
+            nb::lock_self(),
+            "Start from n threads (clamped to 1..n_max) instead of n_max, trying more after 8 steps where CPUs "
+            "then sit idle.")
+        .def(
             "observe",
             [](ThreadController & c, IntArg threads, int64_t shape, double wall, double cpu, double idle_cpus) {
                 ThreadObservation o;

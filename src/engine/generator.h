@@ -282,6 +282,9 @@ private:
     std::vector<int64_t> thread_steps_;  // [n]: steps run with n threads
     int64_t step_shape_ = -2;            // the last step's verify rows and sequences; -2: not comparable
     bool threads_trial_ = false;         // the step runs with a count the controller only tries
+    // before the first decode: the CPUs that were free to this process lately (guess_threads)
+    bool guessed_ = false;
+    void guess_threads();
 };
 
 }  // namespace llama_mtp

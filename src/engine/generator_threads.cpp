@@ -1,6 +1,7 @@
 // The Generator's auto thread count: a ThreadController picks each step's count (1 to the
 // contexts' count when turned on) from what the steps before cost; see thread_control.h.
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "clock.h"
@@ -12,7 +13,8 @@ namespace llama_mtp {
 namespace {
 // /proc/stat ticks 100 times a second: idle CPUs are read over stretches of at least this long
 constexpr double kIdleSampleSeconds = 0.25;
-constexpr int64_t kPrefill = -1;  // add()'s decodes: starvation evidence only
+constexpr int64_t kPrefill = -1;        // add()'s decodes: starvation evidence only
+constexpr double kGuessSeconds = 0.05;  // the shortest window a first guess is read over
 }  // namespace
 
 void Generator::adapt_threads(bool on) {
@@ -23,6 +25,7 @@ void Generator::adapt_threads(bool on) {
         threads_ctl_ = std::make_unique<ThreadController>(threads_ceiling_);
         threads_now_ = threads_ceiling_;
         thread_steps_.assign((size_t) threads_ceiling_ + 1, 0);
+        guessed_ = false;
     } else {
         set_threads(threads_ceiling_);
         threads_ctl_.reset();
@@ -44,9 +47,23 @@ std::vector<int64_t> Generator::thread_steps() const {
     return thread_steps_;
 }
 
+void Generator::guess_threads() {
+    // the CPUs this process could have had since the last guess in it (or since the library was
+    // loaded): those that sat idle and those it used itself (loading, creating contexts, the last
+    // generation). A busy machine shows so before any decode runs starved; a stretch too short
+    // for /proc/stat's 100 ticks a second tells nothing.
+    guessed_ = true;
+    const CpuSnapshot now = cpu_snapshot();
+    const double free_cpus = free_cpus_between(exchange_guess_snapshot(now), now, kGuessSeconds);
+    if (free_cpus >= 0 && free_cpus < (double) threads_ceiling_ - 0.5) {
+        threads_ctl_->start_at((int32_t) std::lround(free_cpus));
+    }
+}
+
 void Generator::use_threads() {
     const std::lock_guard<std::mutex> guard(threads_mu_);
     if (!threads_ctl_) return;
+    if (!guessed_) guess_threads();
     threads_trial_ = threads_ctl_->probing();
     set_threads(threads_ctl_->next());
 }

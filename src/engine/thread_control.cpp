@@ -12,6 +12,7 @@ namespace {
 constexpr int32_t kDownGapMax = 1024;
 constexpr int32_t kUpGapFirst = 64;
 constexpr int32_t kUpGapMax = 1024;
+constexpr int32_t kUpWaitAfterGuess = 8;
 constexpr int32_t kProbeExtraMax = 2;  // more steps a try may take to meet a shape the settled count has
 
 double median(std::vector<double> v) {
@@ -28,6 +29,15 @@ double utilization(const ThreadObservation & o) {
 
 ThreadController::ThreadController(int32_t n_max) : n_max_(n_max), current_(n_max) {
     if (n_max < 1) throw InvalidArgumentError("a thread controller needs n_max >= 1");
+}
+
+void ThreadController::start_at(int32_t n) {
+    current_ = std::clamp(n, 1, n_max_);
+    guessed_ = true;
+    recent_.clear();
+    starved_ = probe_left_ = 0;
+    up_gap_ = kUpGapFirst;
+    up_wait_ = kUpWaitAfterGuess;
 }
 
 double ThreadController::settled_cost(int64_t shape) const {
@@ -109,7 +119,8 @@ void ThreadController::observe(const ThreadObservation & o) {
         return;
     }
     // more threads where CPUs sat idle (the load may have gone), or one more now and then where unknown
-    const bool room = o.idle_cpus < 0 || o.idle_cpus >= 0.5;
+    // (after a guess, counters exist: until they have a value, no room is known)
+    const bool room = o.idle_cpus >= 0.5 || (o.idle_cpus < 0 && !guessed_);
     if (current_ < n_max_ && up_wait_ == 0 && room) {
         const int32_t more = o.idle_cpus < 0 ? 1 : std::max(1, (int32_t) std::lround(o.idle_cpus));
         start_probe(std::min(n_max_, current_ + more));

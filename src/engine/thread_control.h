@@ -42,6 +42,10 @@ public:
     // How many times it moved to another count.
     int64_t switches() const { return switches_; }
     void observe(const ThreadObservation & o);
+    // Start from n threads instead of n_max (a guess of the CPUs free before the first decode),
+    // trying more soon (8 steps) where CPUs then sit idle: a wrong guess costs a few steps. Its
+    // caller measures idle CPUs: an unknown value then means "not yet", never room.
+    void start_at(int32_t n);
 
     // CPU time per thread and wall second under which a step counts as starved
     static constexpr double kStarved = 0.75;
@@ -66,6 +70,7 @@ private:
     int32_t down_gap_ = 4, down_wait_ = 0;
     int32_t up_gap_ = 64, up_wait_ = 64;
     int64_t switches_ = 0;
+    bool guessed_ = false;  // started from start_at(): its caller reads idle CPUs (unknown: not yet)
 };
 
 }  // namespace llama_mtp

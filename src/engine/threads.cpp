@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 #include <sched.h>
 #endif
 
+#include "clock.h"
 #include "common.h"
 
 namespace llama_mtp {
@@ -36,7 +38,6 @@ int32_t cpus_available() {
 }
 
 #if defined(__linux__)
-// Idle (+ iowait) seconds of the CPUs in this process's affinity set; < 0: unreadable.
 double idle_seconds() {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -77,6 +78,36 @@ double process_cpu_seconds() {
     if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return -1;
     return (double) ts.tv_sec + 1e-9 * (double) ts.tv_nsec;
 #endif
+}
+
+CpuSnapshot cpu_snapshot() {
+    CpuSnapshot s;
+    s.wall = now_s();
+    s.cpu = process_cpu_seconds();
+#if defined(__linux__)
+    s.idle = idle_seconds();
+#endif
+    return s;
+}
+
+double free_cpus_between(const CpuSnapshot & before, const CpuSnapshot & after, double min_seconds) {
+    const double dt = after.wall - before.wall;
+    if (before.cpu < 0 || after.cpu < 0 || before.idle < 0 || after.idle < 0 || !(dt >= min_seconds) || dt <= 0) {
+        return -1;
+    }
+    return std::max(0.0, (after.idle - before.idle + after.cpu - before.cpu) / dt);
+}
+
+namespace {
+std::mutex g_guess_mu;
+CpuSnapshot g_guess = cpu_snapshot();  // when the library was loaded
+}  // namespace
+
+CpuSnapshot exchange_guess_snapshot(const CpuSnapshot & now) {
+    const std::lock_guard<std::mutex> lock(g_guess_mu);
+    const CpuSnapshot before = g_guess;
+    g_guess = now;
+    return before;
 }
 
 double IdleCpuMeter::sample(double now, double min_seconds) {

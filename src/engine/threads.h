@@ -15,6 +15,18 @@ int32_t default_threads();
 // CPU seconds of this process so far, every thread together; < 0 where the platform has no clock for it.
 double process_cpu_seconds();
 
+// What the CPUs of this process's set did up to a moment: a steady clock's seconds, this
+// process's CPU seconds, the set's idle (and I/O wait) seconds (Linux: /proc/stat); < 0: unknown.
+struct CpuSnapshot {
+    double wall = -1, cpu = -1, idle = -1;
+};
+CpuSnapshot cpu_snapshot();
+// The CPUs this process could have had between two snapshots: those that sat idle and those it
+// used itself; < 0 where unknown or the stretch is shorter than min_seconds.
+double free_cpus_between(const CpuSnapshot & before, const CpuSnapshot & after, double min_seconds);
+// The process-wide snapshot of the last guess (at first: when this library was loaded), replaced by `now`.
+CpuSnapshot exchange_guess_snapshot(const CpuSnapshot & now);
+
 // How many CPUs of this process's set sat idle, from the kernel's counters (Linux: /proc/stat;
 // elsewhere unknown). Counters tick 100 times a second, so a value needs a stretch of time.
 class IdleCpuMeter {

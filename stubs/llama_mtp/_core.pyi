@@ -895,6 +895,11 @@ class ThreadController:
     def switches(self) -> int:
         """How many times it moved to another count."""
 
+    def start_at(self, n: int) -> None:
+        """
+        Start from n threads (clamped to 1..n_max) instead of n_max, trying more after 8 steps where CPUs then sit idle.
+        """
+
     def observe(self, threads: int, shape: int, wall: float, cpu: float, *, idle_cpus: float = -1.0) -> None:
         """
         One step: the thread count it ran with, its shape (steps of one shape cost the same at one count), its wall seconds, the process's CPU seconds over it, and the CPUs that sat idle (negative: unknown).
