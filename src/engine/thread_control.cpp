@@ -101,7 +101,9 @@ void ThreadController::observe(const ThreadObservation & o) {
     // starved: fewer CPUs used than threads run (a prefill counts too: it has no shape to compare)
     const double used = o.cpu / o.wall;
     if (utilization(o) < kStarved) {
-        starved_used_[starved_++ % 2] = used;
+        starved_used_[1] = starved_used_[0];
+        starved_used_[0] = used;
+        starved_ = std::min(starved_ + 1, 2);
     } else {
         starved_ = 0;
     }

@@ -63,8 +63,8 @@ private:
     int32_t n_max_;
     int32_t current_;
     std::vector<ThreadObservation> recent_;  // the settled count's last kWindow steps
-    int32_t starved_ = 0;                    // starved decodes in a row at the settled count
-    double starved_used_[2] = {0, 0};        // CPUs the last two of them used
+    int32_t starved_ = 0;                    // starved decodes in a row at the settled count (at most 2 counted)
+    double starved_used_[2] = {0, 0};        // CPUs the last two of them used, the latest first
     int32_t probe_threads_ = 0, probe_left_ = 0, probe_extra_ = 0;
     std::vector<ThreadObservation> probe_obs_;
     int32_t down_gap_ = 4, down_wait_ = 0;
