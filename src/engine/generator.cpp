@@ -191,6 +191,7 @@ int32_t Generator::pick(SeqState & st, int32_t row, llama_context * ctx) {
 void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Context::Lock & target,
                             llama_memory_t mem_dft) {
     const double t_start = now_s();
+    step_shape_ = -2;  // until this step's batch is known (a step with nothing to do compares with none)
     const int32_t n_ctx = (int32_t) tgt_->params().n_ctx_seq;
     std::vector<int32_t> active;
     bool any_auto = false, any_fixed = false, any_stale = false, any_rowless = false;

@@ -277,8 +277,7 @@ private:
     mutable std::mutex threads_mu_;  // threads_ctl_: adapt_threads() may come from another thread than step()
     std::unique_ptr<ThreadController> threads_ctl_;
     IdleCpuMeter idle_meter_;
-    int32_t threads_now_ = 0;  // the contexts' count now (0: not set by the controller)
-    int32_t threads_ceiling_ = 0;
+    int32_t threads_now_ = 0;            // the contexts' count now (0: not set by the controller)
     std::vector<int64_t> thread_steps_;  // [n]: steps run with n threads
     int64_t step_shape_ = -2;            // the last step's verify rows and sequences; -2: not comparable
     bool threads_trial_ = false;         // the step runs with a count the controller only tries

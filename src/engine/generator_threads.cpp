@@ -21,13 +21,13 @@ void Generator::adapt_threads(bool on) {
     const std::lock_guard<std::mutex> guard(threads_mu_);
     if (on == (threads_ctl_ != nullptr)) return;
     if (on) {
-        threads_ceiling_ = (int32_t) tgt_->params().n_threads;
-        threads_ctl_ = std::make_unique<ThreadController>(threads_ceiling_);
-        threads_now_ = threads_ceiling_;
-        thread_steps_.assign((size_t) threads_ceiling_ + 1, 0);
+        const int32_t ceiling = (int32_t) tgt_->params().n_threads;
+        threads_ctl_ = std::make_unique<ThreadController>(ceiling);
+        threads_now_ = ceiling;
+        thread_steps_.assign((size_t) ceiling + 1, 0);
         guessed_ = false;
     } else {
-        set_threads(threads_ceiling_);
+        set_threads(threads_ctl_->n_max());
         threads_ctl_.reset();
     }
 }
@@ -55,7 +55,7 @@ void Generator::guess_threads() {
     guessed_ = true;
     const CpuSnapshot now = cpu_snapshot();
     const double free_cpus = free_cpus_between(exchange_guess_snapshot(now), now, kGuessSeconds);
-    if (free_cpus >= 0 && free_cpus < (double) threads_ceiling_ - 0.5) {
+    if (free_cpus >= 0 && free_cpus < (double) threads_ctl_->n_max() - 0.5) {
         threads_ctl_->start_at((int32_t) std::lround(free_cpus));
     }
 }
@@ -88,7 +88,7 @@ void Generator::observe_threads(int64_t shape, double wall, double cpu) {
     o.shape = shape;
     o.wall = wall;
     o.cpu = cpu;
-    o.idle_cpus = idle_meter_.sample(now_s(), kIdleSampleSeconds);
+    o.idle_cpus = idle_meter_.sample(kIdleSampleSeconds);
     threads_ctl_->observe(o);
 }
 

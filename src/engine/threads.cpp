@@ -110,20 +110,16 @@ CpuSnapshot exchange_guess_snapshot(const CpuSnapshot & now) {
     return before;
 }
 
-double IdleCpuMeter::sample(double now, double min_seconds) {
-#if defined(__linux__)
-    if (t_last_ >= 0 && now - t_last_ < min_seconds) return value_;
-    const double idle = idle_seconds();
-    if (idle < 0) return value_ = -1;
-    if (t_last_ >= 0 && now > t_last_) value_ = std::max(0.0, (idle - idle_last_) / (now - t_last_));
-    t_last_ = now;
-    idle_last_ = idle;
+double IdleCpuMeter::sample(double min_seconds) {
+    if (last_.wall >= 0 && now_s() - last_.wall < min_seconds) return value_;
+    const CpuSnapshot now = cpu_snapshot();
+    if (now.idle < 0) {
+        value_ = -1;
+    } else if (last_.idle >= 0 && now.wall > last_.wall) {
+        value_ = std::max(0.0, (now.idle - last_.idle) / (now.wall - last_.wall));
+    }
+    last_ = now;
     return value_;
-#else
-    (void) now;
-    (void) min_seconds;
-    return -1;
-#endif
 }
 
 int32_t default_threads() {

@@ -31,12 +31,13 @@ CpuSnapshot exchange_guess_snapshot(const CpuSnapshot & now);
 // elsewhere unknown). Counters tick 100 times a second, so a value needs a stretch of time.
 class IdleCpuMeter {
 public:
-    // The idle CPUs averaged since the last value, once at least min_seconds passed since it
-    // (now: a steady clock's seconds); until then the last value; < 0: unknown.
-    double sample(double now, double min_seconds);
+    // The idle CPUs averaged since the last value, once at least min_seconds passed since it;
+    // until then the last value; < 0: unknown.
+    double sample(double min_seconds);
 
 private:
-    double t_last_ = -1, idle_last_ = 0, value_ = -1;
+    CpuSnapshot last_;
+    double value_ = -1;
 };
 
 }  // namespace llama_mtp
