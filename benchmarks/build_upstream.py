@@ -26,6 +26,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("llama-speculative-simple", "llama-completion")
 DEFAULT_DIR = ROOT / "build" / "upstream-default"
+NO_AMX_DIR = ROOT / "build" / "upstream-noamx"
+NO_AMX_FLAGS = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 # llama-server: the vendored extern/ tree leaves tools/ out, so the server is built from the
 # whole pinned tree (same sdist, same patches) by upstream's own top-level CMakeLists.txt.
 SERVER_SRC = ROOT / "build" / "upstream-src"
@@ -70,26 +72,30 @@ def build_rpc(build_dir: Path = RPC_DIR) -> Path:
     return build_dir / "bin"
 
 
-def configure_command(build_dir: Path) -> list[str]:
+def configure_command(build_dir: Path, no_amx: bool = False) -> list[str]:
     # Ninja and ccache change how the build runs, not what it compiles
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     launcher = (["-DCMAKE_C_COMPILER_LAUNCHER=ccache", "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"]
                 if shutil.which("ccache") else [])
+    # On VMs whose cpuid advertises AMX but which trap its instructions, a GGML_NATIVE build dies
+    # with SIGILL on the first quantized multi-row matmul; -mno-amx-* is how such a user builds
+    # upstream at all, and what our own native build does (CMakeLists.txt).
+    amx = [f"-DCMAKE_{lang}_FLAGS={NO_AMX_FLAGS}" for lang in ("C", "CXX")] if no_amx else []
     return ["cmake", "-S", str(ROOT / "benchmarks" / "upstream"), "-B", str(build_dir),
-            "-DCMAKE_BUILD_TYPE=Release", *generator, *launcher]
+            "-DCMAKE_BUILD_TYPE=Release", *amx, *generator, *launcher]
 
 
-def build(build_dir: Path = DEFAULT_DIR) -> Path:
+def build(build_dir: Path = DEFAULT_DIR, no_amx: bool = False) -> Path:
     subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch_llama_cpp.py")], check=True,
                    stdout=subprocess.DEVNULL)
     if not (build_dir / "CMakeCache.txt").exists():
-        subprocess.run(configure_command(build_dir), check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(configure_command(build_dir, no_amx), check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["cmake", "--build", str(build_dir), "--target", *TARGETS, "-j", str(os.cpu_count() or 2)],
                    check=True, stdout=subprocess.DEVNULL)
     return build_dir / "bin"
 
 
-def reference_config(build_dir: Path = DEFAULT_DIR) -> dict[str, Any]:
+def reference_config(build_dir: Path = DEFAULT_DIR, no_amx: bool = False) -> dict[str, Any]:
     """What the reference build really is: the configure command, the cache values that decide
     speed, and the flags ggml's CPU backend was compiled with."""
     cache = (build_dir / "CMakeCache.txt").read_text()
@@ -101,7 +107,7 @@ def reference_config(build_dir: Path = DEFAULT_DIR) -> dict[str, Any]:
         text = ninja.read_text()
         m = re.search(r"build \S*ggml-cpu\.dir/ggml-cpu/ggml-cpu\.c\.o:.*?\n(?:  .*\n)*?  FLAGS = (.*)\n", text)
         flags = m.group(1) if m else ""
-    command = " ".join(configure_command(build_dir)).replace(str(ROOT) + "/", "")
+    command = " ".join(configure_command(build_dir, no_amx)).replace(str(ROOT) + "/", "")
     return {"configure": command, "cache": values, "ggml_cpu_flags": flags}
 
 
@@ -111,6 +117,9 @@ def main() -> int:
     parser.add_argument("--server", action="store_true", help="build llama-server instead (build/upstream-server)")
     parser.add_argument("--rpc", action="store_true",
                         help="build rpc-server and the programs with GGML_RPC=ON instead (build/upstream-rpc)")
+    parser.add_argument("--no-amx", action="store_true",
+                        help=f"compile with {NO_AMX_FLAGS} (build/upstream-noamx): for VMs that advertise AMX "
+                             "but trap it, where the default build dies with SIGILL")
     args = parser.parse_args()
     if args.rpc:
         print(build_rpc())
@@ -120,8 +129,9 @@ def main() -> int:
         print(build_server())
         print(" ".join(server_configure_command()).replace(str(ROOT) + "/", ""))
         return 0
-    print(build(args.build_dir))
-    print(json.dumps(reference_config(args.build_dir), indent=2))
+    build_dir = NO_AMX_DIR if args.no_amx and args.build_dir == DEFAULT_DIR else args.build_dir
+    print(build(build_dir, args.no_amx))
+    print(json.dumps(reference_config(build_dir, args.no_amx), indent=2))
     return 0
 
 

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build/engine}"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLAMA_MTP_PYTHON=OFF -DLLAMA_MTP_ENGINE_TESTS=ON
-cmake --build "$build" --target engine_tests gguf_fuzz
+cmake --build "$build" --target engine_tests upstream_parity gguf_fuzz
 models="$(python -c 'from llama_mtp.testing import tiny_mtp_model as t; print("hybrid=%s,dense=%s" % (t(kind="hybrid"), t(kind="dense")))')"
 # gguf_fuzz's inputs: the Python fuzzer's seeded mutations of both tiny models, as files
 corpus="$(mktemp -d)"

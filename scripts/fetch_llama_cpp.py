@@ -20,6 +20,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import strict_patch  # noqa: E402
+
 SDIST_NAME = "llama-cpp-python"
 SDIST_VERSION = "0.3.36"
 SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
@@ -59,18 +62,15 @@ def stamp_text() -> str:
     return "\n".join(lines) + "\n"
 
 
-def apply_patches(tree: Path) -> None:
+def apply_patches(tree: Path, annotate: bool = False) -> None:
+    """The patches in name order, each exactly where it says (strict_patch: no fuzz, an offset
+    of a few lines at most, in the function its hunk header names). annotate: write each hunk's
+    function into its header first (for a patch made without, against this very tree)."""
     for patch in patches():
-        # git apply works outside a repository; patch(1) is the fallback
-        for cmd in (["git", "apply", "-p1", str(patch)], ["patch", "-p1", "-i", str(patch)]):
-            try:
-                result = subprocess.run(cmd, cwd=tree, capture_output=True, text=True)
-            except FileNotFoundError:
-                continue
-            if result.returncode == 0:
-                break
-        else:
-            raise SystemExit(f"could not apply {patch.name} to {tree}")
+        try:
+            (strict_patch.annotate if annotate else strict_patch.apply)(tree, patch)
+        except strict_patch.PatchError as e:
+            raise SystemExit(f"could not apply {patch.name} to {tree}: {e}") from e
 
 
 def is_current(dest: Path) -> bool:
@@ -110,7 +110,7 @@ def download_sdist(workdir: Path) -> Path:
     return sdists[0]
 
 
-def extract(sdist: Path, dest: Path, keep: tuple[str, ...] | None = KEEP) -> None:
+def extract(sdist: Path, dest: Path, keep: tuple[str, ...] | None = KEEP, annotate: bool = False) -> None:
     """Extract the pinned tree (the entries in keep; None: all of it) and apply the patches."""
     actual = sha256_of(sdist)
     if actual != SDIST_SHA256:
@@ -129,7 +129,7 @@ def extract(sdist: Path, dest: Path, keep: tuple[str, ...] | None = KEEP) -> Non
             member.name = rel
             members.append(member)
         tar.extractall(staging, members=members, filter="data")
-    apply_patches(staging)
+    apply_patches(staging, annotate)
     (staging / STAMP).write_text(stamp_text())
     shutil.rmtree(dest, ignore_errors=True)
     staging.rename(dest)
@@ -142,8 +142,17 @@ def main() -> int:
     parser.add_argument("--force", action="store_true", help="refetch even if current")
     parser.add_argument("--all", action="store_true",
                         help="the whole tree (tools/server included): for benchmarks/ references, not the build")
+    parser.add_argument("--annotate-patches", action="store_true",
+                        help="write each hunk's function into extern/patches' @@ lines (after making a patch), "
+                             "then fetch as usual")
     args = parser.parse_args()
     dest: Path = args.dest.resolve()
+    if args.annotate_patches:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            extract(args.sdist or download_sdist(Path(tmp)), dest, annotate=True)
+        print(f"patches annotated; llama.cpp {LLAMA_CPP_COMMIT} extracted to {dest}")
+        return 0
     if args.all:
         if (dest / STAMP).is_file() and (dest / "tools" / "server").is_dir() and not args.force:
             print(f"{dest} already holds the whole llama.cpp {LLAMA_CPP_COMMIT} tree")

@@ -14,48 +14,6 @@
 
 namespace llama_mtp {
 
-namespace {
-
-// Maximum of a block; independent lanes so that the compiler vectorizes it.
-float block_max(const float * x, int32_t n) {
-    constexpr int32_t kLanes = 16;
-    float lane[kLanes];
-    for (float & l : lane) l = -INFINITY;
-    int32_t i = 0;
-    for (; i + kLanes <= n; i += kLanes) {
-        for (int32_t j = 0; j < kLanes; ++j) {
-            lane[j] = x[i + j] > lane[j] ? x[i + j] : lane[j];
-        }
-    }
-    float m = -INFINITY;
-    for (; i < n; ++i) m = x[i] > m ? x[i] : m;
-    for (float l : lane) m = l > m ? l : m;
-    return m;
-}
-
-}  // namespace
-
-int32_t argmax(const float * x, int32_t n) {
-    // Greedy picks run over the whole vocabulary for every verify row (262 144 logits on
-    // Gemma): one vectorized pass of block maxima, then a scan of the first best block only.
-    constexpr int32_t kBlock = 2048;
-    float best = -INFINITY;
-    int32_t best_block = -1;
-    for (int32_t b = 0; b < n; b += kBlock) {
-        const float m = block_max(x + b, std::min(kBlock, n - b));
-        if (m > best) {
-            best = m;
-            best_block = b;
-        }
-    }
-    if (best_block < 0) return 0;  // empty, or nothing above -inf
-    const int32_t end = std::min(best_block + kBlock, n);
-    for (int32_t t = best_block; t < end; ++t) {
-        if (x[t] == best) return t;
-    }
-    return best_block;
-}
-
 Generator::Generator(std::shared_ptr<Context> target, std::shared_ptr<Context> draft,
                      const std::vector<std::vector<int32_t>> & prompts, const GenConfig & cfg)
     : target_(std::move(target)), draft_(std::move(draft)), cfg_(cfg) {
@@ -165,10 +123,18 @@ std::vector<std::vector<int32_t>> Generator::step() {
         // each step's cost: fewer, longer steps save it. Prefills (add()) are not.
         between_steps_ = last_step_end_ > 0 ? t0 - last_step_end_ : 0.0;
         step_locked(out, target, mem_dft);
-        last_step_end_ = now_s();
-        t_gen += last_step_end_ - t0;
+        const double t1 = now_s();
+        const bool prompts_only = step_shape_ == -1;  // the last batches of new prompts, nothing verified
+        if (prompts_only) {                           // timed as a prefill in add() is
+            t_prompt_last_ = t1 - t0;
+            t_prompt += t_prompt_last_;
+            last_step_end_ = 0;
+        } else {
+            last_step_end_ = t1;
+            t_gen += t1 - t0;
+        }
         if (adapting) {
-            wall = last_step_end_ - t0;
+            wall = t1 - t0;
             cpu = process_cpu_seconds() - cpu0;
             shape = step_shape_;
         }
@@ -329,7 +295,7 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         session_->process_common(*batch_);
     }
     for (int32_t s : joining) finish_prefill(s, use_session);
-    n_steps++;
+    if (!active.empty()) n_steps++;  // a step of new prompts alone is their prefill (step())
     DraftObservation seen;
     const llama_vocab * vocab = llama_model_get_vocab(tgt_->model().get());
     llama_memory_t mem_tgt = target.memory();
@@ -396,16 +362,20 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         }
     }
     const double t_step = now_s() - t_start;
-    t_draft += t_draft_step;
-    t_process += t_process_step;
-    t_verify += t_step - t_draft_step - t_process_step;
-    log_step(active, drafts);
+    if (!active.empty()) {  // a step of new prompts alone is their prefill (prompt time, step())
+        t_draft += t_draft_step;
+        t_process += t_process_step;
+        t_verify += t_step - t_draft_step - t_process_step;
+        log_step(active, drafts);
+    }
     if (ngram_ctl_ && joining.empty() && !active.empty()) {
         double rows = 0;
         for (int32_t s : active) rows += (double) drafts[s]->size();
         ngram_ctl_->observe_cost(rows / (double) active.size(), (t_step - t_draft_step) / (double) active.size());
     }
-    step_shape_ = joining.empty() && n_ngram == 0 ? (int64_t) batch_->size() * 4096 + (int64_t) active.size() : -2;
+    step_shape_ = active.empty()                    ? -1  // new prompts alone: a prefill
+                  : joining.empty() && n_ngram == 0 ? (int64_t) batch_->size() * 4096 + (int64_t) active.size()
+                                                    : -2;
     if (controller_ && any_auto && !seen.drafted.empty()) {
         seen.k = k;
         seen.timed = joining.empty() && n_ngram == 0 && !threads_trial_;

@@ -12,6 +12,7 @@
 #include "context.h"
 #include "draft_control.h"
 #include "grammar.h"
+#include "greedy.h"
 #include "mtp.h"
 #include "ngram_control.h"
 #include "ngram_draft.h"
@@ -63,9 +64,6 @@ struct DrafterTally {
 
 enum class StepDrafter : int8_t { PLAIN = 0, MTP = 1, NGRAM = 2, BOTH = 3 };
 
-// Index of the first maximum of x[0..n) (NaN never wins); 0 when n == 0.
-int32_t argmax(const float * x, int32_t n);
-
 class Generator {
 public:
     // Keeps its contexts alive for its lifetime; draft null: plain decoding.
@@ -77,11 +75,16 @@ public:
     Generator(const Generator &) = delete;
     Generator & operator=(const Generator &) = delete;
 
-    // Prefill prompts into free slots (one target batch, GIL released) and return the slots.
-    // Between steps: the other sequences keep their state.
-    // join_next_step: the prompts go into the next step's batch with the other sequences' verify
-    // rows (what a server wants: one decode instead of two), where the target allows it (not
-    // recurrent or hybrid, and the batch has room); otherwise they are prefilled now.
+    // Put prompts into free slots and return the slots. Between steps: the other sequences keep
+    // their state. A prompt is decoded as llama-completion decodes it (the same KV, the same
+    // first token): in n_batch batches from its first uncached position, the last batch holding
+    // its last token, whose logits give the first token. That last batch joins the next step
+    // when the step has room for it, and the batches before it are decoded now (GIL released).
+    // join_next_step: join beside other sequences' verify rows too (what a server wants: one
+    // decode instead of two). Where the last batch cannot join, and always on a recurrent or
+    // hybrid target (whose state before the last token is kept for a chat's next turn, see
+    // add()), everything but the last token is decoded now and the last token goes into the
+    // sequence's first verify batch (the layout of upstream's speculative-simple).
     std::vector<int32_t> add(const std::vector<std::vector<int32_t>> & prompts, const std::vector<SeqConfig> & cfgs,
                              bool join_next_step = false);
     // Stop sequence s now (finish reason "cancelled"); its slot stays taken until release().
@@ -214,8 +217,13 @@ private:
     // A joining sequence's prompt was decoded (processed: by the draft context too).
     void finish_prefill(int32_t s, bool processed);
     void check_prompt(const std::vector<int32_t> & p) const;
-    void prefill(const std::vector<int32_t> & slots, const std::vector<std::vector<int32_t>> & prompts,
-                 const Context::Lock & target);
+    // Decodes prompt i from its slot's prefill_pos up to ends[i]; the sequences whose last batch
+    // does not join the next step (joins[i] false) are ready to draft afterwards.
+    // Returns how many tokens it decoded.
+    int64_t prefill(const std::vector<int32_t> & slots, const std::vector<std::vector<int32_t>> & prompts,
+                    const std::vector<size_t> & ends, const std::vector<bool> & joins, const Context::Lock & target);
+    // The most rows one active sequence adds to a step's batch (its last token and a draft).
+    int64_t step_rows_per_sequence() const;
     int32_t pick(SeqState & st, int32_t row, llama_context * ctx);
     void step_locked(std::vector<std::vector<int32_t>> & out, const Context::Lock & target, llama_memory_t mem_dft);
     // This step's n-gram drafts (SeqState::ngram_draft) of the active sequences; k: the MTP
@@ -279,8 +287,9 @@ private:
     IdleCpuMeter idle_meter_;
     int32_t threads_now_ = 0;            // the contexts' count now (0: not set by the controller)
     std::vector<int64_t> thread_steps_;  // [n]: steps run with n threads
-    int64_t step_shape_ = -2;            // the last step's verify rows and sequences; -2: not comparable
-    bool threads_trial_ = false;         // the step runs with a count the controller only tries
+    // the last step's verify rows and sequences; -1: prompts only (a prefill); -2: not comparable
+    int64_t step_shape_ = -2;
+    bool threads_trial_ = false;  // the step runs with a count the controller only tries
     // before the first decode: the CPUs that were free to this process lately (guess_threads)
     bool guessed_ = false;
     void guess_threads();

@@ -63,7 +63,10 @@ class Job:
         # set by the scheduler: the slot, prompt tokens reused from its KV, the steps it took part
         # in, when its prompt was decoded and when it finished, its tokens and text
         self.slot = -1
-        self.joined = False  # admitted to join a step's batch (whose decode of it gives its first token)
+        # the next step decodes its prompt's last batch, whose last row gives its first token; in a
+        # step that verified nothing (its prefill), n_prompt_step_tokens it gave
+        self.prompt_pending = False
+        self.n_prompt_step_tokens = 0
         self.n_cached = 0
         self.first_step = self.last_step = self.first_draft = 0
         self.t_admitted = self.prompt_seconds = self.t_done = 0.0

@@ -64,11 +64,13 @@ class SteppingThread:
         return not theirs and all(id(j) in mine for j in also)
 
     def _admit(self, jobs: list[Job], *, raise_errors: bool, join: bool, own: Sequence[Job] = ()) -> None:
-        """Decode the new jobs' prompts together; a job whose prompt is refused gets its error.
-        join: in the next step's batch, whose decode of each prompt's last token gives its first
-        token (the server's time to first token); else now (a caller's eager admission: its
-        generation time then starts after the prompt). The native layer prefills apart anyway
-        where the prompts do not fit the step's batch or the target is recurrent/hybrid.
+        """Place the new jobs' prompts; a job whose prompt is refused gets its error. Each prompt
+        is decoded as llama-completion decodes it: its last batch, whose last row gives its first
+        token, goes into the next step (alone there when no sequence verifies, where its time
+        counts as prompt time; join: beside the other sequences' verify rows too, the server's
+        time to first token). The batches before it are decoded now; the native layer decodes
+        all but the last token now where the last batch cannot join (no room in the step's
+        batch; a recurrent/hybrid target, whose state before it is kept for a chat's next turn).
         A job leaves the queue when it is placed in a slot (or refused), not before."""
         ready = [job for job in jobs if not self._drop_if_cancelled(job)]
         if not ready:
@@ -80,27 +82,27 @@ class SteppingThread:
         t0 = time.perf_counter()
         try:
             self._place(ready, gen.add_sequences([j.tokens for j in ready], [j.sequence for j in ready],  # type: ignore[misc]
-                                                 join_next_step=join), t0, join)
+                                                 join_next_step=join), t0)
         except InvalidArgumentError:  # one of them (its prompt, its grammar): find it, admit the others
             if raise_errors and len(ready) == 1:
                 raise
             for job in ready:
                 try:
                     self._place([job], gen.add_sequences([job.tokens], [job.sequence],  # type: ignore[list-item]
-                                                         join_next_step=join), time.perf_counter(), join)
+                                                         join_next_step=join), time.perf_counter())
                 except InvalidArgumentError as e:
                     if raise_errors:
                         raise
                     self._fail_pending(job, e)
 
-    def _place(self, jobs: list[Job], slots: list[int], t0: float, joined: bool) -> None:
+    def _place(self, jobs: list[Job], slots: list[int], t0: float) -> None:
         gen = self._gen()
         now = time.perf_counter()
         cached = gen.n_cached
-        joining = set(gen.joining_slots) if joined else set()  # not where the native layer prefilled apart
+        joining = set(gen.joining_slots)  # the next step decodes their prompt's last batch
         n_drafts = gen.n_draft_lengths  # one entry per step with a follower of the adaptive length
         for slot, job in zip(slots, jobs, strict=True):
-            job.slot, job.n_cached, job.joined = slot, cached[slot], slot in joining
+            job.slot, job.n_cached, job.prompt_pending = slot, cached[slot], slot in joining
             job.first_step = job.last_step = gen.n_steps
             job.first_draft = n_drafts
             job.drafter_stats = gen.drafter_stats
@@ -151,15 +153,22 @@ class SteppingThread:
         if gen.active_slots:
             gen.set_interruptible(self._only_own(own))
             t0 = time.perf_counter()
+            steps_before = gen.n_steps
             new_tokens = gen.step()
-            self.stats.steps += 1
+            t1 = time.perf_counter()
+            prompts_only = gen.n_steps == steps_before  # nothing verified: the new prompts' prefill
+            self.stats.steps += not prompts_only
             n_new = sum(len(new_tokens[s]) for s in jobs)
             self.stats.tokens_generated += n_new
-            self.stats.recent.append((time.perf_counter(), n_new))
+            self.stats.recent.append((t1, n_new))
             for slot, job in jobs.items():
                 job.n_generated += len(new_tokens[slot])
-                if job.joined and job.first_step == gen.n_steps - 1:
-                    job.prompt_seconds += time.perf_counter() - t0  # its prompt was decoded in this step
+                if job.prompt_pending:  # its prompt's last batch was decoded in this step
+                    job.prompt_pending = False
+                    job.prompt_seconds += t1 - t0
+                    if prompts_only:  # its generation starts after it, as after a prefill in add()
+                        job.t_admitted = t1
+                        job.n_prompt_step_tokens = len(new_tokens[slot])
         self._collect(gen, jobs)
 
     def _collect(self, gen: Generator, jobs: dict[int, Job]) -> None:

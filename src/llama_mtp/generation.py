@@ -76,13 +76,17 @@ class Generation:
     drafter_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
     step_drafters: list[str] = field(default_factory=list)
     step_draft_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    # tokens that came with the prompt (its last row's pick, as llama-completion's first token),
+    # before generation_seconds began
+    n_prompt_step_tokens: int = 0
     prompt_tokens_per_s: float = field(init=False)
     tokens_per_s: float = field(init=False)
 
     def __post_init__(self) -> None:
         n_decoded = self.n_prompt_tokens - self.n_cached_tokens
         self.prompt_tokens_per_s = n_decoded / self.prompt_seconds if self.prompt_seconds > 0 else 0.0
-        self.tokens_per_s = len(self.tokens) / self.generation_seconds if self.generation_seconds > 0 else 0.0
+        n_loop = len(self.tokens) - self.n_prompt_step_tokens
+        self.tokens_per_s = n_loop / self.generation_seconds if self.generation_seconds > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,7 @@ def _generation_of(job: StreamJob, t_iter: float) -> Generation:
                       controller=job.controller, draft_seconds=job.t_draft, verify_seconds=job.t_verify,
                       process_seconds=job.t_process, n_cached_tokens=job.n_cached,
                       drafter_stats=job.drafter_stats, step_drafters=job.step_drafters,
-                      step_draft_lengths=job.step_draft_lengths)
+                      step_draft_lengths=job.step_draft_lengths, n_prompt_step_tokens=job.n_prompt_step_tokens)
 
 
 def _cancel(jobs: list[StreamJob]) -> None:

@@ -18,6 +18,9 @@ AUTO_DRAFT_MAX = 6
 DraftLength = int | Literal["auto"]
 
 
+UPSTREAM_N_UBATCH = 512
+
+
 def draft_ceiling(n_draft_max: DraftLength) -> int:
     """The longest draft a setting allows: n_draft_max itself, or AUTO_DRAFT_MAX for "auto"."""
     if n_draft_max == "auto":
@@ -73,7 +76,9 @@ def context_sizes(model: Model, *, longest_draft: int, n_seq: int, n_ctx: int, n
     total_ctx = n_ctx * n_seq
     batch = min(max(n_batch, need), total_ctx)
     rollback = model.is_recurrent or model.is_hybrid
-    return MtpContextParams(n_ctx=total_ctx, n_batch=batch, n_ubatch=batch, n_seq=n_seq,
+    # llama-completion's physical batch (common_params' n_ubatch): a prompt longer than it is
+    # computed in the same pieces, so its KV and first token are llama-completion's
+    return MtpContextParams(n_ctx=total_ctx, n_batch=batch, n_ubatch=min(batch, UPSTREAM_N_UBATCH), n_seq=n_seq,
                             n_rs_seq=n_draft_max if rollback else 0, n_threads=n_threads)
 
 

@@ -1,0 +1,51 @@
+// The greedy pick over a vocabulary's logits.
+#include "greedy.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace llama_mtp {
+
+namespace {
+
+// Maximum of a block; independent lanes so that the compiler vectorizes it.
+float block_max(const float * x, int32_t n) {
+    constexpr int32_t kLanes = 16;
+    float lane[kLanes];
+    for (float & l : lane) l = -INFINITY;
+    int32_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+        for (int32_t j = 0; j < kLanes; ++j) {
+            lane[j] = x[i + j] > lane[j] ? x[i + j] : lane[j];
+        }
+    }
+    float m = -INFINITY;
+    for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+    for (float l : lane) m = l > m ? l : m;
+    return m;
+}
+
+}  // namespace
+
+int32_t argmax(const float * x, int32_t n) {
+    // Greedy picks run over the whole vocabulary for every verify row (262 144 logits on
+    // Gemma): one vectorized pass of block maxima, then a scan of the first best block only.
+    constexpr int32_t kBlock = 2048;
+    float best = -INFINITY;
+    int32_t best_block = -1;
+    for (int32_t b = 0; b < n; b += kBlock) {
+        const float m = block_max(x + b, std::min(kBlock, n - b));
+        if (m > best) {
+            best = m;
+            best_block = b;
+        }
+    }
+    if (best_block < 0) return 0;  // empty, or nothing above -inf
+    const int32_t end = std::min(best_block + kBlock, n);
+    for (int32_t t = best_block; t < end; ++t) {
+        if (x[t] == best) return t;
+    }
+    return best_block;
+}
+
+}  // namespace llama_mtp
