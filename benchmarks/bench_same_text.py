@@ -2,7 +2,7 @@
 """Plain greedy text: ours against upstream's llama-completion on Gemma-3 270M Q4_K_M.
 
 For each prompt (several languages, code, JSON) and thread count: `llama_mtp.generate(model,
-prompt, max_tokens=N, draft=None, n_threads=T, ignore_eos=True)` against `llama-completion -m
+prompt, max_tokens=N, draft="none", n_threads=T, ignore_eos=True)` against `llama-completion -m
 MODEL -p PROMPT -n N --temp 0 -t T -tb T -no-cnv --no-warmup --no-display-prompt --ignore-eos`,
 built from the same pinned tree with upstream's CMake defaults (build_upstream.py). Prints, per
 prompt, the first divergent token of our text (counted in our tokens) or "same", and the count.
@@ -112,7 +112,7 @@ def main() -> int:
     for name, prompt in PROMPTS.items():
         rows[name] = {}
         for t in threads:
-            g = llama_mtp.generate(model, prompt, max_tokens=args.tokens, draft=None, n_threads=t, ignore_eos=True)
+            g = llama_mtp.generate(model, prompt, max_tokens=args.tokens, draft="none", n_threads=t, ignore_eos=True)
             rows[name][t] = first_divergence(model, list(g.tokens), upstream_text(binary, path, prompt, args.tokens, t))
     print("| prompt | " + " | ".join(f"{t} thread{'s' if t > 1 else ''}" for t in threads) + " |")
     print("|---|" + "---|" * len(threads))

@@ -1,6 +1,7 @@
-"""Exact mode (batch-invariant decoding, patch 0005): every row of a batch gets, bit for bit, the
-logits a one-row batch gives it, on f16 and on quantized models; so speculative greedy output
-equals one-token-at-a-time greedy output even where the logits nearly tie. Without it, the
+"""Exact mode (batch-invariant decoding, patches 0005 and 0007): every row of a batch gets, bit for
+bit, the logits a one-row batch gives it, on f16 and on quantized models, at any thread count;
+so speculative greedy output equals one-token-at-a-time greedy output even where the logits
+nearly tie. Without it, the
 CPU's batch kernels round differently (the rate at which that flips a near-tie is printed, not
 asserted: it is a property of the model and the machine)."""
 
@@ -64,6 +65,46 @@ def test_exact_rows_equal_one_row_batches_bit_for_bit(qtype: str) -> None:
         fast = teacher_forced_logits(model, tokens, rows, exact=False)
         fast_differs.append(f"{rows} rows: max |diff| {np.abs(fast - alone).max():.2g}")
     print(f"{qtype} without exact: " + ", ".join(fast_differs))
+
+
+def long_teacher_forced_logits(model: llama_mtp.Model, tokens: list[int], n_first: int, rows: int, exact: bool,
+                               threads: int = 2) -> np.ndarray:
+    """teacher_forced_logits from position n_first on, after the first n_first tokens in one batch."""
+    ctx = llama_mtp.Context(model, n_ctx=2048, n_batch=1024, n_ubatch=512, n_rs_seq=0, n_threads=threads)
+    batch = llama_mtp.Batch(1024)
+    batch.set_tokens(tokens[:n_first], logits_last=False)
+    ctx.decode(batch, exact=exact)
+    out = []
+    for i in range(n_first, len(tokens), rows):
+        chunk = tokens[i:i + rows]
+        batch.set_tokens(chunk, pos0=i)
+        batch.logits[:] = 1
+        ctx.decode(batch, exact=exact)
+        out += [ctx.get_logits_ith(j).copy() for j in range(len(chunk))]
+    return np.array(out)
+
+
+@pytest.mark.parametrize("qtype", ["F16", "Q4_K_M"])
+def test_exact_rows_past_512_cells_and_8_rows_equal_one_row_batches(qtype: str) -> None:
+    # where the CPU kernels take other paths: a one-row decode splits attention's KV range across
+    # the threads from 512 cells on (patch 0007), K-quant products of 8 rows and more go through
+    # the tiled kernel (patch 0005), attention over 64 rows and more through the tiled one
+    model = llama_mtp.Model(near_tie_model("dense", qtype))
+    tokens = [1] + [300 + (i * 37) % 500 for i in range(1, 700)]
+    alone = long_teacher_forced_logits(model, tokens, 600, 1, exact=True)
+    for rows in (2, 8, 65):
+        batched = long_teacher_forced_logits(model, tokens, 600, rows, exact=True)
+        assert np.array_equal(batched, alone), f"{qtype}, {rows} rows: max |diff| {np.abs(batched - alone).max()}"
+    # and whatever the thread count
+    assert np.array_equal(long_teacher_forced_logits(model, tokens, 600, 8, exact=True, threads=1), alone)
+
+
+def test_exact_is_needed_past_512_cells() -> None:
+    # the test above would be vacuous if fast decoding took the same paths there
+    model = llama_mtp.Model(near_tie_model("dense", "F16"))
+    tokens = [1] + [300 + (i * 37) % 500 for i in range(1, 700)]
+    assert not np.array_equal(long_teacher_forced_logits(model, tokens, 600, 2, exact=False),
+                              long_teacher_forced_logits(model, tokens, 600, 1, exact=False))
 
 
 def test_exact_is_needed_on_repacked_weights() -> None:
