@@ -10,6 +10,9 @@ what batch-invariant decoding (exact=True) and repack=False cost.
 3. Cost on quantized MTP models (the D1024 L8 benchmark shapes, quantized to Q4_K_M by
    llama_mtp.quantize): generate() with n_draft_max=3 and "auto", fast against exact.
 
+Where each drafter's text parts from plain decoding's on the drafts workloads, fast and exact,
+and why: bench_divergence.py.
+
     python benchmarks/bench_exact.py [--rounds 5] [--threads 2] [--json benchmarks/results_exact.json]
 """
 
@@ -63,7 +66,7 @@ def invariance(path: Path, n: int, threads: int) -> dict[str, dict[int, int]]:
     for mode, o in MODES.items():
         model = llama_mtp.Model(path, repack=o["repack"])
         table[mode] = {}
-        for rows in (1, 2, 3, 4, 7):
+        for rows in (1, 2, 3, 4, 7, 8, 16):
             differ = 0
             for p in PROMPTS:
                 g = llama_mtp.generate(model, p, max_tokens=n, mtp=False, ignore_eos=True, n_threads=threads,

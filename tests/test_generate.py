@@ -84,7 +84,8 @@ def test_sampling_is_seeded(model: llama_mtp.Model) -> None:
 @pytest.mark.parametrize("mtp", [True, False])
 def test_eos_stops(tmp_path: Path, kind: str, mtp: bool) -> None:
     # a model whose end-of-sequence id is the 6th word it will write: generation ends there,
-    # also when that word arrives inside an accepted draft; ignore_eos=True goes on past it
+    # also when that word arrives inside an accepted draft; ignore_eos=True never picks it (as
+    # llama.cpp's --ignore-eos, a -inf logit bias) and runs to max_tokens
     spec = tiny_model_spec(kind=kind)  # type: ignore[arg-type]
     plain = llama_mtp.Model(str(tiny_mtp_model(tmp_path / "plain.gguf", kind=kind)))  # type: ignore[arg-type]
     prompt = plain.tokenize("eos")
@@ -96,7 +97,8 @@ def test_eos_stops(tmp_path: Path, kind: str, mtp: bool) -> None:
     s = llama_mtp.stream(m, prompt, max_tokens=12, mtp=mtp)
     assert "".join(s) == g.text == m.detokenize(words[:5])
     past = llama_mtp.generate(m, prompt, max_tokens=12, mtp=mtp, ignore_eos=True)
-    assert past.tokens == words and past.finish_reason == "length"
+    assert past.tokens[:5] == words[:5] and len(past.tokens) == 12 and past.finish_reason == "length"
+    assert not any(m.is_eog(t) for t in past.tokens)
 
 
 def test_errors(model_path: Path) -> None:

@@ -73,6 +73,10 @@ void Generator::init(int32_t n_seq) {
                                    "; it has " + std::to_string(tp.n_rs_seq) + " and " + std::to_string(tp.n_ubatch));
     }
     n_vocab_ = vocab_size(tgt_->model().get());
+    const llama_vocab * vocab = llama_model_get_vocab(tgt_->model().get());
+    for (int32_t t = 0; t < n_vocab_; ++t) {
+        if (llama_vocab_is_eog(vocab, t)) eog_tokens_.push_back(t);
+    }
     use_ = std::make_unique<ContextUse>(tgt_);
     if (draft_) {
         MtpConfig mc{n_seq, cfg_.n_draft_max, cfg_.n_min, cfg_.p_min};
@@ -145,6 +149,10 @@ std::vector<std::vector<int32_t>> Generator::step() {
 }
 
 int32_t Generator::pick(SeqState & st, int32_t row, llama_context * ctx) {
+    if (st.cfg.ignore_eos) {  // before any sampler reads the row
+        float * logits = llama_get_logits_ith(ctx, row);
+        for (const int32_t t : eog_tokens_) logits[t] = -INFINITY;
+    }
     if (st.grammar_sampler) {
         return grammar_sample(st.grammar_sampler.get(), ctx, row);
     }

@@ -30,6 +30,8 @@ struct SeqConfig {
     int32_t max_tokens = 128;
     SamplerParams sampling;  // temperature <= 0: greedy (the loop's own argmax, or the grammar's)
     uint32_t seed = LLAMA_DEFAULT_SEED;
+    // as llama.cpp's --ignore-eos (a -inf logit bias): end-of-generation tokens are never
+    // picked, so the sequence runs to max_tokens
     bool ignore_eos = false;
     std::vector<std::string> stop;           // the sequence ends where one of these appears in its text
     int32_t n_draft = -1;                    // -1: the generator's length (adaptive or n_draft_max); 0: none
@@ -277,6 +279,7 @@ private:
     Context * tgt_;
     GenConfig cfg_;
     int32_t n_vocab_ = 0;
+    std::vector<int32_t> eog_tokens_;  // the vocabulary's end-of-generation tokens (ignore_eos)
     std::vector<SeqState> seqs_;
     std::unique_ptr<common_batch> batch_;
     std::unique_ptr<ContextUse> use_;  // released with the generator, also when prefill throws

@@ -138,7 +138,8 @@ def generate(model: ModelLike, prompt: Prompt | Prompts, *, max_tokens: int = _D
     most default_threads(), fewer while other processes keep cores busy); a number is that count. temperature 0 is greedy; otherwise top_k, top_p, min_p and seed
     shape the sampler. stop: a string or strings that end a sequence (not included in the
     text). add_special: add BOS/EOS as the model's tokenizer does; parse_special: read special
-    tokens (e.g. "<|im_start|>") in text prompts. ignore_eos: go on past end-of-generation tokens.
+    tokens (e.g. "<|im_start|>") in text prompts. ignore_eos: never pick an end-of-generation
+    token (llama.cpp's --ignore-eos: a -inf logit bias), so the text runs to max_tokens.
     grammar: a llama_mtp.Grammar (GBNF, or Grammar.from_json_schema) that every sampled token,
     drafted ones included, must follow: verification samples through it.
     exact: every decode runs batch-invariant (each row computed as a one-row batch would be), so
