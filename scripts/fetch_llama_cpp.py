@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -131,8 +133,26 @@ def extract(sdist: Path, dest: Path, keep: tuple[str, ...] | None = KEEP, annota
         tar.extractall(staging, members=members, filter="data")
     apply_patches(staging, annotate)
     (staging / STAMP).write_text(stamp_text())
+    carry_times(dest, staging)
     shutil.rmtree(dest, ignore_errors=True)
     staging.rename(dest)
+
+
+def carry_times(old: Path, new: Path) -> None:
+    """A file the last fetch left as it is now keeps that fetch's time (nothing rebuilds it);
+    every other file gets the present time. Without this a file extracted with the archive's
+    old time (a patch withdrawn, or no longer touching it) would look older than the objects
+    built from its patched version, and a build would keep them."""
+    now = time.time()
+    for path in new.rglob("*"):
+        if not path.is_file() or path.is_symlink():
+            continue
+        before = old / path.relative_to(new)
+        if before.is_file() and before.stat().st_size == path.stat().st_size and \
+                before.read_bytes() == path.read_bytes():
+            os.utime(path, ns=(before.stat().st_atime_ns, before.stat().st_mtime_ns))
+        else:
+            os.utime(path, (now, now))
 
 
 def main() -> int:

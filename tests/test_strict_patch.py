@@ -1,4 +1,5 @@
-"""scripts/strict_patch.py: extern/patches apply only exactly where they say."""
+"""scripts/strict_patch.py and fetch_llama_cpp.py: extern/patches apply only exactly where they say, and a
+refetch dates the files it changed."""
 
 from __future__ import annotations
 
@@ -115,3 +116,28 @@ def test_annotate_writes_the_heading_git_would(tmp_path: Path) -> None:
     strict_patch.annotate(tree, patch)
     assert "@@ static int draft_mtp(int n_max) {" in patch.read_text()
     assert CHANGE in (tree / "src" / "spec.cpp").read_text()
+
+
+def test_a_refetch_dates_only_what_changed(tmp_path: Path) -> None:
+    # a withdrawn patch brings a file back to the archive's content and old time: it must look
+    # new to the build, while untouched files keep their times (no rebuild)
+    import os
+
+    import fetch_llama_cpp
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    for tree in (old, new):
+        (tree / "src").mkdir(parents=True)
+    (old / "src" / "same.c").write_text("int a;\n")
+    (old / "src" / "patched.c").write_text("int b = 1;  /* patched */\n")
+    os.utime(old / "src" / "same.c", (1_000_000, 1_000_000))
+    os.utime(old / "src" / "patched.c", (2_000_000, 2_000_000))
+    (new / "src" / "same.c").write_text("int a;\n")
+    (new / "src" / "patched.c").write_text("int b = 0;\n")
+    (new / "src" / "added.c").write_text("int c;\n")
+    for name in ("same.c", "patched.c", "added.c"):
+        os.utime(new / "src" / name, (500, 500))  # the archive's times
+    fetch_llama_cpp.carry_times(old, new)
+    assert (new / "src" / "same.c").stat().st_mtime == 1_000_000
+    assert (new / "src" / "patched.c").stat().st_mtime > 2_000_000
+    assert (new / "src" / "added.c").stat().st_mtime > 2_000_000

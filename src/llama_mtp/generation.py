@@ -80,6 +80,8 @@ class Generation:
     # before generation_seconds began
     n_prompt_step_tokens: int = 0
     prompt_tokens_per_s: float = field(init=False)
+    # the loop's speed: the tokens after those that came with the prompt, over
+    # generation_seconds (llama-completion's "eval time" counts the same decodes)
     tokens_per_s: float = field(init=False)
 
     def __post_init__(self) -> None:
