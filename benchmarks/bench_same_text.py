@@ -71,15 +71,18 @@ def upstream_text(binary: Path, model: Path, prompt: str, n: int, threads: int) 
 
 def reference(model: Path) -> tuple[Path, str]:
     """llama-completion from upstream's default build, or its -mno-amx build where AMX traps."""
+    def command(build_dir: Path, no_amx: bool) -> str:
+        return " ".join(build_upstream.configure_command(build_dir, no_amx)).replace(str(build_upstream.ROOT) + "/", "")
+
     binary = build_upstream.build() / "llama-completion"
     try:
         upstream_text(binary, model, "Hello", 2, 1)
-        return binary, " ".join(build_upstream.configure_command(build_upstream.DEFAULT_DIR))
+        return binary, command(build_upstream.DEFAULT_DIR, False)
     except subprocess.CalledProcessError as e:
         if e.returncode not in (-4, 132):  # SIGILL
             raise
     binary = build_upstream.build(build_upstream.NO_AMX_DIR, no_amx=True) / "llama-completion"
-    return binary, " ".join(build_upstream.configure_command(build_upstream.NO_AMX_DIR, no_amx=True)) + \
+    return binary, command(build_upstream.NO_AMX_DIR, True) + \
         "  (the default build dies with SIGILL here: AMX advertised, trapped)"
 
 
