@@ -6,7 +6,8 @@ vendor/llama.cpp), downloaded by package name with pip in hash-checking mode.
 Idempotent: does nothing when extern/llama.cpp already holds the pinned commit with the
 current patches. Only what our build (and the upstream reference programs for benchmarks)
 needs is kept. The patches in extern/patches/ (each one says why it exists) are applied
-in name order; the tree is never edited by hand.
+in name order, strictly (strict_patch.py: exactly where each hunk says, in the function it
+names, or the fetch fails); the tree is never edited by hand.
 """
 
 from __future__ import annotations
