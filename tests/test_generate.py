@@ -99,6 +99,9 @@ def test_eos_stops(tmp_path: Path, kind: str, mtp: bool) -> None:
     past = llama_mtp.generate(m, prompt, max_tokens=12, mtp=mtp, ignore_eos=True)
     assert past.tokens[:5] == words[:5] and len(past.tokens) == 12 and past.finish_reason == "length"
     assert not any(m.is_eog(t) for t in past.tokens)
+    for seed in range(4):  # sampled too (the bias comes before the sampler chain)
+        sampled = llama_mtp.generate(m, prompt, max_tokens=12, mtp=mtp, ignore_eos=True, temperature=1.5, seed=seed)
+        assert len(sampled.tokens) == 12 and not any(m.is_eog(t) for t in sampled.tokens)
 
 
 def test_errors(model_path: Path) -> None:

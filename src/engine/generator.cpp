@@ -149,17 +149,14 @@ std::vector<std::vector<int32_t>> Generator::step() {
 }
 
 int32_t Generator::pick(SeqState & st, int32_t row, llama_context * ctx) {
-    if (st.cfg.ignore_eos) {  // before any sampler reads the row
-        float * logits = llama_get_logits_ith(ctx, row);
-        for (const int32_t t : eog_tokens_) logits[t] = -INFINITY;
-    }
     if (st.grammar_sampler) {
         return grammar_sample(st.grammar_sampler.get(), ctx, row);
     }
     if (st.sampler) {
         return llama_sampler_sample(st.sampler.get(), ctx, row);
     }
-    return argmax(llama_get_logits_ith(ctx, row), n_vocab_);
+    const float * logits = llama_get_logits_ith(ctx, row);
+    return st.cfg.ignore_eos ? argmax_except(logits, n_vocab_, eog_tokens_) : argmax(logits, n_vocab_);
 }
 
 void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Context::Lock & target,

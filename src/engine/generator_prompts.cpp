@@ -94,9 +94,11 @@ std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & pr
         st.cfg = c;
         validate_sampler_params(c.sampling);
         if (c.grammar) {
-            st.grammar_sampler = new_grammar_sampler(tgt_->model().get(), c.sampling, c.seed, *c.grammar);
+            st.grammar_sampler = new_grammar_sampler(tgt_->model().get(), c.sampling, c.seed, *c.grammar,
+                                                     c.ignore_eos ? eog_tokens_ : std::vector<int32_t>{});
         } else if (c.sampling.temperature > 0.0f) {
-            st.sampler = new_sampler_chain(c.sampling, c.seed);
+            st.sampler =
+                new_sampler_chain(c.sampling, c.seed, n_vocab_, c.ignore_eos ? eog_tokens_ : std::vector<int32_t>{});
         }
         st.prompt = prompts[i];
         st.n_prompt = (int32_t) prompts[i].size();

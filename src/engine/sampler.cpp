@@ -22,11 +22,23 @@ void validate_sampler_params(const SamplerParams & p) {
     }
 }
 
-SamplerPtr new_sampler_chain(const SamplerParams & p, uint32_t seed) {
+std::vector<llama_logit_bias> ban(const std::vector<int32_t> & tokens) {
+    std::vector<llama_logit_bias> bias;
+    for (const int32_t t : tokens) bias.push_back({t, -INFINITY});
+    return bias;
+}
+
+SamplerPtr new_sampler_chain(const SamplerParams & p, uint32_t seed, int32_t n_vocab,
+                             const std::vector<int32_t> & banned) {
     validate_sampler_params(p);
     llama_sampler_chain_params cp = llama_sampler_chain_default_params();
     cp.no_perf = true;
     SamplerPtr chain(llama_sampler_chain_init(cp));
+    if (!banned.empty()) {
+        const auto bias = ban(banned);
+        llama_sampler_chain_add(chain.get(),
+                                llama_sampler_init_logit_bias(n_vocab, (int32_t) bias.size(), bias.data()));
+    }
     if (p.temperature <= 0.0f) {
         llama_sampler_chain_add(chain.get(), llama_sampler_init_greedy());
         return chain;
