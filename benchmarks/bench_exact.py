@@ -9,7 +9,8 @@ what batch-invariant decoding (exact=True) and repack=False cost.
    processing, and a verify decode of 4 and 7 rows (logits on every row), fast / exact /
    repack=False, in interleaved rounds (medians).
 3. Cost on quantized MTP models (the D1024 L8 benchmark shapes, quantized to Q4_K_M by
-   llama_mtp.quantize): generate() with n_draft_max=3 and "auto", fast against exact.
+   llama_mtp.quantize): generate() with MTP drafts (draft="mtp"), n_draft_max=3 and "auto", fast
+   against exact.
 
 Where each drafter's text parts from plain decoding's on the drafts workloads, fast and exact,
 and why: bench_divergence.py.
@@ -132,7 +133,7 @@ def mtp_costs(rounds: int, threads: int) -> dict[str, dict[str, float]]:
         for n_draft in (3, "auto"):
             for exact in (False, True):
                 def measure(n_draft: int | str = n_draft, exact: bool = exact, model: llama_mtp.Model = model) -> float:
-                    g = llama_mtp.generate(model, "x", max_tokens=128, n_draft_max=n_draft,  # type: ignore[arg-type]
+                    g = llama_mtp.generate(model, "x", max_tokens=128, draft="mtp", n_draft_max=n_draft,  # type: ignore[arg-type]
                                            n_threads=threads, exact=exact)
                     return g.tokens_per_s
                 arms[f"n={n_draft} {'exact' if exact else 'fast'}"] = measure
