@@ -38,12 +38,17 @@ def near_tie_model(kind: str, qtype: str) -> Path:
     return _models[(kind, qtype)]
 
 
-def teacher_forced_logits(model: llama_mtp.Model, tokens: list[int], rows: int, exact: bool) -> np.ndarray:
-    """The logits of every position of `tokens`, decoded `rows` at a time."""
-    ctx = llama_mtp.Context(model, n_ctx=512, n_batch=64, n_rs_seq=0)
-    batch = llama_mtp.Batch(64)
+def teacher_forced_logits(model: llama_mtp.Model, tokens: list[int], rows: int, exact: bool, *, n_first: int = 0,
+                          threads: int | None = None) -> np.ndarray:
+    """The logits of every position of `tokens` from n_first on, decoded `rows` at a time after
+    the first n_first tokens in one batch."""
+    ctx = llama_mtp.Context(model, n_ctx=2048, n_batch=1024, n_ubatch=512, n_rs_seq=0, n_threads=threads)
+    batch = llama_mtp.Batch(1024)
+    if n_first:
+        batch.set_tokens(tokens[:n_first], logits_last=False)
+        ctx.decode(batch, exact=exact)
     out = []
-    for i in range(0, len(tokens), rows):
+    for i in range(n_first, len(tokens), rows):
         chunk = tokens[i:i + rows]
         batch.set_tokens(chunk, pos0=i)
         batch.logits[:] = 1
@@ -67,23 +72,6 @@ def test_exact_rows_equal_one_row_batches_bit_for_bit(qtype: str) -> None:
     print(f"{qtype} without exact: " + ", ".join(fast_differs))
 
 
-def long_teacher_forced_logits(model: llama_mtp.Model, tokens: list[int], n_first: int, rows: int, exact: bool,
-                               threads: int = 2) -> np.ndarray:
-    """teacher_forced_logits from position n_first on, after the first n_first tokens in one batch."""
-    ctx = llama_mtp.Context(model, n_ctx=2048, n_batch=1024, n_ubatch=512, n_rs_seq=0, n_threads=threads)
-    batch = llama_mtp.Batch(1024)
-    batch.set_tokens(tokens[:n_first], logits_last=False)
-    ctx.decode(batch, exact=exact)
-    out = []
-    for i in range(n_first, len(tokens), rows):
-        chunk = tokens[i:i + rows]
-        batch.set_tokens(chunk, pos0=i)
-        batch.logits[:] = 1
-        ctx.decode(batch, exact=exact)
-        out += [ctx.get_logits_ith(j).copy() for j in range(len(chunk))]
-    return np.array(out)
-
-
 @pytest.mark.parametrize("qtype", ["F16", "Q4_K_M"])
 def test_exact_rows_past_512_cells_and_8_rows_equal_one_row_batches(qtype: str) -> None:
     # where the CPU kernels take other paths: a one-row decode splits attention's KV range across
@@ -91,20 +79,20 @@ def test_exact_rows_past_512_cells_and_8_rows_equal_one_row_batches(qtype: str) 
     # the tiled kernel (patch 0005), attention over 64 rows and more through the tiled one
     model = llama_mtp.Model(near_tie_model("dense", qtype))
     tokens = [1] + [300 + (i * 37) % 500 for i in range(1, 700)]
-    alone = long_teacher_forced_logits(model, tokens, 600, 1, exact=True)
+    alone = teacher_forced_logits(model, tokens, 1, exact=True, n_first=600, threads=2)
     for rows in (2, 8, 65):
-        batched = long_teacher_forced_logits(model, tokens, 600, rows, exact=True)
+        batched = teacher_forced_logits(model, tokens, rows, exact=True, n_first=600, threads=2)
         assert np.array_equal(batched, alone), f"{qtype}, {rows} rows: max |diff| {np.abs(batched - alone).max()}"
     # and whatever the thread count
-    assert np.array_equal(long_teacher_forced_logits(model, tokens, 600, 8, exact=True, threads=1), alone)
+    assert np.array_equal(teacher_forced_logits(model, tokens, 8, exact=True, n_first=600, threads=1), alone)
 
 
 def test_exact_is_needed_past_512_cells() -> None:
     # the test above would be vacuous if fast decoding took the same paths there
     model = llama_mtp.Model(near_tie_model("dense", "F16"))
     tokens = [1] + [300 + (i * 37) % 500 for i in range(1, 700)]
-    assert not np.array_equal(long_teacher_forced_logits(model, tokens, 600, 2, exact=False),
-                              long_teacher_forced_logits(model, tokens, 600, 1, exact=False))
+    assert not np.array_equal(teacher_forced_logits(model, tokens, 2, exact=False, n_first=600, threads=2),
+                              teacher_forced_logits(model, tokens, 1, exact=False, n_first=600, threads=2))
 
 
 def test_exact_is_needed_on_repacked_weights() -> None:

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "median.h"
+
 namespace llama_mtp {
 
 namespace {
@@ -17,11 +19,6 @@ constexpr size_t kLevelMin = 3;
 constexpr double kLevelShift = 1.1;
 // A length's one step agrees with the chord of its measured neighbours within this fraction.
 constexpr double kChordAgrees = 0.15;
-
-double lower_median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[(v.size() - 1) / 2];
-}
 
 }  // namespace
 

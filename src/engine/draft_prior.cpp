@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "draft_control.h"
+#include "median.h"
 
 namespace llama_mtp {
 
@@ -13,11 +14,6 @@ namespace {
 // few enough that a changed text shows within a few steps.
 constexpr double kPriorTrials = 8.0;
 constexpr int32_t kMeasureSteps = DraftCosts::kMeasureSteps;
-
-double lower_median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[(v.size() - 1) / 2];
-}
 
 }  // namespace
 

@@ -181,6 +181,7 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         any_rowless |= st.stale && (st.no_row || !st.lag_complete());
     }
     if (active.empty() && joining.empty()) return;
+    const bool prompts_only = active.empty();  // new prompts alone: their prefill, not a verify step (step())
     if (adaptive_ && any_auto) {
         int32_t n_auto = 0;
         for (int32_t s : active) n_auto += seqs_[s].cfg.n_draft < 0;
@@ -300,7 +301,7 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         session_->process_common(*batch_);
     }
     for (int32_t s : joining) finish_prefill(s, use_session);
-    if (!active.empty()) n_steps++;  // a step of new prompts alone is their prefill (step())
+    if (!prompts_only) n_steps++;
     DraftObservation seen;
     const llama_vocab * vocab = llama_model_get_vocab(tgt_->model().get());
     llama_memory_t mem_tgt = target.memory();
@@ -367,18 +368,18 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         }
     }
     const double t_step = now_s() - t_start;
-    if (!active.empty()) {  // a step of new prompts alone is their prefill (prompt time, step())
+    if (!prompts_only) {
         t_draft += t_draft_step;
         t_process += t_process_step;
         t_verify += t_step - t_draft_step - t_process_step;
         log_step(active, drafts);
     }
-    if (ngram_ctl_ && joining.empty() && !active.empty()) {
+    if (ngram_ctl_ && joining.empty() && !prompts_only) {
         double rows = 0;
         for (int32_t s : active) rows += (double) drafts[s]->size();
         ngram_ctl_->observe_cost(rows / (double) active.size(), (t_step - t_draft_step) / (double) active.size());
     }
-    step_shape_ = active.empty()                    ? -1  // new prompts alone: a prefill
+    step_shape_ = prompts_only                      ? -1
                   : joining.empty() && n_ngram == 0 ? (int64_t) batch_->size() * 4096 + (int64_t) active.size()
                                                     : -2;
     if (controller_ && any_auto && !seen.drafted.empty()) {

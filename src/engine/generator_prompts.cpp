@@ -179,17 +179,13 @@ std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & pr
                 const size_t n_new = prompts[i].size() - (size_t) reused[i];
                 ends[i] = prompts[i].size() - ((n_new - 1) % (size_t) n_batch + 1);
                 joins[i] = true;
+                st.pending_prompt.assign(prompts[i].begin() + (std::ptrdiff_t) ends[i], prompts[i].end());
+                n_prompt_tokens += (int64_t) st.pending_prompt.size() - 1;
             } else if (join) {
                 ends[i] = (size_t) reused[i];  // max_tokens=0: nothing to decode
             }
         }
         n_prefilled = prefill(slots, prompts, ends, joins, target);
-        for (size_t i = 0; i < slots.size(); ++i) {
-            SeqState & st = seqs_[slots[i]];
-            if (!joins[i]) continue;
-            st.pending_prompt.assign(prompts[i].begin() + (std::ptrdiff_t) ends[i], prompts[i].end());
-            n_prompt_tokens += (int64_t) st.pending_prompt.size() - 1;
-        }
     });
     t_prompt_last_ = now_s() - t0;
     t_prompt += t_prompt_last_;

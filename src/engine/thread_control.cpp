@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "errors.h"
+#include "median.h"
 
 namespace llama_mtp {
 
@@ -14,12 +15,6 @@ constexpr int32_t kUpGapFirst = 64;
 constexpr int32_t kUpGapMax = 1024;
 constexpr int32_t kUpWaitAfterGuess = 8;
 constexpr int32_t kProbeExtraMax = 2;  // more steps a try may take to meet a shape the settled count has
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const size_t n = v.size();
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 double utilization(const ThreadObservation & o) {
     return o.wall > 0 ? o.cpu / (o.wall * (double) o.threads) : 1.0;

@@ -1,16 +1,13 @@
 // The engine's own tests, without Python: plain checks, run by ctest (.ci/run) on the tiny
 // models the Python suite writes (LLAMA_MTP_TEST_MODELS: "hybrid=PATH,dense=PATH").
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <functional>
-#include <map>
 #include <memory>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "checks.h"
 #include "context.h"
 #include "draft_control.h"
 #include "errors.h"
@@ -22,44 +19,9 @@
 #include "text.h"
 
 using namespace llama_mtp;
+using namespace engine_tests;
 
 namespace {
-
-int g_failed = 0;
-int g_checks = 0;
-
-void check(bool ok, const std::string & what) {
-    ++g_checks;
-    if (!ok) {
-        ++g_failed;
-        std::fprintf(stderr, "FAILED: %s\n", what.c_str());
-    }
-}
-
-template <typename E>
-void check_throws(const std::function<void()> & f, const std::string & what) {
-    bool thrown = false;
-    try {
-        f();
-    } catch (const E &) {
-        thrown = true;
-    } catch (const std::exception & e) {
-        std::fprintf(stderr, "  (%s: another exception: %s)\n", what.c_str(), e.what());
-    }
-    check(thrown, what);
-}
-
-std::map<std::string, std::string> model_paths() {
-    std::map<std::string, std::string> out;
-    const char * env = std::getenv("LLAMA_MTP_TEST_MODELS");
-    std::stringstream items(env ? env : "");
-    std::string item;
-    while (std::getline(items, item, ',')) {
-        const auto eq = item.find('=');
-        if (eq != std::string::npos) out[item.substr(0, eq)] = item.substr(eq + 1);
-    }
-    return out;
-}
 
 // --- the controller: simulated steps --------------------------------------------------------
 
@@ -264,6 +226,5 @@ int main() {
           "LLAMA_MTP_TEST_MODELS names the tiny hybrid and dense models (hybrid=PATH,dense=PATH)");
     for (const auto & [kind, path] : models) test_model(kind, path);
     llama_backend_free();
-    std::printf("%d checks, %d failed\n", g_checks, g_failed);
-    return g_failed == 0 ? 0 : 1;
+    return report();
 }

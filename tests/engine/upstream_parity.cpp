@@ -5,15 +5,11 @@
 // feeds it (the prompt in n_batch batches with logits on its last token, then one token per
 // decode). Run by ctest on the tiny models the Python suite writes (LLAMA_MTP_TEST_MODELS).
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "checks.h"
 #include "common.h"
 #include "context.h"
 #include "generator.h"
@@ -21,31 +17,9 @@
 #include "model.h"
 
 using namespace llama_mtp;
+using namespace engine_tests;
 
 namespace {
-
-int g_failed = 0;
-int g_checks = 0;
-
-void check(bool ok, const std::string & what) {
-    ++g_checks;
-    if (!ok) {
-        ++g_failed;
-        std::fprintf(stderr, "FAILED: %s\n", what.c_str());
-    }
-}
-
-std::map<std::string, std::string> model_paths() {
-    std::map<std::string, std::string> out;
-    const char * env = std::getenv("LLAMA_MTP_TEST_MODELS");
-    std::stringstream items(env ? env : "");
-    std::string item;
-    while (std::getline(items, item, ',')) {
-        const auto eq = item.find('=');
-        if (eq != std::string::npos) out[item.substr(0, eq)] = item.substr(eq + 1);
-    }
-    return out;
-}
 
 struct Decoded {
     std::vector<int32_t> tokens;
@@ -160,6 +134,5 @@ int main() {
           "LLAMA_MTP_TEST_MODELS names the tiny hybrid and dense models (hybrid=PATH,dense=PATH)");
     for (const auto & [kind, path] : models) test_model(kind, path);
     llama_backend_free();
-    std::printf("%d checks, %d failed\n", g_checks, g_failed);
-    return g_failed == 0 ? 0 : 1;
+    return report();
 }
