@@ -91,6 +91,11 @@ def parse(text: str, name: str = "patch") -> list[FilePatch]:
     return files
 
 
+def _lines(text: str) -> list[str]:
+    """A file's lines without their newlines (no empty last one for a final newline)."""
+    return text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
+
+
 def heading_at(lines: list[str], index: int) -> str:
     """git's default function heading for a hunk starting at lines[index]."""
     for j in range(index - 1, -1, -1):
@@ -140,11 +145,9 @@ def apply(tree: Path, patch: Path) -> None:
         target = tree / fp.path
         if not target.is_file():
             raise PatchError(f"{patch.name}: {fp.path} is not in the tree")
-        text = results.get(target, target.read_text())
-        ends_with_newline = text.endswith("\n")
-        lines = text.split("\n")[:-1] if ends_with_newline else text.split("\n")
-        new = apply_to_lines(lines, fp, patch.name)
-        results[target] = "\n".join(new) + ("\n" if ends_with_newline else "")
+        text = results[target] if target in results else target.read_text()
+        new = apply_to_lines(_lines(text), fp, patch.name)
+        results[target] = "\n".join(new) + ("\n" if text.endswith("\n") else "")
     for target, text in results.items():
         target.write_text(text)
 
@@ -156,9 +159,8 @@ def annotate(tree: Path, patch: Path) -> None:
     patch_lines = text.split("\n")
     for fp in files:
         target = tree / fp.path
-        lines = target.read_text().split("\n")[:-1]
         headings: list[str] = []
-        apply_to_lines(lines, fp, patch.name, headings)
+        apply_to_lines(_lines(target.read_text()), fp, patch.name, headings)
         for hunk, heading in zip(fp.hunks, headings, strict=True):
             m = _HUNK.match(patch_lines[hunk.header_line])
             assert m is not None
