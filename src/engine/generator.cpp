@@ -120,7 +120,7 @@ std::vector<std::vector<int32_t>> Generator::step() {
     if (adapting) use_threads();
     const double cpu0 = adapting ? process_cpu_seconds() : -1;
     double wall = 0, cpu = -1;
-    int64_t shape = -1;
+    int64_t shape = kShapePrefill;
     locked([&](const Context::Lock & target, llama_memory_t mem_dft) {
         const double t0 = now_s();
         // what the caller did between two steps (a server's HTTP and text handling) is part of
@@ -128,8 +128,8 @@ std::vector<std::vector<int32_t>> Generator::step() {
         between_steps_ = last_step_end_ > 0 ? t0 - last_step_end_ : 0.0;
         step_locked(out, target, mem_dft);
         const double t1 = now_s();
-        const bool prompts_only = step_shape_ == -1;  // the last batches of new prompts, nothing verified
-        if (prompts_only) {                           // timed as a prefill in add() is
+        const bool prompts_only = step_shape_ == kShapePrefill;  // the last batches of new prompts, nothing verified
+        if (prompts_only) {                                      // timed as a prefill in add() is
             t_prompt_last_ = t1 - t0;
             t_prompt += t_prompt_last_;
             last_step_end_ = 0;
@@ -162,7 +162,7 @@ int32_t Generator::pick(SeqState & st, int32_t row, llama_context * ctx) {
 void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Context::Lock & target,
                             llama_memory_t mem_dft) {
     const double t_start = now_s();
-    step_shape_ = -2;  // until this step's batch is known (a step with nothing to do compares with none)
+    step_shape_ = kShapeNone;  // until this step's batch is known (a step with nothing to do compares with none)
     const int32_t n_ctx = (int32_t) tgt_->params().n_ctx_seq;
     std::vector<int32_t> active;
     bool any_auto = false, any_fixed = false, any_stale = false, any_rowless = false;
@@ -379,9 +379,9 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         for (int32_t s : active) rows += (double) drafts[s]->size();
         ngram_ctl_->observe_cost(rows / (double) active.size(), (t_step - t_draft_step) / (double) active.size());
     }
-    step_shape_ = prompts_only                      ? -1
+    step_shape_ = prompts_only                      ? kShapePrefill
                   : joining.empty() && n_ngram == 0 ? (int64_t) batch_->size() * 4096 + (int64_t) active.size()
-                                                    : -2;
+                                                    : kShapeNone;
     if (controller_ && any_auto && !seen.drafted.empty()) {
         seen.k = k;
         seen.timed = joining.empty() && n_ngram == 0 && !threads_trial_;

@@ -290,8 +290,10 @@ private:
     IdleCpuMeter idle_meter_;
     int32_t threads_now_ = 0;            // the contexts' count now (0: not set by the controller)
     std::vector<int64_t> thread_steps_;  // [n]: steps run with n threads
-    // the last step's verify rows and sequences; -1: prompts only (a prefill); -2: not comparable
-    int64_t step_shape_ = -2;
+    // the last step's verify rows and sequences (what the thread count compares steps by), or:
+    static constexpr int64_t kShapePrefill = -1;  // prompts only: add()'s decodes, or a step of new prompts alone
+    static constexpr int64_t kShapeNone = -2;     // comparable with no other step
+    int64_t step_shape_ = kShapeNone;
     bool threads_trial_ = false;  // the step runs with a count the controller only tries
     // before the first decode: the CPUs that were free to this process lately (guess_threads)
     bool guessed_ = false;

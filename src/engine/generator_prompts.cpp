@@ -189,7 +189,7 @@ std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & pr
     });
     t_prompt_last_ = now_s() - t0;
     t_prompt += t_prompt_last_;
-    if (adapting && n_prefilled > 0) observe_threads(-1, t_prompt_last_, process_cpu_seconds() - cpu0);
+    if (adapting && n_prefilled > 0) observe_threads(kShapePrefill, t_prompt_last_, process_cpu_seconds() - cpu0);
     last_step_end_ = 0;  // the time until the next step was spent here, not between steps
     return slots;
 }

@@ -13,7 +13,6 @@ namespace llama_mtp {
 namespace {
 // /proc/stat ticks 100 times a second: idle CPUs are read over stretches of at least this long
 constexpr double kIdleSampleSeconds = 0.25;
-constexpr int64_t kPrefill = -1;        // add()'s decodes: starvation evidence only
 constexpr double kGuessSeconds = 0.05;  // the shortest window a first guess is read over
 }  // namespace
 
@@ -81,7 +80,8 @@ void Generator::set_threads(int32_t n) {
 void Generator::observe_threads(int64_t shape, double wall, double cpu) {
     const std::lock_guard<std::mutex> guard(threads_mu_);
     if (!threads_ctl_) return;
-    if (shape != kPrefill && (size_t) threads_now_ < thread_steps_.size()) thread_steps_[(size_t) threads_now_]++;
+    // prefills are starvation evidence only, not steps
+    if (shape != kShapePrefill && (size_t) threads_now_ < thread_steps_.size()) thread_steps_[(size_t) threads_now_]++;
     if (cpu < 0) return;
     ThreadObservation o;
     o.threads = threads_now_;
