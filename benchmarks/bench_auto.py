@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The adaptive draft length (n_draft_max="auto") against plain decoding, every fixed length
+"""The adaptive draft length (n_draft_max="adaptive") against plain decoding, every fixed length
 and upstream's default, side by side in one run.
 
     python benchmarks/bench_auto.py [--tokens 256] [--repeats 5] [--models hybrid,dense,qwen35-0.8b:Q4_K_M]
@@ -7,7 +7,7 @@ and upstream's default, side by side in one run.
         [--no-upstream] [--cache cold|warm] [--json out.json]
 
 For each tiny model kind, crafted acceptance and thread count, one round runs every arm once
-(the order alternates between rounds): plain decoding (`generate(mtp=False)`), each fixed
+(the order alternates between rounds): plain decoding (`generate(draft="none")`), each fixed
 n_draft_max, "auto", and upstream's `llama-speculative-simple --spec-type draft-mtp
 --spec-draft-n-max 3` (its default length) built with upstream's own defaults
 (benchmarks/build_upstream.py). All speeds are loop wall times of greedy decoding with the same

@@ -8,7 +8,7 @@ n=N cells, each build in fresh processes of its own interpreter, interleaved rou
 The models are the tiny ones of bench_mtp.py (n_embd 1024, 8 layers, a vocabulary of 4096,
 every draft accepted), written once by the interpreter running this script and read by both
 builds. Each round starts one process per build (the order alternates between rounds); a
-process warms up (16 tokens), then times `generate(mtp=False)` and `generate(n_draft_max=N)`
+process warms up (16 tokens), then times `generate(draft="none")` and `generate(n_draft_max=N)`
 (`Generation.tokens_per_s`: the loop's wall time, Python included) with greedy decoding and
 ignore_eos. Printed: median tokens/s per build and cell, and the median of the per-round
 ratios of each build to the first one.
@@ -34,8 +34,8 @@ path, prompt, n, threads, n_draft = sys.argv[1], sys.argv[2], int(sys.argv[3]), 
 model = llama_mtp.Model(path)
 def run(**kw):
     return llama_mtp.generate(model, prompt, max_tokens=n, n_threads=threads, ignore_eos=True, **kw).tokens_per_s
-run(mtp=False)
-print(json.dumps({"plain": run(mtp=False), "mtp": run(mtp=True, n_draft_max=n_draft)}))
+run(draft="none")
+print(json.dumps({"plain": run(draft="none"), "mtp": run(mtp=True, n_draft_max=n_draft)}))
 """
 
 

@@ -60,7 +60,7 @@ def main() -> None:
                     with tempfile.TemporaryDirectory() as cache:
                         os.environ["LLAMA_MTP_CACHE_DIR"] = cache
                         if arm == "plain":
-                            rows[arm].append(speed(model, args.tokens, args.threads, mtp=False))
+                            rows[arm].append(speed(model, args.tokens, args.threads, draft="none"))
                         elif arm == "fixed":
                             rows[arm].append(speed(model, args.tokens, args.threads, n_draft_max=k, draft="mtp"))
                         elif arm == "cold":

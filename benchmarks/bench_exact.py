@@ -72,7 +72,7 @@ def invariance(path: Path, n: int, threads: int) -> dict[str, dict[int, int]]:
         for rows in (1, 2, 3, 4, 7, 8, 16):
             differ = 0
             for p in PROMPTS:
-                g = llama_mtp.generate(model, p, max_tokens=n, mtp=False, ignore_eos=True, n_threads=threads,
+                g = llama_mtp.generate(model, p, max_tokens=n, draft="none", ignore_eos=True, n_threads=threads,
                                        exact=o["exact"])
                 prompt = list(model.tokenize(p))
                 picks = teacher_forced_argmax(model, prompt + g.tokens, len(prompt), rows, o["exact"], threads)
@@ -106,10 +106,10 @@ def gemma_costs(path: Path, rounds: int, threads: int) -> dict[str, dict[str, fl
         m = models[bool(o["repack"])]
 
         def measure() -> dict[str, float]:
-            g = llama_mtp.generate(m, PROMPTS[0], max_tokens=128, mtp=False, ignore_eos=True, n_threads=threads,
+            g = llama_mtp.generate(m, PROMPTS[0], max_tokens=128, draft="none", ignore_eos=True, n_threads=threads,
                                    exact=o["exact"])
             # past 512 KV cells a one-row decode's attention is split across the threads, not in exact mode
-            pp = llama_mtp.generate(m, long_prompt, max_tokens=64, mtp=False, ignore_eos=True, n_threads=threads,
+            pp = llama_mtp.generate(m, long_prompt, max_tokens=64, draft="none", ignore_eos=True, n_threads=threads,
                                     exact=o["exact"])
             return {"decode t/s": g.tokens_per_s, "decode t/s past 512 cells": pp.tokens_per_s,
                     "prompt t/s": pp.prompt_tokens_per_s,

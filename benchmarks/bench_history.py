@@ -64,7 +64,7 @@ def run_arm(arm: str, model: llama_mtp.Model, prompt: list[int], n: int, threads
 def run_arm_in(arm: str, model: llama_mtp.Model, prompt: list[int], n: int, threads: int) -> tuple[float, float, int]:
     common = dict(max_tokens=n, n_threads=threads, ignore_eos=True)
     if arm == "plain":
-        g = llama_mtp.generate(model, prompt, mtp=False, **common)  # type: ignore[arg-type]
+        g = llama_mtp.generate(model, prompt, draft="none", **common)  # type: ignore[arg-type]
         return g.tokens_per_s, float("nan"), 0
     if arm in ("fixed k=3", "auto"):
         g = llama_mtp.generate(model, prompt, draft="mtp", n_draft_max=3 if arm != "auto" else "auto",

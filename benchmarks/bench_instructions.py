@@ -11,7 +11,7 @@ benchmark models of bench_mtp.py); instructions per token = difference of the to
 difference of the tokens generated, so model loading, start-up and the prompt cancel out.
 Ours is the whole Python process (interpreter, `llama_mtp.generate()` loop, sampling);
 upstream is `llama-completion` (plain) or `llama-speculative-simple --spec-type draft-mtp`.
-"auto" is ours with n_draft_max="auto" against upstream at its default length (3), from a cold
+"auto" is ours with n_draft_max="adaptive" against upstream at its default length (3), from a cold
 start (no cost cache: a first call); "auto_warm" the same with the cost cache filled by one
 earlier run (a later call).
 --ours names interpreters with other builds of llama-mtp installed (e.g. an older commit's,
@@ -46,7 +46,7 @@ import llama_mtp
 llama_mtp.set_log_level("error")
 model = llama_mtp.Model(sys.argv[1])
 n_draft = sys.argv[3]
-kw = dict(n_draft_max="auto") if n_draft == "auto" else dict(mtp=int(n_draft) > 0, n_draft_max=max(int(n_draft), 1))
+kw = dict(n_draft_max="adaptive") if n_draft == "auto" else dict(mtp=int(n_draft) > 0, n_draft_max=max(int(n_draft), 1))
 g = llama_mtp.generate(model, sys.argv[4], max_tokens=int(sys.argv[2]), n_threads=1, ignore_eos=True, **kw)
 print("generated", len(g.tokens))
 """

@@ -10,7 +10,7 @@ prompt, greedy decoding, token count and thread count; the tables give medians o
 speeds and the median of the per-round ratios (ours / theirs, each round one pair).
 
 - plain: upstream `llama-completion -no-cnv` (its decode-only "eval time" counter) against the
-  wall time of `llama_mtp.generate(mtp=False)`'s loop, sampling and Python included (stricter
+  wall time of `llama_mtp.generate(draft="none")`'s loop, sampling and Python included (stricter
   for us), and against our decode-only counter (the like-for-like number).
 - mtp_N: upstream `llama-speculative-simple --spec-type draft-mtp --spec-draft-n-max N`
   ("decoded ... t/s", its loop's wall time) against `generate(mtp=True, n_draft_max=N)`.
@@ -135,7 +135,7 @@ def upstream_mtp(bin_dir: Path, model: Path, n: int, threads: int, n_draft: int)
 
 def ours_plain(model: llama_mtp.Model, prompt: str, n: int, threads: int) -> tuple[float, float]:
     """(loop wall tokens/s, decode-only tokens/s from llama.cpp's counter in our context)."""
-    s = llama_mtp.stream(model, prompt, max_tokens=n, mtp=False, n_threads=threads, ignore_eos=True)
+    s = llama_mtp.stream(model, prompt, max_tokens=n, draft="none", n_threads=threads, ignore_eos=True)
     for _ in s:
         pass
     assert isinstance(s.result, llama_mtp.Generation)
@@ -150,7 +150,7 @@ def ours_plain_wall(model: llama_mtp.Model, prompt: str, n: int, threads: int) -
 def ours_plain_end_to_end(model: llama_mtp.Model, prompt: str, n: int, threads: int) -> float:
     """Tokens over the whole generate() call: contexts, prompt and loop, what a user sees."""
     t0 = time.perf_counter()
-    g = llama_mtp.generate(model, prompt, max_tokens=n, mtp=False, n_threads=threads, ignore_eos=True)
+    g = llama_mtp.generate(model, prompt, max_tokens=n, draft="none", n_threads=threads, ignore_eos=True)
     assert isinstance(g, llama_mtp.Generation)
     return len(g.tokens) / (time.perf_counter() - t0)
 
@@ -159,14 +159,14 @@ FRESH_SCRIPT = """
 import sys, llama_mtp
 llama_mtp.set_log_level("error")
 model = llama_mtp.Model(sys.argv[1])
-g = llama_mtp.generate(model, sys.argv[2], max_tokens=int(sys.argv[3]), mtp=False, n_threads=int(sys.argv[4]),
+g = llama_mtp.generate(model, sys.argv[2], max_tokens=int(sys.argv[3]), draft="none", n_threads=int(sys.argv[4]),
                        ignore_eos=True)
 print(g.tokens_per_s)
 """
 
 
 def ours_plain_fresh(path: Path, prompt: str, n: int, threads: int) -> float:
-    """The loop's tokens/s of generate(mtp=False) in a process of its own, as upstream's runs are."""
+    """The loop's tokens/s of generate(draft="none") in a process of its own, as upstream's runs are."""
     return float(run([sys.executable, "-c", FRESH_SCRIPT, str(path), prompt, str(n), str(threads)]).split()[-1])
 
 
@@ -272,7 +272,7 @@ def real_section(bin_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
                              "ratio_end_to_end": paired_ratio(res["ours_e2e"], res["up"])}
     for prompt in REAL_PROMPTS:
         theirs = upstream_text(bin_dir, path, prompt, 64, 2)
-        g = llama_mtp.generate(model, prompt, max_tokens=64, mtp=False, n_threads=2)
+        g = llama_mtp.generate(model, prompt, max_tokens=64, draft="none", n_threads=2)
         assert isinstance(g, llama_mtp.Generation)
         out["greedy_text"].append({"prompt": prompt, "identical": g.text == theirs, "upstream": theirs, "ours": g.text})
     return out
@@ -309,7 +309,7 @@ def llama_cpp_python_section(python: str, args: argparse.Namespace, real: bool) 
 
             def ours_call(model: llama_mtp.Model = model, T: int = T) -> float:
                 t0 = time.perf_counter()
-                g = llama_mtp.generate(model, PROMPT, max_tokens=N, mtp=False, n_threads=T, ignore_eos=True)
+                g = llama_mtp.generate(model, PROMPT, max_tokens=N, draft="none", n_threads=T, ignore_eos=True)
                 assert isinstance(g, llama_mtp.Generation)
                 return len(g.tokens) / (time.perf_counter() - t0)
 

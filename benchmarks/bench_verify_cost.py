@@ -78,10 +78,10 @@ def verify_costs(model: llama_mtp.Model, threads: int, rounds: int, n_rs_seq: in
 
 
 def generation_arms(model: llama_mtp.Model, threads: int, rounds: int, tokens: int) -> dict[str, Any]:
-    arms: dict[str, dict[str, Any]] = {"plain": dict(mtp=False)}
+    arms: dict[str, dict[str, Any]] = {"plain": dict(draft="none")}
     if model.has_mtp:
         arms.update({f"n={k}": dict(n_draft_max=k) for k in (1, 2, 3)})
-        arms["auto"] = dict(n_draft_max="auto")
+        arms["auto"] = dict(n_draft_max="adaptive")
     runs: dict[str, list[llama_mtp.Generation]] = interleave(rounds, {
         name: partial(llama_mtp.generate, model, PROMPT, max_tokens=tokens, n_threads=threads, ignore_eos=True, **kw)
         for name, kw in arms.items()})

@@ -6,7 +6,7 @@ begin -> (draft -> decode the verify batch on the target -> process -> verify ->
 trim the KV cache)*, exactly as upstream's speculative-simple does it, on a tiny synthesized
 model (no download). llama_mtp.generate() runs the same loop in C++. --adaptive lets a
 llama_mtp.DraftController pick each step's draft length (up to --n-draft-max), fed with the
-loop's own timings, as n_draft_max="auto" does inside generate().
+loop's own timings, as n_draft_max="adaptive" does inside generate().
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def main() -> None:
     model = llama_mtp.Model(str(tiny_mtp_model(kind=args.kind, acceptance=0.8)))
     controller = llama_mtp.DraftController(args.n_draft_max) if args.adaptive else None
     tokens, stats = mtp_loop(model, "Once upon a time,", args.tokens, args.n_draft_max, controller=controller)
-    plain = llama_mtp.generate(model, "Once upon a time,", max_tokens=args.tokens, mtp=False)
+    plain = llama_mtp.generate(model, "Once upon a time,", max_tokens=args.tokens, draft="none")
     assert isinstance(plain, llama_mtp.Generation)
     print(model.detokenize(tokens))
     print(f"same as plain greedy decoding: {tokens == plain.tokens}")

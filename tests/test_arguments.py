@@ -136,7 +136,7 @@ def test_paths_may_be_pathlike_str_or_bytes(model_path: Path) -> None:
     for path in (model_path, str(model_path), bytes(model_path)):
         m = llama_mtp.Model(path)
         assert m.path == str(model_path)
-    g = llama_mtp.generate(model_path, "path", max_tokens=2, mtp=False)
+    g = llama_mtp.generate(model_path, "path", max_tokens=2, draft="none")
     assert isinstance(g, llama_mtp.Generation) and len(g.tokens) == 2
 
 

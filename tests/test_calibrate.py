@@ -1,5 +1,5 @@
 """`llama-mtp bench --calibrate` (llama_mtp/_calibrate.py): every draft length measured once and
-stored where n_draft_max="auto" reads it. Verdicts on what was stored, never on its timings."""
+stored where n_draft_max="adaptive" reads it. Verdicts on what was stored, never on its timings."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ def test_chat_is_generate_on_the_rendered_prompt(chat_model: llama_mtp.Model) ->
     reply = llama_mtp.chat(chat_model, HELLO, max_tokens=24)
     prompt = llama_mtp.ChatTemplate(chat_model).apply(json.dumps(HELLO)).prompt
     assert reply.prompt.prompt == prompt
-    direct = llama_mtp.generate(chat_model, prompt, max_tokens=24, mtp=False, parse_special=True)
+    direct = llama_mtp.generate(chat_model, prompt, max_tokens=24, draft="none", parse_special=True)
     assert reply.generation.tokens == direct.tokens
     assert reply.message["role"] == "assistant" and reply.content == direct.text
     assert reply.finish_reason == direct.finish_reason and reply.tool_calls == []
@@ -43,11 +43,11 @@ def test_streamed_pieces_are_the_content(chat_model: llama_mtp.Model) -> None:
     assert "".join(pieces) == s.result.content
 
 
-@pytest.mark.parametrize("n_draft_max", [3, "auto"])
+@pytest.mark.parametrize("n_draft_max", [3, "adaptive"])
 def test_json_schema_replies_follow_the_schema_with_mtp(chat_model: llama_mtp.Model, n_draft_max: int | str) -> None:
     fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": ANSWER_SCHEMA}}
     drafted = llama_mtp.chat(chat_model, HELLO, response_format=fmt, max_tokens=200, n_draft_max=n_draft_max)
-    plain = llama_mtp.chat(chat_model, HELLO, response_format=fmt, max_tokens=200, mtp=False)
+    plain = llama_mtp.chat(chat_model, HELLO, response_format=fmt, max_tokens=200, draft="none")
     assert drafted.generation.tokens == plain.generation.tokens
     assert drafted.finish_reason == "stop"
     answer = json.loads(drafted.content)
@@ -67,7 +67,7 @@ def test_a_tool_call_round_trip(tool_model: llama_mtp.Model) -> None:
     call = first.tool_calls[0]
     assert call["type"] == "function" and call["function"]["name"] == "get_weather"
     assert json.loads(call["function"]["arguments"])["city"] in ("Paris", "Rome")
-    plain = llama_mtp.chat(tool_model, messages, tools=[WEATHER_TOOL], max_tokens=120, mtp=False)
+    plain = llama_mtp.chat(tool_model, messages, tools=[WEATHER_TOOL], max_tokens=120, draft="none")
     assert plain.generation.tokens == first.generation.tokens
     # the call and its result go back into the conversation, rendered by the template
     messages += [{"role": "assistant", "content": None, "tool_calls": [{**call, "id": "call_1"}]},

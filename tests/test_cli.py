@@ -50,10 +50,10 @@ def test_no_command(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_bench(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
-    assert main(["bench", "-m", str(model_path), "--n-draft-max", "auto,1,3", "-n", "24", "--repeats", "1"]) == 0
+    assert main(["bench", "-m", str(model_path), "--n-draft-max", "adaptive,1,3", "-n", "24", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     assert "recommended" in out and "plain" in out
-    assert len([line for line in out.splitlines() if line.strip().startswith(("1 ", "3 ", "auto "))]) == 3
+    assert len([line for line in out.splitlines() if line.strip().startswith(("1 ", "3 ", "adaptive "))]) == 3
     assert "draft lengths chosen" in out
 
 

@@ -100,12 +100,12 @@ def test_a_reused_prefix_carries_its_draft_history(copy_model: tuple[llama_mtp.M
 
 
 def test_a_plain_request_leaves_the_draft_context_in_step(copy_model: tuple[llama_mtp.Model, TinyModelSpec]) -> None:
-    # an mtp=False request on an LLM skips the draft context; its positions are caught up, so the
+    # an draft="none" request on an LLM skips the draft context; its positions are caught up, so the
     # next request that reuses its prefix drafts from the whole history
     model, spec = copy_model
     llm = llama_mtp.LLM(model, n_ctx=512)
     first_prompt = [1, *one_period(spec), spec.start]
-    first = llm.generate(first_prompt, max_tokens=40, mtp=False, ignore_eos=True)
+    first = llm.generate(first_prompt, max_tokens=40, draft="none", ignore_eos=True)
     second_prompt = first_prompt + first.tokens + spec.expected_tokens(first_prompt + first.tokens, 2)
     second = llm.generate(second_prompt, max_tokens=PERIOD, n_draft_max=3, draft="mtp", ignore_eos=True)
     assert second.n_cached_tokens > len(first_prompt)

@@ -1,4 +1,4 @@
-"""The cost cache of n_draft_max="auto": what a controller learned is kept on disk per model,
+"""The cost cache of n_draft_max="adaptive": what a controller learned is kept on disk per model,
 machine and settings, and the next generation starts from it."""
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def test_a_later_generation_sizes_its_contexts_to_the_lengths_in_use(cache_dir: 
     assert s._target.n_rs_seq == ceiling  # noqa: SLF001  # a hybrid target: one snapshot per draft position
     assert isinstance(s.result, llama_mtp.Generation) and s.result.controller is not None
     assert s.result.controller.n_max == ceiling and max(s.result.draft_lengths) <= ceiling
-    assert text == llama_mtp.generate(model, "Once upon a time", max_tokens=LEARNING_TOKENS, mtp=False).text
+    assert text == llama_mtp.generate(model, "Once upon a time", max_tokens=LEARNING_TOKENS, draft="none").text
 
 
 

@@ -26,7 +26,7 @@ def test_demo_runs_on_the_tiny_model(capsys: pytest.CaptureFixture[str], monkeyp
     assert "output identical to plain   yes" in out.out
     assert "plain decoding" in out.err and "40/40" in out.err  # progress bars (tqdm)
     # the adaptive length is the default, and the demo says what it chose
-    assert "MTP (n_draft_max=auto)" in out.err
+    assert "MTP (n_draft_max=adaptive)" in out.err
     assert "draft lengths chosen" in out.out and "speed predicted / measured" in out.out
 
 
@@ -47,7 +47,7 @@ def generation(tokens_per_s: float, lengths: list[int], plain_ms: float = 25.0) 
 
 
 def test_where_auto_decoded_plainly_the_demo_says_mtp_cannot_pay_and_why() -> None:
-    lines = demo.verdict_lines(generation(40.0, [0]), generation(38.0, [0] * 95 + [1] * 5), "auto")
+    lines = demo.verdict_lines(generation(40.0, [0]), generation(38.0, [0] * 95 + [1] * 5), "adaptive")
     text = "\n".join(lines)
     assert "MTP cannot pay for this model on this machine" in text and "95% of its steps" in text
     assert not any(line.startswith("speedup") for line in lines)  # no slowdown printed as a result
@@ -56,12 +56,12 @@ def test_where_auto_decoded_plainly_the_demo_says_mtp_cannot_pay_and_why() -> No
 
 
 def test_a_warm_auto_that_never_drafted_says_the_speeds_differ_by_noise_only() -> None:
-    lines = demo.verdict_lines(generation(40.0, [0]), generation(37.0, [0] * 256), "auto")
+    lines = demo.verdict_lines(generation(40.0, [0]), generation(37.0, [0] * 256), "adaptive")
     assert "plainly on every step, as plain decoding does" in lines[0] and "noise only" in lines[0]
 
 
 def test_where_mtp_pays_the_demo_prints_the_speedup() -> None:
-    lines = demo.verdict_lines(generation(40.0, [0]), generation(60.0, [3] * 50), "auto")
+    lines = demo.verdict_lines(generation(40.0, [0]), generation(60.0, [3] * 50), "adaptive")
     assert lines == ["speedup                         1.50x"]
 
 

@@ -61,7 +61,7 @@ def teacher_forced_logits(model: llama_mtp.Model, tokens: list[int], rows: int, 
 def test_exact_rows_equal_one_row_batches_bit_for_bit(qtype: str) -> None:
     model = llama_mtp.Model(near_tie_model("dense", qtype))
     prompt = list(model.tokenize("near ties"))
-    tokens = prompt + llama_mtp.generate(model, prompt, max_tokens=40, mtp=False).tokens
+    tokens = prompt + llama_mtp.generate(model, prompt, max_tokens=40, draft="none").tokens
     alone = teacher_forced_logits(model, tokens, 1, exact=False)
     fast_differs = []
     for rows in (2, 3, 4, 7):
@@ -135,7 +135,7 @@ def test_exact_speculative_greedy_equals_one_token_decoding(kind: str, qtype: st
     differing = 0
     for prompt in prompts:
         reference = one_token_at_a_time(model, prompt, n)
-        for n_draft_max in (1, 3, 6, "auto"):
+        for n_draft_max in (1, 3, 6, "adaptive"):
             g = llama_mtp.generate(model, prompt, max_tokens=n, n_draft_max=n_draft_max, exact=True)
             assert g.tokens == reference, (kind, qtype, n_draft_max)
         fast = llama_mtp.generate(model, prompt, max_tokens=n, n_draft_max=6).tokens
@@ -149,7 +149,7 @@ def test_exact_speculative_greedy_equals_one_token_decoding(kind: str, qtype: st
 @given(
     kind=st.sampled_from(["dense", "hybrid"]),
     qtype=st.sampled_from(["Q4_K_M", "Q8_0", "F16"]),
-    n_draft_max=st.one_of(st.integers(1, 8), st.just("auto")),
+    n_draft_max=st.one_of(st.integers(1, 8), st.just("adaptive")),
     p_min=st.sampled_from([0.0, 0.5]),
     prompts=st.lists(st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=12),
                      min_size=1, max_size=3),
@@ -160,7 +160,7 @@ def test_exact_mtp_equals_exact_plain_on_near_ties(kind: str, qtype: str, n_draf
                                                   prompts: list[str], stop: list[str], max_tokens: int) -> None:
     model = llama_mtp.Model(near_tie_model(kind, qtype))
     arg = prompts if len(prompts) > 1 else prompts[0]
-    plain = llama_mtp.generate(model, arg, max_tokens=max_tokens, mtp=False, stop=stop, exact=True)
+    plain = llama_mtp.generate(model, arg, max_tokens=max_tokens, draft="none", stop=stop, exact=True)
     spec = llama_mtp.generate(model, arg, max_tokens=max_tokens, n_draft_max=n_draft_max,  # type: ignore[arg-type]
                               p_min=p_min, stop=stop, exact=True)
     want = plain if isinstance(plain, list) else [plain]

@@ -23,7 +23,7 @@ def test_generate_result(model: llama_mtp.Model, spec: TinyModelSpec) -> None:
     assert g.stats is not None and g.stats.accepted_tokens > 0
     assert g.n_prompt_tokens == len(prompt)
     assert g.tokens_per_s > 0 and g.prompt_tokens_per_s > 0
-    plain = llama_mtp.generate(model, "Generate:", max_tokens=30, mtp=False)
+    plain = llama_mtp.generate(model, "Generate:", max_tokens=30, draft="none")
     assert isinstance(plain, llama_mtp.Generation)
     assert plain.tokens == g.tokens and plain.stats is None
     # the first token comes from the prompt's last row, as llama-completion's, except on a
@@ -113,7 +113,7 @@ def test_errors(model_path: Path) -> None:
     for bad in (dict(draft="eagle"), dict(mtp=False, draft="ngram"), dict(mtp=True, draft="none")):
         with pytest.raises(llama_mtp.InvalidArgumentError, match="draft"):
             llama_mtp.generate(model_path, "x", max_tokens=4, **bad)  # type: ignore[arg-type]
-    g = llama_mtp.generate(no_mtp, "x", max_tokens=4, mtp=False)
+    g = llama_mtp.generate(no_mtp, "x", max_tokens=4, draft="none")
     assert isinstance(g, llama_mtp.Generation) and len(g.tokens) == 4
     # without NextN layers the default drafts from the text (and decodes the same greedy text)
     assert llama_mtp.generate(no_mtp, "x", max_tokens=4).tokens == g.tokens
@@ -191,7 +191,7 @@ m = L.Model(sys.argv[1])
 r = L.generate(m, ["hello world"] * 100, max_tokens=8)
 assert len(r) == 100 and all(len(g.tokens) == 8 for g in r)
 assert len({tuple(g.tokens) for g in r}) == 1
-r = L.generate(m, ["hello world"] * 300, max_tokens=2, mtp=False)
+r = L.generate(m, ["hello world"] * 300, max_tokens=2, draft="none")
 assert len(r) == 300 and all(len(g.tokens) == 2 for g in r)
 print("ok")
 """, str(model_path), timeout=600)
@@ -295,7 +295,7 @@ def test_parse_special_reads_special_tokens_in_text_prompts(model: llama_mtp.Mod
 
 def test_groups_of_a_long_prompt_list_continue_the_seeds(model: llama_mtp.Model) -> None:
     # 260 prompts run as 256 + 4: sequence i is seeded with seed + i in both groups
-    kw = dict(max_tokens=6, temperature=3.0, mtp=False)
+    kw = dict(max_tokens=6, temperature=3.0, draft="none")
     gens = llama_mtp.generate(model, ["Seeds"] * 260, seed=7, **kw)  # type: ignore[call-overload]
     tail = llama_mtp.generate(model, ["Seeds"] * 4, seed=7 + 256, **kw)  # type: ignore[call-overload]
     assert [g.tokens for g in gens[256:]] == [g.tokens for g in tail]

@@ -1,4 +1,4 @@
-"""n_draft_max="auto" in the generation loop (src/engine/generator.cpp with its DraftController):
+"""n_draft_max="adaptive" in the generation loop (src/engine/generator.cpp with its DraftController):
 the default, the same tokens as plain decoding whatever it chooses, plain stretches that skip
 the draft context and restart it, and the stats it leaves."""
 
@@ -33,7 +33,7 @@ def test_fixed_and_plain_runs_report_their_lengths(model: llama_mtp.Model) -> No
     fixed = llama_mtp.generate(model, "Fixed", max_tokens=20, n_draft_max=2)
     assert isinstance(fixed, llama_mtp.Generation) and fixed.controller is None
     assert set(fixed.draft_lengths.tolist()) == {2} and len(fixed.draft_lengths) == fixed.n_steps
-    plain = llama_mtp.generate(model, "Plain", max_tokens=20, mtp=False)
+    plain = llama_mtp.generate(model, "Plain", max_tokens=20, draft="none")
     assert isinstance(plain, llama_mtp.Generation) and plain.controller is None
     assert len(plain.draft_lengths) == 0 and plain.draft_seconds == 0 and plain.process_seconds == 0
 
@@ -45,7 +45,7 @@ def test_plain_stretches_skip_the_draft_context_and_restart_it(kind: str) -> Non
     model = model_of(kind, 0.0)
     prompts = ["Plain stretches", "and probes"]
     auto = llama_mtp.generate(model, prompts, max_tokens=300, ignore_eos=True)
-    plain = llama_mtp.generate(model, prompts, max_tokens=300, mtp=False, ignore_eos=True)
+    plain = llama_mtp.generate(model, prompts, max_tokens=300, draft="none", ignore_eos=True)
     for a, p in zip(auto, plain, strict=True):
         assert a.tokens == p.tokens
     lengths = auto[0].draft_lengths
@@ -72,8 +72,8 @@ def test_auto_after_a_restart_drafts_right_again(kind: str) -> None:
 def test_auto_greedy_equals_plain_greedy_with_stop_strings(kind: str, acceptance: float) -> None:
     model = model_of(kind, acceptance)
     kw = dict(max_tokens=120, stop=["zzzz-never"], ignore_eos=True)
-    auto = llama_mtp.generate(model, ["One", "Two three", "Four"], n_draft_max="auto", **kw)  # type: ignore[call-overload]
-    plain = llama_mtp.generate(model, ["One", "Two three", "Four"], mtp=False, **kw)  # type: ignore[call-overload]
+    auto = llama_mtp.generate(model, ["One", "Two three", "Four"], n_draft_max="adaptive", **kw)  # type: ignore[call-overload]
+    plain = llama_mtp.generate(model, ["One", "Two three", "Four"], draft="none", **kw)  # type: ignore[call-overload]
     assert [g.tokens for g in auto] == [g.tokens for g in plain]
     assert [g.text for g in auto] == [g.text for g in plain]
 
@@ -99,6 +99,6 @@ def test_bad_draft_lengths(model: llama_mtp.Model, value: object) -> None:
 
 
 def test_sizing_takes_auto(model: llama_mtp.Model) -> None:
-    auto = llama_mtp.mtp_context_params(model, n_draft_max="auto")
+    auto = llama_mtp.mtp_context_params(model, n_draft_max="adaptive")
     six = llama_mtp.mtp_context_params(model, n_draft_max=llama_mtp.AUTO_DRAFT_MAX)
     assert auto == six

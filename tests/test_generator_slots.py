@@ -20,7 +20,7 @@ def open_slots(model: llama_mtp.Model, n_slots: int, *, mtp: bool = True, adapti
 
 
 def alone(model: llama_mtp.Model, prompt: str, n: int) -> list[int]:
-    return llama_mtp.generate(model, prompt, max_tokens=n, mtp=False, ignore_eos=True).tokens
+    return llama_mtp.generate(model, prompt, max_tokens=n, draft="none", ignore_eos=True).tokens
 
 
 def test_sequences_joining_between_steps_generate_what_they_would_alone(model: llama_mtp.Model) -> None:
@@ -122,7 +122,7 @@ def test_grammar_constrains_drafted_and_plain_alike(model: llama_mtp.Model) -> N
     plain decoding's, and every token is the grammar's."""
     grammar = llama_mtp.Grammar.from_gbnf(model, 'root ::= ("yes" | "no") (" " [a-z]{2,6}){3,6} "."')
     runs = [llama_mtp.generate(model, "Answer", max_tokens=64, grammar=grammar, mtp=mtp, n_draft_max=n)
-            for mtp, n in ((False, 3), (True, 3), (True, "auto"))]
+            for mtp, n in ((False, 3), (True, 3), (True, "adaptive"))]
     assert runs[0].tokens == runs[1].tokens == runs[2].tokens
     assert re.fullmatch(r"(yes|no)( [a-z]{2,6}){3,6}\.", runs[0].text), runs[0].text
     assert runs[0].finish_reason == "stop"
@@ -148,7 +148,7 @@ def test_a_released_slot_keeps_its_prefix_for_the_next_prompt(dense_model: llama
     assert gen.n_prompt_tokens - before <= len(follow_up) - len(first)  # only the new part was decoded
     while not gen.done:
         gen.step()
-    assert gen.tokens[b] == llama_mtp.generate(model, follow_up, max_tokens=16, mtp=False, ignore_eos=True).tokens
+    assert gen.tokens[b] == llama_mtp.generate(model, follow_up, max_tokens=16, draft="none", ignore_eos=True).tokens
     # a prompt sharing nothing starts clean, also in a slot that kept something
     gen.release(b)
     (c,) = gen.add([model.tokenize("Unrelated")], max_tokens=10, ignore_eos=True)

@@ -61,7 +61,7 @@ print("after", ctx.memory_seq_pos_max(0))
 
 
 def test_ctrl_c_stops_a_generation_prefill(dense_path: Path) -> None:
-    out = run_child(LONG_PREFILL.replace("{call}", "L.generate(model, batch.token.copy(), max_tokens=4, mtp=False)"),
+    out = run_child(LONG_PREFILL.replace("{call}", "L.generate(model, batch.token.copy(), max_tokens=4, draft='none')"),
                     str(dense_path))
     assert out.startswith("interrupted"), out
 

@@ -191,7 +191,7 @@ def test_bad_arguments_raise_typed_errors_and_leave_it_usable(chat_model: llama_
     # checked whatever drafts: on n-gram drafts alone too
     with pytest.raises(llama_mtp.InvalidConfigError, match="p_min"):
         llama_mtp.LLM(chat_model, p_min=float("nan"), draft="ngram")
-    with llama_mtp.LLM(chat_model, n_ctx=256, mtp=False, n_threads=1) as plain:
+    with llama_mtp.LLM(chat_model, n_ctx=256, draft="none", n_threads=1) as plain:
         with pytest.raises(llama_mtp.InvalidArgumentError, match="n_draft_max"):
             plain.generate("a", max_tokens=2, n_draft_max=-5)
     with llama_mtp.LLM(chat_model, n_ctx=256, n_draft_max=3, n_threads=1) as llm:
@@ -199,8 +199,8 @@ def test_bad_arguments_raise_typed_errors_and_leave_it_usable(chat_model: llama_
             llm.generate("a", n_threads=2)
         with pytest.raises(llama_mtp.InvalidArgumentError, match="sized for drafts of at most 3"):
             llm.generate("a", n_draft_max=5)
-        with pytest.raises(llama_mtp.InvalidArgumentError, match="auto"):
-            llm.generate("a", n_draft_max="auto")
+        with pytest.raises(llama_mtp.InvalidArgumentError, match="adaptive"):
+            llm.generate("a", n_draft_max="adaptive")
         with pytest.raises(llama_mtp.InvalidArgumentError, match="does not fit"):
             llm.generate(list(range(1, 300)), max_tokens=2)
         with pytest.raises(llama_mtp.InvalidArgumentError, match="empty"):
@@ -218,7 +218,7 @@ def test_bad_arguments_raise_typed_errors_and_leave_it_usable(chat_model: llama_
                 llm.generate("a", max_tokens=2, **bad)  # type: ignore[call-overload]
         g = llm.generate("a b", max_tokens=4, n_draft_max=2)
         assert g.finish_reason in ("stop", "length") and llm.stats.requests_failed == 0
-        assert llm.generate("a b", max_tokens=4, mtp=False).stats is not None  # the LLM's session, idle here
+        assert llm.generate("a b", max_tokens=4, draft="none").stats is not None  # the LLM's session, idle here
 
 
 def test_ctrl_c_while_generating_leaves_the_llm_usable(chat_model: llama_mtp.Model) -> None:
@@ -263,7 +263,7 @@ def test_a_request_admitted_by_the_stepping_thread_gets_its_first_token_in_one_s
 
     with llama_mtp.LLM(chat_model, n_ctx=512) as llm:
         scheduler = llm._scheduler  # noqa: SLF001
-        job = Job(chat_model.tokenize("Once upon a time").tolist(), JobOptions(max_tokens=16))
+        job = Job(chat_model.tokenize("Once upon a time").tolist(), JobOptions(llama_mtp.SamplingParams(max_tokens=16)))
         scheduler.submit([job])
         gen = scheduler.generator_or_raise()
         scheduler.drive(lambda: job.n_generated > 0 or job.done, own=[job])
@@ -271,7 +271,7 @@ def test_a_request_admitted_by_the_stepping_thread_gets_its_first_token_in_one_s
         assert gen.n_steps == (1 if hybrid else 0)
         assert job.n_generated > 1 if hybrid else job.n_generated == 1
         scheduler.drive(lambda: job.done, own=[job])
-        assert job.result_tokens == llm.generate("Once upon a time", max_tokens=16, mtp=False).tokens
+        assert job.result_tokens == llm.generate("Once upon a time", max_tokens=16, draft="none").tokens
 
 
 def test_a_grammar_as_text_a_long_ngram_draft_and_a_bytes_path(chat_model: llama_mtp.Model) -> None:
@@ -286,11 +286,11 @@ def test_a_grammar_as_text_a_long_ngram_draft_and_a_bytes_path(chat_model: llama
         assert dense.generate("a b a b a b", max_tokens=8).finish_reason == "length"
 
 
-@pytest.mark.parametrize("n_draft_max", [1, 4, 6, "auto"])
+@pytest.mark.parametrize("n_draft_max", [1, 4, 6, "adaptive"])
 def test_the_context_ends_where_plain_decoding_ends(n_draft_max: int | str) -> None:
     """A fully accepted draft at the last KV cells yields no token more than plain decoding."""
     model = llama_mtp.Model(str(tiny_mtp_model(kind="dense", acceptance=1.0)))
-    with llama_mtp.LLM(model, n_ctx=256, mtp=False, n_threads=1) as plain, \
+    with llama_mtp.LLM(model, n_ctx=256, draft="none", n_threads=1) as plain, \
             llama_mtp.LLM(model, n_ctx=256, draft="mtp", n_draft_max=n_draft_max, n_threads=1) as drafted:  # type: ignore[arg-type]
         for n_prompt in range(3, 10):
             prompt = list(range(5, 5 + n_prompt))

@@ -147,7 +147,7 @@ TestDraftAcceptMachine.settings = settings(max_examples=15, stateful_step_count=
 @given(
     kind=st.sampled_from(["dense", "hybrid"]),
     acceptance=st.sampled_from([1.0, 0.6, 0.0]),
-    n_draft_max=st.one_of(st.integers(1, 8), st.just("auto")),
+    n_draft_max=st.one_of(st.integers(1, 8), st.just("adaptive")),
     p_min=st.sampled_from([0.0, 0.5, 0.95]),
     prompts=st.lists(st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=12),
                      min_size=1, max_size=3),
@@ -157,7 +157,7 @@ def test_mtp_greedy_equals_plain_greedy(kind: str, acceptance: float, n_draft_ma
                                         prompts: list[str], max_tokens: int) -> None:
     model = cached_model(kind, acceptance)
     arg = prompts if len(prompts) > 1 else prompts[0]
-    plain = llama_mtp.stream(model, arg, max_tokens=max_tokens, mtp=False)
+    plain = llama_mtp.stream(model, arg, max_tokens=max_tokens, draft="none")
     spec = llama_mtp.stream(model, arg, max_tokens=max_tokens, mtp=True, n_draft_max=n_draft_max,  # type: ignore[arg-type]
                             p_min=p_min)
     for s in (plain, spec):

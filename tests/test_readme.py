@@ -33,7 +33,7 @@ def test_readme_code_blocks_run(kind: str, capsys: pytest.CaptureFixture[str], t
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.chdir(tmp_path)  # the blocks write files by relative names (a quantized copy)
     # the openai client's block talks to a server this test starts on a free port
-    server = ServerProcess(model_path, "-c", "512")
+    server = ServerProcess(model_path, "-c", "2048")
     namespace: dict[str, object] = {}
     try:
         for block in blocks:
@@ -44,7 +44,7 @@ def test_readme_code_blocks_run(kind: str, capsys: pytest.CaptureFixture[str], t
     # the manual loop's greedy output is plain greedy decoding's
     import llama_mtp
 
-    plain = llama_mtp.generate(llama_mtp.Model(model_path), "Once upon a time", max_tokens=64, mtp=False)
+    plain = llama_mtp.generate(llama_mtp.Model(model_path), "Once upon a time", max_tokens=64, draft="none")
     out = namespace["out"]
     assert isinstance(out, list) and out[:64] == plain.tokens
     assert capsys.readouterr().out  # the quick start printed text

@@ -88,11 +88,11 @@ def test_split_over_two_workers_and_the_cpu_matches_local(deep_path: Path, worke
     layers = sorted(i for d in placed.values() for i in d["layers"])
     assert layers == list(range(split.n_layer))
     assert placed["CPU"]["layers"] == list(range(len(placed["CPU"]["layers"])))  # the first layers stay local
-    for kwargs in ({"mtp": False}, {"n_draft_max": 3}, {"n_draft_max": "auto"}):
+    for kwargs in ({"draft": "none"}, {"n_draft_max": 3}, {"n_draft_max": "adaptive"}):
         want = llama_mtp.generate(local, PROMPT, max_tokens=24, ignore_eos=True, **kwargs)  # type: ignore[arg-type]
         got = llama_mtp.generate(split, PROMPT, max_tokens=24, ignore_eos=True, **kwargs)  # type: ignore[arg-type]
         assert got.tokens == want.tokens, kwargs
-        if kwargs.get("mtp", True):
+        if kwargs.get("draft") != "none":
             assert got.stats is not None and got.stats.accepted_tokens > 0
 
 

@@ -36,7 +36,7 @@ def model(model_path: Path) -> llama_mtp.Model:
 
 @pytest.fixture(scope="module")
 def server(model_path: Path) -> Iterator[ServerProcess]:
-    s = ServerProcess(model_path, "-np", "4", "-c", str(CTX), "--api-key", KEY, "--max-queue", "32",
+    s = ServerProcess(model_path, "-np", "4", "-c", str(4 * CTX), "--api-key", KEY, "--max-queue", "32",
                       "--alias", "tiny")
     yield s
     assert s.stop(), "".join(s.output)  # a clean shutdown on SIGTERM
@@ -85,7 +85,7 @@ def test_completion_is_token_identical_to_generate(client: openai.OpenAI, model:
     assert r.choices[0].text == expected.text and r.choices[0].finish_reason == expected.finish_reason
     assert r.usage is not None and r.usage.completion_tokens == len(expected.tokens)
     assert r.usage.prompt_tokens == len(model.tokenize("Once upon a time"))
-    for extra in ({"mtp": False}, {"n_draft_max": 2}, {"n_draft_max": "auto"}, {"draft": "ngram"}, {"draft": "mtp"},
+    for extra in ({"mtp": False}, {"n_draft_max": 2}, {"n_draft_max": "adaptive"}, {"n_draft_max": "auto"}, {"draft": "ngram"}, {"draft": "mtp"},
                   {"draft": "none"}):  # per-request drafters
         again = client.completions.create(model="tiny", prompt="Once upon a time", max_tokens=48, extra_body=extra)
         assert again.choices[0].text == expected.text, extra
@@ -344,7 +344,7 @@ def test_a_client_gone_mid_body_is_no_error(server: ServerProcess) -> None:
 
 def test_seeds_across_the_native_range_are_taken(client: openai.OpenAI) -> None:
     texts = [client.completions.create(model="tiny", prompt="Seeded", max_tokens=8, temperature=0.9, seed=seed,
-                                       extra_body={"mtp": False}).choices[0].text for seed in (0, 2 ** 32 - 1, 7, 7)]
+                                       extra_body={"draft": "none"}).choices[0].text for seed in (0, 2 ** 32 - 1, 7, 7)]
     assert texts[2] == texts[3]  # a seed makes a sampled request reproducible
 
 
@@ -360,11 +360,11 @@ def test_exact_requests_are_one_token_decoding(client: openai.OpenAI, model: lla
         texts = list(pool.map(one, prompts))
     for prompt, text in zip(prompts, texts, strict=True):
         assert text == llama_mtp.generate(model, prompt, max_tokens=24, exact=True).text
-        assert text == llama_mtp.generate(model, prompt, max_tokens=24, mtp=False).text
+        assert text == llama_mtp.generate(model, prompt, max_tokens=24, draft="none").text
 
 
 def test_serve_exact_is_the_default_a_request_can_override(model_path: Path, model: llama_mtp.Model) -> None:
-    s = ServerProcess(model_path, "-np", "2", "-c", "1024", "--exact")
+    s = ServerProcess(model_path, "-np", "2", "-c", "2048", "--exact")
     try:
         with httpx.Client(base_url=s.url, timeout=60) as h:
             assert h.get("/v1/models").json()["data"][0]["meta"]["exact"] is True

@@ -23,7 +23,7 @@ def test_the_server_holds_under_abuse(tmp_path_factory: pytest.TempPathFactory) 
     path = soak_model(tmp_path_factory.mktemp("soak"))
     expected = expected_answers(path)
     # 2 slots and 1 queued for 4 clients: the queue fills, so invalid bodies also meet a full one
-    server = ServerProcess(path, "-np", "2", "--max-queue", "1", "-c", "1024")
+    server = ServerProcess(path, "-np", "2", "--max-queue", "1", "-c", "2048")
     result: list[SoakReport] = []
     errors: list[BaseException] = []
 

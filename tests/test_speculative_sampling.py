@@ -53,10 +53,10 @@ def homogeneity_p_values(a: np.ndarray, b: np.ndarray) -> list[float]:
 
 @pytest.fixture(scope="module")
 def plain(model: llama_mtp.Model) -> np.ndarray:
-    return samples(model, 0, mtp=False)[0]
+    return samples(model, 0, draft="none")[0]
 
 
-@pytest.mark.parametrize("n_draft_max", [3, "auto"])
+@pytest.mark.parametrize("n_draft_max", [3, "adaptive"])
 def test_speculative_sampling_draws_from_the_plain_distribution(model: llama_mtp.Model, plain: np.ndarray,
                                                                n_draft_max: int | str) -> None:
     spec, gens = samples(model, 1_000_000, mtp=True, n_draft_max=n_draft_max)
@@ -73,7 +73,7 @@ def test_speculative_sampling_draws_from_the_plain_distribution(model: llama_mtp
 
 
 def test_the_test_sees_a_different_sampler(model: llama_mtp.Model, plain: np.ndarray) -> None:
-    hotter, _ = samples(model, 2_000_000, temperature=TEMPERATURE * 1.15, mtp=False)
+    hotter, _ = samples(model, 2_000_000, temperature=TEMPERATURE * 1.15, draft="none")
     assert min(homogeneity_p_values(plain, hotter)) < ALPHA
 
 
@@ -86,7 +86,7 @@ def echo_prompt(model: llama_mtp.Model) -> list[int]:
     return story + words + story[1:]
 
 
-@pytest.mark.parametrize("n_draft_max", [3, "auto"])
+@pytest.mark.parametrize("n_draft_max", [3, "adaptive"])
 def test_ngram_drafts_keep_the_plain_distribution(model: llama_mtp.Model, echo_prompt: list[int],
                                                   n_draft_max: int | str) -> None:
     with llama_mtp.LLM(model, n_ctx=64 * 256, n_parallel=64, draft="none", n_threads=1) as llm:

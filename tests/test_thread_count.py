@@ -206,7 +206,7 @@ def test_the_text_does_not_depend_on_the_thread_count(model: llama_mtp.Model) ->
 
 
 def test_turning_it_off_restores_the_ceiling(model: llama_mtp.Model) -> None:
-    with llama_mtp.LLM(model, mtp=False) as llm:
+    with llama_mtp.LLM(model, draft="none") as llm:
         gen = llm.generator
         gen.adapt_threads(False)
         assert not gen.adapting_threads and gen.threads == llama_mtp.default_threads()

@@ -79,9 +79,9 @@ def use_everything() -> None:
         print(index + 1, indexed_piece.upper())
     del out, speed, batch_results, from_path, text_piece
     # the warm engine object: the same overloads, and the chat types
-    with llama_mtp.LLM(Path("m.gguf"), n_ctx=2048, n_parallel=2, n_draft_max="auto") as llm:
+    with llama_mtp.LLM(Path("m.gguf"), n_ctx=2048, n_parallel=2, n_draft_max="adaptive") as llm:
         one: llama_mtp.Generation = llm.generate("hi", max_tokens=8, n_draft_max=2)
-        many: list[llama_mtp.Generation] = llm.generate([[1, 2], [3, 4]], mtp=False)
+        many: list[llama_mtp.Generation] = llm.generate([[1, 2], [3, 4]], draft="none")
         for llm_piece in llm.stream("hi"):
             llm_text: str = llm_piece
         for llm_index, llm_indexed in llm.stream(["a", "b"]):

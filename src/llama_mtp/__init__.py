@@ -69,6 +69,7 @@ from .chat import ChatCompletion, ChatStream  # noqa: E402
 from .functions import chat, chat_stream, generate, stream  # noqa: E402
 from .generation import Generation, Stream  # noqa: E402
 from .llm import LLM  # noqa: E402
+from .options import DraftConfig, InvalidOptionError, SamplingParams  # noqa: E402
 from .sizing import AUTO_DRAFT_MAX, MtpContextParams, mtp_context_params, mtp_contexts  # noqa: E402
 
 __version__: str = _version()  # not build_info(): that also probes every CPU variant module
@@ -91,6 +92,7 @@ __all__ = [
     "ContextType",
     "DecodeAbortedError",
     "DecodeError",
+    "DraftConfig",
     "DraftController",
     "EngineStats",
     "EngineStoppedError",
@@ -101,6 +103,7 @@ __all__ = [
     "IncompatibleContextsError",
     "InvalidArgumentError",
     "InvalidConfigError",
+    "InvalidOptionError",
     "InvalidBatchError",
     "KvCacheFullError",
     "LLM",
@@ -119,6 +122,7 @@ __all__ = [
     "QueueFullError",
     "RpcError",
     "Sampler",
+    "SamplingParams",
     "SequenceOptions",
     "StaleViewError",
     "StateError",

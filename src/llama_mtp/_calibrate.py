@@ -1,6 +1,6 @@
 """`llama-mtp bench --calibrate`: measure every draft length once and fill the cost cache.
 
-"auto" learns what each draft length costs while it generates; a first call in a fresh process
+"adaptive" learns what each draft length costs while it generates; a first call in a fresh process
 pays for that learning (a warm-up, then measurements of lengths it has not played). A
 calibration measures them all up front, in a bounded time, and stores what a controller would
 have learned (_cost_cache), so the next generate()/stream()/chat() with the same model, machine
@@ -76,8 +76,8 @@ def calibrate(model: Model, *, prompt: str, n_threads: int | None = None, budget
 
     # the budget's yardstick: plain decoding in its own contexts (a plain request in the LLM
     # below would leave its draft context behind the target's for the next request)
-    generate(model, prompt, max_tokens=4, mtp=False, n_threads=n_threads, ignore_eos=True)  # warm-up
-    plain = generate(model, prompt, max_tokens=MIN_TOKENS, mtp=False, n_threads=n_threads, ignore_eos=True)
+    generate(model, prompt, max_tokens=4, draft="none", n_threads=n_threads, ignore_eos=True)  # warm-up
+    plain = generate(model, prompt, max_tokens=MIN_TOKENS, draft="none", n_threads=n_threads, ignore_eos=True)
     assert isinstance(plain, Generation)
     plain_step = max(plain.generation_seconds / max(1, plain.n_steps), 1e-6)
     per_length = budget_seconds / ((n_draft_max + 1) * STEP_COST_BOUND * plain_step)
@@ -89,7 +89,7 @@ def calibrate(model: Model, *, prompt: str, n_threads: int | None = None, budget
         for k in range(1, n_draft_max + 1):
             llm.generate(prompt, max_tokens=2 * k + 2, n_draft_max=k, **common)  # this length's graphs
             runs[k] = llm.generate(prompt, max_tokens=n_tokens, n_draft_max=k, **common)
-        runs[0] = llm.generate(prompt, max_tokens=n_tokens, mtp=False, n_threads=n_threads, ignore_eos=True)
+        runs[0] = llm.generate(prompt, max_tokens=n_tokens, draft="none", n_threads=n_threads, ignore_eos=True)
     finally:
         llm.close()
     controller = DraftController(n_draft_max, plain_skips_process=True)

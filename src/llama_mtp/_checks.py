@@ -47,8 +47,14 @@ def check_float(name: str, value: object, lo: float, hi: float) -> float:
     return f
 
 
-def as_grammar(model: Model, grammar: object) -> Grammar | None:
-    """A request's grammar: a Grammar, GBNF source text (parsed against model's vocabulary), or None."""
+def as_grammar(model: Model, grammar: object, json_schema: object = None) -> Grammar | None:
+    """A request's grammar: a Grammar, GBNF source text (parsed against model's vocabulary), a
+    JSON schema's (a mapping or JSON text), or None."""
+    if json_schema is not None:
+        import json
+
+        text = json_schema if isinstance(json_schema, str) else json.dumps(json_schema)
+        return Grammar.from_json_schema(model, text)
     if grammar is None or isinstance(grammar, Grammar):
         return grammar
     if isinstance(grammar, str):

@@ -10,15 +10,15 @@ from .sizing import DraftLength
 
 
 def draft_length(text: str) -> DraftLength:
-    """--n-draft-max: "auto" or a draft length >= 1."""
-    if text == "auto":
-        return "auto"
+    """--n-draft-max: "adaptive" ("auto", its old name, is taken too) or a draft length >= 1."""
+    if text in ("adaptive", "auto"):
+        return "adaptive"
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f'expected "auto" or an integer, not {text!r}') from None
+        raise argparse.ArgumentTypeError(f'expected "adaptive" or an integer, not {text!r}') from None
     if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError(f'expected "auto" or an integer in [1, 64], not {value}')
+        raise argparse.ArgumentTypeError(f'expected "adaptive" or an integer in [1, 64], not {value}')
     return value
 
 

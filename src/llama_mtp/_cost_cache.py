@@ -1,4 +1,4 @@
-"""What n_draft_max="auto" learned, kept on disk so that a later call or process starts there.
+"""What n_draft_max="adaptive" learned, kept on disk so that a later call or process starts there.
 
 A DraftController's state (acceptance per draft position, seconds per draft length, its probe
 gap) is a property of model x machine x settings, so it is stored per model file (path, size,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._core import DraftController, Grammar, LlamaError, MtpStats, SequenceOptions
+from .options import SamplingParams
 
 if TYPE_CHECKING:  # the stub re-exports the native errors through llama_mtp, which mypy reads as Any
     _LlamaError = Exception
@@ -28,20 +29,18 @@ class EngineStoppedError(_LlamaError):
     """The engine is closed or shutting down: the request was not (or not wholly) generated."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class JobOptions:
-    max_tokens: int
-    temperature: float = 0.0
-    top_k: int = 0
-    top_p: float = 1.0
-    min_p: float = 0.0
-    seed: int | None = None
-    stop: list[str] = field(default_factory=list)
+    """One sequence's options as the engine takes them: its SamplingParams, and what the LLM
+    resolved from them and the request's DraftConfig (LLM.job_options(), the one conversion)."""
+
+    sampling: SamplingParams
+    grammar: Grammar | None = None  # sampling.grammar / json_schema, parsed for the model
+    seed: int | None = None  # sampling.seed, offset by the sequence's index in its call
     n_draft: int = -1  # -1: the engine's MTP draft length, 0: no MTP drafting, n: at most n
     ngram: bool = True  # may verify drafts from its own text (where the engine has an n-gram drafter)
-    grammar: Grammar | None = None
-    ignore_eos: bool = False
-    exact: bool = False  # batch-invariant decoding (README, "Exactness")
+    exact: bool = False  # batch-invariant decoding (docs, "Exactness")
+    stop: tuple[str, ...] = ()  # sampling.stop and the chat template's own
 
 
 # what a job hands its owner: ("text", str), ("done", finish_reason), ("error", Exception)

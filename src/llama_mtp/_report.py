@@ -1,4 +1,4 @@
-"""Lines the CLI prints about a generation: acceptance, and what "auto" chose."""
+"""Lines the CLI prints about a generation: acceptance, and what "adaptive" chose."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def drafter_lines(g: Generation) -> list[str]:
 
 
 def chosen_lines(g: Generation) -> list[str]:
-    """What n_draft_max="auto" did: the lengths it chose, and its model of the speed."""
+    """What n_draft_max="adaptive" did: the lengths it chose, and its model of the speed."""
     c = g.controller
     if c is None or len(g.draft_lengths) == 0:
         return []

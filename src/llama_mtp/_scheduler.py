@@ -22,7 +22,9 @@ from ._core import Context, ContextError, Generator, Grammar, Model, SequenceOpt
 from ._interrupts import HeldInterrupts
 from ._jobs import EngineStats, EngineStoppedError, Event, Job, JobOptions, QueueFullError
 from ._stepping import SteppingThread, first_line, one_line
-from .sizing import DraftLength, context_sizes, draft_ceiling
+from .drafters import Drafters
+from .options import DraftConfig
+from .sizing import context_sizes
 
 __all__ = ["EngineStats", "EngineStoppedError", "Event", "Job", "JobOptions", "QueueFullError", "Scheduler"]
 
@@ -30,23 +32,23 @@ __all__ = ["EngineStats", "EngineStoppedError", "Event", "Job", "JobOptions", "Q
 class Scheduler(SteppingThread):
     """One model's contexts and slotted Generator, stepped by whichever thread waits for it."""
 
-    def __init__(self, model: Model, *, parallel: int, ctx_per_sequence: int, mtp: bool, n_draft_max: DraftLength,
-                 n_threads: int | None, n_batch: int = 512, n_min: int = 0, p_min: float = 0.0,
-                 max_queue: int = 64, exact: bool = False, ngram: str | None = None,
-                 ngram_n_max: int = 16, ngram_size_n: int = 3) -> None:
+    def __init__(self, model: Model, *, parallel: int, ctx_per_sequence: int, drafters: Drafters, draft: DraftConfig,
+                 n_threads: int | None, n_batch: int = 512, max_queue: int = 64) -> None:
+        """draft: the LLM's DraftConfig, its n-gram sizes resolved for the model."""
         self.model = model
-        self.ngram = ngram  # the n-gram drafter's name (None: no drafts from the text)
-        self.ngram_n_max, self.ngram_size_n = ngram_n_max, ngram_size_n
-        self.exact = exact  # the default of a request that does not say
+        self.draft_config = draft
+        self.ngram = draft.ngram if drafters.ngram else None  # the n-gram drafter's name (None: no drafts from the text)
+        self.ngram_n_max, self.ngram_size_n = int(draft.ngram_n_max or 1), int(draft.ngram_size_n or 1)
+        self.exact = draft.exact  # the default of a request that does not say
         self.parallel = parallel
         self.max_queue = max_queue
-        self.mtp = mtp
-        self.n_draft_max = n_draft_max
-        self.ceiling = draft_ceiling(n_draft_max) if mtp else 0
+        self.mtp = drafters.mtp
+        self.n_draft_max = draft.n_draft_max
+        self.ceiling = draft.longest_mtp_draft if self.mtp else 0
         self.ctx_per_sequence = ctx_per_sequence
         self._n_threads = n_threads
         self._n_batch = n_batch
-        self._n_min, self._p_min = n_min, p_min
+        self._n_min, self._p_min = draft.n_min, draft.p_min
         self.stats = EngineStats()
         # entered through its lock (a C method), never through the Condition's own Python
         # __enter__, where a KeyboardInterrupt after the acquire would leave it held
@@ -57,12 +59,12 @@ class Scheduler(SteppingThread):
         self._finished: set[int] = set()  # slots whose sequence ended, released at the next admission
         self._stepping: object | None = None  # the turn's token while a thread has the turn
         self._stopping = False
-        # "auto" on one slot starts where the last generation with the same model, machine and
+        # "adaptive" on one slot starts where the last generation with the same model, machine and
         # settings ended (_cost_cache), its contexts sized to the lengths that may pay by it
         self._cost_key: str | None = None
         self._prior: dict[str, Any] | None = None
-        if mtp and n_draft_max == "auto" and parallel == 1 and _cost_cache.cost_cache_dir() is not None:
-            self._cost_key = _cost_cache.cost_key(model, n_threads=n_threads, exact=exact, n_draft_max=self.ceiling)
+        if self.mtp and draft.adaptive and parallel == 1 and _cost_cache.cost_cache_dir() is not None:
+            self._cost_key = _cost_cache.cost_key(model, n_threads=n_threads, exact=self.exact, n_draft_max=self.ceiling)
             self._prior = _cost_cache.load(self._cost_key) if self._cost_key is not None else None
             self.ceiling = _cost_cache.lengths_in_use(self._prior, self.ceiling)
         self.generator: Generator | None = None
@@ -78,7 +80,7 @@ class Scheduler(SteppingThread):
         self.target = Context(self.model, **target_params)  # type: ignore[arg-type]
         self.draft = Context(self.model, **sizes.draft()) if self.mtp else None  # type: ignore[arg-type]
         self.generator = Generator.with_slots(self.target, self.draft, n_slots=self.parallel,
-                                              n_draft_max=max(self.ceiling, 1), adaptive=self.n_draft_max == "auto",
+                                              n_draft_max=max(self.ceiling, 1), adaptive=self.draft_config.adaptive,
                                               n_min=self._n_min, p_min=self._p_min, ngram=self.ngram,
                                               ngram_n_max=self.ngram_n_max, ngram_size_n=self.ngram_size_n)
         if self._n_threads is None:
@@ -121,10 +123,11 @@ class Scheduler(SteppingThread):
             # parsed where the sequence is added too; checking here makes a grammar this
             # vocabulary cannot take the request's fault at once instead of a queued failure
             Grammar.from_gbnf(self.model, o.grammar.gbnf)
-        job.sequence = SequenceOptions(max_tokens=o.max_tokens, temperature=o.temperature, top_k=o.top_k,
-                                       top_p=o.top_p, min_p=o.min_p, seed=o.seed, stop=o.stop,
+        s = o.sampling
+        job.sequence = SequenceOptions(max_tokens=s.max_tokens, temperature=s.temperature, top_k=s.top_k,
+                                       top_p=s.top_p, min_p=s.min_p, seed=o.seed, stop=list(o.stop),
                                        n_draft=o.n_draft if self.mtp else -1, ngram=o.ngram, grammar=o.grammar,
-                                       ignore_eos=o.ignore_eos, exact=o.exact)
+                                       ignore_eos=s.ignore_eos, exact=o.exact)
 
     def submit(self, jobs: Sequence[Job], *, bounded: bool = True, admit_now: bool = False) -> None:
         """Queue jobs, validated first (prepare()). bounded: QueueFullError when max_queue jobs

@@ -17,6 +17,7 @@ from .demo import DEMO_SHAPE, MODEL_CHOICES, cmd_demo, demo_model_path
 from .drafters import DEFAULT_NGRAM, NGRAM_KINDS, Draft
 from .functions import stream
 from .generation import _MAX_SEQUENCES, Generation
+from .options import DraftConfig, SamplingParams
 from .sizing import AUTO_DRAFT_MAX, DraftLength, draft_ceiling, mtp_context_params
 
 DRAFT_CHOICES: tuple[Draft, ...] = ("auto", "mtp", "ngram", "none")
@@ -24,15 +25,12 @@ DRAFT_CHOICES: tuple[Draft, ...] = ("auto", "mtp", "ngram", "none")
 
 def cmd_generate(args: argparse.Namespace) -> int:
     model = Model(args.model, n_gpu_layers=args.n_gpu_layers, repack=not args.no_repack, rpc_servers=args.rpc)
-    mtp = False if args.no_mtp else None
-    if not model.has_mtp and not args.no_mtp and args.draft in ("auto", "mtp"):
+    draft = draft_config_of(args)
+    if not model.has_mtp and draft.method in ("auto", "mtp"):
         print(f"llama-mtp generate: {args.model} has no NextN (MTP) layers: drafts from the text only", file=sys.stderr)
-    s = stream(
-        model, args.prompt, max_tokens=args.max_tokens, mtp=mtp, draft=None if args.no_mtp else args.draft,
-        n_draft_max=args.n_draft_max,
-        p_min=args.p_min, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-        min_p=args.min_p, seed=args.seed, n_threads=args.threads, stop=args.stop or None, exact=args.exact,
-    )
+    sampling = SamplingParams(max_tokens=args.max_tokens, temperature=args.temperature, top_k=args.top_k,
+                              top_p=args.top_p, min_p=args.min_p, seed=args.seed, stop=args.stop)
+    s = stream(model, args.prompt, sampling=sampling, draft=draft, n_threads=args.threads)
     for piece in s:
         sys.stdout.write(str(piece))
         sys.stdout.flush()
@@ -46,6 +44,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def draft_config_of(args: argparse.Namespace) -> DraftConfig:
+    """The DraftConfig a command's options give (--draft, --no-mtp, --n-draft-max, --p-min,
+    --ngram, --exact: whichever the command has)."""
+    method: Draft = "none" if getattr(args, "no_mtp", False) else getattr(args, "draft", "auto")
+    return DraftConfig(method=method, n_draft_max=getattr(args, "n_draft_max", "adaptive"),
+                       p_min=getattr(args, "p_min", 0.0), ngram=getattr(args, "ngram", DEFAULT_NGRAM),
+                       exact=getattr(args, "exact", False))
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     import statistics
 
@@ -54,8 +61,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     try:
         chosen = {draft_length(x.strip()) for x in args.n_draft_max.split(",")}
     except argparse.ArgumentTypeError:
-        raise _UsageError(f'--n-draft-max takes integers and "auto" separated by commas, not {args.n_draft_max!r}') from None
-    drafts: list[DraftLength] = sorted(k for k in chosen if k != "auto") + (["auto"] if "auto" in chosen else [])
+        raise _UsageError(f'--n-draft-max takes integers and "adaptive" separated by commas, not {args.n_draft_max!r}') from None
+    drafts: list[DraftLength] = sorted(k for k in chosen if k != "adaptive") + (["adaptive"] if "adaptive" in chosen else [])
     if args.plot:
         try:  # before spending minutes on the runs
             import matplotlib
@@ -77,10 +84,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     runs: list[DraftLength] = [k for _ in range(args.repeats) for k in (0, *drafts)]
     from .functions import generate
 
-    generate(model, args.prompt, **{**common, "max_tokens": 8, "mtp": False})  # warm-up
+    generate(model, args.prompt, draft="none", **{**common, "max_tokens": 8})  # warm-up
     results: dict[DraftLength, list[Generation]] = {}
     for k in tqdm(runs, desc="benchmarking", unit="run", file=sys.stderr):
-        g = generate(model, str(args.prompt), mtp=k != 0, n_draft_max=1 if k == 0 else k, **common)
+        g = generate(model, str(args.prompt), draft="auto" if k else "none", n_draft_max=k or 1, **common)
         assert isinstance(g, Generation)
         results.setdefault(k, []).append(g)
     speeds = {k: [g.tokens_per_s for g in gs] for k, gs in results.items()}
@@ -98,14 +105,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"{k:>11} {tps:9.1f} {tps / plain:7.2f}x {st.mean_acceptance_length:13.2f}  {per_pos}")
         if tps > best:
             best_k, best = k, tps
-    if "auto" in results:
-        print("\n" + "\n".join(chosen_lines(results["auto"][-1])))
-    if best_k == "auto":
-        print(f"\nrecommended: n_draft_max=\"auto\" ({best / plain:.2f}x plain decoding on this machine)")
+    if "adaptive" in results:
+        print("\n" + "\n".join(chosen_lines(results["adaptive"][-1])))
+    if best_k == "adaptive":
+        print(f"\nrecommended: n_draft_max=\"adaptive\" ({best / plain:.2f}x plain decoding on this machine)")
     elif best_k:
         print(f"\nrecommended: n_draft_max={best_k} ({best / plain:.2f}x plain decoding on this machine)")
     else:
-        print("\nrecommended: plain decoding (mtp=False): MTP does not pay off for this model here")
+        print('\nrecommended: plain decoding (draft="none"): MTP does not pay off for this model here')
     if args.plot:
         _plot(args.plot, model.description, drafts, speeds, best_k)
         print(f"plot written to {args.plot}")
@@ -126,7 +133,7 @@ def _calibrate_cmd(model: Model, args: argparse.Namespace) -> int:
     if c.key is None:
         print("the cost cache is off ($LLAMA_MTP_COST_CACHE) or the model file is gone: nothing stored")
     else:
-        print(f"stored for n_draft_max=\"auto\" with these settings: cost cache entry {c.key}")
+        print(f"stored for n_draft_max=\"adaptive\" with these settings: cost cache entry {c.key}")
     return 0
 
 
@@ -139,15 +146,15 @@ def _plot(path: str, title: str, drafts: list[DraftLength], speeds: dict[DraftLe
 
     plain = statistics.median(speeds[0])
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    xs: list[DraftLength] = [0, *(k for k in drafts if k != "auto")]  # 0: plain decoding
+    xs: list[DraftLength] = [0, *(k for k in drafts if k != "adaptive")]  # 0: plain decoding
     med = [statistics.median(speeds[k]) for k in xs]
     err = [[m - min(speeds[k]) for k, m in zip(xs, med, strict=True)],
            [max(speeds[k]) - m for k, m in zip(xs, med, strict=True)]]
     ax.errorbar(xs, med, yerr=err, fmt="o-", capsize=3, label="median, min-max of the repeats")
     ax.axhline(plain, color="gray", ls="--", label="plain decoding")
-    if "auto" in speeds:
-        ax.axhline(statistics.median(speeds["auto"]), color="green", ls="-.", label='n_draft_max="auto"')
-    if best_k and best_k != "auto":
+    if "adaptive" in speeds:
+        ax.axhline(statistics.median(speeds["adaptive"]), color="green", ls="-.", label='n_draft_max="adaptive"')
+    if best_k and best_k != "adaptive":
         ax.plot([best_k], [statistics.median(speeds[best_k])], "r*", ms=14, label=f"recommended: {best_k}")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("n_draft_max (0 = plain decoding)")
@@ -214,8 +221,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
 
     demo = command("demo", "plain vs MTP speed and acceptance on a synthesized model shaped like a real one")
     generation_options(demo, 256)
-    demo.add_argument("--n-draft-max", type=draft_length, default="auto",
-                      help=f'tokens drafted per step, or "auto": chosen each step (0..{AUTO_DRAFT_MAX})')
+    demo.add_argument("--n-draft-max", type=draft_length, default="adaptive",
+                      help=f'tokens drafted per step, or "adaptive": chosen each step (0..{AUTO_DRAFT_MAX})')
     demo.add_argument("-p", "--prompt", type=text_arg, default="The story begins:", help="text prompt")
     demo.add_argument("--model", choices=MODEL_CHOICES, default=DEMO_SHAPE,
                       help="the synthesized model (written once and cached; tiny: vocabulary 4096, quick)")
@@ -225,8 +232,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     gen.add_argument("-m", "--model", required=True, help="GGUF model file")
     gen.add_argument("-p", "--prompt", type=text_arg, required=True, help="text prompt")
     generation_options(gen, 128)
-    gen.add_argument("--n-draft-max", type=draft_length, default="auto",
-                     help=f'tokens drafted per step, or "auto": chosen each step (0..{AUTO_DRAFT_MAX})')
+    gen.add_argument("--n-draft-max", type=draft_length, default="adaptive",
+                     help=f'tokens drafted per step, or "adaptive": chosen each step (0..{AUTO_DRAFT_MAX})')
     gen.add_argument("--p-min", type=float_in(0.0, 1.0), default=0.0, help="stop drafting below this draft probability")
     gen.add_argument("--temperature", "--temp", type=float_in(0.0, 1e6), default=0.0, help="sampling temperature (0: greedy)")
     gen.add_argument("--top-k", type=int_in(0, 1 << 24), default=0, help="keep the k most likely tokens (0: all)")
@@ -252,21 +259,21 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     bench.add_argument("--demo-model", choices=MODEL_CHOICES, default=DEMO_SHAPE,
                        help="the synthesized model to use without -m")
     generation_options(bench, 256)
-    bench.add_argument("--n-draft-max", default="1,2,3,4,5,6,auto",
-                       help='draft lengths to try, comma-separated ("auto": the adaptive length)')
+    bench.add_argument("--n-draft-max", default="1,2,3,4,5,6,adaptive",
+                       help='draft lengths to try, comma-separated ("adaptive": chosen each step)')
     bench.add_argument("--repeats", type=int_in(1, 1000), default=3, help="runs per setting (the median is reported)")
     bench.add_argument("-p", "--prompt", type=text_arg, default="The story begins:", help="text prompt")
     bench.add_argument("--plot", default=None, help="write a PNG plot there (needs matplotlib)")
     bench.add_argument("--calibrate", action="store_true",
-                       help='measure every draft length once and store it for n_draft_max="auto" (the cost cache)')
+                       help='measure every draft length once and store it for n_draft_max="adaptive" (the cost cache)')
     bench.add_argument("--calibrate-seconds", type=float_in(0.0, 1e6, above=True), default=30.0,
                        help="the time a calibration aims at (each length runs 8 to 64 tokens)")
     bench.set_defaults(func=cmd_bench)
 
     info = command("info", "capability report of a GGUF model")
     info.add_argument("-m", "--model", required=True, help="GGUF model file")
-    info.add_argument("--n-draft-max", type=draft_length, default="auto",
-                      help=f'draft length the context sizes are shown for ("auto": {AUTO_DRAFT_MAX})')
+    info.add_argument("--n-draft-max", type=draft_length, default="adaptive",
+                      help=f'draft length the context sizes are shown for ("adaptive": {AUTO_DRAFT_MAX})')
     info.add_argument("--n-ctx", type=CONTEXT, default=4096, help="context size the draft KV estimate is for")
     info.set_defaults(func=cmd_info)
     srv = command("serve", "OpenAI-compatible HTTP server: continuous batching, MTP for every request")
@@ -276,9 +283,10 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     srv.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1: this machine only)")
     srv.add_argument("--port", type=PORT, default=8080, help="port (0: a free one, printed at start)")
     srv.add_argument("-np", "--parallel", type=int_in(1, _MAX_SEQUENCES), default=4, help="sequences generated together")
-    srv.add_argument("-c", "--ctx-size", type=CONTEXT, default=4096, help="context tokens per sequence")
-    srv.add_argument("--n-draft-max", type=draft_length, default="auto",
-                     help=f'default draft length, or "auto" (0..{AUTO_DRAFT_MAX}); requests may ask for less')
+    srv.add_argument("-c", "--ctx-size", type=CONTEXT, default=None,
+                     help="KV cells in all, split across --parallel as llama-server's -c (default: 4096 per slot)")
+    srv.add_argument("--n-draft-max", type=draft_length, default="adaptive",
+                     help=f'default draft length, or "adaptive" (0..{AUTO_DRAFT_MAX}); requests may ask for less')
     srv.add_argument("--no-mtp", action="store_true", help="plain decoding for every request (--draft none)")
     srv.add_argument("--draft", choices=DRAFT_CHOICES, default="auto",
                      help="drafters: auto, mtp, ngram or none (requests may ask for less with \"draft\")")
@@ -331,14 +339,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         path = download_model(args.hf_repo, args.hf_file)
     else:
         path = args.model
-    if args.parallel < 1 or args.max_queue < 0 or args.ctx_size < 64:
-        raise _UsageError("--parallel >= 1, --max-queue >= 0 and --ctx-size >= 64 are needed")
+    if args.ctx_size is not None and args.ctx_size < 64 * args.parallel:
+        raise _UsageError(f"--ctx-size is the total, split across --parallel: at least 64 per slot "
+                          f"({64 * args.parallel} for {args.parallel} slots)")
     template = Path(args.chat_template_file).read_text() if args.chat_template_file else None
     serve(path, host=args.host, port=args.port, parallel=args.parallel, ctx_size=args.ctx_size,
-          mtp=not args.no_mtp, draft=None if args.no_mtp else args.draft, ngram=args.ngram,
-          n_draft_max=args.n_draft_max, n_threads=args.threads, max_queue=args.max_queue,
+          draft=draft_config_of(args), n_threads=args.threads, max_queue=args.max_queue,
           api_key=args.api_key, chat_template=template, model_id=args.alias,
-          n_gpu_layers=args.n_gpu_layers, rpc_servers=args.rpc, exact=args.exact)
+          n_gpu_layers=args.n_gpu_layers, rpc_servers=args.rpc)
     return 0
 
 

@@ -5,7 +5,7 @@ layers), quantized to Q4_K_M, and an MTP head whose acceptance falls with the dr
 (0.8, 0.65, 0.5, ...), as real heads' does (`llama_mtp.shapes`). It is written once and cached.
 
 Whether MTP pays is a property of model x machine: a verify batch of k + 1 rows must cost less
-than the tokens it yields. Where it cannot pay, "auto" decodes plainly, and the demo says so
+than the tokens it yields. Where it cannot pay, the adaptive length decodes plainly, and the demo says so
 and shows the costs it measured, instead of printing a slowdown as a result.
 """
 
@@ -29,7 +29,7 @@ DEMO_SHAPE = "qwen35-0.8b"
 # `--model tiny`: the small model the demo used before (vocabulary 4096), quick to write
 DEMO_MODEL: dict[str, Any] = dict(kind="hybrid", n_embd=1024, n_layer=8, n_vocab=4096, acceptance=0.9, seed=0)
 MODEL_CHOICES = (*SHAPES, "tiny")
-# "auto" decoding plainly on at least this share of its steps: it found that drafting cannot pay
+# the adaptive length decoding plainly on at least this share of its steps: it found that drafting cannot pay
 PLAIN_VERDICT_SHARE = 0.5
 
 
@@ -81,7 +81,7 @@ def verdict_lines(plain: Generation, spec: Generation, n_draft_max: DraftLength)
     """The demo's result: the speedup where MTP pays, a plain statement and its reasons where not."""
     ratio = spec.tokens_per_s / plain.tokens_per_s
     share = plain_share(spec)
-    if n_draft_max == "auto" and share >= PLAIN_VERDICT_SHARE:
+    if n_draft_max == "adaptive" and share >= PLAIN_VERDICT_SHARE:
         probes = ("every step, as plain decoding does (the two speeds differ by the machine's noise only)"
                   if share >= 0.995 else f"{share:.0%} of its steps and probed drafting on the rest")
         return [
@@ -110,10 +110,10 @@ def cmd_demo(args: Any) -> int:
     # two interleaved pairs (plain, MTP, MTP, plain): one slow stretch of the machine does not
     # decide the comparison; each side reports its faster run
     label = f"MTP (n_draft_max={args.n_draft_max})"
-    runs = [run_with_progress(model, args.prompt, "plain decoding", mtp=False, **common),
-            run_with_progress(model, args.prompt, label, mtp=True, n_draft_max=args.n_draft_max, **common),
-            run_with_progress(model, args.prompt, label, mtp=True, n_draft_max=args.n_draft_max, **common),
-            run_with_progress(model, args.prompt, "plain decoding", mtp=False, **common)]
+    runs = [run_with_progress(model, args.prompt, "plain decoding", draft="none", **common),
+            run_with_progress(model, args.prompt, label, draft="auto", n_draft_max=args.n_draft_max, **common),
+            run_with_progress(model, args.prompt, label, draft="auto", n_draft_max=args.n_draft_max, **common),
+            run_with_progress(model, args.prompt, "plain decoding", draft="none", **common)]
     plain = max(runs[0], runs[3], key=lambda g: g.tokens_per_s)
     spec = max(runs[1], runs[2], key=lambda g: g.tokens_per_s)
     same = all(g.tokens == plain.tokens for g in runs)

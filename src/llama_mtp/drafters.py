@@ -66,8 +66,8 @@ def drafters_for(has_mtp: bool, *, draft: Draft | None, mtp: bool | None) -> Dra
     """The drafters of an LLM (or a one-line call). mtp=False keeps its old meaning, no
     speculation at all; mtp=True asks for the NextN layers (an error without them)."""
     mtp = check_optional_bool("mtp", mtp)
-    if mtp is False:
-        if draft not in (None, "none"):
+    if mtp is False:  # "auto" is DraftConfig's default: not a choice mtp=False contradicts
+        if draft not in (None, "none", "auto"):
             raise InvalidArgumentError(f"mtp=False means no speculation; it cannot go with draft={draft!r}")
         return Drafters(False, False)
     d = _check_draft("auto" if draft is None else draft)

@@ -14,7 +14,7 @@ import os
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -24,15 +24,12 @@ from ._core import (
     Context,
     DraftController,
     Generator,
-    Grammar,
     InvalidArgumentError,
     Model,
     MtpStats,
     build_info,
 )
 from ._scheduler import Event, Job, JobOptions, Scheduler
-from .drafters import Draft
-from .sizing import DraftLength
 
 # llama.cpp's largest context (tokens per sequence) and its sequence limit
 _MAX_CONTEXT = 1 << 24
@@ -54,13 +51,13 @@ class Generation:
     tokens: list[int]
     text: str
     finish_reason: str  # "stop" (EOS or a stop string) or "length"
-    stats: MtpStats | None  # None when mtp=False
+    stats: MtpStats | None  # None without MTP drafting
     n_prompt_tokens: int
     prompt_seconds: float
     generation_seconds: float
     n_steps: int  # target decodes (verify batches) of the generation loop
-    # the draft length asked for at each step (0: plain decoding; empty when mtp=False), and
-    # with n_draft_max="auto" the controller that chose them (acceptance, costs, speeds)
+    # the draft length asked for at each step (0: plain decoding; empty without MTP), and
+    # with n_draft_max="adaptive" the controller that chose them (acceptance, costs, speeds)
     draft_lengths: np.ndarray
     controller: DraftController | None
     # how the loop's native time split: drafting, verifying (target decode, sampling), process()
@@ -89,38 +86,6 @@ class Generation:
         self.prompt_tokens_per_s = n_decoded / self.prompt_seconds if self.prompt_seconds > 0 else 0.0
         n_loop = len(self.tokens) - self.n_prompt_step_tokens
         self.tokens_per_s = n_loop / self.generation_seconds if self.generation_seconds > 0 else 0.0
-
-
-@dataclass(frozen=True)
-class _Options:
-    """The keyword arguments of generate() and stream(), with their defaults (one place)."""
-
-    max_tokens: int = 128
-    mtp: bool | None = None
-    draft: Draft | None = None
-    n_draft_max: DraftLength = "auto"
-    p_min: float = 0.0
-    n_min: int = 0
-    n_threads: int | None = None
-    temperature: float = 0.0
-    top_k: int = 0
-    top_p: float = 1.0
-    min_p: float = 0.0
-    seed: int | None = None
-    stop: str | Sequence[str] | None = None
-    add_special: bool = True
-    parse_special: bool = False
-    ignore_eos: bool = False
-    grammar: Grammar | str | None = None
-    exact: bool = False
-
-
-_DEFAULTS = _Options()
-
-
-def _options_of(arguments: dict[str, object]) -> _Options:
-    """The options among a public function's arguments (its locals() on entry)."""
-    return _Options(**{f.name: arguments[f.name] for f in fields(_Options)})  # type: ignore[arg-type]
 
 
 def _prompt_list(prompt: object) -> tuple[bool, list[Prompt]]:

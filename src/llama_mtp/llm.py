@@ -6,37 +6,19 @@ the same object."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
-from ._checks import as_grammar, check_bool, check_int, check_number, check_optional_bool
-from ._core import (
-    ChatPrompt,
-    ChatTemplate,
-    Generator,
-    Grammar,
-    InvalidArgumentError,
-    Model,
-    MtpSessionConfig,
-    MtpStats,
-)
+from ._checks import as_grammar, check_int
+from ._core import ArgumentTypeError, ChatPrompt, ChatTemplate, Generator, Model, MtpStats
 from ._scheduler import EngineStats, JobOptions, Scheduler
 from .chat import ChatCompletion, ChatStream, Message, render_chat
-from .drafters import (
-    DEFAULT_NGRAM,
-    NGRAM_SIZE_N,
-    Draft,
-    Drafters,
-    NgramKind,
-    check_ngram_kind,
-    drafters_for,
-    ngram_draft_max,
-    request_drafters,
-)
+from .drafters import NGRAM_SIZE_N, Draft, Drafters, drafters_for, ngram_draft_max, request_drafters
 from .generation import (
     _MAX_CONTEXT,
     _MAX_SEQUENCES,
@@ -51,94 +33,120 @@ from .generation import (
     _prompt_list,
     require_exact_support,
 )
-from .sizing import DraftLength, draft_ceiling
+from .options import (
+    CHAT_FIELDS,
+    DRAFT_FIELDS,
+    DraftConfig,
+    InvalidOptionError,
+    ResolvedOptions,
+    SamplingParams,
+    resolve_options,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .options import ChatKwargs, DraftKwargs, GenerateKwargs
 
 __all__ = ["LLM"]
+
+# DraftConfig fields an LLM sizes or builds its drafters by: a request may not change them
+_FIXED_DRAFT_FIELDS = ("n_min", "p_min", "ngram", "ngram_n_max", "ngram_size_n")
 
 
 class LLM:
     """A model with its contexts, kept warm between calls.
 
-    n_ctx: KV cells in all, split evenly between the n_parallel slots (each sequence gets
-    n_ctx // n_parallel). n_parallel: sequences generated at once; more requests wait for a
-    slot. draft: what to draft with, "auto" (None; MTP where the model has NextN layers and
-    n-gram drafts from the text, chosen step by step by what each one's acceptance and cost
-    measure), "mtp", "ngram" or "none"; mtp=False is "none", mtp=True requires NextN layers.
-    ngram: upstream's n-gram drafter (README, "Drafts from the text"), ngram_n_max its longest
-    draft (None: NGRAM_DRAFT_MAX, NGRAM_DRAFT_MAX_ROLLBACK on recurrent and hybrid models),
-    ngram_size_n the tokens it matches (None: NGRAM_SIZE_N[ngram]). n_draft_max: the
-    longest MTP draft, or "auto" (a DraftController picks each step's length, from 0 to
-    AUTO_DRAFT_MAX, by the acceptance and costs it measures, and an NgramController the length
-    of each n-gram draft; what they learn stays for the next call); a fixed n_draft_max
-    verifies n-gram drafts whole, where the text offers one (upstream's behaviour). n_min,
-    p_min: the MTP draft's minimum length and probability. n_threads: None is the auto
-    thread count (one per physical core, fewer while other processes keep cores busy: README,
-    "Threads"); a number is that count always. exact: the default of every request's exact (README, "Exactness").
-    max_queue: how many requests the server lets wait for a slot (Python callers always wait).
+    Calls from several threads share each step's target batch (continuous batching); a slot
+    keeps its last sequence's KV, so a prompt that begins like the last one (a chat's next
+    turn) decodes only the new tokens.
+
+    Args:
+        model: A `Model`, or the path of a GGUF file.
+        n_ctx: KV cells in all, split evenly between the `n_parallel` slots (each sequence
+            gets `n_ctx // n_parallel`), as llama-server's `-c`.
+        n_parallel: Sequences generated at once; more requests wait for a slot.
+        n_batch: The most prompt tokens decoded in one batch.
+        n_threads: CPU threads; None is the automatic count (one per physical core, fewer
+            while other processes keep cores busy: docs, "Threads").
+        max_queue: How many requests the server lets wait for a slot (Python callers
+            always wait).
+        draft: What drafts: a method name ("auto", "mtp", "ngram", "none") or a whole
+            `DraftConfig`. None is `DraftConfig()`: "auto".
+        **draft_options: `DraftConfig` fields as keywords (`n_draft_max`, `n_min`, `p_min`,
+            `ngram`, `ngram_n_max`, `ngram_size_n`, `exact`), replacing those of `draft`.
+
+    Raises:
+        InvalidArgumentError: A value out of range, or drafters the model cannot run
+            (`draft="mtp"` on a model without NextN layers).
+        ArgumentTypeError: An argument of the wrong type, or an unknown keyword.
+        ModelLoadError: `model` is a path that does not load.
     """
 
-    def __init__(self, model: ModelLike, *, n_ctx: int = 4096, n_parallel: int = 1,
-                 n_batch: int = 512, mtp: bool | None = None, draft: Draft | None = None,
-                 n_draft_max: DraftLength = "auto", n_min: int = 0, p_min: float = 0.0, n_threads: int | None = None,
-                 exact: bool = False, max_queue: int = 64, ngram: NgramKind = DEFAULT_NGRAM,
-                 ngram_n_max: int | None = None, ngram_size_n: int | None = None) -> None:
+    def __init__(self, model: ModelLike, *, n_ctx: int = 4096, n_parallel: int = 1, n_batch: int = 512,
+                 n_threads: int | None = None, max_queue: int = 64, draft: Draft | DraftConfig | None = None,
+                 **draft_options: Unpack[DraftKwargs]) -> None:
+        unknown = set(draft_options) - DRAFT_FIELDS - {"mtp"}
+        if unknown:
+            raise ArgumentTypeError(f"LLM() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+        resolved = resolve_options(sampling=None, draft=draft, base_draft=DraftConfig(), **draft_options)
         self._model = _open_model(model)
         n_parallel = check_int("n_parallel", n_parallel, 1, _MAX_SEQUENCES)
         n_ctx = check_int("n_ctx", n_ctx, 64 * n_parallel, _MAX_CONTEXT)
         n_batch = check_int("n_batch", n_batch, 1, _MAX_CONTEXT)
         max_queue = check_int("max_queue", max_queue, 0, 1 << 20)
-        # a recurrent or hybrid target keeps a state snapshot per draft position, at most 64
-        rollback = self._model.is_recurrent or self._model.is_hybrid
-        ngram_n_max = (ngram_draft_max(self._model) if ngram_n_max is None
-                       else check_int("ngram_n_max", ngram_n_max, 1, 64 if rollback else 256))
-        check_ngram_kind(ngram)
-        ngram_size_n = NGRAM_SIZE_N[ngram] if ngram_size_n is None else check_int("ngram_size_n", ngram_size_n, 1, 64)
         if n_threads is not None:
             n_threads = check_int("n_threads", n_threads, 1, 1024)
-        mtp = check_optional_bool("mtp", mtp)
-        exact = check_bool("exact", exact)
-        n_min = check_int("n_min", n_min, 0, 64)
-        p_min = check_number("p_min", p_min)
-        self._drafters = drafters_for(self._model.has_mtp, draft=draft, mtp=mtp)
-        mtp = self._drafters.mtp
-        if mtp and not isinstance(n_draft_max, str):  # InvalidConfigError naming the field, as MtpSession
-            MtpSessionConfig(n_draft_max=n_draft_max, n_min=n_min, p_min=p_min)
-        self._draft_max = draft_ceiling(n_draft_max)
-        # checked whatever drafts (InvalidConfigError naming the field): a NaN p_min is refused
-        # on a model without NextN layers too
-        MtpSessionConfig(n_draft_max=self._draft_max, n_min=n_min, p_min=p_min)
-        if exact:
+        config = resolved.draft or DraftConfig()
+        self._drafters = drafters_for(self._model.has_mtp, draft=config.method, mtp=resolved.mtp)
+        # a recurrent or hybrid target keeps a state snapshot per draft position, at most 64
+        rollback = self._model.is_recurrent or self._model.is_hybrid
+        if config.ngram_n_max is not None and rollback:
+            check_int("ngram_n_max", config.ngram_n_max, 1, 64)
+        config = dataclasses.replace(
+            config, method=self._drafters.name,
+            ngram_n_max=config.ngram_n_max or ngram_draft_max(self._model),
+            ngram_size_n=config.ngram_size_n or NGRAM_SIZE_N[config.ngram])
+        if config.exact:
             require_exact_support(self._model)
-        self._mtp, self._n_draft_max, self._exact = bool(mtp), n_draft_max, bool(exact)
-        self._fixed = {"n_threads": n_threads, "n_min": n_min, "p_min": p_min}
+        self._config = config
+        self._n_threads = n_threads
+        self._draft_max = config.longest_mtp_draft
         self._templates: dict[str, ChatTemplate] = {}
         self._templates_lock = threading.Lock()
-        self._scheduler = Scheduler(self._model, parallel=n_parallel, ctx_per_sequence=n_ctx // n_parallel, mtp=self._mtp,
-                                    n_draft_max=n_draft_max, n_threads=n_threads, n_batch=n_batch, n_min=n_min,
-                                    p_min=p_min, max_queue=max_queue, exact=self._exact,
-                                    ngram=ngram if self._drafters.ngram else None, ngram_n_max=ngram_n_max,
-                                    ngram_size_n=ngram_size_n)
+        self._scheduler = Scheduler(self._model, parallel=n_parallel, ctx_per_sequence=n_ctx // n_parallel,
+                                    drafters=self._drafters, draft=config, n_threads=n_threads, n_batch=n_batch,
+                                    max_queue=max_queue)
 
     # --- what it holds --------------------------------------------------------------------------
     @property
     def model(self) -> Model:
+        """The model it runs."""
         return self._model
 
     @property
     def n_parallel(self) -> int:
+        """Sequences generated at once (its slots)."""
         return self._scheduler.parallel
 
     @property
     def n_ctx_per_sequence(self) -> int:
+        """KV cells each sequence has: `n_ctx // n_parallel`."""
         return self._scheduler.n_ctx_per_sequence
 
     @property
+    def draft_config(self) -> DraftConfig:
+        """Its `DraftConfig`, with `method` the drafters it runs and the n-gram sizes resolved."""
+        return self._config
+
+    @property
     def mtp(self) -> bool:
-        return self._mtp
+        """Whether it drafts with the model's NextN (MTP) layers."""
+        return self._drafters.mtp
 
     @property
     def drafters(self) -> Drafters:
-        """What it drafts with (mtp, ngram); draft is its name."""
+        """What it drafts with (mtp, ngram); `draft` is its name."""
         return self._drafters
 
     @property
@@ -166,6 +174,7 @@ class LLM:
 
     @property
     def closed(self) -> bool:
+        """Whether `close()` freed its contexts."""
         return self._scheduler.generator is None
 
     def close(self) -> None:
@@ -182,137 +191,159 @@ class LLM:
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"n_parallel={self.n_parallel}, n_ctx_per_sequence={self.n_ctx_per_sequence}"
-        return (f"LLM({self._model.path!r}, {state}, draft={self.draft!r}, mtp={self._mtp}, "
-                f"n_draft_max={self._n_draft_max!r})")
+        return f"LLM({self._model.path!r}, {state}, draft={self.draft!r}, n_draft_max={self._config.n_draft_max!r})"
 
     # --- requests -------------------------------------------------------------------------------
-    def _n_draft(self, mtp: bool | None, draft: Draft | None, n_draft_max: DraftLength | None) -> tuple[int, bool]:
-        """A request's SequenceOptions (n_draft, ngram): n_draft -1 follows the LLM's draft
-        length, 0 none, k at most k; ngram whether it may verify drafts from its text."""
-        use = request_drafters(self._drafters, draft=draft, mtp=mtp)
+    def job_options(self, sampling: SamplingParams, draft: DraftConfig | None = None, *, mtp: bool | None = None,
+                    stop: Sequence[str] = (), index: int = 0) -> JobOptions:
+        """One sequence's engine options from its request's options: the one conversion every
+        caller (the Python API, the server) goes through.
+
+        Args:
+            sampling: The request's sampling parameters.
+            draft: The request's DraftConfig (None: this LLM's). Its `method` must be among
+                this LLM's drafters, its `n_draft_max` at most this LLM's; the fields the
+                LLM is built by (`n_min`, `p_min`, the n-gram settings) must be its own.
+            mtp: The deprecated `mtp=` (False: no drafting for this request).
+            stop: Stop strings beside `sampling.stop` (a chat template's).
+            index: The sequence's index in its call (it is seeded `seed + index`).
+
+        Returns:
+            The JobOptions the scheduler takes.
+
+        Raises:
+            InvalidOptionError: An option this LLM cannot honour; `.field` names it.
+        """
+        mine = self._config
+        if draft is None:
+            draft = mine
+        for name in _FIXED_DRAFT_FIELDS:
+            value, have = getattr(draft, name), getattr(mine, name)
+            if value != have and not (value is None and name in ("ngram_n_max", "ngram_size_n")):
+                raise InvalidOptionError(name, f"{name}={value!r}: this LLM was made with {name}={have!r}; it is set "
+                                               f"once, at LLM({name}=...)")
+        try:
+            use = request_drafters(self._drafters, draft=draft.method, mtp=mtp)
+        except InvalidOptionError:
+            raise
+        except Exception as e:  # noqa: BLE001  # the drafters' InvalidArgumentError, with the field named
+            raise InvalidOptionError("draft", str(e)) from e
         if not use.mtp:
-            return 0, use.ngram
-        if n_draft_max is None or n_draft_max == self._n_draft_max:
-            return -1, use.ngram
-        if n_draft_max == "auto":
-            raise InvalidArgumentError(f'n_draft_max="auto" needs an LLM made with it; this one drafts {self._n_draft_max}')
-        k = draft_ceiling(n_draft_max)
-        if k > self._draft_max:
-            raise InvalidArgumentError(f"n_draft_max={k}: this LLM's contexts are sized for drafts of at most "
-                                       f"{self._draft_max} (LLM(n_draft_max=...))")
-        return min(k, self._scheduler.ceiling), use.ngram
+            n_draft = 0
+        elif draft.n_draft_max == mine.n_draft_max:
+            n_draft = -1
+        elif draft.adaptive:
+            raise InvalidOptionError("n_draft_max", f'n_draft_max="adaptive" needs an LLM made with it; this one '
+                                                    f"drafts {mine.n_draft_max}")
+        else:
+            k = draft.longest_mtp_draft
+            if k > self._draft_max:
+                raise InvalidOptionError("n_draft_max", f"n_draft_max={k}: this LLM's contexts are sized for drafts of "
+                                                        f"at most {self._draft_max} (LLM(n_draft_max=...))")
+            n_draft = min(k, self._scheduler.ceiling)
+        if draft.exact and not mine.exact:
+            try:
+                require_exact_support(self._model)
+            except Exception as e:  # noqa: BLE001
+                raise InvalidOptionError("exact", str(e)) from e
+        grammar = as_grammar(self._model, sampling.grammar, sampling.json_schema)
+        seed = None if sampling.seed is None else (sampling.seed + index) % (1 << 32)
+        return JobOptions(sampling=sampling, grammar=grammar, seed=seed, n_draft=n_draft, ngram=use.ngram,
+                          exact=draft.exact, stop=(*sampling.stops, *stop))
 
-    def _check_fixed(self, **given: object) -> None:
-        for name, value in given.items():
-            if value is not None and value != self._fixed[name]:
-                raise InvalidArgumentError(f"{name}={value!r}: this LLM was made with {name}={self._fixed[name]!r}; "
-                                           f"it is set once, at LLM({name}=...)")
+    def _resolve(self, sampling: SamplingParams | None, draft: Draft | DraftConfig | None,
+                 options: dict[str, Any], caller: str) -> ResolvedOptions:
+        resolved = resolve_options(sampling=sampling, draft=draft, base_draft=self._config, stacklevel=4,
+                                   caller=f"LLM.{caller}", **options)
+        if resolved.n_threads is not None and resolved.n_threads != self._n_threads:
+            raise InvalidOptionError("n_threads", f"n_threads={resolved.n_threads!r}: this LLM was made with "
+                                                  f"n_threads={self._n_threads!r}; it is set once, at LLM(n_threads=...)")
+        return resolved
 
-    def _tokens(self, prompt: Prompt, add_special: bool, parse_special: bool) -> TokenList:
+    def _tokens(self, prompt: Prompt, sampling: SamplingParams) -> TokenList:
         if isinstance(prompt, str):
-            return self._model.tokenize(prompt, add_special=add_special, parse_special=parse_special)
+            return self._model.tokenize(prompt, add_special=sampling.add_special, parse_special=sampling.parse_special)
         if isinstance(prompt, np.ndarray):
             return prompt  # checked by the native loop (dtype, range)
         return list(prompt)
 
-    def _stream(self, prompt: Prompt | Prompts, *, max_tokens: int, mtp: bool | None, draft: Draft | None,
-                n_draft_max: DraftLength | None,
-                p_min: float | None, n_min: int | None, n_threads: int | None, temperature: float, top_k: int,
-                top_p: float, min_p: float, seed: int | None, stop: str | Sequence[str] | None, add_special: bool,
-                parse_special: bool, ignore_eos: bool, grammar: Grammar | str | None, exact: bool | None) -> Stream[Any]:
+    def _stream(self, prompt: Prompt | Prompts, resolved: ResolvedOptions, stop: Sequence[str] = ()) -> Stream[Any]:
         scheduler = self._scheduler
         scheduler.generator_or_raise()
-        max_tokens = check_int("max_tokens", max_tokens, 0, _MAX_CONTEXT)
-        self._check_fixed(p_min=p_min, n_min=n_min, n_threads=n_threads)
-        if n_draft_max is not None and n_draft_max != "auto":
-            draft_ceiling(n_draft_max)  # checked whatever the request drafts with
-        n_draft, ngram = self._n_draft(check_optional_bool("mtp", mtp), draft, n_draft_max)
-        exact = self._exact if exact is None else check_bool("exact", exact)
-        ignore_eos = check_bool("ignore_eos", ignore_eos)
-        add_special = check_bool("add_special", add_special)
-        parse_special = check_bool("parse_special", parse_special)
-        grammar = as_grammar(self._model, grammar)
-        if exact:
-            require_exact_support(self._model)
-        if seed is not None:
-            seed = check_int("seed", seed, 0, (1 << 32) - 1)
+        sampling = resolved.sampling
+        base = self.job_options(sampling, resolved.draft, mtp=resolved.mtp, stop=stop)
         batched, prompts = _prompt_list(prompt)
         if not prompts:
-            raise InvalidArgumentError("no prompts")
-        tokens = [self._tokens(p, add_special, parse_special) for p in prompts]
+            raise InvalidOptionError("prompt", "no prompts")
+        tokens = [self._tokens(p, sampling) for p in prompts]
         if any(len(t) == 0 for t in tokens):
-            raise InvalidArgumentError("empty prompt")
-        stops = [stop] if isinstance(stop, str) else list(stop or [])
-        jobs = [StreamJob(t, JobOptions(max_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                                        min_p=min_p, seed=None if seed is None else (seed + i) % (1 << 32),
-                                        stop=stops, n_draft=n_draft, ngram=ngram, grammar=grammar, ignore_eos=ignore_eos,
-                                        exact=exact), i)
+            raise InvalidOptionError("prompt", "empty prompt")
+        jobs = [StreamJob(t, base if base.seed is None else dataclasses.replace(base, seed=(base.seed + i) % (1 << 32)), i)
                 for i, t in enumerate(tokens)]
         scheduler.submit(jobs, bounded=False, admit_now=True)
         return Stream(scheduler, jobs, batched=batched, on_end=scheduler.save_costs)
 
     @overload
-    def stream(self, prompt: Prompt, *, max_tokens: int = ..., mtp: bool | None = ...,  # type: ignore[overload-overlap]
-               draft: Draft | None = ..., n_draft_max: DraftLength | None = ..., p_min: float | None = ...,
-               n_min: int | None = ...,
-               n_threads: int | None = ..., temperature: float = ..., top_k: int = ..., top_p: float = ...,
-               min_p: float = ..., seed: int | None = ..., stop: str | Sequence[str] | None = ...,
-               add_special: bool = ..., parse_special: bool = ..., ignore_eos: bool = ...,
-               grammar: Grammar | str | None = ..., exact: bool | None = ...) -> Stream[str]: ...
+    def stream(self, prompt: Prompt, *, sampling: SamplingParams | None = ...,  # type: ignore[overload-overlap]
+               draft: Draft | DraftConfig | None = ..., **options: Unpack[GenerateKwargs]) -> Stream[str]: ...
     @overload
-    def stream(self, prompt: Prompts, *, max_tokens: int = ..., mtp: bool | None = ..., draft: Draft | None = ...,
-               n_draft_max: DraftLength | None = ..., p_min: float | None = ..., n_min: int | None = ...,
-               n_threads: int | None = ..., temperature: float = ..., top_k: int = ..., top_p: float = ...,
-               min_p: float = ..., seed: int | None = ..., stop: str | Sequence[str] | None = ...,
-               add_special: bool = ..., parse_special: bool = ..., ignore_eos: bool = ...,
-               grammar: Grammar | str | None = ..., exact: bool | None = ...) -> Stream[tuple[int, str]]: ...
-    def stream(self, prompt: Prompt | Prompts, *, max_tokens: int = 128, mtp: bool | None = None, draft: Draft | None = None,
-               n_draft_max: DraftLength | None = None, p_min: float | None = None, n_min: int | None = None,
-               n_threads: int | None = None, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
-               min_p: float = 0.0, seed: int | None = None, stop: str | Sequence[str] | None = None,
-               add_special: bool = True, parse_special: bool = False, ignore_eos: bool = False,
-               grammar: Grammar | str | None = None, exact: bool | None = None) -> Stream[str] | Stream[tuple[int, str]]:
-        """Like generate(), but iterate to get text pieces as they are accepted ((index, piece)
-        pairs for a list of prompts); `.result` then holds the Generation(s). The prompts are
-        admitted (their KV prefix reused, the rest decoded) before this returns, where a slot is
-        free; the generation runs as the stream is iterated."""
-        return self._stream(prompt, max_tokens=max_tokens, mtp=mtp, draft=draft, n_draft_max=n_draft_max, p_min=p_min,
-                            n_min=n_min,
-                            n_threads=n_threads, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
-                            seed=seed, stop=stop, add_special=add_special, parse_special=parse_special,
-                            ignore_eos=ignore_eos, grammar=grammar, exact=exact)
+    def stream(self, prompt: Prompts, *, sampling: SamplingParams | None = ..., draft: Draft | DraftConfig | None = ...,
+               **options: Unpack[GenerateKwargs]) -> Stream[tuple[int, str]]: ...
+    def stream(self, prompt: Prompt | Prompts, *, sampling: SamplingParams | None = None,
+               draft: Draft | DraftConfig | None = None,
+               **options: Unpack[GenerateKwargs]) -> Stream[str] | Stream[tuple[int, str]]:
+        """Like `generate()`, but iterate to get text pieces as they are accepted.
+
+        The prompts are admitted (their KV prefix reused, the rest decoded) before this
+        returns, where a slot is free; the generation runs as the stream is iterated.
+
+        Args:
+            prompt: Text, token ids, or a list of prompts (all text or all token ids).
+            sampling: The request's `SamplingParams` (None: the defaults).
+            draft: A method name or a `DraftConfig`, within this LLM's (None: its own).
+            **options: `SamplingParams` and `DraftConfig` fields as keywords, replacing
+                those of `sampling` and `draft`.
+
+        Returns:
+            A `Stream` of text pieces (`(index, piece)` pairs for a list of prompts); its
+            `.result` holds the Generation(s) once it is exhausted.
+
+        Raises:
+            InvalidArgumentError: An option out of range or one this LLM cannot honour.
+            EngineStoppedError: The LLM is closed.
+        """
+        return self._stream(prompt, self._resolve(sampling, draft, dict(options), "stream"))
 
     @overload
-    def generate(self, prompt: Prompt, *, max_tokens: int = ..., mtp: bool | None = ...,  # type: ignore[overload-overlap]
-                 draft: Draft | None = ..., n_draft_max: DraftLength | None = ..., p_min: float | None = ...,
-                 n_min: int | None = ...,
-                 n_threads: int | None = ..., temperature: float = ..., top_k: int = ..., top_p: float = ...,
-                 min_p: float = ..., seed: int | None = ..., stop: str | Sequence[str] | None = ...,
-                 add_special: bool = ..., parse_special: bool = ..., ignore_eos: bool = ...,
-                 grammar: Grammar | str | None = ..., exact: bool | None = ...) -> Generation: ...
+    def generate(self, prompt: Prompt, *, sampling: SamplingParams | None = ...,  # type: ignore[overload-overlap]
+                 draft: Draft | DraftConfig | None = ..., **options: Unpack[GenerateKwargs]) -> Generation: ...
     @overload
-    def generate(self, prompt: Prompts, *, max_tokens: int = ..., mtp: bool | None = ..., draft: Draft | None = ...,
-                 n_draft_max: DraftLength | None = ..., p_min: float | None = ..., n_min: int | None = ...,
-                 n_threads: int | None = ..., temperature: float = ..., top_k: int = ..., top_p: float = ...,
-                 min_p: float = ..., seed: int | None = ..., stop: str | Sequence[str] | None = ...,
-                 add_special: bool = ..., parse_special: bool = ..., ignore_eos: bool = ...,
-                 grammar: Grammar | str | None = ..., exact: bool | None = ...) -> list[Generation]: ...
-    def generate(self, prompt: Prompt | Prompts, *, max_tokens: int = 128, mtp: bool | None = None, draft: Draft | None = None,
-                 n_draft_max: DraftLength | None = None, p_min: float | None = None, n_min: int | None = None,
-                 n_threads: int | None = None, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
-                 min_p: float = 0.0, seed: int | None = None, stop: str | Sequence[str] | None = None,
-                 add_special: bool = True, parse_special: bool = False, ignore_eos: bool = False,
-                 grammar: Grammar | str | None = None, exact: bool | None = None) -> Generation | list[Generation]:
-        """Generate from a prompt (text or token ids) or a list of prompts (up to n_parallel at
-        once in one target batch per step; the others wait for a slot). The arguments are
-        llama_mtp.generate()'s; those set on the LLM (n_threads, n_min, p_min) may be given
-        only with the LLM's value, and n_draft_max only up to the LLM's (None: the LLM's).
-        mtp=False: no drafting for this request. Sequence i of a list is seeded seed + i."""
-        return self._stream(prompt, max_tokens=max_tokens, mtp=mtp, draft=draft, n_draft_max=n_draft_max, p_min=p_min,
-                            n_min=n_min,
-                            n_threads=n_threads, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
-                            seed=seed, stop=stop, add_special=add_special, parse_special=parse_special,
-                            ignore_eos=ignore_eos, grammar=grammar, exact=exact)._run()
+    def generate(self, prompt: Prompts, *, sampling: SamplingParams | None = ..., draft: Draft | DraftConfig | None = ...,
+                 **options: Unpack[GenerateKwargs]) -> list[Generation]: ...
+    def generate(self, prompt: Prompt | Prompts, *, sampling: SamplingParams | None = None,
+                 draft: Draft | DraftConfig | None = None,
+                 **options: Unpack[GenerateKwargs]) -> Generation | list[Generation]:
+        """Generate from a prompt, or from a list of prompts at once.
+
+        Up to `n_parallel` prompts share one target batch per step; the others wait for a
+        slot. Sequence i of a list is seeded `seed + i`.
+
+        Args:
+            prompt: Text, token ids, or a list of prompts (all text or all token ids).
+            sampling: The request's `SamplingParams` (None: the defaults).
+            draft: A method name or a `DraftConfig`, within this LLM's (None: its own).
+            **options: `SamplingParams` and `DraftConfig` fields as keywords, replacing
+                those of `sampling` and `draft`.
+
+        Returns:
+            A `Generation`, or a list of them for a list of prompts.
+
+        Raises:
+            InvalidArgumentError: An option out of range or one this LLM cannot honour.
+            EngineStoppedError: The LLM is closed.
+            DecodeError: llama.cpp failed to decode.
+        """
+        return self._stream(prompt, self._resolve(sampling, draft, dict(options), "generate"))._run()
 
     # --- chat -----------------------------------------------------------------------------------
     def chat_template(self, source: str | None = None) -> ChatTemplate:
@@ -324,52 +355,59 @@ class LLM:
                 template = self._templates[key] = ChatTemplate(self._model, source=key)
             return template
 
-    def chat_stream(self, messages: Sequence[Message], *, tools: Sequence[Mapping[str, Any]] | None = None,
-                    tool_choice: str = "auto", response_format: Mapping[str, Any] | None = None,
-                    chat_template: str | None = None, parallel_tool_calls: bool = False, enable_thinking: bool = True,
-                    template_kwargs: Mapping[str, Any] | None = None, max_tokens: int = 256, mtp: bool | None = None,
-                    draft: Draft | None = None,
-                    n_draft_max: DraftLength | None = None, temperature: float = 0.0, top_k: int = 0,
-                    top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None,
-                    stop: str | Sequence[str] | None = None, n_threads: int | None = None,
-                    exact: bool | None = None) -> ChatStream:
-        """Like chat(), but iterate to get the reply's content as it is generated."""
-        prompt = render_chat(self.chat_template(chat_template), messages, tools=tools, tool_choice=tool_choice,
-                             response_format=response_format, parallel_tool_calls=parallel_tool_calls,
-                             enable_thinking=enable_thinking, template_kwargs=template_kwargs)
-        return self._reply_stream(prompt, self._model.tokenize(prompt.prompt, add_special=True, parse_special=True),
-                                  max_tokens=max_tokens, mtp=mtp, draft=draft, n_draft_max=n_draft_max, temperature=temperature,
-                                  top_k=top_k, top_p=top_p, min_p=min_p, seed=seed, stop=stop, n_threads=n_threads,
-                                  exact=exact)
+    def chat_stream(self, messages: Sequence[Message], *, sampling: SamplingParams | None = None,
+                    draft: Draft | DraftConfig | None = None, **options: Unpack[ChatKwargs]) -> ChatStream:
+        """Like `chat()`, but iterate to get the reply's content as it is generated.
 
-    def _reply_stream(self, prompt: ChatPrompt, tokens: TokenList, *, max_tokens: int, mtp: bool | None, draft: Draft | None,
-                      n_draft_max: DraftLength | None, temperature: float, top_k: int, top_p: float, min_p: float,
-                      seed: int | None, stop: str | Sequence[str] | None, n_threads: int | None,
-                      exact: bool | None) -> ChatStream:
-        """The reply to a rendered conversation (its tokens given: llama_mtp.chat() sized the LLM by them)."""
-        stops = ([stop] if isinstance(stop, str) else list(stop or [])) + list(prompt.stops)
-        inner = self.stream(tokens, max_tokens=max_tokens, mtp=mtp, draft=draft, n_draft_max=n_draft_max, temperature=temperature,
-                            top_k=top_k, top_p=top_p, min_p=min_p, seed=seed, stop=stops or None, n_threads=n_threads,
-                            grammar=prompt.grammar, exact=exact)
-        return ChatStream(prompt, inner)
+        Args:
+            messages: OpenAI-format messages.
+            sampling: The request's `SamplingParams` (None: the defaults).
+            draft: A method name or a `DraftConfig`, within this LLM's (None: its own).
+            **options: The chat template's options (`tools`, `tool_choice`,
+                `response_format`, `chat_template`, `parallel_tool_calls`,
+                `enable_thinking`, `template_kwargs`) and the fields of `sampling` and `draft`.
 
-    def chat(self, messages: Sequence[Message], *, tools: Sequence[Mapping[str, Any]] | None = None,
-             tool_choice: str = "auto", response_format: Mapping[str, Any] | None = None,
-             chat_template: str | None = None, parallel_tool_calls: bool = False, enable_thinking: bool = True,
-             template_kwargs: Mapping[str, Any] | None = None, max_tokens: int = 256, mtp: bool | None = None,
-             draft: Draft | None = None,
-             n_draft_max: DraftLength | None = None, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
-             min_p: float = 0.0, seed: int | None = None, stop: str | Sequence[str] | None = None,
-             n_threads: int | None = None, exact: bool | None = None) -> ChatCompletion:
-        """Reply to a conversation (OpenAI-format messages) with the model's chat template; the
-        arguments are llama_mtp.chat()'s. The next turn's prompt begins with this one's prompt
-        and reply, so it decodes only the new messages (Generation.n_cached_tokens says how many
-        tokens came from the slot's KV)."""
-        s = self.chat_stream(messages, tools=tools, tool_choice=tool_choice, response_format=response_format,
-                             chat_template=chat_template, parallel_tool_calls=parallel_tool_calls,
-                             enable_thinking=enable_thinking, template_kwargs=template_kwargs, max_tokens=max_tokens,
-                             mtp=mtp, draft=draft, n_draft_max=n_draft_max, temperature=temperature, top_k=top_k, top_p=top_p,
-                             min_p=min_p, seed=seed, stop=stop, n_threads=n_threads, exact=exact)
+        Returns:
+            A `ChatStream` of content pieces; `.result` holds the `ChatCompletion`.
+        """
+        given: dict[str, Any] = dict(options)
+        render: dict[str, Any] = {k: given.pop(k) for k in CHAT_FIELDS if k in given}
+        resolved = self._resolve(sampling, draft, given, "chat")
+        prompt = render_chat(self.chat_template(render.pop("chat_template", None)), messages, **render)
+        return self.reply_stream(prompt, self._model.tokenize(prompt.prompt, add_special=True, parse_special=True),
+                                 resolved)
+
+    def reply_stream(self, prompt: ChatPrompt, tokens: TokenList, resolved: ResolvedOptions) -> ChatStream:
+        """The reply to a rendered conversation, its tokens given (`llama_mtp.chat()` sized
+        the LLM by them): the template's stop strings and grammar join the request's."""
+        sampling = resolved.sampling
+        if prompt.grammar is not None:
+            sampling = dataclasses.replace(sampling, grammar=prompt.grammar, json_schema=None)
+        resolved = dataclasses.replace(resolved, sampling=sampling)
+        return ChatStream(prompt, self._stream(tokens, resolved, stop=tuple(prompt.stops)))
+
+    def chat(self, messages: Sequence[Message], *, sampling: SamplingParams | None = None,
+             draft: Draft | DraftConfig | None = None, **options: Unpack[ChatKwargs]) -> ChatCompletion:
+        """Reply to a conversation with the model's chat template.
+
+        The next turn's prompt begins with this one's prompt and reply, so it decodes only
+        the new messages (`Generation.n_cached_tokens` says how many tokens came from the
+        slot's KV).
+
+        Args:
+            messages: OpenAI-format messages.
+            sampling: The request's `SamplingParams` (None: the defaults).
+            draft: A method name or a `DraftConfig`, within this LLM's (None: its own).
+            **options: As `chat_stream()`'s.
+
+        Returns:
+            The `ChatCompletion`: content, reasoning, parsed tool calls, the `Generation`.
+
+        Raises:
+            ChatTemplateError: The template cannot render these messages.
+            InvalidArgumentError: An option out of range or one this LLM cannot honour.
+        """
+        s = self.chat_stream(messages, sampling=sampling, draft=draft, **options)
         for _ in s:
             pass
         assert s.result is not None

@@ -12,24 +12,24 @@ from ._core import ArgumentTypeError, Context, ContextType, InvalidArgumentError
 
 __all__ = ["AUTO_DRAFT_MAX", "DraftLength", "MtpContextParams", "draft_ceiling", "mtp_context_params", "mtp_contexts"]
 
-# The longest draft n_draft_max="auto" may choose (the fixed lengths benchmarks/ compares it
+# The longest draft n_draft_max="adaptive" may choose (the fixed lengths benchmarks/ compares it
 # with are 1..6): contexts are sized for it.
 AUTO_DRAFT_MAX = 6
-DraftLength = int | Literal["auto"]
+DraftLength = int | Literal["adaptive"]
 
 
 UPSTREAM_N_UBATCH = 512
 
 
 def draft_ceiling(n_draft_max: DraftLength) -> int:
-    """The longest draft a setting allows: n_draft_max itself, or AUTO_DRAFT_MAX for "auto"."""
-    if n_draft_max == "auto":
+    """The longest draft a setting allows: n_draft_max itself, or AUTO_DRAFT_MAX for "adaptive"."""
+    if n_draft_max == "adaptive":
         return AUTO_DRAFT_MAX
     if isinstance(n_draft_max, bool) or not hasattr(n_draft_max, "__index__"):
-        raise ArgumentTypeError(f'n_draft_max must be an int or "auto", not {n_draft_max!r}')
+        raise ArgumentTypeError(f'n_draft_max must be an int or "adaptive", not {n_draft_max!r}')
     n_draft_max = operator.index(n_draft_max)
     if not 1 <= n_draft_max <= 64:
-        raise InvalidArgumentError(f"n_draft_max must be in [1, 64] or \"auto\", got {n_draft_max}")
+        raise InvalidArgumentError(f"n_draft_max must be in [1, 64] or \"adaptive\", got {n_draft_max}")
     return n_draft_max
 
 
@@ -62,8 +62,10 @@ def mtp_context_params(model: Model, *, n_draft_max: DraftLength = 3, n_seq: int
     sequence's last token and its drafts (n_seq * (n_draft_max + 1) rows), the draft context
     takes the target's batches, recurrent and hybrid targets keep n_draft_max snapshots and
     verify in one ubatch. n_ctx is per sequence: llama.cpp splits a context's cells between its
-    sequences and limits n_batch to n_ctx. n_draft_max="auto" sizes for AUTO_DRAFT_MAX."""
-    return context_sizes(model, longest_draft=draft_ceiling(n_draft_max), n_seq=n_seq, n_ctx=n_ctx, n_batch=n_batch,
+    sequences and limits n_batch to n_ctx. n_draft_max="adaptive" sizes for AUTO_DRAFT_MAX."""
+    from .options import check_draft_length
+
+    return context_sizes(model, longest_draft=draft_ceiling(check_draft_length(n_draft_max)), n_seq=n_seq, n_ctx=n_ctx, n_batch=n_batch,
                          n_threads=n_threads)
 
 

@@ -8,20 +8,37 @@ import socket
 import sys
 from pathlib import Path
 
-from ..drafters import DEFAULT_NGRAM, Draft, NgramKind
-from ..sizing import DraftLength
+from ..options import DraftConfig
 
 
 def serve(model_path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8080, parallel: int = 4,
-          ctx_size: int = 4096, mtp: bool = True, n_draft_max: DraftLength = "auto", n_threads: int | None = None,
+          ctx_size: int | None = None, draft: DraftConfig | None = None, n_threads: int | None = None,
           max_queue: int = 64, api_key: str | None = None, chat_template: str | None = None,
           model_id: str | None = None, log_level: str = "warning", n_gpu_layers: int | None = None,
-          rpc_servers: list[str] | None = None, exact: bool = False, draft: Draft | None = None,
-          ngram: NgramKind = DEFAULT_NGRAM) -> None:
-    """Load the model and serve it until interrupted. Prints one line "listening on URL" once
-    the socket is bound (port 0 picks a free port). draft, ngram: LLM()'s (requests may ask for
-    less with their "draft" field). n_gpu_layers and rpc_servers go to Model(). exact: the default of a request
-    without an "exact" field (batch-invariant decoding; README, "Exactness")."""
+          rpc_servers: list[str] | None = None) -> None:
+    """Load the model and serve it until interrupted.
+
+    Prints the KV cells each sequence gets, then one line "listening on URL" once the socket
+    is bound (port 0 picks a free port).
+
+    Args:
+        model_path: The GGUF file.
+        host: The address to bind (127.0.0.1: this machine only).
+        port: The port (0: a free one).
+        parallel: Sequences generated at once (slots).
+        ctx_size: KV cells in all, split evenly across the `parallel` slots, as llama-server's
+            `-c` (None: 4096 per slot).
+        draft: The server's DraftConfig (None: "auto"); requests may ask for less with their
+            "draft", "n_draft_max" and "exact" fields.
+        n_threads: CPU threads (None: the automatic count).
+        max_queue: Requests waiting for a slot before a 503.
+        api_key: Require `Authorization: Bearer KEY`.
+        chat_template: Jinja source replacing the model's chat template.
+        model_id: The model id /v1/models reports (None: the file's name).
+        log_level: uvicorn's log level.
+        n_gpu_layers: Layers offloaded to GPU or RPC devices (`Model()`'s).
+        rpc_servers: RPC servers to place layers on (`Model()`'s).
+    """
     import uvicorn
 
     from .._core import ChatTemplate, Model
@@ -31,11 +48,12 @@ def serve(model_path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: 
 
     model = Model(model_path, n_gpu_layers=n_gpu_layers, rpc_servers=rpc_servers)
     template = ChatTemplate(model, source=chat_template or "")
-    # the same engine object as Python's: ctx_size KV cells per slot, a slot's KV kept for the
-    # next request that begins with it
-    llm = LLM(model, n_ctx=ctx_size * parallel, n_parallel=parallel, mtp=None if mtp else False,
-              draft=draft, ngram=ngram, n_draft_max=n_draft_max, n_threads=n_threads, max_queue=max_queue,
-              exact=exact)
+    # the same engine object as Python's: ctx_size KV cells split across the slots, a slot's KV
+    # kept for the next request that begins with it
+    n_ctx = 4096 * parallel if ctx_size is None else ctx_size
+    llm = LLM(model, n_ctx=n_ctx, n_parallel=parallel, draft=draft, n_threads=n_threads, max_queue=max_queue)
+    print(f"llama-mtp serve: {n_ctx} KV cells, {parallel} slot(s) of {llm.n_ctx_per_sequence} tokens each; "
+          f"drafting {llm.draft!r}", flush=True)
     engine = BatchEngine(llm)
     app = create_app(engine, model_id=model_id or Path(model_path).name, template=template, api_key=api_key)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import json
 import secrets
@@ -23,8 +24,7 @@ from starlette.routing import Route
 
 from .._core import ChatPrompt, ChatTemplate, ChatTemplateError, InvalidArgumentError, LlamaError
 from ..chat import ReplyContent, finish_reason_of, parse_reply, render_chat
-from ..drafters import request_drafters
-from ..generation import require_exact_support
+from ..options import InvalidOptionError
 from .engine import BatchEngine, EngineStoppedError, Job, JobOptions, QueueFullError
 from .metrics import CONTENT_TYPE, ServerMetrics
 from .requests import (
@@ -132,34 +132,25 @@ class ApiServer:
         if model is not None and not isinstance(model, str):
             raise RequestError("model", "'model' must be a string")
 
-    def job_options(self, s: Sampling, n_prompt: int, stops: list[str], prompt: ChatPrompt | None) -> JobOptions:
+    def job_options(self, s: Sampling, n_prompt: int, prompt: ChatPrompt | None) -> JobOptions:
+        """The request's options as the engine takes them: LLM.job_options(), the one conversion."""
         room = self.engine.n_ctx_per_sequence - n_prompt - 2
         if room < 1:
             raise RequestError("messages" if prompt else "prompt",
                                f"the prompt has {n_prompt} tokens; a sequence holds {self.engine.n_ctx_per_sequence}")
         max_tokens = room if s.max_tokens is None else min(s.max_tokens, room)
+        params = dataclasses.replace(s.params, max_tokens=max_tokens,
+                                     grammar=prompt.grammar if prompt is not None else None)
+        llm = self.engine.llm
+        fields = dict(s.draft)
+        if fields.get("n_draft_max") == 0:  # no MTP drafts: the text's drafts alone, where the server has them
+            del fields["n_draft_max"]
+            fields["method"] = "ngram" if llm.drafters.ngram and fields.get("method") != "none" else "none"
+        draft = dataclasses.replace(llm.draft_config, **fields) if fields else None
         try:
-            use = request_drafters(self.engine.llm.drafters, draft=s.draft, mtp=None if s.mtp else False)
-        except InvalidArgumentError as e:
-            raise RequestError("draft", str(e)) from e
-        if not use.mtp:
-            n_draft = 0
-        elif s.n_draft_max is None or s.n_draft_max == "auto":
-            n_draft = -1
-        else:
-            assert isinstance(s.n_draft_max, int)
-            if s.n_draft_max > self.engine.ceiling:
-                raise RequestError("n_draft_max", f"this server drafts at most {self.engine.ceiling} tokens")
-            n_draft = s.n_draft_max
-        exact = self.engine.exact if s.exact is None else s.exact
-        if exact and not self.engine.exact:
-            try:
-                require_exact_support(self.model)
-            except InvalidArgumentError as e:
-                raise RequestError("exact", str(e)) from e
-        return JobOptions(max_tokens=max_tokens, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
-                          min_p=s.min_p, seed=s.seed, stop=stops, n_draft=n_draft, ngram=use.ngram, ignore_eos=s.ignore_eos,
-                          grammar=prompt.grammar if prompt is not None else None, exact=exact)
+            return llm.job_options(params, draft, stop=prompt.stops if prompt is not None else ())
+        except InvalidOptionError as e:
+            raise RequestError(e.field, str(e)) from e
 
     async def run_job(self, request: Request, job: Job) -> tuple[str, str]:
         """Wait for a job to finish (text, finish reason); a client that disconnects cancels it."""
@@ -251,7 +242,7 @@ class ApiServer:
             tokens = list(prompt)
         else:
             raise RequestError("prompt", "'prompt' must be a non-empty string or a list of token ids")
-        job = Job(tokens, self.job_options(s, len(tokens), s.stop, None), asyncio.get_running_loop())
+        job = Job(tokens, self.job_options(s, len(tokens), None), asyncio.get_running_loop())
         ident, created = f"cmpl-{secrets.token_hex(12)}", int(time.time())
 
         def chunk(text: str, finish: str | None) -> dict[str, Any]:
@@ -300,7 +291,7 @@ class ApiServer:
 
         prompt = await loop.run_in_executor(None, render)
         tokens: list[int] = self.model.tokenize(prompt.prompt, add_special=True, parse_special=True).tolist()
-        job = Job(tokens, self.job_options(s, len(tokens), s.stop + list(prompt.stops), prompt), loop)
+        job = Job(tokens, self.job_options(s, len(tokens), prompt), loop)
         if prompt.grammar is not None:  # parsed against the vocabulary before admission, off the loop
             await loop.run_in_executor(None, self.engine.prepare, job)
         ident, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())

@@ -94,7 +94,7 @@ class ServerMetrics(Collector):
                 lengths.add_metric([str(k)], n)
             yield lengths
             controller = generator.controller
-            if controller is not None:  # what "auto" expects of each length at the current load
+            if controller is not None:  # what "adaptive" expects of each length at the current load
                 speed = GaugeMetricFamily("llama_mtp_expected_speed",
                                           "Expected tokens per second per sequence of each draft length",
                                           labels=["length"])

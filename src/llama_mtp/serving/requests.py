@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from ..drafters import Draft
+from .._core import InvalidArgumentError
+from ..options import SamplingParams
 from ..sizing import AUTO_DRAFT_MAX
 
 # the native types the integer fields end in: a value outside them is the request's fault (400),
@@ -19,7 +20,13 @@ MAX_TOKENS_MAX = 1 << 24  # int32 in SeqConfig, and far above any context
 TOP_K_MAX = 1 << 20  # int32 in SamplerParams
 
 
-class RequestError(Exception):
+if TYPE_CHECKING:  # the stub re-exports the native errors through llama_mtp, which mypy reads as Any
+    _InvalidArgumentError = ValueError
+else:
+    _InvalidArgumentError = InvalidArgumentError
+
+
+class RequestError(_InvalidArgumentError):
     """An invalid request: `param` names the field (OpenAI's error body carries it)."""
 
     def __init__(self, param: str | None, message: str) -> None:
@@ -29,21 +36,15 @@ class RequestError(Exception):
 
 @dataclass
 class Sampling:
+    """A request's generation fields: its SamplingParams (max_tokens None: the room its
+    sequence has left), what it asks of drafting (DraftConfig fields over the server's) and
+    how the answer is sent."""
+
+    params: SamplingParams
     max_tokens: int | None
-    temperature: float
-    top_p: float
-    top_k: int
-    min_p: float
-    seed: int | None
-    stop: list[str]
-    stream: bool
-    mtp: bool
-    n_draft_max: int | str | None  # None: the server's default
-    draft: Draft | None = None  # None: whatever the server drafts with
-    ignore_eos: bool = False
-    exact: bool | None = None  # None: the server's default (serve --exact)
+    draft: dict[str, Any]
+    stream: bool = False
     include_usage: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _number(body: Mapping[str, Any], name: str, default: float, lo: float, hi: float) -> float:
@@ -91,9 +92,9 @@ def sampling_of(body: Mapping[str, Any]) -> Sampling:
     if any(s == "" for s in stop):
         raise RequestError("stop", "stop strings must not be empty")
     draft = body.get("n_draft_max")
-    if draft is not None and draft != "auto" and (
+    if draft is not None and draft not in ("auto", "adaptive") and (
             isinstance(draft, bool) or not isinstance(draft, int) or not 0 <= draft <= AUTO_DRAFT_MAX):
-        raise RequestError("n_draft_max", f"'n_draft_max' must be \"auto\" or an integer in [0, {AUTO_DRAFT_MAX}]")
+        raise RequestError("n_draft_max", f"'n_draft_max' must be \"adaptive\" or an integer in [0, {AUTO_DRAFT_MAX}]")
     drafter = body.get("draft")
     if drafter is not None and drafter not in ("auto", "mtp", "ngram", "none"):
         raise RequestError("draft", "'draft' must be \"auto\", \"mtp\", \"ngram\" or \"none\"")
@@ -104,22 +105,29 @@ def sampling_of(body: Mapping[str, Any]) -> Sampling:
     exact = body.get("exact")
     if exact is not None and not isinstance(exact, bool):
         raise RequestError("exact", "'exact' must be a boolean")
-    return Sampling(
-        max_tokens=max_tokens,
+    draft_fields: dict[str, Any] = {}
+    if drafter is not None:
+        draft_fields["method"] = drafter
+    if not _boolean(body, "mtp", True):
+        if drafter not in (None, "none"):
+            raise RequestError("draft", f"'mtp': false means no drafting; it cannot go with 'draft': {drafter!r}")
+        draft_fields["method"] = "none"
+    if draft is not None and draft not in ("auto", "adaptive"):
+        draft_fields["n_draft_max"] = draft
+    if exact is not None:
+        draft_fields["exact"] = exact
+    params = SamplingParams(
+        max_tokens=0,  # set once the prompt's length is known (the room left when None)
         temperature=_number(body, "temperature", 0.0, 0.0, 2.0),
         top_p=_number(body, "top_p", 1.0, 1e-9, 1.0),
         top_k=int(_integer(body, "top_k", 0, TOP_K_MAX) or 0),
         min_p=_number(body, "min_p", 0.0, 0.0, 0.999),
         seed=seed,
         stop=stop,
-        stream=_boolean(body, "stream", False),
-        mtp=_boolean(body, "mtp", True),
-        n_draft_max=draft,
-        draft=drafter,
         ignore_eos=_boolean(body, "ignore_eos", False),
-        exact=exact,
-        include_usage=bool(options and options.get("include_usage") is True),
     )
+    return Sampling(params=params, max_tokens=max_tokens, draft=draft_fields, stream=_boolean(body, "stream", False),
+                    include_usage=bool(options and options.get("include_usage") is True))
 
 
 def object_body(body: Any) -> Mapping[str, Any]:
