@@ -81,8 +81,8 @@ def test_sampling_is_seeded(model: llama_mtp.Model) -> None:
     assert isinstance(c, llama_mtp.Generation) and c.tokens != a.tokens
 
 
-@pytest.mark.parametrize("mtp", [True, False])
-def test_eos_stops(tmp_path: Path, kind: str, mtp: bool) -> None:
+@pytest.mark.parametrize("draft", ["auto", "none"])
+def test_eos_stops(tmp_path: Path, kind: str, draft: str) -> None:
     # a model whose end-of-sequence id is the 6th word it will write: generation ends there,
     # also when that word arrives inside an accepted draft; ignore_eos=True never picks it (as
     # llama.cpp's --ignore-eos, a -inf logit bias) and runs to max_tokens
@@ -92,18 +92,19 @@ def test_eos_stops(tmp_path: Path, kind: str, mtp: bool) -> None:
     words = spec.expected_tokens(list(prompt), 12)
     m = llama_mtp.Model(str(tiny_mtp_model(tmp_path / "eos.gguf", kind=kind, eos=words[5])))  # type: ignore[arg-type]
     assert m.eos == words[5] and m.is_eog(words[5])
-    g = llama_mtp.generate(m, prompt, max_tokens=12, mtp=mtp)
+    g = llama_mtp.generate(m, prompt, max_tokens=12, draft=draft)
     assert g.tokens == words[:5] and g.finish_reason == "stop"
-    s = llama_mtp.stream(m, prompt, max_tokens=12, mtp=mtp)
+    s = llama_mtp.stream(m, prompt, max_tokens=12, draft=draft)
     assert "".join(s) == g.text == m.detokenize(words[:5])
-    past = llama_mtp.generate(m, prompt, max_tokens=12, mtp=mtp, ignore_eos=True)
+    past = llama_mtp.generate(m, prompt, max_tokens=12, draft=draft, ignore_eos=True)
     assert past.tokens[:5] == words[:5] and len(past.tokens) == 12 and past.finish_reason == "length"
     assert not any(m.is_eog(t) for t in past.tokens)
     for seed in range(4):  # sampled too (the bias comes before the sampler chain)
-        sampled = llama_mtp.generate(m, prompt, max_tokens=12, mtp=mtp, ignore_eos=True, temperature=1.5, seed=seed)
+        sampled = llama_mtp.generate(m, prompt, max_tokens=12, draft=draft, ignore_eos=True, temperature=1.5, seed=seed)
         assert len(sampled.tokens) == 12 and not any(m.is_eog(t) for t in sampled.tokens)
 
 
+@pytest.mark.filterwarnings("ignore:mtp= is deprecated:DeprecationWarning")  # its old meanings, still checked
 def test_errors(model_path: Path) -> None:
     no_mtp = llama_mtp.Model(str(model_path), load_mtp=False)
     with pytest.raises(llama_mtp.InvalidArgumentError, match="mtp=False"):

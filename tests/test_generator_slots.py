@@ -121,8 +121,8 @@ def test_grammar_constrains_drafted_and_plain_alike(model: llama_mtp.Model) -> N
     """Verification samples through the grammar: MTP drafting keeps greedy output equal to
     plain decoding's, and every token is the grammar's."""
     grammar = llama_mtp.Grammar.from_gbnf(model, 'root ::= ("yes" | "no") (" " [a-z]{2,6}){3,6} "."')
-    runs = [llama_mtp.generate(model, "Answer", max_tokens=64, grammar=grammar, mtp=mtp, n_draft_max=n)
-            for mtp, n in ((False, 3), (True, 3), (True, "adaptive"))]
+    runs = [llama_mtp.generate(model, "Answer", max_tokens=64, grammar=grammar, draft=d, n_draft_max=n)
+            for d, n in (("none", 3), ("auto", 3), ("auto", "adaptive"))]
     assert runs[0].tokens == runs[1].tokens == runs[2].tokens
     assert re.fullmatch(r"(yes|no)( [a-z]{2,6}){3,6}\.", runs[0].text), runs[0].text
     assert runs[0].finish_reason == "stop"

@@ -192,7 +192,7 @@ def test_bad_arguments_raise_typed_errors_and_leave_it_usable(chat_model: llama_
     with pytest.raises(llama_mtp.InvalidConfigError, match="p_min"):
         llama_mtp.LLM(chat_model, p_min=float("nan"), draft="ngram")
     with llama_mtp.LLM(chat_model, n_ctx=256, draft="none", n_threads=1) as plain:
-        with pytest.raises(llama_mtp.InvalidArgumentError, match="n_draft_max"):
+        with pytest.raises(llama_mtp.InvalidConfigError, match="n_draft_max"):
             plain.generate("a", max_tokens=2, n_draft_max=-5)
     with llama_mtp.LLM(chat_model, n_ctx=256, n_draft_max=3, n_threads=1) as llm:
         with pytest.raises(llama_mtp.InvalidArgumentError, match="n_threads"):

@@ -158,7 +158,7 @@ def test_mtp_greedy_equals_plain_greedy(kind: str, acceptance: float, n_draft_ma
     model = cached_model(kind, acceptance)
     arg = prompts if len(prompts) > 1 else prompts[0]
     plain = llama_mtp.stream(model, arg, max_tokens=max_tokens, draft="none")
-    spec = llama_mtp.stream(model, arg, max_tokens=max_tokens, mtp=True, n_draft_max=n_draft_max,  # type: ignore[arg-type]
+    spec = llama_mtp.stream(model, arg, max_tokens=max_tokens, draft="auto", n_draft_max=n_draft_max,  # type: ignore[arg-type]
                             p_min=p_min)
     for s in (plain, spec):
         for _ in s:

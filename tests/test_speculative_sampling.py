@@ -59,7 +59,7 @@ def plain(model: llama_mtp.Model) -> np.ndarray:
 @pytest.mark.parametrize("n_draft_max", [3, "adaptive"])
 def test_speculative_sampling_draws_from_the_plain_distribution(model: llama_mtp.Model, plain: np.ndarray,
                                                                n_draft_max: int | str) -> None:
-    spec, gens = samples(model, 1_000_000, mtp=True, n_draft_max=n_draft_max)
+    spec, gens = samples(model, 1_000_000, draft="auto", n_draft_max=n_draft_max)
     # the samples are independent (other seeds), not a replay of plain's
     assert (spec != plain).any(axis=1).mean() > 0.5
     stats = gens[0].stats

@@ -68,7 +68,7 @@ def use_everything() -> None:
     reasons: list[str] = loop.finish_reasons
 
     # the overloads: a prompt gives a Generation, a list of prompts a list, with no isinstance
-    g: llama_mtp.Generation = llama_mtp.generate(model, "hi", max_tokens=8, mtp=True, n_draft_max=3)
+    g: llama_mtp.Generation = llama_mtp.generate(model, "hi", max_tokens=8, draft="auto", n_draft_max=3)
     out: list[int] = g.tokens
     speed: float = g.tokens_per_s
     batch_results: list[llama_mtp.Generation] = llama_mtp.generate(model, ["a", "b"], stop=["."])

@@ -106,7 +106,7 @@ def cmd_demo(args: Any) -> int:
     sys.stderr.write(f"model: {path} ({time.perf_counter() - t0:.1f} s)\n")
     model = Model(str(path))
     common = dict(max_tokens=args.max_tokens, n_threads=args.threads)
-    run_with_progress(model, args.prompt, "warm-up", **{**common, "max_tokens": 8, "mtp": False})
+    run_with_progress(model, args.prompt, "warm-up", **{**common, "max_tokens": 8, "draft": "none"})
     # two interleaved pairs (plain, MTP, MTP, plain): one slow stretch of the machine does not
     # decide the comparison; each side reports its faster run
     label = f"MTP (n_draft_max={args.n_draft_max})"
