@@ -16,11 +16,13 @@ PARAMS_KEY = "llama_mtp.tiny.params"
 def write_gguf(spec: TinyModelSpec, path: Path, chat_template: str | None = None) -> None:
     import gguf  # the PyPI package; imported lazily so `import llama_mtp` stays light
 
-    tensors, meta = build_tensors(spec)
     arch = "qwen35" if spec.kind == "hybrid" else "glm4moe"
     D, L = spec.n_embd, spec.n_layer
     H, HKV, HD = attention_dims(D)
-    writer = gguf.GGUFWriter(str(path), arch)
+    # each tensor goes to the writer's spool file as it is made (past 256 MiB, on disk), not
+    # into one dict holding the whole model: a shaped model's f16 weights are GBs
+    writer = gguf.GGUFWriter(str(path), arch, use_temp_file=True)
+    meta = build_tensors(spec, writer.add_tensor)
     writer.add_name(f"llama-mtp tiny {spec.kind} D{D} L{L}")
     params = spec.params()
     if chat_template is not None:
@@ -74,8 +76,6 @@ def write_gguf(spec: TinyModelSpec, path: Path, chat_template: str | None = None
     if chat_template is not None:
         writer.add_chat_template(chat_template)
 
-    for name, array in tensors.items():
-        writer.add_tensor(name, array)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

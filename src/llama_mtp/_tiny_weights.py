@@ -1,9 +1,19 @@
 """The crafted weights of a tiny model: greedy decoding follows the spec's cycle with decisive
-logits, the NextN head agrees with it where the spec says (the recipe is llama_mtp.testing's)."""
+logits, the NextN head agrees with it where the spec says (the recipe is llama_mtp.testing's).
+
+Tensors go to a sink one at a time, as they are made (the GGUF writer spools them to disk): the
+three vocabulary-sized matrices of a shaped model (248k x 1024) are built from row chunks of one
+random stream, replayed from its saved state for each of them, so at most one of them is held,
+in f16 (0.5 GB for the demo's shape, where holding them at once in f64 took 7 GB)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
+
+Sink = Callable[[str, np.ndarray], None]
+_CHUNK_ELEMENTS = 1 << 22  # f64 elements of a row chunk of the embedding stream (32 MiB)
 
 from ._tiny_copy_head import copy_head_tensors
 from ._tiny_spec import TinyModelSpec
@@ -33,10 +43,10 @@ def _rms_rows(x: np.ndarray) -> np.ndarray:
 
 
 class _Weights:
-    def __init__(self, spec: TinyModelSpec, rng: np.random.Generator) -> None:
+    def __init__(self, spec: TinyModelSpec, rng: np.random.Generator, sink: Sink) -> None:
         self.spec = spec
         self.rng = rng
-        self.tensors: dict[str, np.ndarray] = {}
+        self.sink = sink
 
     def normal(self, out: int, inp: int, std: float | None = None) -> np.ndarray:
         std = 1.0 / np.sqrt(inp) if std is None else std
@@ -50,37 +60,78 @@ class _Weights:
         return np.ones(n, dtype=np.float32)
 
     def add(self, name: str, array: np.ndarray) -> None:
-        self.tensors[name] = array
+        self.sink(name, array)
 
 
-def build_tensors(spec: TinyModelSpec) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+def _row_chunks(n_rows: int, n_cols: int) -> Iterator[tuple[int, int]]:
+    step = max(1, _CHUNK_ELEMENTS // max(n_cols, 1))
+    for lo in range(0, n_rows, step):
+        yield lo, min(n_rows, lo + step)
+
+
+class _Embedding:
+    """The input embedding (f64 rows: random words, non-words leaning on one direction u) as
+    row chunks of one random stream, replayable from the state it started in: chunk by chunk
+    the stream and every row's arithmetic are those of the whole matrix at once."""
+
+    def __init__(self, rng: np.random.Generator, u: np.ndarray, n_vocab: int, non_word: np.ndarray) -> None:
+        self.state = rng.bit_generator.state
+        self.u, self.n_vocab, self.non_word = u, n_vocab, non_word
+
+    def chunks(self) -> Iterator[tuple[int, np.ndarray]]:
+        rng = np.random.default_rng()
+        rng.bit_generator.state = self.state
+        D = self.u.size
+        for lo, hi in _row_chunks(self.n_vocab, D):
+            rows = _rms_rows(rng.standard_normal((hi - lo, D)))
+            lean = self.non_word[lo:hi]
+            rows[lean] = _rms_rows(0.9 * self.u + 0.44 * rows[lean])
+            yield lo, rows
+        self.end_state = rng.bit_generator.state
+
+    def f16(self) -> np.ndarray:
+        out = np.empty((self.n_vocab, self.u.size), dtype=np.float16)
+        for lo, rows in self.chunks():
+            out[lo:lo + len(rows)] = rows
+        return out
+
+
+def build_tensors(spec: TinyModelSpec, sink: Sink) -> dict[str, object]:
+    """Hand every tensor of the spec's model to sink(name, array), in file order; the metadata
+    the GGUF keys need."""
     rng = np.random.default_rng(spec.seed + 1)
     D, V, FF, L = spec.n_embd, spec.n_vocab, spec.n_ff, spec.n_layer
-    w = _Weights(spec, rng)
+    w = _Weights(spec, rng, sink)
     words = np.array(spec.words)
-    word_set = set(spec.words)
+    assert words.size > 0
+    non_word = np.ones(V, dtype=bool)
+    non_word[words] = False
 
     # embeddings: words random; every non-word token leans on one shared direction u
     u = _rms_rows(rng.standard_normal(D))
-    emb = _rms_rows(rng.standard_normal((V, D)))
-    non_words = np.array([t for t in range(V) if t not in word_set])
-    emb[non_words] = _rms_rows(0.9 * u + 0.44 * emb[non_words])
-    out = np.zeros((V, D), dtype=np.float32)
-    for t, nxt in spec.cycle.items():
-        out[nxt] = emb[t] / np.sqrt(D)
-    out[spec.start] += 1.5 * u / np.sqrt(D)
-    if spec.near_ties:  # the hidden state is ~ e_cur (norm sqrt(D)): word logits ~ N(0, 1)
-        out[words] = rng.standard_normal((words.size, D)) / np.sqrt(D)
-    nextn_emb = emb.copy()
-    for t in spec.wrong:  # the MTP head predicts pi(pi(t)) after these
-        nextn_emb[t] = emb[spec.cycle[t]]
-    if spec.acceptance < 0.5:  # after a non-word the head then predicts pi(start), not start
-        nextn_emb[non_words] = emb[spec.start]
-    assert words.size > 0
-
-    w.add("token_embd.weight", emb.astype(np.float16))
+    emb = _Embedding(rng, u, V, non_word)
+    w.add("token_embd.weight", emb.f16())
+    rng.bit_generator.state = emb.end_state  # what follows draws after the whole matrix
     w.add("output_norm.weight", w.ones(D))
-    w.add("output.weight", out.astype(np.float16))
+    # output layer: row pi(t) is e_t (f32, as it was first held), the start word's leans on u
+    predecessor = {nxt: t for t, nxt in spec.cycle.items()}
+    out = np.zeros((V, D), dtype=np.float16)
+    sources = np.array(sorted(spec.cycle))
+    targets = np.array([spec.cycle[t] for t in sources])
+    start_row = np.zeros(D, dtype=np.float32)
+    for lo, rows in emb.chunks():
+        here = (sources >= lo) & (sources < lo + len(rows))
+        scaled = (rows[sources[here] - lo] / np.sqrt(D)).astype(np.float32)
+        out[targets[here]] = scaled
+        if spec.start in predecessor and lo <= predecessor[spec.start] < lo + len(rows):
+            start_row = scaled[np.searchsorted(sources[here], predecessor[spec.start])].copy()
+    start_row += 1.5 * u / np.sqrt(D)
+    out[spec.start] = start_row
+    if spec.near_ties:  # the hidden state is ~ e_cur (norm sqrt(D)): word logits ~ N(0, 1)
+        for lo, hi in _row_chunks(words.size, D):
+            out[words[lo:hi]] = (rng.standard_normal((hi - lo, D)) / np.sqrt(D)).astype(np.float32)
+    w.add("output.weight", out)
+    del out
 
     H, HKV, HD = attention_dims(D)
     meta: dict[str, object] = {}
@@ -151,10 +202,20 @@ def build_tensors(spec: TinyModelSpec) -> tuple[dict[str, np.ndarray], dict[str,
     w.add(p + "enorm.weight", w.ones(D))
     w.add(p + "hnorm.weight", w.ones(D))
     w.add(p + "shared_head_norm.weight", w.ones(D))
-    w.add(p + "embed_tokens.weight", nextn_emb.astype(np.float16))
+    # the NextN head's embedding: the input one, but after the wrong words it predicts
+    # pi(pi(t)), and (acceptance < 0.5) after a non-word pi(start) instead of start
+    nextn = emb.f16()
+    start_embedding = nextn[spec.start].copy()
+    wrong = np.array(sorted(spec.wrong), dtype=np.int64)
+    if wrong.size:
+        nextn[wrong] = nextn[[spec.cycle[int(t)] for t in wrong]]  # the sources are read first: a copy
+    if spec.acceptance < 0.5:
+        nextn[non_word] = start_embedding
+    w.add(p + "embed_tokens.weight", nextn)
     if spec.mtp_head == "copy":
         rope_dim = HD // 4 if spec.kind == "hybrid" else HD // 2  # as meta["rope_dim"]
         copy = copy_head_tensors(n_embd=D, heads=H, kv_heads=HKV, head_dim=HD, rope_dim=rope_dim,
                                  gated_query=spec.kind == "hybrid", rng=rng)
-        w.tensors.update({f"blk.{L}.{name}": array for name, array in copy.items()})
-    return w.tensors, meta
+        for name, array in copy.items():
+            w.add(f"blk.{L}.{name}", array)
+    return meta

@@ -7,8 +7,9 @@ quantized. A `ModelShape` gives a synthesized model such proportions (crafted we
 `llama_mtp.testing`, so greedy text is known and the MTP head's acceptance is dialed), written
 in f16 and quantized with llama.cpp's own quantizer (`llama_mtp.quantize`), then cached.
 
-Benchmarks and the demo build them (the first time takes a minute or two and a few GiB of
-memory); the tests keep their tiny models.
+Benchmarks and the demo build them (the first time takes about a minute; tensors are streamed to
+disk and quantized in slabs, so the peak memory stays under 1 GiB for the demo's shape); the
+tests keep their tiny models.
 """
 
 from __future__ import annotations
