@@ -56,8 +56,9 @@ UPSTREAM_DEFAULT = 3
 
 def ours(model: llama_mtp.Model, n: int, threads: int, n_draft_max: int | str | None) -> tuple[float, str]:
     """(tokens/s of the loop, the lengths "auto" chose: "k:share" of its steps)."""
-    g = llama_mtp.generate(model, PROMPT, max_tokens=n, mtp=n_draft_max is not None,
-                           n_draft_max=n_draft_max or 1, n_threads=threads, ignore_eos=True)
+    g = llama_mtp.generate(
+        model, PROMPT, max_tokens=n, mtp=n_draft_max is not None, n_draft_max=n_draft_max or 1, n_threads=threads, ignore_eos=True
+    )
     assert isinstance(g, llama_mtp.Generation)
     chosen = ""
     if n_draft_max == "auto":
@@ -66,10 +67,13 @@ def ours(model: llama_mtp.Model, n: int, threads: int, n_draft_max: int | str | 
     return g.tokens_per_s, chosen
 
 
-def cell(model: llama_mtp.Model, path: Path, bin_dir: Path | None, args: argparse.Namespace,
-         threads: int, fixed: list[int]) -> dict[str, Any]:
-    arms: dict[str, Any] = {"plain": partial(ours, model, args.tokens, threads, None),
-                            "auto": partial(ours, model, args.tokens, threads, "auto")}
+def cell(
+    model: llama_mtp.Model, path: Path, bin_dir: Path | None, args: argparse.Namespace, threads: int, fixed: list[int]
+) -> dict[str, Any]:
+    arms: dict[str, Any] = {
+        "plain": partial(ours, model, args.tokens, threads, None),
+        "auto": partial(ours, model, args.tokens, threads, "auto"),
+    }
     arms.update({f"k{k}": partial(ours, model, args.tokens, threads, k) for k in fixed})
     if bin_dir is not None:
         arms["up3"] = lambda: (upstream_mtp(bin_dir, path, args.tokens, threads, UPSTREAM_DEFAULT), "")
@@ -82,11 +86,11 @@ def cell(model: llama_mtp.Model, path: Path, bin_dir: Path | None, args: argpars
     med = {k: statistics.median(v) for k, v in speed.items()}
     best_fixed = max(fixed, key=lambda k: med[f"k{k}"])
     row: dict[str, Any] = {
-        "speeds": med, "best_fixed": best_fixed,
+        "speeds": med,
+        "best_fixed": best_fixed,
         "auto_over_best": statistics.median(speed["auto"][r] / best_other[r] for r in rounds),
         "auto_over_plain": statistics.median(speed["auto"][r] / speed["plain"][r] for r in rounds),
-        "auto_over_best_fixed": statistics.median(speed["auto"][r] / max(speed[f"k{k}"][r] for k in fixed)
-                                                  for r in rounds),
+        "auto_over_best_fixed": statistics.median(speed["auto"][r] / max(speed[f"k{k}"][r] for k in fixed) for r in rounds),
         "auto_chose": Counter(c for _, c in res["auto"]).most_common(1)[0][0],
     }
     if "up3" in speed:
@@ -109,8 +113,12 @@ def main() -> int:
     ap.add_argument("--busy-acceptance", default=None, help="the acceptances of the busy rows (default: --acceptance)")
     ap.add_argument("--no-upstream", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--cache", choices=("cold", "warm"), default="cold",
-                    help='"auto" without the cost cache (a first call) or with it (later calls)')
+    ap.add_argument(
+        "--cache",
+        choices=("cold", "warm"),
+        default="cold",
+        help='"auto" without the cost cache (a first call) or with it (later calls)',
+    )
     args = ap.parse_args()
     if args.cache == "cold":
         os.environ["LLAMA_MTP_COST_CACHE"] = "0"
@@ -118,8 +126,14 @@ def main() -> int:
         os.environ["LLAMA_MTP_COST_CACHE"] = "1"
     llama_mtp.set_log_level("error")
     bin_dir = None if args.no_upstream else build()
-    report: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "machine": platform.platform(),
-                              "tokens": args.tokens, "repeats": args.repeats, "cache": args.cache, "rows": []}
+    report: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": platform.platform(),
+        "tokens": args.tokens,
+        "repeats": args.repeats,
+        "cache": args.cache,
+        "rows": [],
+    }
     if bin_dir is not None:
         report["upstream_build"] = reference_config()
     for busy in [False, True] if args.busy else [False]:
@@ -145,19 +159,26 @@ def main() -> int:
 def print_row(r: dict[str, Any], file: Any = sys.stdout) -> None:
     s = r["speeds"]
     up = f"{s['up3']:.1f} | {r['auto_over_up3']:.2f}" if "up3" in s else "- | -"
-    print(f"| {r['kind']} | {r['acceptance']} | {r['threads']}{' (busy)' if r['busy'] else ''} "
-          f"| {s['plain']:.1f} | {s['k' + str(r['best_fixed'])]:.1f} (k={r['best_fixed']}) | {s['auto']:.1f} "
-          f"| **{r['auto_over_best']:.3f}** | {r['auto_over_plain']:.3f} | {r['auto_over_best_fixed']:.3f} | {up} "
-          f"| {r['auto_chose']} |", file=file)
+    print(
+        f"| {r['kind']} | {r['acceptance']} | {r['threads']}{' (busy)' if r['busy'] else ''} "
+        f"| {s['plain']:.1f} | {s['k' + str(r['best_fixed'])]:.1f} (k={r['best_fixed']}) | {s['auto']:.1f} "
+        f"| **{r['auto_over_best']:.3f}** | {r['auto_over_plain']:.3f} | {r['auto_over_best_fixed']:.3f} | {up} "
+        f"| {r['auto_chose']} |",
+        file=file,
+    )
 
 
 def print_table(report: dict[str, Any]) -> None:
-    print(f"# n_draft_max=\"auto\" ({report.get('cache', 'cold')} cost cache), {report['date']}, {report['machine']}, "
-          f"{report['tokens']} tokens, median of {report['repeats']} interleaved rounds")
+    print(
+        f'# n_draft_max="auto" ({report.get("cache", "cold")} cost cache), {report["date"]}, {report["machine"]}, '
+        f"{report['tokens']} tokens, median of {report['repeats']} interleaved rounds"
+    )
     if "upstream_build" in report:
         print(f"\nupstream: `{report['upstream_build']['configure']}`")
-    print("\n| model | acceptance | threads | plain t/s | best fixed t/s | auto t/s | auto/best | auto/plain "
-          "| auto/best fixed | upstream n=3 t/s | auto/upstream | auto chose (share of steps) |")
+    print(
+        "\n| model | acceptance | threads | plain t/s | best fixed t/s | auto t/s | auto/best | auto/plain "
+        "| auto/best fixed | upstream n=3 t/s | auto/upstream | auto chose (share of steps) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in report["rows"]:
         print_row(r)

@@ -40,8 +40,13 @@ print(json.dumps({"plain": run(draft="none"), "mtp": run(mtp=True, n_draft_max=n
 
 
 def run_child(python: str, model: Path, args: argparse.Namespace) -> dict[str, float]:
-    out = subprocess.run([python, "-c", CHILD, str(model), PROMPT, str(args.tokens), str(args.threads), str(args.n_draft)],
-                         check=True, capture_output=True, text=True, cwd="/")
+    out = subprocess.run(
+        [python, "-c", CHILD, str(model), PROMPT, str(args.tokens), str(args.threads), str(args.n_draft)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd="/",
+    )
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 

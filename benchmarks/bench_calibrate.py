@@ -42,15 +42,24 @@ def main() -> None:
     ap.add_argument("--acceptance", default="0,0.6,1.0")
     ap.add_argument("--models", default="hybrid,dense")
     args = ap.parse_args()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")),
+        platform.processor(),
+    )
     print(f"CPU: {cpu}; {args.threads} threads; {args.tokens} tokens; medians of {args.repeats} rounds")
     print("| model | acceptance | plain t/s | best fixed t/s | auto cold ÷ best | auto calibrated ÷ best | calibration s |")
     print("|---|---|---|---|---|---|---|")
     for kind in args.models.split(","):
         for acceptance in (float(a) for a in args.acceptance.split(",")):
-            model = llama_mtp.Model(tiny_mtp_model(kind=kind, n_embd=1024, n_layer=8, n_vocab=4096,  # type: ignore[arg-type]
-                                                   acceptance=acceptance))
+            model = llama_mtp.Model(
+                tiny_mtp_model(
+                    kind=kind,
+                    n_embd=1024,
+                    n_layer=8,
+                    n_vocab=4096,  # type: ignore[arg-type]
+                    acceptance=acceptance,
+                )
+            )
             k = BEST_FIXED.get(acceptance, 3)
             rows: dict[str, list[float]] = {"plain": [], "fixed": [], "cold": [], "calibrated": []}
             cal_seconds: list[float] = []
@@ -72,9 +81,12 @@ def main() -> None:
             best = [max(p, f) for p, f in zip(rows["plain"], rows["fixed"], strict=True)]
             cold = statistics.median(c / b for c, b in zip(rows["cold"], best, strict=True))
             cal = statistics.median(c / b for c, b in zip(rows["calibrated"], best, strict=True))
-            print(f"| {kind} | {acceptance} | {statistics.median(rows['plain']):.1f} | "
-                  f"{statistics.median(rows['fixed']):.1f} (k={k}) | {cold:.3f} | {cal:.3f} | "
-                  f"{statistics.median(cal_seconds):.1f} |", flush=True)
+            print(
+                f"| {kind} | {acceptance} | {statistics.median(rows['plain']):.1f} | "
+                f"{statistics.median(rows['fixed']):.1f} (k={k}) | {cold:.3f} | {cal:.3f} | "
+                f"{statistics.median(cal_seconds):.1f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,14 @@ def run(python: str, variant: str | None, model: Path, tokens: int, threads: int
     env.pop("LLAMA_MTP_CPU_VARIANT", None)
     if variant:
         env["LLAMA_MTP_CPU_VARIANT"] = variant
-    out = subprocess.run([python, "-c", WORKER, str(model), str(tokens), str(threads)], env=env,
-                         capture_output=True, text=True, check=True, cwd="/")
+    out = subprocess.run(
+        [python, "-c", WORKER, str(model), str(tokens), str(threads)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/",
+    )
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
@@ -66,27 +72,39 @@ def main() -> int:
 
     from llama_mtp.cli import DEMO_MODEL
     from llama_mtp.testing import tiny_mtp_model
+
     model = tiny_mtp_model(**DEMO_MODEL)  # type: ignore[arg-type]
 
-    configs = {"static": (args.static_python, None), "auto": (args.variants_python, None),
-               "haswell": (args.variants_python, "haswell"), "x64": (args.variants_python, "x64")}
+    configs = {
+        "static": (args.static_python, None),
+        "auto": (args.variants_python, None),
+        "haswell": (args.variants_python, "haswell"),
+        "x64": (args.variants_python, "x64"),
+    }
     results: dict[str, dict[str, object]] = {}
     for threads in (int(t) for t in args.threads.split(",")):
         runs: dict[str, list[dict[str, float | str]]] = {name: [] for name in configs}
         for r in range(args.repeats):
             for name, (python, variant) in configs.items():  # interleaved: the host's drift hits all
                 runs[name].append(run(python, variant, model, args.tokens, threads))
-                print(f"  threads={threads} round {r + 1}/{args.repeats} {name}: "
-                      f"plain {runs[name][-1]['plain']:.1f} t/s, mtp {runs[name][-1]['mtp']:.1f} t/s", file=sys.stderr)
-        med = {name: {k: statistics.median(float(x[k]) for x in rs) for k in ("plain", "mtp", "import_s")}
-               for name, rs in runs.items()}
+                print(
+                    f"  threads={threads} round {r + 1}/{args.repeats} {name}: "
+                    f"plain {runs[name][-1]['plain']:.1f} t/s, mtp {runs[name][-1]['mtp']:.1f} t/s",
+                    file=sys.stderr,
+                )
+        med = {
+            name: {k: statistics.median(float(x[k]) for x in rs) for k in ("plain", "mtp", "import_s")}
+            for name, rs in runs.items()
+        }
         print(f"\n## {threads} thread(s), {args.tokens} tokens, median of {args.repeats}")
         print("| build | CPU variant | plain t/s | plain / static | MTP t/s | MTP / static | import s |")
         print("|---|---|---|---|---|---|---|")
         for name, m in med.items():
             variant = runs[name][0]["variant"]
-            print(f"| {name} | {variant} | {m['plain']:.1f} | {m['plain'] / med['static']['plain']:.3f} | "
-                  f"{m['mtp']:.1f} | {m['mtp'] / med['static']['mtp']:.3f} | {m['import_s']:.3f} |")
+            print(
+                f"| {name} | {variant} | {m['plain']:.1f} | {m['plain'] / med['static']['plain']:.3f} | "
+                f"{m['mtp']:.1f} | {m['mtp'] / med['static']['mtp']:.3f} | {m['import_s']:.3f} |"
+            )
         results[str(threads)] = {"median": med, "runs": runs}
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

@@ -68,14 +68,14 @@ def first_difference(a: list[int], b: list[int]) -> int | None:
 
 def divergence(name: str, tokens: int, runs: int) -> dict[str, Any]:
     model = llama_mtp.Model(str(model_path(name)))
-    workloads: dict[str, Any] = (synthetic_workloads(model, tokens) if model.has_mtp else
-                                 {k: v[0] for k, v in text_workloads().items()})
+    workloads: dict[str, Any] = (
+        synthetic_workloads(model, tokens) if model.has_mtp else {k: v[0] for k, v in text_workloads().items()}
+    )
     out: dict[str, Any] = {}
     for wl, prompt in workloads.items():
         if isinstance(prompt, tuple):
             prompt = prompt[0]
-        ids = (list(model.tokenize(prompt, add_special=True, parse_special=True)) if isinstance(prompt, str)
-               else list(prompt))
+        ids = list(model.tokenize(prompt, add_special=True, parse_special=True)) if isinstance(prompt, str) else list(prompt)
         out[wl] = {"prompt_tokens": len(ids)}
         for exact in (False, True):
             mode = "exact" if exact else "fast"
@@ -94,13 +94,17 @@ def divergence(name: str, tokens: int, runs: int) -> dict[str, Any]:
                 found = [f for f in firsts if f is not None]
                 row[arm] = min(found) if found else None
             out[wl][mode] = row
-            print(f"{name:>7} {wl:>9} {mode:>5}: " + ", ".join(
-                f"{arm} {'-' if row[arm] is None else row[arm]}" for arm in arms(model)), flush=True)
+            print(
+                f"{name:>7} {wl:>9} {mode:>5}: "
+                + ", ".join(f"{arm} {'-' if row[arm] is None else row[arm]}" for arm in arms(model)),
+                flush=True,
+            )
     return out
 
 
-def logits_alone_and_paired(model: llama_mtp.Model, history: list[int], nxt: list[int], exact: bool
-                            ) -> tuple[np.ndarray, np.ndarray]:
+def logits_alone_and_paired(
+    model: llama_mtp.Model, history: list[int], nxt: list[int], exact: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """The logits of history's last position, from the same KV (the rest of history in one
     batch): the last token decoded alone, and as the first row of [it, nxt[0]]."""
     out = []
@@ -109,7 +113,7 @@ def logits_alone_and_paired(model: llama_mtp.Model, history: list[int], nxt: lis
         batch = llama_mtp.Batch(512)
         batch.set_tokens(history[:-1], logits_last=False)
         ctx.decode(batch, exact=exact)
-        chunk = [history[-1]] + nxt[:rows - 1]
+        chunk = [history[-1]] + nxt[: rows - 1]
         batch.set_tokens(chunk, pos0=len(history) - 1)
         batch.logits[:] = 1
         ctx.decode(batch, exact=exact)
@@ -133,16 +137,24 @@ def cause(report: dict[str, Any], tokens: int) -> dict[str, Any]:
         cells = len(history)
         res: dict[str, Any] = {"position": p, "kv_cells": cells}
         for exact in (False, True):
-            alone, paired = logits_alone_and_paired(model, history, fast["plain"][p:p + 1], exact)
+            alone, paired = logits_alone_and_paired(model, history, fast["plain"][p : p + 1], exact)
             top = np.sort(alone)[-2:]
             res["exact" if exact else "fast"] = {
-                "max_abs_diff": float(np.abs(alone - paired).max()), "top2_margin": float(top[1] - top[0]),
-                "argmax_alone": int(alone.argmax()), "argmax_paired": int(paired.argmax())}
+                "max_abs_diff": float(np.abs(alone - paired).max()),
+                "top2_margin": float(top[1] - top[0]),
+                "argmax_alone": int(alone.argmax()),
+                "argmax_paired": int(paired.argmax()),
+            }
         found[wl] = res
-        print(f"cause, gemma {wl}: position {p} ({cells} KV cells): " + "; ".join(
-            f"{m}: alone vs first of 2 rows max |diff| {res[m]['max_abs_diff']:.3g}, top-2 margin "
-            f"{res[m]['top2_margin']:.3g}, argmax {res[m]['argmax_alone']} / {res[m]['argmax_paired']}"
-            for m in ("fast", "exact")), flush=True)
+        print(
+            f"cause, gemma {wl}: position {p} ({cells} KV cells): "
+            + "; ".join(
+                f"{m}: alone vs first of 2 rows max |diff| {res[m]['max_abs_diff']:.3g}, top-2 margin "
+                f"{res[m]['top2_margin']:.3g}, argmax {res[m]['argmax_alone']} / {res[m]['argmax_paired']}"
+                for m in ("fast", "exact")
+            ),
+            flush=True,
+        )
     return found
 
 
@@ -170,10 +182,15 @@ def main() -> int:
             for row in wls.values():
                 for mode in ("fast", "exact"):
                     row[mode].pop("plain")
-        args.json.write_text(json.dumps({"threads": THREADS, "tokens": args.tokens, "runs": args.runs,
-                                         "models": report, "cause": causes}, indent=1) + "\n")
-    exact_ok = all(row["exact"][a] is None for wls in report.values() for row in wls.values()
-                   for a in row["exact"] if a != "plain")
+        args.json.write_text(
+            json.dumps(
+                {"threads": THREADS, "tokens": args.tokens, "runs": args.runs, "models": report, "cause": causes}, indent=1
+            )
+            + "\n"
+        )
+    exact_ok = all(
+        row["exact"][a] is None for wls in report.values() for row in wls.values() for a in row["exact"] if a != "plain"
+    )
     return 0 if exact_ok else 1
 
 

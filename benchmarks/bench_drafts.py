@@ -63,10 +63,26 @@ SEED = 1
 STORY_TEMPERATURE = 0.8
 KINDS = ("ngram-simple", "ngram-map-k", "ngram-map-k4v", "ngram-mod")
 # our settings (llama_mtp.drafters: NGRAM_SIZE_N, NGRAM_DRAFT_MAX) in upstream's flags
-OURS_NGRAM = ("--spec-ngram-simple-size-n", "6", "--spec-ngram-simple-size-m", "32",
-              "--spec-ngram-map-k-size-n", "6", "--spec-ngram-map-k-size-m", "32",
-              "--spec-ngram-map-k4v-size-n", "6", "--spec-ngram-map-k4v-size-m", "32",
-              "--spec-ngram-mod-n-match", "16", "--spec-ngram-mod-n-min", "1", "--spec-ngram-mod-n-max", "32")
+OURS_NGRAM = (
+    "--spec-ngram-simple-size-n",
+    "6",
+    "--spec-ngram-simple-size-m",
+    "32",
+    "--spec-ngram-map-k-size-n",
+    "6",
+    "--spec-ngram-map-k-size-m",
+    "32",
+    "--spec-ngram-map-k4v-size-n",
+    "6",
+    "--spec-ngram-map-k4v-size-m",
+    "32",
+    "--spec-ngram-mod-n-match",
+    "16",
+    "--spec-ngram-mod-n-min",
+    "1",
+    "--spec-ngram-mod-n-max",
+    "32",
+)
 
 
 def gemma_turn(user: str) -> str:
@@ -79,15 +95,31 @@ def text_workloads() -> dict[str, tuple[str, float]]:
     source = inspect.getsource(textwrap.dedent)
     doc = pydoc.getdoc(json)
     chars = "Python 3!"
-    record = "\n".join(f"character {c!r}: name {unicodedata.name(c)}, category {unicodedata.category(c)}, "
-                       f"code point U+{ord(c):04X}" for c in chars)
+    record = "\n".join(
+        f"character {c!r}: name {unicodedata.name(c)}, category {unicodedata.category(c)}, code point U+{ord(c):04X}"
+        for c in chars
+    )
     return {
-        "code_edit": (gemma_turn(f"Here is a Python function:\n\n```python\n{source}```\n\nRewrite it with a short "
-                                 "docstring added at the top. Keep the code exactly the same."), 0.0),
-        "quote": (gemma_turn(f"{doc}\n\nFrom the text above, quote the example that encodes basic Python object "
-                             "hierarchies, word for word."), 0.0),
-        "json": (gemma_turn(f"{record}\n\nWrite these records as a JSON list of objects with the keys character, "
-                            "name, category and code_point."), 0.0),
+        "code_edit": (
+            gemma_turn(
+                f"Here is a Python function:\n\n```python\n{source}```\n\nRewrite it with a short "
+                "docstring added at the top. Keep the code exactly the same."
+            ),
+            0.0,
+        ),
+        "quote": (
+            gemma_turn(
+                f"{doc}\n\nFrom the text above, quote the example that encodes basic Python object hierarchies, word for word."
+            ),
+            0.0,
+        ),
+        "json": (
+            gemma_turn(
+                f"{record}\n\nWrite these records as a JSON list of objects with the keys character, "
+                "name, category and code_point."
+            ),
+            0.0,
+        ),
         # free prose: greedy decoding of a 270M base model falls into loops (which n-gram drafts
         # catch), so the story is sampled, as prose is
         "story": ("Once upon a time, a lighthouse keeper found a message in a bottle.", STORY_TEMPERATURE),
@@ -107,9 +139,13 @@ def ours(llm: llama_mtp.LLM, prompt: list[int], n: int, temperature: float) -> d
     g = llm.generate(prompt, max_tokens=n, ignore_eos=True, temperature=temperature, seed=SEED)
     wall = time.perf_counter() - t0
     assert isinstance(g, llama_mtp.Generation)
-    return {"speed": g.tokens_per_s, "e2e": len(g.tokens) / wall, "tokens": g.tokens,
-            "drafters": dict(Counter(g.step_drafters)),
-            "ngram_acceptance": g.drafter_stats.get("ngram", {}).get("acceptance_rate", 0.0)}
+    return {
+        "speed": g.tokens_per_s,
+        "e2e": len(g.tokens) / wall,
+        "tokens": g.tokens,
+        "drafters": dict(Counter(g.step_drafters)),
+        "ngram_acceptance": g.drafter_stats.get("ngram", {}).get("acceptance_rate", 0.0),
+    }
 
 
 def sampling(temperature: float) -> list[str]:
@@ -121,10 +157,29 @@ def sampling(temperature: float) -> list[str]:
     return ["--temp", str(temperature), "--seed", str(SEED), "--top-k", "0", "--top-p", "1.0", "--min-p", "0.0"]
 
 
-def upstream_spec(bin_dir: Path, path: Path, prompt: str, n: int, temperature: float, types: str,
-                  extra: tuple[str, ...], no_repack: bool) -> dict[str, Any]:
-    cmd = [str(bin_dir / "llama-speculative-simple"), "-m", str(path), "-p", prompt, "-n", str(n), "-t", "2",
-           "-tb", "2", "--spec-type", types, *sampling(temperature), "-c", "4096", "--ignore-eos", *extra]
+def upstream_spec(
+    bin_dir: Path, path: Path, prompt: str, n: int, temperature: float, types: str, extra: tuple[str, ...], no_repack: bool
+) -> dict[str, Any]:
+    cmd = [
+        str(bin_dir / "llama-speculative-simple"),
+        "-m",
+        str(path),
+        "-p",
+        prompt,
+        "-n",
+        str(n),
+        "-t",
+        "2",
+        "-tb",
+        "2",
+        "--spec-type",
+        types,
+        *sampling(temperature),
+        "-c",
+        "4096",
+        "--ignore-eos",
+        *extra,
+    ]
     if "draft-mtp" in types:
         cmd += ["-td", "2", "-tbd", "2", "--spec-draft-n-max", "3"]
     if no_repack:
@@ -133,13 +188,31 @@ def upstream_spec(bin_dir: Path, path: Path, prompt: str, n: int, temperature: f
     return {"speed": float(m.group(3))}
 
 
-def upstream_completion(bin_dir: Path, path: Path, prompt: str, n: int, temperature: float,
-                        no_repack: bool) -> dict[str, Any]:
+def upstream_completion(bin_dir: Path, path: Path, prompt: str, n: int, temperature: float, no_repack: bool) -> dict[str, Any]:
     # bench_mtp.upstream_plain, with the sampling of the workload and --no-repack where needed
-    m = run_and_parse([str(bin_dir / "llama-completion"), "-m", str(path), "-p", prompt, "-n", str(n), "-t", "2",
-                       "-tb", "2", "-no-cnv", *sampling(temperature), "-c", "4096", "--no-warmup", "--ignore-eos",
-                       *(["--no-repack"] if no_repack else [])],
-                      r"\beval time =\s*[\d.]+ ms /\s*(\d+) runs.*?([\d.]+) tokens per second")
+    m = run_and_parse(
+        [
+            str(bin_dir / "llama-completion"),
+            "-m",
+            str(path),
+            "-p",
+            prompt,
+            "-n",
+            str(n),
+            "-t",
+            "2",
+            "-tb",
+            "2",
+            "-no-cnv",
+            *sampling(temperature),
+            "-c",
+            "4096",
+            "--no-warmup",
+            "--ignore-eos",
+            *(["--no-repack"] if no_repack else []),
+        ],
+        r"\beval time =\s*[\d.]+ ms /\s*(\d+) runs.*?([\d.]+) tokens per second",
+    )
     return {"speed": float(m.group(2))}
 
 
@@ -172,13 +245,13 @@ def section(name: str, path: Path, bin_dir: Path, args: argparse.Namespace) -> d
         arms["up plain"] = partial(upstream_completion, bin_dir, path, text, n, temp, quantized)
         if model.has_mtp:
             arms["up mtp3"] = partial(upstream_spec, bin_dir, path, text, n, temp, "draft-mtp", (), quantized)
-            arms["up ngram-mod,mtp3"] = partial(upstream_spec, bin_dir, path, text, n, temp, "ngram-mod,draft-mtp",
-                                                OURS_NGRAM, quantized)
+            arms["up ngram-mod,mtp3"] = partial(
+                upstream_spec, bin_dir, path, text, n, temp, "ngram-mod,draft-mtp", OURS_NGRAM, quantized
+            )
         else:
             for kind in KINDS:
                 arms[f"up {kind}"] = partial(upstream_spec, bin_dir, path, text, n, temp, kind, (), quantized)
-                arms[f"up {kind} (ours)"] = partial(upstream_spec, bin_dir, path, text, n, temp, kind, OURS_NGRAM,
-                                                    quantized)
+                arms[f"up {kind} (ours)"] = partial(upstream_spec, bin_dir, path, text, n, temp, kind, OURS_NGRAM, quantized)
         for llm in llms.values():  # warm-up: page cache, and what "auto" learns on a first call
             llm.generate(tokens, max_tokens=16, ignore_eos=True)
         res = interleave(args.rounds, arms)
@@ -190,8 +263,9 @@ def section(name: str, path: Path, bin_dir: Path, args: argparse.Namespace) -> d
             "speed": {k: statistics.median(v) for k, v in speed.items()},
             "e2e": {k: statistics.median(r["e2e"] for r in v) for k, v in res.items() if not k.startswith("up ")},
             "over_plain": {k: statistics.median(speed[k][r] / speed["plain"][r] for r in rounds) for k in speed},
-            "identical_to_plain": {k: ref is None or all(r["tokens"] == ref for r in v) for k, v in res.items()
-                                   if not k.startswith("up ")},
+            "identical_to_plain": {
+                k: ref is None or all(r["tokens"] == ref for r in v) for k, v in res.items() if not k.startswith("up ")
+            },
             "temperature": temp,
             "auto_drafters": res["auto"][-1]["drafters"],
             "auto_ngram_acceptance": res["auto"][-1]["ngram_acceptance"],
@@ -213,9 +287,11 @@ def print_row(model: str, wl: str, row: dict[str, Any]) -> None:
     cells = "  ".join(f"{k} {v:.1f} ({row['over_plain'][k]:.2f}x)" for k, v in row["speed"].items())
     print(f"{model:>8} {wl:>9}: {cells}")
     extra = {k: row[k] for k in ("auto_over_best_upstream", "best_upstream", "auto_over_mtp_auto") if k in row}
-    print(f"{'':>19} auto chose {row['auto_drafters']} (n-gram acceptance {row['auto_ngram_acceptance']:.2f}); "
-          f"{extra}; identical to plain: {all(row['identical_to_plain'].values())} "
-          f"{[k for k, v in row['identical_to_plain'].items() if not v]}")
+    print(
+        f"{'':>19} auto chose {row['auto_drafters']} (n-gram acceptance {row['auto_ngram_acceptance']:.2f}); "
+        f"{extra}; identical to plain: {all(row['identical_to_plain'].values())} "
+        f"{[k for k, v in row['identical_to_plain'].items() if not v]}"
+    )
     sys.stdout.flush()
 
 
@@ -225,8 +301,7 @@ def markdown(report: dict[str, Any]) -> str:
     for name, section_ in report["models"].items():
         wls = section_["workloads"]
         arms = list(next(iter(wls.values()))["speed"])
-        lines += [f"\n{name} ({section_['model']})\n", "| arm | " + " | ".join(wls) + " |",
-                  "|---|" + "---|" * len(wls)]
+        lines += [f"\n{name} ({section_['model']})\n", "| arm | " + " | ".join(wls) + " |", "|---|" + "---|" * len(wls)]
         for arm in arms:
             cells = []
             for row in wls.values():
@@ -235,8 +310,9 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {arm} | " + " | ".join(cells) + " |")
         for key in ("auto_over_best_upstream", "auto_over_mtp_auto"):
             if all(key in row for row in wls.values()):
-                best = " | ".join(f"{row[key]:.2f}" + (f" ({row['best_upstream']})" if key.endswith("upstream") else "")
-                                  for row in wls.values())
+                best = " | ".join(
+                    f"{row[key]:.2f}" + (f" ({row['best_upstream']})" if key.endswith("upstream") else "") for row in wls.values()
+                )
                 lines.append(f"| **{key}** | {best} |")
         chose = " | ".join(str(row["auto_drafters"]) for row in wls.values())
         lines.append(f"| auto's steps (last round) | {chose} |")
@@ -252,9 +328,15 @@ def main() -> int:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     bin_dir = build()
-    report: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or platform.machine(),
-                              "cpu_count": os.cpu_count(), "upstream": reference_config(), "tokens": args.tokens,
-                              "rounds": args.rounds, "models": {}}
+    report: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "upstream": reference_config(),
+        "tokens": args.tokens,
+        "rounds": args.rounds,
+        "models": {},
+    }
     for name in args.models.split(","):
         path = gemma_270m() if name == "gemma" else bench_model(name if "@" in name else f"{name}@decaying")
         report["models"][name] = section(name, path, bin_dir, args)

@@ -39,15 +39,19 @@ from real_model import gemma_270m  # noqa: E402
 
 PROMPTS = [
     "The history of the printing press begins",
-    "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"",
+    'def fibonacci(n):\n    """Return the n-th Fibonacci number."""',
     "Q: Why is the sky blue?\nA:",
 ]
-MODES = {"fast": dict(repack=True, exact=False), "exact": dict(repack=True, exact=True),
-         "repack=False": dict(repack=False, exact=False)}
+MODES = {
+    "fast": dict(repack=True, exact=False),
+    "exact": dict(repack=True, exact=True),
+    "repack=False": dict(repack=False, exact=False),
+}
 
 
-def teacher_forced_argmax(model: llama_mtp.Model, tokens: list[int], n_prompt: int, rows: int, exact: bool,
-                          threads: int) -> list[int]:
+def teacher_forced_argmax(
+    model: llama_mtp.Model, tokens: list[int], n_prompt: int, rows: int, exact: bool, threads: int
+) -> list[int]:
     """The argmax after each generated position: the prompt in one batch (its last row gives the
     first token, as generate() decodes it), then the generated tokens `rows` at a time."""
     ctx = llama_mtp.Context(model, n_ctx=1024, n_batch=512, n_threads=threads)
@@ -56,7 +60,7 @@ def teacher_forced_argmax(model: llama_mtp.Model, tokens: list[int], n_prompt: i
     ctx.decode(batch, exact=exact)
     picks: list[int] = [int(llama_mtp.argmax(ctx.get_logits_ith(n_prompt - 1)))]
     for i in range(n_prompt, len(tokens) - 1, rows):
-        chunk = tokens[i:min(i + rows, len(tokens) - 1)]
+        chunk = tokens[i : min(i + rows, len(tokens) - 1)]
         batch.set_tokens(chunk, pos0=i)
         batch.logits[:] = 1
         ctx.decode(batch, exact=exact)
@@ -72,11 +76,10 @@ def invariance(path: Path, n: int, threads: int) -> dict[str, dict[int, int]]:
         for rows in (1, 2, 3, 4, 7, 8, 16):
             differ = 0
             for p in PROMPTS:
-                g = llama_mtp.generate(model, p, max_tokens=n, draft="none", ignore_eos=True, n_threads=threads,
-                                       exact=o["exact"])
+                g = llama_mtp.generate(model, p, max_tokens=n, draft="none", ignore_eos=True, n_threads=threads, exact=o["exact"])
                 prompt = list(model.tokenize(p))
                 picks = teacher_forced_argmax(model, prompt + g.tokens, len(prompt), rows, o["exact"], threads)
-                differ += sum(a != b for a, b in zip(picks, g.tokens[:len(picks)], strict=True))
+                differ += sum(a != b for a, b in zip(picks, g.tokens[: len(picks)], strict=True))
             table[mode][rows] = differ
     return table
 
@@ -106,15 +109,21 @@ def gemma_costs(path: Path, rounds: int, threads: int) -> dict[str, dict[str, fl
         m = models[bool(o["repack"])]
 
         def measure() -> dict[str, float]:
-            g = llama_mtp.generate(m, PROMPTS[0], max_tokens=128, draft="none", ignore_eos=True, n_threads=threads,
-                                   exact=o["exact"])
+            g = llama_mtp.generate(
+                m, PROMPTS[0], max_tokens=128, draft="none", ignore_eos=True, n_threads=threads, exact=o["exact"]
+            )
             # past 512 KV cells a one-row decode's attention is split across the threads, not in exact mode
-            pp = llama_mtp.generate(m, long_prompt, max_tokens=64, draft="none", ignore_eos=True, n_threads=threads,
-                                    exact=o["exact"])
-            return {"decode t/s": g.tokens_per_s, "decode t/s past 512 cells": pp.tokens_per_s,
-                    "prompt t/s": pp.prompt_tokens_per_s,
-                    "verify 4 rows ms": 1e3 * verify_seconds(m, 4, bool(o["exact"]), threads),
-                    "verify 7 rows ms": 1e3 * verify_seconds(m, 7, bool(o["exact"]), threads)}
+            pp = llama_mtp.generate(
+                m, long_prompt, max_tokens=64, draft="none", ignore_eos=True, n_threads=threads, exact=o["exact"]
+            )
+            return {
+                "decode t/s": g.tokens_per_s,
+                "decode t/s past 512 cells": pp.tokens_per_s,
+                "prompt t/s": pp.prompt_tokens_per_s,
+                "verify 4 rows ms": 1e3 * verify_seconds(m, 4, bool(o["exact"]), threads),
+                "verify 7 rows ms": 1e3 * verify_seconds(m, 7, bool(o["exact"]), threads),
+            }
+
         return measure
 
     runs = interleave(rounds, {mode: arm(mode) for mode in MODES})
@@ -132,10 +141,19 @@ def mtp_costs(rounds: int, threads: int) -> dict[str, dict[str, float]]:
         arms: dict[str, Callable[[], float]] = {}
         for n_draft in (3, "auto"):
             for exact in (False, True):
+
                 def measure(n_draft: int | str = n_draft, exact: bool = exact, model: llama_mtp.Model = model) -> float:
-                    g = llama_mtp.generate(model, "x", max_tokens=128, draft="mtp", n_draft_max=n_draft,  # type: ignore[arg-type]
-                                           n_threads=threads, exact=exact)
+                    g = llama_mtp.generate(
+                        model,
+                        "x",
+                        max_tokens=128,
+                        draft="mtp",
+                        n_draft_max=n_draft,  # type: ignore[arg-type]
+                        n_threads=threads,
+                        exact=exact,
+                    )
                     return g.tokens_per_s
+
                 arms[f"n={n_draft} {'exact' if exact else 'fast'}"] = measure
         runs = interleave(rounds, arms)
         out[shape] = {k: statistics.median(v) for k, v in runs.items()}
@@ -167,8 +185,10 @@ def main() -> int:
 
 def print_invariance(result: dict[str, Any], path: Path, args: argparse.Namespace) -> None:
     result["invariance"] = inv = invariance(path, args.tokens, args.threads)
-    print(f"\nGemma-3 270M Q4_K_M, {len(PROMPTS)} prompts x {args.tokens} tokens: positions whose argmax differs "
-          "from plain greedy, teacher-forced c rows per batch (logits on every row)")
+    print(
+        f"\nGemma-3 270M Q4_K_M, {len(PROMPTS)} prompts x {args.tokens} tokens: positions whose argmax differs "
+        "from plain greedy, teacher-forced c rows per batch (logits on every row)"
+    )
     print("| mode | " + " | ".join(f"c={c}" for c in inv["fast"]) + " |")
     print("|---|" + "---|" * len(inv["fast"]))
     for mode, row in inv.items():
@@ -178,8 +198,7 @@ def print_invariance(result: dict[str, Any], path: Path, args: argparse.Namespac
 def print_gemma_costs(result: dict[str, Any], path: Path, args: argparse.Namespace) -> None:
     result["gemma_costs"] = costs = gemma_costs(path, args.rounds, args.threads)
     keys = list(costs["fast"])
-    print(f"\nGemma-3 270M Q4_K_M, {args.threads} threads, medians of {args.rounds} interleaved rounds "
-          "(in brackets: / fast)")
+    print(f"\nGemma-3 270M Q4_K_M, {args.threads} threads, medians of {args.rounds} interleaved rounds (in brackets: / fast)")
     print("| mode | " + " | ".join(keys) + " |")
     print("|---|" + "---|" * len(keys))
     for mode, row in costs.items():
@@ -188,8 +207,10 @@ def print_gemma_costs(result: dict[str, Any], path: Path, args: argparse.Namespa
 
 def print_mtp_costs(result: dict[str, Any], args: argparse.Namespace) -> None:
     result["mtp_costs"] = mtp = mtp_costs(args.rounds, args.threads)
-    print(f"\nQuantized MTP models (Q4_K_M), generate() tokens/s, 128 tokens, {args.threads} threads, "
-          f"medians of {args.rounds} interleaved rounds")
+    print(
+        f"\nQuantized MTP models (Q4_K_M), generate() tokens/s, 128 tokens, {args.threads} threads, "
+        f"medians of {args.rounds} interleaved rounds"
+    )
     for shape, row in mtp.items():
         cells = ", ".join(f"{k} {v:.1f}" for k, v in row.items())
         ratios = ", ".join(f"n={n}: {row[f'n={n} exact'] / row[f'n={n} fast']:.3f}" for n in (3, "auto"))

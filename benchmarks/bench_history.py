@@ -67,8 +67,7 @@ def run_arm_in(arm: str, model: llama_mtp.Model, prompt: list[int], n: int, thre
         g = llama_mtp.generate(model, prompt, draft="none", **common)  # type: ignore[arg-type]
         return g.tokens_per_s, float("nan"), 0
     if arm in ("fixed k=3", "auto"):
-        g = llama_mtp.generate(model, prompt, draft="mtp", n_draft_max=3 if arm != "auto" else "auto",
-                               **common)  # type: ignore[arg-type]
+        g = llama_mtp.generate(model, prompt, draft="mtp", n_draft_max=3 if arm != "auto" else "auto", **common)  # type: ignore[arg-type]
         return mtp_row(g.drafter_stats, g.tokens_per_s)
     if arm == "auto after plain":
         s = llama_mtp.stream(model, prompt, draft="mtp", **common)  # type: ignore[arg-type]
@@ -104,8 +103,10 @@ def main() -> None:
     for r in range(args.repeats):
         for arm in arms if r % 2 == 0 else arms[::-1]:
             runs[arm].append(run_arm(arm, model, prompt, args.tokens, args.threads))
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")),
+        platform.processor(),
+    )
     print(f"CPU: {cpu}; {args.threads} threads; {args.tokens} tokens; medians of {args.repeats} rounds")
     print("| arm | tokens/s | ÷ plain | MTP acceptance | drafted tokens |")
     print("|---|---|---|---|---|")

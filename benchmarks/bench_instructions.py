@@ -54,8 +54,14 @@ print("generated", len(g.tokens))
 
 def callgrind(cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
     with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out", *cmd],
-                             capture_output=True, text=True, stdin=subprocess.DEVNULL, check=True, env=env)
+        out = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out", *cmd],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            check=True,
+            env=env,
+        )
     m = re.search(r"Collected : (\d+)", out.stderr)
     if not m:
         raise RuntimeError("callgrind printed no total:\n" + out.stderr[-2000:])
@@ -81,25 +87,68 @@ def measure(bin_dir: Path, model: Path, run: str, pythons: dict[str, str]) -> di
     def ours_with(python: str) -> Any:
         env = None
         if run == "auto_warm":  # the cost cache filled by one run outside callgrind, as a later call finds it
-            env = {**os.environ, "LLAMA_MTP_COST_CACHE": "1",
-                   "LLAMA_MTP_CACHE_DIR": tempfile.mkdtemp(prefix="bench-instructions-costs-")}
-            subprocess.run([python, "-c", OURS, str(model), "128", "auto", PROMPT], env=env, check=True,
-                           capture_output=True)
+            env = {
+                **os.environ,
+                "LLAMA_MTP_COST_CACHE": "1",
+                "LLAMA_MTP_CACHE_DIR": tempfile.mkdtemp(prefix="bench-instructions-costs-"),
+            }
+            subprocess.run([python, "-c", OURS, str(model), "128", "auto", PROMPT], env=env, check=True, capture_output=True)
 
         def ours(n: int) -> tuple[int, int]:
             total, text = callgrind([python, "-c", OURS, str(model), str(n), ours_draft, PROMPT], env)
             return total, int(re.search(r"generated (\d+)", text).group(1))  # type: ignore[union-attr]
+
         return ours
 
     def upstream(n: int) -> tuple[int, int]:
         if n_draft == 0:
-            cmd = [str(bin_dir / "llama-completion"), "-m", str(model), "-p", PROMPT, "-n", str(n), "-t", "1", "-tb", "1",
-                   "-no-cnv", "--temp", "0", "-c", "2048", "--no-warmup", "--ignore-eos"]
+            cmd = [
+                str(bin_dir / "llama-completion"),
+                "-m",
+                str(model),
+                "-p",
+                PROMPT,
+                "-n",
+                str(n),
+                "-t",
+                "1",
+                "-tb",
+                "1",
+                "-no-cnv",
+                "--temp",
+                "0",
+                "-c",
+                "2048",
+                "--no-warmup",
+                "--ignore-eos",
+            ]
             total, _ = callgrind(cmd)
             return total, n
-        cmd = [str(bin_dir / "llama-speculative-simple"), "-m", str(model), "-p", PROMPT, "-n", str(n), "-t", "1",
-               "-tb", "1", "-td", "1", "-tbd", "1", "--spec-type", "draft-mtp", "--spec-draft-n-max", str(n_draft),
-               "--temp", "0", "-c", "2048"]
+        cmd = [
+            str(bin_dir / "llama-speculative-simple"),
+            "-m",
+            str(model),
+            "-p",
+            PROMPT,
+            "-n",
+            str(n),
+            "-t",
+            "1",
+            "-tb",
+            "1",
+            "-td",
+            "1",
+            "-tbd",
+            "1",
+            "--spec-type",
+            "draft-mtp",
+            "--spec-draft-n-max",
+            str(n_draft),
+            "--temp",
+            "0",
+            "-c",
+            "2048",
+        ]
         total, text = callgrind(cmd)
         return total, upstream_tokens(text)
 
@@ -120,8 +169,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="hybrid,dense")
     ap.add_argument("--runs", default="plain,mtp_1,mtp_3,mtp_6,auto")
-    ap.add_argument("--ours", default=f"ours={sys.executable}",
-                    help="NAME=PYTHON[,NAME=PYTHON...]: interpreters with a llama-mtp build to count")
+    ap.add_argument(
+        "--ours",
+        default=f"ours={sys.executable}",
+        help="NAME=PYTHON[,NAME=PYTHON...]: interpreters with a llama-mtp build to count",
+    )
     ap.add_argument("--lengths", default="16,48", help="the short and the long generation (tokens)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()

@@ -35,8 +35,10 @@ import llama_mtp  # noqa: E402
 from llama_mtp.testing import TINY_CHAT_TEMPLATE, tiny_mtp_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-WORDS = ("river stone lamp garden window paper cloud market violin harbor candle meadow bridge "
-         "letter forest engine pocket silver winter island").split()
+WORDS = (
+    "river stone lamp garden window paper cloud market violin harbor candle meadow bridge "
+    "letter forest engine pocket silver winter island"
+).split()
 
 
 def user_message(turn: int) -> str:
@@ -56,13 +58,16 @@ def chat_run(model: llama_mtp.Model, turns: int, reply_tokens: int, threads: int
                 if arm == "LLM.chat":
                     reply = llm.chat(messages, max_tokens=reply_tokens, n_threads=threads)
                 else:
-                    reply = llama_mtp.chat(model, messages, max_tokens=reply_tokens, n_threads=threads,
-                                           mtp=model.has_mtp)
+                    reply = llama_mtp.chat(model, messages, max_tokens=reply_tokens, n_threads=threads, mtp=model.has_mtp)
                 wall = time.perf_counter() - t0
                 g = reply.generation
-                arms[arm] = {"wall_s": wall, "prompt_tokens": g.n_prompt_tokens,
-                             "decoded": g.n_prompt_tokens - g.n_cached_tokens, "tokens": g.tokens,
-                             "content": reply.content}
+                arms[arm] = {
+                    "wall_s": wall,
+                    "prompt_tokens": g.n_prompt_tokens,
+                    "decoded": g.n_prompt_tokens - g.n_cached_tokens,
+                    "tokens": g.tokens,
+                    "content": reply.content,
+                }
             if arms["LLM.chat"]["tokens"] != arms["chat()"]["tokens"]:
                 raise SystemExit(f"turn {turn}: LLM.chat's reply differs from a fresh chat()'s")
             rows.append({arm: {k: v for k, v in a.items() if k not in ("tokens", "content")} for arm, a in arms.items()})
@@ -72,8 +77,12 @@ def chat_run(model: llama_mtp.Model, turns: int, reply_tokens: int, threads: int
     for arm in ("LLM.chat", "chat()"):
         decoded = sum(r[arm]["decoded"] for r in rows)
         walls = [r[arm]["wall_s"] for r in rows]
-        summary[arm] = {"decoded": decoded, "decoded_over_final": decoded / final,
-                        "first_two_turns_s": statistics.mean(walls[:2]), "last_two_turns_s": statistics.mean(walls[-2:])}
+        summary[arm] = {
+            "decoded": decoded,
+            "decoded_over_final": decoded / final,
+            "first_two_turns_s": statistics.mean(walls[:2]),
+            "last_two_turns_s": statistics.mean(walls[-2:]),
+        }
     return summary
 
 
@@ -84,19 +93,22 @@ def calls_run(model: llama_mtp.Model, calls: int, threads: int) -> dict[str, Any
     with llama_mtp.LLM(model, n_ctx=512, n_threads=threads) as llm:
         llm.generate(prompt, max_tokens=8)  # warm-up
         for i in range(calls):
-            for arm in (("LLM.generate", "generate()") if i % 2 == 0 else ("generate()", "LLM.generate")):
+            for arm in ("LLM.generate", "generate()") if i % 2 == 0 else ("generate()", "LLM.generate"):
                 t0 = time.perf_counter()
                 if arm == "LLM.generate":
                     g = llm.generate(prompt[:-1] + [prompt[-1] + i % 3], max_tokens=8)
                 else:
-                    g = llama_mtp.generate(model, prompt[:-1] + [prompt[-1] + i % 3], max_tokens=8, n_threads=threads,
-                                           mtp=model.has_mtp)
+                    g = llama_mtp.generate(
+                        model, prompt[:-1] + [prompt[-1] + i % 3], max_tokens=8, n_threads=threads, mtp=model.has_mtp
+                    )
                 wall = time.perf_counter() - t0
                 native = g.prompt_seconds + g.draft_seconds + g.verify_seconds + g.process_seconds
                 out[arm].append(wall - native)
                 walls[arm].append(wall)
-    return {arm: {"overhead_ms_p50": 1e3 * statistics.median(v), "wall_ms_p50": 1e3 * statistics.median(walls[arm])}
-            for arm, v in out.items()}
+    return {
+        arm: {"overhead_ms_p50": 1e3 * statistics.median(v), "wall_ms_p50": 1e3 * statistics.median(walls[arm])}
+        for arm, v in out.items()
+    }
 
 
 def main() -> None:
@@ -113,13 +125,23 @@ def main() -> None:
     models: dict[str, Path] = {}
     if "tiny" in args.models:
         for kind in ("dense", "hybrid"):
-            models[f"tiny chat {kind} (MTP)"] = tiny_mtp_model(cache / f"bench-chat-{kind}.gguf", kind=kind,  # type: ignore[arg-type]
-                                                               chat_template=TINY_CHAT_TEMPLATE, n_embd=256, n_layer=4)
+            models[f"tiny chat {kind} (MTP)"] = tiny_mtp_model(
+                cache / f"bench-chat-{kind}.gguf",
+                kind=kind,  # type: ignore[arg-type]
+                chat_template=TINY_CHAT_TEMPLATE,
+                n_embd=256,
+                n_layer=4,
+            )
     if "gemma" in args.models:
         from real_model import gemma_270m
+
         models["Gemma-3 270M Q4_K_M (plain)"] = gemma_270m()
-    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()} {platform.processor()}",
-                               "threads": args.threads, "models": {}}
+    results: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()} {platform.processor()}",
+        "threads": args.threads,
+        "models": {},
+    }
     for name, path in models.items():
         model = llama_mtp.Model(path)
         chat = chat_run(model, args.turns, args.reply_tokens, args.threads)
@@ -129,8 +151,10 @@ def main() -> None:
         print(f"  {'arm':<10} {'decoded':>8} {'/final':>7} {'turns 1-2 s':>12} {'last 2 s':>9}")
         for arm in ("LLM.chat", "chat()"):
             a = chat[arm]
-            print(f"  {arm:<10} {a['decoded']:>8} {a['decoded_over_final']:>7.2f} {a['first_two_turns_s']:>12.3f} "
-                  f"{a['last_two_turns_s']:>9.3f}")
+            print(
+                f"  {arm:<10} {a['decoded']:>8} {a['decoded_over_final']:>7.2f} {a['first_two_turns_s']:>12.3f} "
+                f"{a['last_two_turns_s']:>9.3f}"
+            )
         for arm, c in calls.items():
             print(f"  {arm:<13} per-call overhead p50 {c['overhead_ms_p50']:.2f} ms (wall p50 {c['wall_ms_p50']:.2f} ms)")
     if args.json:

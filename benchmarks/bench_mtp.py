@@ -63,8 +63,13 @@ REGIONS = dict(acceptance_profiles=[(1.0,), (0.0,)], region_tokens=64)
 def model_file(kind: str, acceptance: str = "1.0") -> Path:
     """A tiny model ("hybrid", "dense") or a shape of llama_mtp.shapes ("qwen35-0.8b:Q4_K_M"); acceptance
     a flat value, "decaying" (llama_mtp.shapes.DECAYING_PROFILE) or "regions" (REGIONS)."""
-    dial: dict[str, Any] = (dict(acceptance_profiles=[DECAYING_PROFILE]) if acceptance == "decaying"
-                            else dict(REGIONS) if acceptance == "regions" else dict(acceptance=float(acceptance)))
+    dial: dict[str, Any] = (
+        dict(acceptance_profiles=[DECAYING_PROFILE])
+        if acceptance == "decaying"
+        else dict(REGIONS)
+        if acceptance == "regions"
+        else dict(acceptance=float(acceptance))
+    )
     if ":" in kind:
         shape, quant = kind.split(":")
         return shaped_mtp_model(shape, quant=quant, keep_f16=True, **dial)
@@ -96,6 +101,7 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> str:
 
 # --- upstream ---------------------------------------------------------------------------
 
+
 def run_and_parse(cmd: list[str], pattern: str, env: dict[str, str] | None = None) -> re.Match[str]:
     """Run an upstream program and find its summary line. Upstream logs from a background
     thread and now and then the summary never reaches the pipe (seen about once in 30 runs
@@ -109,29 +115,96 @@ def run_and_parse(cmd: list[str], pattern: str, env: dict[str, str] | None = Non
 
 
 def upstream_plain(bin_dir: Path, model: Path, prompt: str, n: int, threads: int) -> float:
-    m = run_and_parse([str(bin_dir / "llama-completion"), "-m", str(model), "-p", prompt, "-n", str(n), "-t", str(threads),
-                       "-tb", str(threads), "-no-cnv", "--temp", "0", "-c", "2048", "--no-warmup", "--ignore-eos"],
-                      r"\beval time =\s*[\d.]+ ms /\s*(\d+) runs.*?([\d.]+) tokens per second")
+    m = run_and_parse(
+        [
+            str(bin_dir / "llama-completion"),
+            "-m",
+            str(model),
+            "-p",
+            prompt,
+            "-n",
+            str(n),
+            "-t",
+            str(threads),
+            "-tb",
+            str(threads),
+            "-no-cnv",
+            "--temp",
+            "0",
+            "-c",
+            "2048",
+            "--no-warmup",
+            "--ignore-eos",
+        ],
+        r"\beval time =\s*[\d.]+ ms /\s*(\d+) runs.*?([\d.]+) tokens per second",
+    )
     return float(m.group(2))
 
 
 def upstream_text(bin_dir: Path, model: Path, prompt: str, n: int, threads: int) -> str:
-    out = subprocess.run([str(bin_dir / "llama-completion"), "-m", str(model), "-p", prompt, "-n", str(n),
-                          "-t", str(threads), "-tb", str(threads), "-no-cnv", "--temp", "0", "-c", "2048",
-                          "--no-display-prompt"], capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL)
+    out = subprocess.run(
+        [
+            str(bin_dir / "llama-completion"),
+            "-m",
+            str(model),
+            "-p",
+            prompt,
+            "-n",
+            str(n),
+            "-t",
+            str(threads),
+            "-tb",
+            str(threads),
+            "-no-cnv",
+            "--temp",
+            "0",
+            "-c",
+            "2048",
+            "--no-display-prompt",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        stdin=subprocess.DEVNULL,
+    )
     # completion.cpp ends its output with " [end of text]\n" at EOS, then "\n\n"
     return out.stdout.removesuffix("\n\n").removesuffix(" [end of text]\n")
 
 
 def upstream_mtp(bin_dir: Path, model: Path, n: int, threads: int, n_draft: int) -> float:
-    m = run_and_parse([str(bin_dir / "llama-speculative-simple"), "-m", str(model), "-p", PROMPT, "-n", str(n),
-                       "-t", str(threads), "-tb", str(threads), "-td", str(threads), "-tbd", str(threads),
-                       "--spec-type", "draft-mtp", "--spec-draft-n-max", str(n_draft), "--temp", "0", "-c", "2048"],
-                      r"decoded\s+(\d+) tokens in\s+([\d.]+) seconds, speed:\s+([\d.]+) t/s")
+    m = run_and_parse(
+        [
+            str(bin_dir / "llama-speculative-simple"),
+            "-m",
+            str(model),
+            "-p",
+            PROMPT,
+            "-n",
+            str(n),
+            "-t",
+            str(threads),
+            "-tb",
+            str(threads),
+            "-td",
+            str(threads),
+            "-tbd",
+            str(threads),
+            "--spec-type",
+            "draft-mtp",
+            "--spec-draft-n-max",
+            str(n_draft),
+            "--temp",
+            "0",
+            "-c",
+            "2048",
+        ],
+        r"decoded\s+(\d+) tokens in\s+([\d.]+) seconds, speed:\s+([\d.]+) t/s",
+    )
     return float(m.group(3))
 
 
 # --- ours -------------------------------------------------------------------------------
+
 
 def ours_plain(model: llama_mtp.Model, prompt: str, n: int, threads: int) -> tuple[float, float]:
     """(loop wall tokens/s, decode-only tokens/s from llama.cpp's counter in our context)."""
@@ -171,13 +244,13 @@ def ours_plain_fresh(path: Path, prompt: str, n: int, threads: int) -> float:
 
 
 def ours_mtp(model: llama_mtp.Model, n: int, threads: int, n_draft: int) -> float:
-    g = llama_mtp.generate(model, PROMPT, max_tokens=n, mtp=True, n_draft_max=n_draft, n_threads=threads,
-                           ignore_eos=True)
+    g = llama_mtp.generate(model, PROMPT, max_tokens=n, mtp=True, n_draft_max=n_draft, n_threads=threads, ignore_eos=True)
     assert isinstance(g, llama_mtp.Generation)
     return g.tokens_per_s
 
 
 # --- harness ----------------------------------------------------------------------------
+
 
 def interleave(repeats: int, arms: dict[str, Callable[[], Any]]) -> dict[str, list[Any]]:
     """Run every arm once per round, alternating the order between rounds (A B, B A, ...)."""
@@ -212,20 +285,33 @@ def tiny_section(bin_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
             print(f"[{name}, {T} threads]", file=sys.stderr)
             ours_plain(model, PROMPT, 16, T)  # warm-up: page cache, clocks
             upstream_plain(bin_dir, path, PROMPT, 16, T)
-            res = interleave(R, {"up": partial(upstream_plain, bin_dir, path, PROMPT, N, T),
-                                 "ours": partial(ours_plain, model, PROMPT, N, T)})
+            res = interleave(
+                R, {"up": partial(upstream_plain, bin_dir, path, PROMPT, N, T), "ours": partial(ours_plain, model, PROMPT, N, T)}
+            )
             up_plain = median(res["up"])
             walls, decodes = [w for w, _ in res["ours"]], [d for _, d in res["ours"]]
             ours_wall = median(walls)
-            rows: dict[str, Any] = {"plain": {
-                "upstream": up_plain, "ours": ours_wall, "ours_decode_only": median(decodes),
-                "ratio": paired_ratio(walls, res["up"]), "ratio_decode_only": paired_ratio(decodes, res["up"])}}
+            rows: dict[str, Any] = {
+                "plain": {
+                    "upstream": up_plain,
+                    "ours": ours_wall,
+                    "ours_decode_only": median(decodes),
+                    "ratio": paired_ratio(walls, res["up"]),
+                    "ratio_decode_only": paired_ratio(decodes, res["up"]),
+                }
+            }
             for k in drafts:
-                res = interleave(R, {"up": partial(upstream_mtp, bin_dir, path, N, T, k),
-                                     "ours": partial(ours_mtp, model, N, T, k)})
+                res = interleave(
+                    R, {"up": partial(upstream_mtp, bin_dir, path, N, T, k), "ours": partial(ours_mtp, model, N, T, k)}
+                )
                 u, o = median(res["up"]), median(res["ours"])
-                rows[f"mtp_{k}"] = {"upstream": u, "ours": o, "ratio": paired_ratio(res["ours"], res["up"]),
-                                    "speedup_upstream": u / up_plain, "speedup_ours": o / ours_wall}
+                rows[f"mtp_{k}"] = {
+                    "upstream": u,
+                    "ours": o,
+                    "ratio": paired_ratio(res["ours"], res["up"]),
+                    "speedup_upstream": u / up_plain,
+                    "speedup_ours": o / ours_wall,
+                }
                 print(f"  n_draft_max={k}: ours {o:.1f} t/s, upstream {u:.1f} t/s", file=sys.stderr)
             out[f"{name}, {T} thread{'s' if T > 1 else ''}"] = rows
     return out
@@ -239,17 +325,26 @@ def busy_section(bin_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
         model = llama_mtp.Model(str(path))
         print(f"[busy, {name}, {T} threads]", file=sys.stderr)
         with busy_core():
-            res = interleave(R, {"up": partial(upstream_plain, bin_dir, path, PROMPT, N, T),
-                                 "ours": partial(ours_plain_wall, model, PROMPT, N, T),
-                                 "ours_fresh": partial(ours_plain_fresh, path, PROMPT, N, T),
-                                 "up_mtp": partial(upstream_mtp, bin_dir, path, N, T, 3),
-                                 "ours_mtp": partial(ours_mtp, model, N, T, 3)})
+            res = interleave(
+                R,
+                {
+                    "up": partial(upstream_plain, bin_dir, path, PROMPT, N, T),
+                    "ours": partial(ours_plain_wall, model, PROMPT, N, T),
+                    "ours_fresh": partial(ours_plain_fresh, path, PROMPT, N, T),
+                    "up_mtp": partial(upstream_mtp, bin_dir, path, N, T, 3),
+                    "ours_mtp": partial(ours_mtp, model, N, T, 3),
+                },
+            )
         med = {k: median(v) for k, v in res.items()}
-        out[name] = {"plain": {"upstream": med["up"], "ours": med["ours"], "ratio": paired_ratio(res["ours"], res["up"])},
-                     "plain, a fresh process per run": {"upstream": med["up"], "ours": med["ours_fresh"],
-                                                        "ratio": paired_ratio(res["ours_fresh"], res["up"])},
-                     "mtp_3": {"upstream": med["up_mtp"], "ours": med["ours_mtp"],
-                               "ratio": paired_ratio(res["ours_mtp"], res["up_mtp"])}}
+        out[name] = {
+            "plain": {"upstream": med["up"], "ours": med["ours"], "ratio": paired_ratio(res["ours"], res["up"])},
+            "plain, a fresh process per run": {
+                "upstream": med["up"],
+                "ours": med["ours_fresh"],
+                "ratio": paired_ratio(res["ours_fresh"], res["up"]),
+            },
+            "mtp_3": {"upstream": med["up_mtp"], "ours": med["ours_mtp"], "ratio": paired_ratio(res["ours_mtp"], res["up_mtp"])},
+        }
     return out
 
 
@@ -261,15 +356,25 @@ def real_section(bin_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     for T in [int(t) for t in args.threads.split(",")]:
         print(f"[real, {T} threads]", file=sys.stderr)
         ours_plain(model, PROMPT, 16, T)
-        res = interleave(R, {"up": partial(upstream_plain, bin_dir, path, PROMPT, N, T),
-                             "ours": partial(ours_plain, model, PROMPT, N, T),
-                             "ours_e2e": partial(ours_plain_end_to_end, model, PROMPT, N, T)})
+        res = interleave(
+            R,
+            {
+                "up": partial(upstream_plain, bin_dir, path, PROMPT, N, T),
+                "ours": partial(ours_plain, model, PROMPT, N, T),
+                "ours_e2e": partial(ours_plain_end_to_end, model, PROMPT, N, T),
+            },
+        )
         u = median(res["up"])
         walls, decodes = [x for x, _ in res["ours"]], [x for _, x in res["ours"]]
-        out["threads"][T] = {"upstream": u, "ours": median(walls), "ours_decode_only": median(decodes),
-                             "ours_end_to_end": median(res["ours_e2e"]),
-                             "ratio": paired_ratio(walls, res["up"]), "ratio_decode_only": paired_ratio(decodes, res["up"]),
-                             "ratio_end_to_end": paired_ratio(res["ours_e2e"], res["up"])}
+        out["threads"][T] = {
+            "upstream": u,
+            "ours": median(walls),
+            "ours_decode_only": median(decodes),
+            "ours_end_to_end": median(res["ours_e2e"]),
+            "ratio": paired_ratio(walls, res["up"]),
+            "ratio_decode_only": paired_ratio(decodes, res["up"]),
+            "ratio_end_to_end": paired_ratio(res["ours_e2e"], res["up"]),
+        }
     for prompt in REAL_PROMPTS:
         theirs = upstream_text(bin_dir, path, prompt, 64, 2)
         g = llama_mtp.generate(model, prompt, max_tokens=64, draft="none", n_threads=2)
@@ -314,13 +419,18 @@ def llama_cpp_python_section(python: str, args: argparse.Namespace, real: bool) 
                 return len(g.tokens) / (time.perf_counter() - t0)
 
             def theirs_call(path: Path = path, T: int = T) -> float:
-                rates = json.loads(run([python, "-c", LCP_SCRIPT, str(path), PROMPT, str(N), str(T), "1"]).strip().splitlines()[-1])
+                rates = json.loads(
+                    run([python, "-c", LCP_SCRIPT, str(path), PROMPT, str(N), str(T), "1"]).strip().splitlines()[-1]
+                )
                 return float(rates[0])
 
             res = interleave(R, {"llama_cpp_python": theirs_call, "ours": ours_call})
             u, o = median(res["llama_cpp_python"]), median(res["ours"])
             out[f"{name}, {T} thread{'s' if T > 1 else ''}"] = {
-                "llama_cpp_python": u, "ours": o, "ratio": paired_ratio(res["ours"], res["llama_cpp_python"])}
+                "llama_cpp_python": u,
+                "ours": o,
+                "ratio": paired_ratio(res["ours"], res["llama_cpp_python"]),
+            }
     return out
 
 
@@ -330,8 +440,11 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--n-draft-max", default="1,2,3,4")
     ap.add_argument("--threads", default="1,2", help="thread counts to compare at (comma separated)")
-    ap.add_argument("--models", default="hybrid,dense",
-                    help='tiny kinds (hybrid, dense) and shapes of llama_mtp.shapes ("qwen35-0.8b:Q4_K_M")')
+    ap.add_argument(
+        "--models",
+        default="hybrid,dense",
+        help='tiny kinds (hybrid, dense) and shapes of llama_mtp.shapes ("qwen35-0.8b:Q4_K_M")',
+    )
     ap.add_argument("--no-tiny", action="store_true")
     ap.add_argument("--no-busy", action="store_true")
     ap.add_argument("--no-real", action="store_true")
@@ -343,8 +456,11 @@ def main() -> int:
     bin_dir = build()
     info = llama_mtp.build_info()
     report: dict[str, Any] = {
-        "date": time.strftime("%Y-%m-%d"), "machine": platform.platform(), "tokens": args.tokens,
-        "repeats": args.repeats, "upstream_build": reference_config(),
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": platform.platform(),
+        "tokens": args.tokens,
+        "repeats": args.repeats,
+        "upstream_build": reference_config(),
         "ours_build": {k: info[k] for k in ("version", "native", "openmp", "cpu_variant", "compiler")},
     }
     if not args.no_tiny:
@@ -363,8 +479,10 @@ def main() -> int:
 
 def print_tables(r: dict[str, Any]) -> None:
     ub = r["upstream_build"]
-    print(f"# llama-mtp {r['ours_build']['version']} vs upstream, {r['date']}, {r['machine']}, "
-          f"{r['tokens']} tokens, median of {r['repeats']}")
+    print(
+        f"# llama-mtp {r['ours_build']['version']} vs upstream, {r['date']}, {r['machine']}, "
+        f"{r['tokens']} tokens, median of {r['repeats']}"
+    )
     print(f"\nupstream: `{ub['configure']}` -> {ub['cache']}; ggml-cpu flags `{ub['ggml_cpu_flags']}`")
     print(f"ours: {r['ours_build']}")
     for name, rows in r.get("tiny", {}).items():
@@ -373,11 +491,15 @@ def print_tables(r: dict[str, Any]) -> None:
         print("|---|---|---|---|---|---|")
         for key, row in rows.items():
             if key == "plain":
-                print(f"| plain | {row['upstream']:.1f} | {row['ours']:.1f} (decode-only {row['ours_decode_only']:.1f}) "
-                      f"| {row['ratio']:.3f} ({row['ratio_decode_only']:.3f}) | | |")
+                print(
+                    f"| plain | {row['upstream']:.1f} | {row['ours']:.1f} (decode-only {row['ours_decode_only']:.1f}) "
+                    f"| {row['ratio']:.3f} ({row['ratio_decode_only']:.3f}) | | |"
+                )
             else:
-                print(f"| {key} | {row['upstream']:.1f} | {row['ours']:.1f} | {row['ratio']:.3f} "
-                      f"| {row['speedup_upstream']:.2f}x | {row['speedup_ours']:.2f}x |")
+                print(
+                    f"| {key} | {row['upstream']:.1f} | {row['ours']:.1f} | {row['ratio']:.3f} "
+                    f"| {row['speedup_upstream']:.2f}x | {row['speedup_ours']:.2f}x |"
+                )
     if "busy" in r:
         print("\n## busy machine (one core spinning), 2 threads")
         print("| model | run | upstream t/s | ours t/s | ours/upstream |")
@@ -387,13 +509,17 @@ def print_tables(r: dict[str, Any]) -> None:
                 print(f"| {name} | {key} | {row['upstream']:.1f} | {row['ours']:.1f} | {row['ratio']:.3f} |")
     if "real" in r:
         print(f"\n## real model: {r['real']['model']}, plain decoding")
-        print("| threads | upstream t/s (decode-only) | ours t/s (loop wall) | ours decode-only | ours generate() end to end "
-              "| ours/upstream (loop wall) | (decode-only) | (end to end) |")
+        print(
+            "| threads | upstream t/s (decode-only) | ours t/s (loop wall) | ours decode-only | ours generate() end to end "
+            "| ours/upstream (loop wall) | (decode-only) | (end to end) |"
+        )
         print("|---|---|---|---|---|---|---|---|")
         for T, row in r["real"]["threads"].items():
-            print(f"| {T} | {row['upstream']:.1f} | {row['ours']:.1f} | {row['ours_decode_only']:.1f} "
-                  f"| {row['ours_end_to_end']:.1f} | {row['ratio']:.3f} | {row['ratio_decode_only']:.3f} "
-                  f"| {row['ratio_end_to_end']:.3f} |")
+            print(
+                f"| {T} | {row['upstream']:.1f} | {row['ours']:.1f} | {row['ours_decode_only']:.1f} "
+                f"| {row['ours_end_to_end']:.1f} | {row['ratio']:.3f} | {row['ratio_decode_only']:.3f} "
+                f"| {row['ratio_end_to_end']:.3f} |"
+            )
         same = sum(t["identical"] for t in r["real"]["greedy_text"])
         print(f"\ngreedy text identical to upstream on {same} of {len(r['real']['greedy_text'])} prompts")
     if "llama_cpp_python" in r:

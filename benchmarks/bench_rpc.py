@@ -68,10 +68,14 @@ def main() -> int:
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2, help="threads of the client and of each worker")
     ap.add_argument("--no-gemma", action="store_true", help="skip the real model (no download)")
-    ap.add_argument("--no-upstream", action="store_true",
-                    help="skip upstream's arms (its programs with --rpc and its own rpc-server workers)")
-    ap.add_argument("--passive-workers", action="store_true",
-                    help="OMP_WAIT_POLICY=PASSIVE for the workers: their idle threads sleep instead of spinning")
+    ap.add_argument(
+        "--no-upstream", action="store_true", help="skip upstream's arms (its programs with --rpc and its own rpc-server workers)"
+    )
+    ap.add_argument(
+        "--passive-workers",
+        action="store_true",
+        help="OMP_WAIT_POLICY=PASSIVE for the workers: their idle threads sleep instead of spinning",
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
@@ -100,8 +104,7 @@ def main() -> int:
         sides = ["ours"] + (["upstream"] if upstream_bin is not None else [])
         for name, (path, has_mtp) in models.items():
             loaded = {p: load(path, p, workers) for p in PLACEMENTS}
-            placements[name] = {p: [(d["name"], d["layers"], d["weight_bytes"]) for d in m.devices]
-                                for p, m in loaded.items()}
+            placements[name] = {p: [(d["name"], d["layers"], d["weight_bytes"]) for d in m.devices] for p, m in loaded.items()}
             decodings = ["plain", "mtp 3"] if has_mtp else ["plain"]
             common = dict(max_tokens=args.max_tokens, ignore_eos=True, n_threads=args.threads)
             # the workers' CPU backend runs the weights as stored; the local CPU may repack them
@@ -118,13 +121,14 @@ def main() -> int:
                     if p != "local" and g.tokens != want.tokens:
                         raise SystemExit(f"{name}: {p} {d} generated other tokens than local (repack=False)")
             unpacked.close()
-            def speed(side: str, p: str, d: str, path: Path = path, loaded: dict[str, Model] = loaded,
-                      common: dict[str, Any] = common) -> float:
+
+            def speed(
+                side: str, p: str, d: str, path: Path = path, loaded: dict[str, Model] = loaded, common: dict[str, Any] = common
+            ) -> float:
                 if side == "upstream":
                     assert upstream_bin is not None
                     endpoints = {"local": [], "rpc x1": theirs[:1], "rpc x2": theirs}[p]
-                    return upstream_speed(upstream_bin, path, PROMPT, args.max_tokens, args.threads, d != "plain",
-                                          endpoints)
+                    return upstream_speed(upstream_bin, path, PROMPT, args.max_tokens, args.threads, d != "plain", endpoints)
                 g = generate(loaded[p], PROMPT, mtp=d != "plain", n_draft_max=3, **common)
                 assert isinstance(g, llama_mtp.Generation)
                 return g.tokens_per_s
@@ -146,31 +150,44 @@ def main() -> int:
                 m.close()
             del loaded
 
-    print(f"\n{args.max_tokens} tokens, {args.rounds} interleaved rounds, client and workers -t {args.threads}"
-          f"{' (workers OMP_WAIT_POLICY=PASSIVE)' if args.passive_workers else ''}, "
-          f"{platform.processor() or platform.machine()}")
+    print(
+        f"\n{args.max_tokens} tokens, {args.rounds} interleaved rounds, client and workers -t {args.threads}"
+        f"{' (workers OMP_WAIT_POLICY=PASSIVE)' if args.passive_workers else ''}, "
+        f"{platform.processor() or platform.machine()}"
+    )
     print(f"{'model':<22} {'decoding':<8} {'placement':<9} {'side':<9} {'tokens/s':>9} {'/ local':>8} {'/ upstream':>11}")
     for key, values in speeds.items():
         name, d, p, side = key.split(" | ")
         if p == "local" and not identical[name][f"{d} | local"]:
             p = "local*"
         vs = f"{statistics.median(vs_upstream[key]):11.2f}" if key in vs_upstream else f"{'':>11}"
-        print(f"{name:<22} {d:<8} {p:<9} {side:<9} {statistics.median(values):9.1f} "
-              f"{statistics.median(ratios[key]):8.2f} {vs}")
+        print(f"{name:<22} {d:<8} {p:<9} {side:<9} {statistics.median(values):9.1f} {statistics.median(ratios[key]):8.2f} {vs}")
     if any(not v[k] for v in identical.values() for k in v):
-        print("local*: repacked weights (the local default) gave other greedy tokens than the workers, "
-              "which run them unpacked; the workers' tokens equal a local repack=False run")
+        print(
+            "local*: repacked weights (the local default) gave other greedy tokens than the workers, "
+            "which run them unpacked; the workers' tokens equal a local repack=False run"
+        )
     if args.json:
-        args.json.write_text(json.dumps({
-            "max_tokens": args.max_tokens, "rounds": args.rounds, "threads": args.threads,
-            "passive_workers": args.passive_workers,
-            "tokens_per_s": speeds, "ratio_to_local": ratios, "ratio_to_upstream": vs_upstream,
-            "placements": placements,
-            "upstream_configure": None if upstream_bin is None else " ".join(rpc_configure_command()).replace(
-                str(Path(__file__).resolve().parent.parent) + "/", ""),
-            "identical_to_local_without_repacking": identical,
-            "build_info": {k: v for k, v in llama_mtp.build_info().items() if k in ("version", "llama_cpp_commit")},
-        }, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "max_tokens": args.max_tokens,
+                    "rounds": args.rounds,
+                    "threads": args.threads,
+                    "passive_workers": args.passive_workers,
+                    "tokens_per_s": speeds,
+                    "ratio_to_local": ratios,
+                    "ratio_to_upstream": vs_upstream,
+                    "placements": placements,
+                    "upstream_configure": None
+                    if upstream_bin is None
+                    else " ".join(rpc_configure_command()).replace(str(Path(__file__).resolve().parent.parent) + "/", ""),
+                    "identical_to_local_without_repacking": identical,
+                    "build_info": {k: v for k, v in llama_mtp.build_info().items() if k in ("version", "llama_cpp_commit")},
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

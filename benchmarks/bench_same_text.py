@@ -61,9 +61,30 @@ PROMPTS = {
 
 
 def upstream_text(binary: Path, model: Path, prompt: str, n: int, threads: int) -> str:
-    out = subprocess.run([str(binary), "-m", str(model), "-p", prompt, "-n", str(n), "--temp", "0", "-t", str(threads),
-                          "-tb", str(threads), "-no-cnv", "--no-warmup", "--no-display-prompt", "--ignore-eos"],
-                         capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    out = subprocess.run(
+        [
+            str(binary),
+            "-m",
+            str(model),
+            "-p",
+            prompt,
+            "-n",
+            str(n),
+            "--temp",
+            "0",
+            "-t",
+            str(threads),
+            "-tb",
+            str(threads),
+            "-no-cnv",
+            "--no-warmup",
+            "--no-display-prompt",
+            "--ignore-eos",
+        ],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     if out.returncode != 0:
         raise subprocess.CalledProcessError(out.returncode, binary.name, out.stdout, out.stderr)
     return out.stdout
@@ -71,6 +92,7 @@ def upstream_text(binary: Path, model: Path, prompt: str, n: int, threads: int) 
 
 def reference(model: Path) -> tuple[Path, str]:
     """llama-completion from upstream's default build, or its -mno-amx build where AMX traps."""
+
     def command(build_dir: Path, no_amx: bool) -> str:
         return " ".join(build_upstream.configure_command(build_dir, no_amx)).replace(str(build_upstream.ROOT) + "/", "")
 
@@ -82,18 +104,19 @@ def reference(model: Path) -> tuple[Path, str]:
         if e.returncode not in (-4, 132):  # SIGILL
             raise
     binary = build_upstream.build(build_upstream.NO_AMX_DIR, no_amx=True) / "llama-completion"
-    return binary, command(build_upstream.NO_AMX_DIR, True) + \
-        "  (the default build dies with SIGILL here: AMX advertised, trapped)"
+    return binary, command(
+        build_upstream.NO_AMX_DIR, True
+    ) + "  (the default build dies with SIGILL here: AMX advertised, trapped)"
 
 
 def first_divergence(model: llama_mtp.Model, ours: list[int], text: str) -> int | None:
     """Index of our first token whose text is not where upstream's text has it; None: same."""
     so_far = ""
     for i in range(len(ours)):
-        so_far = model.detokenize(ours[:i + 1])
+        so_far = model.detokenize(ours[: i + 1])
         if not text.startswith(so_far):
             return i
-    rest = text[len(so_far):]
+    rest = text[len(so_far) :]
     return None if not rest.strip() else len(ours)  # upstream printed more than our tokens hold
 
 
@@ -108,8 +131,18 @@ def main() -> int:
     binary, build = reference(path)
     model = llama_mtp.Model(path)
     threads = [int(t) for t in args.threads.split(",")]
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else ""
+    )
     print(f"CPU: {cpu}\nreference: {build}\nGemma-3 270M Q4_K_M, {args.tokens} greedy tokens per prompt")
     rows: dict[str, dict[int, int | None]] = {}
     for name, prompt in PROMPTS.items():

@@ -50,10 +50,42 @@ CTX_PER_SLOT = 1024
 
 
 def arm_commands(model: Path, n: int, threads: int, server_bin: Path) -> dict[str, list[str]]:
-    ours = [sys.executable, "-m", "llama_mtp.cli", "--log-level", "none", "serve", "-m", str(model), "--port", "0",
-            "-t", str(threads), "-c", str(CTX_PER_SLOT), "--max-queue", "256"]
-    up = [str(server_bin), "-m", str(model), "--host", "127.0.0.1", "--port", "{port}", "-t", str(threads),
-          "-np", str(n), "-c", str(CTX_PER_SLOT * n), "--no-webui", "-lv", "0"]
+    ours = [
+        sys.executable,
+        "-m",
+        "llama_mtp.cli",
+        "--log-level",
+        "none",
+        "serve",
+        "-m",
+        str(model),
+        "--port",
+        "0",
+        "-t",
+        str(threads),
+        "-c",
+        str(CTX_PER_SLOT),
+        "--max-queue",
+        "256",
+    ]
+    up = [
+        str(server_bin),
+        "-m",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "-t",
+        str(threads),
+        "-np",
+        str(n),
+        "-c",
+        str(CTX_PER_SLOT * n),
+        "--no-webui",
+        "-lv",
+        "0",
+    ]
     return {
         "ours auto": ours + ["-np", str(n)],
         "ours 3": ours + ["-np", str(n), "--n-draft-max", "3"],
@@ -125,8 +157,13 @@ async def load(url: str, clients: int, seconds: float, max_tokens: int) -> dict[
             while time.perf_counter() - t0 < seconds:
                 k += 1
                 started += 1
-                body = {"prompt": f"Client {c} asks question {k}: once upon a time", "max_tokens": max_tokens,
-                        "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
+                body = {
+                    "prompt": f"Client {c} asks question {k}: once upon a time",
+                    "max_tokens": max_tokens,
+                    "temperature": 0,
+                    "stream": True,
+                    "stream_options": {"include_usage": True},
+                }
                 t_req = time.perf_counter()
                 t_first = None
                 usage = None
@@ -167,10 +204,18 @@ async def load(url: str, clients: int, seconds: float, max_tokens: int) -> dict[
         return statistics.quantiles(xs, n=100, method="inclusive")[int(p) - 1] if len(xs) > 1 else (xs or [0.0])[0]
 
     done = len(latencies)
-    return {"completed": done, "errors": errors, "why": why, "lost": started - done - errors, "tokens": tokens,
-            "tokens_per_s": tokens / wall if wall > 0 else 0.0,
-            "latency_p50": q(latencies, 50), "latency_p99": q(latencies, 99),
-            "ttft_p50": q(ttfts, 50), "ttft_p99": q(ttfts, 99)}
+    return {
+        "completed": done,
+        "errors": errors,
+        "why": why,
+        "lost": started - done - errors,
+        "tokens": tokens,
+        "tokens_per_s": tokens / wall if wall > 0 else 0.0,
+        "latency_p50": q(latencies, 50),
+        "latency_p99": q(latencies, 99),
+        "ttft_p50": q(ttfts, 50),
+        "ttft_p99": q(ttfts, 99),
+    }
 
 
 def main() -> int:
@@ -187,15 +232,17 @@ def main() -> int:
     server_bin = build_server()
     model = tiny_mtp_model(acceptance=args.acceptance, **SHAPE)  # type: ignore[arg-type]
     print(f"llama-server: {' '.join(server_configure_command()).replace(str(ROOT) + '/', '')}")
-    print(f"model: tiny dense {SHAPE}, acceptance {args.acceptance}; {args.max_tokens} tokens per request, "
-          f"{args.seconds:g} s per run, {args.threads} threads, {platform.processor() or platform.machine()}")
+    print(
+        f"model: tiny dense {SHAPE}, acceptance {args.acceptance}; {args.max_tokens} tokens per request, "
+        f"{args.seconds:g} s per run, {args.threads} threads, {platform.processor() or platform.machine()}"
+    )
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for n in (int(c) for c in args.clients.split(",")):
         commands = arm_commands(model, n, args.threads, server_bin)
         names = [a for a in commands if args.arms is None or a in args.arms.split(",")]
         per_arm: dict[str, list[dict[str, Any]]] = {a: [] for a in names}
         for r in range(args.rounds):
-            for arm in (names if r % 2 == 0 else names[::-1]):
+            for arm in names if r % 2 == 0 else names[::-1]:
                 server = Server(commands[arm])
                 try:
                     run = asyncio.run(load(server.url, n, args.seconds, args.max_tokens))
@@ -207,8 +254,9 @@ def main() -> int:
         results[str(n)] = per_arm
         report(n, per_arm)
     if args.json:
-        args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "results": results},
-                                        indent=1, default=str))
+        args.json.write_text(
+            json.dumps({"args": vars(args) | {"json": str(args.json)}, "results": results}, indent=1, default=str)
+        )
     return 0
 
 
@@ -223,17 +271,24 @@ def chosen_lengths(metrics: str) -> dict[str, float]:
 
 def report(n: int, per_arm: dict[str, list[dict[str, Any]]]) -> None:
     print(f"\n{n} concurrent client(s)")
-    print(f"{'arm':16} {'done':>5} {'err':>4} {'lost':>4} {'tok/s':>8} {'vs up3':>7} {'lat p50':>8} {'lat p99':>8}"
-          f" {'ttft p50':>9} {'ttft p99':>9}")
+    print(
+        f"{'arm':16} {'done':>5} {'err':>4} {'lost':>4} {'tok/s':>8} {'vs up3':>7} {'lat p50':>8} {'lat p99':>8}"
+        f" {'ttft p50':>9} {'ttft p99':>9}"
+    )
     ref = per_arm.get("upstream 3")
     for arm, runs in per_arm.items():
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if isinstance(runs[0][k], (int, float))}
-        ratio = (statistics.median(a["tokens_per_s"] / b["tokens_per_s"] for a, b in zip(runs, ref, strict=True))
-                 if ref else float("nan"))
-        print(f"{arm:16} {sum(r['completed'] for r in runs):5d} {sum(r['errors'] for r in runs):4d} "
-              f"{sum(r['lost'] for r in runs):4d} {med['tokens_per_s']:8.1f} {ratio:7.2f} "
-              f"{med['latency_p50']:8.3f} {med['latency_p99']:8.3f} {med['ttft_p50']:9.3f} {med['ttft_p99']:9.3f}"
-              f"  {' '.join(f'{k}:{v:.0%}' for k, v in runs[-1].get('draft_lengths', {}).items())}")
+        ratio = (
+            statistics.median(a["tokens_per_s"] / b["tokens_per_s"] for a, b in zip(runs, ref, strict=True))
+            if ref
+            else float("nan")
+        )
+        print(
+            f"{arm:16} {sum(r['completed'] for r in runs):5d} {sum(r['errors'] for r in runs):4d} "
+            f"{sum(r['lost'] for r in runs):4d} {med['tokens_per_s']:8.1f} {ratio:7.2f} "
+            f"{med['latency_p50']:8.3f} {med['latency_p99']:8.3f} {med['ttft_p50']:9.3f} {med['ttft_p99']:9.3f}"
+            f"  {' '.join(f'{k}:{v:.0%}' for k, v in runs[-1].get('draft_lengths', {}).items())}"
+        )
         for r in runs:
             for reason, count in r["why"].items():
                 print(f"    {arm} error: {count}x {reason}")

@@ -98,16 +98,16 @@ def invalid_bodies() -> list[tuple[str, bytes, str | None]]:
     c, m = "/v1/completions", "/v1/chat/completions"
     user = [{"role": "user", "content": "x"}]
     fields: list[tuple[str, dict[str, Any], str | None]] = [
-        (c, {"prompt": "x", "seed": 2 ** 80}, "seed"),
+        (c, {"prompt": "x", "seed": 2**80}, "seed"),
         (c, {"prompt": "x", "seed": -1}, "seed"),
-        (c, {"prompt": "x", "seed": 2 ** 32}, "seed"),
+        (c, {"prompt": "x", "seed": 2**32}, "seed"),
         (c, {"prompt": "x", "seed": 1.5}, "seed"),
-        (c, {"prompt": "x", "max_tokens": 2 ** 40}, "max_tokens"),
+        (c, {"prompt": "x", "max_tokens": 2**40}, "max_tokens"),
         (c, {"prompt": "x", "max_tokens": -1}, "max_tokens"),
-        (c, {"prompt": "x", "max_completion_tokens": 2 ** 80}, "max_completion_tokens"),
-        (c, {"prompt": "x", "top_k": 2 ** 63}, "top_k"),
-        (c, {"prompt": "x", "n": 2 ** 64}, "n"),
-        (c, {"prompt": "x", "n_draft_max": 2 ** 31}, "n_draft_max"),
+        (c, {"prompt": "x", "max_completion_tokens": 2**80}, "max_completion_tokens"),
+        (c, {"prompt": "x", "top_k": 2**63}, "top_k"),
+        (c, {"prompt": "x", "n": 2**64}, "n"),
+        (c, {"prompt": "x", "n_draft_max": 2**31}, "n_draft_max"),
         (c, {"prompt": "x", "temperature": "hot"}, "temperature"),
         (c, {"prompt": "x", "top_p": 2}, "top_p"),
         (c, {"prompt": "x", "min_p": 1e308}, "min_p"),
@@ -115,7 +115,7 @@ def invalid_bodies() -> list[tuple[str, bytes, str | None]]:
         (c, {"prompt": "x", "stop": "\ud800"}, "stop"),
         (c, {"prompt": "x", "stream_options": 3}, "stream_options"),
         (c, {"prompt": "x", "model": 3}, "model"),
-        (c, {"prompt": [1, 2 ** 70]}, "prompt"),
+        (c, {"prompt": [1, 2**70]}, "prompt"),
         (c, {"prompt": [1, -1]}, "prompt"),
         (c, {"prompt": ""}, "prompt"),
         (c, {"prompt": "\udfff and more"}, "prompt"),
@@ -128,11 +128,20 @@ def invalid_bodies() -> list[tuple[str, bytes, str | None]]:
         (m, {"messages": user, "tools": [{"type": "x"}]}, "tools[0]"),
         (m, {"messages": user, "tool_choice": "maybe"}, "tool_choice"),
         (m, {"messages": user, "response_format": {"type": "xml"}}, "response_format"),
-        (m, {"messages": user, "seed": 2 ** 80}, "seed"),
+        (m, {"messages": user, "seed": 2**80}, "seed"),
         (m, {"messages": user, "parallel_tool_calls": "yes"}, "parallel_tool_calls"),
         # a grammar the model's vocabulary cannot take: found by the native layer, before admission
-        (m, {"messages": user, "response_format": {"type": "json_schema", "json_schema": {
-            "schema": {"type": "string", "minLength": 5, "maxLength": 2}}}}, None),
+        (
+            m,
+            {
+                "messages": user,
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"schema": {"type": "string", "minLength": 5, "maxLength": 2}},
+                },
+            },
+            None,
+        ),
     ]
     bodies = [(p, _json(b), f) for p, b, f in fields]
     bodies += [(p, _json(dict(b, stream=True)), f) for p, b, f in fields]  # refused before the stream starts
@@ -171,7 +180,7 @@ def garbage(rng: random.Random) -> bytes:
 
 HALF_SENT = (
     b"POST /v1/completions HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-",  # headers cut short
-    b"POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nContent-Length: 4096\r\n\r\n{\"messages\": [",  # body cut short
+    b'POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nContent-Length: 4096\r\n\r\n{"messages": [',  # body cut short
 )
 
 # --- the tally ----------------------------------------------------------------------------------
@@ -203,8 +212,11 @@ class SoakReport:
     def failures(self) -> list[str]:
         """The invariants that do not hold (empty: it held)."""
         out = []
-        for name, counts in (("wrong answers", self.wrong), ("5xx answers (not 503 queue_full)", self.server_errors),
-                             ("connection failures", self.connection_failures)):
+        for name, counts in (
+            ("wrong answers", self.wrong),
+            ("5xx answers (not 503 queue_full)", self.server_errors),
+            ("connection failures", self.connection_failures),
+        ):
             if sum(counts.values()):
                 out.append(f"{name}: {sum(counts.values())}")
         if self.hung_clients:
@@ -220,16 +232,24 @@ class SoakReport:
         return out
 
     def table(self) -> str:
-        lines = ["| kind | sent | as expected | 503 (queue full) | wrong | 5xx | connection failures |",
-                 "|---|---|---|---|---|---|---|"]
+        lines = [
+            "| kind | sent | as expected | 503 (queue full) | wrong | 5xx | connection failures |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for k in KINDS:
-            lines.append(f"| {k} | {self.sent.get(k, 0)} | {self.ok.get(k, 0)} | {self.busy.get(k, 0)} | "
-                         f"{self.wrong.get(k, 0)} | {self.server_errors.get(k, 0)} | "
-                         f"{self.connection_failures.get(k, 0)} |")
-        total = {name: sum(getattr(self, name).values()) for name in
-                 ("sent", "ok", "busy", "wrong", "server_errors", "connection_failures")}
-        lines.append(f"| **all** | {total['sent']} | {total['ok']} | {total['busy']} | {total['wrong']} | "
-                     f"{total['server_errors']} | {total['connection_failures']} |")
+            lines.append(
+                f"| {k} | {self.sent.get(k, 0)} | {self.ok.get(k, 0)} | {self.busy.get(k, 0)} | "
+                f"{self.wrong.get(k, 0)} | {self.server_errors.get(k, 0)} | "
+                f"{self.connection_failures.get(k, 0)} |"
+            )
+        total = {
+            name: sum(getattr(self, name).values())
+            for name in ("sent", "ok", "busy", "wrong", "server_errors", "connection_failures")
+        }
+        lines.append(
+            f"| **all** | {total['sent']} | {total['ok']} | {total['busy']} | {total['wrong']} | "
+            f"{total['server_errors']} | {total['connection_failures']} |"
+        )
 
         def mib(kib: int | None) -> str:
             return "n/a" if kib is None else f"{kib / 1024:.1f} MiB"
@@ -252,7 +272,8 @@ class _Tally:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.counts: dict[str, collections.Counter[str]] = {
-            n: collections.Counter() for n in ("sent", "ok", "busy", "wrong", "server_errors", "connection_failures")}
+            n: collections.Counter() for n in ("sent", "ok", "busy", "wrong", "server_errors", "connection_failures")
+        }
         self.examples: list[str] = []
         self.garbage: collections.Counter[str] = collections.Counter()  # how the server took each
 
@@ -329,8 +350,9 @@ class _Client:
 
     def _stream(self) -> tuple[str, str]:
         prompt, n, text, finish = self.rng.choice(self.expected.completions)
-        with self.http.stream("POST", "/v1/completions",
-                              json={"prompt": prompt, "max_tokens": n, "temperature": 0, "stream": True}) as r:
+        with self.http.stream(
+            "POST", "/v1/completions", json={"prompt": prompt, "max_tokens": n, "temperature": 0, "stream": True}
+        ) as r:
             if r.status_code != 200:
                 r.read()
                 return _status_of(r)
@@ -414,7 +436,7 @@ def _metric(text: str, name: str, keep: Callable[[str], bool] = lambda labels: T
     total = 0.0
     for line in text.splitlines():
         if line.startswith(name + "{") or line.startswith(name + " "):
-            labels = line[len(name):].rsplit(" ", 1)[0]
+            labels = line[len(name) :].rsplit(" ", 1)[0]
             if keep(labels):
                 total += float(line.rsplit(" ", 1)[1])
     return total
@@ -441,9 +463,19 @@ def _still_open(s: socket.socket) -> bool:
         return False
 
 
-def soak(url: str, expected: Expected, *, pid: int | None = None, seconds: float = 60.0, clients: int = 16,
-         held: int = 6, seed: int = 0, timeout: float = 120.0, hang_grace: float = 180.0,
-         kinds: Sequence[str] = KINDS) -> SoakReport:
+def soak(
+    url: str,
+    expected: Expected,
+    *,
+    pid: int | None = None,
+    seconds: float = 60.0,
+    clients: int = 16,
+    held: int = 6,
+    seed: int = 0,
+    timeout: float = 120.0,
+    hang_grace: float = 180.0,
+    kinds: Sequence[str] = KINDS,
+) -> SoakReport:
     """Runs the soak against a server at url (pid: its process, for RSS) and reports."""
     tally = _Tally()
     address = (urlsplit(url).hostname or "127.0.0.1", urlsplit(url).port or 80)
@@ -469,8 +501,7 @@ def soak(url: str, expected: Expected, *, pid: int | None = None, seconds: float
         finally:
             me.http.close()
 
-    threads = [threading.Thread(target=client, args=(c,), name=f"soak-client-{c}", daemon=True)
-               for c in range(clients)]
+    threads = [threading.Thread(target=client, args=(c,), name=f"soak-client-{c}", daemon=True) for c in range(clients)]
     for t in threads:
         t.start()
     end = deadline + hang_grace
@@ -497,14 +528,27 @@ def soak(url: str, expected: Expected, *, pid: int | None = None, seconds: float
     rss_after = rss_kib(pid)
     c = tally.counts
     return SoakReport(
-        seconds=seconds, clients=clients, sent=dict(c["sent"]), ok=dict(c["ok"]), busy=dict(c["busy"]),
-        wrong=dict(c["wrong"]), server_errors=dict(c["server_errors"]),
-        connection_failures=dict(c["connection_failures"]), hung_clients=hung, held=held,
-        held_open_at_end=open_at_end, garbage_answers=dict(tally.garbage), rss_before_kib=rss_before, rss_after_kib=rss_after, active_after=active,
+        seconds=seconds,
+        clients=clients,
+        sent=dict(c["sent"]),
+        ok=dict(c["ok"]),
+        busy=dict(c["busy"]),
+        wrong=dict(c["wrong"]),
+        server_errors=dict(c["server_errors"]),
+        connection_failures=dict(c["connection_failures"]),
+        hung_clients=hung,
+        held=held,
+        held_open_at_end=open_at_end,
+        garbage_answers=dict(tally.garbage),
+        rss_before_kib=rss_before,
+        rss_after_kib=rss_after,
+        active_after=active,
         queued_after=queued,
         failed_sequences=_metric(metrics, "llama_mtp_sequences_total", lambda labels: 'outcome="failed"' in labels),
         server_5xx_metric=_metric(metrics, "llama_mtp_requests_total", _server_error_status),
-        final_exact=final_exact, examples=list(tally.examples))
+        final_exact=final_exact,
+        examples=list(tally.examples),
+    )
 
 
 # --- the benchmark -----------------------------------------------------------------------------------
@@ -520,8 +564,7 @@ class Server:
     """`llama-mtp serve` as a child process on a free localhost port."""
 
     def __init__(self, model: Path, args: Sequence[str], startup_timeout: float = 120.0) -> None:
-        cmd = [sys.executable, "-m", "llama_mtp.cli", "--log-level", "none", "serve", "-m", str(model),
-               "--port", "0", *args]
+        cmd = [sys.executable, "-m", "llama_mtp.cli", "--log-level", "none", "serve", "-m", str(model), "--port", "0", *args]
         self.command = cmd
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.output: list[str] = []
@@ -566,14 +609,28 @@ def main() -> int:
     args = parser.parse_args()
     model = soak_model()
     expected = expected_answers(model)
-    server = Server(model, ["--parallel", str(args.parallel), "--max-queue", str(args.max_queue),
-                            "-c", str(CTX_PER_SLOT), "--threads", str(args.threads)])
+    server = Server(
+        model,
+        [
+            "--parallel",
+            str(args.parallel),
+            "--max-queue",
+            str(args.max_queue),
+            "-c",
+            str(CTX_PER_SLOT),
+            "--threads",
+            str(args.threads),
+        ],
+    )
     print(f"server: {' '.join(server.command[1:]).replace(str(model), model.name)}")
-    print(f"model: tiny dense chat model ({model.name}); {args.clients} client threads, {args.held} held, "
-          f"{args.seconds:g} s, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}")
+    print(
+        f"model: tiny dense chat model ({model.name}); {args.clients} client threads, {args.held} held, "
+        f"{args.seconds:g} s, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}"
+    )
     try:
-        report = soak(server.url, expected, pid=server.proc.pid, seconds=args.seconds, clients=args.clients,
-                      held=args.held, seed=args.seed)
+        report = soak(
+            server.url, expected, pid=server.proc.pid, seconds=args.seconds, clients=args.clients, held=args.held, seed=args.seed
+        )
     finally:
         status = server.stop()
     tracebacks = "".join(server.output).count("Traceback")
@@ -583,8 +640,12 @@ def main() -> int:
         print(f"    {line}")
     failures = report.failures() + ([f"tracebacks in the server's output: {tracebacks}"] if tracebacks else [])
     if args.json:
-        args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)},
-                                         "report": dataclasses.asdict(report), "failures": failures}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {"args": vars(args) | {"json": str(args.json)}, "report": dataclasses.asdict(report), "failures": failures},
+                indent=1,
+            )
+        )
     for f in failures:
         print(f"FAILED: {f}")
     return 1 if failures else 0

@@ -39,8 +39,13 @@ print(json.dumps([g.tokens_per_s, list(llm.generator.thread_steps)]))
 
 
 def ours(path: Path, mode: str, n: int, threads: str) -> float:
-    out = subprocess.run([sys.executable, "-c", OURS, str(path), mode, str(n), threads], capture_output=True,
-                         text=True, check=True, stdin=subprocess.DEVNULL).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", OURS, str(path), mode, str(n), threads],
+        capture_output=True,
+        text=True,
+        check=True,
+        stdin=subprocess.DEVNULL,
+    ).stdout
     return float(json.loads(out.strip().splitlines()[-1])[0])
 
 
@@ -67,28 +72,37 @@ def main() -> int:
         for name in args.models.split(","):
             path = bench_model(name)
             for mode in args.modes.split(","):
-                arms = {"upstream": partial(upstream, bin_dir, path, mode, N, T),
-                        "fixed": partial(ours, path, mode, N, str(T)),
-                        "auto": partial(ours, path, mode, N, "auto"),
-                        "one": partial(ours, path, mode, N, "1")}
+                arms = {
+                    "upstream": partial(upstream, bin_dir, path, mode, N, T),
+                    "fixed": partial(ours, path, mode, N, str(T)),
+                    "auto": partial(ours, path, mode, N, "auto"),
+                    "one": partial(ours, path, mode, N, "1"),
+                }
                 with busy_core() if load == "busy" else nullcontext():
                     res = interleave(args.repeats, arms)
                 row = {k: statistics.median(v) for k, v in res.items()}
-                row |= {"auto/upstream": paired_ratio(res["auto"], res["upstream"]),
-                        "fixed/upstream": paired_ratio(res["fixed"], res["upstream"]),
-                        "auto/best": statistics.median(a / max(f, o) for a, f, o in
-                                                       zip(res["auto"], res["fixed"], res["one"], strict=True))}
+                row |= {
+                    "auto/upstream": paired_ratio(res["auto"], res["upstream"]),
+                    "fixed/upstream": paired_ratio(res["fixed"], res["upstream"]),
+                    "auto/best": statistics.median(
+                        a / max(f, o) for a, f, o in zip(res["auto"], res["fixed"], res["one"], strict=True)
+                    ),
+                }
                 report.setdefault(load, {})[f"{name} {mode}"] = row
                 print(f"{load} {name} {mode}: " + ", ".join(f"{k} {v:.3g}" for k, v in row.items()), flush=True)
-    print(f"\n| load | model | run | upstream -t {T} t/s | ours -t {T} t/s | ours auto t/s | ours 1 thread t/s "
-          "| auto / upstream | fixed / upstream | auto / best of ours |")
+    print(
+        f"\n| load | model | run | upstream -t {T} t/s | ours -t {T} t/s | ours auto t/s | ours 1 thread t/s "
+        "| auto / upstream | fixed / upstream | auto / best of ours |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for load, rows in report.items():
         for key, r in rows.items():
             name, mode = key.split()
             run = "plain" if mode == "plain" else f"MTP n={mode}"
-            print(f"| {load} | {name} | {run} | {r['upstream']:.1f} | {r['fixed']:.1f} | {r['auto']:.1f} | {r['one']:.1f} "
-                  f"| **{r['auto/upstream']:.2f}** | {r['fixed/upstream']:.2f} | {r['auto/best']:.2f} |")
+            print(
+                f"| {load} | {name} | {run} | {r['upstream']:.1f} | {r['fixed']:.1f} | {r['auto']:.1f} | {r['one']:.1f} "
+                f"| **{r['auto/upstream']:.2f}** | {r['fixed/upstream']:.2f} | {r['auto/best']:.2f} |"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0

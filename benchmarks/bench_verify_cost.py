@@ -54,8 +54,9 @@ def model_path(name: str) -> Path:
 def verify_costs(model: llama_mtp.Model, threads: int, rounds: int, n_rs_seq: int = 0) -> dict[int, float]:
     """Median seconds of one decode of c rows with logits on every row (n_rs_seq: recurrent-state
     snapshots the context keeps for rollback, as a hybrid MTP target has them)."""
-    ctx = llama_mtp.Context(model, n_ctx=4096, n_batch=64, n_ubatch=64, n_threads=threads, n_threads_batch=threads,
-                            n_rs_seq=n_rs_seq)
+    ctx = llama_mtp.Context(
+        model, n_ctx=4096, n_batch=64, n_ubatch=64, n_threads=threads, n_threads_batch=threads, n_rs_seq=n_rs_seq
+    )
     batch = llama_mtp.Batch(64)
     prompt = model.tokenize(PROMPT)
     batch.set_tokens(prompt)
@@ -82,24 +83,31 @@ def generation_arms(model: llama_mtp.Model, threads: int, rounds: int, tokens: i
     if model.has_mtp:
         arms.update({f"n={k}": dict(n_draft_max=k) for k in (1, 2, 3)})
         arms["auto"] = dict(n_draft_max="adaptive")
-    runs: dict[str, list[llama_mtp.Generation]] = interleave(rounds, {
-        name: partial(llama_mtp.generate, model, PROMPT, max_tokens=tokens, n_threads=threads, ignore_eos=True, **kw)
-        for name, kw in arms.items()})
+    runs: dict[str, list[llama_mtp.Generation]] = interleave(
+        rounds,
+        {
+            name: partial(llama_mtp.generate, model, PROMPT, max_tokens=tokens, n_threads=threads, ignore_eos=True, **kw)
+            for name, kw in arms.items()
+        },
+    )
     plain = runs["plain"]
     if any(g.tokens != plain[0].tokens for gs in runs.values() for g in gs):
         raise RuntimeError("an arm's greedy text differs from plain decoding's")
     out: dict[str, Any] = {}
     for name, gs in runs.items():
         ratios = [g.tokens_per_s / p.tokens_per_s for g, p in zip(gs, plain, strict=True)]
-        row: dict[str, Any] = {"tokens_per_s": statistics.median(g.tokens_per_s for g in gs),
-                               "over_plain": statistics.median(ratios)}
+        row: dict[str, Any] = {
+            "tokens_per_s": statistics.median(g.tokens_per_s for g in gs),
+            "over_plain": statistics.median(ratios),
+        }
         st = gs[-1].stats
         if st is not None and st.n_verified:
             row["acceptance_per_position"] = st.acceptance_per_position
             row["tokens_per_step"] = st.mean_acceptance_length
             # drafting and process() per target step, the costs a step adds to its verify decode
             row["overhead_seconds_per_step"] = statistics.median(
-                (g.draft_seconds + g.process_seconds) / max(1, g.stats.n_verified) for g in gs)  # type: ignore[union-attr]
+                (g.draft_seconds + g.process_seconds) / max(1, g.stats.n_verified) for g in gs
+            )  # type: ignore[union-attr]
         if name == "auto":
             lengths = np.concatenate([np.asarray(g.draft_lengths) for g in gs])
             row["plain_share"] = float(np.mean(lengths == 0))
@@ -138,8 +146,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--no-real", action="store_true", help="leave Gemma-3 270M out (it is fetched with pip)")
-    ap.add_argument("--snapshots", action="store_true",
-                    help="also, on hybrid models, decode cost by the number of rollback snapshots kept")
+    ap.add_argument(
+        "--snapshots", action="store_true", help="also, on hybrid models, decode cost by the number of rollback snapshots kept"
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     llama_mtp.set_log_level("error")
@@ -150,21 +159,32 @@ def main() -> int:
         for threads in (int(t) for t in args.threads.split(",")):
             costs = verify_costs(model, threads, args.rounds)
             arms = generation_arms(model, threads, args.rounds, args.tokens)
-            row = {"model": model.description, "n_vocab": model.n_vocab, "n_params": model.n_params,
-                   "verify_over_one_row": {c: costs[c] / costs[1] for c in ROWS}, "one_row_seconds": costs[1],
-                   "arms": arms, "predicted": predicted(costs, arms)}
+            row = {
+                "model": model.description,
+                "n_vocab": model.n_vocab,
+                "n_params": model.n_params,
+                "verify_over_one_row": {c: costs[c] / costs[1] for c in ROWS},
+                "one_row_seconds": costs[1],
+                "arms": arms,
+                "predicted": predicted(costs, arms),
+            }
             if args.snapshots and model.is_hybrid:
                 snaps = snapshot_costs(model, threads, args.rounds)
                 row["snapshots_over_none"] = {n: {c: v[c] / snaps[0][c] for c in ROWS} for n, v in snaps.items()}
                 for n, v in row["snapshots_over_none"].items():
-                    print(f"{name} t{threads}: n_rs_seq={n}: c rows over n_rs_seq=0: "
-                          + " ".join(f"{v[c]:.3f}" for c in ROWS), flush=True)
+                    print(
+                        f"{name} t{threads}: n_rs_seq={n}: c rows over n_rs_seq=0: " + " ".join(f"{v[c]:.3f}" for c in ROWS),
+                        flush=True,
+                    )
             report["rows"][f"{name} t{threads}"] = row
             ratios = " ".join(f"{row['verify_over_one_row'][c]:.2f}" for c in ROWS)
             speeds = ", ".join(f"{a} {v['over_plain']:.2f}" for a, v in arms.items() if isinstance(v, dict) and a != "plain")
             pred = ", ".join(f"{a} {v:.2f}" for a, v in row["predicted"].items())
-            print(f"{name} t{threads}: plain {arms['plain']['tokens_per_s']:.1f} t/s; verify c rows / 1: {ratios}; "
-                  f"measured over plain: {speeds or '-'}; predicted: {pred or '-'}", flush=True)
+            print(
+                f"{name} t{threads}: plain {arms['plain']['tokens_per_s']:.1f} t/s; verify c rows / 1: {ratios}; "
+                f"measured over plain: {speeds or '-'}; predicted: {pred or '-'}",
+                flush=True,
+            )
         del model
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))

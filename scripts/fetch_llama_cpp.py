@@ -59,8 +59,12 @@ def patches() -> list[Path]:
 
 
 def stamp_text() -> str:
-    lines = [f"commit={LLAMA_CPP_COMMIT}", f"source={SDIST_NAME}=={SDIST_VERSION}",
-             f"sha256={SDIST_SHA256}", "keep=" + ",".join(KEEP)]
+    lines = [
+        f"commit={LLAMA_CPP_COMMIT}",
+        f"source={SDIST_NAME}=={SDIST_VERSION}",
+        f"sha256={SDIST_SHA256}",
+        "keep=" + ",".join(KEEP),
+    ]
     lines += [f"patch={p.name} {sha256_of(p)}" for p in patches()]
     return "\n".join(lines) + "\n"
 
@@ -93,10 +97,20 @@ def download_sdist(workdir: Path) -> Path:
     requirements = workdir / "requirements.txt"
     requirements.write_text(f"{SDIST_NAME}=={SDIST_VERSION} --hash=sha256:{SDIST_SHA256}\n")
     base = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes",
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--require-hashes",
         # Only this package must come as an sdist; its build requirements (needed by
         # pip to read the sdist's metadata) may be wheels, so cmake is not compiled.
-        "--no-binary", SDIST_NAME, "--dest", str(workdir), "-r", str(requirements),
+        "--no-binary",
+        SDIST_NAME,
+        "--dest",
+        str(workdir),
+        "-r",
+        str(requirements),
     ]
     # --no-build-isolation reuses the scikit-build-core we are being built with; fall
     # back to an isolated metadata build where it is not importable.
@@ -126,7 +140,7 @@ def extract(sdist: Path, dest: Path, keep: tuple[str, ...] | None = KEEP, annota
         for member in tar.getmembers():
             if not member.name.startswith(prefix):
                 continue
-            rel = member.name[len(prefix):]
+            rel = member.name[len(prefix) :]
             if not rel or (keep is not None and not any(rel == k or rel.startswith(k + "/") for k in keep)):
                 continue
             member.name = rel
@@ -149,8 +163,7 @@ def carry_times(old: Path, new: Path) -> None:
         if not path.is_file() or path.is_symlink():
             continue
         before = old / path.relative_to(new)
-        if before.is_file() and before.stat().st_size == path.stat().st_size and \
-                before.read_bytes() == path.read_bytes():
+        if before.is_file() and before.stat().st_size == path.stat().st_size and before.read_bytes() == path.read_bytes():
             os.utime(path, ns=(before.stat().st_atime_ns, before.stat().st_mtime_ns))
         else:
             os.utime(path, (now, now))
@@ -161,11 +174,14 @@ def main() -> int:
     parser.add_argument("--dest", type=Path, default=DEFAULT_DEST)
     parser.add_argument("--sdist", type=Path, help="use an already downloaded sdist")
     parser.add_argument("--force", action="store_true", help="refetch even if current")
-    parser.add_argument("--all", action="store_true",
-                        help="the whole tree (tools/server included): for benchmarks/ references, not the build")
-    parser.add_argument("--annotate-patches", action="store_true",
-                        help="write each hunk's function into extern/patches' @@ lines (after making a patch), "
-                             "then fetch as usual")
+    parser.add_argument(
+        "--all", action="store_true", help="the whole tree (tools/server included): for benchmarks/ references, not the build"
+    )
+    parser.add_argument(
+        "--annotate-patches",
+        action="store_true",
+        help="write each hunk's function into extern/patches' @@ lines (after making a patch), then fetch as usual",
+    )
     args = parser.parse_args()
     dest: Path = args.dest.resolve()
     if args.annotate_patches:

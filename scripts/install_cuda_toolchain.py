@@ -41,8 +41,7 @@ TOOLKITS = {
 def install(dest: Path, version: str) -> None:
     major = version.split(".")[0]
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", tmp, *TOOLKITS[version]],
-                       check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", tmp, *TOOLKITS[version]], check=True)
         root = Path(tmp) / "nvidia" / f"cu{major}"  # every CUDA 13 wheel installs under nvidia/cu13/
         for sub in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "__pycache__"):
             shutil.copytree(sub, dest / sub.name, dirs_exist_ok=True, symlinks=True)
@@ -66,8 +65,11 @@ def main() -> int:
     ap.add_argument("--cuda", default="13.0")
     args = ap.parse_args()
     if args.cuda not in TOOLKITS:
-        print(f"CUDA {args.cuda} cannot be assembled from wheels (nvidia-cuda-nvcc-cu12 has no nvcc); "
-              f"wheel toolkits: {', '.join(TOOLKITS)}", file=sys.stderr)
+        print(
+            f"CUDA {args.cuda} cannot be assembled from wheels (nvidia-cuda-nvcc-cu12 has no nvcc); "
+            f"wheel toolkits: {', '.join(TOOLKITS)}",
+            file=sys.stderr,
+        )
         return 2
     install(args.dest, args.cuda)
     print(f"CUDA {args.cuda} toolchain in {args.dest}")

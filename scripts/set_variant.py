@@ -36,10 +36,17 @@ def main() -> int:
     v = VARIANTS[sys.argv[1]]
     text = PYPROJECT.read_text()
     text = re.sub(r'^name = "llama-mtp"$', f'name = "{v["name"]}"', text, count=1, flags=re.M)
-    text = re.sub(r'^dependencies = \[(.*)\]$', lambda m: f'dependencies = [{m.group(1)}, {", ".join(v["deps"])}]',
-                  text, count=1, flags=re.M)
-    text = text.replace('LLAMA_MTP_BACKEND = { env = "LLAMA_MTP_BACKEND", default = "cpu" }',
-                        f'LLAMA_MTP_BACKEND = {{ env = "LLAMA_MTP_BACKEND", default = "{v["backend"]}" }}')
+    text = re.sub(
+        r"^dependencies = \[(.*)\]$",
+        lambda m: f"dependencies = [{m.group(1)}, {', '.join(v['deps'])}]",
+        text,
+        count=1,
+        flags=re.M,
+    )
+    text = text.replace(
+        'LLAMA_MTP_BACKEND = { env = "LLAMA_MTP_BACKEND", default = "cpu" }',
+        f'LLAMA_MTP_BACKEND = {{ env = "LLAMA_MTP_BACKEND", default = "{v["backend"]}" }}',
+    )
     PYPROJECT.write_text(text)
     print(f"pyproject.toml now builds {v['name']} ({v['backend']})")
     return 0

@@ -107,8 +107,8 @@ def heading_at(lines: list[str], index: int) -> str:
 def _place(lines: list[str], hunk: Hunk, expected: int) -> int | None:
     old = hunk.old()
     for distance in range(MAX_OFFSET + 1):
-        for at in ((expected,) if distance == 0 else (expected - distance, expected + distance)):
-            if 0 <= at <= len(lines) - len(old) and lines[at:at + len(old)] == old:
+        for at in (expected,) if distance == 0 else (expected - distance, expected + distance):
+            if 0 <= at <= len(lines) - len(old) and lines[at : at + len(old)] == old:
                 return at
     return None
 
@@ -124,15 +124,19 @@ def apply_to_lines(lines: list[str], fp: FilePatch, name: str, headings: list[st
         at = _place(out, hunk, expected)
         where = f"{name}: hunk {k} of {fp.path} (line {hunk.old_start})"
         if at is None:
-            raise PatchError(f"{where} does not match the tree within {MAX_OFFSET} lines of where it says "
-                             "(no fuzz, no larger offset: the patch was made for another tree)")
+            raise PatchError(
+                f"{where} does not match the tree within {MAX_OFFSET} lines of where it says "
+                "(no fuzz, no larger offset: the patch was made for another tree)"
+            )
         found = heading_at(out, at)
         if headings is not None:
             headings.append(found)
         elif found != hunk.heading[:_HEADING_WIDTH].strip():
-            raise PatchError(f"{where} lands in {found or 'no function'!r}, not in {hunk.heading or 'no function'!r}"
-                             " (a patch made without headings: fetch_llama_cpp.py --annotate-patches)")
-        out[at:at + len(hunk.old())] = hunk.new()
+            raise PatchError(
+                f"{where} lands in {found or 'no function'!r}, not in {hunk.heading or 'no function'!r}"
+                " (a patch made without headings: fetch_llama_cpp.py --annotate-patches)"
+            )
+        out[at : at + len(hunk.old())] = hunk.new()
         delta += len(hunk.new()) - len(hunk.old())
     return out
 

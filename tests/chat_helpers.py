@@ -13,8 +13,11 @@ WEATHER_TOOL = {
     "function": {
         "name": "get_weather",
         "description": "The weather of a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string", "enum": ["Paris", "Rome"]}},
-                       "required": ["city"]},
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "enum": ["Paris", "Rome"]}},
+            "required": ["city"],
+        },
     },
 }
 
@@ -32,5 +35,9 @@ def tool_calling_seed() -> int:
 
 def chat_model_path(model_dir: Path, *, kind: str = "dense", tool_calling: bool = False) -> Path:
     seed = tool_calling_seed() if tool_calling else 0
-    return tiny_mtp_model(model_dir / f"chat-{kind}-{seed}.gguf", kind=kind,  # type: ignore[arg-type]
-                          seed=seed, chat_template=TINY_CHAT_TEMPLATE)
+    return tiny_mtp_model(
+        model_dir / f"chat-{kind}-{seed}.gguf",
+        kind=kind,  # type: ignore[arg-type]
+        seed=seed,
+        chat_template=TINY_CHAT_TEMPLATE,
+    )

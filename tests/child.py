@@ -20,8 +20,7 @@ def run_child(code: str, *args: str, timeout: float = 120.0) -> str:
     with the child's output when it died from a signal, exited non-zero or did not finish."""
     source = PRELUDE + textwrap.dedent(code)
     try:
-        done = subprocess.run([sys.executable, "-c", source, *args], capture_output=True, text=True,
-                              timeout=timeout)
+        done = subprocess.run([sys.executable, "-c", source, *args], capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
         raise AssertionError(f"the child hung (no exit within {timeout} s); output:\n{e.stdout}\n{e.stderr}") from None
     if done.returncode != 0:

@@ -9,9 +9,7 @@ from hypothesis import HealthCheck, settings
 import llama_mtp
 from llama_mtp.testing import TinyModelSpec, tiny_model_spec, tiny_mtp_model
 
-settings.register_profile(
-    "ci", deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("ci", deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", deadline=None, max_examples=10)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

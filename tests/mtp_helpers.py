@@ -7,11 +7,11 @@ import numpy as np
 import llama_mtp
 
 
-def mtp_contexts(model: llama_mtp.Model, n_draft_max: int = 3, n_seq: int = 1, n_ctx: int = 512,
-                 n_batch: int = 64) -> tuple[llama_mtp.Context, llama_mtp.Context]:
+def mtp_contexts(
+    model: llama_mtp.Model, n_draft_max: int = 3, n_seq: int = 1, n_ctx: int = 512, n_batch: int = 64
+) -> tuple[llama_mtp.Context, llama_mtp.Context]:
     # n_ctx: for all sequences together, as the tests size it
-    return llama_mtp.mtp_contexts(model, n_draft_max=n_draft_max, n_seq=n_seq, n_ctx=max(n_ctx // n_seq, 256),
-                                  n_batch=n_batch)
+    return llama_mtp.mtp_contexts(model, n_draft_max=n_draft_max, n_seq=n_seq, n_ctx=max(n_ctx // n_seq, 256), n_batch=n_batch)
 
 
 class Loop:

@@ -13,8 +13,21 @@ from pathlib import Path
 
 class ServerProcess:
     def __init__(self, model: Path, *args: str, startup_timeout: float = 120.0) -> None:
-        cmd = [sys.executable, "-m", "llama_mtp.cli", "--log-level", "none", "serve", "-m", str(model),
-               "--port", "0", "--threads", "2", *args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "llama_mtp.cli",
+            "--log-level",
+            "none",
+            "serve",
+            "-m",
+            str(model),
+            "--port",
+            "0",
+            "--threads",
+            "2",
+            *args,
+        ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []

@@ -69,8 +69,7 @@ CASES: dict[str, tuple[str, str, str]] = {
     "detokenize([None])": ("m.detokenize([None])", "TypeError", "must be an int, got NoneType"),
     "detokenize(float array)": ("m.detokenize(np.array([1.0]))", "InvalidArgumentError", "dtype"),
     "detokenize(2**70)": ("m.detokenize([2**70])", "InvalidArgumentError", "2**63"),
-    "detokenize(uint64 max)": ("m.detokenize(np.array([2**64 - 1], dtype=np.uint64))", "InvalidArgumentError",
-                               "vocabulary"),
+    "detokenize(uint64 max)": ("m.detokenize(np.array([2**64 - 1], dtype=np.uint64))", "InvalidArgumentError", "vocabulary"),
     "detokenize(2-D)": ("m.detokenize(np.ones((2, 2), dtype=np.int32))", "InvalidArgumentError", "1-D"),
     "detokenize(text)": ("m.detokenize('abc')", "TypeError", "not text"),
     "token_to_piece(2**31)": ("m.token_to_piece(2**31)", "InvalidArgumentError", "token"),
@@ -81,17 +80,21 @@ CASES: dict[str, tuple[str, str, str]] = {
     "generate(ids and text)": ("L.generate(m, [[1, 2], 'a'], max_tokens=2)", "ArgumentTypeError", "all text or all token"),
     "generate(text and int)": ("L.generate(m, ['a', 1], max_tokens=2)", "ArgumentTypeError", "all text or all token"),
     "generate(None prompt)": ("L.generate(m, None, max_tokens=2)", "ArgumentTypeError", "prompt"),
-    "stream(text and ids)": ("list(L.stream(m, ['a', np.array([1, 2])], max_tokens=2))", "ArgumentTypeError",
-                             "all text or all token"),
+    "stream(text and ids)": (
+        "list(L.stream(m, ['a', np.array([1, 2])], max_tokens=2))",
+        "ArgumentTypeError",
+        "all text or all token",
+    ),
     "generate(float array)": ("L.generate(m, np.array([1e10]), max_tokens=2)", "InvalidArgumentError", "dtype"),
     "Model(n_gpu_layers=2**40)": ("L.Model(sys.argv[1], n_gpu_layers=2**40)", "InvalidArgumentError", "n_gpu_layers"),
     "Model(NUL in path)": ("L.Model(sys.argv[1] + '\\0junk')", "InvalidArgumentError", "NUL"),
     # Windows file names may hold lone surrogates (its file system encoding passes them through)
-    "Model(lone surrogate)": ("L.Model('/tmp/\\ud800.gguf')", *(("ModelNotFoundError", "not found")
-                              if sys.platform == "win32" else ("InvalidArgumentError", "encoded"))),
+    "Model(lone surrogate)": (
+        "L.Model('/tmp/\\ud800.gguf')",
+        *(("ModelNotFoundError", "not found") if sys.platform == "win32" else ("InvalidArgumentError", "encoded")),
+    ),
     "Model(empty path)": ("L.Model('')", "InvalidArgumentError", "empty"),
-    "Model(missing Path)": ("L.Model(__import__('pathlib').Path('/nonexistent/m.gguf'))", "ModelNotFoundError",
-                            "not found"),
+    "Model(missing Path)": ("L.Model(__import__('pathlib').Path('/nonexistent/m.gguf'))", "ModelNotFoundError", "not found"),
     "Model(42)": ("L.Model(42)", "TypeError", ""),
     "Model(non-UTF-8 bytes path)": ("L.Model(b'/nonexistent/\\xff.gguf')", "ModelNotFoundError", "\ufffd"),
 }
@@ -121,8 +124,7 @@ print(json.dumps(results))
 def test_every_bad_argument_raises_a_typed_error(model_path: Path) -> None:
     out = run_child(SETUP, str(model_path), json.dumps({k: v[0] for k, v in CASES.items()}))
     results = json.loads(out)
-    wrong = {name: got for name, got in results.items()
-             if got[0] != CASES[name][1] or CASES[name][2] not in got[1]}
+    wrong = {name: got for name, got in results.items() if got[0] != CASES[name][1] or CASES[name][2] not in got[1]}
     assert not wrong, f"{len(wrong)} of {len(CASES)} bad arguments raised the wrong error: {wrong}"
     print(f"{len(CASES)} bad arguments, 0 with the wrong error type")
 

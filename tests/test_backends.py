@@ -40,8 +40,7 @@ def run_probe(variant: str | None, *models: Path) -> subprocess.CompletedProcess
     env.pop("LLAMA_MTP_CPU_VARIANT", None)
     if variant is not None:
         env["LLAMA_MTP_CPU_VARIANT"] = variant
-    return subprocess.run([sys.executable, "-c", PROBE, *map(str, models)], capture_output=True,
-                          text=True, env=env, timeout=300)
+    return subprocess.run([sys.executable, "-c", PROBE, *map(str, models)], capture_output=True, text=True, env=env, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +114,8 @@ def test_bad_variant_choice_fails_at_import_with_a_typed_error(probe_models: lis
 NOT_BASELINE = re.compile(
     r"%[yz]mm\d|\t(v[a-z0-9]+\s+.*%[xyz]mm|andn|bextr|blsi|blsr|bzhi|pdep|pext|shlx|shrx|sarx|rorx|mulx"
     r"|popcnt|pshufb|palignr|pmaddubsw|pmulld|ptest|pblendvb|blendvp[sd]|roundp[sd]|rounds[sd]"
-    r"|pmov[sz]x|pmaxsd|pminsd|pcmpeqq|pcmpgtq|crc32)\b")
+    r"|pmov[sz]x|pmaxsd|pminsd|pcmpeqq|pcmpgtq|crc32)\b"
+)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="disassembles ELF files with binutils' objdump")
@@ -127,11 +127,15 @@ def test_baseline_code_runs_on_any_x86_64() -> None:
         return
     objdump = shutil.which("objdump")
     assert objdump, "binutils' objdump is needed to check the baseline"
-    files = [PACKAGE_DIR / "libggml-cpu-x64.so", *PACKAGE_DIR.glob("libggml-base*.so"),
-             *PACKAGE_DIR.glob("libggml.so"), *PACKAGE_DIR.glob("libllama*.so"), *PACKAGE_DIR.glob("_core*.so")]
+    files = [
+        PACKAGE_DIR / "libggml-cpu-x64.so",
+        *PACKAGE_DIR.glob("libggml-base*.so"),
+        *PACKAGE_DIR.glob("libggml.so"),
+        *PACKAGE_DIR.glob("libllama*.so"),
+        *PACKAGE_DIR.glob("_core*.so"),
+    ]
     assert len(files) >= 6
     for path in files:
-        asm = subprocess.run([objdump, "-d", "--no-show-raw-insn", str(path)], capture_output=True,
-                             text=True, check=True).stdout
+        asm = subprocess.run([objdump, "-d", "--no-show-raw-insn", str(path)], capture_output=True, text=True, check=True).stdout
         hits = [line for line in asm.splitlines() if NOT_BASELINE.search(line)]
         assert not hits, f"{path.name}: {hits[:5]}"

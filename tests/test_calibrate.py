@@ -42,8 +42,7 @@ def test_a_calibration_measures_every_length_and_auto_starts_there(model: llama_
     assert g.draft_lengths[0] == replay.next()
 
 
-def test_the_cost_cache_off_stores_nothing(model: llama_mtp.Model, cache_dir: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cost_cache_off_stores_nothing(model: llama_mtp.Model, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLAMA_MTP_COST_CACHE", "0")
     c = calibrate(model, prompt="Once upon a time", n_threads=1, budget_seconds=1.0)
     assert c.key is None and not (cache_dir / "costs").exists()
@@ -56,13 +55,14 @@ def test_outcomes_follow_accepted_at() -> None:
     assert _outcomes(SimpleNamespace(drafter_stats={}), 2) == []  # type: ignore[arg-type]
 
 
-def test_the_command(capsys: pytest.CaptureFixture[str], model_path: Path, cache_dir: Path,
-                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_command(
+    capsys: pytest.CaptureFixture[str], model_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert main(["bench", "--calibrate", "-m", str(model_path), "-t", "1", "--calibrate-seconds", "1"]) == 0
     out = capsys.readouterr().out
     assert "every draft length measured" in out and "cost cache entry" in out
     assert len(list((cache_dir / "costs").glob("*.json"))) == 1
-    import llama_mtp.cli as cli
+    import llama_mtp._cli_bench as cli  # where bench opens its model
 
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "--calibrate", "-m", str(model_path), "--calibrate-seconds", "0"])

@@ -70,8 +70,10 @@ def test_a_tool_call_round_trip(tool_model: llama_mtp.Model) -> None:
     plain = llama_mtp.chat(tool_model, messages, tools=[WEATHER_TOOL], max_tokens=120, draft="none")
     assert plain.generation.tokens == first.generation.tokens
     # the call and its result go back into the conversation, rendered by the template
-    messages += [{"role": "assistant", "content": None, "tool_calls": [{**call, "id": "call_1"}]},
-                 {"role": "tool", "tool_call_id": "call_1", "content": "sunny, 24 C"}]
+    messages += [
+        {"role": "assistant", "content": None, "tool_calls": [{**call, "id": "call_1"}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny, 24 C"},
+    ]
     second = llama_mtp.chat(tool_model, messages, tools=[WEATHER_TOOL], tool_choice="none", max_tokens=16)
     rendered = second.prompt.prompt
     assert '<tool_call>{"name": "get_weather", "arguments": {"city": ' in rendered
@@ -97,8 +99,9 @@ def test_bad_arguments_raise_typed_errors(chat_model: llama_mtp.Model, tmp_path:
 
 
 def test_a_template_override_and_extra_stops(chat_model: llama_mtp.Model) -> None:
-    reply = llama_mtp.chat(chat_model, HELLO, chat_template="{% for m in messages %}Q: {{ m.content }}\nA:{% endfor %}",
-                           max_tokens=12)
+    reply = llama_mtp.chat(
+        chat_model, HELLO, chat_template="{% for m in messages %}Q: {{ m.content }}\nA:{% endfor %}", max_tokens=12
+    )
     assert reply.prompt.prompt == "Q: Hello there\nA:"
     full = llama_mtp.chat(chat_model, HELLO, max_tokens=12)
     word = full.content.split()[3]

@@ -26,8 +26,7 @@ def test_the_models_template_renders_as_written(chat_model: llama_mtp.Model) -> 
     t = llama_mtp.ChatTemplate(chat_model)
     assert t.from_model and t.source == TINY_CHAT_TEMPLATE
     p = t.apply(HELLO)
-    assert p.prompt == ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n"
-                        "<|im_start|>assistant\n")
+    assert p.prompt == ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n")
     assert p.grammar is None and not p.parses_tool_calls
     assert not t.apply(HELLO, add_generation_prompt=False).prompt.endswith("<|im_start|>assistant\n")
     # the markup is made of the model's own special tokens
@@ -56,9 +55,13 @@ def test_bad_input_raises_typed_errors(chat_model: llama_mtp.Model) -> None:
         with pytest.raises(llama_mtp.InvalidArgumentError):
             llama_mtp.ChatTemplate(chat_model, source=source)
     # a template that fails on some conversations only: ChatTemplateError, and it stays usable
-    picky = llama_mtp.ChatTemplate(chat_model, source=(
-        "{% if messages | length > 3 %}{{ raise_exception('too long') }}{% endif %}"
-        "{% for m in messages %}{{ m.content }}{% endfor %}"))
+    picky = llama_mtp.ChatTemplate(
+        chat_model,
+        source=(
+            "{% if messages | length > 3 %}{{ raise_exception('too long') }}{% endif %}"
+            "{% for m in messages %}{{ m.content }}{% endfor %}"
+        ),
+    )
     with pytest.raises(llama_mtp.ChatTemplateError, match="too long"):
         picky.apply(json.dumps([{"role": "user", "content": "x"}] * 4))
     assert picky.apply(HELLO).prompt == "Be brief.Hello"
@@ -108,7 +111,8 @@ def test_grammars_from_gbnf_and_json_schema(chat_model: llama_mtp.Model) -> None
 def test_hostile_grammars_schemas_and_conversations_are_typed_errors(tmp_path: Path) -> None:
     """In a child with a memory cap: upstream's parser loops allocating on x{5,2}; every one of
     these must be a typed error instead of a crash, an abort or memory exhaustion."""
-    out = run_child("""
+    out = run_child(
+        """
         import json, resource
         if "libasan" not in os.environ.get("LD_PRELOAD", ""):  # ASan reserves terabytes of address space
             resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
@@ -136,7 +140,10 @@ def test_hostile_grammars_schemas_and_conversations_are_typed_errors(tmp_path: P
                 print("accepted")
             except L.LlamaError as e:
                 print(type(e).__name__)
-    """, str(chat_model_path(tmp_path)), timeout=300)
+    """,
+        str(chat_model_path(tmp_path)),
+        timeout=300,
+    )
     kinds = out.split()
     assert len(kinds) == 12 and kinds[:10] == ["InvalidArgumentError"] * 10, kinds
     assert all(k in ("InvalidArgumentError", "ChatTemplateError") for k in kinds), kinds

@@ -72,25 +72,29 @@ def test_errors_are_one_line_without_a_traceback(capsys: pytest.CaptureFixture[s
 
 
 def test_bad_options_print_the_subcommands_usage(capsys: pytest.CaptureFixture[str], model_path: Path) -> None:
-    for argv in (["generate", "-m", str(model_path), "-p", "x", "-n", "many"],
-                 ["generate", "-m", str(model_path), "-p", "x", "--bogus"],
-                 ["bench", "--n-draft-max", "1,x"],
-                 ["generate", "-m", str(model_path), "-p", "x", "--n-draft-max", "0"],
-                 ["generate", "-m", str(model_path), "-p", "x", "--draft", "eagle"],
-                 ["serve", "-m", str(model_path), "--ngram", "ngram-cache"],
-                 ["demo", "--n-draft-max", "fast"],
-                 ["serve"],
-                 ["serve", "-m", str(model_path), "--hf-repo", "org/repo"],
-                 ["serve", "--hf-repo", "org/repo"],
-                 ["serve", "-m", str(model_path), "--parallel", "0"],
-                 ["serve", "-m", str(model_path), "--port", "http"],
-                 # values a command cannot use: refused before any work, not a traceback later
-                 ["bench", "-n", "0"], ["demo", "-n", "0"], ["bench", "--repeats", "0"],
-                 ["serve", "-m", str(model_path), "--port", "99999"],
-                 ["info", "-m", str(model_path), "--n-ctx", "-5"],
-                 ["generate", "-m", str(model_path), "-p", "x", "--p-min", "nan"],
-                 ["generate", "-m", str(model_path), "-p", "caf\udce9"],  # not UTF-8: how Python passes it on
-                 ["rpc-server", "-p", "0"]):
+    for argv in (
+        ["generate", "-m", str(model_path), "-p", "x", "-n", "many"],
+        ["generate", "-m", str(model_path), "-p", "x", "--bogus"],
+        ["bench", "--n-draft-max", "1,x"],
+        ["generate", "-m", str(model_path), "-p", "x", "--n-draft-max", "0"],
+        ["generate", "-m", str(model_path), "-p", "x", "--draft", "eagle"],
+        ["serve", "-m", str(model_path), "--ngram", "ngram-cache"],
+        ["demo", "--n-draft-max", "fast"],
+        ["serve"],
+        ["serve", "-m", str(model_path), "--hf-repo", "org/repo"],
+        ["serve", "--hf-repo", "org/repo"],
+        ["serve", "-m", str(model_path), "--parallel", "0"],
+        ["serve", "-m", str(model_path), "--port", "http"],
+        # values a command cannot use: refused before any work, not a traceback later
+        ["bench", "-n", "0"],
+        ["demo", "-n", "0"],
+        ["bench", "--repeats", "0"],
+        ["serve", "-m", str(model_path), "--port", "99999"],
+        ["info", "-m", str(model_path), "--n-ctx", "-5"],
+        ["generate", "-m", str(model_path), "-p", "x", "--p-min", "nan"],
+        ["generate", "-m", str(model_path), "-p", "caf\udce9"],  # not UTF-8: how Python passes it on
+        ["rpc-server", "-p", "0"],
+    ):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == 2
@@ -116,11 +120,15 @@ def test_log_level_after_the_subcommand(capsys: pytest.CaptureFixture[str], mode
 
 
 def test_models_without_mtp_layers_fall_back_to_plain_decoding(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, model_path: Path) -> None:
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, model_path: Path
+) -> None:
     import llama_mtp
+    import llama_mtp._cli_bench as bench
     import llama_mtp.cli as cli
 
-    monkeypatch.setattr(cli, "Model", lambda path, **kw: llama_mtp.Model(path, load_mtp=False, **kw))
+    no_mtp = lambda path, **kw: llama_mtp.Model(path, load_mtp=False, **kw)  # noqa: E731
+    monkeypatch.setattr(cli, "Model", no_mtp)
+    monkeypatch.setattr(bench, "Model", no_mtp)
     assert main(["generate", "-m", str(model_path), "-p", "Hello", "-n", "6"]) == 0
     assert "no NextN (MTP) layers: drafts from the text only" in capsys.readouterr().err
     assert main(["bench", "-m", str(model_path), "-n", "8", "--repeats", "1"]) == 0
@@ -128,8 +136,9 @@ def test_models_without_mtp_layers_fall_back_to_plain_decoding(
     assert "plain decoding only" in out.err and "recommended: plain decoding" in out.out
 
 
-def test_bench_plot(capsys: pytest.CaptureFixture[str], model_path: Path, tmp_path: Path,
-                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bench_plot(
+    capsys: pytest.CaptureFixture[str], model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     png = tmp_path / "bench.png"
     argv = ["bench", "-m", str(model_path), "-n", "8", "--repeats", "2", "--n-draft-max", "1,2", "--plot", str(png)]
     assert main(argv) == 0

@@ -37,13 +37,20 @@ SHELL_VALUES: dict[str, str] = {}
 
 
 def shell_sources() -> list[Path]:
-    return [*sorted((ROOT / ".github" / "workflows").glob("*.yml")), *sorted((ROOT / "scripts").glob("*.sh")),
-            ROOT / ".ci" / "run"]
+    return [
+        *sorted((ROOT / ".github" / "workflows").glob("*.yml")),
+        *sorted((ROOT / "scripts").glob("*.sh")),
+        ROOT / ".ci" / "run",
+    ]
 
 
 def markdown_sources() -> list[Path]:
-    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "README.md",
-            *sorted((ROOT / "examples").glob("*.md"))]
+    return [
+        ROOT / "README.md",
+        *sorted((ROOT / "docs").glob("*.md")),
+        ROOT / "benchmarks" / "README.md",
+        *sorted((ROOT / "examples").glob("*.md")),
+    ]
 
 
 def python_sources() -> list[Path]:

@@ -50,7 +50,9 @@ def race(path: Path, attack: str) -> None:
 def test_close_during_decode_waits_for_it(model_path: Path) -> None:
     # close() takes the context's lock: it waits for the decode in flight, then the worker sees
     # ClosedError; the attack repeats on fresh contexts
-    race(model_path, """
+    race(
+        model_path,
+        """
 closes = 0
 for i in range(100):
     step.acquire()
@@ -65,21 +67,27 @@ for i in range(100):
         worker = threading.Thread(target=decode_loop)
         worker.start()
 assert closes > 0
-""")
+""",
+    )
 
 
 def test_memory_ops_during_decode(model_path: Path) -> None:
-    race(model_path, """
+    race(
+        model_path,
+        """
 for i in range(100):
     step.acquire()
     ctx.memory_clear()
     ctx.memory_seq_rm(0, 3, -1)
     ctx.memory_seq_pos_max(0)
-""")
+""",
+    )
 
 
 def test_state_and_toggles_during_decode(model_path: Path) -> None:
-    race(model_path, """
+    race(
+        model_path,
+        """
 for i in range(100):
     step.acquire()
     try:
@@ -91,11 +99,13 @@ for i in range(100):
     ctx.set_embeddings_pre_norm(i % 2 == 0)
     ctx.set_n_threads(1 + i % 2)
     ctx.perf()
-""")
+""",
+    )
 
 
 def test_close_during_state_calls(model_path: Path) -> None:
-    run_child("""
+    run_child(
+        """
 model = L.Model(sys.argv[1])
 for i in range(100):
     ctx = L.Context(model, n_ctx=256, n_batch=64, n_threads=1)
@@ -114,13 +124,16 @@ for i in range(100):
     t.join()
     assert ctx.closed and len(results) == 1
 print("ok")
-""", str(model_path))
+""",
+        str(model_path),
+    )
 
 
 def test_draft_context_memory_during_generation(model_path: Path) -> None:
     # another thread clears the draft context's memory while the generation loop drafts on it:
     # the loop holds both contexts' locks for each step, so this is serialized, never a crash
-    out = run_child("""
+    out = run_child(
+        """
 model = L.Model(sys.argv[1])
 s = L.stream(model, "race", max_tokens=100, n_threads=1)
 gen = s.generator
@@ -142,13 +155,16 @@ except L.LlamaError as e:
 stop.set()
 t.join()
 print("ok", steps)
-""", str(model_path))
+""",
+        str(model_path),
+    )
     assert "ok" in out
 
 
 def test_one_generation_stepped_from_two_threads(model_path: Path) -> None:
     # a Generator shared between threads: each step() runs under the contexts' locks
-    out = run_child("""
+    out = run_child(
+        """
 model = L.Model(sys.argv[1])
 s = L.stream(model, "shared", max_tokens=60, n_threads=1)
 gen = s.generator
@@ -162,13 +178,16 @@ for t in threads: t.start()
 for t in threads: t.join()
 assert gen.done
 print("ok", len(gen.tokens[0]))
-""", str(model_path))
+""",
+        str(model_path),
+    )
     assert out.startswith("ok 60"), out
 
 
 def test_views_and_decode_in_two_threads(model_path: Path) -> None:
     # views are taken under the lock; a decode that would reallocate under a live view refuses
-    run_child("""
+    run_child(
+        """
 model = L.Model(sys.argv[1])
 ctx = L.Context(model, n_ctx=512, n_batch=128, n_threads=1)
 b = L.Batch(128)
@@ -192,4 +211,6 @@ for i in range(100):
         pass
 t.join()
 print("ok")
-""", str(model_path))
+""",
+        str(model_path),
+    )

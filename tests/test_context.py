@@ -57,9 +57,16 @@ def test_mtp_context(model: llama_mtp.Model, kind: str) -> None:
 @pytest.mark.parametrize(
     "params",
     [
-        dict(n_ctx=0), dict(n_batch=0), dict(n_ubatch=0), dict(n_seq_max=0),
-        dict(n_seq_max=100000), dict(n_threads=0), dict(n_threads_batch=-1), dict(n_rs_seq=1000),
-        dict(n_threads=100000), dict(n_threads_batch=513),
+        dict(n_ctx=0),
+        dict(n_batch=0),
+        dict(n_ubatch=0),
+        dict(n_seq_max=0),
+        dict(n_seq_max=100000),
+        dict(n_threads=0),
+        dict(n_threads_batch=-1),
+        dict(n_rs_seq=1000),
+        dict(n_threads=100000),
+        dict(n_threads_batch=513),
     ],
 )
 def test_nonsense_params_raise(model: llama_mtp.Model, params: dict[str, int]) -> None:
@@ -311,8 +318,13 @@ def test_close_is_idempotent_and_closed_contexts_raise(model: llama_mtp.Model) -
     ctx = llama_mtp.Context(model, n_ctx=256, n_batch=32, n_threads=1)
     ctx.close()
     ctx.close()
-    for call in (lambda: ctx.memory_clear(), lambda: ctx.perf(), lambda: ctx.state_seq_get(0),
-                 lambda: ctx.set_n_threads(1), lambda: ctx.get_logits()):
+    for call in (
+        lambda: ctx.memory_clear(),
+        lambda: ctx.perf(),
+        lambda: ctx.state_seq_get(0),
+        lambda: ctx.set_n_threads(1),
+        lambda: ctx.get_logits(),
+    ):
         with pytest.raises(llama_mtp.ClosedError):
             call()
     assert ctx.n_ctx == 256 and "closed" in repr(ctx)

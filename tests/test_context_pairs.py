@@ -41,8 +41,7 @@ SAME_CONTEXT_TWICE = {
     "MtpSession.new_with_config(t, t)": "L.MtpSession.new_with_config(t, t, L.MtpSessionConfig(1, 3))",
     "Generator(t, t, prompts).step()": "L.Generator(t, t, [[1, 2, 3]], max_tokens=4).step()",
     "Generator(d, d, prompts)": "L.Generator(d, d, [[1, 2, 3]], max_tokens=4)",
-    "Generator.with_slots(t, t) add + step":
-        "g = L.Generator.with_slots(t, t, n_slots=1); g.add([[1, 2, 3]], max_tokens=4); g.step()",
+    "Generator.with_slots(t, t) add + step": "g = L.Generator.with_slots(t, t, n_slots=1); g.add([[1, 2, 3]], max_tokens=4); g.step()",
 }
 
 
@@ -50,17 +49,19 @@ def test_the_same_context_twice_is_refused_everywhere(model_path: Path) -> None:
     out = run_child(SETUP, str(model_path), json.dumps(SAME_CONTEXT_TWICE), timeout=60)
     results = json.loads(out)
     assert results.pop("usable after") == ["True", ""]
-    wrong = {name: got for name, got in results.items()
-             if got[0] != "IncompatibleContextsError" or "same context" not in got[1]}
+    wrong = {name: got for name, got in results.items() if got[0] != "IncompatibleContextsError" or "same context" not in got[1]}
     assert not wrong, wrong
     assert len(results) == len(SAME_CONTEXT_TWICE)
 
 
-@pytest.mark.parametrize("order, match", [
-    ("t, t", "already holds this context's lock"),
-    ("d, d", "already holds this context's lock"),
-    ("d, t", "lock order"),
-])
+@pytest.mark.parametrize(
+    "order, match",
+    [
+        ("t, t", "already holds this context's lock"),
+        ("d, d", "already holds this context's lock"),
+        ("d, t", "lock order"),
+    ],
+)
 def test_the_lock_refuses_a_reentry_or_the_wrong_order(model_path: Path, order: str, match: str) -> None:
     # _lock_pair takes the first context's lock, then the second's, as every pair-taking path does:
     # the backstop that keeps a missed entry-point check from ever hanging again

@@ -116,7 +116,8 @@ def test_a_plain_request_leaves_the_draft_context_in_step(copy_model: tuple[llam
 
 @pytest.mark.parametrize("continuation", ["parts after the prompt", "parts inside the prompt"])
 def test_a_prompt_that_parts_from_the_kept_one_drafts_as_a_fresh_one(
-        copy_model: tuple[llama_mtp.Model, TinyModelSpec], continuation: str) -> None:
+    copy_model: tuple[llama_mtp.Model, TinyModelSpec], continuation: str
+) -> None:
     # the second prompt keeps only part of what the slot holds: an attention target reuses the
     # common prefix, a hybrid one rolls back to its checkpoint after the first prompt. Either way
     # the draft context must pair the first new position with the target's row of the prefix's

@@ -68,15 +68,24 @@ def test_a_model_whose_file_is_gone_generates_without_the_cache(tmp_path: Path, 
 def test_the_key_separates_settings(model: llama_mtp.Model) -> None:
     key = _cost_cache.cost_key(model, n_threads=1, exact=False, n_draft_max=6)
     assert key == _cost_cache.cost_key(model, n_threads=1, exact=False, n_draft_max=6)
-    others = {_cost_cache.cost_key(model, n_threads=2, exact=False, n_draft_max=6),
-              _cost_cache.cost_key(model, n_threads=1, exact=True, n_draft_max=6),
-              _cost_cache.cost_key(model, n_threads=1, exact=False, n_draft_max=3)}
+    others = {
+        _cost_cache.cost_key(model, n_threads=2, exact=False, n_draft_max=6),
+        _cost_cache.cost_key(model, n_threads=1, exact=True, n_draft_max=6),
+        _cost_cache.cost_key(model, n_threads=1, exact=False, n_draft_max=3),
+    }
     assert key not in others and len(others) == 3
 
 
-@pytest.mark.parametrize("content", ["not json", '{"format": 2, "state": 3}', '{"format": 99, "state": {}}',
-                                     '{"format": 2, "state": {"acceptance_hits": "x"}}',
-                                     '{"format": 1, "state": {"verify_seconds": [1.79, 0.129]}}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "not json",
+        '{"format": 2, "state": 3}',
+        '{"format": 99, "state": {}}',
+        '{"format": 2, "state": {"acceptance_hits": "x"}}',
+        '{"format": 1, "state": {"verify_seconds": [1.79, 0.129]}}',
+    ],
+)
 def test_a_malformed_entry_is_ignored_and_rewritten(model: llama_mtp.Model, cache_dir: Path, content: str) -> None:
     key = _cost_cache.cost_key(model, n_threads=1, exact=False, n_draft_max=llama_mtp.AUTO_DRAFT_MAX)
     cache_dir.mkdir(parents=True)
@@ -128,13 +137,15 @@ def simulated_state(accept: float, verify: Callable[[int], float]) -> dict[str, 
     return c.state()
 
 
-@pytest.mark.parametrize(("accept", "verify", "expected"), [
-    (1.0, lambda k: 0.010 + 0.0002 * k, 6),  # the longest pays: every snapshot is needed
-    (0.0, lambda k: 0.010 + 0.0002 * k, 1),  # plain decoding: only probes of one token
-    (1.0, lambda k: 0.010 if k <= 2 else 0.050, 3),  # 2 is best by far: it and its neighbour above
-])
-def test_the_lengths_in_use_follow_what_was_learned(accept: float, verify: Callable[[int], float],
-                                                    expected: int) -> None:
+@pytest.mark.parametrize(
+    ("accept", "verify", "expected"),
+    [
+        (1.0, lambda k: 0.010 + 0.0002 * k, 6),  # the longest pays: every snapshot is needed
+        (0.0, lambda k: 0.010 + 0.0002 * k, 1),  # plain decoding: only probes of one token
+        (1.0, lambda k: 0.010 if k <= 2 else 0.050, 3),  # 2 is best by far: it and its neighbour above
+    ],
+)
+def test_the_lengths_in_use_follow_what_was_learned(accept: float, verify: Callable[[int], float], expected: int) -> None:
     assert _cost_cache.lengths_in_use(simulated_state(accept, verify), llama_mtp.AUTO_DRAFT_MAX) == expected
     assert _cost_cache.lengths_in_use(None, llama_mtp.AUTO_DRAFT_MAX) == llama_mtp.AUTO_DRAFT_MAX
     assert _cost_cache.lengths_in_use({"probe_gap": "x"}, 4) == 4
@@ -156,10 +167,8 @@ def test_a_later_generation_sizes_its_contexts_to_the_lengths_in_use(cache_dir: 
     assert text == llama_mtp.generate(model, "Once upon a time", max_tokens=LEARNING_TOKENS, draft="none").text
 
 
-
 @pytest.mark.parametrize("entry", ["deep", "fifo", "zero", "huge", "directory"])
-def test_an_entry_that_is_not_a_small_regular_file_is_a_miss(model: llama_mtp.Model, cache_dir: Path,
-                                                             entry: str) -> None:
+def test_an_entry_that_is_not_a_small_regular_file_is_a_miss(model: llama_mtp.Model, cache_dir: Path, entry: str) -> None:
     """Nested JSON deeper than the parser's recursion, a FIFO (reading would wait for a writer),
     a link to /dev/zero (an endless read), a file over the bound, a directory: each one is a
     miss, and the call generates from a cold start (in a child: a hang or a crash fails it)."""
@@ -176,7 +185,8 @@ def test_an_entry_that_is_not_a_small_regular_file_is_a_miss(model: llama_mtp.Mo
         path.write_text('{"format": 2, "state": {}, "pad": "' + "x" * (_cost_cache.MAX_ENTRY_BYTES + 1) + '"}')
     else:
         path.mkdir()
-    out = run_child("""
+    out = run_child(
+        """
         import json
         from llama_mtp import _cost_cache
         m = L.Model(sys.argv[1])
@@ -184,6 +194,9 @@ def test_an_entry_that_is_not_a_small_regular_file_is_a_miss(model: llama_mtp.Mo
         print(json.dumps({"loaded": _cost_cache.load(key),
                           "lengths": [int(k) for k in L.generate(m, "Once upon a time", max_tokens=24,
                                                                   n_threads=1).draft_lengths[:3]]}))
-    """, model.path, timeout=60)  # the cache directory's variables are inherited
+    """,
+        model.path,
+        timeout=60,
+    )  # the cache directory's variables are inherited
     result = json.loads(out)
     assert result == {"loaded": None, "lengths": [1, 0, 0]}

@@ -14,8 +14,7 @@ from llama_mtp import demo
 from llama_mtp.cli import main
 
 
-def test_demo_runs_on_the_tiny_model(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-                                     tmp_path: Path) -> None:
+def test_demo_runs_on_the_tiny_model(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # the default model is shaped like a real one (written once, ~1 min); the logic is the same
     monkeypatch.setattr(demo, "DEMO_MODEL", dict(kind="hybrid", acceptance=0.9))
     monkeypatch.setenv("LLAMA_MTP_CACHE_DIR", str(tmp_path))
@@ -41,8 +40,11 @@ def test_the_default_model_is_a_real_shape() -> None:
 def generation(tokens_per_s: float, lengths: list[int], plain_ms: float = 25.0) -> Any:
     """What verdict_lines reads of a Generation: speed, lengths chosen, the controller's costs."""
     controller = SimpleNamespace(
-        n_max=6, step_seconds=np.array([plain_ms, 2.1 * plain_ms, 2.6 * plain_ms, 3.0 * plain_ms, 0, 0, 0]) / 1e3,
-        expected_tokens=np.array([1.0, 1.8, 2.3, 2.5, 2.6, 2.7, 2.7]), acceptance=np.array([0.8, 0.65, 0.5, 0.4, 0.3, 0.3]))
+        n_max=6,
+        step_seconds=np.array([plain_ms, 2.1 * plain_ms, 2.6 * plain_ms, 3.0 * plain_ms, 0, 0, 0]) / 1e3,
+        expected_tokens=np.array([1.0, 1.8, 2.3, 2.5, 2.6, 2.7, 2.7]),
+        acceptance=np.array([0.8, 0.65, 0.5, 0.4, 0.3, 0.3]),
+    )
     return SimpleNamespace(tokens_per_s=tokens_per_s, draft_lengths=np.array(lengths), controller=controller)
 
 

@@ -32,8 +32,9 @@ def run(c: DraftController, world: World, steps: int, rng: np.random.Generator) 
         accepted = 0
         while accepted < k and rng.random() < world.accept:
             accepted += 1
-        c.observe(k, k, accepted, t_draft=world.draft_per_token * k, t_verify=world.verify(k),
-                  t_process=0.0 if plain else world.process)
+        c.observe(
+            k, k, accepted, t_draft=world.draft_per_token * k, t_verify=world.verify(k), t_process=0.0 if plain else world.process
+        )
         chosen.append(k)
     return chosen
 
@@ -200,16 +201,28 @@ def test_every_probe_from_plain_decoding_is_announced_a_step_ahead(rng: np.rando
 
 def test_a_prior_timed_under_load_has_its_plain_cost_timed_again() -> None:
     # a one-row decode cannot cost more than a two-row verify: the prior's plain cost is stale
-    prior = {"acceptance_hits": [18.0, 0.0], "acceptance_trials": [25.0, 1.0], "verify_seconds": [0.30, 0.046, -1.0],
-             "process_seconds": [0.001, 0.0013, -1.0], "draft_seconds_per_token": 0.0135, "probe_gap": 32}
+    prior = {
+        "acceptance_hits": [18.0, 0.0],
+        "acceptance_trials": [25.0, 1.0],
+        "verify_seconds": [0.30, 0.046, -1.0],
+        "process_seconds": [0.001, 0.0013, -1.0],
+        "draft_seconds_per_token": 0.0135,
+        "probe_gap": 32,
+    }
     c = DraftController(2, plain_skips_process=True)
     c.start_from(prior)
     chosen = []
     for _ in range(6):
         k = c.next()
         chosen.append(k)
-        c.observe(k, k, min(k, 1), t_draft=0.0135 * k, t_verify=0.028 if k == 0 else 0.046 + 0.01 * (k - 1),
-                  t_process=0.0013 if k else 0.0)
+        c.observe(
+            k,
+            k,
+            min(k, 1),
+            t_draft=0.0135 * k,
+            t_verify=0.028 if k == 0 else 0.046 + 0.01 * (k - 1),
+            t_process=0.0013 if k else 0.0,
+        )
     assert chosen[:2] == [0, 0]  # timed again first
     assert c.best == 0 and chosen[2:] == [0] * 4  # plain at 28 ms beats 1.7 tokens per 61 ms
     healthy = DraftController(2, plain_skips_process=True)

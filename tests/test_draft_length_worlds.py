@@ -31,8 +31,7 @@ class World:
 # 1 token 24.8 ms, drafting 4 tokens 35.8 ms (verifying 2 rows costs little more than 1; the
 # draft context's process() and the draft head are most of a drafting step)
 def cpu_world(accept: float) -> World:
-    return World(accept, verify=lambda k: 0.0087 + 0.0016 * k, process=lambda k: 0.012 + 0.0004 * k,
-                 draft_per_token=0.002)
+    return World(accept, verify=lambda k: 0.0087 + 0.0016 * k, process=lambda k: 0.012 + 0.0004 * k, draft_per_token=0.002)
 
 
 def linear_world(accept: float) -> World:
@@ -88,13 +87,15 @@ def simulate(c: DraftController | None, world: World, tokens: int, rng: np.rando
 
 def best_fixed(world: World, tokens: int, seeds: range) -> float:
     """The speed of the best fixed length 0..6, averaged over seeds."""
-    return max(np.mean([simulate(None, world, tokens, np.random.default_rng(s), fixed=k).speed for s in seeds])
-               for k in range(7))
+    return max(np.mean([simulate(None, world, tokens, np.random.default_rng(s), fixed=k).speed for s in seeds]) for k in range(7))
 
 
 def auto_cold(world: World, tokens: int, seeds: range) -> float:
-    return float(np.mean([simulate(DraftController(6, plain_skips_process=True), world, tokens,
-                                   np.random.default_rng(s)).speed for s in seeds]))
+    return float(
+        np.mean(
+            [simulate(DraftController(6, plain_skips_process=True), world, tokens, np.random.default_rng(s)).speed for s in seeds]
+        )
+    )
 
 
 @pytest.mark.parametrize("accept", [0.0, 0.3, 0.6, 1.0])
@@ -142,9 +143,14 @@ def test_a_stalled_step_is_not_a_cost() -> None:
 
 def test_a_prior_with_a_stalled_plain_cost_is_measured_again() -> None:
     # the issue's warm cache: a plain step stored at 1.79 s beside 0.129 s for one drafted token
-    prior = {"acceptance_hits": [0.0] * 6, "acceptance_trials": [8.0] * 6,
-             "verify_seconds": [1.79, 0.129, -1, -1, -1, -1, -1], "process_seconds": [0.0, 0.012, -1, -1, -1, -1, -1],
-             "draft_seconds_per_token": 0.002, "probe_gap": 32}
+    prior = {
+        "acceptance_hits": [0.0] * 6,
+        "acceptance_trials": [8.0] * 6,
+        "verify_seconds": [1.79, 0.129, -1, -1, -1, -1, -1],
+        "process_seconds": [0.0, 0.012, -1, -1, -1, -1, -1],
+        "draft_seconds_per_token": 0.002,
+        "probe_gap": 32,
+    }
     c = DraftController(6, plain_skips_process=True)
     c.start_from(prior)
     run = simulate(c, cpu_world(0.0), 128, np.random.default_rng(0))

@@ -38,8 +38,9 @@ def near_tie_model(kind: str, qtype: str) -> Path:
     return _models[(kind, qtype)]
 
 
-def teacher_forced_logits(model: llama_mtp.Model, tokens: list[int], rows: int, exact: bool, *, n_first: int = 0,
-                          threads: int | None = None) -> np.ndarray:
+def teacher_forced_logits(
+    model: llama_mtp.Model, tokens: list[int], rows: int, exact: bool, *, n_first: int = 0, threads: int | None = None
+) -> np.ndarray:
     """The logits of every position of `tokens` from n_first on, decoded `rows` at a time after
     the first n_first tokens in one batch."""
     ctx = llama_mtp.Context(model, n_ctx=2048, n_batch=1024, n_ubatch=512, n_rs_seq=0, n_threads=threads)
@@ -49,7 +50,7 @@ def teacher_forced_logits(model: llama_mtp.Model, tokens: list[int], rows: int, 
         ctx.decode(batch, exact=exact)
     out = []
     for i in range(n_first, len(tokens), rows):
-        chunk = tokens[i:i + rows]
+        chunk = tokens[i : i + rows]
         batch.set_tokens(chunk, pos0=i)
         batch.logits[:] = 1
         ctx.decode(batch, exact=exact)
@@ -91,16 +92,19 @@ def test_exact_is_needed_past_512_cells() -> None:
     # the test above would be vacuous if fast decoding took the same paths there
     model = llama_mtp.Model(near_tie_model("dense", "F16"))
     tokens = [1] + [300 + (i * 37) % 500 for i in range(1, 700)]
-    assert not np.array_equal(teacher_forced_logits(model, tokens, 2, exact=False, n_first=600, threads=2),
-                              teacher_forced_logits(model, tokens, 1, exact=False, n_first=600, threads=2))
+    assert not np.array_equal(
+        teacher_forced_logits(model, tokens, 2, exact=False, n_first=600, threads=2),
+        teacher_forced_logits(model, tokens, 1, exact=False, n_first=600, threads=2),
+    )
 
 
 def test_exact_is_needed_on_repacked_weights() -> None:
     # the test above would be vacuous if the batch kernels never rounded differently here
     model = llama_mtp.Model(near_tie_model("dense", "Q4_K_M"))
     tokens = list(model.tokenize("near ties")) + list(range(300, 340))
-    assert not np.array_equal(teacher_forced_logits(model, tokens, 4, exact=False),
-                              teacher_forced_logits(model, tokens, 1, exact=False))
+    assert not np.array_equal(
+        teacher_forced_logits(model, tokens, 4, exact=False), teacher_forced_logits(model, tokens, 1, exact=False)
+    )
 
 
 def one_token_at_a_time(model: llama_mtp.Model, prompt: list[int], n: int) -> list[int]:
@@ -151,18 +155,27 @@ def test_exact_speculative_greedy_equals_one_token_decoding(kind: str, qtype: st
     qtype=st.sampled_from(["Q4_K_M", "Q8_0", "F16"]),
     n_draft_max=st.one_of(st.integers(1, 8), st.just("adaptive")),
     p_min=st.sampled_from([0.0, 0.5]),
-    prompts=st.lists(st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=12),
-                     min_size=1, max_size=3),
+    prompts=st.lists(
+        st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=12), min_size=1, max_size=3
+    ),
     stop=st.lists(st.text(st.characters(min_codepoint=97, max_codepoint=122), min_size=1, max_size=3), max_size=2),
     max_tokens=st.integers(1, 40),
 )
-def test_exact_mtp_equals_exact_plain_on_near_ties(kind: str, qtype: str, n_draft_max: int | str, p_min: float,
-                                                  prompts: list[str], stop: list[str], max_tokens: int) -> None:
+def test_exact_mtp_equals_exact_plain_on_near_ties(
+    kind: str, qtype: str, n_draft_max: int | str, p_min: float, prompts: list[str], stop: list[str], max_tokens: int
+) -> None:
     model = llama_mtp.Model(near_tie_model(kind, qtype))
     arg = prompts if len(prompts) > 1 else prompts[0]
     plain = llama_mtp.generate(model, arg, max_tokens=max_tokens, draft="none", stop=stop, exact=True)
-    spec = llama_mtp.generate(model, arg, max_tokens=max_tokens, n_draft_max=n_draft_max,  # type: ignore[arg-type]
-                              p_min=p_min, stop=stop, exact=True)
+    spec = llama_mtp.generate(
+        model,
+        arg,
+        max_tokens=max_tokens,
+        n_draft_max=n_draft_max,  # type: ignore[arg-type]
+        p_min=p_min,
+        stop=stop,
+        exact=True,
+    )
     want = plain if isinstance(plain, list) else [plain]
     got = spec if isinstance(spec, list) else [spec]
     assert [(g.tokens, g.text, g.finish_reason) for g in got] == [(g.tokens, g.text, g.finish_reason) for g in want]

@@ -187,7 +187,8 @@ def test_argmax_edge_cases() -> None:
 def test_many_prompts_work_within_llamas_effective_batch(model_path: Path) -> None:
     # llama.cpp limits n_batch to n_ctx; 100 prompts once aborted the process. 300 prompts run in
     # groups of llama.cpp's sequence limit. In a child: a crash fails the test.
-    out = run_child("""
+    out = run_child(
+        """
 m = L.Model(sys.argv[1])
 r = L.generate(m, ["hello world"] * 100, max_tokens=8)
 assert len(r) == 100 and all(len(g.tokens) == 8 for g in r)
@@ -195,7 +196,10 @@ assert len({tuple(g.tokens) for g in r}) == 1
 r = L.generate(m, ["hello world"] * 300, max_tokens=2, draft="none")
 assert len(r) == 300 and all(len(g.tokens) == 2 for g in r)
 print("ok")
-""", str(model_path), timeout=600)
+""",
+        str(model_path),
+        timeout=600,
+    )
     assert out.strip() == "ok"
 
 
@@ -233,17 +237,17 @@ def test_the_generator_refuses_to_reallocate_under_a_live_view(model: llama_mtp.
     assert len(gen.tokens[0]) == 4
 
 
-
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # the model is only read
 @given(data=st.data())
-def test_stream_pieces_join_to_the_text_for_any_stop_strings(model: llama_mtp.Model, spec: TinyModelSpec,
-                                                             data: st.DataObject) -> None:
+def test_stream_pieces_join_to_the_text_for_any_stop_strings(
+    model: llama_mtp.Model, spec: TinyModelSpec, data: st.DataObject
+) -> None:
     prompt = model.tokenize("1, 2, 3,")
     n = 30
     tokens = spec.expected_tokens(list(prompt), n)
     reference = model.detokenize(tokens)
     # stop strings cut from the text the model will write (so they are hit), plus arbitrary ones
-    cut = st.tuples(st.integers(0, len(reference) - 1), st.integers(1, 6)).map(lambda t: reference[t[0]:t[0] + t[1]])
+    cut = st.tuples(st.integers(0, len(reference) - 1), st.integers(1, 6)).map(lambda t: reference[t[0] : t[0] + t[1]])
     stops = data.draw(st.lists(st.one_of(cut, st.text(min_size=1, max_size=4)), min_size=1, max_size=3))
     n_draft_max = data.draw(st.integers(1, 4))
     g = llama_mtp.generate(model, prompt, max_tokens=n, stop=stops, n_draft_max=n_draft_max)
@@ -259,7 +263,7 @@ def test_stream_pieces_join_to_the_text_for_any_stop_strings(model: llama_mtp.Mo
         written = model.detokenize(tokens[:i])
         hits = [k for k in (written.find(stop) for stop in stops) if k >= 0]
         if hits:
-            assert g.text == written[:min(hits)] and g.finish_reason == "stop"
+            assert g.text == written[: min(hits)] and g.finish_reason == "stop"
             break
     else:
         assert g.text == reference and g.finish_reason == "length"

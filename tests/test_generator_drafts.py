@@ -31,13 +31,25 @@ def echo_prompt(model: llama_mtp.Model, n: int = 40) -> tuple[list[int], list[in
     return story + continuation + list(model.tokenize("\nAgain:", add_special=False)), continuation
 
 
-def generator(model: llama_mtp.Model, prompts: list[list[int]], *, mtp: bool, ngram: str | None, adaptive: bool,
-              n: int, **kw: object) -> llama_mtp.Generator:
+def generator(
+    model: llama_mtp.Model, prompts: list[list[int]], *, mtp: bool, ngram: str | None, adaptive: bool, n: int, **kw: object
+) -> llama_mtp.Generator:
     sizes = mtp_context_params(model, n_draft_max=N_MAX, n_seq=len(prompts), n_ctx=512, n_threads=2)
     target = llama_mtp.Context(model, **sizes.target())  # type: ignore[arg-type]
     draft = llama_mtp.Context(model, **sizes.draft()) if mtp else None  # type: ignore[arg-type]
-    g = llama_mtp.Generator(target, draft, prompts, max_tokens=n, ignore_eos=True, n_draft_max=3, adaptive=adaptive,
-                            ngram=ngram, ngram_n_max=N_MAX, ngram_size_n=2, **kw)  # type: ignore[arg-type]
+    g = llama_mtp.Generator(
+        target,
+        draft,
+        prompts,
+        max_tokens=n,
+        ignore_eos=True,
+        n_draft_max=3,
+        adaptive=adaptive,
+        ngram=ngram,
+        ngram_n_max=N_MAX,
+        ngram_size_n=2,
+        **kw,
+    )  # type: ignore[arg-type]
     while not g.done:
         g.step()
     return g
@@ -139,8 +151,10 @@ def llms() -> Iterator[dict[str, llama_mtp.LLM]]:
     from llama_mtp.testing import tiny_mtp_model
 
     m = llama_mtp.Model(str(tiny_mtp_model(kind="dense")))
-    made = {draft: llama_mtp.LLM(m, n_ctx=3 * 512, n_parallel=3, draft=draft, ngram="ngram-simple", ngram_size_n=2)
-            for draft in ("none", "ngram", "auto")}
+    made = {
+        draft: llama_mtp.LLM(m, n_ctx=3 * 512, n_parallel=3, draft=draft, ngram="ngram-simple", ngram_size_n=2)
+        for draft in ("none", "ngram", "auto")
+    }
     yield made
     for llm in made.values():
         llm.close()
@@ -148,8 +162,7 @@ def llms() -> Iterator[dict[str, llama_mtp.LLM]]:
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 @given(data=st.data())
-def test_greedy_text_is_plain_greedy_text_for_repeating_prompts(llms: dict[str, llama_mtp.LLM],
-                                                                data: st.DataObject) -> None:
+def test_greedy_text_is_plain_greedy_text_for_repeating_prompts(llms: dict[str, llama_mtp.LLM], data: st.DataObject) -> None:
     """Prompts made of stretches of the text the model writes, some altered (drafts that go
     wrong part-way), in batches, with stop strings: every drafter gives plain's tokens."""
     m = llms["none"].model
@@ -158,19 +171,19 @@ def test_greedy_text_is_plain_greedy_text_for_repeating_prompts(llms: dict[str, 
     n_prompts = data.draw(st.integers(1, 3), label="prompts")
     prompts = []
     for _ in range(n_prompts):
-        pieces = data.draw(st.lists(st.tuples(st.integers(0, 40), st.integers(1, 16), st.booleans()),
-                                    min_size=1, max_size=4), label="stretches")
+        pieces = data.draw(
+            st.lists(st.tuples(st.integers(0, 40), st.integers(1, 16), st.booleans()), min_size=1, max_size=4), label="stretches"
+        )
         p = list(story)
         for start, length, altered in pieces:
-            stretch = list(words[start:start + length])
+            stretch = list(words[start : start + length])
             if altered and len(stretch) > 2:
                 stretch[len(stretch) // 2] = words[(start + 7) % len(words)]
             p += stretch
         p += list(m.tokenize(data.draw(st.sampled_from(["\nAgain:", ".", ""]), label="end"), add_special=False))
         prompts.append(p)
     n = data.draw(st.integers(1, 40), label="max_tokens")
-    stop = data.draw(st.one_of(st.none(), st.sampled_from([m.detokenize([w]).strip() for w in words[5:12]])),
-                     label="stop")
+    stop = data.draw(st.one_of(st.none(), st.sampled_from([m.detokenize([w]).strip() for w in words[5:12]])), label="stop")
     expected = llms["none"].generate(prompts, max_tokens=n, stop=stop)
     for draft in ("ngram", "auto"):
         got = llms[draft].generate(prompts, max_tokens=n, stop=stop)

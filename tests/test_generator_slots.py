@@ -11,8 +11,9 @@ import llama_mtp
 from llama_mtp.sizing import mtp_context_params
 
 
-def open_slots(model: llama_mtp.Model, n_slots: int, *, mtp: bool = True, adaptive: bool = True,
-               n_draft_max: int = 4) -> llama_mtp.Generator:
+def open_slots(
+    model: llama_mtp.Model, n_slots: int, *, mtp: bool = True, adaptive: bool = True, n_draft_max: int = 4
+) -> llama_mtp.Generator:
     sizes = mtp_context_params(model, n_draft_max=n_draft_max, n_seq=n_slots, n_ctx=512, n_threads=2)
     target = llama_mtp.Context(model, **sizes.target())  # type: ignore[arg-type]
     draft = llama_mtp.Context(model, **sizes.draft()) if mtp else None  # type: ignore[arg-type]
@@ -85,8 +86,7 @@ def test_per_sequence_options(model: llama_mtp.Model) -> None:
     expected = alone(model, "Options", 24)
     text = model.detokenize(expected)
     stop = text.split()[5]
-    plain, fixed, auto = (gen.add([model.tokenize("Options")], max_tokens=24, ignore_eos=True, n_draft=n)[0]
-                          for n in (0, 2, -1))
+    plain, fixed, auto = (gen.add([model.tokenize("Options")], max_tokens=24, ignore_eos=True, n_draft=n)[0] for n in (0, 2, -1))
     gen.cancel(auto)
     gen.release(auto)
     (stopped,) = gen.add([model.tokenize("Options")], max_tokens=24, stop=[stop], ignore_eos=True)
@@ -121,8 +121,10 @@ def test_grammar_constrains_drafted_and_plain_alike(model: llama_mtp.Model) -> N
     """Verification samples through the grammar: MTP drafting keeps greedy output equal to
     plain decoding's, and every token is the grammar's."""
     grammar = llama_mtp.Grammar.from_gbnf(model, 'root ::= ("yes" | "no") (" " [a-z]{2,6}){3,6} "."')
-    runs = [llama_mtp.generate(model, "Answer", max_tokens=64, grammar=grammar, draft=d, n_draft_max=n)
-            for d, n in (("none", 3), ("auto", 3), ("auto", "adaptive"))]
+    runs = [
+        llama_mtp.generate(model, "Answer", max_tokens=64, grammar=grammar, draft=d, n_draft_max=n)
+        for d, n in (("none", 3), ("auto", 3), ("auto", "adaptive"))
+    ]
     assert runs[0].tokens == runs[1].tokens == runs[2].tokens
     assert re.fullmatch(r"(yes|no)( [a-z]{2,6}){3,6}\.", runs[0].text), runs[0].text
     assert runs[0].finish_reason == "stop"
@@ -163,10 +165,14 @@ def test_joining_the_next_step_generates_the_same(model: llama_mtp.Model, join: 
     (a,) = gen.add([model.tokenize("Already running")], max_tokens=30, ignore_eos=True)
     gen.step()
     gen.step()
-    b, c = gen.add_sequences([model.tokenize("Joins"), model.tokenize("Joins too")],
-                             [llama_mtp.SequenceOptions(max_tokens=20, ignore_eos=True),
-                              llama_mtp.SequenceOptions(max_tokens=15, ignore_eos=True, n_draft=0)],
-                             join_next_step=join)
+    b, c = gen.add_sequences(
+        [model.tokenize("Joins"), model.tokenize("Joins too")],
+        [
+            llama_mtp.SequenceOptions(max_tokens=20, ignore_eos=True),
+            llama_mtp.SequenceOptions(max_tokens=15, ignore_eos=True, n_draft=0),
+        ],
+        join_next_step=join,
+    )
     while not gen.done:
         gen.step()
     assert gen.tokens[a] == alone(model, "Already running", 30)
@@ -174,16 +180,16 @@ def test_joining_the_next_step_generates_the_same(model: llama_mtp.Model, join: 
 
 
 @pytest.mark.parametrize("running", [False, True], ids=["alone", "beside another"])
-def test_a_joining_prompt_gets_its_first_token_from_its_own_decode(dense_model: llama_mtp.Model,
-                                                                   running: bool) -> None:
+def test_a_joining_prompt_gets_its_first_token_from_its_own_decode(dense_model: llama_mtp.Model, running: bool) -> None:
     # the step that decodes the prompt samples its first token (time to first token as plain
     # decoding's), and feeds the draft context, so that the next step drafts at once
     gen = open_slots(dense_model, 2, adaptive=False, n_draft_max=3)
     if running:
         (a,) = gen.add([dense_model.tokenize("Already running")], max_tokens=40, ignore_eos=True)
         gen.step()
-    (b,) = gen.add_sequences([dense_model.tokenize("Joins")], [llama_mtp.SequenceOptions(max_tokens=20, ignore_eos=True)],
-                             join_next_step=True)
+    (b,) = gen.add_sequences(
+        [dense_model.tokenize("Joins")], [llama_mtp.SequenceOptions(max_tokens=20, ignore_eos=True)], join_next_step=True
+    )
     assert gen.tokens[b] == []
     first = gen.step()[b]
     assert first == alone(dense_model, "Joins", 1)

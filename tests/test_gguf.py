@@ -34,8 +34,9 @@ except llama_mtp.LlamaError as e:
 
 
 def load_in_child(path: Path, vocab_only: bool = False) -> dict[str, str | None]:
-    proc = subprocess.run([sys.executable, "-c", _CHILD, str(path), "1" if vocab_only else "0"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(path), "1" if vocab_only else "0"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, f"the load crashed (exit {proc.returncode}): {proc.stderr[-2000:]}"
     result: dict[str, str | None] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
@@ -208,9 +209,16 @@ def test_token_arrays_shorter_than_tokens(dense: Path, tmp_path: Path, key: str)
     assert "1023 values for 1024 tokens" in assert_rejected(mutated(dense, tmp_path, shorten), key, vocab_only=True)
 
 
-@pytest.mark.parametrize("key", ["tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
-                                 "tokenizer.ggml.unk_token_id", "tokenizer.ggml.eot_token_id",
-                                 "tokenizer.ggml.padding_token_id"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "tokenizer.ggml.bos_token_id",
+        "tokenizer.ggml.eos_token_id",
+        "tokenizer.ggml.unk_token_id",
+        "tokenizer.ggml.eot_token_id",
+        "tokenizer.ggml.padding_token_id",
+    ],
+)
 def test_special_token_out_of_vocab(hybrid: Path, tmp_path: Path, key: str) -> None:
     msg = assert_rejected(mutated(hybrid, tmp_path, set_key(key, U32, 1024)), key, vocab_only=True)
     assert "[0, 1023]" in msg
@@ -227,8 +235,7 @@ def test_norm_epsilon_not_finite_or_negative(dense: Path, tmp_path: Path, suffix
     assert_rejected(mutated(dense, tmp_path, set_key(suffix, F32, value)), f"glm4moe.{suffix}")
 
 
-@pytest.mark.parametrize(("which", "value"), [("dense", 0), ("dense", 34), ("dense", 15), ("hybrid", 0),
-                                              ("hybrid", 64)])
+@pytest.mark.parametrize(("which", "value"), [("dense", 0), ("dense", 34), ("dense", 15), ("hybrid", 0), ("hybrid", 64)])
 def test_rope_dimension_count(dense: Path, hybrid: Path, tmp_path: Path, which: str, value: int) -> None:
     # head size 32: 0 spins ggml_graph_compute forever, more than 32 or odd aborts in the rope kernel
     src = dense if which == "dense" else hybrid
@@ -241,8 +248,9 @@ def test_rope_sections_all_zero(hybrid: Path, tmp_path: Path) -> None:
     assert_rejected(path, "qwen35.rope.dimension_sections")
 
 
-@pytest.mark.parametrize("values", [{"head_count": 0}, {"head_count_kv": 0}, {"head_count_kv": 3},
-                                    {"head_count": 3, "head_count_kv": 2}])
+@pytest.mark.parametrize(
+    "values", [{"head_count": 0}, {"head_count_kv": 0}, {"head_count_kv": 3}, {"head_count": 3, "head_count_kv": 2}]
+)
 def test_head_counts(dense: Path, tmp_path: Path, values: dict[str, int]) -> None:
     # 2 heads, 1 kv head: 0 on layers with attention weights, kv > heads, kv not dividing heads
     def edit(g: Gguf) -> None:
@@ -284,8 +292,7 @@ def test_ssm_sizes_zero(hybrid: Path, tmp_path: Path, suffix: str) -> None:
 
 
 def test_missing_architecture(dense: Path, tmp_path: Path) -> None:
-    assert_rejected(mutated(dense, tmp_path, lambda g: g.drop("general.architecture")), "general.architecture",
-                    vocab_only=True)
+    assert_rejected(mutated(dense, tmp_path, lambda g: g.drop("general.architecture")), "general.architecture", vocab_only=True)
 
 
 def test_rope_sections_wider_than_the_head(hybrid: Path, tmp_path: Path) -> None:

@@ -29,13 +29,17 @@ def populate_cache(cache: Path, repo_id: str, files: dict[str, Path]) -> Path:
 @pytest.fixture()
 def offline_cache(tmp_path: Path, dense_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "hub"
-    populate_cache(cache, "tiny-org/tiny-mtp-GGUF", {
-        "tiny-mtp-Q8_0.gguf": dense_path,
-        "split/big-00001-of-00002.gguf": dense_path,
-        "split/big-00002-of-00002.gguf": dense_path,
-        "other/a-F16.gguf": dense_path,
-        "other/b-F16.gguf": dense_path,
-    })
+    populate_cache(
+        cache,
+        "tiny-org/tiny-mtp-GGUF",
+        {
+            "tiny-mtp-Q8_0.gguf": dense_path,
+            "split/big-00001-of-00002.gguf": dense_path,
+            "split/big-00002-of-00002.gguf": dense_path,
+            "other/a-F16.gguf": dense_path,
+            "other/b-F16.gguf": dense_path,
+        },
+    )
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("HF_HOME", raising=False)

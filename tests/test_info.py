@@ -54,8 +54,13 @@ def test_version_matches_pyproject() -> None:
 
 def test_error_hierarchy() -> None:
     assert issubclass(llama_mtp.InvalidArgumentError, ValueError)
-    for exc in (llama_mtp.ModelLoadError, llama_mtp.ContextError, llama_mtp.DecodeError,
-                llama_mtp.StateError, llama_mtp.InvalidArgumentError):
+    for exc in (
+        llama_mtp.ModelLoadError,
+        llama_mtp.ContextError,
+        llama_mtp.DecodeError,
+        llama_mtp.StateError,
+        llama_mtp.InvalidArgumentError,
+    ):
         assert issubclass(exc, llama_mtp.LlamaError)
     assert issubclass(llama_mtp.KvCacheFullError, llama_mtp.DecodeError)
     assert issubclass(llama_mtp.StaleViewError, llama_mtp.ContextError)

@@ -45,13 +45,17 @@ except KeyboardInterrupt:
 
 
 def test_ctrl_c_stops_a_long_prefill_and_leaves_the_context_usable(dense_path: Path) -> None:
-    out = run_child(LONG_PREFILL.replace("{call}", "ctx.decode(batch)") + """
+    out = run_child(
+        LONG_PREFILL.replace("{call}", "ctx.decode(batch)")
+        + """
 # usable afterwards: the interrupted rows are gone, a new decode works
 ctx.memory_clear()
 batch.set_tokens(np.arange(1, 33, dtype=np.int32))
 ctx.decode(batch)
 print("after", ctx.memory_seq_pos_max(0))
-""", str(dense_path))
+""",
+        str(dense_path),
+    )
     lines = out.split()
     assert lines[0] == "interrupted", out
     pos_max, latency = int(lines[1]), float(lines[2])
@@ -61,20 +65,26 @@ print("after", ctx.memory_seq_pos_max(0))
 
 
 def test_ctrl_c_stops_a_generation_prefill(dense_path: Path) -> None:
-    out = run_child(LONG_PREFILL.replace("{call}", "L.generate(model, batch.token.copy(), max_tokens=4, draft='none')"),
-                    str(dense_path))
+    out = run_child(
+        LONG_PREFILL.replace("{call}", "L.generate(model, batch.token.copy(), max_tokens=4, draft='none')"), str(dense_path)
+    )
     assert out.startswith("interrupted"), out
 
 
 def test_a_program_ignoring_sigint_is_not_interrupted(dense_path: Path) -> None:
     # SIG_IGN is the program's choice: the watch leaves it alone and the decode completes
-    out = run_child(LONG_PREFILL.replace("n = 16384", "n = 2048\nsignal.signal(signal.SIGINT, signal.SIG_IGN)")
-                    .replace("{call}", "ctx.decode(batch)"), str(dense_path))
+    out = run_child(
+        LONG_PREFILL.replace("n = 16384", "n = 2048\nsignal.signal(signal.SIGINT, signal.SIG_IGN)").replace(
+            "{call}", "ctx.decode(batch)"
+        ),
+        str(dense_path),
+    )
     assert out.strip() == "completed", out
 
 
 def test_an_interrupted_generation_is_over(dense_path: Path) -> None:
-    out = run_child("""
+    out = run_child(
+        """
 import signal
 signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.setswitchinterval(1000)
@@ -96,5 +106,7 @@ try:
     gen.step()
 except L.ContextError as e:
     print("then", "failed earlier" in str(e))
-""", str(dense_path))
+""",
+        str(dense_path),
+    )
     assert out.split() == ["interrupted", "True", "then", "True"], out

@@ -55,8 +55,11 @@ def test_multi_turn_chat_decodes_only_the_new_messages(chat_model: llama_mtp.Mod
                 assert reply.generation.n_cached_tokens == min(common_prefix(tokens, previous), len(previous) - 1)
                 assert reply.generation.n_cached_tokens >= len(previous) - 2
             previous = tokens
-            messages = [*messages, {"role": "assistant", "content": reply.content},
-                        {"role": "user", "content": f"And then {turn}?"}]
+            messages = [
+                *messages,
+                {"role": "assistant", "content": reply.content},
+                {"role": "user", "content": f"And then {turn}?"},
+            ]
 
 
 def test_a_prompt_that_parts_early_reuses_only_what_is_shared(chat_model: llama_mtp.Model) -> None:
@@ -209,11 +212,13 @@ def test_bad_arguments_raise_typed_errors_and_leave_it_usable(chat_model: llama_
             llm.generate("a", max_tokens=-1)
         with pytest.raises(TypeError):
             llm.generate(["a", [1, 2]])  # type: ignore[call-overload]
-        for bad, kind, field in ((dict(exact="no"), llama_mtp.ArgumentTypeError, "exact"),
-                                 (dict(mtp=0), llama_mtp.ArgumentTypeError, "mtp"),
-                                 (dict(ignore_eos=1), llama_mtp.ArgumentTypeError, "ignore_eos"),
-                                 (dict(grammar=42), llama_mtp.ArgumentTypeError, "grammar"),
-                                 (dict(grammar="root ::= oops ("), llama_mtp.InvalidArgumentError, "grammar|parse")):
+        for bad, kind, field in (
+            (dict(exact="no"), llama_mtp.ArgumentTypeError, "exact"),
+            (dict(mtp=0), llama_mtp.ArgumentTypeError, "mtp"),
+            (dict(ignore_eos=1), llama_mtp.ArgumentTypeError, "ignore_eos"),
+            (dict(grammar=42), llama_mtp.ArgumentTypeError, "grammar"),
+            (dict(grammar="root ::= oops ("), llama_mtp.InvalidArgumentError, "grammar|parse"),
+        ):
             with pytest.raises(kind, match=field):
                 llm.generate("a", max_tokens=2, **bad)  # type: ignore[call-overload]
         g = llm.generate("a b", max_tokens=4, n_draft_max=2)
@@ -222,7 +227,8 @@ def test_bad_arguments_raise_typed_errors_and_leave_it_usable(chat_model: llama_
 
 
 def test_ctrl_c_while_generating_leaves_the_llm_usable(chat_model: llama_mtp.Model) -> None:
-    out = run_child("""
+    out = run_child(
+        """
 import signal
 signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.setswitchinterval(1000)
@@ -241,7 +247,9 @@ except KeyboardInterrupt:
     print("interrupted")
 g = llm.generate([1, 2, 3], max_tokens=4)
 print("after", len(g.tokens), g.finish_reason)
-""", chat_model.path)
+""",
+        chat_model.path,
+    )
     assert out.split()[0] in ("interrupted", "completed") and out.split()[-3:] == ["after", "4", "length"], out
 
 
@@ -253,8 +261,7 @@ def test_numpy_prompts_are_taken_as_token_ids(chat_model: llama_mtp.Model) -> No
     assert isinstance(both, list) and both[0].tokens == both[1].tokens
 
 
-def test_a_request_admitted_by_the_stepping_thread_gets_its_first_token_in_one_step(
-        chat_model: llama_mtp.Model) -> None:
+def test_a_request_admitted_by_the_stepping_thread_gets_its_first_token_in_one_step(chat_model: llama_mtp.Model) -> None:
     # as the server's requests are: queued, then admitted by whichever thread steps. The prompt
     # joins the step's batch (a dense target) and that decode gives its first token (a step
     # that verified nothing: not counted); a recurrent/hybrid target prefills apart, and its
@@ -290,8 +297,10 @@ def test_a_grammar_as_text_a_long_ngram_draft_and_a_bytes_path(chat_model: llama
 def test_the_context_ends_where_plain_decoding_ends(n_draft_max: int | str) -> None:
     """A fully accepted draft at the last KV cells yields no token more than plain decoding."""
     model = llama_mtp.Model(str(tiny_mtp_model(kind="dense", acceptance=1.0)))
-    with llama_mtp.LLM(model, n_ctx=256, draft="none", n_threads=1) as plain, \
-            llama_mtp.LLM(model, n_ctx=256, draft="mtp", n_draft_max=n_draft_max, n_threads=1) as drafted:  # type: ignore[arg-type]
+    with (
+        llama_mtp.LLM(model, n_ctx=256, draft="none", n_threads=1) as plain,
+        llama_mtp.LLM(model, n_ctx=256, draft="mtp", n_draft_max=n_draft_max, n_threads=1) as drafted,
+    ):  # type: ignore[arg-type]
         for n_prompt in range(3, 10):
             prompt = list(range(5, 5 + n_prompt))
             want = plain.generate(prompt, max_tokens=1000, ignore_eos=True)

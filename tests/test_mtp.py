@@ -16,8 +16,15 @@ def test_config_validation() -> None:
     assert (c.n_seq, c.n_draft_max, c.n_min, c.p_min) == (1, 3, 0, 0.0)
     c2 = c.with_n_min(2).with_p_min(0.5)
     assert (c2.n_min, c2.p_min) == (2, 0.5) and c.n_min == 0  # builders return copies
-    for bad in (dict(n_seq=0), dict(n_draft_max=0), dict(n_min=-1), dict(n_min=4), dict(p_min=1.5),
-                dict(p_min=math.nan), dict(p_min=-0.1)):
+    for bad in (
+        dict(n_seq=0),
+        dict(n_draft_max=0),
+        dict(n_min=-1),
+        dict(n_min=4),
+        dict(p_min=1.5),
+        dict(p_min=math.nan),
+        dict(p_min=-0.1),
+    ):
         with pytest.raises(llama_mtp.InvalidConfigError):
             llama_mtp.MtpSessionConfig(**bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
@@ -174,8 +181,14 @@ def test_restored_session_continues_like_an_uninterrupted_one(tmp_path: Path, ki
     a = Loop(llama_mtp.MtpSession(*mtp_contexts(model)), prompt)
     for _ in range(4):
         a.step()
-    saved = (a.session.get_state(0), a.session.target.state_seq_get(0),
-             a.session.draft_context.state_seq_get(0), a.n_past, a.last, len(a.out))
+    saved = (
+        a.session.get_state(0),
+        a.session.target.state_seq_get(0),
+        a.session.draft_context.state_seq_get(0),
+        a.n_past,
+        a.last,
+        len(a.out),
+    )
     proposals_a = []
     for _ in range(6):
         proposals_a.append(list(a.draft()))

@@ -39,8 +39,7 @@ class DraftAcceptMachine(RuleBasedStateMachine):
     def setup(self, kind: str, acceptance: float, n_draft_max: int, n_min: int, p_min: float) -> None:
         model = cached_model(kind, acceptance)
         self.n_draft_max = n_draft_max
-        config = llama_mtp.MtpSessionConfig(n_seq=N_SEQ, n_draft_max=n_draft_max,
-                                            n_min=min(n_min, n_draft_max), p_min=p_min)
+        config = llama_mtp.MtpSessionConfig(n_seq=N_SEQ, n_draft_max=n_draft_max, n_min=min(n_min, n_draft_max), p_min=p_min)
         target, draft = mtp_contexts(model, n_draft_max=n_draft_max, n_seq=N_SEQ)
         self.session = llama_mtp.MtpSession(target, draft, config)
         self.loops: dict[int, Loop] = {}
@@ -149,17 +148,25 @@ TestDraftAcceptMachine.settings = settings(max_examples=15, stateful_step_count=
     acceptance=st.sampled_from([1.0, 0.6, 0.0]),
     n_draft_max=st.one_of(st.integers(1, 8), st.just("adaptive")),
     p_min=st.sampled_from([0.0, 0.5, 0.95]),
-    prompts=st.lists(st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=12),
-                     min_size=1, max_size=3),
+    prompts=st.lists(
+        st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=12), min_size=1, max_size=3
+    ),
     max_tokens=st.integers(1, 40),
 )
-def test_mtp_greedy_equals_plain_greedy(kind: str, acceptance: float, n_draft_max: int | str, p_min: float,
-                                        prompts: list[str], max_tokens: int) -> None:
+def test_mtp_greedy_equals_plain_greedy(
+    kind: str, acceptance: float, n_draft_max: int | str, p_min: float, prompts: list[str], max_tokens: int
+) -> None:
     model = cached_model(kind, acceptance)
     arg = prompts if len(prompts) > 1 else prompts[0]
     plain = llama_mtp.stream(model, arg, max_tokens=max_tokens, draft="none")
-    spec = llama_mtp.stream(model, arg, max_tokens=max_tokens, draft="auto", n_draft_max=n_draft_max,  # type: ignore[arg-type]
-                            p_min=p_min)
+    spec = llama_mtp.stream(
+        model,
+        arg,
+        max_tokens=max_tokens,
+        draft="auto",
+        n_draft_max=n_draft_max,  # type: ignore[arg-type]
+        p_min=p_min,
+    )
     for s in (plain, spec):
         for _ in s:
             pass

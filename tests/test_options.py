@@ -39,29 +39,41 @@ def test_the_keyword_forms_are_the_objects_fields() -> None:
 
 
 def test_no_public_signature_repeats_the_option_keywords() -> None:
-    for fn in (llama_mtp.generate, llama_mtp.stream, llama_mtp.chat, llama_mtp.chat_stream, llama_mtp.LLM.generate,
-               llama_mtp.LLM.stream, llama_mtp.LLM.chat, llama_mtp.LLM.chat_stream, llama_mtp.LLM.__init__):
+    for fn in (
+        llama_mtp.generate,
+        llama_mtp.stream,
+        llama_mtp.chat,
+        llama_mtp.chat_stream,
+        llama_mtp.LLM.generate,
+        llama_mtp.LLM.stream,
+        llama_mtp.LLM.chat,
+        llama_mtp.LLM.chat_stream,
+        llama_mtp.LLM.__init__,
+    ):
         names = set(inspect.signature(fn).parameters)
         assert not names & {"temperature", "max_tokens", "n_draft_max", "exact", "mtp", "top_k"}, fn
 
 
-@pytest.mark.parametrize(("make", "error"), [
-    (lambda: llama_mtp.SamplingParams(temperature=-1.0), llama_mtp.InvalidArgumentError),
-    (lambda: llama_mtp.SamplingParams(top_p=0.0), llama_mtp.InvalidArgumentError),
-    (lambda: llama_mtp.SamplingParams(min_p=1.0), llama_mtp.InvalidArgumentError),
-    (lambda: llama_mtp.SamplingParams(max_tokens=-1), llama_mtp.InvalidArgumentError),
-    (lambda: llama_mtp.SamplingParams(max_tokens=True), llama_mtp.ArgumentTypeError),
-    (lambda: llama_mtp.SamplingParams(seed=2 ** 32), llama_mtp.InvalidArgumentError),
-    (lambda: llama_mtp.SamplingParams(stop=[1]), llama_mtp.ArgumentTypeError),
-    (lambda: llama_mtp.SamplingParams(grammar=3), llama_mtp.ArgumentTypeError),
-    (lambda: llama_mtp.SamplingParams(grammar="root ::= x", json_schema={}), llama_mtp.InvalidArgumentError),
-    (lambda: llama_mtp.DraftConfig(method="eagle"), llama_mtp.InvalidArgumentError),
-    (lambda: llama_mtp.DraftConfig(n_draft_max=0), llama_mtp.InvalidConfigError),
-    (lambda: llama_mtp.DraftConfig(n_draft_max="always"), llama_mtp.LlamaError),
-    (lambda: llama_mtp.DraftConfig(p_min=float("nan")), llama_mtp.InvalidConfigError),
-    (lambda: llama_mtp.DraftConfig(ngram="ngram-cache"), llama_mtp.InvalidArgumentError),
-    (lambda: llama_mtp.DraftConfig(exact=1), llama_mtp.ArgumentTypeError),
-])
+@pytest.mark.parametrize(
+    ("make", "error"),
+    [
+        (lambda: llama_mtp.SamplingParams(temperature=-1.0), llama_mtp.InvalidArgumentError),
+        (lambda: llama_mtp.SamplingParams(top_p=0.0), llama_mtp.InvalidArgumentError),
+        (lambda: llama_mtp.SamplingParams(min_p=1.0), llama_mtp.InvalidArgumentError),
+        (lambda: llama_mtp.SamplingParams(max_tokens=-1), llama_mtp.InvalidArgumentError),
+        (lambda: llama_mtp.SamplingParams(max_tokens=True), llama_mtp.ArgumentTypeError),
+        (lambda: llama_mtp.SamplingParams(seed=2**32), llama_mtp.InvalidArgumentError),
+        (lambda: llama_mtp.SamplingParams(stop=[1]), llama_mtp.ArgumentTypeError),
+        (lambda: llama_mtp.SamplingParams(grammar=3), llama_mtp.ArgumentTypeError),
+        (lambda: llama_mtp.SamplingParams(grammar="root ::= x", json_schema={}), llama_mtp.InvalidArgumentError),
+        (lambda: llama_mtp.DraftConfig(method="eagle"), llama_mtp.InvalidArgumentError),
+        (lambda: llama_mtp.DraftConfig(n_draft_max=0), llama_mtp.InvalidConfigError),
+        (lambda: llama_mtp.DraftConfig(n_draft_max="always"), llama_mtp.LlamaError),
+        (lambda: llama_mtp.DraftConfig(p_min=float("nan")), llama_mtp.InvalidConfigError),
+        (lambda: llama_mtp.DraftConfig(ngram="ngram-cache"), llama_mtp.InvalidArgumentError),
+        (lambda: llama_mtp.DraftConfig(exact=1), llama_mtp.ArgumentTypeError),
+    ],
+)
 def test_a_bad_field_raises_when_the_object_is_made(make: typing.Callable[[], object], error: type) -> None:
     with pytest.raises(error):
         make()

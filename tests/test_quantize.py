@@ -40,13 +40,18 @@ def test_quantizing_over_a_loaded_model_replaces_the_file_not_its_pages(model_pa
     in a child, so that a crash fails the test."""
     dst = tmp_path / "in-use.gguf"
     shutil.copy(model_path, dst)
-    out = run_child("""
+    out = run_child(
+        """
         m = L.Model(sys.argv[2])
         before = L.generate(m, "Once upon a time", max_tokens=16, n_threads=1, draft="none").tokens
         L.quantize(sys.argv[1], sys.argv[2], "Q8_0")
         after = L.generate(m, "Once upon a time", max_tokens=16, n_threads=1, draft="none").tokens
         print(before == after, "Q8_0" in L.Model(sys.argv[2]).description)
-    """, str(model_path), str(dst), timeout=120)
+    """,
+        str(model_path),
+        str(dst),
+        timeout=120,
+    )
     assert out.split() == ["True", "True"]
 
 

@@ -17,8 +17,9 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
-def test_readme_code_blocks_run(kind: str, capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readme_code_blocks_run(
+    kind: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # a tiny model with a chat template (and its special tokens), as the chat examples assume
     model_path = chat_model_path(tmp_path, kind=kind)
     blocks = python_blocks()

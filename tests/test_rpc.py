@@ -47,10 +47,20 @@ def test_build_has_rpc() -> None:
     assert "RPC" in llama_mtp.build_info()["backends"]
 
 
-@pytest.mark.parametrize("servers", [
-    ["localhost"], ["127.0.0.1:"], [":50052"], ["127.0.0.1:0"], ["127.0.0.1:65536"], ["127.0.0.1:50a"],
-    ["127.0.0.1:1 "], ["127.0.0.1:50052", "127.0.0.1:50052"], [f"127.0.0.1:{p}" for p in range(1, 18)],
-])
+@pytest.mark.parametrize(
+    "servers",
+    [
+        ["localhost"],
+        ["127.0.0.1:"],
+        [":50052"],
+        ["127.0.0.1:0"],
+        ["127.0.0.1:65536"],
+        ["127.0.0.1:50a"],
+        ["127.0.0.1:1 "],
+        ["127.0.0.1:50052", "127.0.0.1:50052"],
+        [f"127.0.0.1:{p}" for p in range(1, 18)],
+    ],
+)
 def test_bad_endpoints_are_refused_before_connecting(dense_path: Path, servers: list[str]) -> None:
     with pytest.raises(llama_mtp.InvalidArgumentError):
         llama_mtp.Model(dense_path, rpc_servers=servers)
@@ -123,8 +133,21 @@ def test_the_server_refuses_exact_off_the_local_cpu(dense_path: Path, workers: l
     finally:
         assert s.stop(), "".join(s.output)
     # and serve --exact refuses to start there, in one line
-    cmd = [sys.executable, "-m", "llama_mtp.cli", "--log-level", "none", "serve", "-m", str(dense_path),
-           "--port", "0", "--rpc", workers[0].endpoint, "--exact"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_mtp.cli",
+        "--log-level",
+        "none",
+        "serve",
+        "-m",
+        str(dense_path),
+        "--port",
+        "0",
+        "--rpc",
+        workers[0].endpoint,
+        "--exact",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "exact=True needs every layer on the local CPU" in out.stderr
     assert "Traceback" not in out.stderr
@@ -138,13 +161,18 @@ def test_tensor_split_places_layers(deep_path: Path, workers: list[LocalRpcServe
 
 
 def test_unreachable_server_is_a_model_load_error(dense_path: Path) -> None:
-    out = run_child("""
+    out = run_child(
+        """
         port = int(sys.argv[2])
         try:
             L.Model(sys.argv[1], rpc_servers=[f"127.0.0.1:{port}"])
         except L.ModelLoadError as e:
             print("ModelLoadError", e.endpoint, e)
-    """, str(dense_path), str(free_port()), timeout=60)
+    """,
+        str(dense_path),
+        str(free_port()),
+        timeout=60,
+    )
     assert out.startswith("ModelLoadError 127.0.0.1:") and "cannot connect" in out
 
 
@@ -176,20 +204,28 @@ def fake_server(reply: bytes) -> tuple[int, threading.Thread]:
     return int(listener.getsockname()[1]), thread
 
 
-@pytest.mark.parametrize(("reply", "expected"), [
-    (b"HTTP/1.1 400 Bad Request\r\n\r\n", "handshake failed"),
-    (b"", "handshake failed"),
-    # a HELLO reply (28 bytes: version 6.0.0, padding, 24 capability bytes) from an older server
-    ((28).to_bytes(8, "little") + bytes([6, 0, 0, 0]) + bytes(24), "version mismatch: the server speaks 6.0.0"),
-])
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (b"HTTP/1.1 400 Bad Request\r\n\r\n", "handshake failed"),
+        (b"", "handshake failed"),
+        # a HELLO reply (28 bytes: version 6.0.0, padding, 24 capability bytes) from an older server
+        ((28).to_bytes(8, "little") + bytes([6, 0, 0, 0]) + bytes(24), "version mismatch: the server speaks 6.0.0"),
+    ],
+)
 def test_not_an_rpc_server_or_another_version(dense_path: Path, reply: bytes, expected: str) -> None:
     port, thread = fake_server(reply)
-    out = run_child("""
+    out = run_child(
+        """
         try:
             L.Model(sys.argv[1], rpc_servers=[sys.argv[2]])
         except L.ModelLoadError as e:
             print(type(e).__name__, e.endpoint, e)
-    """, str(dense_path), f"127.0.0.1:{port}", timeout=60)
+    """,
+        str(dense_path),
+        f"127.0.0.1:{port}",
+        timeout=60,
+    )
     thread.join(timeout=10)
     assert out.startswith(f"ModelLoadError 127.0.0.1:{port}") and expected in out, out
 
@@ -236,7 +272,8 @@ def test_worker_killed_mid_generation_is_an_rpc_error(deep_path: Path, kind: str
 
 
 def test_worker_killed_between_load_and_use(dense_path: Path) -> None:
-    out = run_child("""
+    out = run_child(
+        """
         from llama_mtp.rpc import LocalRpcServer
         with LocalRpcServer(n_threads=1) as a:
             model = L.Model(sys.argv[1], rpc_servers=[a.endpoint])
@@ -246,13 +283,17 @@ def test_worker_killed_between_load_and_use(dense_path: Path) -> None:
                     attempt()
                 except L.RpcError as e:
                     print("RpcError", e.endpoint == a.endpoint)
-    """, str(dense_path), timeout=60)
+    """,
+        str(dense_path),
+        timeout=60,
+    )
     assert out.split("\n")[:2] == ["RpcError True", "RpcError True"]
 
 
 def rpc_server_cli(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "llama_mtp.cli", "rpc-server", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "llama_mtp.cli", "rpc-server", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def test_cli_port_in_use_is_an_error() -> None:
@@ -296,10 +337,27 @@ def test_serve_rpc_arguments() -> None:
 def test_cli_generate_with_rpc(dense_path: Path) -> None:
     """`llama-mtp generate --rpc`: layers on a worker, the same text as the local run; an
     unreachable worker is a one-line error naming it."""
+
     def generate(*extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "llama_mtp.cli", "generate", "-m", str(dense_path), "-p", PROMPT,
-                               "-n", "16", "--no-mtp", *extra],
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "llama_mtp.cli",
+                "generate",
+                "-m",
+                str(dense_path),
+                "-p",
+                PROMPT,
+                "-n",
+                "16",
+                "--no-mtp",
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     local = generate()
     with LocalRpcServer(n_threads=1) as worker:
@@ -323,7 +381,8 @@ def test_busy_worker_is_a_model_load_error_after_the_handshake_timeout(dense_pat
     handshake timeout instead of waiting for the first one to leave."""
     with LocalRpcServer(n_threads=1) as worker:
         holder = llama_mtp.Model(dense_path, rpc_servers=[worker.endpoint])  # this process's connection
-        out = run_child("""
+        out = run_child(
+            """
             import time
             from llama_mtp.rpc import set_rpc_timeouts
             set_rpc_timeouts(handshake=1.0)
@@ -332,7 +391,11 @@ def test_busy_worker_is_a_model_load_error_after_the_handshake_timeout(dense_pat
                 L.Model(sys.argv[1], rpc_servers=[sys.argv[2]])
             except L.ModelLoadError as e:
                 print("ModelLoadError", round(time.monotonic() - t0, 1), e)
-        """, str(dense_path), worker.endpoint, timeout=60)
+        """,
+            str(dense_path),
+            worker.endpoint,
+            timeout=60,
+        )
         holder.close()
     assert out.startswith("ModelLoadError") and "no handshake reply within 1 s" in out, out
     assert float(out.split()[1]) < 5.0
@@ -342,7 +405,8 @@ def test_busy_worker_is_a_model_load_error_after_the_handshake_timeout(dense_pat
 def test_stopped_worker_is_an_rpc_error_after_the_reply_timeout(dense_path: Path) -> None:
     """A worker that stops answering without closing the connection (a frozen machine, a cut
     network) fails the step after the reply timeout."""
-    out = run_child("""
+    out = run_child(
+        """
         import signal, time
         from llama_mtp.rpc import LocalRpcServer, set_rpc_timeouts
         set_rpc_timeouts(reply=1.0)
@@ -357,7 +421,10 @@ def test_stopped_worker_is_an_rpc_error_after_the_reply_timeout(dense_path: Path
             except L.RpcError as e:
                 print("RpcError", round(time.monotonic() - stopped, 1), e)
             os.kill(worker.process.pid, signal.SIGCONT)
-    """, str(dense_path), timeout=60)
+    """,
+        str(dense_path),
+        timeout=60,
+    )
     assert out.startswith("RpcError") and "no reply within 1 s" in out, out
     assert float(out.split()[1]) < 5.0
 
@@ -372,8 +439,11 @@ def test_cli_serve_with_rpc(dense_path: Path) -> None:
     with LocalRpcServer(n_threads=1) as worker:
         server = ServerProcess(dense_path, "-c", "256", "-np", "1", "--rpc", worker.endpoint)
         try:
-            reply = httpx.post(f"{server.url}/v1/completions", timeout=60,
-                               json={"prompt": PROMPT, "max_tokens": 12, "ignore_eos": True, "temperature": 0})
+            reply = httpx.post(
+                f"{server.url}/v1/completions",
+                timeout=60,
+                json={"prompt": PROMPT, "max_tokens": 12, "ignore_eos": True, "temperature": 0},
+            )
         finally:
             assert server.stop()
     assert reply.status_code == 200 and reply.json()["choices"][0]["text"] == want.text

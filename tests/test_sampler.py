@@ -51,8 +51,15 @@ def test_accept_and_reset(model: llama_mtp.Model) -> None:
 
 @pytest.mark.parametrize(
     "params",
-    [dict(temperature=-1.0), dict(temperature=float("nan")), dict(top_k=-1), dict(top_p=0.0),
-     dict(top_p=1.5), dict(min_p=1.0), dict(min_p=-0.1)],
+    [
+        dict(temperature=-1.0),
+        dict(temperature=float("nan")),
+        dict(top_k=-1),
+        dict(top_p=0.0),
+        dict(top_p=1.5),
+        dict(min_p=1.0),
+        dict(min_p=-0.1),
+    ],
 )
 def test_invalid_params(params: dict[str, float]) -> None:
     with pytest.raises(llama_mtp.InvalidArgumentError):

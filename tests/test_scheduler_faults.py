@@ -121,8 +121,9 @@ def test_an_asynchronous_exception_anywhere_in_a_worker_loses_nothing(dense: Pat
     assert not tally["hung"], tally["hung"]
     assert not tally["wrong"] and not tally["untyped"] and not tally["unanswered"], tally
     assert tally["injected"] >= 300 and tally["rounds"] == 633  # the exceptions did land
-    print(f"{tally['rounds']} rounds, {tally['injected']} injected, {tally['typed']} typed errors, "
-          f"{tally['ok']} requests completed")
+    print(
+        f"{tally['rounds']} rounds, {tally['injected']} injected, {tally['typed']} typed errors, {tally['ok']} requests completed"
+    )
 
 
 STORM = """
@@ -247,7 +248,8 @@ def test_a_stream_dropped_unread_frees_its_slot_at_the_next_step(dense: Path) ->
 
 
 def test_the_token_rate_can_be_read_while_another_thread_steps(dense: Path) -> None:
-    out = run_child("""
+    out = run_child(
+        """
         llm = L.LLM(sys.argv[1], n_ctx=2048, n_threads=1)
         done = threading.Event()
         errors = []
@@ -264,5 +266,8 @@ def test_the_token_rate_can_be_read_while_another_thread_steps(dense: Path) -> N
         done.set()
         t.join()
         print(len(errors))
-    """, str(dense), timeout=120)
+    """,
+        str(dense),
+        timeout=120,
+    )
     assert out.split() == ["0"]

@@ -29,8 +29,9 @@ def test_the_server_holds_under_abuse(tmp_path_factory: pytest.TempPathFactory) 
 
     def run() -> None:
         try:
-            result.append(soak(server.url, expected, pid=server.proc.pid, seconds=SECONDS, clients=4, held=2,
-                               timeout=30, hang_grace=30))
+            result.append(
+                soak(server.url, expected, pid=server.proc.pid, seconds=SECONDS, clients=4, held=2, timeout=30, hang_grace=30)
+            )
         except BaseException as e:  # handed to the test's thread
             errors.append(e)
 

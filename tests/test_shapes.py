@@ -28,8 +28,7 @@ def test_the_shapes_have_real_models_proportions() -> None:
 
 def test_a_shape_is_written_quantized_and_cached(tmp_path: Path) -> None:
     lines: list[str] = []
-    path = shaped_mtp_model(SMALL, quant="Q8_0", acceptance_profiles=[DECAYING_PROFILE], cache_dir=tmp_path,
-                            log=lines.append)
+    path = shaped_mtp_model(SMALL, quant="Q8_0", acceptance_profiles=[DECAYING_PROFILE], cache_dir=tmp_path, log=lines.append)
     assert path.parent == tmp_path and "q8_0" in path.name
     assert any("quantized to Q8_0" in line for line in lines)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".shaped-")]  # no temporary left
@@ -37,14 +36,15 @@ def test_a_shape_is_written_quantized_and_cached(tmp_path: Path) -> None:
     assert model.n_vocab == 2000 and model.n_embd == 256 and model.has_mtp
     assert "Q8_0" in model.description
     # the crafted text survives quantization, and MTP output is the plain one
-    spec = tiny_model_spec(kind="dense", n_vocab=2000, n_embd=256, n_layer=2, n_ff=512,
-                           acceptance_profiles=[DECAYING_PROFILE])
+    spec = tiny_model_spec(kind="dense", n_vocab=2000, n_embd=256, n_layer=2, n_ff=512, acceptance_profiles=[DECAYING_PROFILE])
     g = llama_mtp.generate(model, "xyz", max_tokens=40, n_draft_max=3, n_threads=1, ignore_eos=True)
     assert g.tokens == spec.expected_tokens(model.tokenize("xyz"), 40)
     # reused: no second write
     again: list[str] = []
-    assert shaped_mtp_model(SMALL, quant="Q8_0", acceptance_profiles=[DECAYING_PROFILE], cache_dir=tmp_path,
-                            log=again.append) == path
+    assert (
+        shaped_mtp_model(SMALL, quant="Q8_0", acceptance_profiles=[DECAYING_PROFILE], cache_dir=tmp_path, log=again.append)
+        == path
+    )
     assert again == []
 
 

@@ -72,7 +72,8 @@ print("ok")
 def test_model_closed_while_threads_use_it(model_path: Path) -> None:
     # 3 threads tokenize, detokenize and read properties while the main thread closes the model:
     # each call returns its result or raises ClosedError, never touches freed weights; 50 rounds
-    out = run_child("""
+    out = run_child(
+        """
 closed_seen = []  # list.append is atomic without the GIL too; += on an int is not
 for round in range(50):
     model = L.Model(sys.argv[1])
@@ -103,5 +104,7 @@ for round in range(50):
 odd = [c for c in closed_seen if isinstance(c, str)]
 assert not odd, odd
 print("ok", len(closed_seen))
-""", str(model_path))
+""",
+        str(model_path),
+    )
     assert out.startswith("ok 150"), out

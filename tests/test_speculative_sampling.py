@@ -28,11 +28,20 @@ def model() -> llama_mtp.Model:
     return llama_mtp.Model(str(tiny_mtp_model(kind="dense", acceptance=0.9)))
 
 
-def samples(model: llama_mtp.Model, first_seed: int, temperature: float = TEMPERATURE,
-            **kwargs: object) -> tuple[np.ndarray, list[llama_mtp.Generation]]:
+def samples(
+    model: llama_mtp.Model, first_seed: int, temperature: float = TEMPERATURE, **kwargs: object
+) -> tuple[np.ndarray, list[llama_mtp.Generation]]:
     """N_SAMPLES generations, sequence i seeded with first_seed + i: (tokens, generations)."""
-    gens = llama_mtp.generate(model, [PROMPT] * N_SAMPLES, max_tokens=LENGTH, temperature=temperature,
-                              seed=first_seed, ignore_eos=True, n_threads=1, **kwargs)  # type: ignore[call-overload]
+    gens = llama_mtp.generate(
+        model,
+        [PROMPT] * N_SAMPLES,
+        max_tokens=LENGTH,
+        temperature=temperature,
+        seed=first_seed,
+        ignore_eos=True,
+        n_threads=1,
+        **kwargs,
+    )  # type: ignore[call-overload]
     return np.array([g.tokens for g in gens]), gens
 
 
@@ -57,8 +66,9 @@ def plain(model: llama_mtp.Model) -> np.ndarray:
 
 
 @pytest.mark.parametrize("n_draft_max", [3, "adaptive"])
-def test_speculative_sampling_draws_from_the_plain_distribution(model: llama_mtp.Model, plain: np.ndarray,
-                                                               n_draft_max: int | str) -> None:
+def test_speculative_sampling_draws_from_the_plain_distribution(
+    model: llama_mtp.Model, plain: np.ndarray, n_draft_max: int | str
+) -> None:
     spec, gens = samples(model, 1_000_000, draft="auto", n_draft_max=n_draft_max)
     # the samples are independent (other seeds), not a replay of plain's
     assert (spec != plain).any(axis=1).mean() > 0.5
@@ -87,16 +97,23 @@ def echo_prompt(model: llama_mtp.Model) -> list[int]:
 
 
 @pytest.mark.parametrize("n_draft_max", [3, "adaptive"])
-def test_ngram_drafts_keep_the_plain_distribution(model: llama_mtp.Model, echo_prompt: list[int],
-                                                  n_draft_max: int | str) -> None:
+def test_ngram_drafts_keep_the_plain_distribution(model: llama_mtp.Model, echo_prompt: list[int], n_draft_max: int | str) -> None:
     with llama_mtp.LLM(model, n_ctx=64 * 256, n_parallel=64, draft="none", n_threads=1) as llm:
-        gens = llm.generate([echo_prompt] * N_SAMPLES, max_tokens=LENGTH, temperature=TEMPERATURE, seed=0,
-                            ignore_eos=True)
+        gens = llm.generate([echo_prompt] * N_SAMPLES, max_tokens=LENGTH, temperature=TEMPERATURE, seed=0, ignore_eos=True)
         reference = np.array([g.tokens for g in gens])
-    with llama_mtp.LLM(model, n_ctx=64 * 256, n_parallel=64, draft="ngram", ngram="ngram-simple", ngram_size_n=1,
-                       n_draft_max=n_draft_max, n_threads=1) as llm:  # type: ignore[arg-type]
-        gens = llm.generate([echo_prompt] * N_SAMPLES, max_tokens=LENGTH, temperature=TEMPERATURE, seed=1_000_000,
-                            ignore_eos=True)
+    with llama_mtp.LLM(
+        model,
+        n_ctx=64 * 256,
+        n_parallel=64,
+        draft="ngram",
+        ngram="ngram-simple",
+        ngram_size_n=1,
+        n_draft_max=n_draft_max,
+        n_threads=1,
+    ) as llm:  # type: ignore[arg-type]
+        gens = llm.generate(
+            [echo_prompt] * N_SAMPLES, max_tokens=LENGTH, temperature=TEMPERATURE, seed=1_000_000, ignore_eos=True
+        )
     spec = np.array([g.tokens for g in gens])
     assert (spec != reference).any(axis=1).mean() > 0.5
     if n_draft_max == 3:  # every draft on offer verified: right part of the time

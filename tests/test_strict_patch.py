@@ -38,11 +38,21 @@ def pinned() -> list[str]:
 def make_patch(tmp_path: Path, original: list[str]) -> Path:
     """A patch of draft_mtp's block made for `original`, with the hunk's function in its header."""
     start = len(original) - len(function("draft_mtp", BLOCK)) + 2  # 0-based index of the block
-    text = "\n".join([
-        "replace the fixed draft length", "",
-        "--- a/src/spec.cpp", "+++ b/src/spec.cpp",
-        f"@@ -{start},4 +{start},4 @@ static int draft_mtp(int n_max) {{",
-        "     int n = 0;", "     // the draft length", "-    n = 3;", "+" + CHANGE, "     // done", ""])
+    text = "\n".join(
+        [
+            "replace the fixed draft length",
+            "",
+            "--- a/src/spec.cpp",
+            "+++ b/src/spec.cpp",
+            f"@@ -{start},4 +{start},4 @@ static int draft_mtp(int n_max) {{",
+            "     int n = 0;",
+            "     // the draft length",
+            "-    n = 3;",
+            "+" + CHANGE,
+            "     // done",
+            "",
+        ]
+    )
     patch = tmp_path / "0001-test.patch"
     patch.write_text(text)
     return patch
@@ -64,8 +74,14 @@ def test_a_patch_refuses_the_same_context_in_another_function_far_away(tmp_path:
     # match, in draft_eagle3, silently; the fetch must fail instead
     (tmp_path / "p").mkdir()
     patch = make_patch(tmp_path / "p", pinned())
-    moved = ["#include <x>", "", *function("draft_eagle3", BLOCK), *PADDING[:5], *function("draft_mtp", "    n = 1;"),
-             *PADDING[5:]]
+    moved = [
+        "#include <x>",
+        "",
+        *function("draft_eagle3", BLOCK),
+        *PADDING[:5],
+        *function("draft_mtp", "    n = 1;"),
+        *PADDING[5:],
+    ]
     tree = tree_with(tmp_path / "t", moved)
     before = (tree / "src" / "spec.cpp").read_text()
     git = subprocess.run(["git", "apply", "--check", "-p1", str(patch)], cwd=tree, capture_output=True, text=True)

@@ -31,11 +31,15 @@ def normalized(stub: str) -> str:
 def test_stub_matches_the_golden_copy() -> None:
     assert GOLDEN.is_file(), "stubs/llama_mtp/_core.pyi is missing: copy the generated stub there"
     generated, golden = normalized(installed_stub()), normalized(GOLDEN.read_text())
-    diff = "\n".join(difflib.unified_diff(golden.splitlines(), generated.splitlines(), "stubs/llama_mtp/_core.pyi",
-                                           "installed _core.pyi", lineterm="", n=1))
+    diff = "\n".join(
+        difflib.unified_diff(
+            golden.splitlines(), generated.splitlines(), "stubs/llama_mtp/_core.pyi", "installed _core.pyi", lineterm="", n=1
+        )
+    )
     assert not diff, (
         "the generated _core.pyi differs from stubs/llama_mtp/_core.pyi; if the API change is intended, copy the "
-        f"installed stub over the golden one:\n{diff}")
+        f"installed stub over the golden one:\n{diff}"
+    )
 
 
 def test_every_public_name_has_a_docstring() -> None:

@@ -45,8 +45,7 @@ def test_cycle_covers_every_word() -> None:
     assert sorted(seen) == sorted(spec.words)
 
 
-@pytest.mark.parametrize("bad", [dict(kind="moe"), dict(acceptance=1.5), dict(n_vocab=10),
-                                 dict(n_embd=48), dict(n_layer=0)])
+@pytest.mark.parametrize("bad", [dict(kind="moe"), dict(acceptance=1.5), dict(n_vocab=10), dict(n_embd=48), dict(n_layer=0)])
 def test_invalid_parameters(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         tiny_model_spec(**bad)  # type: ignore[arg-type]
@@ -116,8 +115,14 @@ def test_acceptance_regions_change_inside_one_text() -> None:
     assert agree[1000:1500].mean() > 0.9
 
 
-@pytest.mark.parametrize("bad", [dict(acceptance_profiles=[[]]), dict(acceptance_profiles=[[1.2]]),
-                                 dict(acceptance_profiles=[[0.9], [0.2]], region_tokens=0)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(acceptance_profiles=[[]]),
+        dict(acceptance_profiles=[[1.2]]),
+        dict(acceptance_profiles=[[0.9], [0.2]], region_tokens=0),
+    ],
+)
 def test_invalid_acceptance_profiles(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="acceptance|region"):
         tiny_model_spec(**bad)  # type: ignore[arg-type]

@@ -49,7 +49,7 @@ class Machine:
     def run(self, ctl: ThreadController, steps: int, start: int = 0) -> list[int]:
         for i in range(start, start + steps):
             self.step(ctl, i)
-        return self.log[start:start + steps]
+        return self.log[start : start + steps]
 
 
 def test_an_idle_machine_keeps_every_thread_and_tries_nothing() -> None:
@@ -63,8 +63,8 @@ def test_one_busy_core_moves_to_one_thread_within_a_few_steps_and_stays() -> Non
     ctl = ThreadController(2)
     log = Machine(busy=lambda i: 1).run(ctl, 2000)
     assert ctl.current == 1
-    assert log.index(1) <= 3           # two starved steps, then the try
-    assert log[5:].count(2) == 0       # no CPU sits idle: it never tries two again
+    assert log.index(1) <= 3  # two starved steps, then the try
+    assert log[5:].count(2) == 0  # no CPU sits idle: it never tries two again
 
 
 def test_a_starved_prefill_counts_as_evidence_but_not_as_a_cost() -> None:
@@ -88,7 +88,7 @@ def test_the_load_leaving_brings_the_threads_back() -> None:
     assert ctl.current == 1
     after = m.run(ctl, 300, start=300)
     back = after.index(2)
-    assert back <= 70                  # the first try one thread up, 64 steps after the move down
+    assert back <= 70  # the first try one thread up, 64 steps after the move down
     assert ctl.current == 2 and set(after[back:]) == {2}
 
 
@@ -163,8 +163,7 @@ def test_steps_run_with_another_count_than_asked_teach_nothing() -> None:
     assert ctl.current == 2 and not ctl.probing
 
 
-@pytest.mark.parametrize("bad", [dict(threads=0), dict(wall=float("nan")), dict(cpu=float("inf")),
-                                 dict(idle_cpus=float("nan"))])
+@pytest.mark.parametrize("bad", [dict(threads=0), dict(wall=float("nan")), dict(cpu=float("inf")), dict(idle_cpus=float("nan"))])
 def test_bad_observations_are_typed_errors(bad: dict[str, float]) -> None:
     ctl = ThreadController(2)
     args = dict(threads=2, shape=1, wall=0.01, cpu=0.01) | bad
@@ -180,6 +179,7 @@ def test_n_max_is_checked() -> None:
 
 
 # --- the generation loop with it -------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def model() -> llama_mtp.Model:
@@ -200,8 +200,9 @@ def test_the_text_does_not_depend_on_the_thread_count(model: llama_mtp.Model) ->
     # every output of a matmul is one thread's whole dot product, and attention splits across
     # threads only from 512 KV cells on: a short greedy text is the same at any count, so a
     # count that changes mid-generation changes nothing here
-    texts = {llama_mtp.generate(model, "The story begins:", max_tokens=40, n_threads=t, ignore_eos=True).text
-             for t in (None, 1, 2)}
+    texts = {
+        llama_mtp.generate(model, "The story begins:", max_tokens=40, n_threads=t, ignore_eos=True).text for t in (None, 1, 2)
+    }
     assert len(texts) == 1
 
 

@@ -24,9 +24,18 @@ def use_everything() -> None:
     text = model.detokenize(tokens) + model.detokenize([1, 2, 3])
     size: int = model.size_bytes + model.n_params
 
-    ctx = llama_mtp.Context(model, n_ctx=512, n_batch=64, n_ubatch=64, n_seq_max=1, n_threads=None,
-                            n_threads_batch=None, ctx_type=llama_mtp.ContextType.DEFAULT, n_rs_seq=3,
-                            embeddings=False)
+    ctx = llama_mtp.Context(
+        model,
+        n_ctx=512,
+        n_batch=64,
+        n_ubatch=64,
+        n_seq_max=1,
+        n_threads=None,
+        n_threads_batch=None,
+        ctx_type=llama_mtp.ContextType.DEFAULT,
+        n_rs_seq=3,
+        embeddings=False,
+    )
     ctx2: llama_mtp.Context = model.new_context(n_ctx=256)
     batch = llama_mtp.Batch(64, n_seq_max=1)
     batch.set_tokens(tokens, 0, 0, True)

@@ -44,8 +44,15 @@ def _run_length(profile: Profile, rng: np.random.Generator) -> int:
     return n
 
 
-def wrong_words(words: Sequence[int], order: Sequence[int], rng: np.random.Generator, *, acceptance: float,
-                profiles: tuple[Profile, ...] = (), region_tokens: int = 0) -> frozenset[int]:
+def wrong_words(
+    words: Sequence[int],
+    order: Sequence[int],
+    rng: np.random.Generator,
+    *,
+    acceptance: float,
+    profiles: tuple[Profile, ...] = (),
+    region_tokens: int = 0,
+) -> frozenset[int]:
     """The words after which the head drafts wrong; `order` is the cycle over `words`, in text order."""
     if not profiles:
         n_wrong = int(round((1.0 - acceptance) * len(words)))

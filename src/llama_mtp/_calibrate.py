@@ -64,8 +64,9 @@ def _step_seconds(g: Generation) -> tuple[float, float, float]:
     return draft, max(step - draft - process, 0.0), process
 
 
-def calibrate(model: Model, *, prompt: str, n_threads: int | None = None, budget_seconds: float = 30.0,
-              n_draft_max: int = AUTO_DRAFT_MAX) -> Calibration:
+def calibrate(
+    model: Model, *, prompt: str, n_threads: int | None = None, budget_seconds: float = 30.0, n_draft_max: int = AUTO_DRAFT_MAX
+) -> Calibration:
     """Measure plain decoding and every draft length 1..n_draft_max; store the controller state.
 
     Raises:
@@ -101,8 +102,9 @@ def calibrate(model: Model, *, prompt: str, n_threads: int | None = None, budget
         for k, outcomes in feeds.items():
             if i < len(outcomes):
                 t_draft, t_verify, t_process = _step_seconds(runs[k])
-                controller.observe(k, [k], [outcomes[i]], t_draft=t_draft, t_verify=t_verify,
-                                   t_process=0.0 if k == 0 else t_process)
+                controller.observe(
+                    k, [k], [outcomes[i]], t_draft=t_draft, t_verify=t_verify, t_process=0.0 if k == 0 else t_process
+                )
     state = controller.state()
     key = _cost_cache.cost_key(model, n_threads=n_threads, exact=False, n_draft_max=n_draft_max)
     if key is not None and _cost_cache.cost_cache_dir() is not None:
@@ -110,5 +112,11 @@ def calibrate(model: Model, *, prompt: str, n_threads: int | None = None, budget
     else:
         key = None
     step_seconds = [sum(_step_seconds(runs[k])) for k in range(n_draft_max + 1)]
-    return Calibration(step_seconds=step_seconds, acceptance=[float(x) for x in controller.acceptance],
-                       tokens_per_length=n_tokens, seconds=time.perf_counter() - t0, key=key, state=state)
+    return Calibration(
+        step_seconds=step_seconds,
+        acceptance=[float(x) for x in controller.acceptance],
+        tokens_per_length=n_tokens,
+        seconds=time.perf_counter() - t0,
+        key=key,
+        state=state,
+    )

@@ -9,6 +9,11 @@ from typing import Any
 from .sizing import DraftLength
 
 
+class UsageError(Exception):
+    """A bad option value found after parsing: reported with the subcommand's usage (it never
+    leaves main())."""
+
+
 def draft_length(text: str) -> DraftLength:
     """--n-draft-max: "adaptive" ("auto", its old name, is taken too) or a draft length >= 1."""
     if text in ("adaptive", "auto"):
@@ -24,6 +29,7 @@ def draft_length(text: str) -> DraftLength:
 
 def int_in(lo: int, hi: int) -> Any:
     """An argparse type: an integer in [lo, hi] (a usage error, exit 2, otherwise)."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -32,11 +38,13 @@ def int_in(lo: int, hi: int) -> Any:
         if not lo <= value <= hi:
             raise argparse.ArgumentTypeError(f"expected an integer in [{lo}, {hi}], not {value}")
         return value
+
     return parse
 
 
 def float_in(lo: float, hi: float, *, above: bool = False) -> Any:
     """An argparse type: a number in [lo, hi] ((lo, hi] with above)."""
+
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -45,6 +53,7 @@ def float_in(lo: float, hi: float, *, above: bool = False) -> Any:
         if not (lo < value if above else lo <= value) or not value <= hi:  # NaN fails both
             raise argparse.ArgumentTypeError(f"expected a number in {'(' if above else '['}{lo}, {hi}], not {text}")
         return value
+
     return parse
 
 

@@ -62,9 +62,19 @@ def cost_key(model: Model, *, n_threads: int | None, exact: bool, n_draft_max: i
     except OSError:
         return None
     devices = [(d["name"], d["description"], d["rpc_endpoint"], len(d["layers"])) for d in model.devices]
-    parts = dict(format=FORMAT, model=os.path.realpath(model.path), size=st.st_size, mtime_ns=st.st_mtime_ns,
-                 machine=platform.machine(), cpu=_cpu_name(), cpus=os.cpu_count(), devices=devices,
-                 threads=n_threads or default_threads(), exact=exact, n_draft_max=n_draft_max)
+    parts = dict(
+        format=FORMAT,
+        model=os.path.realpath(model.path),
+        size=st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        machine=platform.machine(),
+        cpu=_cpu_name(),
+        cpus=os.cpu_count(),
+        devices=devices,
+        threads=n_threads or default_threads(),
+        exact=exact,
+        n_draft_max=n_draft_max,
+    )
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 

@@ -42,22 +42,73 @@ KINDS = ("dense", "hybrid")
 
 # --- mutations ------------------------------------------------------------------------------
 
-_INTERESTING_U32 = [0, 1, 2, 3, 7, 31, 32, 33, 63, 64, 255, 256, 511, 512, 513, 1023, 1024, 1025,
-                    4096, 65535, 65536, 2**31 - 1, 2**31, 2**32 - 1]
+_INTERESTING_U32 = [
+    0,
+    1,
+    2,
+    3,
+    7,
+    31,
+    32,
+    33,
+    63,
+    64,
+    255,
+    256,
+    511,
+    512,
+    513,
+    1023,
+    1024,
+    1025,
+    4096,
+    65535,
+    65536,
+    2**31 - 1,
+    2**31,
+    2**32 - 1,
+]
 _INTERESTING_F32 = [0.0, -0.0, -1.0, 1e-30, 1e30, 1.0, math.nan, math.inf, -math.inf, 3.4e38]
 _HPARAM_SUFFIXES = [
-    "block_count", "nextn_predict_layers", "expert_count", "expert_used_count", "expert_shared_count",
-    "expert_feed_forward_length", "leading_dense_block_count", "expert_gating_func", "context_length",
-    "embedding_length", "feed_forward_length", "attention.head_count", "attention.head_count_kv",
-    "attention.key_length", "attention.value_length", "attention.layer_norm_rms_epsilon",
-    "rope.dimension_count", "rope.freq_base", "rope.dimension_sections", "ssm.conv_kernel",
-    "ssm.state_size", "ssm.group_count", "ssm.time_step_rank", "ssm.inner_size",
-    "full_attention_interval", "attention.recurrent_layers", "expert_weights_scale",
-    "expert_group_count", "expert_group_used_count", "attention.layer_norm_epsilon",
+    "block_count",
+    "nextn_predict_layers",
+    "expert_count",
+    "expert_used_count",
+    "expert_shared_count",
+    "expert_feed_forward_length",
+    "leading_dense_block_count",
+    "expert_gating_func",
+    "context_length",
+    "embedding_length",
+    "feed_forward_length",
+    "attention.head_count",
+    "attention.head_count_kv",
+    "attention.key_length",
+    "attention.value_length",
+    "attention.layer_norm_rms_epsilon",
+    "rope.dimension_count",
+    "rope.freq_base",
+    "rope.dimension_sections",
+    "ssm.conv_kernel",
+    "ssm.state_size",
+    "ssm.group_count",
+    "ssm.time_step_rank",
+    "ssm.inner_size",
+    "full_attention_interval",
+    "attention.recurrent_layers",
+    "expert_weights_scale",
+    "expert_group_count",
+    "expert_group_used_count",
+    "attention.layer_norm_epsilon",
 ]
-_TOKENIZER_KEYS = ["tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.unk_token_id",
-                   "tokenizer.ggml.eot_token_id", "tokenizer.ggml.padding_token_id",
-                   "tokenizer.ggml.seperator_token_id"]
+_TOKENIZER_KEYS = [
+    "tokenizer.ggml.bos_token_id",
+    "tokenizer.ggml.eos_token_id",
+    "tokenizer.ggml.unk_token_id",
+    "tokenizer.ggml.eot_token_id",
+    "tokenizer.ggml.padding_token_id",
+    "tokenizer.ggml.seperator_token_id",
+]
 
 
 def _hparam_value(rng: random.Random, g: Gguf, key: str) -> tuple[int, Any]:
@@ -119,12 +170,18 @@ def _mutate_tokenizer(rng: random.Random, g: Gguf) -> str:
     if op == 3:
         key = rng.choice(_TOKENIZER_KEYS)
         type_ = rng.choice([U32, U32, I32, STR])
-        g.set(key, type_, {U32: rng.choice([0, 1, 2, 1023, 1024, 65535, 2**31 - 1]),
-                           I32: rng.choice([-1, -2, 5, 2**31 - 1]), STR: "x"}[type_])
+        g.set(
+            key,
+            type_,
+            {U32: rng.choice([0, 1, 2, 1023, 1024, 65535, 2**31 - 1]), I32: rng.choice([-1, -2, 5, 2**31 - 1]), STR: "x"}[type_],
+        )
         return f"special token {key}"
     if op == 4:
-        g.set("tokenizer.ggml.model", STR, rng.choice(["none", "no_vocab", "gpt2", "bert", "t5", "rwkv", "plamo2",
-                                                      "gemma4", "test", "", "unknown-model"]))
+        g.set(
+            "tokenizer.ggml.model",
+            STR,
+            rng.choice(["none", "no_vocab", "gpt2", "bert", "t5", "rwkv", "plamo2", "gemma4", "test", "", "unknown-model"]),
+        )
         return "tokenizer model"
     if op == 5:
         kv = g.get("tokenizer.ggml.token_type")
@@ -138,16 +195,27 @@ def _mutate_tokenizer(rng: random.Random, g: Gguf) -> str:
     if op == 6:
         for _ in range(rng.randrange(1, 10)):
             i = rng.randrange(len(items))
-            items[i] = rng.choice(["", " ", "\n", "<0x0A>", "<0xZZ>", "<0x", "\u2581", "\udcffx", "a" * 300,
-                                   items[i] + "\u2581"])
+            items[i] = rng.choice(["", " ", "\n", "<0x0A>", "<0xZZ>", "<0x", "\u2581", "\udcffx", "a" * 300, items[i] + "\u2581"])
         tokens.value = (et, items)
         return "token strings"
     if op == 7:
-        g.drop(rng.choice(["tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type",
-                           "tokenizer.ggml.model", "general.architecture"]))
+        g.drop(
+            rng.choice(
+                [
+                    "tokenizer.ggml.tokens",
+                    "tokenizer.ggml.scores",
+                    "tokenizer.ggml.token_type",
+                    "tokenizer.ggml.model",
+                    "general.architecture",
+                ]
+            )
+        )
         return "drop tokenizer key"
-    g.set(rng.choice(["tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_space_prefix", "tokenizer.ggml.add_eos_token"]),
-          rng.choice([BOOL, U32, STR]), 0)
+    g.set(
+        rng.choice(["tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_space_prefix", "tokenizer.ggml.add_eos_token"]),
+        rng.choice([BOOL, U32, STR]),
+        0,
+    )
     return "tokenizer flag type"
 
 
@@ -228,8 +296,7 @@ def _mutate_bytes(rng: random.Random, buf: bytes) -> tuple[bytes, str]:
             b[pos : pos + 2] = rng.choice([b"\xff\x7f", b"\x00\x7c", b"\x00\xfc", b"\xff\x7b", b"\x00\x00"])
         return bytes(b), "weights"
     if op == 0:
-        cut = rng.choice([rng.randrange(len(b)), rng.randrange(lay.data_start + 1), lay.data_start,
-                          rng.randrange(24)])
+        cut = rng.choice([rng.randrange(len(b)), rng.randrange(lay.data_start + 1), lay.data_start, rng.randrange(24)])
         return bytes(b[:cut]), f"truncate at {cut}"
     if op == 1:
         hi = lay.data_start if rng.random() < 0.8 else len(b)
@@ -240,8 +307,16 @@ def _mutate_bytes(rng: random.Random, buf: bytes) -> tuple[bytes, str]:
         off = rng.choice([4, 8, 16])  # version, n_tensors, n_kv
         fmt = "<I" if off == 4 else "<Q"
         cur = struct.unpack_from(fmt, b, off)[0]
-        struct.pack_into(fmt, b, off, rng.choice([0, 1, 2, 3, 4, cur - 1, cur + 1, 2**31, 2**32 - 1]
-                                                if fmt == "<I" else [0, cur - 1, cur + 1, 2**40, 2**63, 2**64 - 1]))
+        struct.pack_into(
+            fmt,
+            b,
+            off,
+            rng.choice(
+                [0, 1, 2, 3, 4, cur - 1, cur + 1, 2**31, 2**32 - 1]
+                if fmt == "<I"
+                else [0, cur - 1, cur + 1, 2**40, 2**63, 2**64 - 1]
+            ),
+        )
         return bytes(b), f"header field at {off}"
     if op == 3:  # a string or array length field: key length or, for arrays, the element count
         start = rng.choice(lay.kv_starts)
@@ -270,8 +345,13 @@ _parsed: dict[bytes, Gguf] = {}
 
 def _copy(g: Gguf) -> Gguf:
     # mutations replace values, never edit them in place: copying the records is enough
-    return Gguf(g.version, [KV(kv.key, kv.type, kv.value) for kv in g.kvs],
-                [TensorInfo(t.name, list(t.dims), t.type, t.offset) for t in g.tensors], g.data, g.alignment)
+    return Gguf(
+        g.version,
+        [KV(kv.key, kv.type, kv.value) for kv in g.kvs],
+        [TensorInfo(t.name, list(t.dims), t.type, t.offset) for t in g.tensors],
+        g.data,
+        g.alignment,
+    )
 
 
 def mutate(base: bytes, seed: int) -> tuple[bytes, str]:
@@ -283,8 +363,9 @@ def mutate(base: bytes, seed: int) -> tuple[bytes, str]:
     if base not in _parsed:
         _parsed[base] = parse(base)
     g = _copy(_parsed[base])
-    what = {"hparams": _mutate_hparams, "tokenizer": _mutate_tokenizer, "types": _mutate_types,
-            "tensors": _mutate_tensors}[strategy](rng, g)
+    what = {"hparams": _mutate_hparams, "tokenizer": _mutate_tokenizer, "types": _mutate_types, "tensors": _mutate_tensors}[
+        strategy
+    ](rng, g)
     if rng.random() < 0.15:  # stack a second structured mutation
         what += "; " + _mutate_hparams(rng, g)
     return serialize(g), what

@@ -79,9 +79,11 @@ class Report:
         return sum(n for k, n in self.outcomes.items() if k != "ok")
 
     def summary(self) -> str:
-        return (f"tried {self.tried}: {self.successes} loaded and generated, {self.typed_errors} typed errors "
-                f"{dict(sorted(self.outcomes.items()))}, {len(self.crashes)} crashes, {len(self.hangs)} hangs, "
-                f"{len(self.wrong_type)} wrong-type exceptions")
+        return (
+            f"tried {self.tried}: {self.successes} loaded and generated, {self.typed_errors} typed errors "
+            f"{dict(sorted(self.outcomes.items()))}, {len(self.crashes)} crashes, {len(self.hangs)} hangs, "
+            f"{len(self.wrong_type)} wrong-type exceptions"
+        )
 
 
 class _Worker:
@@ -90,8 +92,13 @@ class _Worker:
         self.stderr = tempfile.TemporaryFile(dir=cache_dir)
         self.proc = subprocess.Popen(
             [sys.executable, "-c", f"from llama_mtp._fuzz_runner import _worker; _worker({str(cache_dir)!r})"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True, bufsize=1,
-            env={**os.environ, "OMP_NUM_THREADS": "1", "GGML_NO_BACKTRACE": "1"})
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+            bufsize=1,
+            env={**os.environ, "OMP_NUM_THREADS": "1", "GGML_NO_BACKTRACE": "1"},
+        )
         self.buf = ""
         self.eof = False  # stdout closed: the worker exited (or crashed)
 
@@ -100,7 +107,7 @@ class _Worker:
         while True:
             line = self._rawline(deadline)
             if line is None or line.startswith(_MARK):
-                return None if line is None else line[len(_MARK):]
+                return None if line is None else line[len(_MARK) :]
 
     def _rawline(self, deadline: float) -> str | None:
         assert self.proc.stdout is not None
@@ -130,8 +137,14 @@ class _Worker:
         return err
 
 
-def run_cases(cases: Sequence[tuple[str, int]], cache_dir: Path, *, jobs: int = 2, timeout_s: float = 20.0,
-              on_finding: Callable[[str, str, int, str], None] | None = None) -> Report:
+def run_cases(
+    cases: Sequence[tuple[str, int]],
+    cache_dir: Path,
+    *,
+    jobs: int = 2,
+    timeout_s: float = 20.0,
+    on_finding: Callable[[str, str, int, str], None] | None = None,
+) -> Report:
     """Run every (kind, seed) case in `jobs` worker processes; a crash or hang restarts one worker."""
     for k in KINDS:
         base_model(k, cache_dir)  # written once, before the workers race for it

@@ -13,8 +13,7 @@ from typing import Any
 
 # gguf value types
 U8, I8, U16, I16, U32, I32, F32, BOOL, STR, ARR, U64, I64, F64 = range(13)
-_SCALAR = {U8: "<B", I8: "<b", U16: "<H", I16: "<h", U32: "<I", I32: "<i", F32: "<f", BOOL: "<?",
-           U64: "<Q", I64: "<q", F64: "<d"}
+_SCALAR = {U8: "<B", I8: "<b", U16: "<H", I16: "<h", U32: "<I", I32: "<i", F32: "<f", BOOL: "<?", U64: "<Q", I64: "<q", F64: "<d"}
 
 
 # --- a byte-exact GGUF model: parse, edit, serialize --------------------------------------
@@ -150,8 +149,12 @@ def serialize(g: Gguf) -> bytes:
     for kv in g.kvs:
         out += [_pack_string(kv.key), struct.pack("<I", kv.type), _pack_value(kv.type, kv.value)]
     for t in g.tensors:
-        out += [_pack_string(t.name), struct.pack("<I", len(t.dims)),
-                b"".join(struct.pack("<Q", d) for d in t.dims), struct.pack("<IQ", t.type, t.offset)]
+        out += [
+            _pack_string(t.name),
+            struct.pack("<I", len(t.dims)),
+            b"".join(struct.pack("<Q", d) for d in t.dims),
+            struct.pack("<IQ", t.type, t.offset),
+        ]
     head = b"".join(out)
     pad = (-len(head)) % g.alignment
     return head + b"\0" * pad + g.data

@@ -53,8 +53,7 @@ class HeldInterrupts:
                 signal.signal(signal.SIGINT, previous)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         global _holding
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)

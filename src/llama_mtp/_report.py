@@ -41,8 +41,10 @@ def drafter_lines(g: Generation) -> list[str]:
     lines = []
     for name, t in g.drafter_stats.items():
         if t["drafts"]:
-            lines.append(f"{name + ' drafts':<28}{t['accepted_tokens']} of {t['draft_tokens']} tokens accepted "
-                         f"({t['acceptance_rate']:.3f}) in {t['drafts']} drafts")
+            lines.append(
+                f"{name + ' drafts':<28}{t['accepted_tokens']} of {t['draft_tokens']} tokens accepted "
+                f"({t['acceptance_rate']:.3f}) in {t['drafts']} drafts"
+            )
     if g.step_drafters:
         counts = Counter(g.step_drafters)
         lines.append(f"{'steps by drafter':<28}" + ", ".join(f"{k} {n}" for k, n in counts.most_common()))

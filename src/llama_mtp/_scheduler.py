@@ -32,8 +32,18 @@ __all__ = ["EngineStats", "EngineStoppedError", "Event", "Job", "JobOptions", "Q
 class Scheduler(SteppingThread):
     """One model's contexts and slotted Generator, stepped by whichever thread waits for it."""
 
-    def __init__(self, model: Model, *, parallel: int, ctx_per_sequence: int, drafters: Drafters, draft: DraftConfig,
-                 n_threads: int | None, n_batch: int = 512, max_queue: int = 64) -> None:
+    def __init__(
+        self,
+        model: Model,
+        *,
+        parallel: int,
+        ctx_per_sequence: int,
+        drafters: Drafters,
+        draft: DraftConfig,
+        n_threads: int | None,
+        n_batch: int = 512,
+        max_queue: int = 64,
+    ) -> None:
         """draft: the LLM's DraftConfig, its n-gram sizes resolved for the model."""
         self.model = model
         self.draft_config = draft
@@ -72,17 +82,31 @@ class Scheduler(SteppingThread):
 
     def _open_generator(self) -> None:
         longest = max(self.ceiling, self.ngram_n_max if self.ngram else 0)
-        sizes = context_sizes(self.model, longest_draft=longest or 1, n_seq=self.parallel,
-                              n_ctx=self.ctx_per_sequence, n_batch=self._n_batch, n_threads=self._n_threads)
+        sizes = context_sizes(
+            self.model,
+            longest_draft=longest or 1,
+            n_seq=self.parallel,
+            n_ctx=self.ctx_per_sequence,
+            n_batch=self._n_batch,
+            n_threads=self._n_threads,
+        )
         target_params = sizes.target()
         if not longest:
             target_params["n_rs_seq"] = 0
         self.target = Context(self.model, **target_params)  # type: ignore[arg-type]
         self.draft = Context(self.model, **sizes.draft()) if self.mtp else None  # type: ignore[arg-type]
-        self.generator = Generator.with_slots(self.target, self.draft, n_slots=self.parallel,
-                                              n_draft_max=max(self.ceiling, 1), adaptive=self.draft_config.adaptive,
-                                              n_min=self._n_min, p_min=self._p_min, ngram=self.ngram,
-                                              ngram_n_max=self.ngram_n_max, ngram_size_n=self.ngram_size_n)
+        self.generator = Generator.with_slots(
+            self.target,
+            self.draft,
+            n_slots=self.parallel,
+            n_draft_max=max(self.ceiling, 1),
+            adaptive=self.draft_config.adaptive,
+            n_min=self._n_min,
+            p_min=self._p_min,
+            ngram=self.ngram,
+            ngram_n_max=self.ngram_n_max,
+            ngram_size_n=self.ngram_size_n,
+        )
         if self._n_threads is None:
             # the auto thread count: one per physical core at most, fewer while other processes
             # keep cores busy (ggml's spinning barriers then run far slower: ThreadController)
@@ -124,10 +148,20 @@ class Scheduler(SteppingThread):
             # vocabulary cannot take the request's fault at once instead of a queued failure
             Grammar.from_gbnf(self.model, o.grammar.gbnf)
         s = o.sampling
-        job.sequence = SequenceOptions(max_tokens=s.max_tokens, temperature=s.temperature, top_k=s.top_k,
-                                       top_p=s.top_p, min_p=s.min_p, seed=o.seed, stop=list(o.stop),
-                                       n_draft=o.n_draft if self.mtp else -1, ngram=o.ngram, grammar=o.grammar,
-                                       ignore_eos=s.ignore_eos, exact=o.exact)
+        job.sequence = SequenceOptions(
+            max_tokens=s.max_tokens,
+            temperature=s.temperature,
+            top_k=s.top_k,
+            top_p=s.top_p,
+            min_p=s.min_p,
+            seed=o.seed,
+            stop=list(o.stop),
+            n_draft=o.n_draft if self.mtp else -1,
+            ngram=o.ngram,
+            grammar=o.grammar,
+            ignore_eos=s.ignore_eos,
+            exact=o.exact,
+        )
 
     def submit(self, jobs: Sequence[Job], *, bounded: bool = True, admit_now: bool = False) -> None:
         """Queue jobs, validated first (prepare()). bounded: QueueFullError when max_queue jobs
@@ -136,6 +170,7 @@ class Scheduler(SteppingThread):
         prompts here and now, so that a bad prompt raises in the caller."""
         for job in jobs:
             self.prepare(job)
+
         def decide(turn_free: bool) -> bool:  # under the lock: admit here and now, or queue them
             if self._stopping or self.generator is None:
                 raise EngineStoppedError("this LLM is closed" if self.generator is None else "the server is shutting down")
@@ -314,4 +349,3 @@ class Scheduler(SteppingThread):
                     ctx.close()
                 except ContextError:  # a Generator or view the caller still holds: freed with it
                     pass
-

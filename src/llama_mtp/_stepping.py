@@ -81,15 +81,29 @@ class SteppingThread:
         gen.set_interruptible(self._only_own(own, ready))
         t0 = time.perf_counter()
         try:
-            self._place(ready, gen.add_sequences([j.tokens for j in ready], [j.sequence for j in ready],  # type: ignore[misc]
-                                                 join_next_step=join), t0)
+            self._place(
+                ready,
+                gen.add_sequences(
+                    [j.tokens for j in ready],
+                    [j.sequence for j in ready],  # type: ignore[misc]
+                    join_next_step=join,
+                ),
+                t0,
+            )
         except InvalidArgumentError:  # one of them (its prompt, its grammar): find it, admit the others
             if raise_errors and len(ready) == 1:
                 raise
             for job in ready:
                 try:
-                    self._place([job], gen.add_sequences([job.tokens], [job.sequence],  # type: ignore[list-item]
-                                                         join_next_step=join), time.perf_counter())
+                    self._place(
+                        [job],
+                        gen.add_sequences(
+                            [job.tokens],
+                            [job.sequence],  # type: ignore[list-item]
+                            join_next_step=join,
+                        ),
+                        time.perf_counter(),
+                    )
                 except InvalidArgumentError as e:
                     if raise_errors:
                         raise

@@ -27,7 +27,13 @@ def _orthonormal_rows(rng: np.random.Generator, rows: int, cols: int) -> np.ndar
 
 
 def copy_head_tensors(
-    *, n_embd: int, heads: int, kv_heads: int, head_dim: int, rope_dim: int, gated_query: bool,
+    *,
+    n_embd: int,
+    heads: int,
+    kv_heads: int,
+    head_dim: int,
+    rope_dim: int,
+    gated_query: bool,
     rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
     """The NextN block's eh_proj and attention tensors (names without the block prefix)."""
@@ -46,17 +52,17 @@ def copy_head_tensors(
     q_rows = 2 * HD if gated_query else HD  # qwen35 interleaves each head's query and gate rows
     wq = np.zeros((H * q_rows, D), dtype=np.float32)
     for h in range(H):
-        wq[h * q_rows + rope_dim:h * q_rows + HD, :half] = match  # gate rows 0: sigmoid 0.5
+        wq[h * q_rows + rope_dim : h * q_rows + HD, :half] = match  # gate rows 0: sigmoid 0.5
     wk = np.zeros((HKV * HD, D), dtype=np.float32)
     wv = np.zeros((HKV * HD, D), dtype=np.float32)
     for g in range(HKV):
-        wk[g * HD + rope_dim:(g + 1) * HD, half:] = match
-        wv[g * HD:(g + 1) * HD, half:] = values[g * HD:(g + 1) * HD]
+        wk[g * HD + rope_dim : (g + 1) * HD, half:] = match
+        wv[g * HD : (g + 1) * HD, half:] = values[g * HD : (g + 1) * HD]
     wo = np.zeros((D, H * HD), dtype=np.float32)
     group = H // HKV
     back = rotate.T  # D x half: a residual-half vector back in embedding space
     for g in range(HKV):  # the first query head of each group writes; the others stay silent
-        wo[:, g * group * HD:(g * group + 1) * HD] = VALUE_GAIN * (back @ values[g * HD:(g + 1) * HD].T)
+        wo[:, g * group * HD : (g * group + 1) * HD] = VALUE_GAIN * (back @ values[g * HD : (g + 1) * HD].T)
     qk_scale = np.sqrt(MATCH_LOGIT / np.sqrt(HD))  # q.k / sqrt(HD) = HD * scale^2 * cos / sqrt(HD)
     return {
         "nextn.eh_proj.weight": eh.astype(np.float16),

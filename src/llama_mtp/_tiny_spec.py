@@ -60,8 +60,7 @@ class TinyModelSpec:
         if self.cycle_length:
             params["cycle_length"] = self.cycle_length
         if self.acceptance_profiles:
-            params.update(acceptance_profiles=[list(p) for p in self.acceptance_profiles],
-                          region_tokens=self.region_tokens)
+            params.update(acceptance_profiles=[list(p) for p in self.acceptance_profiles], region_tokens=self.region_tokens)
         return params
 
     def digest(self) -> str:
@@ -136,14 +135,27 @@ def tiny_model_spec(
     order = rng.permutation(words)
     cycle = _cycles([int(t) for t in order], cycle_length or len(order))
     start = int(order[0])
-    wrong = wrong_words(words, [int(t) for t in order], rng, acceptance=acceptance, profiles=profiles,
-                        region_tokens=region_tokens)
+    wrong = wrong_words(
+        words, [int(t) for t in order], rng, acceptance=acceptance, profiles=profiles, region_tokens=region_tokens
+    )
     return TinyModelSpec(
-        kind=kind, acceptance=float(acceptance), n_vocab=n_vocab, n_embd=n_embd, n_layer=n_layer,
-        seed=seed, n_ff=n_ff or (int(2.75 * n_embd) + 31) // 32 * 32, eos=eos, words=tuple(words), cycle=cycle,
+        kind=kind,
+        acceptance=float(acceptance),
+        n_vocab=n_vocab,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        seed=seed,
+        n_ff=n_ff or (int(2.75 * n_embd) + 31) // 32 * 32,
+        eos=eos,
+        words=tuple(words),
+        cycle=cycle,
         start=start,
-        wrong=wrong, near_ties=near_ties, acceptance_profiles=profiles, region_tokens=region_tokens,
-        mtp_head=mtp_head, cycle_length=cycle_length,
+        wrong=wrong,
+        near_ties=near_ties,
+        acceptance_profiles=profiles,
+        region_tokens=region_tokens,
+        mtp_head=mtp_head,
+        cycle_length=cycle_length,
     )
 
 
@@ -152,6 +164,6 @@ def _cycles(order: list[int], length: int) -> dict[int, int]:
     n_cycles = max(1, len(order) // length)
     cycle: dict[int, int] = {}
     for c in range(n_cycles):
-        run = order[c * length:(c + 1) * length] if c < n_cycles - 1 else order[c * length:]
+        run = order[c * length : (c + 1) * length] if c < n_cycles - 1 else order[c * length :]
         cycle.update({run[i]: run[(i + 1) % len(run)] for i in range(len(run))})
     return cycle

@@ -12,7 +12,7 @@ TINY_CHAT_TEMPLATE = (
     "You may call functions. Their signatures:\n<tools>"
     "{% for tool in tools %}\n{{ tool | tojson }}{% endfor %}\n</tools>\n\n"
     "For each call, return a JSON object with the function name and arguments within <tool_call></tool_call> tags:\n"
-    "<tool_call>{\"name\": <function-name>, \"arguments\": <args-json-object>}</tool_call><|im_end|>\n"
+    '<tool_call>{"name": <function-name>, "arguments": <args-json-object>}</tool_call><|im_end|>\n'
     "{% elif messages[0].role == 'system' %}<|im_start|>system\n{{ messages[0].content }}<|im_end|>\n{% endif %}"
     "{% for message in messages %}"
     "{% if message.role == 'user' or (message.role == 'system' and not loop.first) %}"
@@ -21,7 +21,7 @@ TINY_CHAT_TEMPLATE = (
     "{% if message.content %}\n{{ message.content }}{% endif %}"
     "{% for tool_call in message.tool_calls or [] %}"
     "{% if tool_call.function is defined %}{% set tool_call = tool_call.function %}{% endif %}"
-    "\n<tool_call>{\"name\": \"{{ tool_call.name }}\", \"arguments\": "
+    '\n<tool_call>{"name": "{{ tool_call.name }}", "arguments": '
     "{% if tool_call.arguments is string %}{{ tool_call.arguments }}{% else %}{{ tool_call.arguments | tojson }}{% endif %}"
     "}</tool_call>{% endfor %}<|im_end|>\n"
     "{% elif message.role == 'tool' %}<|im_start|>user\n<tool_response>\n{{ message.content }}\n</tool_response><|im_end|>\n"
@@ -68,8 +68,6 @@ def word_pieces(n: int) -> list[str]:
     if n > len(words):
         raise ValueError(f"n_vocab too large for the pseudo-word generator (max {len(words)} words)")
     return words[:n]
-
-
 
 
 def tokenizer_pieces(n_vocab: int, *, chat: bool) -> tuple[list[str], list[float], list[int]]:

@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-Sink = Callable[[str, np.ndarray], None]
-_CHUNK_ELEMENTS = 1 << 22  # f64 elements of a row chunk of the embedding stream (32 MiB)
-
 from ._tiny_copy_head import copy_head_tensors
 from ._tiny_spec import TinyModelSpec
+
+Sink = Callable[[str, np.ndarray], None]
+_CHUNK_ELEMENTS = 1 << 22  # f64 elements of a row chunk of the embedding stream (32 MiB)
 
 
 def attention_dims(n_embd: int) -> tuple[int, int, int]:
@@ -92,7 +92,7 @@ class _Embedding:
     def f16(self) -> np.ndarray:
         out = np.empty((self.n_vocab, self.u.size), dtype=np.float16)
         for lo, rows in self.chunks():
-            out[lo:lo + len(rows)] = rows
+            out[lo : lo + len(rows)] = rows
         return out
 
 
@@ -141,9 +141,10 @@ def build_tensors(spec: TinyModelSpec, sink: Sink) -> dict[str, object]:
         conv_dim = 2 * key_dim + value_dim
         recurrent = [i < L - 1 for i in range(L)] + [False]  # last trunk layer: attention
         meta.update(
-            rope_dim=HD // 4, sections=_rope_sections(HD // 4), recurrent=recurrent,
-            ssm=dict(conv_kernel=4, state_size=dk, group_count=nk, time_step_rank=nv,
-                     inner_size=value_dim),
+            rope_dim=HD // 4,
+            sections=_rope_sections(HD // 4),
+            recurrent=recurrent,
+            ssm=dict(conv_kernel=4, state_size=dk, group_count=nk, time_step_rank=nv, inner_size=value_dim),
         )
         for i in range(L + 1):
             p = f"blk.{i}."
@@ -214,8 +215,9 @@ def build_tensors(spec: TinyModelSpec, sink: Sink) -> dict[str, object]:
     w.add(p + "embed_tokens.weight", nextn)
     if spec.mtp_head == "copy":
         rope_dim = HD // 4 if spec.kind == "hybrid" else HD // 2  # as meta["rope_dim"]
-        copy = copy_head_tensors(n_embd=D, heads=H, kv_heads=HKV, head_dim=HD, rope_dim=rope_dim,
-                                 gated_query=spec.kind == "hybrid", rng=rng)
+        copy = copy_head_tensors(
+            n_embd=D, heads=H, kv_heads=HKV, head_dim=HD, rope_dim=rope_dim, gated_query=spec.kind == "hybrid", rng=rng
+        )
         for name, array in copy.items():
             w.add(f"blk.{L}.{name}", array)
     return meta

@@ -57,10 +57,17 @@ def _json_schema_of(response_format: Mapping[str, Any] | None) -> str:
     raise InvalidArgumentError(f"response_format.type must be 'text', 'json_object' or 'json_schema', not {kind!r}")
 
 
-def render_chat(template: ChatTemplate, messages: Sequence[Message], *, tools: Sequence[Mapping[str, Any]] | None = None,
-                tool_choice: str = "auto", response_format: Mapping[str, Any] | None = None,
-                parallel_tool_calls: bool = False, enable_thinking: bool = True,
-                template_kwargs: Mapping[str, Any] | None = None) -> ChatPrompt:
+def render_chat(
+    template: ChatTemplate,
+    messages: Sequence[Message],
+    *,
+    tools: Sequence[Mapping[str, Any]] | None = None,
+    tool_choice: str = "auto",
+    response_format: Mapping[str, Any] | None = None,
+    parallel_tool_calls: bool = False,
+    enable_thinking: bool = True,
+    template_kwargs: Mapping[str, Any] | None = None,
+) -> ChatPrompt:
     """The prompt of a conversation (OpenAI-format messages and tools) and how to read its reply."""
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
         raise InvalidArgumentError("messages must be a list of {'role': ..., 'content': ...} objects")
@@ -72,9 +79,15 @@ def render_chat(template: ChatTemplate, messages: Sequence[Message], *, tools: S
         kwargs = {k: json.dumps(v) for k, v in (template_kwargs or {}).items()}
     except (TypeError, ValueError, RecursionError) as e:
         raise InvalidArgumentError(f"messages, tools and template_kwargs must be JSON-serializable: {e}") from e
-    return template.apply(messages_json, tools_json=tools_json, tool_choice=tool_choice,
-                          json_schema=_json_schema_of(response_format), parallel_tool_calls=parallel_tool_calls,
-                          enable_thinking=enable_thinking, template_kwargs=kwargs)
+    return template.apply(
+        messages_json,
+        tools_json=tools_json,
+        tool_choice=tool_choice,
+        json_schema=_json_schema_of(response_format),
+        parallel_tool_calls=parallel_tool_calls,
+        enable_thinking=enable_thinking,
+        template_kwargs=kwargs,
+    )
 
 
 def parse_reply(prompt: ChatPrompt, text: str, *, partial: bool = False) -> dict[str, Any]:
@@ -116,7 +129,7 @@ class ReplyContent:
         content = str(message.get("content") or "")
         if not (content.startswith(self._sent) and len(content) > len(self._sent)):
             return ""
-        new, self._sent = content[len(self._sent):], content
+        new, self._sent = content[len(self._sent) :], content
         return new
 
 
@@ -140,5 +153,9 @@ class ChatStream:
         message, new = reply.finish()  # the pieces joined are generation.text
         if new:
             yield new
-        self.result = ChatCompletion(message=message, finish_reason=finish_reason_of(generation.finish_reason, message),
-                                     generation=generation, prompt=self.prompt)
+        self.result = ChatCompletion(
+            message=message,
+            finish_reason=finish_reason_of(generation.finish_reason, message),
+            generation=generation,
+            prompt=self.prompt,
+        )

@@ -72,9 +72,11 @@ def bound_line(g: Generation, n_show: int = 3) -> list[str]:
     if c is None:
         return []
     k = min(n_show, c.n_max)
-    return [f"where MTP pays              where a verify of k + 1 rows and a draft cost little more than one "
-            f"row (GPUs, many cores, large models), this acceptance gives {c.expected_tokens[k]:.2f} tokens per "
-            f"target step at k={k}: an upper bound on the speedup, not measured here"]
+    return [
+        f"where MTP pays              where a verify of k + 1 rows and a draft cost little more than one "
+        f"row (GPUs, many cores, large models), this acceptance gives {c.expected_tokens[k]:.2f} tokens per "
+        f"target step at k={k}: an upper bound on the speedup, not measured here"
+    ]
 
 
 def verdict_lines(plain: Generation, spec: Generation, n_draft_max: DraftLength) -> list[str]:
@@ -82,18 +84,23 @@ def verdict_lines(plain: Generation, spec: Generation, n_draft_max: DraftLength)
     ratio = spec.tokens_per_s / plain.tokens_per_s
     share = plain_share(spec)
     if n_draft_max == "adaptive" and share >= PLAIN_VERDICT_SHARE:
-        probes = ("every step, as plain decoding does (the two speeds differ by the machine's noise only)"
-                  if share >= 0.995 else f"{share:.0%} of its steps and probed drafting on the rest")
+        probes = (
+            "every step, as plain decoding does (the two speeds differ by the machine's noise only)"
+            if share >= 0.995
+            else f"{share:.0%} of its steps and probed drafting on the rest"
+        )
         return [
-            "result                      MTP cannot pay for this model on this machine, so \"auto\" decoded plainly "
+            'result                      MTP cannot pay for this model on this machine, so "auto" decoded plainly '
             f"on {probes}; why:",
             *cost_lines(spec),
             *bound_line(spec),
         ]
     lines = [f"speedup                     {ratio:8.2f}x"]
     if ratio < 1.0:
-        lines.append(f"result                      slower than plain decoding: n_draft_max={n_draft_max} cannot pay "
-                     "for this model on this machine")
+        lines.append(
+            f"result                      slower than plain decoding: n_draft_max={n_draft_max} cannot pay "
+            "for this model on this machine"
+        )
         lines += cost_lines(spec) + bound_line(spec)
     return lines
 
@@ -110,16 +117,20 @@ def cmd_demo(args: Any) -> int:
     # two interleaved pairs (plain, MTP, MTP, plain): one slow stretch of the machine does not
     # decide the comparison; each side reports its faster run
     label = f"MTP (n_draft_max={args.n_draft_max})"
-    runs = [run_with_progress(model, args.prompt, "plain decoding", draft="none", **common),
-            run_with_progress(model, args.prompt, label, draft="auto", n_draft_max=args.n_draft_max, **common),
-            run_with_progress(model, args.prompt, label, draft="auto", n_draft_max=args.n_draft_max, **common),
-            run_with_progress(model, args.prompt, "plain decoding", draft="none", **common)]
+    runs = [
+        run_with_progress(model, args.prompt, "plain decoding", draft="none", **common),
+        run_with_progress(model, args.prompt, label, draft="auto", n_draft_max=args.n_draft_max, **common),
+        run_with_progress(model, args.prompt, label, draft="auto", n_draft_max=args.n_draft_max, **common),
+        run_with_progress(model, args.prompt, "plain decoding", draft="none", **common),
+    ]
     plain = max(runs[0], runs[3], key=lambda g: g.tokens_per_s)
     spec = max(runs[1], runs[2], key=lambda g: g.tokens_per_s)
     same = all(g.tokens == plain.tokens for g in runs)
     print()
-    print(f"model                       {model.description}, {model.size_bytes / 2**20:.0f} MiB, "
-          f"{model.arch} with {model.n_layer_nextn} NextN layer, vocabulary {model.n_vocab}")
+    print(
+        f"model                       {model.description}, {model.size_bytes / 2**20:.0f} MiB, "
+        f"{model.arch} with {model.n_layer_nextn} NextN layer, vocabulary {model.n_vocab}"
+    )
     print(f"tokens generated            {len(spec.tokens)} (greedy)")
     print(f"plain decoding              {plain.tokens_per_s:8.1f} tokens/s")
     print(f"MTP speculative decoding    {spec.tokens_per_s:8.1f} tokens/s")

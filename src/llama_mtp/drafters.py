@@ -10,8 +10,19 @@ from typing import Any, Literal, get_args
 from ._checks import check_optional_bool
 from ._core import InvalidArgumentError, Model
 
-__all__ = ["DEFAULT_NGRAM", "drafter_stats_since", "NGRAM_DRAFT_MAX", "NGRAM_DRAFT_MAX_ROLLBACK", "NGRAM_SIZE_N", "NGRAM_KINDS", "Draft", "Drafters", "NgramKind", "drafters_for",
-           "request_drafters"]
+__all__ = [
+    "DEFAULT_NGRAM",
+    "drafter_stats_since",
+    "NGRAM_DRAFT_MAX",
+    "NGRAM_DRAFT_MAX_ROLLBACK",
+    "NGRAM_SIZE_N",
+    "NGRAM_KINDS",
+    "Draft",
+    "Drafters",
+    "NgramKind",
+    "drafters_for",
+    "request_drafters",
+]
 
 # "auto": MTP where the model has NextN layers, and n-gram drafts, chosen step by step;
 # "mtp" / "ngram": that one alone; "none": plain decoding.

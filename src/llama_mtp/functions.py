@@ -41,35 +41,62 @@ def _llm_for(m: Model, token_counts: list[int], o: ResolvedOptions) -> LLM:
     # llama.cpp gives each sequence n_ctx / n_seq_max cells and limits n_batch to n_ctx
     per_seq = (longest + max_tokens + ceiling + 8 + 255) // 256 * 256
     if per_seq > _MAX_CONTEXT:
-        raise InvalidOptionError("max_tokens", f"prompt ({longest} tokens) + max_tokens ({max_tokens}) exceed the largest "
-                                               f"context, {_MAX_CONTEXT} tokens")
+        raise InvalidOptionError(
+            "max_tokens",
+            f"prompt ({longest} tokens) + max_tokens ({max_tokens}) exceed the largest context, {_MAX_CONTEXT} tokens",
+        )
     per_seq = min(per_seq, _MAX_CONTEXT // n_seq)
     with warnings.catch_warnings():  # the caller's mtp= warned already
         warnings.simplefilter("ignore", DeprecationWarning)
-        return LLM(m, n_ctx=per_seq * n_seq, n_parallel=n_seq, n_batch=max(32, min(512, longest)),
-                   n_threads=o.n_threads, draft=config, mtp=o.mtp)
+        return LLM(
+            m,
+            n_ctx=per_seq * n_seq,
+            n_parallel=n_seq,
+            n_batch=max(32, min(512, longest)),
+            n_threads=o.n_threads,
+            draft=config,
+            mtp=o.mtp,
+        )
 
 
 def _sized_stream(model: ModelLike, prompt: Prompt | Prompts, o: ResolvedOptions) -> Stream[Any]:
     m = _open_model(model)
     batched, prompts = _prompt_list(prompt)
     s = o.sampling
-    tokens = [m.tokenize(p, add_special=s.add_special, parse_special=s.parse_special) if isinstance(p, str) else p
-              for p in prompts]
+    tokens = [
+        m.tokenize(p, add_special=s.add_special, parse_special=s.parse_special) if isinstance(p, str) else p for p in prompts
+    ]
     llm = _llm_for(m, [len(t) for t in tokens], o)
     batch: Prompt | Prompts = tokens if batched else tokens[0]  # type: ignore[assignment]
     return llm.stream(batch, sampling=s)
 
 
 @overload
-def stream(model: ModelLike, prompt: Prompt, *, sampling: SamplingParams | None = ...,  # type: ignore[overload-overlap]
-           draft: Draft | DraftConfig | None = ..., **options: Unpack[GenerateKwargs]) -> Stream[str]: ...
+def stream(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
+    model: ModelLike,
+    prompt: Prompt,
+    *,
+    sampling: SamplingParams | None = ...,
+    draft: Draft | DraftConfig | None = ...,
+    **options: Unpack[GenerateKwargs],
+) -> Stream[str]: ...
 @overload
-def stream(model: ModelLike, prompt: Prompts, *, sampling: SamplingParams | None = ...,
-           draft: Draft | DraftConfig | None = ..., **options: Unpack[GenerateKwargs]) -> Stream[tuple[int, str]]: ...
-def stream(model: ModelLike, prompt: Prompt | Prompts, *, sampling: SamplingParams | None = None,
-           draft: Draft | DraftConfig | None = None,
-           **options: Unpack[GenerateKwargs]) -> Stream[str] | Stream[tuple[int, str]]:
+def stream(
+    model: ModelLike,
+    prompt: Prompts,
+    *,
+    sampling: SamplingParams | None = ...,
+    draft: Draft | DraftConfig | None = ...,
+    **options: Unpack[GenerateKwargs],
+) -> Stream[tuple[int, str]]: ...
+def stream(
+    model: ModelLike,
+    prompt: Prompt | Prompts,
+    *,
+    sampling: SamplingParams | None = None,
+    draft: Draft | DraftConfig | None = None,
+    **options: Unpack[GenerateKwargs],
+) -> Stream[str] | Stream[tuple[int, str]]:
     """Like `generate()`, but iterate to get text pieces as they are accepted.
 
     Args:
@@ -87,14 +114,31 @@ def stream(model: ModelLike, prompt: Prompt | Prompts, *, sampling: SamplingPara
 
 
 @overload
-def generate(model: ModelLike, prompt: Prompt, *, sampling: SamplingParams | None = ...,  # type: ignore[overload-overlap]
-             draft: Draft | DraftConfig | None = ..., **options: Unpack[GenerateKwargs]) -> Generation: ...
+def generate(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
+    model: ModelLike,
+    prompt: Prompt,
+    *,
+    sampling: SamplingParams | None = ...,
+    draft: Draft | DraftConfig | None = ...,
+    **options: Unpack[GenerateKwargs],
+) -> Generation: ...
 @overload
-def generate(model: ModelLike, prompt: Prompts, *, sampling: SamplingParams | None = ...,
-             draft: Draft | DraftConfig | None = ..., **options: Unpack[GenerateKwargs]) -> list[Generation]: ...
-def generate(model: ModelLike, prompt: Prompt | Prompts, *, sampling: SamplingParams | None = None,
-             draft: Draft | DraftConfig | None = None,
-             **options: Unpack[GenerateKwargs]) -> Generation | list[Generation]:
+def generate(
+    model: ModelLike,
+    prompt: Prompts,
+    *,
+    sampling: SamplingParams | None = ...,
+    draft: Draft | DraftConfig | None = ...,
+    **options: Unpack[GenerateKwargs],
+) -> list[Generation]: ...
+def generate(
+    model: ModelLike,
+    prompt: Prompt | Prompts,
+    *,
+    sampling: SamplingParams | None = None,
+    draft: Draft | DraftConfig | None = None,
+    **options: Unpack[GenerateKwargs],
+) -> Generation | list[Generation]:
     """Generate from a prompt, or a list of prompts batched in one target batch per step.
 
     It runs on a fresh `LLM` sized for these prompts; keep an `LLM` to keep the model warm
@@ -131,8 +175,14 @@ def generate(model: ModelLike, prompt: Prompt | Prompts, *, sampling: SamplingPa
     return _sized_stream(model, prompt, resolve_options(sampling=sampling, draft=draft, **options))._run()
 
 
-def chat_stream(model: ModelLike, messages: Sequence[Message], *, sampling: SamplingParams | None = None,
-                draft: Draft | DraftConfig | None = None, **options: Unpack[ChatKwargs]) -> ChatStream:
+def chat_stream(
+    model: ModelLike,
+    messages: Sequence[Message],
+    *,
+    sampling: SamplingParams | None = None,
+    draft: Draft | DraftConfig | None = None,
+    **options: Unpack[ChatKwargs],
+) -> ChatStream:
     """Like `chat()`, but iterate to get the reply's content as it is generated.
 
     Args:
@@ -156,8 +206,14 @@ def chat_stream(model: ModelLike, messages: Sequence[Message], *, sampling: Samp
     return llm.reply_stream(prompt, tokens, ResolvedOptions(sampling=resolved.sampling, draft=None, mtp=None))
 
 
-def chat(model: ModelLike, messages: Sequence[Message], *, sampling: SamplingParams | None = None,
-         draft: Draft | DraftConfig | None = None, **options: Unpack[ChatKwargs]) -> ChatCompletion:
+def chat(
+    model: ModelLike,
+    messages: Sequence[Message],
+    *,
+    sampling: SamplingParams | None = None,
+    draft: Draft | DraftConfig | None = None,
+    **options: Unpack[ChatKwargs],
+) -> ChatCompletion:
     """Reply to a conversation (OpenAI-format messages) with the model's chat template.
 
     A fresh `LLM` each call: keep an `LLM` for a conversation (`LLM.chat()` decodes only each

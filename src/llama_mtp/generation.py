@@ -108,12 +108,14 @@ def _prompt_list(prompt: object) -> tuple[bool, list[Prompt]]:
 
 def require_exact_support(model: Model) -> None:
     """exact=True: batch-invariant kernels exist in the local CPU backend only (patch 0005)."""
-    elsewhere = sorted({d["rpc_endpoint"] or d["name"] for d in model.devices
-                        if d["name"] != "CPU" and (d["layers"] or d["output"])})
+    elsewhere = sorted(
+        {d["rpc_endpoint"] or d["name"] for d in model.devices if d["name"] != "CPU" and (d["layers"] or d["output"])}
+    )
     if elsewhere:
         raise InvalidArgumentError(
             "exact=True needs every layer on the local CPU (only its kernels can be made batch-invariant); "
-            f"this model runs layers on {', '.join(elsewhere)}: load it with n_gpu_layers=0 and no rpc_servers")
+            f"this model runs layers on {', '.join(elsewhere)}: load it with n_gpu_layers=0 and no rpc_servers"
+        )
 
 
 def _open_model(model: ModelLike) -> Model:
@@ -122,7 +124,6 @@ def _open_model(model: ModelLike) -> Model:
     if isinstance(model, (str, bytes, os.PathLike)):
         return Model(os.fsdecode(model))
     raise ArgumentTypeError(f"model must be a Model or a path, not {type(model).__name__}")
-
 
 
 class StreamJob(Job):
@@ -141,14 +142,26 @@ class StreamJob(Job):
 def _generation_of(job: StreamJob, t_iter: float) -> Generation:
     # generation time: from when its prompt was decoded (or the caller began to iterate, if
     # later) until it finished, the Python side included (what a caller experiences)
-    return Generation(tokens=job.result_tokens, text=job.text, finish_reason=job.finish_reason or "length",
-                      stats=job.stats, n_prompt_tokens=len(job.tokens), prompt_seconds=job.prompt_seconds,
-                      generation_seconds=max(0.0, job.t_done - max(job.t_admitted, t_iter)),
-                      n_steps=job.last_step - job.first_step, draft_lengths=job.draft_lengths,
-                      controller=job.controller, draft_seconds=job.t_draft, verify_seconds=job.t_verify,
-                      process_seconds=job.t_process, n_cached_tokens=job.n_cached,
-                      drafter_stats=job.drafter_stats, step_drafters=job.step_drafters,
-                      step_draft_lengths=job.step_draft_lengths, n_prompt_step_tokens=job.n_prompt_step_tokens)
+    return Generation(
+        tokens=job.result_tokens,
+        text=job.text,
+        finish_reason=job.finish_reason or "length",
+        stats=job.stats,
+        n_prompt_tokens=len(job.tokens),
+        prompt_seconds=job.prompt_seconds,
+        generation_seconds=max(0.0, job.t_done - max(job.t_admitted, t_iter)),
+        n_steps=job.last_step - job.first_step,
+        draft_lengths=job.draft_lengths,
+        controller=job.controller,
+        draft_seconds=job.t_draft,
+        verify_seconds=job.t_verify,
+        process_seconds=job.t_process,
+        n_cached_tokens=job.n_cached,
+        drafter_stats=job.drafter_stats,
+        step_drafters=job.step_drafters,
+        step_draft_lengths=job.step_draft_lengths,
+        n_prompt_step_tokens=job.n_prompt_step_tokens,
+    )
 
 
 def _cancel(jobs: list[StreamJob]) -> None:
@@ -167,8 +180,9 @@ class Stream(Generic[Piece]):
     while the LLM's slots are busy; iterating steps the LLM's generator (shared with the other
     callers' requests: one target batch per step)."""
 
-    def __init__(self, scheduler: Scheduler, jobs: list[StreamJob], *, batched: bool,
-                 on_end: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, scheduler: Scheduler, jobs: list[StreamJob], *, batched: bool, on_end: Callable[[], None] | None = None
+    ) -> None:
         self._scheduler = scheduler
         self._jobs = jobs
         self._batched = batched

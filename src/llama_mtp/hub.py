@@ -25,30 +25,52 @@ def _hub() -> tuple[Any, Any, Any]:
     return huggingface_hub, errors, constants
 
 
-def download_model(repo_id: str, filename: str, *, revision: str | None = None,
-                   cache_dir: str | os.PathLike[str] | None = None, local_files_only: bool = False,
-                   token: str | bool | None = None) -> Path:
+def download_model(
+    repo_id: str,
+    filename: str,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+) -> Path:
     """The local path of `filename` (a name or a glob such as "*Q4_K_M.gguf") in `repo_id`,
     fetched into the Hub cache unless it is there. A split GGUF comes with all its parts; the
     path is its first part (llama.cpp loads the rest from there)."""
     hub, errors, constants = _hub()
-    not_found = (errors.EntryNotFoundError, errors.RepositoryNotFoundError, errors.RevisionNotFoundError,
-                 errors.LocalEntryNotFoundError)
+    not_found = (
+        errors.EntryNotFoundError,
+        errors.RepositoryNotFoundError,
+        errors.RevisionNotFoundError,
+        errors.LocalEntryNotFoundError,
+    )
     try:
         if not any(c in filename for c in "*?["):
-            return Path(hub.hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir,
-                                            local_files_only=local_files_only, token=token))
+            return Path(
+                hub.hf_hub_download(
+                    repo_id, filename, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
+                )
+            )
         # a glob: the matching files of the repository (or, offline, of the cached snapshot)
-        folder = Path(hub.snapshot_download(repo_id, allow_patterns=[filename], revision=revision,
-                                            cache_dir=cache_dir, local_files_only=local_files_only, token=token))
+        folder = Path(
+            hub.snapshot_download(
+                repo_id,
+                allow_patterns=[filename],
+                revision=revision,
+                cache_dir=cache_dir,
+                local_files_only=local_files_only,
+                token=token,
+            )
+        )
     except errors.HFValidationError as e:  # a repo id or revision the Hub cannot name
         raise InvalidArgumentError(f"{repo_id!r}: not a Hub repository id ({str(e).splitlines()[0]})") from e
     except not_found as e:
-        raise ModelNotFoundError(f"{repo_id}: {filename} is not available"
-                                 f"{' in the local cache (offline)' if local_files_only or constants.HF_HUB_OFFLINE else ''}"
-                                 f": {type(e).__name__}") from e
-    matches = sorted(p for p in folder.rglob("*") if p.is_file() and fnmatch.fnmatch(p.relative_to(folder).as_posix(),
-                                                                                     filename))
+        raise ModelNotFoundError(
+            f"{repo_id}: {filename} is not available"
+            f"{' in the local cache (offline)' if local_files_only or constants.HF_HUB_OFFLINE else ''}"
+            f": {type(e).__name__}"
+        ) from e
+    matches = sorted(p for p in folder.rglob("*") if p.is_file() and fnmatch.fnmatch(p.relative_to(folder).as_posix(), filename))
     if not matches:
         raise ModelNotFoundError(f"{repo_id}: no file matches {filename!r}")
     firsts = {_SPLIT.sub("", p.name) for p in matches}
@@ -58,10 +80,18 @@ def download_model(repo_id: str, filename: str, *, revision: str | None = None,
     return matches[0]
 
 
-def from_pretrained(repo_id: str, filename: str, *, revision: str | None = None,
-                    cache_dir: str | os.PathLike[str] | None = None, local_files_only: bool = False,
-                    token: str | bool | None = None, **model_kwargs: Any) -> Model:
+def from_pretrained(
+    repo_id: str,
+    filename: str,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+    **model_kwargs: Any,
+) -> Model:
     """Model.from_pretrained(): download_model() then Model(path, **model_kwargs)."""
-    path = download_model(repo_id, filename, revision=revision, cache_dir=cache_dir,
-                          local_files_only=local_files_only, token=token)
+    path = download_model(
+        repo_id, filename, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
+    )
     return Model(path, **model_kwargs)

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
-from ._checks import as_grammar, check_int
-from ._core import ArgumentTypeError, ChatPrompt, ChatTemplate, Generator, Model, MtpStats
+from ._checks import check_int
+from ._core import ArgumentTypeError, Generator, Model, MtpStats
+from ._job_options import job_options_for
+from ._llm_chat import ChatMethods
 from ._scheduler import EngineStats, JobOptions, Scheduler
-from .chat import ChatCompletion, ChatStream, Message, render_chat
-from .drafters import NGRAM_SIZE_N, Draft, Drafters, drafters_for, ngram_draft_max, request_drafters
+from .drafters import NGRAM_SIZE_N, Draft, Drafters, drafters_for, ngram_draft_max
 from .generation import (
     _MAX_CONTEXT,
     _MAX_SEQUENCES,
@@ -34,7 +35,6 @@ from .generation import (
     require_exact_support,
 )
 from .options import (
-    CHAT_FIELDS,
     DRAFT_FIELDS,
     DraftConfig,
     InvalidOptionError,
@@ -46,15 +46,12 @@ from .options import (
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from .options import ChatKwargs, DraftKwargs, GenerateKwargs
+    from .options import DraftKwargs, GenerateKwargs
 
 __all__ = ["LLM"]
 
-# DraftConfig fields an LLM sizes or builds its drafters by: a request may not change them
-_FIXED_DRAFT_FIELDS = ("n_min", "p_min", "ngram", "ngram_n_max", "ngram_size_n")
 
-
-class LLM:
+class LLM(ChatMethods):
     """A model with its contexts, kept warm between calls.
 
     Calls from several threads share each step's target batch (continuous batching); a slot
@@ -83,9 +80,18 @@ class LLM:
         ModelLoadError: `model` is a path that does not load.
     """
 
-    def __init__(self, model: ModelLike, *, n_ctx: int = 4096, n_parallel: int = 1, n_batch: int = 512,
-                 n_threads: int | None = None, max_queue: int = 64, draft: Draft | DraftConfig | None = None,
-                 **draft_options: Unpack[DraftKwargs]) -> None:
+    def __init__(
+        self,
+        model: ModelLike,
+        *,
+        n_ctx: int = 4096,
+        n_parallel: int = 1,
+        n_batch: int = 512,
+        n_threads: int | None = None,
+        max_queue: int = 64,
+        draft: Draft | DraftConfig | None = None,
+        **draft_options: Unpack[DraftKwargs],
+    ) -> None:
         unknown = set(draft_options) - DRAFT_FIELDS - {"mtp"}
         if unknown:
             raise ArgumentTypeError(f"LLM() got an unexpected keyword argument {sorted(unknown)[0]!r}")
@@ -104,19 +110,28 @@ class LLM:
         if config.ngram_n_max is not None and rollback:
             check_int("ngram_n_max", config.ngram_n_max, 1, 64)
         config = dataclasses.replace(
-            config, method=self._drafters.name,
+            config,
+            method=self._drafters.name,
             ngram_n_max=config.ngram_n_max or ngram_draft_max(self._model),
-            ngram_size_n=config.ngram_size_n or NGRAM_SIZE_N[config.ngram])
+            ngram_size_n=config.ngram_size_n or NGRAM_SIZE_N[config.ngram],
+        )
         if config.exact:
             require_exact_support(self._model)
         self._config = config
         self._n_threads = n_threads
         self._draft_max = config.longest_mtp_draft
-        self._templates: dict[str, ChatTemplate] = {}
+        self._templates = {}
         self._templates_lock = threading.Lock()
-        self._scheduler = Scheduler(self._model, parallel=n_parallel, ctx_per_sequence=n_ctx // n_parallel,
-                                    drafters=self._drafters, draft=config, n_threads=n_threads, n_batch=n_batch,
-                                    max_queue=max_queue)
+        self._scheduler = Scheduler(
+            self._model,
+            parallel=n_parallel,
+            ctx_per_sequence=n_ctx // n_parallel,
+            drafters=self._drafters,
+            draft=config,
+            n_threads=n_threads,
+            n_batch=n_batch,
+            max_queue=max_queue,
+        )
 
     # --- what it holds --------------------------------------------------------------------------
     @property
@@ -185,8 +200,7 @@ class LLM:
     def __enter__(self) -> LLM:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -194,8 +208,15 @@ class LLM:
         return f"LLM({self._model.path!r}, {state}, draft={self.draft!r}, n_draft_max={self._config.n_draft_max!r})"
 
     # --- requests -------------------------------------------------------------------------------
-    def job_options(self, sampling: SamplingParams, draft: DraftConfig | None = None, *, mtp: bool | None = None,
-                    stop: Sequence[str] = (), index: int = 0) -> JobOptions:
+    def job_options(
+        self,
+        sampling: SamplingParams,
+        draft: DraftConfig | None = None,
+        *,
+        mtp: bool | None = None,
+        stop: Sequence[str] = (),
+        index: int = 0,
+    ) -> JobOptions:
         """One sequence's engine options from its request's options: the one conversion every
         caller (the Python API, the server) goes through.
 
@@ -214,50 +235,31 @@ class LLM:
         Raises:
             InvalidOptionError: An option this LLM cannot honour; `.field` names it.
         """
-        mine = self._config
-        if draft is None:
-            draft = mine
-        for name in _FIXED_DRAFT_FIELDS:
-            value, have = getattr(draft, name), getattr(mine, name)
-            if value != have and not (value is None and name in ("ngram_n_max", "ngram_size_n")):
-                raise InvalidOptionError(name, f"{name}={value!r}: this LLM was made with {name}={have!r}; it is set "
-                                               f"once, at LLM({name}=...)")
-        try:
-            use = request_drafters(self._drafters, draft=draft.method, mtp=mtp)
-        except InvalidOptionError:
-            raise
-        except Exception as e:  # noqa: BLE001  # the drafters' InvalidArgumentError, with the field named
-            raise InvalidOptionError("draft", str(e)) from e
-        if not use.mtp:
-            n_draft = 0
-        elif draft.n_draft_max == mine.n_draft_max:
-            n_draft = -1
-        elif draft.adaptive:
-            raise InvalidOptionError("n_draft_max", f'n_draft_max="adaptive" needs an LLM made with it; this one '
-                                                    f"drafts {mine.n_draft_max}")
-        else:
-            k = draft.longest_mtp_draft
-            if k > self._draft_max:
-                raise InvalidOptionError("n_draft_max", f"n_draft_max={k}: this LLM's contexts are sized for drafts of "
-                                                        f"at most {self._draft_max} (LLM(n_draft_max=...))")
-            n_draft = min(k, self._scheduler.ceiling)
-        if draft.exact and not mine.exact:
-            try:
-                require_exact_support(self._model)
-            except Exception as e:  # noqa: BLE001
-                raise InvalidOptionError("exact", str(e)) from e
-        grammar = as_grammar(self._model, sampling.grammar, sampling.json_schema)
-        seed = None if sampling.seed is None else (sampling.seed + index) % (1 << 32)
-        return JobOptions(sampling=sampling, grammar=grammar, seed=seed, n_draft=n_draft, ngram=use.ngram,
-                          exact=draft.exact, stop=(*sampling.stops, *stop))
+        return job_options_for(
+            self._model,
+            self._config,
+            self._drafters,
+            sampling,
+            draft,
+            mtp=mtp,
+            stop=stop,
+            index=index,
+            draft_max=self._draft_max,
+            ceiling=self._scheduler.ceiling,
+        )
 
-    def _resolve(self, sampling: SamplingParams | None, draft: Draft | DraftConfig | None,
-                 options: dict[str, Any], caller: str) -> ResolvedOptions:
-        resolved = resolve_options(sampling=sampling, draft=draft, base_draft=self._config, stacklevel=4,
-                                   caller=f"LLM.{caller}", **options)
+    def _resolve(
+        self, sampling: SamplingParams | None, draft: Draft | DraftConfig | None, options: dict[str, Any], caller: str
+    ) -> ResolvedOptions:
+        resolved = resolve_options(
+            sampling=sampling, draft=draft, base_draft=self._config, stacklevel=4, caller=f"LLM.{caller}", **options
+        )
         if resolved.n_threads is not None and resolved.n_threads != self._n_threads:
-            raise InvalidOptionError("n_threads", f"n_threads={resolved.n_threads!r}: this LLM was made with "
-                                                  f"n_threads={self._n_threads!r}; it is set once, at LLM(n_threads=...)")
+            raise InvalidOptionError(
+                "n_threads",
+                f"n_threads={resolved.n_threads!r}: this LLM was made with "
+                f"n_threads={self._n_threads!r}; it is set once, at LLM(n_threads=...)",
+            )
         return resolved
 
     def _tokens(self, prompt: Prompt, sampling: SamplingParams) -> TokenList:
@@ -278,20 +280,39 @@ class LLM:
         tokens = [self._tokens(p, sampling) for p in prompts]
         if any(len(t) == 0 for t in tokens):
             raise InvalidOptionError("prompt", "empty prompt")
-        jobs = [StreamJob(t, base if base.seed is None else dataclasses.replace(base, seed=(base.seed + i) % (1 << 32)), i)
-                for i, t in enumerate(tokens)]
+        jobs = [
+            StreamJob(t, base if base.seed is None else dataclasses.replace(base, seed=(base.seed + i) % (1 << 32)), i)
+            for i, t in enumerate(tokens)
+        ]
         scheduler.submit(jobs, bounded=False, admit_now=True)
         return Stream(scheduler, jobs, batched=batched, on_end=scheduler.save_costs)
 
     @overload
-    def stream(self, prompt: Prompt, *, sampling: SamplingParams | None = ...,  # type: ignore[overload-overlap]
-               draft: Draft | DraftConfig | None = ..., **options: Unpack[GenerateKwargs]) -> Stream[str]: ...
+    def stream(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
+        self,
+        prompt: Prompt,
+        *,
+        sampling: SamplingParams | None = ...,
+        draft: Draft | DraftConfig | None = ...,
+        **options: Unpack[GenerateKwargs],
+    ) -> Stream[str]: ...
     @overload
-    def stream(self, prompt: Prompts, *, sampling: SamplingParams | None = ..., draft: Draft | DraftConfig | None = ...,
-               **options: Unpack[GenerateKwargs]) -> Stream[tuple[int, str]]: ...
-    def stream(self, prompt: Prompt | Prompts, *, sampling: SamplingParams | None = None,
-               draft: Draft | DraftConfig | None = None,
-               **options: Unpack[GenerateKwargs]) -> Stream[str] | Stream[tuple[int, str]]:
+    def stream(
+        self,
+        prompt: Prompts,
+        *,
+        sampling: SamplingParams | None = ...,
+        draft: Draft | DraftConfig | None = ...,
+        **options: Unpack[GenerateKwargs],
+    ) -> Stream[tuple[int, str]]: ...
+    def stream(
+        self,
+        prompt: Prompt | Prompts,
+        *,
+        sampling: SamplingParams | None = None,
+        draft: Draft | DraftConfig | None = None,
+        **options: Unpack[GenerateKwargs],
+    ) -> Stream[str] | Stream[tuple[int, str]]:
         """Like `generate()`, but iterate to get text pieces as they are accepted.
 
         The prompts are admitted (their KV prefix reused, the rest decoded) before this
@@ -315,14 +336,31 @@ class LLM:
         return self._stream(prompt, self._resolve(sampling, draft, dict(options), "stream"))
 
     @overload
-    def generate(self, prompt: Prompt, *, sampling: SamplingParams | None = ...,  # type: ignore[overload-overlap]
-                 draft: Draft | DraftConfig | None = ..., **options: Unpack[GenerateKwargs]) -> Generation: ...
+    def generate(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
+        self,
+        prompt: Prompt,
+        *,
+        sampling: SamplingParams | None = ...,
+        draft: Draft | DraftConfig | None = ...,
+        **options: Unpack[GenerateKwargs],
+    ) -> Generation: ...
     @overload
-    def generate(self, prompt: Prompts, *, sampling: SamplingParams | None = ..., draft: Draft | DraftConfig | None = ...,
-                 **options: Unpack[GenerateKwargs]) -> list[Generation]: ...
-    def generate(self, prompt: Prompt | Prompts, *, sampling: SamplingParams | None = None,
-                 draft: Draft | DraftConfig | None = None,
-                 **options: Unpack[GenerateKwargs]) -> Generation | list[Generation]:
+    def generate(
+        self,
+        prompt: Prompts,
+        *,
+        sampling: SamplingParams | None = ...,
+        draft: Draft | DraftConfig | None = ...,
+        **options: Unpack[GenerateKwargs],
+    ) -> list[Generation]: ...
+    def generate(
+        self,
+        prompt: Prompt | Prompts,
+        *,
+        sampling: SamplingParams | None = None,
+        draft: Draft | DraftConfig | None = None,
+        **options: Unpack[GenerateKwargs],
+    ) -> Generation | list[Generation]:
         """Generate from a prompt, or from a list of prompts at once.
 
         Up to `n_parallel` prompts share one target batch per step; the others wait for a
@@ -344,71 +382,3 @@ class LLM:
             DecodeError: llama.cpp failed to decode.
         """
         return self._stream(prompt, self._resolve(sampling, draft, dict(options), "generate"))._run()
-
-    # --- chat -----------------------------------------------------------------------------------
-    def chat_template(self, source: str | None = None) -> ChatTemplate:
-        """The model's chat template (or one from jinja source), parsed once and kept."""
-        key = source or ""
-        with self._templates_lock:
-            template = self._templates.get(key)
-            if template is None:
-                template = self._templates[key] = ChatTemplate(self._model, source=key)
-            return template
-
-    def chat_stream(self, messages: Sequence[Message], *, sampling: SamplingParams | None = None,
-                    draft: Draft | DraftConfig | None = None, **options: Unpack[ChatKwargs]) -> ChatStream:
-        """Like `chat()`, but iterate to get the reply's content as it is generated.
-
-        Args:
-            messages: OpenAI-format messages.
-            sampling: The request's `SamplingParams` (None: the defaults).
-            draft: A method name or a `DraftConfig`, within this LLM's (None: its own).
-            **options: The chat template's options (`tools`, `tool_choice`,
-                `response_format`, `chat_template`, `parallel_tool_calls`,
-                `enable_thinking`, `template_kwargs`) and the fields of `sampling` and `draft`.
-
-        Returns:
-            A `ChatStream` of content pieces; `.result` holds the `ChatCompletion`.
-        """
-        given: dict[str, Any] = dict(options)
-        render: dict[str, Any] = {k: given.pop(k) for k in CHAT_FIELDS if k in given}
-        resolved = self._resolve(sampling, draft, given, "chat")
-        prompt = render_chat(self.chat_template(render.pop("chat_template", None)), messages, **render)
-        return self.reply_stream(prompt, self._model.tokenize(prompt.prompt, add_special=True, parse_special=True),
-                                 resolved)
-
-    def reply_stream(self, prompt: ChatPrompt, tokens: TokenList, resolved: ResolvedOptions) -> ChatStream:
-        """The reply to a rendered conversation, its tokens given (`llama_mtp.chat()` sized
-        the LLM by them): the template's stop strings and grammar join the request's."""
-        sampling = resolved.sampling
-        if prompt.grammar is not None:
-            sampling = dataclasses.replace(sampling, grammar=prompt.grammar, json_schema=None)
-        resolved = dataclasses.replace(resolved, sampling=sampling)
-        return ChatStream(prompt, self._stream(tokens, resolved, stop=tuple(prompt.stops)))
-
-    def chat(self, messages: Sequence[Message], *, sampling: SamplingParams | None = None,
-             draft: Draft | DraftConfig | None = None, **options: Unpack[ChatKwargs]) -> ChatCompletion:
-        """Reply to a conversation with the model's chat template.
-
-        The next turn's prompt begins with this one's prompt and reply, so it decodes only
-        the new messages (`Generation.n_cached_tokens` says how many tokens came from the
-        slot's KV).
-
-        Args:
-            messages: OpenAI-format messages.
-            sampling: The request's `SamplingParams` (None: the defaults).
-            draft: A method name or a `DraftConfig`, within this LLM's (None: its own).
-            **options: As `chat_stream()`'s.
-
-        Returns:
-            The `ChatCompletion`: content, reasoning, parsed tool calls, the `Generation`.
-
-        Raises:
-            ChatTemplateError: The template cannot render these messages.
-            InvalidArgumentError: An option out of range or one this LLM cannot honour.
-        """
-        s = self.chat_stream(messages, sampling=sampling, draft=draft, **options)
-        for _ in s:
-            pass
-        assert s.result is not None
-        return s.result

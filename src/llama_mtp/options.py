@@ -20,8 +20,16 @@ from .sizing import DraftLength, draft_ceiling
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from Python 3.11; mypy reads either
 
-__all__ = ["ChatKwargs", "DraftConfig", "DraftKwargs", "GenerateKwargs", "InvalidOptionError", "SamplingKwargs",
-           "SamplingParams", "resolve_options"]
+__all__ = [
+    "ChatKwargs",
+    "DraftConfig",
+    "DraftKwargs",
+    "GenerateKwargs",
+    "InvalidOptionError",
+    "SamplingKwargs",
+    "SamplingParams",
+    "resolve_options",
+]
 
 _DRAFT_METHODS: tuple[str, ...] = get_args(Draft)
 
@@ -184,8 +192,11 @@ class DraftConfig:
 def check_draft_length(value: object, *, stacklevel: int = 3) -> DraftLength:
     """An MTP draft length: an int in [1, 64] or "adaptive" ("auto", its old name, warns)."""
     if value == "auto":
-        warnings.warn('n_draft_max="auto" is now spelled "adaptive" ("auto" is the drafters\' word)',
-                      DeprecationWarning, stacklevel=stacklevel)
+        warnings.warn(
+            'n_draft_max="auto" is now spelled "adaptive" ("auto" is the drafters\' word)',
+            DeprecationWarning,
+            stacklevel=stacklevel,
+        )
         return "adaptive"
     if isinstance(value, int) and not isinstance(value, bool) and not 1 <= value <= 64:
         from ._core import InvalidConfigError  # MtpSessionConfig's own error for it
@@ -270,9 +281,15 @@ class ResolvedOptions:
     n_threads: int | None = None
 
 
-def resolve_options(*, sampling: SamplingParams | None, draft: Draft | DraftConfig | None,
-                    base_draft: DraftConfig | None = None, stacklevel: int = 3, caller: str = "generate",
-                    **options: Unpack[GenerateKwargs]) -> ResolvedOptions:
+def resolve_options(
+    *,
+    sampling: SamplingParams | None,
+    draft: Draft | DraftConfig | None,
+    base_draft: DraftConfig | None = None,
+    stacklevel: int = 3,
+    caller: str = "generate",
+    **options: Unpack[GenerateKwargs],
+) -> ResolvedOptions:
     """A call's `sampling=`, `draft=` and keyword arguments as options objects: the keywords
     replace the objects' fields (on `base_draft`, the LLM's config, when no DraftConfig is
     given). Unknown keywords raise ArgumentTypeError, as Python's own call would."""
@@ -290,8 +307,11 @@ def resolve_options(*, sampling: SamplingParams | None, draft: Draft | DraftConf
     mtp = raw.get("mtp")
     if mtp is not None:
         check_bool("mtp", mtp)
-        warnings.warn('mtp= is deprecated: draft="none" for plain decoding, draft="mtp" for MTP alone',
-                      DeprecationWarning, stacklevel=stacklevel)
+        warnings.warn(
+            'mtp= is deprecated: draft="none" for plain decoding, draft="mtp" for MTP alone',
+            DeprecationWarning,
+            stacklevel=stacklevel,
+        )
     config: DraftConfig | None
     if isinstance(draft, DraftConfig):
         config = draft
@@ -307,10 +327,14 @@ def resolve_options(*, sampling: SamplingParams | None, draft: Draft | DraftConf
         if "n_draft_max" in draft_given:
             draft_given["n_draft_max"] = check_draft_length(draft_given["n_draft_max"], stacklevel=stacklevel + 1)
         config = dataclasses.replace(config or DraftConfig(), **draft_given)
-    given = frozenset(draft_given) | (frozenset(f.name for f in dataclasses.fields(DraftConfig))
-                                      if isinstance(draft, DraftConfig) else frozenset({"method"}) if draft else frozenset())
+    given = frozenset(draft_given) | (
+        frozenset(f.name for f in dataclasses.fields(DraftConfig))
+        if isinstance(draft, DraftConfig)
+        else frozenset({"method"})
+        if draft
+        else frozenset()
+    )
     n_threads = raw.get("n_threads")
     if n_threads is not None:
         n_threads = check_int("n_threads", n_threads, 1, 1024)
     return ResolvedOptions(sampling=sampling, draft=config, mtp=mtp, given_draft=given, n_threads=n_threads)
-

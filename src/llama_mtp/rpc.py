@@ -30,8 +30,9 @@ WARNING: Host ('{host}') is != '127.0.0.1'
 """
 
 
-def run_rpc_server(host: str = "127.0.0.1", port: int = 50052, *, n_threads: int | None = None,
-                   cache_dir: str | os.PathLike[str] | None = None) -> None:
+def run_rpc_server(
+    host: str = "127.0.0.1", port: int = 50052, *, n_threads: int | None = None, cache_dir: str | os.PathLike[str] | None = None
+) -> None:
     """Serve until the process is interrupted (Ctrl-C or SIGTERM) or the server fails.
 
     ggml's server loop blocks in native code, so it runs in a daemon thread while the main
@@ -82,8 +83,7 @@ class LocalRpcServer:
             if self._log is not None:
                 self._log.close()
             self._log = tempfile.TemporaryFile()
-            self.process = subprocess.Popen(self._command(), stdout=subprocess.DEVNULL, stderr=self._log,
-                                            env=self._env())
+            self.process = subprocess.Popen(self._command(), stdout=subprocess.DEVNULL, stderr=self._log, env=self._env())
             if self._wait_until_listening():
                 return self
         raise RuntimeError(f"llama-mtp rpc-server did not start: {self._stderr()}")

@@ -114,8 +114,17 @@ def shaped_mtp_model(
     s = SHAPES[shape] if isinstance(shape, str) else shape
     if quant not in QUANT_TYPES:
         raise ValueError(f"quant must be one of {', '.join(QUANT_TYPES)}, not {quant!r}")
-    model_args = dict(kind=s.kind, acceptance=acceptance, n_vocab=s.n_vocab, n_embd=s.n_embd, n_layer=s.n_layer,
-                      n_ff=s.n_ff, seed=seed, acceptance_profiles=acceptance_profiles, region_tokens=region_tokens)
+    model_args = dict(
+        kind=s.kind,
+        acceptance=acceptance,
+        n_vocab=s.n_vocab,
+        n_embd=s.n_embd,
+        n_layer=s.n_layer,
+        n_ff=s.n_ff,
+        seed=seed,
+        acceptance_profiles=acceptance_profiles,
+        region_tokens=region_tokens,
+    )
     spec = tiny_model_spec(**model_args)  # type: ignore[arg-type]
     key = json.dumps({**spec.params(), "quant": quant}, sort_keys=True)
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -129,11 +138,21 @@ def shaped_mtp_model(
     with tempfile.TemporaryDirectory(dir=directory, prefix=".shaped-") as tmp:
         out = Path(tmp) / "model.gguf"
         if quant != "F16" and keep_f16:  # from the cached f16 file (written first if need be)
-            f16 = shaped_mtp_model(shape, quant="F16", acceptance=acceptance, acceptance_profiles=acceptance_profiles,
-                                   region_tokens=region_tokens, seed=seed, cache_dir=directory, log=log)
+            f16 = shaped_mtp_model(
+                shape,
+                quant="F16",
+                acceptance=acceptance,
+                acceptance_profiles=acceptance_profiles,
+                region_tokens=region_tokens,
+                seed=seed,
+                cache_dir=directory,
+                log=log,
+            )
         else:
-            say(f"writing the {name} benchmark model once ({s.n_params / 1e9:.2f} B parameters, {quant}; "
-                f"cached in {directory})...")
+            say(
+                f"writing the {name} benchmark model once ({s.n_params / 1e9:.2f} B parameters, {quant}; "
+                f"cached in {directory})..."
+            )
             f16 = tiny_mtp_model(Path(tmp) / "f16.gguf", **model_args)  # type: ignore[arg-type]
             say(f"  f16 written in {time.perf_counter() - t0:.0f} s")
         if quant == "F16":

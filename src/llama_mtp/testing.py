@@ -66,10 +66,21 @@ def tiny_mtp_model(
     where the drafted token occurred before in what the draft context holds (pair it with a
     cycle_length, the text's period, and a prompt that holds one period).
     """
-    spec = tiny_model_spec(kind=kind, acceptance=acceptance, n_vocab=n_vocab, n_embd=n_embd,
-                           n_layer=n_layer, seed=seed, n_ff=n_ff, eos=eos, near_ties=near_ties,
-                           acceptance_profiles=acceptance_profiles, region_tokens=region_tokens,
-                           mtp_head=mtp_head, cycle_length=cycle_length)
+    spec = tiny_model_spec(
+        kind=kind,
+        acceptance=acceptance,
+        n_vocab=n_vocab,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        seed=seed,
+        n_ff=n_ff,
+        eos=eos,
+        near_ties=near_ties,
+        acceptance_profiles=acceptance_profiles,
+        region_tokens=region_tokens,
+        mtp_head=mtp_head,
+        cycle_length=cycle_length,
+    )
     params = spec.params()
     if chat_template is not None:  # only then: files without one keep their names
         params.update(chat_template=chat_template, chat_vocab=CHAT_VOCAB_VERSION)

@@ -11,11 +11,23 @@ from pathlib import Path
 from ..options import DraftConfig
 
 
-def serve(model_path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 8080, parallel: int = 4,
-          ctx_size: int | None = None, draft: DraftConfig | None = None, n_threads: int | None = None,
-          max_queue: int = 64, api_key: str | None = None, chat_template: str | None = None,
-          model_id: str | None = None, log_level: str = "warning", n_gpu_layers: int | None = None,
-          rpc_servers: list[str] | None = None) -> None:
+def serve(
+    model_path: str | os.PathLike[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    parallel: int = 4,
+    ctx_size: int | None = None,
+    draft: DraftConfig | None = None,
+    n_threads: int | None = None,
+    max_queue: int = 64,
+    api_key: str | None = None,
+    chat_template: str | None = None,
+    model_id: str | None = None,
+    log_level: str = "warning",
+    n_gpu_layers: int | None = None,
+    rpc_servers: list[str] | None = None,
+) -> None:
     """Load the model and serve it until interrupted.
 
     Prints the KV cells each sequence gets, then one line "listening on URL" once the socket
@@ -52,12 +64,13 @@ def serve(model_path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: 
     # kept for the next request that begins with it
     n_ctx = 4096 * parallel if ctx_size is None else ctx_size
     llm = LLM(model, n_ctx=n_ctx, n_parallel=parallel, draft=draft, n_threads=n_threads, max_queue=max_queue)
-    print(f"llama-mtp serve: {n_ctx} KV cells, {parallel} slot(s) of {llm.n_ctx_per_sequence} tokens each; "
-          f"drafting {llm.draft!r}", flush=True)
+    print(
+        f"llama-mtp serve: {n_ctx} KV cells, {parallel} slot(s) of {llm.n_ctx_per_sequence} tokens each; drafting {llm.draft!r}",
+        flush=True,
+    )
     engine = BatchEngine(llm)
     app = create_app(engine, model_id=model_id or Path(model_path).name, template=template, api_key=api_key)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
-                            timeout_graceful_shutdown=5)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=5)
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -68,8 +81,11 @@ def serve(model_path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: 
                     print(f"llama-mtp serve: listening on http://{addr[0]}:{addr[1]}", flush=True)
 
     if host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
-        print(f"llama-mtp serve: warning: listening on {host} without --api-key: anyone who reaches this "
-              "port can use the model", file=sys.stderr, flush=True)
+        print(
+            f"llama-mtp serve: warning: listening on {host} without --api-key: anyone who reaches this port can use the model",
+            file=sys.stderr,
+            flush=True,
+        )
     Server(config).run()
 
 

@@ -53,8 +53,9 @@ class BodyTooLargeError(Exception):
     """The request body is over MAX_BODY_BYTES."""
 
 
-def error_response(status: int, message: str, *, kind: str = "invalid_request_error", param: str | None = None,
-                   code: str | None = None) -> JSONResponse:
+def error_response(
+    status: int, message: str, *, kind: str = "invalid_request_error", param: str | None = None, code: str | None = None
+) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status_code=status)
 
 
@@ -82,8 +83,12 @@ class ApiServer:
                 given = request.headers.get("authorization", "")
                 expected = f"Bearer {self.api_key}"
                 if not hmac.compare_digest(given.encode(), expected.encode()):
-                    response: Response = error_response(401, "invalid or missing API key (Authorization: Bearer ...)",
-                                                        kind="authentication_error", code="invalid_api_key")
+                    response: Response = error_response(
+                        401,
+                        "invalid or missing API key (Authorization: Bearer ...)",
+                        kind="authentication_error",
+                        code="invalid_api_key",
+                    )
                     self.metrics.count_request(endpoint, 401)
                     return response
             try:
@@ -95,8 +100,7 @@ class ApiServer:
                 # request's conversation: the request's fault either way
                 response = error_response(400, str(e))
             except QueueFullError as e:
-                response = error_response(503, f"server busy: {e}; retry later", kind="server_busy",
-                                          code="queue_full")
+                response = error_response(503, f"server busy: {e}; retry later", kind="server_busy", code="queue_full")
             except EngineStoppedError as e:
                 response = error_response(503, str(e), kind="server_shutting_down")
             except BodyTooLargeError as e:
@@ -136,11 +140,12 @@ class ApiServer:
         """The request's options as the engine takes them: LLM.job_options(), the one conversion."""
         room = self.engine.n_ctx_per_sequence - n_prompt - 2
         if room < 1:
-            raise RequestError("messages" if prompt else "prompt",
-                               f"the prompt has {n_prompt} tokens; a sequence holds {self.engine.n_ctx_per_sequence}")
+            raise RequestError(
+                "messages" if prompt else "prompt",
+                f"the prompt has {n_prompt} tokens; a sequence holds {self.engine.n_ctx_per_sequence}",
+            )
         max_tokens = room if s.max_tokens is None else min(s.max_tokens, room)
-        params = dataclasses.replace(s.params, max_tokens=max_tokens,
-                                     grammar=prompt.grammar if prompt is not None else None)
+        params = dataclasses.replace(s.params, max_tokens=max_tokens, grammar=prompt.grammar if prompt is not None else None)
         llm = self.engine.llm
         fields = dict(s.draft)
         if fields.get("n_draft_max") == 0:  # no MTP drafts: the text's drafts alone, where the server has them
@@ -208,19 +213,38 @@ class ApiServer:
                 self.engine.wake()
 
     def usage(self, job: Job) -> dict[str, int]:
-        return {"prompt_tokens": len(job.tokens), "completion_tokens": job.n_generated,
-                "total_tokens": len(job.tokens) + job.n_generated}
+        return {
+            "prompt_tokens": len(job.tokens),
+            "completion_tokens": job.n_generated,
+            "total_tokens": len(job.tokens) + job.n_generated,
+        }
 
     # --- endpoints -------------------------------------------------------------------------
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "active": self.engine.active, "queued": self.engine.queue_length})
 
     async def models(self, request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [
-            {"id": self.model_id, "object": "model", "created": self.created, "owned_by": "llama-mtp",
-             "meta": {"mtp": self.engine.mtp, "draft": self.engine.llm.draft, "exact": self.engine.exact,
-                      "n_draft_max": self.engine.n_draft_max,
-                      "parallel": self.engine.parallel, "n_ctx_per_sequence": self.engine.n_ctx_per_sequence}}]})
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": self.model_id,
+                        "object": "model",
+                        "created": self.created,
+                        "owned_by": "llama-mtp",
+                        "meta": {
+                            "mtp": self.engine.mtp,
+                            "draft": self.engine.llm.draft,
+                            "exact": self.engine.exact,
+                            "n_draft_max": self.engine.n_draft_max,
+                            "parallel": self.engine.parallel,
+                            "n_ctx_per_sequence": self.engine.n_ctx_per_sequence,
+                        },
+                    }
+                ],
+            }
+        )
 
     async def metrics_endpoint(self, request: Request) -> Response:
         return Response(self.metrics.render(), media_type=CONTENT_TYPE)
@@ -234,8 +258,7 @@ class ApiServer:
             if not prompt:
                 raise RequestError("prompt", "'prompt' must not be empty")
             tokens: list[int] = self.model.tokenize(prompt, add_special=True).tolist()
-        elif isinstance(prompt, list) and prompt and all(isinstance(t, int) and not isinstance(t, bool)
-                                                         for t in prompt):
+        elif isinstance(prompt, list) and prompt and all(isinstance(t, int) and not isinstance(t, bool) for t in prompt):
             n_vocab = self.model.n_vocab
             if any(not 0 <= t < n_vocab for t in prompt):
                 raise RequestError("prompt", f"token ids must be in [0, {n_vocab})")
@@ -246,8 +269,13 @@ class ApiServer:
         ident, created = f"cmpl-{secrets.token_hex(12)}", int(time.time())
 
         def chunk(text: str, finish: str | None) -> dict[str, Any]:
-            return {"id": ident, "object": "text_completion", "created": created, "model": self.model_id,
-                    "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}]}
+            return {
+                "id": ident,
+                "object": "text_completion",
+                "created": created,
+                "model": self.model_id,
+                "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
+            }
 
         if not s.stream:
             text, reason = await self.run_job(request, job)
@@ -283,11 +311,18 @@ class ApiServer:
         if not isinstance(parallel, bool):
             raise RequestError("parallel_tool_calls", "'parallel_tool_calls' must be a boolean")
         loop = asyncio.get_running_loop()
+
         # rendering and grammar building may take a while: off the event loop
         def render() -> ChatPrompt:
             with self._render_lock:
-                return render_chat(self.template, messages, tools=tools, tool_choice=tool_choice,
-                                   response_format=response_format, parallel_tool_calls=parallel)
+                return render_chat(
+                    self.template,
+                    messages,
+                    tools=tools,
+                    tool_choice=tool_choice,
+                    response_format=response_format,
+                    parallel_tool_calls=parallel,
+                )
 
         prompt = await loop.run_in_executor(None, render)
         tokens: list[int] = self.model.tokenize(prompt.prompt, add_special=True, parse_special=True).tolist()
@@ -297,17 +332,29 @@ class ApiServer:
         ident, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
 
         def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-            return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": self.model_id,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+            return {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": self.model_id,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            }
 
         if not s.stream:
             text, reason = await self.run_job(request, job)
             message = with_call_ids(parse_reply(prompt, text))
-            return JSONResponse({
-                "id": ident, "object": "chat.completion", "created": created, "model": self.model_id,
-                "choices": [{"index": 0, "message": message, "finish_reason": finish_reason_of(reason, message),
-                             "logprobs": None}],
-                "usage": self.usage(job)})
+            return JSONResponse(
+                {
+                    "id": ident,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": self.model_id,
+                    "choices": [
+                        {"index": 0, "message": message, "finish_reason": finish_reason_of(reason, message), "logprobs": None}
+                    ],
+                    "usage": self.usage(job),
+                }
+            )
 
         self.engine.submit(job)
 
@@ -358,6 +405,7 @@ def create_app(engine: BatchEngine, *, model_id: str, template: ChatTemplate, ap
         Route("/v1/completions", api.route("/v1/completions", api.completions), methods=["POST"]),
         Route("/v1/chat/completions", api.route("/v1/chat/completions", api.chat_completions), methods=["POST"]),
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield

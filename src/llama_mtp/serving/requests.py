@@ -92,12 +92,15 @@ def sampling_of(body: Mapping[str, Any]) -> Sampling:
     if any(s == "" for s in stop):
         raise RequestError("stop", "stop strings must not be empty")
     draft = body.get("n_draft_max")
-    if draft is not None and draft not in ("auto", "adaptive") and (
-            isinstance(draft, bool) or not isinstance(draft, int) or not 0 <= draft <= AUTO_DRAFT_MAX):
+    if (
+        draft is not None
+        and draft not in ("auto", "adaptive")
+        and (isinstance(draft, bool) or not isinstance(draft, int) or not 0 <= draft <= AUTO_DRAFT_MAX)
+    ):
         raise RequestError("n_draft_max", f"'n_draft_max' must be \"adaptive\" or an integer in [0, {AUTO_DRAFT_MAX}]")
     drafter = body.get("draft")
     if drafter is not None and drafter not in ("auto", "mtp", "ngram", "none"):
-        raise RequestError("draft", "'draft' must be \"auto\", \"mtp\", \"ngram\" or \"none\"")
+        raise RequestError("draft", '\'draft\' must be "auto", "mtp", "ngram" or "none"')
     options = body.get("stream_options")
     if options is not None and not isinstance(options, Mapping):
         raise RequestError("stream_options", "'stream_options' must be an object")
@@ -126,8 +129,13 @@ def sampling_of(body: Mapping[str, Any]) -> Sampling:
         stop=stop,
         ignore_eos=_boolean(body, "ignore_eos", False),
     )
-    return Sampling(params=params, max_tokens=max_tokens, draft=draft_fields, stream=_boolean(body, "stream", False),
-                    include_usage=bool(options and options.get("include_usage") is True))
+    return Sampling(
+        params=params,
+        max_tokens=max_tokens,
+        draft=draft_fields,
+        stream=_boolean(body, "stream", False),
+        include_usage=bool(options and options.get("include_usage") is True),
+    )
 
 
 def object_body(body: Any) -> Mapping[str, Any]:
@@ -195,8 +203,12 @@ def tools_of(body: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]] | None, s
             raise RequestError("tools", "'tools' must be a list")
         for i, t in enumerate(tools):
             fn = t.get("function") if isinstance(t, Mapping) else None
-            if not isinstance(t, Mapping) or t.get("type") != "function" or not isinstance(fn, Mapping) \
-                    or not isinstance(fn.get("name"), str):
+            if (
+                not isinstance(t, Mapping)
+                or t.get("type") != "function"
+                or not isinstance(fn, Mapping)
+                or not isinstance(fn.get("name"), str)
+            ):
                 raise RequestError(f"tools[{i}]", "each tool must be {'type': 'function', 'function': {'name': ...}}")
     choice = body.get("tool_choice", "auto")
     if choice is None:
