@@ -111,6 +111,8 @@ class EngineStats:
     recent: collections.deque[tuple[float, int]] = field(default_factory=lambda: collections.deque(maxlen=512))
 
     def tokens_per_second(self, window: float = 10.0) -> float:
+        """Tokens generated per second over the last `window` seconds (0 with fewer than two
+        steps in it)."""
         now = time.perf_counter()
         # a copy first: the stepping thread appends while the server's /metrics reads
         # (deque.copy() runs in C, whole under the GIL; iterating the deque itself may not)

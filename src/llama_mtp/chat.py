@@ -32,10 +32,12 @@ class ChatCompletion:
 
     @property
     def content(self) -> str:
+        """The reply's text, without its reasoning and tool calls."""
         return str(self.message.get("content") or "")
 
     @property
     def tool_calls(self) -> list[dict[str, Any]]:
+        """The tool calls parsed from the reply, in OpenAI's form (empty when none)."""
         return list(self.message.get("tool_calls") or [])
 
 

@@ -45,6 +45,7 @@ class MtpContextParams:
     n_threads: int | None
 
     def target(self) -> dict[str, object]:
+        """Keyword arguments of the target `Context`."""
         return dict(
             n_ctx=self.n_ctx,
             n_batch=self.n_batch,
@@ -56,6 +57,7 @@ class MtpContextParams:
         )
 
     def draft(self) -> dict[str, object]:
+        """Keyword arguments of the draft `Context` (an MTP context)."""
         return dict(
             n_ctx=self.n_ctx,
             n_batch=self.n_batch,
@@ -67,6 +69,7 @@ class MtpContextParams:
         )
 
     def as_dict(self) -> dict[str, object]:
+        """The sizes as a dict."""
         return asdict(self)
 
 
