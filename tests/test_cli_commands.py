@@ -47,7 +47,7 @@ def shell_sources() -> list[Path]:
 def markdown_sources() -> list[Path]:
     return [
         ROOT / "README.md",
-        *sorted((ROOT / "docs").glob("*.md")),
+        *sorted((ROOT / "docs").rglob("*.md")),
         ROOT / "benchmarks" / "README.md",
         *sorted((ROOT / "examples").glob("*.md")),
     ]
@@ -154,7 +154,7 @@ def test_the_command_lines_are_found() -> None:
     subcommands = {argv_of(c)[0] for _, c in COMMANDS}
     assert {"demo", "generate", "info", "bench", "serve", "rpc-server"} <= subcommands
     # the synopsis spans run over a line break and carry brackets, alternatives and placeholders
-    assert any(c.startswith("llama-mtp generate -m MODEL.gguf -p PROMPT [--n-draft-max auto|N") for _, c in COMMANDS)
+    assert any(c.startswith("llama-mtp generate -m MODEL.gguf -p PROMPT [--n-draft-max adaptive|N") for _, c in COMMANDS)
 
 
 @pytest.mark.parametrize(("where", "command_line"), COMMANDS, ids=[f"{w}: {c}" for w, c in COMMANDS])
