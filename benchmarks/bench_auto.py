@@ -57,11 +57,17 @@ UPSTREAM_DEFAULT = 3
 def ours(model: llama_mtp.Model, n: int, threads: int, n_draft_max: int | str | None) -> tuple[float, str]:
     """(tokens/s of the loop, the lengths "auto" chose: "k:share" of its steps)."""
     g = llama_mtp.generate(
-        model, PROMPT, max_tokens=n, mtp=n_draft_max is not None, n_draft_max=n_draft_max or 1, n_threads=threads, ignore_eos=True
+        model,
+        PROMPT,
+        max_tokens=n,
+        draft="auto" if n_draft_max is not None else "none",
+        n_draft_max=n_draft_max or 1,
+        n_threads=threads,
+        ignore_eos=True,
     )
     assert isinstance(g, llama_mtp.Generation)
     chosen = ""
-    if n_draft_max == "auto":
+    if n_draft_max == "adaptive":
         counts = Counter(int(k) for k in g.draft_lengths)
         chosen = " ".join(f"{k}:{c / len(g.draft_lengths):.0%}" for k, c in counts.most_common(2))
     return g.tokens_per_s, chosen
@@ -72,13 +78,13 @@ def cell(
 ) -> dict[str, Any]:
     arms: dict[str, Any] = {
         "plain": partial(ours, model, args.tokens, threads, None),
-        "auto": partial(ours, model, args.tokens, threads, "auto"),
+        "auto": partial(ours, model, args.tokens, threads, "adaptive"),
     }
     arms.update({f"k{k}": partial(ours, model, args.tokens, threads, k) for k in fixed})
     if bin_dir is not None:
         arms["up3"] = lambda: (upstream_mtp(bin_dir, path, args.tokens, threads, UPSTREAM_DEFAULT), "")
     # warm-up: page cache, clocks; with --cache warm, a whole run that fills the cost cache
-    ours(model, args.tokens if args.cache == "warm" else 16, threads, "auto")
+    ours(model, args.tokens if args.cache == "warm" else 16, threads, "adaptive")
     res = interleave(args.repeats, arms)
     speed = {k: [s for s, _ in v] for k, v in res.items()}
     rounds = range(args.repeats)
@@ -170,7 +176,7 @@ def print_row(r: dict[str, Any], file: Any = sys.stdout) -> None:
 
 def print_table(report: dict[str, Any]) -> None:
     print(
-        f'# n_draft_max="auto" ({report.get("cache", "cold")} cost cache), {report["date"]}, {report["machine"]}, '
+        f'# n_draft_max="adaptive" ({report.get("cache", "cold")} cost cache), {report["date"]}, {report["machine"]}, '
         f"{report['tokens']} tokens, median of {report['repeats']} interleaved rounds"
     )
     if "upstream_build" in report:

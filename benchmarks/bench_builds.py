@@ -35,7 +35,7 @@ model = llama_mtp.Model(path)
 def run(**kw):
     return llama_mtp.generate(model, prompt, max_tokens=n, n_threads=threads, ignore_eos=True, **kw).tokens_per_s
 run(draft="none")
-print(json.dumps({"plain": run(draft="none"), "mtp": run(mtp=True, n_draft_max=n_draft)}))
+print(json.dumps({"plain": run(draft="none"), "mtp": run(draft="auto", n_draft_max=n_draft)}))
 """
 
 

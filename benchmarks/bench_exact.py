@@ -139,7 +139,7 @@ def mtp_costs(rounds: int, threads: int) -> dict[str, dict[str, float]]:
             llama_mtp.quantize(src, dst, "Q4_K_M")
         model = llama_mtp.Model(dst)
         arms: dict[str, Callable[[], float]] = {}
-        for n_draft in (3, "auto"):
+        for n_draft in (3, "adaptive"):
             for exact in (False, True):
 
                 def measure(n_draft: int | str = n_draft, exact: bool = exact, model: llama_mtp.Model = model) -> float:
@@ -213,7 +213,7 @@ def print_mtp_costs(result: dict[str, Any], args: argparse.Namespace) -> None:
     )
     for shape, row in mtp.items():
         cells = ", ".join(f"{k} {v:.1f}" for k, v in row.items())
-        ratios = ", ".join(f"n={n}: {row[f'n={n} exact'] / row[f'n={n} fast']:.3f}" for n in (3, "auto"))
+        ratios = ", ".join(f"n={n}: {row[f'n={n} exact'] / row[f'n={n} fast']:.3f}" for n in (3, "adaptive"))
         print(f"- {shape}: {cells}; exact / fast: {ratios}")
 
 

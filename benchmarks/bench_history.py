@@ -67,7 +67,7 @@ def run_arm_in(arm: str, model: llama_mtp.Model, prompt: list[int], n: int, thre
         g = llama_mtp.generate(model, prompt, draft="none", **common)  # type: ignore[arg-type]
         return g.tokens_per_s, float("nan"), 0
     if arm in ("fixed k=3", "auto"):
-        g = llama_mtp.generate(model, prompt, draft="mtp", n_draft_max=3 if arm != "auto" else "auto", **common)  # type: ignore[arg-type]
+        g = llama_mtp.generate(model, prompt, draft="mtp", n_draft_max=3 if arm != "auto" else "adaptive", **common)  # type: ignore[arg-type]
         return mtp_row(g.drafter_stats, g.tokens_per_s)
     if arm == "auto after plain":
         s = llama_mtp.stream(model, prompt, draft="mtp", **common)  # type: ignore[arg-type]

@@ -46,7 +46,7 @@ import llama_mtp
 llama_mtp.set_log_level("error")
 model = llama_mtp.Model(sys.argv[1])
 n_draft = sys.argv[3]
-kw = dict(n_draft_max="adaptive") if n_draft == "auto" else dict(mtp=int(n_draft) > 0, n_draft_max=max(int(n_draft), 1))
+kw = dict(n_draft_max="adaptive") if n_draft == "auto" else dict(draft="auto" if int(n_draft) > 0 else "none", n_draft_max=max(int(n_draft), 1))
 g = llama_mtp.generate(model, sys.argv[4], max_tokens=int(sys.argv[2]), n_threads=1, ignore_eos=True, **kw)
 print("generated", len(g.tokens))
 """
