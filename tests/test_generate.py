@@ -107,7 +107,7 @@ def test_eos_stops(tmp_path: Path, kind: str, draft: str) -> None:
 @pytest.mark.filterwarnings("ignore:mtp= is deprecated:DeprecationWarning")  # its old meanings, still checked
 def test_errors(model_path: Path) -> None:
     no_mtp = llama_mtp.Model(str(model_path), load_mtp=False)
-    with pytest.raises(llama_mtp.InvalidArgumentError, match="mtp=False"):
+    with pytest.raises(llama_mtp.InvalidArgumentError, match="needs a model with NextN"):
         llama_mtp.generate(no_mtp, "x", max_tokens=4, mtp=True)
     with pytest.raises(llama_mtp.InvalidArgumentError, match='draft="mtp" needs a model with NextN'):
         llama_mtp.generate(no_mtp, "x", max_tokens=4, draft="mtp")

@@ -85,7 +85,7 @@ def drafters_for(has_mtp: bool, *, draft: Draft | None, mtp: bool | None) -> Dra
     if mtp and d in ("ngram", "none"):
         raise InvalidArgumentError(f"mtp=True cannot go with draft={d!r}")
     if d in ("auto", "mtp") and mtp and not has_mtp:
-        raise InvalidArgumentError("mtp=True needs a model with NextN (MTP) layers; use draft="none"")
+        raise InvalidArgumentError('mtp=True needs a model with NextN (MTP) layers; use draft="none"')
     if d == "mtp" and not has_mtp:
         raise InvalidArgumentError('draft="mtp" needs a model with NextN (MTP) layers; use draft="ngram" or "auto"')
     return Drafters(mtp=has_mtp and d in ("auto", "mtp"), ngram=d in ("auto", "ngram"))
