@@ -66,3 +66,25 @@ def test_every_public_name_in_the_stub_has_a_docstring() -> None:
 
     visit(tree.body, "")
     assert not missing, f"no docstring in the stub: {missing}"
+
+
+def test_the_stub_declares_every_error_with_its_runtime_bases() -> None:
+    # src/bindings/stub_patterns.txt writes the errors into the stub (stubgen would import them
+    # from llama_mtp, a cycle type checkers read as Any): each must be the class the module makes
+    import inspect
+
+    tree = ast.parse(GOLDEN.read_text())
+    declared = {
+        node.name: [ast.unparse(b) for b in node.bases]
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and node.name.endswith("Error")
+    }
+    runtime = {
+        name: obj
+        for name in dir(llama_mtp._core)
+        if inspect.isclass(obj := getattr(llama_mtp._core, name)) and issubclass(obj, BaseException)
+    }
+    assert set(declared) == set(runtime)
+    for name, cls in runtime.items():
+        assert declared[name] == [b.__name__ for b in cls.__bases__], name
+    assert "from llama_mtp import" not in GOLDEN.read_text()  # no cycle left

@@ -111,3 +111,23 @@ def use_everything() -> None:
         pass
     del n, flags, text, meta, size, ctx2, idx, all_logits, current, gen, removed, pos, perf, proposal
     del pending, rates, info, spec, loop_session, reasons
+
+
+def options_and_errors(model: llama_mtp.Model) -> None:
+    """The options objects and the error hierarchy, as mypy sees them."""
+    sampling = llama_mtp.SamplingParams(max_tokens=8, temperature=0.7, stop=["\n"])
+    draft = llama_mtp.DraftConfig(method="ngram", n_draft_max="adaptive")
+    g: llama_mtp.Generation = llama_mtp.generate(model, "hi", sampling=sampling, draft=draft, seed=3)
+    with llama_mtp.LLM(model, draft=draft, n_min=0) as llm:
+        chat: llama_mtp.ChatCompletion = llm.chat([{"role": "user", "content": "hi"}], sampling=sampling, tools=None)
+        config: llama_mtp.DraftConfig = llm.draft_config
+    # every error is a LlamaError to a type checker too (the stub declares the native ones)
+    errors: list[type[llama_mtp.LlamaError]] = [
+        llama_mtp.QueueFullError,
+        llama_mtp.EngineStoppedError,
+        llama_mtp.InvalidOptionError,
+        llama_mtp.ArgumentTypeError,
+        llama_mtp.RpcError,
+    ]
+    value_error: type[ValueError] = llama_mtp.InvalidArgumentError
+    del g, chat, config, errors, value_error

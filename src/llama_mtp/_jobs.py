@@ -8,24 +8,19 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ._core import DraftController, Grammar, LlamaError, MtpStats, SequenceOptions
 from .options import SamplingParams
 
-if TYPE_CHECKING:  # the stub re-exports the native errors through llama_mtp, which mypy reads as Any
-    _LlamaError = Exception
-else:
-    _LlamaError = LlamaError
 
-
-class QueueFullError(_LlamaError):
+class QueueFullError(LlamaError):
     """The request queue is at its bound."""
 
 
-class EngineStoppedError(_LlamaError):
+class EngineStoppedError(LlamaError):
     """The engine is closed or shutting down: the request was not (or not wholly) generated."""
 
 

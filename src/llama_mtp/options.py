@@ -34,13 +34,7 @@ __all__ = [
 _DRAFT_METHODS: tuple[str, ...] = get_args(Draft)
 
 
-if TYPE_CHECKING:  # the stub re-exports the native errors through llama_mtp, which mypy reads as Any
-    _InvalidArgumentError = ValueError
-else:
-    _InvalidArgumentError = InvalidArgumentError
-
-
-class InvalidOptionError(_InvalidArgumentError):
+class InvalidOptionError(InvalidArgumentError):
     """An option a call or request cannot have; `field` names it (the server's 400 says which)."""
 
     def __init__(self, field: str, message: str) -> None:

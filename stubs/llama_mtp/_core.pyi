@@ -10,35 +10,86 @@ from typing import Annotated, Any, NoReturn, overload
 import numpy
 from numpy.typing import NDArray
 
-from llama_mtp import (
-    AcceptedTooManyError as AcceptedTooManyError,
-    ArgumentTypeError as ArgumentTypeError,
-    BackendError as BackendError,
-    BadSeqIdError as BadSeqIdError,
-    ChatTemplateError as ChatTemplateError,
-    ClosedError as ClosedError,
-    ContextError as ContextError,
-    DecodeAbortedError as DecodeAbortedError,
-    DecodeError as DecodeError,
-    GeneratorFullError as GeneratorFullError,
-    IncompatibleContextsError as IncompatibleContextsError,
-    InvalidArgumentError as InvalidArgumentError,
-    InvalidBatchError as InvalidBatchError,
-    InvalidConfigError as InvalidConfigError,
-    KvCacheFullError as KvCacheFullError,
-    LlamaError as LlamaError,
-    ModelLoadError as ModelLoadError,
-    ModelNotFoundError as ModelNotFoundError,
-    MtpSessionError as MtpSessionError,
-    MtpStateError as MtpStateError,
-    NoPendingProposalError as NoPendingProposalError,
-    ProposalPendingError as ProposalPendingError,
-    RpcError as RpcError,
-    StaleViewError as StaleViewError,
-    StateError as StateError,
-    TargetDecodeError as TargetDecodeError
-)
 
+class LlamaError(Exception):
+    """Base class of every llama_mtp error."""
+
+    def __getattr__(self, name: str) -> Any: ...  # data attributes set where raised (.code, .endpoint, ...)
+
+class MtpSessionError(LlamaError):
+    """Base class of MtpSession errors."""
+
+class AcceptedTooManyError(MtpSessionError, ValueError):
+    """accept(n) with n larger than the proposal (.n_accepted, .size)."""
+
+class InvalidArgumentError(LlamaError, ValueError):
+    """An argument is out of range or inconsistent."""
+
+class ArgumentTypeError(InvalidArgumentError, TypeError):
+    """An argument has the wrong type (a TypeError too)."""
+
+class BackendError(LlamaError):
+    """A ggml backend module is missing or not supported by this machine (e.g. a CPU variant needing instructions this CPU lacks)."""
+
+class BadSeqIdError(MtpSessionError, ValueError):
+    """seq_id outside [0, n_seq) (.seq_id, .n_seq)."""
+
+class ChatTemplateError(LlamaError, ValueError):
+    """A chat template could not be loaded, rendered or parsed."""
+
+class ContextError(LlamaError):
+    """A context could not be created or used as requested."""
+
+class ClosedError(ContextError):
+    """The model or context was closed."""
+
+class DecodeError(LlamaError):
+    """llama_decode failed; `code` holds upstream's return value."""
+
+class DecodeAbortedError(DecodeError):
+    """The decode was aborted (code 2)."""
+
+class GeneratorFullError(LlamaError):
+    """Every sequence slot of the Generator is taken: release() one first."""
+
+class IncompatibleContextsError(MtpSessionError):
+    """The target/draft contexts cannot run draft-mtp; the message names the fix."""
+
+class InvalidBatchError(DecodeError, ValueError):
+    """llama.cpp rejected the batch (code -1)."""
+
+class InvalidConfigError(MtpSessionError, ValueError):
+    """An MtpSessionConfig value is out of range (.parameter, .value, .minimum, .maximum)."""
+
+class KvCacheFullError(DecodeError):
+    """No KV cache slot for the batch (code 1): enlarge n_ctx or free sequences."""
+
+class ModelLoadError(LlamaError):
+    """The GGUF file could not be loaded (corrupt, truncated, unsupported)."""
+
+class ModelNotFoundError(ModelLoadError, FileNotFoundError):
+    """The model file does not exist."""
+
+class StateError(LlamaError):
+    """Saving or restoring a state failed."""
+
+class MtpStateError(MtpSessionError, StateError):
+    """A speculative state could not be saved or restored."""
+
+class NoPendingProposalError(MtpSessionError):
+    """accept() without a pending proposal."""
+
+class ProposalPendingError(MtpSessionError):
+    """A proposal is pending: accept() it first."""
+
+class RpcError(LlamaError, ConnectionError):
+    """A connection to an RPC server the model's layers live on was lost; `endpoint` names it. The model cannot run again: close it and load it again."""
+
+class StaleViewError(ContextError):
+    """An operation would invalidate live zero-copy views."""
+
+class TargetDecodeError(MtpSessionError, DecodeError):
+    """The target's decode failed inside a session call (.code: upstream's status)."""
 
 def load_backends(directory: str, cpu_variant: str | None = None) -> list[str]:
     """

@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._core import InvalidArgumentError
 from ..options import SamplingParams
@@ -20,13 +20,7 @@ MAX_TOKENS_MAX = 1 << 24  # int32 in SeqConfig, and far above any context
 TOP_K_MAX = 1 << 20  # int32 in SamplerParams
 
 
-if TYPE_CHECKING:  # the stub re-exports the native errors through llama_mtp, which mypy reads as Any
-    _InvalidArgumentError = ValueError
-else:
-    _InvalidArgumentError = InvalidArgumentError
-
-
-class RequestError(_InvalidArgumentError):
+class RequestError(InvalidArgumentError):
     """An invalid request: `param` names the field (OpenAI's error body carries it)."""
 
     def __init__(self, param: str | None, message: str) -> None:
