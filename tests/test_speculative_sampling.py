@@ -123,3 +123,34 @@ def test_ngram_drafts_keep_the_plain_distribution(model: llama_mtp.Model, echo_p
         assert sum(g.drafter_stats["ngram"]["draft_tokens"] for g in gens) > 0
     p_values = homogeneity_p_values(reference, spec)
     assert min(p_values) > ALPHA, p_values
+
+
+# the target's sampler chain shaped by top-k, top-p and min-p: verification samples through the
+# same chain, so every drafter keeps the filtered distribution too
+FILTERS = [dict(top_k=4), dict(top_p=0.6), dict(min_p=0.2), dict(top_k=6, top_p=0.8, min_p=0.05)]
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items()))
+def test_every_drafter_keeps_the_filtered_distribution(
+    model: llama_mtp.Model, echo_prompt: list[int], filters: dict[str, float]
+) -> None:
+    with llama_mtp.LLM(model, n_ctx=64 * 256, n_parallel=64, draft="none", n_threads=1) as llm:
+        gens = llm.generate(
+            [echo_prompt] * N_SAMPLES, max_tokens=LENGTH, temperature=TEMPERATURE, seed=0, ignore_eos=True, **filters
+        )  # type: ignore[arg-type]
+        reference = np.array([g.tokens for g in gens])
+    # the filter changes what plain sampling draws (or this test would check nothing new)
+    with llama_mtp.LLM(model, n_ctx=64 * 256, n_parallel=64, draft="none", n_threads=1) as llm:
+        gens = llm.generate([echo_prompt] * N_SAMPLES, max_tokens=LENGTH, temperature=TEMPERATURE, seed=0, ignore_eos=True)
+        unfiltered_echo = np.array([g.tokens for g in gens])
+    assert min(homogeneity_p_values(unfiltered_echo, reference)) < ALPHA
+    for draft in ("mtp", "ngram", "auto"):  # MTP alone, n-gram alone, both chosen step by step
+        with llama_mtp.LLM(model, n_ctx=64 * 256, n_parallel=64, draft=draft, ngram_size_n=1, n_draft_max=3, n_threads=1) as llm:
+            gens = llm.generate(
+                [echo_prompt] * N_SAMPLES, max_tokens=LENGTH, temperature=TEMPERATURE, seed=2_000_000, ignore_eos=True, **filters
+            )  # type: ignore[arg-type]
+        spec = np.array([g.tokens for g in gens])
+        drafted = sum(t["draft_tokens"] for g in gens for t in g.drafter_stats.values())
+        assert drafted > 0, draft
+        p_values = homogeneity_p_values(reference, spec)
+        assert min(p_values) > ALPHA, (draft, p_values)
