@@ -47,7 +47,7 @@ def error_reference() -> str:
     for e in [*errors, RequestError]:
         bases = ", ".join(f"`{b.__name__}`" for b in e.__bases__)
         doc = " ".join((inspect.getdoc(e) or "").split()).replace("|", "\\|")
-        where = "" if e.__module__.startswith("llama_mtp") and e in errors else f" (`{e.__module__}`)"
+        where = "" if e in errors else f" (`{e.__module__}`)"
         rows.append(f"| `{e.__name__}`{where} | {bases} | {doc} |")
     return "\n".join(rows)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ._checks import as_grammar
-from ._core import Model
+from ._core import InvalidArgumentError, Model
 from ._jobs import JobOptions
 from .drafters import Drafters, request_drafters
 from .generation import require_exact_support
@@ -31,28 +31,25 @@ def job_options_for(
 ) -> JobOptions:
     """See LLM.job_options(); config, drafters: the LLM's; draft_max: the longest MTP draft its
     contexts are sized for; ceiling: the longest its generator drafts now."""
-    mine = config
     if draft is None:
-        draft = mine
+        draft = config
     for name in _FIXED_DRAFT_FIELDS:
-        value, have = getattr(draft, name), getattr(mine, name)
+        value, have = getattr(draft, name), getattr(config, name)
         if value != have and not (value is None and name in ("ngram_n_max", "ngram_size_n")):
             raise InvalidOptionError(
                 name, f"{name}={value!r}: this LLM was made with {name}={have!r}; it is set once, at LLM({name}=...)"
             )
     try:
         use = request_drafters(drafters, draft=draft.method, mtp=mtp)
-    except InvalidOptionError:
-        raise
-    except Exception as e:  # noqa: BLE001  # the drafters' InvalidArgumentError, with the field named
+    except InvalidArgumentError as e:  # the drafters' refusal, with the field named
         raise InvalidOptionError("draft", str(e)) from e
     if not use.mtp:
         n_draft = 0
-    elif draft.n_draft_max == mine.n_draft_max:
+    elif draft.n_draft_max == config.n_draft_max:
         n_draft = -1
     elif draft.adaptive:
         raise InvalidOptionError(
-            "n_draft_max", f'n_draft_max="adaptive" needs an LLM made with it; this one drafts {mine.n_draft_max}'
+            "n_draft_max", f'n_draft_max="adaptive" needs an LLM made with it; this one drafts {config.n_draft_max}'
         )
     else:
         k = draft.longest_mtp_draft
@@ -62,10 +59,10 @@ def job_options_for(
                 f"n_draft_max={k}: this LLM's contexts are sized for drafts of at most {draft_max} (LLM(n_draft_max=...))",
             )
         n_draft = min(k, ceiling)
-    if draft.exact and not mine.exact:
+    if draft.exact and not config.exact:
         try:
             require_exact_support(model)
-        except Exception as e:  # noqa: BLE001
+        except InvalidArgumentError as e:
             raise InvalidOptionError("exact", str(e)) from e
     grammar = as_grammar(model, sampling.grammar, sampling.json_schema)
     seed = None if sampling.seed is None else (sampling.seed + index) % (1 << 32)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 
 from ._checks import check_int
-from ._core import ArgumentTypeError, Generator, Model, MtpStats
+from ._core import Generator, Model, MtpStats
 from ._job_options import job_options_for
 from ._llm_chat import ChatMethods
 from ._scheduler import EngineStats, JobOptions, Scheduler
@@ -92,10 +92,14 @@ class LLM(ChatMethods):
         draft: Draft | DraftConfig | None = None,
         **draft_options: Unpack[DraftKwargs],
     ) -> None:
-        unknown = set(draft_options) - DRAFT_FIELDS - {"mtp"}
-        if unknown:
-            raise ArgumentTypeError(f"LLM() got an unexpected keyword argument {sorted(unknown)[0]!r}")
-        resolved = resolve_options(sampling=None, draft=draft, base_draft=DraftConfig(), **draft_options)
+        resolved = resolve_options(
+            sampling=None,
+            draft=draft,
+            base_draft=DraftConfig(),
+            caller="LLM",
+            accepted=DRAFT_FIELDS | {"mtp"},
+            **draft_options,
+        )
         self._model = _open_model(model)
         n_parallel = check_int("n_parallel", n_parallel, 1, _MAX_SEQUENCES)
         n_ctx = check_int("n_ctx", n_ctx, 64 * n_parallel, _MAX_CONTEXT)

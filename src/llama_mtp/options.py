@@ -9,11 +9,11 @@ import dataclasses
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, get_args
 
 from ._checks import check_bool, check_int, check_number
-from ._core import ArgumentTypeError, Grammar, InvalidArgumentError
+from ._core import ArgumentTypeError, Grammar, InvalidArgumentError, InvalidConfigError
 from .drafters import DEFAULT_NGRAM, NGRAM_KINDS, Draft, NgramKind
 from .sizing import DraftLength, draft_ceiling
 
@@ -161,8 +161,6 @@ class DraftConfig:
         check_int("n_min", self.n_min, 0, 64)
         p_min = check_number("p_min", self.p_min)
         if not 0 <= p_min <= 1:  # NaN fails too
-            from ._core import InvalidConfigError
-
             raise InvalidConfigError(f"p_min must be in [0, 1], got {self.p_min}")
         if self.ngram not in NGRAM_KINDS:
             raise InvalidArgumentError(f"ngram must be one of {', '.join(NGRAM_KINDS)}, got {self.ngram!r}")
@@ -193,8 +191,7 @@ def check_draft_length(value: object, *, stacklevel: int = 3) -> DraftLength:
         )
         return "adaptive"
     if isinstance(value, int) and not isinstance(value, bool) and not 1 <= value <= 64:
-        from ._core import InvalidConfigError  # MtpSessionConfig's own error for it
-
+        # MtpSessionConfig's own error for it
         raise InvalidConfigError(f'n_draft_max must be in [1, 64] or "adaptive", got {value}')
     draft_ceiling(value)  # type: ignore[arg-type]  # typed errors for anything else
     return value  # type: ignore[return-value]
@@ -261,7 +258,7 @@ class ChatKwargs(GenerateKwargs, total=False):
 SAMPLING_FIELDS = frozenset(f.name for f in dataclasses.fields(SamplingParams))
 DRAFT_FIELDS = frozenset(f.name for f in dataclasses.fields(DraftConfig)) - {"method"}
 CHAT_FIELDS = frozenset(ChatKwargs.__annotations__) - frozenset(GenerateKwargs.__annotations__)
-_SAMPLING_FIELDS, _DRAFT_FIELDS = SAMPLING_FIELDS, DRAFT_FIELDS
+GENERATE_FIELDS = SAMPLING_FIELDS | DRAFT_FIELDS | {"mtp", "n_threads"}
 
 
 @dataclass(frozen=True)
@@ -271,7 +268,6 @@ class ResolvedOptions:
     sampling: SamplingParams
     draft: DraftConfig | None  # None: the LLM's own (nothing about drafting was given)
     mtp: bool | None  # the deprecated mtp= (None: not given)
-    given_draft: frozenset[str] = field(default_factory=frozenset)  # DraftConfig fields the call set
     n_threads: int | None = None
 
 
@@ -282,22 +278,23 @@ def resolve_options(
     base_draft: DraftConfig | None = None,
     stacklevel: int = 3,
     caller: str = "generate",
+    accepted: frozenset[str] = GENERATE_FIELDS,
     **options: Unpack[GenerateKwargs],
 ) -> ResolvedOptions:
     """A call's `sampling=`, `draft=` and keyword arguments as options objects: the keywords
     replace the objects' fields (on `base_draft`, the LLM's config, when no DraftConfig is
-    given). Unknown keywords raise ArgumentTypeError, as Python's own call would."""
+    given). A keyword outside `accepted` raises ArgumentTypeError, as Python's own call would."""
     if sampling is not None and not isinstance(sampling, SamplingParams):
         raise ArgumentTypeError(f"sampling must be a SamplingParams, not {type(sampling).__name__}")
-    unknown = set(options) - _SAMPLING_FIELDS - _DRAFT_FIELDS - {"mtp", "n_threads"}
+    unknown = set(options) - accepted
     if unknown:
         raise ArgumentTypeError(f"{caller}() got an unexpected keyword argument {sorted(unknown)[0]!r}")
     raw: dict[str, Any] = dict(options)
-    sampling_given = {k: v for k, v in raw.items() if k in _SAMPLING_FIELDS}
+    sampling_given = {k: v for k, v in raw.items() if k in SAMPLING_FIELDS}
     if sampling_given.get("stop", ()) is None:
         sampling_given["stop"] = ()
     sampling = dataclasses.replace(sampling or SamplingParams(), **sampling_given)
-    draft_given = {k: v for k, v in raw.items() if k in _DRAFT_FIELDS and v is not None}
+    draft_given = {k: v for k, v in raw.items() if k in DRAFT_FIELDS and v is not None}
     mtp = raw.get("mtp")
     if mtp is not None:
         check_bool("mtp", mtp)
@@ -321,14 +318,7 @@ def resolve_options(
         if "n_draft_max" in draft_given:
             draft_given["n_draft_max"] = check_draft_length(draft_given["n_draft_max"], stacklevel=stacklevel + 1)
         config = dataclasses.replace(config or DraftConfig(), **draft_given)
-    given = frozenset(draft_given) | (
-        frozenset(f.name for f in dataclasses.fields(DraftConfig))
-        if isinstance(draft, DraftConfig)
-        else frozenset({"method"})
-        if draft
-        else frozenset()
-    )
     n_threads = raw.get("n_threads")
     if n_threads is not None:
         n_threads = check_int("n_threads", n_threads, 1, 1024)
-    return ResolvedOptions(sampling=sampling, draft=config, mtp=mtp, given_draft=given, n_threads=n_threads)
+    return ResolvedOptions(sampling=sampling, draft=config, mtp=mtp, n_threads=n_threads)
