@@ -90,7 +90,7 @@ def verdict_lines(plain: Generation, spec: Generation, n_draft_max: DraftLength)
             else f"{share:.0%} of its steps and probed drafting on the rest"
         )
         return [
-            'result                      MTP cannot pay for this model on this machine, so "auto" decoded plainly '
+            "result                      MTP cannot pay for this model on this machine, so the adaptive draft length decoded plainly "
             f"on {probes}; why:",
             *cost_lines(spec),
             *bound_line(spec),
