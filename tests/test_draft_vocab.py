@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -59,3 +61,54 @@ def test_the_python_corpus_is_fixed_bounded_and_excludes() -> None:
     assert len(without) < len(every)
     with pytest.raises(llama_mtp.InvalidArgumentError):
         list(draft_vocab.python_corpus(max_bytes=-1))
+
+
+def test_with_coverage_leaves_out_first_uses_at_the_asked_rate() -> None:
+    text = [10, 11, 12, 10, 13, 14, 15, 11, 16, 17] * 2  # 8 distinct tokens, 20 positions
+    vocab = np.arange(5, dtype=np.int32)
+    for coverage in (1.0, 0.9, 0.75, 0.7):
+        kept = draft_vocab.with_coverage(vocab, text, prompt=[12], coverage=coverage, seed=3)
+        assert set(vocab.tolist()) <= set(kept.tolist()) and 12 in kept  # the base and the prompt stay
+        rank_of = np.full(20, 10**6)
+        rank_of[kept] = 0
+        assert draft_vocab.coverage(rank_of, 1, [12], text)[1] == pytest.approx(coverage)
+    # more asked out than the text has first uses: all of them (but the prompt's) are out
+    kept = draft_vocab.with_coverage(vocab, text, prompt=[12], coverage=0.0)
+    assert set(kept.tolist()) == set(vocab.tolist()) | {12}
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        draft_vocab.with_coverage(vocab, text, coverage=1.5)
+
+
+def test_draft_vocab_ids_resolves_every_setting(model: llama_mtp.Model) -> None:
+    assert draft_vocab.draft_vocab_ids(model, "full") is None
+    assert draft_vocab.draft_vocab_ids(model, None) is None
+    assert model.n_vocab < draft_vocab.AUTO_DRAFT_VOCAB_MIN_VOCAB
+    assert draft_vocab.draft_vocab_ids(model, "auto") is None  # a small vocabulary keeps its head whole
+    assert draft_vocab.draft_vocab_ids(model, model.n_vocab) is None
+    ids = draft_vocab.draft_vocab_ids(model, 100)
+    assert ids is not None and 100 <= ids.size <= 100 + 8 and list(ids) == sorted(set(ids.tolist()))
+    exact = draft_vocab.draft_vocab_ids(model, (7, 3, 7))
+    assert exact is not None and {3, 7} <= set(exact.tolist()) and all(t in (3, 7) or model.is_eog(t) for t in exact)
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        draft_vocab.draft_vocab_ids(model, [model.n_vocab])
+    with pytest.raises(llama_mtp.InvalidArgumentError):
+        draft_vocab.draft_vocab_ids(model, "most")
+
+
+def test_the_ranking_is_cached_and_a_corrupt_cache_entry_is_a_miss(
+    model: llama_mtp.Model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLAMA_MTP_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(draft_vocab, "DEFAULT_CORPUS_BYTES", 100_000)
+    draft_vocab._rankings.clear()
+    first = draft_vocab.ranking_for(model)
+    (entry,) = (tmp_path / "draft-vocab").iterdir()
+    assert np.array_equal(np.load(entry), first)
+    draft_vocab._rankings.clear()
+    entry.write_bytes(b"not an array")  # corrupt: ranked again and rewritten
+    assert np.array_equal(draft_vocab.ranking_for(model), first)
+    assert np.array_equal(np.load(entry), first)
+    draft_vocab._rankings.clear()
+    np.save(entry, np.zeros(model.n_vocab, dtype=np.int32))  # not a permutation
+    assert np.array_equal(draft_vocab.ranking_for(model), first)
+    draft_vocab._rankings.clear()

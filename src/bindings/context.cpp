@@ -7,6 +7,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include "arrays.h"
 #include "bind.h"
 #include "errors.h"
 #include "int_arg.h"
@@ -191,6 +192,27 @@ void bind_context(nb::module_ & m) {
                 },
                 nb::arg("n_threads"), nb::arg("n_threads_batch").none() = nb::none(),
                 "Change the thread counts (n_threads_batch=None: the same as n_threads).")
+            .def(
+                "set_draft_vocabulary",
+                [](Context & c, nb::handle tokens, IntArg spare) {
+                    const auto ids = token_list(tokens, c.model_handle()->n_vocab(), "token");
+                    return c.set_draft_vocabulary(ids, spare.i32("spare", 0, 1 << 24));
+                },
+                nb::arg("tokens"), nb::kw_only(), nb::arg("spare") = 1024,
+                "Restrict this MTP draft context's head to a draft vocabulary: the drafts are computed over "
+                "these tokens only (and those a text later uses, admitted as it goes, `spare` of them "
+                "without a rebuild); an empty list restores the whole vocabulary. The target verifies "
+                "every token, so the text does not depend on it. Returns the number of LM heads restricted "
+                "(0: the model has none to restrict). Raises InvalidArgumentError (not an MTP context, a "
+                "token out of range or listed twice) or ModelLoadError (the head cannot be read from the "
+                "model file).")
+            .def_prop_ro(
+                "draft_vocabulary_size",
+                [](const Context & c) -> std::optional<int64_t> {
+                    const DraftVocabulary * v = c.draft_vocabulary();
+                    return v ? std::optional<int64_t>((int64_t) v->size()) : std::nullopt;
+                },
+                "Tokens in the draft vocabulary now (None: the whole vocabulary).")
             .def_prop_ro("decode_count", &Context::decode_count,
                          "Number of decodes run so far: the generation of views taken now.")
             .def_prop_ro("n_outputs", &Context::last_n_outputs, "Output rows of the last decode.")

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "batch.h"
+#include "draft_vocab.h"
 #include "llama.h"
 #include "model.h"
 
@@ -92,6 +93,13 @@ public:
     // Pre-norm (NextN) hidden-state outputs on or off; the output layout changes with them.
     void set_pre_norm_locked(const Lock & lock, bool on, bool masked);
 
+    // The draft head restricted to a draft vocabulary (MTP contexts; see draft_vocab.h): `ids`
+    // with room for `spare` more tokens; empty ids: the whole vocabulary again. Returns the number
+    // of LM heads restricted.
+    int32_t set_draft_vocabulary(const std::vector<int32_t> & ids, int32_t spare);
+    // The set in use (null: the whole vocabulary); admit() with the lock held.
+    DraftVocabulary * draft_vocabulary() const { return draft_vocab_.get(); }
+
     void check_seq(int64_t seq_id, bool allow_all = false) const;
     // Row index in the last batch -> llama index for *_ith calls, validated.
     int32_t output_index(int64_t i, const char * what) const;
@@ -122,6 +130,7 @@ private:
     int32_t last_n_outputs_ = 0;
     int32_t outputs_reserved_ = 0;  // outputs llama's output buffer holds without growing
     bool layout_changed_ = false;
+    std::unique_ptr<DraftVocabulary> draft_vocab_;
 };
 
 // Counts a user of a context (MtpSession, Generator) for as long as it lives: close() refuses

@@ -2,6 +2,7 @@
 // speed in the engine library, see CMakeLists.txt).
 #include "mtp.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -253,6 +254,12 @@ void MtpSession::begin_locked(int64_t seq_id, const std::vector<int32_t> & promp
 void MtpSession::process_common(const common_batch & batch) {
     dft_->require_no_views("MtpSession.process");
     ScopedTimer timer(stats_.t_process);
+    if (DraftVocabulary * vocab = dft_->draft_vocabulary()) {
+        // every token of the text (prompt, generated) stays within the draft's reach
+        std::vector<llama_token> tokens(batch.tokens.size());
+        std::transform(batch.tokens.begin(), batch.tokens.end(), tokens.begin(), [](const auto & t) { return t.id; });
+        vocab->admit(dft_raw_, tokens.data(), tokens.size());
+    }
     bool ok = common_speculative_process(spec_, batch);
     dft_->note_external_decode();
     if (!ok) {

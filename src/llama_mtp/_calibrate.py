@@ -84,6 +84,7 @@ def calibrate(
     per_length = budget_seconds / ((n_draft_max + 1) * STEP_COST_BOUND * plain_step)
     n_tokens = int(min(MAX_TOKENS, max(MIN_TOKENS, per_length)))
     llm = LLM(model, n_ctx=2048, n_threads=n_threads, n_draft_max=n_draft_max, draft="mtp")
+    draft_vocab = llm.draft_vocab_size  # the default's ("auto"), as the cache key of a later call has it
     runs: dict[int, Generation] = {}
     try:
         common: dict[str, Any] = dict(n_threads=n_threads, ignore_eos=True, draft="mtp")
@@ -106,7 +107,7 @@ def calibrate(
                     k, [k], [outcomes[i]], t_draft=t_draft, t_verify=t_verify, t_process=0.0 if k == 0 else t_process
                 )
     state = controller.state()
-    key = _cost_cache.cost_key(model, n_threads=n_threads, exact=False, n_draft_max=n_draft_max)
+    key = _cost_cache.cost_key(model, n_threads=n_threads, exact=False, n_draft_max=n_draft_max, draft_vocab=draft_vocab)
     if key is not None and _cost_cache.cost_cache_dir() is not None:
         _cost_cache.save(key, state)
     else:

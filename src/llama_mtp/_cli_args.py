@@ -27,6 +27,25 @@ def draft_length(text: str) -> DraftLength:
     return value
 
 
+def draft_vocab_arg(text: str) -> int | str:
+    """--draft-vocab: "auto", "full" or the number of most frequent tokens the MTP head drafts from."""
+    if text in ("auto", "full"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected "auto", "full" or an integer, not {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'expected "auto", "full" or an integer >= 1, not {value}')
+    return value
+
+
+DRAFT_VOCAB_HELP = (
+    'tokens the MTP head drafts from: "auto" (the 32768 most frequent for vocabularies of 65536 or more), '
+    '"full", or a number of most frequent tokens (the text\'s own tokens join them)'
+)
+
+
 def int_in(lo: int, hi: int) -> Any:
     """An argparse type: an integer in [lo, hi] (a usage error, exit 2, otherwise)."""
 

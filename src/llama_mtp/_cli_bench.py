@@ -41,7 +41,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not model.has_mtp:
         print(f"llama-mtp bench: {model.description} has no NextN (MTP) layers: plain decoding only", file=sys.stderr)
         drafts = []
-    common = dict(max_tokens=args.max_tokens, n_threads=args.threads, ignore_eos=True)
+    common = dict(max_tokens=args.max_tokens, n_threads=args.threads, ignore_eos=True, draft_vocab=args.draft_vocab)
     # rounds of every setting, so that a slow stretch of the machine hits all of them
     runs: list[DraftLength] = [k for _ in range(args.repeats) for k in (0, *drafts)]
     from .functions import generate

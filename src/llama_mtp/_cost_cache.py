@@ -3,7 +3,7 @@
 A DraftController's state (acceptance per draft position, seconds per draft length, its probe
 gap) is a property of model x machine x settings, so it is stored per model file (path, size,
 modification time), machine (architecture, CPU, core count), where the weights are (devices),
-thread count, exact mode and the longest draft. The next generate()/stream()/chat() with the
+thread count, exact mode, the longest draft and the draft vocabulary's size. The next generate()/stream()/chat() with the
 same key starts its controller from it (DraftController.start_from: no warm-up, small weight),
 with contexts and controller sized to the lengths that may pay (lengths_in_use), and writes
 back what it ended with.
@@ -55,7 +55,7 @@ def _cpu_name() -> str:
     return platform.processor()
 
 
-def cost_key(model: Model, *, n_threads: int | None, exact: bool, n_draft_max: int) -> str | None:
+def cost_key(model: Model, *, n_threads: int | None, exact: bool, n_draft_max: int, draft_vocab: int | None = None) -> str | None:
     """The cache key of a generation's costs (a hex digest); None where the model's file is gone."""
     try:
         st = os.stat(model.path)
@@ -74,6 +74,7 @@ def cost_key(model: Model, *, n_threads: int | None, exact: bool, n_draft_max: i
         threads=n_threads or default_threads(),
         exact=exact,
         n_draft_max=n_draft_max,
+        draft_vocab=draft_vocab,
     )
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 

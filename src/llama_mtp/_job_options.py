@@ -13,7 +13,7 @@ from .generation import require_exact_support
 from .options import DraftConfig, InvalidOptionError, SamplingParams
 
 # DraftConfig fields an LLM sizes or builds its drafters by: a request may not change them
-_FIXED_DRAFT_FIELDS = ("n_min", "p_min", "ngram", "ngram_n_max", "ngram_size_n")
+_FIXED_DRAFT_FIELDS = ("n_min", "p_min", "ngram", "ngram_n_max", "ngram_size_n", "draft_vocab")
 
 
 def job_options_for(

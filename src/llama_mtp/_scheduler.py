@@ -22,6 +22,7 @@ from ._core import Context, ContextError, Generator, Grammar, Model, SequenceOpt
 from ._interrupts import HeldInterrupts
 from ._jobs import EngineStats, EngineStoppedError, Event, Job, JobOptions, QueueFullError
 from ._stepping import SteppingThread, first_line, one_line
+from .draft_vocab import draft_vocab_ids
 from .drafters import Drafters
 from .options import DraftConfig
 from .sizing import context_sizes
@@ -73,8 +74,17 @@ class Scheduler(SteppingThread):
         # settings ended (_cost_cache), its contexts sized to the lengths that may pay by it
         self._cost_key: str | None = None
         self._prior: dict[str, Any] | None = None
+        # the MTP head's draft vocabulary at the start (None: the whole)
+        self.draft_vocab = draft_vocab_ids(model, draft.draft_vocab) if self.mtp else None
+        self.draft_vocab_size = None if self.draft_vocab is None else int(self.draft_vocab.size)
         if self.mtp and draft.adaptive and parallel == 1 and _cost_cache.cost_cache_dir() is not None:
-            self._cost_key = _cost_cache.cost_key(model, n_threads=n_threads, exact=self.exact, n_draft_max=self.ceiling)
+            self._cost_key = _cost_cache.cost_key(
+                model,
+                n_threads=n_threads,
+                exact=self.exact,
+                n_draft_max=self.ceiling,
+                draft_vocab=self.draft_vocab_size,
+            )
             self._prior = _cost_cache.load(self._cost_key) if self._cost_key is not None else None
             self.ceiling = _cost_cache.lengths_in_use(self._prior, self.ceiling)
         self.generator: Generator | None = None
@@ -95,6 +105,8 @@ class Scheduler(SteppingThread):
             target_params["n_rs_seq"] = 0
         self.target = Context(self.model, **target_params)  # type: ignore[arg-type]
         self.draft = Context(self.model, **sizes.draft()) if self.mtp else None  # type: ignore[arg-type]
+        if self.draft is not None and self.draft_vocab is not None:
+            self.draft.set_draft_vocabulary(self.draft_vocab)
         self.generator = Generator.with_slots(
             self.target,
             self.draft,

@@ -9,7 +9,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import LlamaError, Model, __version__, set_log_level
-from ._cli_args import CONTEXT, PORT, THREADS, UsageError, draft_length, endpoints, float_in, int_in
+from ._cli_args import (
+    CONTEXT,
+    DRAFT_VOCAB_HELP,
+    PORT,
+    THREADS,
+    UsageError,
+    draft_length,
+    draft_vocab_arg,
+    endpoints,
+    float_in,
+    int_in,
+)
 from ._cli_args import text as text_arg
 from ._cli_bench import cmd_bench
 from ._report import chosen_lines, drafter_lines, stats_lines
@@ -64,6 +75,7 @@ def draft_config_of(args: argparse.Namespace) -> DraftConfig:
         p_min=getattr(args, "p_min", 0.0),
         ngram=getattr(args, "ngram", DEFAULT_NGRAM),
         exact=getattr(args, "exact", False),
+        draft_vocab=getattr(args, "draft_vocab", "auto"),
     )
 
 
@@ -165,6 +177,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     gen.add_argument(
         "--exact", action="store_true", help="batch-invariant decoding: greedy output that of one token per decode (slower)"
     )
+    gen.add_argument("--draft-vocab", type=draft_vocab_arg, default="auto", help=DRAFT_VOCAB_HELP)
     gen.add_argument(
         "--n-gpu-layers",
         "-ngl",
@@ -188,6 +201,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         help='draft lengths to try, comma-separated ("adaptive": chosen each step)',
     )
     bench.add_argument("--repeats", type=int_in(1, 1000), default=3, help="runs per setting (the median is reported)")
+    bench.add_argument("--draft-vocab", type=draft_vocab_arg, default="auto", help=DRAFT_VOCAB_HELP)
     bench.add_argument("-p", "--prompt", type=text_arg, default="The story begins:", help="text prompt")
     bench.add_argument("--plot", default=None, help="write a PNG plot there (needs matplotlib)")
     bench.add_argument(
@@ -244,6 +258,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     srv.add_argument(
         "--exact", action="store_true", help='batch-invariant decoding for requests that do not set "exact" (slower)'
     )
+    srv.add_argument("--draft-vocab", type=draft_vocab_arg, default="auto", help=DRAFT_VOCAB_HELP)
     srv.add_argument("-t", "--threads", type=THREADS, default=None, help="CPU threads (default: one per core)")
     srv.add_argument("--max-queue", type=int_in(0, 1 << 20), default=64, help="requests waiting for a slot before 503")
     srv.add_argument(

@@ -180,6 +180,12 @@ class LLM(ChatMethods):
         return self._scheduler.generator_or_raise()
 
     @property
+    def draft_vocab_size(self) -> int | None:
+        """Tokens the MTP head drafted from at the start (`DraftConfig.draft_vocab`; the text's
+        own tokens join them as it goes); None: the whole vocabulary, or no MTP."""
+        return self._scheduler.draft_vocab_size
+
+    @property
     def stats(self) -> EngineStats:
         """Requests, tokens and steps so far: prompt_tokens asked for, cached_prompt_tokens of
         them taken from a slot's kept KV (prompt_tokens - cached_prompt_tokens were decoded)."""

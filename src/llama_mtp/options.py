@@ -12,10 +12,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, get_args
 
+import numpy as np
+
 from ._checks import check_bool, check_int, check_number
 from ._core import ArgumentTypeError, Grammar, InvalidArgumentError, InvalidConfigError
 from .drafters import DEFAULT_NGRAM, NGRAM_KINDS, Draft, NgramKind
 from .sizing import DraftLength, draft_ceiling
+
+# DraftConfig.draft_vocab: "auto", "full", the K most frequent tokens, or token ids
+DraftVocab = Literal["auto", "full"] | int | Sequence[int]
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from Python 3.11; mypy reads either
@@ -143,6 +148,15 @@ class DraftConfig:
         exact: Decode batch-invariant (each row computed as a one-row batch would be), so
             greedy text is plain decoding's bit for bit whatever the drafts and batch; it
             costs speed on repacked CPU weights (docs: "Exactness").
+        draft_vocab: The tokens the MTP head drafts from (FR-Spec: its output layer restricted
+            to them, so a drafted token costs a fraction of the head's whole output layer):
+            "auto" (the default) is the `AUTO_DRAFT_VOCAB` most frequent tokens for
+            vocabularies of `AUTO_DRAFT_VOCAB_MIN_VOCAB` or more and the whole vocabulary for
+            smaller ones; an int K, the K most frequent (ranked in text that ships with Python,
+            tokenized by the model: `llama_mtp.draft_vocab`); token ids, exactly those;
+            "full" (or None), the whole vocabulary. End-of-generation tokens and every token
+            the text uses (prompt and output) are added as it goes. The text does not depend
+            on it; acceptance may (docs: "Drafting").
     """
 
     method: Draft = "auto"
@@ -153,6 +167,7 @@ class DraftConfig:
     ngram_n_max: int | None = None
     ngram_size_n: int | None = None
     exact: bool = False
+    draft_vocab: DraftVocab | None = "auto"
 
     def __post_init__(self) -> None:
         if self.method not in _DRAFT_METHODS:
@@ -169,6 +184,7 @@ class DraftConfig:
         if self.ngram_size_n is not None:
             check_int("ngram_size_n", self.ngram_size_n, 1, 64)
         check_bool("exact", self.exact)
+        object.__setattr__(self, "draft_vocab", check_draft_vocab(self.draft_vocab))
 
     @property
     def adaptive(self) -> bool:
@@ -179,6 +195,25 @@ class DraftConfig:
     def longest_mtp_draft(self) -> int:
         """The longest MTP draft this allows (`AUTO_DRAFT_MAX` when adaptive)."""
         return draft_ceiling(self.n_draft_max)
+
+
+def check_draft_vocab(value: object) -> DraftVocab:
+    """A draft vocabulary setting: "auto", "full" (None), an int in [1, 2**31) or token ids
+    (a non-empty sequence of ints >= 0, kept as a tuple; their range is the model's to check)."""
+    if value is None:
+        return "full"
+    if isinstance(value, str | bytes):
+        if value in ("auto", "full"):
+            return value  # type: ignore[return-value]
+        raise InvalidArgumentError(f'draft_vocab must be "auto", "full", an int or token ids, got {value!r}')
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return check_int("draft_vocab", value, 1, (1 << 31) - 1)
+    if not isinstance(value, Sequence | np.ndarray):
+        raise ArgumentTypeError(f'draft_vocab must be "auto", "full", an int or token ids, not {type(value).__name__}')
+    ids = tuple(check_int("a draft_vocab token", t, 0, (1 << 31) - 1) for t in value)
+    if not ids:
+        raise InvalidArgumentError('draft_vocab: no token ids given ("full" is the whole vocabulary)')
+    return ids
 
 
 def check_draft_length(value: object, *, stacklevel: int = 3) -> DraftLength:
@@ -226,6 +261,7 @@ class DraftKwargs(TypedDict, total=False):
     ngram_n_max: int | None
     ngram_size_n: int | None
     exact: bool | None
+    draft_vocab: DraftVocab | None
     mtp: bool | None
 
 

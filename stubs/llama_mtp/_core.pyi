@@ -440,6 +440,15 @@ class Context:
         Change the thread counts (n_threads_batch=None: the same as n_threads).
         """
 
+    def set_draft_vocabulary(self, tokens: object, *, spare: int = 1024) -> int:
+        """
+        Restrict this MTP draft context's head to a draft vocabulary: the drafts are computed over these tokens only (and those a text later uses, admitted as it goes, `spare` of them without a rebuild); an empty list restores the whole vocabulary. The target verifies every token, so the text does not depend on it. Returns the number of LM heads restricted (0: the model has none to restrict). Raises InvalidArgumentError (not an MTP context, a token out of range or listed twice) or ModelLoadError (the head cannot be read from the model file).
+        """
+
+    @property
+    def draft_vocabulary_size(self) -> int | None:
+        """Tokens in the draft vocabulary now (None: the whole vocabulary)."""
+
     @property
     def decode_count(self) -> int:
         """Number of decodes run so far: the generation of views taken now."""
