@@ -71,3 +71,21 @@ def test_a_fixed_length_that_loses_is_named() -> None:
     lines = demo.verdict_lines(generation(40.0, [0]), generation(30.0, [3] * 50), 3)
     assert lines[0].endswith("0.75x")
     assert "slower than plain decoding: n_draft_max=3 cannot pay" in lines[1]
+
+
+def test_the_demo_drafts_from_a_vocabulary_that_loses_what_real_text_loses(tmp_path: Path) -> None:
+    import llama_mtp
+    from llama_mtp.draft_vocab import AUTO_DRAFT_VOCAB, AUTO_DRAFT_VOCAB_MIN_VOCAB, coverage
+    from llama_mtp.testing import tiny_mtp_model
+
+    big = llama_mtp.Model(str(tiny_mtp_model(tmp_path / "big.gguf", n_vocab=AUTO_DRAFT_VOCAB_MIN_VOCAB, n_embd=64)))
+    plain = llama_mtp.generate(big, "bapa bobe", max_tokens=100, draft="none")
+    assert isinstance(plain, llama_mtp.Generation)
+    vocab, line = demo.demo_draft_vocab(big, "bapa bobe", plain)
+    assert f"{AUTO_DRAFT_VOCAB} most frequent" in line and "2% of the text's tokens" in line
+    rank_of = np.full(big.n_vocab, big.n_vocab)
+    rank_of[vocab] = 0
+    reach = coverage(rank_of, 1, big.tokenize("bapa bobe").tolist(), plain.tokens)[1]
+    assert reach == pytest.approx(demo.DEMO_COVERAGE, abs=0.01)
+    small = llama_mtp.Model(str(tiny_mtp_model(tmp_path / "small.gguf")))
+    assert demo.demo_draft_vocab(small, "bapa", plain)[0] == "full"

@@ -104,6 +104,10 @@ def test_bad_input_is_refused_and_the_context_stays_usable(model: llama_mtp.Mode
     assert draft.draft_vocabulary_size is None
     assert draft.set_draft_vocabulary(np.arange(10)) == 1 and draft.draft_vocabulary_size == 10
     assert draft.set_draft_vocabulary([]) == 0 and draft.draft_vocabulary_size is None  # the whole again
+    session = llama_mtp.MtpSession(target, draft)
+    with pytest.raises(llama_mtp.InvalidArgumentError, match="before an MtpSession"):
+        draft.set_draft_vocabulary([1, 2])  # its sampler was chosen for the head it had
+    del session
     draft.close()
     with pytest.raises(llama_mtp.ClosedError):
         draft.set_draft_vocabulary([1])

@@ -228,6 +228,7 @@ BAD_REQUESTS = [
     ("/v1/chat/completions", json.dumps({"messages": [{"role": "user", "content": "\ud800"}]}).encode(), "messages[0].content"),
     ("/v1/completions", {"prompt": "x", "stream": "yes"}, "stream"),
     ("/v1/completions", {"prompt": "x", "exact": 1}, "exact"),
+    ("/v1/completions", {"prompt": "x", "sampled_drafts": "no"}, "sampled_drafts"),
     ("/v1/completions", {"prompt": "x", "draft": "eagle"}, "draft"),
     ("/v1/completions", {"prompt": "x", "draft": "ngram", "mtp": False}, "draft"),
     ("/v1/completions", {"prompt": "x", "n_draft_max": 99}, "n_draft_max"),
@@ -435,6 +436,19 @@ def test_exact_requests_are_one_token_decoding(client: openai.OpenAI, model: lla
     for prompt, text in zip(prompts, texts, strict=True):
         assert text == llama_mtp.generate(model, prompt, max_tokens=24, exact=True).text
         assert text == llama_mtp.generate(model, prompt, max_tokens=24, draft="none").text
+
+
+def test_a_request_without_sampled_drafts_samples_what_plain_sampling_does(client: openai.OpenAI, model: llama_mtp.Model) -> None:
+    # sample-and-match: the text depends on the seed alone, so it is plain sampling's with that seed
+    for seed in (3, 11):
+        text = (
+            client.completions.create(
+                model="tiny", prompt="Sampled", max_tokens=24, temperature=0.8, seed=seed, extra_body={"sampled_drafts": False}
+            )
+            .choices[0]
+            .text
+        )
+        assert text == llama_mtp.generate(model, "Sampled", max_tokens=24, temperature=0.8, seed=seed, draft="none").text
 
 
 def test_serve_exact_is_the_default_a_request_can_override(model_path: Path, model: llama_mtp.Model) -> None:

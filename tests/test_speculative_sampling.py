@@ -1,7 +1,8 @@
-"""Speculative sampling draws from the target's distribution (src/engine/generator.cpp's verify
-step): at temperature > 0, the tokens generated with MTP drafting, fixed and "auto", and with
-n-gram drafts taken from the text, have the same distribution at every position as plain
-sampling. A chi-square test of homogeneity per
+"""Speculative sampling draws from the target's distribution (src/engine/generator_verify.cpp):
+at temperature > 0, the tokens generated with MTP drafting, fixed and "auto", sampled from the
+head and verified by rejection sampling or the head's top token verified by sample-and-match,
+with and without a draft vocabulary, and with n-gram drafts taken from the text, have the same
+distribution at every position as plain sampling; rejection sampling accepts at least as much. A chi-square test of homogeneity per
 position over a few thousand independently seeded samples per arm, on a model whose drafts are
 right about 60 % of the time; and a check that the test does see a slightly different sampler."""
 
@@ -65,21 +66,53 @@ def plain(model: llama_mtp.Model) -> np.ndarray:
     return samples(model, 0, draft="none")[0]
 
 
-@pytest.mark.parametrize("n_draft_max", [3, "adaptive"])
+# the even tokens: a draft vocabulary that leaves half the model's words out of the head's reach
+EVEN = "even"
+
+
+@pytest.mark.parametrize(
+    "n_draft_max, sampled_drafts, draft_vocab",
+    [(3, True, "full"), (3, False, "full"), ("adaptive", True, "full"), (3, True, EVEN), (3, False, EVEN)],
+)
 def test_speculative_sampling_draws_from_the_plain_distribution(
-    model: llama_mtp.Model, plain: np.ndarray, n_draft_max: int | str
+    model: llama_mtp.Model, plain: np.ndarray, n_draft_max: int | str, sampled_drafts: bool, draft_vocab: str
 ) -> None:
-    spec, gens = samples(model, 1_000_000, draft="auto", n_draft_max=n_draft_max)
+    vocab: object = range(0, model.n_vocab, 2) if draft_vocab == EVEN else draft_vocab
+    spec, gens = samples(
+        model, 1_000_000, draft="auto", n_draft_max=n_draft_max, sampled_drafts=sampled_drafts, draft_vocab=vocab
+    )
     # the samples are independent (other seeds), not a replay of plain's
     assert (spec != plain).any(axis=1).mean() > 0.5
     stats = gens[0].stats
     assert stats is not None
-    if n_draft_max == 3:
-        assert 0.45 < stats.acceptance_rate < 0.75  # drafts right about 60 % of the time
+    if n_draft_max == 3 and draft_vocab == "full":
+        assert 0.45 < stats.acceptance_rate < 0.8  # drafts right about 60 % of the time
     else:
         assert stats.verified_tokens > 0  # "auto" did draft
     p_values = homogeneity_p_values(plain, spec)
     assert min(p_values) > ALPHA, p_values
+
+
+@pytest.mark.parametrize("temperature", [0.7, 1.0])
+def test_rejection_sampling_accepts_at_least_what_sample_and_match_does(model: llama_mtp.Model, temperature: float) -> None:
+    rates = {}
+    for sampled in (False, True):
+        gens = llama_mtp.generate(
+            model,
+            [PROMPT] * 400,
+            max_tokens=24,
+            temperature=temperature,
+            seed=7,
+            ignore_eos=True,
+            n_threads=1,
+            draft="mtp",
+            n_draft_max=3,
+            sampled_drafts=sampled,
+        )
+        stats = gens[0].stats
+        assert stats is not None and stats.draft_tokens > 0
+        rates[sampled] = stats.acceptance_rate
+    assert rates[True] >= rates[False] - 0.01, rates
 
 
 def test_the_test_sees_a_different_sampler(model: llama_mtp.Model, plain: np.ndarray) -> None:
@@ -144,8 +177,12 @@ def test_every_drafter_keeps_the_filtered_distribution(
         gens = llm.generate([echo_prompt] * N_SAMPLES, max_tokens=LENGTH, temperature=TEMPERATURE, seed=0, ignore_eos=True)
         unfiltered_echo = np.array([g.tokens for g in gens])
     assert min(homogeneity_p_values(unfiltered_echo, reference)) < ALPHA
-    for draft in ("mtp", "ngram", "auto"):  # MTP alone, n-gram alone, both chosen step by step
-        with llama_mtp.LLM(model, n_ctx=64 * 256, n_parallel=64, draft=draft, ngram_size_n=1, n_draft_max=3, n_threads=1) as llm:
+    # MTP alone (sampled drafts and rejection sampling; the head's top token and sample-and-match),
+    # n-gram alone, both chosen step by step
+    for draft, sampled in (("mtp", True), ("mtp", False), ("ngram", True), ("auto", True)):
+        with llama_mtp.LLM(
+            model, n_ctx=64 * 256, n_parallel=64, draft=draft, ngram_size_n=1, n_draft_max=3, n_threads=1, sampled_drafts=sampled
+        ) as llm:
             gens = llm.generate(
                 [echo_prompt] * N_SAMPLES, max_tokens=LENGTH, temperature=TEMPERATURE, seed=2_000_000, ignore_eos=True, **filters
             )  # type: ignore[arg-type]

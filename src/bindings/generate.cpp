@@ -28,7 +28,7 @@ namespace {
 // What a sequence asks for, from the keyword arguments __init__ and add() share.
 SeqConfig seq_config(IntArg max_tokens, float temperature, IntArg top_k, float top_p, float min_p,
                      const std::optional<IntArg> & seed, bool ignore_eos, const std::vector<std::string> & stop,
-                     IntArg n_draft, const Grammar * grammar, bool exact, bool ngram) {
+                     IntArg n_draft, const Grammar * grammar, bool exact, bool ngram, bool sampled_drafts) {
     SeqConfig c;
     c.max_tokens = max_tokens.i32("max_tokens", 0);
     c.sampling = {temperature, top_k.i32("top_k", 0), top_p, min_p};
@@ -40,6 +40,7 @@ SeqConfig seq_config(IntArg max_tokens, float temperature, IntArg top_k, float t
     if (grammar) c.grammar = std::make_shared<const Grammar>(*grammar);
     c.exact = exact;
     c.ngram = ngram;
+    c.sampled_drafts = sampled_drafts;
     return c;
 }
 
@@ -108,11 +109,12 @@ std::vector<std::vector<int32_t>> prompt_lists(const Context & target, nb::handl
 #define LLAMA_MTP_SEQ_ARGS                                                                                            \
     nb::arg("temperature") = 0.0f, nb::arg("top_k") = 0, nb::arg("top_p") = 1.0f, nb::arg("min_p") = 0.0f,            \
     nb::arg("seed").none() = nb::none(), nb::arg("ignore_eos") = false, nb::arg("stop") = std::vector<std::string>{}, \
-    nb::arg("n_draft") = -1, nb::arg("grammar").none() = nb::none(), nb::arg("exact") = false, nb::arg("ngram") = true
+    nb::arg("n_draft") = -1, nb::arg("grammar").none() = nb::none(), nb::arg("exact") = false,                        \
+    nb::arg("ngram") = true, nb::arg("sampled_drafts") = true
 #define LLAMA_MTP_SEQ_SIG                                                                                         \
     "temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, " \
     "ignore_eos: bool = False, stop: collections.abc.Sequence[str] = [], n_draft: int = -1, "                     \
-    "grammar: Grammar | None = None, exact: bool = False, ngram: bool = True"
+    "grammar: Grammar | None = None, exact: bool = False, ngram: bool = True, sampled_drafts: bool = True"
 #define LLAMA_MTP_GEN_ARGS                                                                                  \
     nb::arg("n_draft_max") = 3, nb::arg("adaptive") = false, nb::arg("n_min") = 0, nb::arg("p_min") = 0.0f, \
     nb::arg("ngram").none() = nb::none(), nb::arg("ngram_n_max") = 16, nb::arg("ngram_size_n") = 3,         \
@@ -143,9 +145,9 @@ void bind_generate(nb::module_ & m) {
             "__init__",
             [](SeqConfig * self, IntArg max_tokens, float temperature, IntArg top_k, float top_p, float min_p,
                std::optional<IntArg> seed, bool ignore_eos, const std::vector<std::string> & stop, IntArg n_draft,
-               const Grammar * grammar, bool exact, bool ngram) {
+               const Grammar * grammar, bool exact, bool ngram, bool sampled_drafts) {
                 new (self) SeqConfig(seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop,
-                                                n_draft, grammar, exact, ngram));
+                                                n_draft, grammar, exact, ngram, sampled_drafts));
             },
             nb::kw_only(), nb::arg("max_tokens"), LLAMA_MTP_SEQ_ARGS,
             nb::sig("def __init__(self, *, max_tokens: int, " LLAMA_MTP_SEQ_SIG ") -> None"),
@@ -158,7 +160,10 @@ void bind_generate(nb::module_ & m) {
                 "n-gram drafter).")
         .def_ro("exact", &SeqConfig::exact,
                 "Exact mode: every decode with a row of this sequence is batch-invariant, so its tokens are "
-                "those of one-token-at-a-time decoding.");
+                "those of one-token-at-a-time decoding.")
+        .def_ro("sampled_drafts", &SeqConfig::sampled_drafts,
+                "At temperature > 0 without a grammar: MTP drafts sampled from the head's distribution and "
+                "verified by rejection sampling (False: the head's top token and sample-and-match).");
     nb::class_<Generator>(m, "Generator",
                           "Low-level generation loop: prefill on construction, then step() until done. "
                           "Use llama_mtp.generate()/stream() instead.")
@@ -169,13 +174,13 @@ void bind_generate(nb::module_ & m) {
                std::optional<std::string> ngram, IntArg ngram_n_max, IntArg ngram_size_n, IntArg ngram_min_hits,
                IntArg ngram_n_min, float temperature, IntArg top_k, float top_p, float min_p,
                std::optional<IntArg> seed, bool ignore_eos, const std::vector<std::string> & stop, IntArg n_draft,
-               const Grammar * grammar, bool exact, bool seq_ngram) {
+               const Grammar * grammar, bool exact, bool seq_ngram, bool sampled_drafts) {
                 if (!target) throw nb::type_error("target must be a Context, not None");
                 const auto prompts = prompt_lists(*target, prompts_in);
                 GenConfig c = gen_config(n_draft_max, adaptive, n_min, p_min, ngram, ngram_n_max, ngram_size_n,
                                          ngram_min_hits, ngram_n_min);
                 c.seq = seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop, n_draft,
-                                   grammar, exact, seq_ngram);
+                                   grammar, exact, seq_ngram, sampled_drafts);
                 new (self) Generator(std::move(target), std::move(draft), prompts, c);
             },
             nb::arg("target"), nb::arg("draft").none(), nb::arg("prompts"), nb::kw_only(), nb::arg("max_tokens"),
@@ -183,12 +188,13 @@ void bind_generate(nb::module_ & m) {
             nb::arg("min_p") = 0.0f, nb::arg("seed").none() = nb::none(), nb::arg("ignore_eos") = false,
             nb::arg("stop") = std::vector<std::string>{}, nb::arg("n_draft") = -1,
             nb::arg("grammar").none() = nb::none(), nb::arg("exact") = false, nb::arg("seq_ngram") = true,
+            nb::arg("sampled_drafts") = true,
             nb::sig("def __init__(self, target: Context, draft: Context | None, prompts: "
                     "collections.abc.Sequence[collections.abc.Sequence[int] | numpy.ndarray], *, max_tokens: "
                     "int, " LLAMA_MTP_GEN_SIG ", temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, "
                     "min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, "
                     "stop: collections.abc.Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None, "
-                    "exact: bool = False, seq_ngram: bool = True) -> None"),
+                    "exact: bool = False, seq_ngram: bool = True, sampled_drafts: bool = True) -> None"),
             "Prefill the prompts (GIL released); generation happens in step(). adaptive: a "
             "DraftController picks each step's draft length, up to n_draft_max. Sequence i is seeded "
             "seed + i. n_draft: -1 follows the generator, 0 turns drafting off, n drafts at most n. "
@@ -214,10 +220,10 @@ void bind_generate(nb::module_ & m) {
             "add",
             [](Generator & g, nb::handle prompts_in, IntArg max_tokens, float temperature, IntArg top_k, float top_p,
                float min_p, std::optional<IntArg> seed, bool ignore_eos, const std::vector<std::string> & stop,
-               IntArg n_draft, const Grammar * grammar, bool exact, bool ngram) {
+               IntArg n_draft, const Grammar * grammar, bool exact, bool ngram, bool sampled_drafts) {
                 const auto prompts = prompt_lists(g.target(), prompts_in);
                 SeqConfig c = seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop, n_draft,
-                                         grammar, exact, ngram);
+                                         grammar, exact, ngram, sampled_drafts);
                 std::vector<SeqConfig> cfgs(prompts.size(), c);
                 for (size_t i = 0; i < cfgs.size(); ++i) cfgs[i].seed = c.seed + (uint32_t) i;
                 return g.add(prompts, cfgs);

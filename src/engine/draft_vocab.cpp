@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <string>
 
+#include "common.h"
 #include "context.h"
 #include "errors.h"
 #include "llama-ext.h"
@@ -80,9 +81,18 @@ void DraftVocabulary::admit(llama_context * ctx, const llama_token * tokens, siz
     }
 }
 
+void DraftVocabulary::admit(llama_context * ctx, const common_batch & batch) {
+    std::vector<llama_token> tokens(batch.tokens.size());
+    std::transform(batch.tokens.begin(), batch.tokens.end(), tokens.begin(), [](const auto & t) { return t.id; });
+    admit(ctx, tokens.data(), tokens.size());
+}
+
 int32_t Context::set_draft_vocabulary(const std::vector<int32_t> & ids, int32_t spare) {
     if (params_.ctx_type != ContextType::MTP) {
         throw InvalidArgumentError("a draft vocabulary restricts an MTP draft context's head; this context is not one");
+    }
+    if (sessions.load() > 0) {
+        throw InvalidArgumentError("set a draft vocabulary before an MtpSession or Generator uses this context");
     }
     Lock lock(*this);
     if (ids.empty()) {

@@ -6,6 +6,8 @@
 
 #include "llama.h"
 
+struct common_batch;
+
 namespace llama_mtp {
 
 // A draft vocabulary installed on an MTP context (patch 0008, FR-Spec): the draft head computes
@@ -25,6 +27,8 @@ public:
     // Admits the tokens not in the set yet (lock held); a full set is put on again with twice
     // the spare room.
     void admit(llama_context * ctx, const llama_token * tokens, size_t n);
+    // Admits a target batch's tokens: every token of the text (prompt, generated) stays in reach.
+    void admit(llama_context * ctx, const common_batch & batch);
 
     size_t size() const { return ids_.size(); }
     bool contains(int32_t token) const { return token >= 0 && (size_t) token < in_set_.size() && in_set_[token]; }

@@ -245,6 +245,7 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
             const int32_t n_max =
                 std::min({want, st.cfg.max_tokens - (int32_t) st.generated.size() - 1, n_ctx - st.n_past - 2});
             if (n_max > 0) {
+                arm_sampled_draft(s, n_max);
                 seqs.push_back(s);
                 past.push_back(st.n_past);
                 last.push_back(st.id_last);
@@ -312,14 +313,9 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
         const bool joined = j >= active.size();  // no draft, no proposal: its first token
         SeqState & st = seqs_[s];
         const auto & d = *drafts[s];
-        // greedy: the longest draft prefix on which the target's argmax agrees, plus the
-        // target's own next token; sampling: upstream's sample-and-match
-        ids.clear();
-        for (size_t i = 0; i <= d.size(); ++i) {
-            const int32_t tok = pick(st, st.row + (int32_t) i, target.get());
-            ids.push_back(tok);
-            if (i == d.size() || tok != d[i]) break;
-        }
+        static const std::vector<std::vector<llama_token_data>> kPointMass;
+        const bool sampled = use_session && !joined && st.ngram_draft.empty();
+        verify(st, d, sampled ? session_->pending_q(s) : kPointMass, target.get(), ids);
         const int32_t n_acc = (int32_t) ids.size() - 1;
         if (use_session && !joined) {
             session_->accept_locked(s, n_acc);

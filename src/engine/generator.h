@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,9 @@ struct SeqConfig {
     // May verify drafts taken from its own text, where the generator has an n-gram drafter
     // (GenConfig::ngram); n_draft governs the MTP drafts alone.
     bool ngram = true;
+    // At temperature > 0 without a grammar: MTP drafts sampled from the head's distribution and
+    // verified by rejection sampling (rejection.h); false: the head's top token, sample-and-match.
+    bool sampled_drafts = true;
 };
 
 struct GenConfig {
@@ -186,6 +190,7 @@ private:
         std::string finish_reason;  // "" while active, then "stop" (EOS or a stop string) or "length"
         SequenceText text;
         SamplerPtr sampler;                // null when greedy
+        std::mt19937 draft_rng;            // sampled drafts' and their verification's draws (seeded)
         CommonSamplerPtr grammar_sampler;  // sequences with a grammar (then sampler is null)
         int32_t row = 0;                   // first row of this sequence in the current verify batch
         bool kv_exact = false;             // exact, and so is every KV row it holds (reused ones too)
@@ -227,6 +232,13 @@ private:
     // The most rows one active sequence adds to a step's batch (its last token and a draft).
     int64_t step_rows_per_sequence() const;
     int32_t pick(SeqState & st, int32_t row, llama_context * ctx);
+    // The tokens a step keeps for st (rows from st.row): the draft d's accepted prefix and one
+    // token of the target's own (generator_verify.cpp). q: the distribution each token of d was
+    // sampled from (empty: d is a point mass).
+    void verify(SeqState & st, const std::vector<int32_t> & d, const std::vector<std::vector<llama_token_data>> & q,
+                llama_context * ctx, std::vector<int32_t> & ids);
+    // Before drafting for s: a sampled draft of up to n_max tokens when its options ask for one.
+    void arm_sampled_draft(int32_t s, int32_t n_max);
     void step_locked(std::vector<std::vector<int32_t>> & out, const Context::Lock & target, llama_memory_t mem_dft);
     // This step's n-gram drafts (SeqState::ngram_draft) of the active sequences; k: the MTP
     // length the controller chose. Returns how many sequences verify one.

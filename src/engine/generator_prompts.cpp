@@ -99,6 +99,7 @@ std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & pr
         } else if (c.sampling.temperature > 0.0f) {
             st.sampler =
                 new_sampler_chain(c.sampling, c.seed, n_vocab_, c.ignore_eos ? eog_tokens_ : std::vector<int32_t>{});
+            st.draft_rng.seed(c.seed ^ 0x9e3779b9u);  // its own stream: the chain's dist keeps its own
         }
         st.prompt = prompts[i];
         st.n_prompt = (int32_t) prompts[i].size();

@@ -119,6 +119,21 @@ public:
     }
     const std::vector<int32_t> & pending_proposal(int64_t seq_id) const;
 
+    // Sampled drafts (patch 0009): the next draft_many() of seq samples each token from the head's
+    // top candidates at temp, the i-th with u[i] (uniform in [0, 1), one per token it may draft),
+    // and pending_q() then holds the distribution of each drafted token (sorted by id); without
+    // it, and after that draft, the head's top token (pending_q() empty).
+    void sample_next_draft(int32_t seq, float temp, std::vector<float> u) {
+        if ((size_t) seq >= sampled_.size()) sampled_.resize((size_t) seq + 1);
+        sampled_[seq].temp = temp;
+        sampled_[seq].u = std::move(u);
+    }
+    const std::vector<std::vector<llama_token_data>> & pending_q(int32_t seq) const {
+        static const std::vector<std::vector<llama_token_data>> none;
+        const bool ours = (size_t) seq < sampled_.size() && !external_[seq] && !proposal_[seq].empty();
+        return ours && sampled_[seq].q.size() == proposal_[seq].size() ? sampled_[seq].q : none;
+    }
+
     const MtpConfig & config() const { return config_; }
     const MtpStatsData & stats() const { return stats_; }
     Context & target() const { return *tgt_; }
@@ -152,6 +167,12 @@ private:
     std::vector<bool> pending_;
     std::vector<bool> external_;  // the pending proposal came from propose_external_locked
     std::vector<bool> begun_;
+    struct SampledDraft {
+        float temp = 0.0f;  // > 0: the next draft is sampled
+        std::vector<float> u;
+        std::vector<std::vector<llama_token_data>> q;  // of the last draft's tokens
+    };
+    std::vector<SampledDraft> sampled_;  // per seq, grown by sample_next_draft
     uint64_t last_processed_decode_ = UINT64_MAX;
     MtpStatsData stats_;
 };

@@ -2,7 +2,6 @@
 // speed in the engine library, see CMakeLists.txt).
 #include "mtp.h"
 
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -67,6 +66,8 @@ MtpSession::MtpSession(std::shared_ptr<Context> target, std::shared_ptr<Context>
     params.draft.n_max = config_.n_draft_max;
     params.draft.n_min = config_.n_min;
     params.draft.p_min = config_.p_min;
+    // upstream's in-graph top-k reads the restricted head's logits wrongly (ids = logit bits): CPU sampling
+    params.draft.backend_sampling = dft_->draft_vocabulary() == nullptr;
     params.draft.ctx_tgt = lock.target.get();
     params.draft.ctx_dft = lock.draft.get();
     dft_raw_ = lock.draft.get();
@@ -254,12 +255,7 @@ void MtpSession::begin_locked(int64_t seq_id, const std::vector<int32_t> & promp
 void MtpSession::process_common(const common_batch & batch) {
     dft_->require_no_views("MtpSession.process");
     ScopedTimer timer(stats_.t_process);
-    if (DraftVocabulary * vocab = dft_->draft_vocabulary()) {
-        // every token of the text (prompt, generated) stays within the draft's reach
-        std::vector<llama_token> tokens(batch.tokens.size());
-        std::transform(batch.tokens.begin(), batch.tokens.end(), tokens.begin(), [](const auto & t) { return t.id; });
-        vocab->admit(dft_raw_, tokens.data(), tokens.size());
-    }
+    if (DraftVocabulary * vocab = dft_->draft_vocabulary()) vocab->admit(dft_raw_, batch);  // the text's tokens
     bool ok = common_speculative_process(spec_, batch);
     dft_->note_external_decode();
     if (!ok) {
@@ -314,6 +310,12 @@ void MtpSession::draft_many(const std::vector<int32_t> & seqs, const std::vector
         dp.id_last = last[k];
         dp.prompt = &history_[s];
         dp.result = &proposal_[s];
+        SampledDraft * sd = (size_t) s < sampled_.size() ? &sampled_[s] : nullptr;
+        const bool sample = sd && sd->temp > 0.0f && sd->u.size() >= (size_t) n_max[k];
+        dp.draft_temp = sample ? sd->temp : 0.0f;
+        dp.draft_u = sample ? sd->u.data() : nullptr;
+        dp.result_q = sample ? &sd->q : nullptr;
+        if (sd) sd->q.clear(), sd->temp = 0.0f;  // for this draft only
     }
     common_speculative_draft(spec_);
     for (size_t k = 0; k < seqs.size(); ++k) {

@@ -71,11 +71,14 @@ from .generation import Generation, Stream  # noqa: E402
 from .llm import LLM  # noqa: E402
 from .options import DraftConfig, InvalidOptionError, SamplingParams  # noqa: E402
 from .sizing import AUTO_DRAFT_MAX, MtpContextParams, mtp_context_params, mtp_contexts  # noqa: E402
+from .draft_vocab import AUTO_DRAFT_VOCAB, AUTO_DRAFT_VOCAB_MIN_VOCAB  # noqa: E402
 
 __version__: str = _version()  # not build_info(): that also probes every CPU variant module
 
 __all__ = [
     "AUTO_DRAFT_MAX",
+    "AUTO_DRAFT_VOCAB",
+    "AUTO_DRAFT_VOCAB_MIN_VOCAB",
     "AcceptedTooManyError",
     "ArgumentTypeError",
     "BackendError",

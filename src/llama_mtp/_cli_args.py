@@ -46,6 +46,12 @@ DRAFT_VOCAB_HELP = (
 )
 
 
+NO_SAMPLED_DRAFTS_HELP = (
+    "at temperature > 0, verify the MTP head's top token by sample-and-match (the text then depends on the "
+    "seed alone) instead of sampled drafts and rejection sampling"
+)
+
+
 def int_in(lo: int, hi: int) -> Any:
     """An argparse type: an integer in [lo, hi] (a usage error, exit 2, otherwise)."""
 

@@ -73,5 +73,6 @@ def job_options_for(
         n_draft=n_draft,
         ngram=use.ngram,
         exact=draft.exact,
+        sampled_drafts=draft.sampled_drafts,
         stop=(*sampling.stops, *stop),
     )

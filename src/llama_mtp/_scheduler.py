@@ -173,6 +173,7 @@ class Scheduler(SteppingThread):
             grammar=o.grammar,
             ignore_eos=s.ignore_eos,
             exact=o.exact,
+            sampled_drafts=o.sampled_drafts,
         )
 
     def submit(self, jobs: Sequence[Job], *, bounded: bool = True, admit_now: bool = False) -> None:

@@ -148,6 +148,14 @@ class DraftConfig:
         exact: Decode batch-invariant (each row computed as a one-row batch would be), so
             greedy text is plain decoding's bit for bit whatever the drafts and batch; it
             costs speed on repacked CPU weights (docs: "Exactness").
+        sampled_drafts: At temperature > 0 (without a grammar), each MTP draft token is
+            sampled from the head's distribution (its top candidates at the request's
+            temperature) and verified by rejection sampling: accepted with probability
+            min(1, p/q), else the token comes from the residual max(0, p - q). The output is
+            distributed as plain sampling's and more drafts are accepted where the head's
+            distribution resembles the target's. False: the head's top token, verified by
+            sample-and-match (the same acceptance as rejection sampling for a point mass), so
+            the text depends on the seed alone and not on the drafts (docs: "Drafting").
         draft_vocab: The tokens the MTP head drafts from (FR-Spec: its output layer restricted
             to them, so a drafted token costs a fraction of the head's whole output layer):
             "auto" (the default) is the `AUTO_DRAFT_VOCAB` most frequent tokens for
@@ -167,6 +175,7 @@ class DraftConfig:
     ngram_n_max: int | None = None
     ngram_size_n: int | None = None
     exact: bool = False
+    sampled_drafts: bool = True
     draft_vocab: DraftVocab | None = "auto"
 
     def __post_init__(self) -> None:
@@ -184,6 +193,7 @@ class DraftConfig:
         if self.ngram_size_n is not None:
             check_int("ngram_size_n", self.ngram_size_n, 1, 64)
         check_bool("exact", self.exact)
+        check_bool("sampled_drafts", self.sampled_drafts)
         object.__setattr__(self, "draft_vocab", check_draft_vocab(self.draft_vocab))
 
     @property
@@ -261,6 +271,7 @@ class DraftKwargs(TypedDict, total=False):
     ngram_n_max: int | None
     ngram_size_n: int | None
     exact: bool | None
+    sampled_drafts: bool | None
     draft_vocab: DraftVocab | None
     mtp: bool | None
 

@@ -1,7 +1,9 @@
 // The engine's own tests, without Python: plain checks, run by ctest (.ci/run) on the tiny
 // models the Python suite writes (LLAMA_MTP_TEST_MODELS: "hybrid=PATH,dense=PATH").
 #include <algorithm>
+#include <cmath>
 #include <functional>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -16,6 +18,7 @@
 #include "model.h"
 #include "mtp.h"
 #include "ngram_control.h"
+#include "rejection.h"
 #include "text.h"
 
 using namespace llama_mtp;
@@ -214,6 +217,43 @@ void test_model(const std::string & kind, const std::string & path) {
     check_throws<ClosedError>([&] { const Context::Lock t(*target); }, kind + ": a closed context refuses work");
 }
 
+// --- rejection sampling: the output is distributed as p, the acceptance is sum(min(p, q)) -----
+
+void test_rejection_sampling() {
+    // p over tokens 1..4 (sorted by id), q over 2..5: they overlap on 2..4
+    const std::vector<llama_token_data> p = {{1, 0, 0.1f}, {2, 0, 0.4f}, {3, 0, 0.3f}, {4, 0, 0.2f}};
+    const std::vector<llama_token_data> q = by_id({{5, 0, 0.1f}, {3, 0, 0.5f}, {2, 0, 0.2f}, {4, 0, 0.2f}});
+    // integrate over a grid of (u_accept, u_residual) and over d ~ q: the exact output distribution
+    const int n = 400;
+    std::map<int32_t, double> out;
+    double accepted_mass = 0.0;
+    for (const auto & d : q) {
+        for (int i = 0; i < n; ++i) {
+            for (int j = 0; j < n; ++j) {
+                bool accepted = false;
+                const int32_t t = rejection_step(p, q, d.id, (i + 0.5) / n, (j + 0.5) / n, &accepted);
+                const double w = d.p / ((double) n * n);
+                out[t] += w;
+                accepted_mass += accepted ? w : 0.0;
+            }
+        }
+    }
+    for (const auto & c : p) {
+        check(std::abs(out[c.id] - c.p) < 2e-3, "rejection sampling: token " + std::to_string(c.id) + " has p's mass");
+    }
+    check(out.count(5) == 0 || out[5] < 1e-9, "rejection sampling: a token p excludes never comes out");
+    check(std::abs(accepted_mass - (0.2 + 0.3 + 0.2)) < 2e-3, "rejection sampling accepts sum(min(p, q))");
+    // a point mass (a token q does not hold) is accepted with probability p(d), as sample-and-match
+    double point_accept = 0.0;
+    for (int i = 0; i < n; ++i) {
+        bool accepted = false;
+        const int32_t t = rejection_step(p, {}, 3, (i + 0.5) / n, 0.5, &accepted);
+        point_accept += accepted ? 1.0 / n : 0.0;
+        check(accepted || t != 3, "rejection sampling: a rejected point-mass draft is not the output");
+    }
+    check(std::abs(point_accept - 0.3) < 2e-3, "rejection sampling: a point mass is accepted with p(d)");
+}
+
 }  // namespace
 
 int main() {
@@ -221,6 +261,7 @@ int main() {
     llama_log_set([](ggml_log_level, const char *, void *) {}, nullptr);
     test_controller();
     test_ngram_controller();
+    test_rejection_sampling();
     const auto models = model_paths();
     check(models.count("hybrid") && models.count("dense"),
           "LLAMA_MTP_TEST_MODELS names the tiny hybrid and dense models (hybrid=PATH,dense=PATH)");

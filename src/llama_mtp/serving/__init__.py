@@ -41,7 +41,7 @@ def serve(
         ctx_size: KV cells in all, split evenly across the `parallel` slots, as llama-server's
             `-c` (None: 4096 per slot).
         draft: The server's DraftConfig (None: "auto"); requests may ask for less with their
-            "draft", "n_draft_max" and "exact" fields.
+            "draft", "n_draft_max", "exact" and "sampled_drafts" fields.
         n_threads: CPU threads (None: the automatic count).
         max_queue: Requests waiting for a slot before a 503.
         api_key: Require `Authorization: Bearer KEY`.

@@ -102,6 +102,9 @@ def sampling_of(body: Mapping[str, Any]) -> Sampling:
     exact = body.get("exact")
     if exact is not None and not isinstance(exact, bool):
         raise RequestError("exact", "'exact' must be a boolean")
+    sampled_drafts = body.get("sampled_drafts")
+    if sampled_drafts is not None and not isinstance(sampled_drafts, bool):
+        raise RequestError("sampled_drafts", "'sampled_drafts' must be a boolean")
     draft_fields: dict[str, Any] = {}
     if drafter is not None:
         draft_fields["method"] = drafter
@@ -113,6 +116,8 @@ def sampling_of(body: Mapping[str, Any]) -> Sampling:
         draft_fields["n_draft_max"] = draft
     if exact is not None:
         draft_fields["exact"] = exact
+    if sampled_drafts is not None:
+        draft_fields["sampled_drafts"] = sampled_drafts
     params = SamplingParams(
         max_tokens=0,  # set once the prompt's length is known (the room left when None)
         temperature=_number(body, "temperature", 0.0, 0.0, 2.0),
