@@ -66,12 +66,12 @@ from ._core import (  # noqa: E402
 from ._core import version as _version  # noqa: E402
 from ._scheduler import EngineStats, EngineStoppedError, QueueFullError  # noqa: E402
 from .chat import ChatCompletion, ChatStream  # noqa: E402
+from .draft_vocab import AUTO_DRAFT_VOCAB, AUTO_DRAFT_VOCAB_MIN_VOCAB  # noqa: E402
 from .functions import chat, chat_stream, generate, stream  # noqa: E402
 from .generation import Generation, Stream  # noqa: E402
 from .llm import LLM  # noqa: E402
 from .options import DraftConfig, InvalidOptionError, SamplingParams  # noqa: E402
 from .sizing import AUTO_DRAFT_MAX, MtpContextParams, mtp_context_params, mtp_contexts  # noqa: E402
-from .draft_vocab import AUTO_DRAFT_VOCAB, AUTO_DRAFT_VOCAB_MIN_VOCAB  # noqa: E402
 
 __version__: str = _version()  # not build_info(): that also probes every CPU variant module
 
