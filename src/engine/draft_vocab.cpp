@@ -91,10 +91,10 @@ int32_t Context::set_draft_vocabulary(const std::vector<int32_t> & ids, int32_t 
     if (params_.ctx_type != ContextType::MTP) {
         throw InvalidArgumentError("a draft vocabulary restricts an MTP draft context's head; this context is not one");
     }
+    Lock lock(*this);  // a session is made with this lock held: the check below cannot race it
     if (sessions.load() > 0) {
         throw InvalidArgumentError("set a draft vocabulary before an MtpSession or Generator uses this context");
     }
-    Lock lock(*this);
     if (ids.empty()) {
         llama_set_mtp_draft_vocab(lock.get(), nullptr, 0, 0, nullptr);
         draft_vocab_.reset();

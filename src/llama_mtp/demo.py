@@ -1,7 +1,7 @@
 """`llama-mtp demo`: plain decoding against MTP on a synthesized model shaped like a real one.
 
 The default model has Qwen3.5-0.8B's proportions (a 248k vocabulary, hidden size 1024, 24
-layers), quantized to Q4_K_M, and an MTP head whose acceptance falls with the draft position
+layers), quantized to Q8_0 (DEMO_QUANT), and an MTP head whose acceptance falls with the draft position
 (0.8, 0.65, 0.5, ...), as real heads' does (`llama_mtp.shapes`). It is written once and cached.
 
 Whether MTP pays is a property of model x machine: a verify batch of k + 1 rows must cost less
@@ -32,6 +32,10 @@ from .sizing import DraftLength
 from .testing import tiny_mtp_model
 
 DEMO_SHAPE = "qwen35-0.8b"
+# Q8_0: verify rows of llama.cpp's Q8_0 kernels cost ~1.3x one row for two rows, where its
+# repacked Q4_K kernels take 1.5-2x (benchmarks/README.md, "A draft vocabulary"): the quantization
+# a small model is run at where MTP can show what it does on a CPU
+DEMO_QUANT = "Q8_0"
 # `--model tiny`: the small model the demo used before (vocabulary 4096), quick to write
 DEMO_MODEL: dict[str, Any] = dict(kind="hybrid", n_embd=1024, n_layer=8, n_vocab=4096, acceptance=0.9, seed=0)
 MODEL_CHOICES = (*SHAPES, "tiny")
@@ -43,10 +47,10 @@ DEMO_COVERAGE = 0.98
 
 
 def demo_model_path(name: str = DEMO_SHAPE) -> Path:
-    """The demo's model file: a shape of llama_mtp.shapes (Q4_K_M, decaying acceptance), or "tiny"."""
+    """The demo's model file: a shape of llama_mtp.shapes (DEMO_QUANT, decaying acceptance), or "tiny"."""
     if name == "tiny":
         return tiny_mtp_model(**DEMO_MODEL)
-    return shaped_mtp_model(name, quant="Q4_K_M", acceptance_profiles=[DECAYING_PROFILE])
+    return shaped_mtp_model(name, quant=DEMO_QUANT, acceptance_profiles=[DECAYING_PROFILE])
 
 
 def demo_draft_vocab(model: Model, prompt: str, plain: Generation) -> tuple[Any, str]:

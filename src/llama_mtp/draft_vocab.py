@@ -42,6 +42,7 @@ __all__ = [
     "coverage",
     "draft_vocab_ids",
     "draft_vocabulary",
+    "eog_tokens",
     "python_corpus",
     "ranked_tokens",
     "ranking_for",
@@ -112,7 +113,7 @@ def draft_vocabulary(model: Model, k: int, ranking: np.ndarray, *, always: Itera
     end-of-generation token and the tokens of `always` (a prompt, the text so far)."""
     k = check_int("k", k, 1, model.n_vocab)
     chosen = set(int(t) for t in ranking[:k])
-    chosen.update(t for t in range(model.n_vocab) if model.is_eog(t))
+    chosen.update(eog_tokens(model))
     chosen.update(int(t) for t in always if 0 <= int(t) < model.n_vocab)
     return np.array(sorted(chosen), dtype=np.int32)
 
@@ -134,7 +135,21 @@ def coverage(rank_of: np.ndarray, k: int, prompt: Sequence[int], generated: Sequ
 
 
 _rankings: dict[str, np.ndarray] = {}
+_eog: dict[str, tuple[int, ...]] = {}
 _rankings_lock = threading.Lock()
+
+
+def eog_tokens(model: Model) -> tuple[int, ...]:
+    """The model's end-of-generation tokens (asked of every token once per model file)."""
+    key = _ranking_key(model)
+    with _rankings_lock:
+        if key is not None and key in _eog:
+            return _eog[key]
+    found = tuple(t for t in range(model.n_vocab) if model.is_eog(t))
+    if key is not None:
+        with _rankings_lock:
+            _eog[key] = found
+    return found
 
 
 def _ranking_key(model: Model) -> str | None:
@@ -217,7 +232,7 @@ def draft_vocab_ids(model: Model, setting: int | str | Sequence[int] | None) -> 
     outside = sorted(t for t in ids if not 0 <= t < model.n_vocab)
     if outside:
         raise InvalidArgumentError(f"draft_vocab: token {outside[0]} out of range [0, {model.n_vocab})")
-    ids.update(t for t in range(model.n_vocab) if model.is_eog(t))
+    ids.update(eog_tokens(model))
     return np.array(sorted(ids), dtype=np.int32)
 
 
