@@ -348,6 +348,18 @@ void bind_generate(nb::module_ & m) {
             nb::sig("def drafter_stats(self) -> dict[str, dict[str, typing.Any]]"),
             "Per drafter (\"mtp\", \"ngram\"): steps that verified its drafts, drafts, draft_tokens, "
             "accepted_tokens, acceptance_rate, accepted_at (accepted_at[i]: drafts with more than i accepted).")
+        .def(
+            "sequence_drafter_stats",
+            [](const Generator & g, IntArg slot) {
+                const int32_t s = slot.i32("slot", 0);
+                nb::dict d;
+                d["mtp"] = tally_dict(g.sequence_tally(s, StepDrafter::MTP));
+                d["ngram"] = tally_dict(g.sequence_tally(s, StepDrafter::NGRAM));
+                return d;
+            },
+            nb::arg("slot"), nb::sig("def sequence_drafter_stats(self, slot: int) -> dict[str, dict[str, typing.Any]]"),
+            "drafter_stats of the sequence in slot alone (its steps is 0): what its own drafts did, "
+            "whatever else shared the batches.")
         .def_prop_ro(
             "step_drafters", [](const Generator & g) { return step_drafters_from(g, 0); },
             "Per step (n_steps of them): whose drafts it verified (\"plain\", \"mtp\", \"ngram\", "

@@ -325,7 +325,7 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
             ngram_->accept(s, (int32_t) d.size(), n_acc);
             if (ngram_ctl_) ngram_ctl_->observe_draft((int32_t) d.size(), n_acc);
         }
-        if (!d.empty()) tally(from_text ? StepDrafter::NGRAM : StepDrafter::MTP, (int32_t) d.size(), n_acc);
+        if (!d.empty()) tally(from_text ? StepDrafter::NGRAM : StepDrafter::MTP, (int32_t) d.size(), n_acc, st);
         if (st.cfg.n_draft < 0 && !joined && !from_text) {  // the controller learns from the sequences it steers
             seen.drafted.push_back((int32_t) d.size());
             seen.accepted.push_back(n_acc);

@@ -141,6 +141,8 @@ public:
     // Per drafter: what was verified and accepted (MTP: the same as the session's statistics,
     // for the drafts the generator made).
     DrafterTally drafter_tally(StepDrafter which) const;
+    // The drafts of the sequence in slot s alone (which: MTP or NGRAM): per-request metrics.
+    DrafterTally sequence_tally(int32_t s, StepDrafter which) const;
     // Per step (n_steps of them; from step `first` on): whose drafts it verified, and the longest.
     std::vector<int8_t> step_drafters(size_t first = 0) const;
     std::vector<int32_t> step_draft_lengths(size_t first = 0) const;
@@ -196,6 +198,7 @@ private:
         bool kv_exact = false;             // exact, and so is every KV row it holds (reused ones too)
         bool ngram_begun = false;          // the n-gram drafter has its history
         std::vector<int32_t> ngram_draft;  // this step's n-gram draft (empty: none)
+        DrafterTally tally[2];             // its own drafts: [0] MTP, [1] n-gram (steps left 0)
     };
 
     // Runs f with the GIL released, both contexts locked and Ctrl-C watched; a failure marks
@@ -244,7 +247,7 @@ private:
     // length the controller chose. Returns how many sequences verify one.
     int32_t plan_ngram(const std::vector<int32_t> & active, int32_t k);
     // After the verify: sequence s verified `drafted` tokens of `who`, `accepted` of them taken.
-    void tally(StepDrafter who, int32_t drafted, int32_t accepted);
+    void tally(StepDrafter who, int32_t drafted, int32_t accepted, SeqState & st);
     void log_step(const std::vector<int32_t> & active, const std::vector<const std::vector<int32_t> *> & drafts);
     // Whether the next step's batch has a row of an exact sequence (active, or joining with its prompt).
     bool step_is_exact() const;

@@ -118,13 +118,20 @@ int32_t Generator::plan_ngram(const std::vector<int32_t> & active, int32_t k) {
     return n_used;
 }
 
-void Generator::tally(StepDrafter who, int32_t drafted, int32_t accepted) {
-    DrafterTally & t = who == StepDrafter::NGRAM ? ngram_tally_ : mtp_tally_;
-    t.drafts++;
-    t.draft_tokens += drafted;
-    t.accepted_tokens += accepted;
-    if ((int32_t) t.accepted_at.size() < accepted) t.accepted_at.resize(accepted, 0);
-    for (int32_t i = 0; i < accepted; ++i) t.accepted_at[i]++;
+void Generator::tally(StepDrafter who, int32_t drafted, int32_t accepted, SeqState & st) {
+    for (DrafterTally * t :
+         {who == StepDrafter::NGRAM ? &ngram_tally_ : &mtp_tally_, &st.tally[who == StepDrafter::NGRAM ? 1 : 0]}) {
+        t->drafts++;
+        t->draft_tokens += drafted;
+        t->accepted_tokens += accepted;
+        if ((int32_t) t->accepted_at.size() < accepted) t->accepted_at.resize(accepted, 0);
+        for (int32_t i = 0; i < accepted; ++i) t->accepted_at[i]++;
+    }
+}
+
+DrafterTally Generator::sequence_tally(int32_t s, StepDrafter which) const {
+    check_sequence(s);
+    return seqs_[s].tally[which == StepDrafter::NGRAM ? 1 : 0];
 }
 
 void Generator::log_step(const std::vector<int32_t> & active,

@@ -75,6 +75,8 @@ class Job:
         # per drafter: the generator's tallies at admission, then what they gained until the end;
         # whose drafts each of its steps verified, and the longest
         self.drafter_stats: dict[str, dict[str, Any]] = {}
+        # per drafter, this sequence's own drafts alone (whatever else shared its steps)
+        self.own_drafts: dict[str, dict[str, Any]] = {}
         self.step_drafters: list[str] = []
         self.step_draft_lengths: np.ndarray = np.zeros(0, dtype=np.int32)
         self.t_draft = self.t_verify = self.t_process = 0.0

@@ -207,6 +207,7 @@ class SteppingThread:
                 job.draft_lengths = gen.draft_lengths_from(job.first_draft)
                 job.controller = gen.controller
                 job.drafter_stats = drafter_stats_since(gen.drafter_stats, job.drafter_stats)
+                job.own_drafts = gen.sequence_drafter_stats(slot)
                 job.step_drafters = gen.step_drafters_from(job.first_step)
                 job.step_draft_lengths = gen.step_draft_lengths_from(job.first_step)
                 # finished before it leaves its slot: interrupted between, the next collection

@@ -1179,6 +1179,11 @@ class Generator:
         Per drafter ("mtp", "ngram"): steps that verified its drafts, drafts, draft_tokens, accepted_tokens, acceptance_rate, accepted_at (accepted_at[i]: drafts with more than i accepted).
         """
 
+    def sequence_drafter_stats(self, slot: int) -> dict[str, dict[str, Any]]:
+        """
+        drafter_stats of the sequence in slot alone (its steps is 0): what its own drafts did, whatever else shared the batches.
+        """
+
     @property
     def step_drafters(self) -> list[str]:
         """

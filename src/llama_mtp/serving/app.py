@@ -38,6 +38,7 @@ from .requests import (
     sampling_of,
     tools_of,
 )
+from .timings import timings_of
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -281,6 +282,7 @@ class ApiServer:
             text, reason = await self.run_job(request, job)
             out = chunk(text, reason)
             out["usage"] = self.usage(job)
+            out["timings"] = timings_of(job)
             return JSONResponse(out)
 
         self.engine.submit(job)
@@ -293,7 +295,7 @@ class ApiServer:
                 if kind == "text":
                     yield sse(chunk(value, None))
                 else:
-                    yield sse(chunk("", value))
+                    yield sse({**chunk("", value), "timings": timings_of(job)})
             if s.include_usage:
                 yield sse({**chunk("", None), "choices": [], "usage": self.usage(job)})
             yield "data: [DONE]\n\n"
@@ -353,6 +355,7 @@ class ApiServer:
                         {"index": 0, "message": message, "finish_reason": finish_reason_of(reason, message), "logprobs": None}
                     ],
                     "usage": self.usage(job),
+                    "timings": timings_of(job),
                 }
             )
 
@@ -377,7 +380,7 @@ class ApiServer:
                 calls = message.get("tool_calls") or []
                 if calls:
                     yield sse(chunk({"tool_calls": [{"index": i, **c} for i, c in enumerate(calls)]}, None))
-                yield sse(chunk({}, finish_reason_of(value, message)))
+                yield sse({**chunk({}, finish_reason_of(value, message)), "timings": timings_of(job)})
             if s.include_usage:
                 yield sse({**chunk({}, None), "choices": [], "usage": self.usage(job)})
             yield "data: [DONE]\n\n"
