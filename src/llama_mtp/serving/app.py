@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any
 
 from starlette.applications import Starlette
@@ -25,6 +26,7 @@ from starlette.routing import Route
 from .._core import ChatPrompt, ChatTemplate, ChatTemplateError, InvalidArgumentError, LlamaError
 from ..chat import ReplyContent, finish_reason_of, parse_reply, render_chat
 from ..options import InvalidOptionError
+from . import native
 from .engine import BatchEngine, EngineStoppedError, Job, JobOptions, QueueFullError
 from .metrics import CONTENT_TYPE, ServerMetrics
 from .requests import (
@@ -38,6 +40,7 @@ from .requests import (
     sampling_of,
     tools_of,
 )
+from .responses import error_body, error_response, sse, with_call_ids
 from .timings import timings_of
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -54,18 +57,6 @@ class BodyTooLargeError(Exception):
     """The request body is over MAX_BODY_BYTES."""
 
 
-def error_response(
-    status: int, message: str, *, kind: str = "invalid_request_error", param: str | None = None, code: str | None = None
-) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status_code=status)
-
-
-def error_body(error: Exception) -> dict[str, Any]:
-    """A failure inside a stream, as the error event of OpenAI's streams."""
-    kind = "invalid_request_error" if isinstance(error, InvalidArgumentError) else "server_error"
-    return {"error": {"message": str(error), "type": kind, "param": None, "code": None}}
-
-
 class ApiServer:
     def __init__(self, engine: BatchEngine, *, model_id: str, template: ChatTemplate, api_key: str | None) -> None:
         self.engine = engine
@@ -75,7 +66,7 @@ class ApiServer:
         self.api_key = api_key
         self.metrics = ServerMetrics(engine)
         self.created = int(time.time())
-        self._render_lock = threading.Lock()  # one rendering at a time through the shared template
+        self.render_lock = threading.Lock()  # one rendering at a time through the shared template
 
     # --- plumbing -------------------------------------------------------------------------
     def route(self, endpoint: str, handler: Handler, *, auth: bool = True) -> Handler:
@@ -146,7 +137,9 @@ class ApiServer:
                 f"the prompt has {n_prompt} tokens; a sequence holds {self.engine.n_ctx_per_sequence}",
             )
         max_tokens = room if s.max_tokens is None else min(s.max_tokens, room)
-        params = dataclasses.replace(s.params, max_tokens=max_tokens, grammar=prompt.grammar if prompt is not None else None)
+        # a chat template's grammar (tools, response_format) over the request's own grammar field
+        grammar = prompt.grammar if prompt is not None and prompt.grammar is not None else s.params.grammar
+        params = dataclasses.replace(s.params, max_tokens=max_tokens, grammar=grammar)
         llm = self.engine.llm
         fields = dict(s.draft)
         if fields.get("n_draft_max") == 0:  # no MTP drafts: the text's drafts alone, where the server has them
@@ -316,7 +309,7 @@ class ApiServer:
 
         # rendering and grammar building may take a while: off the event loop
         def render() -> ChatPrompt:
-            with self._render_lock:
+            with self.render_lock:
                 return render_chat(
                     self.template,
                     messages,
@@ -388,17 +381,6 @@ class ApiServer:
         return StreamingResponse(events(), media_type="text/event-stream")
 
 
-def sse(payload: Mapping[str, Any]) -> str:
-    return f"data: {json.dumps(payload)}\n\n"
-
-
-def with_call_ids(message: dict[str, Any]) -> dict[str, Any]:
-    for call in message.get("tool_calls") or []:
-        if not call.get("id"):
-            call["id"] = f"call_{secrets.token_hex(8)}"
-    return message
-
-
 def create_app(engine: BatchEngine, *, model_id: str, template: ChatTemplate, api_key: str | None = None) -> Starlette:
     api = ApiServer(engine, model_id=model_id, template=template, api_key=api_key)
     routes = [
@@ -407,6 +389,20 @@ def create_app(engine: BatchEngine, *, model_id: str, template: ChatTemplate, ap
         Route("/v1/models", api.route("/v1/models", api.models), methods=["GET"]),
         Route("/v1/completions", api.route("/v1/completions", api.completions), methods=["POST"]),
         Route("/v1/chat/completions", api.route("/v1/chat/completions", api.chat_completions), methods=["POST"]),
+        # llama-server's unprefixed OpenAI paths and its native API
+        Route("/models", api.route("/v1/models", api.models), methods=["GET"]),
+        Route("/completions", api.route("/v1/completions", api.completions), methods=["POST"]),
+        Route("/chat/completions", api.route("/v1/chat/completions", api.chat_completions), methods=["POST"]),
+        *(
+            Route(path, api.route(path, partial(handler, api)), methods=[method])
+            for path, handler, method in (
+                ("/completion", native.completion, "POST"),
+                ("/tokenize", native.tokenize, "POST"),
+                ("/detokenize", native.detokenize, "POST"),
+                ("/apply-template", native.apply_template, "POST"),
+                ("/props", native.props, "GET"),
+            )
+        ),
     ]
 
     @contextlib.asynccontextmanager

@@ -118,8 +118,17 @@ def sampling_of(body: Mapping[str, Any]) -> Sampling:
         draft_fields["exact"] = exact
     if sampled_drafts is not None:
         draft_fields["sampled_drafts"] = sampled_drafts
+    grammar, json_schema = body.get("grammar"), body.get("json_schema")
+    if grammar is not None and not isinstance(grammar, str):
+        raise RequestError("grammar", "'grammar' must be GBNF text")
+    if json_schema is not None and not isinstance(json_schema, Mapping):
+        raise RequestError("json_schema", "'json_schema' must be an object (a JSON schema)")
+    if grammar and json_schema is not None:
+        raise RequestError("grammar", "give 'grammar' or 'json_schema', not both")
     params = SamplingParams(
         max_tokens=0,  # set once the prompt's length is known (the room left when None)
+        grammar=grammar or None,
+        json_schema=json_schema,
         temperature=_number(body, "temperature", 0.0, 0.0, 2.0),
         top_p=_number(body, "top_p", 1.0, 1e-9, 1.0),
         top_k=int(_integer(body, "top_k", 0, TOP_K_MAX) or 0),

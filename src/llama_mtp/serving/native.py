@@ -1,0 +1,185 @@
+"""llama-server's native API beside the OpenAI one: /completion, /tokenize, /detokenize,
+/apply-template and /props, with the fields llama.cpp's own server tests read. The requests
+go through the same validation (sampling_of) and the same conversion into the engine's options
+(ApiServer.job_options, LLM.job_options()) as the OpenAI endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from .._core import ChatPrompt
+from ..chat import render_chat
+from .engine import Job
+from .requests import RequestError, messages_of, sampling_of
+from .responses import error_body, sse
+from .timings import timings_of
+
+if TYPE_CHECKING:
+    from .app import ApiServer
+
+
+def native_prompt(api: ApiServer, prompt: Any) -> list[int]:
+    """llama-server's prompt: text, token ids, or a list mixing both (joined in order; the text
+    parts tokenized without special tokens but the first, which gets the model's BOS)."""
+    n_vocab = api.model.n_vocab
+    if isinstance(prompt, str):
+        prompt = [prompt]
+    if not isinstance(prompt, list) or not prompt:
+        raise RequestError("prompt", "'prompt' must be a non-empty string, a list of token ids, or a list of both")
+    tokens: list[int] = []
+    for i, part in enumerate(prompt):
+        if isinstance(part, str):
+            tokens += api.model.tokenize(part, add_special=i == 0, parse_special=True).tolist()
+        elif isinstance(part, int) and not isinstance(part, bool) and 0 <= part < n_vocab:
+            tokens.append(part)
+        else:
+            raise RequestError("prompt", f"'prompt' items must be strings or token ids in [0, {n_vocab})")
+    if not tokens:
+        raise RequestError("prompt", "'prompt' must not be empty")
+    return tokens
+
+
+def _openai_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The native body under the OpenAI field names sampling_of reads (n_predict: max_tokens;
+    -1, llama-server's "until the context is full", is the room the sequence has)."""
+    fields = {k: v for k, v in body.items() if k not in ("n_predict", "prompt", "return_tokens", "cache_prompt")}
+    n_predict = body.get("n_predict")
+    if n_predict is not None and n_predict != -1:
+        fields["max_tokens"] = n_predict
+    return fields
+
+
+def _stop_type(job: Job, reason: str, stops: tuple[str, ...]) -> str:
+    if reason == "length":
+        return "limit"
+    return "word" if stops and any(job.text.endswith(s) or s in job.text for s in stops) else "eos"
+
+
+def _settings(job: Job, stream: bool) -> dict[str, Any]:
+    s = job.options.sampling
+    return {
+        "n_predict": s.max_tokens,
+        "seed": job.options.seed,
+        "temperature": s.temperature,
+        "top_k": s.top_k,
+        "top_p": s.top_p,
+        "min_p": s.min_p,
+        "stop": list(job.options.stop),
+        "ignore_eos": s.ignore_eos,
+        "stream": stream,
+        "n_probs": 0,
+    }
+
+
+async def completion(api: ApiServer, request: Request) -> Response:
+    """POST /completion: llama-server's text completion (content, stop, stop_type, timings, ...)."""
+    body = await api.body_of(request)
+    api.check_model(body)
+    tokens = native_prompt(api, body.get("prompt"))
+    return_tokens = body.get("return_tokens", False)
+    if not isinstance(return_tokens, bool):
+        raise RequestError("return_tokens", "'return_tokens' must be a boolean")
+    s = sampling_of(_openai_fields(body))
+    job = Job(tokens, api.job_options(s, len(tokens), None), asyncio.get_running_loop())
+
+    def final(text: str, reason: str) -> dict[str, Any]:
+        return {
+            "index": 0,
+            "content": text,
+            "tokens": list(job.result_tokens) if return_tokens else [],
+            "id_slot": job.slot,
+            "stop": True,
+            "model": api.model_id,
+            "tokens_predicted": job.n_generated,
+            "tokens_evaluated": len(tokens),
+            "tokens_cached": job.n_cached,
+            "generation_settings": _settings(job, s.stream),
+            "has_new_line": "\n" in job.text,
+            "truncated": False,
+            "stop_type": _stop_type(job, reason, s.params.stops),
+            "stopping_word": "",
+            "timings": timings_of(job),
+        }
+
+    if not s.stream:
+        text, reason = await api.run_job(request, job)
+        return JSONResponse(final(text, reason))
+    api.engine.submit(job)
+
+    async def events() -> AsyncIterator[str]:
+        async for kind, value in api.stream_job(job):
+            if kind == "error":
+                yield sse(error_body(value))
+                return
+            if kind == "text":
+                yield sse({"index": 0, "content": value, "tokens": [], "stop": False, "id_slot": job.slot})
+            else:
+                yield sse(final("", value))
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+async def tokenize(api: ApiServer, request: Request) -> Response:
+    """POST /tokenize: {"content", "add_special", "parse_special", "with_pieces"} -> {"tokens"}."""
+    body = await api.body_of(request)
+    content = body.get("content", "")
+    if not isinstance(content, str):
+        raise RequestError("content", "'content' must be a string")
+    flags = {}
+    for name, default in (("add_special", False), ("parse_special", True), ("with_pieces", False)):
+        value = body.get(name, default)
+        if not isinstance(value, bool):
+            raise RequestError(name, f"'{name}' must be a boolean")
+        flags[name] = value
+    ids = api.model.tokenize(content, add_special=flags["add_special"], parse_special=flags["parse_special"]).tolist()
+    if not flags["with_pieces"]:
+        return JSONResponse({"tokens": ids})
+    return JSONResponse({"tokens": [{"id": t, "piece": api.model.token_to_piece(t)} for t in ids]})
+
+
+async def detokenize(api: ApiServer, request: Request) -> Response:
+    """POST /detokenize: {"tokens": [...]} -> {"content"}."""
+    body = await api.body_of(request)
+    ids = body.get("tokens", [])
+    n_vocab = api.model.n_vocab
+    if not isinstance(ids, list) or any(isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < n_vocab for t in ids):
+        raise RequestError("tokens", f"'tokens' must be a list of token ids in [0, {n_vocab})")
+    return JSONResponse({"content": api.model.detokenize(ids) if ids else ""})
+
+
+async def apply_template(api: ApiServer, request: Request) -> Response:
+    """POST /apply-template: the chat prompt the messages render to, as /chat/completions would."""
+    body = await api.body_of(request)
+    messages = messages_of(body)
+
+    def render() -> ChatPrompt:
+        with api.render_lock:
+            return render_chat(api.template, messages)
+
+    prompt = await asyncio.get_running_loop().run_in_executor(None, render)
+    return JSONResponse({"prompt": prompt.prompt})
+
+
+async def props(api: ApiServer, request: Request) -> Response:
+    """GET /props: the server's settings, as llama-server reports them."""
+    engine = api.engine
+    return JSONResponse(
+        {
+            "default_generation_settings": {
+                "n_ctx": engine.n_ctx_per_sequence,
+                "params": {"n_predict": -1, "temperature": 0.0, "top_k": 0, "top_p": 1.0, "min_p": 0.0},
+                "speculative": {"draft": engine.llm.draft, "n_draft_max": engine.n_draft_max, "mtp": engine.mtp},
+            },
+            "total_slots": engine.parallel,
+            "model_alias": api.model_id,
+            "model_path": engine.model.path,
+            "chat_template": api.template.source,
+            "modalities": {"vision": False, "audio": False},
+            "build_info": "llama-mtp",
+        }
+    )

@@ -1,0 +1,35 @@
+"""What the server's endpoints answer with: OpenAI's error body, server-sent events."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from .._core import InvalidArgumentError
+
+
+def error_response(
+    status: int, message: str, *, kind: str = "invalid_request_error", param: str | None = None, code: str | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status_code=status)
+
+
+def error_body(error: Exception) -> dict[str, Any]:
+    """A failure inside a stream, as the error event of OpenAI's streams."""
+    kind = "invalid_request_error" if isinstance(error, InvalidArgumentError) else "server_error"
+    return {"error": {"message": str(error), "type": kind, "param": None, "code": None}}
+
+
+def sse(payload: Mapping[str, Any]) -> str:
+    return f"data: {json.dumps(payload)}\n\n"
+
+
+def with_call_ids(message: dict[str, Any]) -> dict[str, Any]:
+    for call in message.get("tool_calls") or []:
+        if not call.get("id"):
+            call["id"] = f"call_{secrets.token_hex(8)}"
+    return message

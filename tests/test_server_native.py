@@ -1,0 +1,119 @@
+"""llama-server's dialect (src/llama_mtp/serving/native.py and the unprefixed OpenAI paths):
+/completion with n_predict, text, token and mixed prompts, streaming, grammar and json_schema;
+/tokenize, /detokenize, /apply-template, /props; /completions, /chat/completions and /models
+as the /v1 ones. Raw requests, as llama.cpp's own server tests make them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from chat_helpers import chat_model_path
+from server_helpers import ServerProcess
+
+import llama_mtp
+
+PROMPT = "I believe the meaning of life is"
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return chat_model_path(tmp_path_factory.mktemp("native"))
+
+
+@pytest.fixture(scope="module")
+def model(model_path: Path) -> llama_mtp.Model:
+    return llama_mtp.Model(model_path)
+
+
+@pytest.fixture(scope="module")
+def h(model_path: Path) -> Iterator[httpx.Client]:
+    s = ServerProcess(model_path, "-np", "2", "-c", "2048", "--alias", "tiny")
+    with httpx.Client(base_url=s.url, timeout=120) as client:
+        yield client
+    assert s.stop(), "".join(s.output)
+
+
+def post(h: httpx.Client, path: str, body: dict[str, Any], status: int = 200) -> dict[str, Any]:
+    r = h.post(path, json=body)
+    assert r.status_code == status, r.text
+    return dict(r.json())
+
+
+def test_completion_answers_as_llama_server(h: httpx.Client, model: llama_mtp.Model) -> None:
+    out = post(h, "/completion", {"prompt": PROMPT, "n_predict": 8})
+    assert out["content"] == llama_mtp.generate(model, PROMPT, max_tokens=8).text
+    assert out["stop"] is True and out["stop_type"] == "limit" and out["truncated"] is False
+    assert out["timings"]["predicted_n"] == out["tokens_predicted"] == 8
+    assert out["timings"]["prompt_n"] + out["timings"]["cache_n"] == out["tokens_evaluated"] == len(model.tokenize(PROMPT))
+    assert isinstance(out["has_new_line"], bool) and out["tokens"] == []
+    assert out["generation_settings"]["n_predict"] == 8
+    with_tokens = post(h, "/completion", {"prompt": PROMPT, "n_predict": 8, "return_tokens": True})
+    assert with_tokens["tokens"] == llama_mtp.generate(model, PROMPT, max_tokens=8).tokens
+
+
+def test_token_and_mixed_prompts_are_the_texts_tokens(h: httpx.Client, model: llama_mtp.Model) -> None:
+    text = post(h, "/completion", {"prompt": PROMPT, "n_predict": 6})["content"]
+    ids = model.tokenize(PROMPT).tolist()
+    assert post(h, "/completion", {"prompt": ids, "n_predict": 6})["content"] == text
+    head, tail = PROMPT.split(" the ", 1)
+    mixed = [head, *model.tokenize(" the " + tail, add_special=False).tolist()]
+    assert post(h, "/completion", {"prompt": mixed, "n_predict": 6})["tokens_evaluated"] > len(head.split())
+    post(h, "/completion", {"prompt": [1, "x", 10**9]}, 400)
+    post(h, "/completion", {"prompt": []}, 400)
+
+
+def test_a_completion_stream_ends_with_the_summary(h: httpx.Client) -> None:
+    whole = post(h, "/completion", {"prompt": PROMPT, "n_predict": 12})
+    with h.stream("POST", "/completion", json={"prompt": PROMPT, "n_predict": 12, "stream": True}) as r:
+        chunks = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
+    assert all(isinstance(c["stop"], bool) for c in chunks)
+    assert [c["stop"] for c in chunks].count(True) == 1 and chunks[-1]["stop"]
+    assert "".join(c["content"] for c in chunks) == whole["content"]
+    assert chunks[-1]["timings"]["predicted_n"] == 12 and chunks[-1]["stop_type"] == "limit"
+
+
+def test_grammar_and_json_schema_constrain_the_output(h: httpx.Client) -> None:
+    for _ in range(2):
+        out = post(h, "/completion", {"prompt": PROMPT, "n_predict": 8, "grammar": 'root ::= "yes" | "no"'})
+        assert out["content"] in ("yes", "no")
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    out = post(h, "/completion", {"prompt": PROMPT, "n_predict": 32, "json_schema": schema})
+    assert isinstance(json.loads(out["content"])["a"], int)
+    v1 = post(h, "/v1/completions", {"prompt": PROMPT, "max_tokens": 8, "grammar": 'root ::= "yes" | "no"'})
+    assert v1["choices"][0]["text"] in ("yes", "no")
+    post(h, "/completion", {"prompt": PROMPT, "grammar": "root ::= ("}, 400)  # not GBNF: refused, not ignored
+    post(h, "/completion", {"prompt": PROMPT, "grammar": 5}, 400)
+    post(h, "/completion", {"prompt": PROMPT, "json_schema": "{}"}, 400)
+
+
+def test_tokenize_and_detokenize_round_trip(h: httpx.Client, model: llama_mtp.Model) -> None:
+    ids = post(h, "/tokenize", {"content": PROMPT})["tokens"]
+    assert ids == model.tokenize(PROMPT, add_special=False, parse_special=True).tolist()
+    assert post(h, "/detokenize", {"tokens": ids})["content"] == PROMPT
+    pieces = post(h, "/tokenize", {"content": PROMPT, "with_pieces": True})["tokens"]
+    assert [p["id"] for p in pieces] == ids and "".join(p["piece"] for p in pieces) == PROMPT
+    assert post(h, "/tokenize", {"content": PROMPT, "add_special": True})["tokens"][1:] == ids or model.bos < 0
+    post(h, "/tokenize", {"content": 3}, 400)
+    post(h, "/detokenize", {"tokens": [10**9]}, 400)
+
+
+def test_apply_template_and_props(h: httpx.Client) -> None:
+    prompt = post(h, "/apply-template", {"messages": [{"role": "user", "content": "Hello there"}]})["prompt"]
+    assert "Hello there" in prompt
+    props = h.get("/props").json()
+    assert props["total_slots"] == 2 and props["default_generation_settings"]["n_ctx"] == 1024
+    assert props["model_alias"] == "tiny" and isinstance(props["chat_template"], str)
+
+
+def test_the_unprefixed_openai_paths_are_the_v1_ones(h: httpx.Client) -> None:
+    assert h.get("/models").json()["data"][0]["id"] == h.get("/v1/models").json()["data"][0]["id"] == "tiny"
+    a = post(h, "/completions", {"prompt": PROMPT, "max_tokens": 6})["choices"][0]["text"]
+    assert a == post(h, "/v1/completions", {"prompt": PROMPT, "max_tokens": 6})["choices"][0]["text"]
+    messages = [{"role": "user", "content": "Hi"}]
+    b = post(h, "/chat/completions", {"messages": messages, "max_tokens": 6})["choices"][0]["message"]["content"]
+    assert b == post(h, "/v1/chat/completions", {"messages": messages, "max_tokens": 6})["choices"][0]["message"]["content"]
