@@ -27,6 +27,8 @@ def serve(
     log_level: str = "warning",
     n_gpu_layers: int | None = None,
     rpc_servers: list[str] | None = None,
+    n_predict: int = -1,
+    seed: int | None = None,
 ) -> None:
     """Load the model and serve it until interrupted.
 
@@ -50,13 +52,16 @@ def serve(
         log_level: uvicorn's log level.
         n_gpu_layers: Layers offloaded to GPU or RPC devices (`Model()`'s).
         rpc_servers: RPC servers to place layers on (`Model()`'s).
+        n_predict: The most tokens any request generates (llama-server's `-n`; -1: the room its
+            sequence has).
+        seed: The seed of requests that give none (llama-server's `--seed`; None: random).
     """
     import uvicorn
 
     from .._core import ChatTemplate, Model
     from ..llm import LLM
-    from .app import create_app
     from .engine import BatchEngine
+    from .routes import create_app
 
     model = Model(model_path, n_gpu_layers=n_gpu_layers, rpc_servers=rpc_servers)
     template = ChatTemplate(model, source=chat_template or "")
@@ -69,7 +74,9 @@ def serve(
         flush=True,
     )
     engine = BatchEngine(llm)
-    app = create_app(engine, model_id=model_id or Path(model_path).name, template=template, api_key=api_key)
+    app = create_app(
+        engine, model_id=model_id or Path(model_path).name, template=template, api_key=api_key, n_predict=n_predict, seed=seed
+    )
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=5)
 
     class Server(uvicorn.Server):

@@ -7,7 +7,6 @@ OpenAI-style error bodies, never a 500 for bad input. No endpoint reads or write
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hmac
 import json
@@ -15,18 +14,14 @@ import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from functools import partial
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 from .._core import ChatPrompt, ChatTemplate, ChatTemplateError, InvalidArgumentError, LlamaError
 from ..chat import ReplyContent, finish_reason_of, parse_reply, render_chat
 from ..options import InvalidOptionError
-from . import native
 from .engine import BatchEngine, EngineStoppedError, Job, JobOptions, QueueFullError
 from .metrics import CONTENT_TYPE, ServerMetrics
 from .requests import (
@@ -67,6 +62,9 @@ class ApiServer:
         self.metrics = ServerMetrics(engine)
         self.created = int(time.time())
         self.render_lock = threading.Lock()  # one rendering at a time through the shared template
+        # llama-server's -n and --seed: the most tokens a request generates, and its default seed
+        self.n_predict: int = -1
+        self.seed: int | None = None
 
     # --- plumbing -------------------------------------------------------------------------
     def route(self, endpoint: str, handler: Handler, *, auth: bool = True) -> Handler:
@@ -136,10 +134,11 @@ class ApiServer:
                 "messages" if prompt else "prompt",
                 f"the prompt has {n_prompt} tokens; a sequence holds {self.engine.n_ctx_per_sequence}",
             )
-        max_tokens = room if s.max_tokens is None else min(s.max_tokens, room)
+        max_tokens = min(room if s.max_tokens is None else s.max_tokens, room, self.n_predict if self.n_predict >= 0 else room)
         # a chat template's grammar (tools, response_format) over the request's own grammar field
         grammar = prompt.grammar if prompt is not None and prompt.grammar is not None else s.params.grammar
-        params = dataclasses.replace(s.params, max_tokens=max_tokens, grammar=grammar)
+        seed = self.seed if s.params.seed is None else s.params.seed  # the server's --seed by default
+        params = dataclasses.replace(s.params, max_tokens=max_tokens, grammar=grammar, seed=seed)
         llm = self.engine.llm
         fields = dict(s.draft)
         if fields.get("n_draft_max") == 0:  # no MTP drafts: the text's drafts alone, where the server has them
@@ -379,37 +378,3 @@ class ApiServer:
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
-
-
-def create_app(engine: BatchEngine, *, model_id: str, template: ChatTemplate, api_key: str | None = None) -> Starlette:
-    api = ApiServer(engine, model_id=model_id, template=template, api_key=api_key)
-    routes = [
-        Route("/health", api.route("/health", api.health, auth=False), methods=["GET"]),
-        Route("/metrics", api.route("/metrics", api.metrics_endpoint), methods=["GET"]),
-        Route("/v1/models", api.route("/v1/models", api.models), methods=["GET"]),
-        Route("/v1/completions", api.route("/v1/completions", api.completions), methods=["POST"]),
-        Route("/v1/chat/completions", api.route("/v1/chat/completions", api.chat_completions), methods=["POST"]),
-        # llama-server's unprefixed OpenAI paths and its native API
-        Route("/models", api.route("/v1/models", api.models), methods=["GET"]),
-        Route("/completions", api.route("/v1/completions", api.completions), methods=["POST"]),
-        Route("/chat/completions", api.route("/v1/chat/completions", api.chat_completions), methods=["POST"]),
-        *(
-            Route(path, api.route(path, partial(handler, api)), methods=[method])
-            for path, handler, method in (
-                ("/completion", native.completion, "POST"),
-                ("/tokenize", native.tokenize, "POST"),
-                ("/detokenize", native.detokenize, "POST"),
-                ("/apply-template", native.apply_template, "POST"),
-                ("/props", native.props, "GET"),
-            )
-        ),
-    ]
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        engine.close()
-
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.api = api
-    return app

@@ -172,7 +172,14 @@ async def props(api: ApiServer, request: Request) -> Response:
         {
             "default_generation_settings": {
                 "n_ctx": engine.n_ctx_per_sequence,
-                "params": {"n_predict": -1, "temperature": 0.0, "top_k": 0, "top_p": 1.0, "min_p": 0.0},
+                "params": {
+                    "n_predict": api.n_predict,
+                    "seed": api.seed if api.seed is not None else 0xFFFFFFFF,
+                    "temperature": 0.0,
+                    "top_k": 0,
+                    "top_p": 1.0,
+                    "min_p": 0.0,
+                },
                 "speculative": {"draft": engine.llm.draft, "n_draft_max": engine.n_draft_max, "mtp": engine.mtp},
             },
             "total_slots": engine.parallel,

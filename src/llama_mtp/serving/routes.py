@@ -1,0 +1,59 @@
+"""The server's Starlette app: its routes (the OpenAI API, its unprefixed aliases and
+llama-server's native API) over one ApiServer."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from functools import partial
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from .._core import ChatTemplate
+from . import native
+from .app import ApiServer
+from .engine import BatchEngine
+
+
+def create_app(
+    engine: BatchEngine,
+    *,
+    model_id: str,
+    template: ChatTemplate,
+    api_key: str | None = None,
+    n_predict: int = -1,
+    seed: int | None = None,
+) -> Starlette:
+    api = ApiServer(engine, model_id=model_id, template=template, api_key=api_key)
+    api.n_predict, api.seed = n_predict, seed
+    routes = [
+        Route("/health", api.route("/health", api.health, auth=False), methods=["GET"]),
+        Route("/metrics", api.route("/metrics", api.metrics_endpoint), methods=["GET"]),
+        Route("/v1/models", api.route("/v1/models", api.models), methods=["GET"]),
+        Route("/v1/completions", api.route("/v1/completions", api.completions), methods=["POST"]),
+        Route("/v1/chat/completions", api.route("/v1/chat/completions", api.chat_completions), methods=["POST"]),
+        # llama-server's unprefixed OpenAI paths and its native API
+        Route("/models", api.route("/v1/models", api.models), methods=["GET"]),
+        Route("/completions", api.route("/v1/completions", api.completions), methods=["POST"]),
+        Route("/chat/completions", api.route("/v1/chat/completions", api.chat_completions), methods=["POST"]),
+        *(
+            Route(path, api.route(path, partial(handler, api)), methods=[method])
+            for path, handler, method in (
+                ("/completion", native.completion, "POST"),
+                ("/tokenize", native.tokenize, "POST"),
+                ("/detokenize", native.detokenize, "POST"),
+                ("/apply-template", native.apply_template, "POST"),
+                ("/props", native.props, "GET"),
+            )
+        ),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        engine.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.api = api
+    return app
