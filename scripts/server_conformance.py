@@ -107,7 +107,8 @@ VALUED = {
 # llama-server flags with a llama-mtp serve equivalent: ours
 MAPPED = {"--port": "--port", "--host": "--host", "--ctx-size": "-c", "-c": "-c", "--parallel": "-np", "-np": "-np",
           "--alias": "--alias", "-a": "--alias", "--api-key": "--api-key", "--threads": "-t", "-t": "-t",
-          "--chat-template-file": "--chat-template-file"}  # fmt: skip
+          "--chat-template-file": "--chat-template-file", "--n-predict": "-n", "-n": "-n", "--seed": "--seed",
+          "-s": "--seed"}  # fmt: skip
 
 
 def adapter_argv(argv: list[str], model: str) -> list[str]:
