@@ -119,12 +119,12 @@ def test_the_unprefixed_openai_paths_are_the_v1_ones(h: httpx.Client) -> None:
     assert b == post(h, "/v1/chat/completions", {"messages": messages, "max_tokens": 6})["choices"][0]["message"]["content"]
 
 
-def test_serve_n_predict_caps_requests_and_seed_is_their_default(model_path: Path) -> None:
+def test_serve_n_predict_and_seed_are_the_defaults_of_requests(model_path: Path) -> None:
     s = ServerProcess(model_path, "-np", "1", "-c", "1024", "-n", "5", "--seed", "7")
     try:
         with httpx.Client(base_url=s.url, timeout=120) as h:
             assert post(h, "/completion", {"prompt": PROMPT})["tokens_predicted"] == 5
-            assert post(h, "/completion", {"prompt": PROMPT, "n_predict": 20})["tokens_predicted"] == 5
+            assert post(h, "/completion", {"prompt": PROMPT, "n_predict": 20})["tokens_predicted"] == 20
             assert post(h, "/completion", {"prompt": PROMPT, "n_predict": 3})["tokens_predicted"] == 3
             assert post(h, "/v1/completions", {"prompt": PROMPT})["usage"]["completion_tokens"] == 5
             params = h.get("/props").json()["default_generation_settings"]["params"]

@@ -273,7 +273,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     srv.add_argument("--chat-template-file", default=None, help="jinja chat template replacing the model's")
     srv.add_argument("--alias", default=None, help="model id reported by /v1/models")
     srv.add_argument(
-        "-n", "--n-predict", type=int_in(-1, 1 << 24), default=-1, help="most tokens a request generates (-1: the room left)"
+        "-n", "--n-predict", type=int_in(-1, 1 << 24), default=-1, help="tokens of a request that gives none (-1: the room left)"
     )
     srv.add_argument("-s", "--seed", type=int_in(0, (1 << 32) - 1), default=None, help="seed of requests that give none")
     srv.add_argument(

@@ -52,8 +52,8 @@ def serve(
         log_level: uvicorn's log level.
         n_gpu_layers: Layers offloaded to GPU or RPC devices (`Model()`'s).
         rpc_servers: RPC servers to place layers on (`Model()`'s).
-        n_predict: The most tokens any request generates (llama-server's `-n`; -1: the room its
-            sequence has).
+        n_predict: The tokens a request that gives no max_tokens/n_predict generates
+            (llama-server's `-n`; -1: the room its sequence has).
         seed: The seed of requests that give none (llama-server's `--seed`; None: random).
     """
     import uvicorn

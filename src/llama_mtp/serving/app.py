@@ -62,7 +62,7 @@ class ApiServer:
         self.metrics = ServerMetrics(engine)
         self.created = int(time.time())
         self.render_lock = threading.Lock()  # one rendering at a time through the shared template
-        # llama-server's -n and --seed: the most tokens a request generates, and its default seed
+        # llama-server's -n and --seed: the tokens and the seed of a request that gives none
         self.n_predict: int = -1
         self.seed: int | None = None
 
@@ -134,7 +134,8 @@ class ApiServer:
                 "messages" if prompt else "prompt",
                 f"the prompt has {n_prompt} tokens; a sequence holds {self.engine.n_ctx_per_sequence}",
             )
-        max_tokens = min(room if s.max_tokens is None else s.max_tokens, room, self.n_predict if self.n_predict >= 0 else room)
+        asked = s.max_tokens if s.max_tokens is not None else self.n_predict if self.n_predict >= 0 else room
+        max_tokens = min(asked, room)
         # a chat template's grammar (tools, response_format) over the request's own grammar field
         grammar = prompt.grammar if prompt is not None and prompt.grammar is not None else s.params.grammar
         seed = self.seed if s.params.seed is None else s.params.seed  # the server's --seed by default
