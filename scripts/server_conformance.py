@@ -59,7 +59,6 @@ VALUED = {
     "--models-dir",
     "--models-max",
     "--models-preset",
-    "--cors-origins",
     "--batch-size",
     "-b",
     "--ubatch-size",
@@ -108,7 +107,7 @@ VALUED = {
 MAPPED = {"--port": "--port", "--host": "--host", "--ctx-size": "-c", "-c": "-c", "--parallel": "-np", "-np": "-np",
           "--alias": "--alias", "-a": "--alias", "--api-key": "--api-key", "--threads": "-t", "-t": "-t",
           "--chat-template-file": "--chat-template-file", "--n-predict": "-n", "-n": "-n", "--seed": "--seed",
-          "-s": "--seed"}  # fmt: skip
+          "-s": "--seed", "--cors-origins": "--cors-origins"}  # fmt: skip
 
 
 def adapter_argv(argv: list[str], model: str) -> list[str]:

@@ -277,6 +277,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     )
     srv.add_argument("-s", "--seed", type=int_in(0, (1 << 32) - 1), default=None, help="seed of requests that give none")
     srv.add_argument(
+        "--cors-origins",
+        default="localhost",
+        help='web origins whose scripts may call the server: "localhost" (this machine\'s), "*" (any, llama-server\'s default) or a comma-separated list',
+    )
+    srv.add_argument(
         "--n-gpu-layers",
         "-ngl",
         type=int_in(-1, 1 << 20),
@@ -354,6 +359,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         rpc_servers=args.rpc,
         n_predict=args.n_predict,
         seed=args.seed,
+        cors_origins=args.cors_origins,
     )
     return 0
 

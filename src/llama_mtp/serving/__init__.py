@@ -29,6 +29,7 @@ def serve(
     rpc_servers: list[str] | None = None,
     n_predict: int = -1,
     seed: int | None = None,
+    cors_origins: str = "localhost",
 ) -> None:
     """Load the model and serve it until interrupted.
 
@@ -55,6 +56,8 @@ def serve(
         n_predict: The tokens a request that gives no max_tokens/n_predict generates
             (llama-server's `-n`; -1: the room its sequence has).
         seed: The seed of requests that give none (llama-server's `--seed`; None: random).
+        cors_origins: Web origins whose scripts may call the server: "localhost" (this
+            machine's), "*" (any: llama-server's default) or a comma-separated list.
     """
     import uvicorn
 
@@ -75,7 +78,13 @@ def serve(
     )
     engine = BatchEngine(llm)
     app = create_app(
-        engine, model_id=model_id or Path(model_path).name, template=template, api_key=api_key, n_predict=n_predict, seed=seed
+        engine,
+        model_id=model_id or Path(model_path).name,
+        template=template,
+        api_key=api_key,
+        n_predict=n_predict,
+        seed=seed,
+        cors_origins=cors_origins,
     )
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=5)
 

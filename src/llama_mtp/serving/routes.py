@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 from functools import partial
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from .._core import ChatTemplate
 from . import native
 from .app import ApiServer
+from .cors import CorsMiddleware
 from .engine import BatchEngine
 
 
@@ -24,6 +26,7 @@ def create_app(
     api_key: str | None = None,
     n_predict: int = -1,
     seed: int | None = None,
+    cors_origins: str = "localhost",
 ) -> Starlette:
     api = ApiServer(engine, model_id=model_id, template=template, api_key=api_key)
     api.n_predict, api.seed = n_predict, seed
@@ -54,6 +57,6 @@ def create_app(
         yield
         engine.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(CorsMiddleware, origins=cors_origins)])
     app.state.api = api
     return app
