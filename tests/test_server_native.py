@@ -133,3 +133,16 @@ def test_serve_n_predict_and_seed_are_the_defaults_of_requests(model_path: Path)
             assert post(h, "/completion", sampled)["content"] == post(h, "/completion", {**sampled, "seed": 7})["content"]
     finally:
         assert s.stop(), "".join(s.output)
+
+
+def test_several_prompts_in_one_request_answer_in_a_list(h: httpx.Client, model: llama_mtp.Model) -> None:
+    ids = model.tokenize(PROMPT).tolist()
+    one = post(h, "/completion", {"prompt": PROMPT, "n_predict": 6})["content"]
+    r = h.post("/completion", json={"prompt": [ids, PROMPT, "Another prompt"], "n_predict": 6})
+    assert r.status_code == 200, r.text
+    answers = r.json()
+    assert isinstance(answers, list) and [a["index"] for a in answers] == [0, 1, 2]
+    assert answers[0]["content"] == answers[1]["content"] == one
+    assert answers[2]["tokens_predicted"] == 6
+    assert h.post("/completion", json={"prompt": [PROMPT, PROMPT], "stream": True}).status_code == 400
+    assert h.post("/completion", json={"prompt": [PROMPT, [10**9]]}).status_code == 400

@@ -7,20 +7,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from .._core import ChatPrompt
 from ..chat import render_chat
+from .app import ApiServer, ClientGoneError
 from .engine import Job
-from .requests import RequestError, messages_of, sampling_of
+from .requests import RequestError, Sampling, messages_of, sampling_of
 from .responses import error_body, sse
 from .timings import timings_of
 
-if TYPE_CHECKING:
-    from .app import ApiServer
+
+def native_prompts(api: ApiServer, prompt: Any) -> list[list[int]]:
+    """llama-server's prompts: a list holding no number is several prompts (each a string, token
+    ids, or both mixed); anything else is one."""
+    if isinstance(prompt, list) and prompt and not any(isinstance(p, int) and not isinstance(p, bool) for p in prompt):
+        if all(isinstance(p, str) for p in prompt) and len(prompt) == 1:
+            return [native_prompt(api, prompt[0])]
+        return [native_prompt(api, p) for p in prompt]
+    return [native_prompt(api, prompt)]
 
 
 def native_prompt(api: ApiServer, prompt: Any) -> list[int]:
@@ -80,31 +88,28 @@ async def completion(api: ApiServer, request: Request) -> Response:
     """POST /completion: llama-server's text completion (content, stop, stop_type, timings, ...)."""
     body = await api.body_of(request)
     api.check_model(body)
-    tokens = native_prompt(api, body.get("prompt"))
+    prompts = native_prompts(api, body.get("prompt"))
     return_tokens = body.get("return_tokens", False)
     if not isinstance(return_tokens, bool):
         raise RequestError("return_tokens", "'return_tokens' must be a boolean")
     s = sampling_of(_openai_fields(body))
-    job = Job(tokens, api.job_options(s, len(tokens), None), asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
+    if len(prompts) > 1:
+        if s.stream:
+            raise RequestError("stream", "streaming several prompts in one request is not supported")
+        jobs = [Job(p, api.job_options(s, len(p), None), loop) for p in prompts]
+        answers = await run_jobs(api, request, jobs)
+        return JSONResponse(
+            [
+                summary(api, job, p, i, text, reason, s, return_tokens)
+                for i, (job, p, (text, reason)) in enumerate(zip(jobs, prompts, answers, strict=True))
+            ]
+        )
+    tokens = prompts[0]
+    job = Job(tokens, api.job_options(s, len(tokens), None), loop)
 
     def final(text: str, reason: str) -> dict[str, Any]:
-        return {
-            "index": 0,
-            "content": text,
-            "tokens": list(job.result_tokens) if return_tokens else [],
-            "id_slot": job.slot,
-            "stop": True,
-            "model": api.model_id,
-            "tokens_predicted": job.n_generated,
-            "tokens_evaluated": len(tokens),
-            "tokens_cached": job.n_cached,
-            "generation_settings": _settings(job, s.stream),
-            "has_new_line": "\n" in job.text,
-            "truncated": False,
-            "stop_type": _stop_type(job, reason, s.params.stops),
-            "stopping_word": "",
-            "timings": timings_of(job),
-        }
+        return summary(api, job, tokens, 0, text, reason, s, return_tokens)
 
     if not s.stream:
         text, reason = await api.run_job(request, job)
@@ -122,6 +127,68 @@ async def completion(api: ApiServer, request: Request) -> Response:
                 yield sse(final("", value))
 
     return StreamingResponse(events(), media_type="text/event-stream")
+
+
+async def run_jobs(api: ApiServer, request: Request, jobs: list[Job]) -> list[tuple[str, str]]:
+    """Several jobs of one request, run together: (text, finish reason) each; the client going
+    away cancels them all (one watcher of the connection, as ApiServer.run_job has)."""
+    for job in jobs:
+        api.engine.submit(job)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    results: list[tuple[str, str]] = []
+    try:
+        for job in jobs:
+            parts: list[str] = []
+            while True:
+                getter = asyncio.ensure_future(job.events.get())
+                done, _ = await asyncio.wait({getter, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    for j in jobs:
+                        j.cancel()
+                    api.engine.wake()
+                    raise ClientGoneError
+                kind, value = getter.result()
+                if kind == "text":
+                    parts.append(value)
+                    continue
+                if kind == "done":
+                    results.append(("".join(parts), value))
+                    break
+                for j in jobs:
+                    j.cancel()
+                raise value
+    finally:
+        watcher.cancel()
+    return results
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def summary(
+    api: ApiServer, job: Job, tokens: list[int], index: int, text: str, reason: str, s: Sampling, return_tokens: bool
+) -> dict[str, Any]:
+    """A finished /completion's answer (a stream's last chunk has it with empty content)."""
+    return {
+        "index": index,
+        "content": text,
+        "tokens": list(job.result_tokens) if return_tokens else [],
+        "id_slot": job.slot,
+        "stop": True,
+        "model": api.model_id,
+        "tokens_predicted": job.n_generated,
+        "tokens_evaluated": len(tokens),
+        "tokens_cached": job.n_cached,
+        "generation_settings": _settings(job, s.stream),
+        "has_new_line": "\n" in job.text,
+        "truncated": False,
+        "stop_type": _stop_type(job, reason, s.params.stops),
+        "stopping_word": "",
+        "timings": timings_of(job),
+    }
 
 
 async def tokenize(api: ApiServer, request: Request) -> Response:
