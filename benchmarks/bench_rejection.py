@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Acceptance at temperature > 0: MTP drafts sampled from the head and verified by rejection
-sampling (DraftConfig.sampled_drafts=True, the default) against the head's top token verified
-by sample-and-match (sampled_drafts=False, what llama-mtp and upstream's draft-mtp did before),
+sampling (DraftConfig.sampled_drafts=True) against the head's top token verified by
+sample-and-match (sampled_drafts=False, the default, as upstream's draft-mtp),
 side by side in one run.
 
     python benchmarks/bench_rejection.py [--models soft-dense,soft-hybrid,hybrid,dense,qwen35-0.8b:Q4_K_M,glm-1.5b:Q4_K_M]

@@ -110,11 +110,11 @@ std::vector<std::vector<int32_t>> prompt_lists(const Context & target, nb::handl
     nb::arg("temperature") = 0.0f, nb::arg("top_k") = 0, nb::arg("top_p") = 1.0f, nb::arg("min_p") = 0.0f,            \
     nb::arg("seed").none() = nb::none(), nb::arg("ignore_eos") = false, nb::arg("stop") = std::vector<std::string>{}, \
     nb::arg("n_draft") = -1, nb::arg("grammar").none() = nb::none(), nb::arg("exact") = false,                        \
-    nb::arg("ngram") = true, nb::arg("sampled_drafts") = true
+    nb::arg("ngram") = true, nb::arg("sampled_drafts") = false
 #define LLAMA_MTP_SEQ_SIG                                                                                         \
     "temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, " \
     "ignore_eos: bool = False, stop: collections.abc.Sequence[str] = [], n_draft: int = -1, "                     \
-    "grammar: Grammar | None = None, exact: bool = False, ngram: bool = True, sampled_drafts: bool = True"
+    "grammar: Grammar | None = None, exact: bool = False, ngram: bool = True, sampled_drafts: bool = False"
 #define LLAMA_MTP_GEN_ARGS                                                                                  \
     nb::arg("n_draft_max") = 3, nb::arg("adaptive") = false, nb::arg("n_min") = 0, nb::arg("p_min") = 0.0f, \
     nb::arg("ngram").none() = nb::none(), nb::arg("ngram_n_max") = 16, nb::arg("ngram_size_n") = 3,         \
@@ -188,13 +188,13 @@ void bind_generate(nb::module_ & m) {
             nb::arg("min_p") = 0.0f, nb::arg("seed").none() = nb::none(), nb::arg("ignore_eos") = false,
             nb::arg("stop") = std::vector<std::string>{}, nb::arg("n_draft") = -1,
             nb::arg("grammar").none() = nb::none(), nb::arg("exact") = false, nb::arg("seq_ngram") = true,
-            nb::arg("sampled_drafts") = true,
+            nb::arg("sampled_drafts") = false,
             nb::sig("def __init__(self, target: Context, draft: Context | None, prompts: "
                     "collections.abc.Sequence[collections.abc.Sequence[int] | numpy.ndarray], *, max_tokens: "
                     "int, " LLAMA_MTP_GEN_SIG ", temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, "
                     "min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, "
                     "stop: collections.abc.Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None, "
-                    "exact: bool = False, seq_ngram: bool = True, sampled_drafts: bool = True) -> None"),
+                    "exact: bool = False, seq_ngram: bool = True, sampled_drafts: bool = False) -> None"),
             "Prefill the prompts (GIL released); generation happens in step(). adaptive: a "
             "DraftController picks each step's draft length, up to n_draft_max. Sequence i is seeded "
             "seed + i. n_draft: -1 follows the generator, 0 turns drafting off, n drafts at most n. "

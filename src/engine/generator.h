@@ -44,8 +44,9 @@ struct SeqConfig {
     // (GenConfig::ngram); n_draft governs the MTP drafts alone.
     bool ngram = true;
     // At temperature > 0 without a grammar: MTP drafts sampled from the head's distribution and
-    // verified by rejection sampling (rejection.h); false: the head's top token, sample-and-match.
-    bool sampled_drafts = true;
+    // verified by rejection sampling (rejection.h); false (the default): the head's top token,
+    // sample-and-match, whose text depends on the seed alone.
+    bool sampled_drafts = false;
 };
 
 struct GenConfig {

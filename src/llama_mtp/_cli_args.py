@@ -46,9 +46,9 @@ DRAFT_VOCAB_HELP = (
 )
 
 
-NO_SAMPLED_DRAFTS_HELP = (
-    "at temperature > 0, verify the MTP head's top token by sample-and-match (the text then depends on the "
-    "seed alone) instead of sampled drafts and rejection sampling"
+SAMPLED_DRAFTS_HELP = (
+    "at temperature > 0, sample MTP drafts from the head and verify them by rejection sampling (accepts more; "
+    "the text then depends on the drafts, not on the seed alone)"
 )
 
 

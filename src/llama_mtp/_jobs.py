@@ -35,7 +35,7 @@ class JobOptions:
     n_draft: int = -1  # -1: the engine's MTP draft length, 0: no MTP drafting, n: at most n
     ngram: bool = True  # may verify drafts from its own text (where the engine has an n-gram drafter)
     exact: bool = False  # batch-invariant decoding (docs, "Exactness")
-    sampled_drafts: bool = True  # T > 0: MTP drafts sampled from the head, rejection sampling
+    sampled_drafts: bool = False  # T > 0: MTP drafts sampled from the head, rejection sampling
     stop: tuple[str, ...] = ()  # sampling.stop and the chat template's own
 
 

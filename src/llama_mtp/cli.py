@@ -12,8 +12,8 @@ from . import LlamaError, Model, __version__, set_log_level
 from ._cli_args import (
     CONTEXT,
     DRAFT_VOCAB_HELP,
-    NO_SAMPLED_DRAFTS_HELP,
     PORT,
+    SAMPLED_DRAFTS_HELP,
     THREADS,
     UsageError,
     draft_length,
@@ -77,7 +77,7 @@ def draft_config_of(args: argparse.Namespace) -> DraftConfig:
         ngram=getattr(args, "ngram", DEFAULT_NGRAM),
         exact=getattr(args, "exact", False),
         draft_vocab=getattr(args, "draft_vocab", "auto"),
-        sampled_drafts=not getattr(args, "no_sampled_drafts", False),
+        sampled_drafts=getattr(args, "sampled_drafts", False),
     )
 
 
@@ -180,7 +180,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "--exact", action="store_true", help="batch-invariant decoding: greedy output that of one token per decode (slower)"
     )
     gen.add_argument("--draft-vocab", type=draft_vocab_arg, default="auto", help=DRAFT_VOCAB_HELP)
-    gen.add_argument("--no-sampled-drafts", action="store_true", help=NO_SAMPLED_DRAFTS_HELP)
+    gen.add_argument("--sampled-drafts", action="store_true", help=SAMPLED_DRAFTS_HELP)
     gen.add_argument(
         "--n-gpu-layers",
         "-ngl",
@@ -262,7 +262,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "--exact", action="store_true", help='batch-invariant decoding for requests that do not set "exact" (slower)'
     )
     srv.add_argument("--draft-vocab", type=draft_vocab_arg, default="auto", help=DRAFT_VOCAB_HELP)
-    srv.add_argument("--no-sampled-drafts", action="store_true", help=NO_SAMPLED_DRAFTS_HELP)
+    srv.add_argument("--sampled-drafts", action="store_true", help=SAMPLED_DRAFTS_HELP)
     srv.add_argument("-t", "--threads", type=THREADS, default=None, help="CPU threads (default: one per core)")
     srv.add_argument("--max-queue", type=int_in(0, 1 << 20), default=64, help="requests waiting for a slot before 503")
     srv.add_argument(

@@ -973,7 +973,7 @@ def argmax(logits: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='
 class SequenceOptions:
     """What one sequence of a Generator asks for (add_sequences())."""
 
-    def __init__(self, *, max_tokens: int, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None, exact: bool = False, ngram: bool = True, sampled_drafts: bool = True) -> None:
+    def __init__(self, *, max_tokens: int, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None, exact: bool = False, ngram: bool = True, sampled_drafts: bool = False) -> None:
         """
         Validated sequence options, as add() takes them (seed: exactly this sequence's).
         """
@@ -1013,7 +1013,7 @@ class Generator:
     Low-level generation loop: prefill on construction, then step() until done. Use llama_mtp.generate()/stream() instead.
     """
 
-    def __init__(self, target: Context, draft: Context | None, prompts: Sequence[Sequence[int] | numpy.ndarray], *, max_tokens: int, n_draft_max: int = 3, adaptive: bool = False, n_min: int = 0, p_min: float = 0.0, ngram: str | None = None, ngram_n_max: int = 16, ngram_size_n: int = 3, ngram_min_hits: int = 1, ngram_n_min: int = 1, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None, exact: bool = False, seq_ngram: bool = True, sampled_drafts: bool = True) -> None:
+    def __init__(self, target: Context, draft: Context | None, prompts: Sequence[Sequence[int] | numpy.ndarray], *, max_tokens: int, n_draft_max: int = 3, adaptive: bool = False, n_min: int = 0, p_min: float = 0.0, ngram: str | None = None, ngram_n_max: int = 16, ngram_size_n: int = 3, ngram_min_hits: int = 1, ngram_n_min: int = 1, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None, exact: bool = False, seq_ngram: bool = True, sampled_drafts: bool = False) -> None:
         """
         Prefill the prompts (GIL released); generation happens in step(). adaptive: a DraftController picks each step's draft length, up to n_draft_max. Sequence i is seeded seed + i. n_draft: -1 follows the generator, 0 turns drafting off, n drafts at most n. grammar: a Grammar that sampling and verification go through (upstream's grammar sampler). ngram: an n-gram drafter of upstream's ("ngram-simple", "ngram-map-k", "ngram-map-k4v", "ngram-mod"; None: none) drafting from each sequence's own text, up to ngram_n_max tokens, matching ngram_size_n tokens; with adaptive, an NgramController decides per step whether it pays. seq_ngram: whether these sequences may use it.
         """
@@ -1024,7 +1024,7 @@ class Generator:
         A generator with n_slots empty sequence slots for continuous batching: add() prompts between steps, cancel() and release() finished ones.
         """
 
-    def add(self, prompts: Sequence[Sequence[int] | numpy.ndarray], *, max_tokens: int, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None, exact: bool = False, ngram: bool = True, sampled_drafts: bool = True) -> list[int]:
+    def add(self, prompts: Sequence[Sequence[int] | numpy.ndarray], *, max_tokens: int, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None, exact: bool = False, ngram: bool = True, sampled_drafts: bool = False) -> list[int]:
         """
         Prefill prompts into free slots between steps (GIL released) and return their slots; the other sequences go on where they were. Raises GeneratorFullError without enough free slots.
         """
