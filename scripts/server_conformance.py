@@ -112,7 +112,8 @@ MAPPED = {"--port": "--port", "--host": "--host", "--ctx-size": "-c", "-c": "-c"
 
 def adapter_argv(argv: list[str], model: str) -> list[str]:
     """llama-server's command line as `llama-mtp serve`'s (see the module docstring)."""
-    out = ["serve", "-m", model]
+    # llama-mtp serves /metrics by default, llama-server only with --metrics
+    out = ["serve", "-m", model, *([] if "--metrics" in argv else ["--no-metrics"])]
     i = 0
     while i < len(argv):
         flag = argv[i]

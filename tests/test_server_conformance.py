@@ -44,3 +44,8 @@ def test_the_tally_counts_each_file(tmp_path: Path) -> None:
         "test_a.py": {"passed": 1, "failed": 1, "skipped": 0},
         "test_b.py": {"passed": 0, "failed": 1, "skipped": 1},
     }
+
+
+def test_without_metrics_llama_server_serves_none_and_so_does_the_adapter() -> None:
+    assert "--no-metrics" in server_conformance.adapter_argv(["--port", "1"], "/m.gguf")
+    assert "--no-metrics" not in server_conformance.adapter_argv(["--metrics"], "/m.gguf")

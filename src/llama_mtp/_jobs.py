@@ -106,7 +106,12 @@ class EngineStats:
     prompt_tokens: int = 0  # prompt tokens asked for (cached ones included)
     cached_prompt_tokens: int = 0  # ... of them taken from a slot's kept KV, not decoded again
     steps: int = 0
+    busy_slot_steps: int = 0  # over the steps: the sequences each one generated for
     recent: collections.deque[tuple[float, int]] = field(default_factory=lambda: collections.deque(maxlen=512))
+
+    def busy_slots_per_step(self) -> float:
+        """Sequences a step generated for, on average (llama-server's n_busy_slots_per_decode)."""
+        return self.busy_slot_steps / self.steps if self.steps else 0.0
 
     def tokens_per_second(self, window: float = 10.0) -> float:
         """Tokens generated per second over the last `window` seconds (0 with fewer than two

@@ -172,6 +172,7 @@ class SteppingThread:
             t1 = time.perf_counter()
             prompts_only = gen.n_steps == steps_before  # nothing verified: the new prompts' prefill
             self.stats.steps += not prompts_only
+            self.stats.busy_slot_steps += 0 if prompts_only else len(jobs)
             n_new = sum(len(new_tokens[s]) for s in jobs)
             self.stats.tokens_generated += n_new
             self.stats.recent.append((t1, n_new))

@@ -281,6 +281,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         default="localhost",
         help='web origins whose scripts may call the server: "localhost" (this machine\'s), "*" (any, llama-server\'s default) or a comma-separated list',
     )
+    srv.add_argument("--no-metrics", action="store_true", help="/metrics answers 501 (llama-server without --metrics)")
     srv.add_argument(
         "--n-gpu-layers",
         "-ngl",
@@ -360,6 +361,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         n_predict=args.n_predict,
         seed=args.seed,
         cors_origins=args.cors_origins,
+        metrics=not args.no_metrics,
     )
     return 0
 

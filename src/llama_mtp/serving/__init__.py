@@ -30,6 +30,7 @@ def serve(
     n_predict: int = -1,
     seed: int | None = None,
     cors_origins: str = "localhost",
+    metrics: bool = True,
 ) -> None:
     """Load the model and serve it until interrupted.
 
@@ -58,6 +59,7 @@ def serve(
         seed: The seed of requests that give none (llama-server's `--seed`; None: random).
         cors_origins: Web origins whose scripts may call the server: "localhost" (this
             machine's), "*" (any: llama-server's default) or a comma-separated list.
+        metrics: Serve /metrics (False: it answers 501, as llama-server without --metrics).
     """
     import uvicorn
 
@@ -85,6 +87,7 @@ def serve(
         n_predict=n_predict,
         seed=seed,
         cors_origins=cors_origins,
+        metrics=metrics,
     )
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=5)
 

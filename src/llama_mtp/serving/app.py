@@ -65,6 +65,7 @@ class ApiServer:
         # llama-server's -n and --seed: the tokens and the seed of a request that gives none
         self.n_predict: int = -1
         self.seed: int | None = None
+        self.metrics_enabled = True
 
     # --- plumbing -------------------------------------------------------------------------
     def route(self, endpoint: str, handler: Handler, *, auth: bool = True) -> Handler:
@@ -241,7 +242,10 @@ class ApiServer:
         )
 
     async def metrics_endpoint(self, request: Request) -> Response:
-        return Response(self.metrics.render(), media_type=CONTENT_TYPE)
+        if not self.metrics_enabled:  # llama-server without --metrics
+            return error_response(501, "/metrics is off (serve --no-metrics)", kind="not_supported_error")
+        headers = {"Process-Start-Time-Unix": str(self.created)}
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE, headers=headers)
 
     async def completions(self, request: Request) -> Response:
         body = await self.body_of(request)

@@ -1,6 +1,7 @@
 """/metrics in Prometheus' text format (prometheus_client): request counts by endpoint and
 status, the queue, throughput, and MTP's acceptance per position, mean acceptance length and
-the draft lengths chosen, read from the engine when scraped."""
+the draft lengths chosen, read from the engine when scraped; and llama-server's `llamacpp:*`
+families (llamacpp_metrics.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from .engine import BatchEngine
+from .llamacpp_metrics import llamacpp_metrics
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -30,7 +32,7 @@ class ServerMetrics(Collector):
             self._requests[(endpoint, str(status))] += 1
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self.registry) + llamacpp_metrics(self.engine).encode()
 
     def collect(self) -> Iterator[Metric]:
         e = self.engine

@@ -27,9 +27,10 @@ def create_app(
     n_predict: int = -1,
     seed: int | None = None,
     cors_origins: str = "localhost",
+    metrics: bool = True,
 ) -> Starlette:
     api = ApiServer(engine, model_id=model_id, template=template, api_key=api_key)
-    api.n_predict, api.seed = n_predict, seed
+    api.n_predict, api.seed, api.metrics_enabled = n_predict, seed, metrics
     routes = [
         Route("/health", api.route("/health", api.health, auth=False), methods=["GET"]),
         Route("/metrics", api.route("/metrics", api.metrics_endpoint), methods=["GET"]),
