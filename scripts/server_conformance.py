@@ -108,6 +108,8 @@ MAPPED = {"--port": "--port", "--host": "--host", "--ctx-size": "-c", "-c": "-c"
           "--alias": "--alias", "-a": "--alias", "--api-key": "--api-key", "--threads": "-t", "-t": "-t",
           "--chat-template-file": "--chat-template-file", "--n-predict": "-n", "-n": "-n", "--seed": "--seed",
           "-s": "--seed", "--cors-origins": "--cors-origins"}  # fmt: skip
+# llama-server switches with a llama-mtp serve equivalent
+SWITCHES = {"--no-slots": "--no-slots"}
 
 
 def adapter_argv(argv: list[str], model: str) -> list[str]:
@@ -122,6 +124,9 @@ def adapter_argv(argv: list[str], model: str) -> list[str]:
             i += 2
         elif flag in VALUED:
             i += 2
+        elif flag in SWITCHES:
+            out.append(SWITCHES[flag])
+            i += 1
         else:
             i += 1  # a switch (--jinja, --metrics, --cont-batching, --offline, ...): dropped
     return out

@@ -49,3 +49,7 @@ def test_the_tally_counts_each_file(tmp_path: Path) -> None:
 def test_without_metrics_llama_server_serves_none_and_so_does_the_adapter() -> None:
     assert "--no-metrics" in server_conformance.adapter_argv(["--port", "1"], "/m.gguf")
     assert "--no-metrics" not in server_conformance.adapter_argv(["--metrics"], "/m.gguf")
+
+
+def test_no_slots_passes_through() -> None:
+    assert "--no-slots" in server_conformance.adapter_argv(["--no-slots", "--slots"], "/m.gguf")

@@ -146,3 +146,16 @@ def test_several_prompts_in_one_request_answer_in_a_list(h: httpx.Client, model:
     assert answers[2]["tokens_predicted"] == 6
     assert h.post("/completion", json={"prompt": [PROMPT, PROMPT], "stream": True}).status_code == 400
     assert h.post("/completion", json={"prompt": [PROMPT, [10**9]]}).status_code == 400
+
+
+def test_slots_lists_each_slot_and_no_slots_turns_it_off(h: httpx.Client, model_path: Path) -> None:
+    slots = h.get("/slots").json()
+    assert [s["id"] for s in slots] == [0, 1] and all(s["n_ctx"] == 1024 for s in slots)
+    assert all("params" not in s and s["is_processing"] is False for s in slots)
+    s = ServerProcess(model_path, "-np", "1", "-c", "512", "--no-slots")
+    try:
+        with httpx.Client(base_url=s.url, timeout=60) as off:
+            r = off.get("/slots")
+            assert r.status_code == 501 and "error" in r.json()
+    finally:
+        assert s.stop()

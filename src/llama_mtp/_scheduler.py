@@ -148,6 +148,11 @@ class Scheduler(SteppingThread):
         with self._lock:
             return len(self._jobs)
 
+    def busy_slots(self) -> dict[int, Job]:
+        """The slots generating now and their jobs (a copy)."""
+        with self._lock:
+            return dict(self._jobs)
+
     def prepare(self, job: Job) -> None:
         """Validate a job's options as the native layer will take them (InvalidArgumentError
         when it refuses one; a grammar is parsed against the model's vocabulary), so that a bad

@@ -282,6 +282,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         help='web origins whose scripts may call the server: "localhost" (this machine\'s), "*" (any, llama-server\'s default) or a comma-separated list',
     )
     srv.add_argument("--no-metrics", action="store_true", help="/metrics answers 501 (llama-server without --metrics)")
+    srv.add_argument("--no-slots", action="store_true", help="/slots answers 501 (llama-server's --no-slots)")
     srv.add_argument(
         "--n-gpu-layers",
         "-ngl",
@@ -362,6 +363,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         seed=args.seed,
         cors_origins=args.cors_origins,
         metrics=not args.no_metrics,
+        slots=not args.no_slots,
     )
     return 0
 

@@ -31,6 +31,7 @@ def serve(
     seed: int | None = None,
     cors_origins: str = "localhost",
     metrics: bool = True,
+    slots: bool = True,
 ) -> None:
     """Load the model and serve it until interrupted.
 
@@ -60,6 +61,7 @@ def serve(
         cors_origins: Web origins whose scripts may call the server: "localhost" (this
             machine's), "*" (any: llama-server's default) or a comma-separated list.
         metrics: Serve /metrics (False: it answers 501, as llama-server without --metrics).
+        slots: Serve /slots, the sequence slots' state (False: 501, as llama-server's --no-slots).
     """
     import uvicorn
 
@@ -88,6 +90,7 @@ def serve(
         seed=seed,
         cors_origins=cors_origins,
         metrics=metrics,
+        slots=slots,
     )
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=5)
 

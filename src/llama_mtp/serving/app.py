@@ -65,7 +65,7 @@ class ApiServer:
         # llama-server's -n and --seed: the tokens and the seed of a request that gives none
         self.n_predict: int = -1
         self.seed: int | None = None
-        self.metrics_enabled = True
+        self.metrics_enabled = self.slots_enabled = True
 
     # --- plumbing -------------------------------------------------------------------------
     def route(self, endpoint: str, handler: Handler, *, auth: bool = True) -> Handler:

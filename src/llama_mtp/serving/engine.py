@@ -82,6 +82,10 @@ class BatchEngine:
     def active(self) -> int:
         return self._scheduler.active
 
+    def busy_slots(self) -> dict[int, _Job]:
+        """The slots generating now and their jobs."""
+        return self._scheduler.busy_slots()
+
     def prepare(self, job: Job) -> None:
         """Validate a job's options (InvalidArgumentError; a grammar is parsed against the
         model's vocabulary: call it off the event loop where a grammar is given)."""

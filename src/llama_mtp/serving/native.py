@@ -17,7 +17,7 @@ from ..chat import render_chat
 from .app import ApiServer, ClientGoneError
 from .engine import Job
 from .requests import RequestError, Sampling, messages_of, sampling_of
-from .responses import error_body, sse
+from .responses import error_body, error_response, sse
 from .timings import timings_of
 
 
@@ -256,4 +256,23 @@ async def props(api: ApiServer, request: Request) -> Response:
             "modalities": {"vision": False, "audio": False},
             "build_info": "llama-mtp",
         }
+    )
+
+
+async def slots(api: ApiServer, request: Request) -> Response:
+    """GET /slots: each sequence slot, as llama-server lists them (501 with serve --no-slots)."""
+    if not api.slots_enabled:
+        return error_response(501, "/slots is off (serve --no-slots)", kind="not_supported_error")
+    busy = api.engine.busy_slots()
+    return JSONResponse(
+        [
+            {
+                "id": i,
+                "n_ctx": api.engine.n_ctx_per_sequence,
+                "is_processing": i in busy,
+                "n_prompt_tokens": len(busy[i].tokens) if i in busy else 0,
+                "n_decoded": busy[i].n_generated if i in busy else 0,
+            }
+            for i in range(api.engine.parallel)
+        ]
     )

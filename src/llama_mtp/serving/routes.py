@@ -28,9 +28,10 @@ def create_app(
     seed: int | None = None,
     cors_origins: str = "localhost",
     metrics: bool = True,
+    slots: bool = True,
 ) -> Starlette:
     api = ApiServer(engine, model_id=model_id, template=template, api_key=api_key)
-    api.n_predict, api.seed, api.metrics_enabled = n_predict, seed, metrics
+    api.n_predict, api.seed, api.metrics_enabled, api.slots_enabled = n_predict, seed, metrics, slots
     routes = [
         Route("/health", api.route("/health", api.health, auth=False), methods=["GET"]),
         Route("/metrics", api.route("/metrics", api.metrics_endpoint), methods=["GET"]),
@@ -49,6 +50,7 @@ def create_app(
                 ("/detokenize", native.detokenize, "POST"),
                 ("/apply-template", native.apply_template, "POST"),
                 ("/props", native.props, "GET"),
+                ("/slots", native.slots, "GET"),
             )
         ),
     ]
