@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -40,7 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import numpy as np  # noqa: E402
+from bench_draft_vocab import cpu_model  # noqa: E402
 from bench_mtp import PROMPT, bench_model, interleave  # noqa: E402
+from mtp_helpers import Loop  # noqa: E402
 
 import llama_mtp  # noqa: E402
 from llama_mtp import draft_vocab  # noqa: E402
@@ -49,51 +50,29 @@ os.environ["LLAMA_MTP_COST_CACHE"] = "0"
 SPEED_VOCAB = 32_768
 
 
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
 def draft_cost(model: llama_mtp.Model, vocab: np.ndarray | None, threads: int, steps: int = 40) -> tuple[float, float]:
     """(seconds per drafted token, seconds of a one-row target decode), medians."""
     target, draft = llama_mtp.mtp_contexts(model, n_draft_max=3, n_ctx=512, n_batch=64, n_threads=threads)
     if vocab is not None:
         draft.set_draft_vocabulary(vocab)
     session = llama_mtp.MtpSession(target, draft)
-    tokens = model.tokenize(PROMPT)
-    batch = llama_mtp.Batch(64)
-    batch.set_tokens(tokens[:-1], logits_last=False)
-    session.decode_target_and_process(batch)
-    n_past, last = len(tokens) - 1, int(tokens[-1])
+    loop = Loop(session, model.tokenize(PROMPT))  # the tests' manual MTP loop, greedy
     per_token = []
     for step in range(steps):
         t0 = time.perf_counter()
-        proposal = session.draft(0, n_past, last)
+        proposal = loop.draft()
         seconds = time.perf_counter() - t0
         if step >= 4 and len(proposal):  # the first steps build the graphs
             per_token.append(seconds / len(proposal))
-        batch.set_tokens(np.concatenate(([last], proposal)).astype(np.int32), pos0=n_past)
-        batch.logits[:] = 1
-        session.decode_target_and_process(batch)
-        ids = []
-        for i in range(len(proposal) + 1):
-            ids.append(int(np.argmax(target.get_logits_ith(i))))
-            if i == len(proposal) or ids[-1] != proposal[i]:
-                break
-        session.accept(0, len(ids) - 1)
-        n_past += len(ids)
-        last = ids[-1]
-        target.memory_seq_rm(0, n_past, -1)
-        draft.memory_seq_rm(0, n_past, -1)
+        session.accept(0, loop.verify(proposal))
+        loop.commit()
     plain = []
     for i in range(24):
-        batch.set_tokens(np.array([last], dtype=np.int32), pos0=n_past + i)
+        loop.batch.set_tokens(np.array([loop.last], dtype=np.int32), pos0=loop.n_past + i)
         t0 = time.perf_counter()
-        target.decode(batch)
+        target.decode(loop.batch)
         plain.append(time.perf_counter() - t0)
-    del session
+    del loop, session
     return statistics.median(per_token), statistics.median(plain[4:])
 
 
@@ -169,7 +148,7 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     llama_mtp.set_log_level("none")
-    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; {args.threads} threads; medians of {args.repeats} rounds")
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; {args.threads} threads; medians of {args.repeats} rounds")
     results = []
     for name in args.models.split(","):
         r = bench(name, args)
@@ -182,7 +161,7 @@ def main() -> None:
             print(f"  {arm:>28}: {v:.3f}")
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"date": time.strftime("%Y-%m-%d"), "cpu": cpu_name(), "args": vars(args), "results": results}, indent=1)
+            json.dumps({"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "args": vars(args), "results": results}, indent=1)
         )
 
 

@@ -17,7 +17,6 @@ only from a regular file of at most MAX_ENTRY_BYTES, and any failure to parse it
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import platform
@@ -27,7 +26,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ._cache_dir import default_cache_dir
+from ._cache_dir import default_cache_dir, file_cache_key
 from ._core import DraftController, InvalidArgumentError, Model, default_threads
 
 ENV_SWITCH = "LLAMA_MTP_COST_CACHE"
@@ -57,16 +56,10 @@ def _cpu_name() -> str:
 
 def cost_key(model: Model, *, n_threads: int | None, exact: bool, n_draft_max: int, draft_vocab: int | None = None) -> str | None:
     """The cache key of a generation's costs (a hex digest); None where the model's file is gone."""
-    try:
-        st = os.stat(model.path)
-    except OSError:
-        return None
     devices = [(d["name"], d["description"], d["rpc_endpoint"], len(d["layers"])) for d in model.devices]
-    parts = dict(
+    return file_cache_key(
+        model.path,
         format=FORMAT,
-        model=os.path.realpath(model.path),
-        size=st.st_size,
-        mtime_ns=st.st_mtime_ns,
         machine=platform.machine(),
         cpu=_cpu_name(),
         cpus=os.cpu_count(),
@@ -76,7 +69,6 @@ def cost_key(model: Model, *, n_threads: int | None, exact: bool, n_draft_max: i
         n_draft_max=n_draft_max,
         draft_vocab=draft_vocab,
     )
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def load(key: str) -> dict[str, Any] | None:

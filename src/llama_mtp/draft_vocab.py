@@ -20,8 +20,6 @@ file and the corpus), so only the first LLM of a model tokenizes the corpus (1-4
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import sys
 import sysconfig
@@ -32,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cache_dir import default_cache_dir
+from ._cache_dir import default_cache_dir, file_cache_key
 from ._checks import check_int
 from ._core import InvalidArgumentError, Model
 
@@ -153,19 +151,7 @@ def eog_tokens(model: Model) -> tuple[int, ...]:
 
 
 def _ranking_key(model: Model) -> str | None:
-    try:
-        st = os.stat(model.path)
-    except OSError:
-        return None
-    parts = dict(
-        format=_RANKING_FORMAT,
-        model=os.path.realpath(model.path),
-        size=st.st_size,
-        mtime_ns=st.st_mtime_ns,
-        python=sys.version,
-        corpus_bytes=DEFAULT_CORPUS_BYTES,
-    )
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+    return file_cache_key(model.path, format=_RANKING_FORMAT, python=sys.version, corpus_bytes=DEFAULT_CORPUS_BYTES)
 
 
 def _read_ranking(path: Path, n_vocab: int) -> np.ndarray | None:

@@ -154,32 +154,47 @@ class ApiServer:
 
     async def run_job(self, request: Request, job: Job) -> tuple[str, str]:
         """Wait for a job to finish (text, finish reason); a client that disconnects cancels it."""
-        self.engine.submit(job)
+        return (await self.run_jobs(request, [job]))[0]
+
+    async def run_jobs(self, request: Request, jobs: list[Job]) -> list[tuple[str, str]]:
+        """Run a request's jobs together and wait for them all: (text, finish reason) each; a
+        client that disconnects cancels them all (one watcher of the connection)."""
+        for job in jobs:
+            self.engine.submit(job)
 
         async def disconnected() -> None:
             while (await request.receive())["type"] != "http.disconnect":
                 pass
 
+        def cancel_all() -> None:
+            for job in jobs:
+                job.cancel()
+            self.engine.wake()
+
         watcher = asyncio.ensure_future(disconnected())
-        parts: list[str] = []
+        results: list[tuple[str, str]] = []
         try:
-            while True:
-                getter = asyncio.ensure_future(job.events.get())
-                done, _ = await asyncio.wait({getter, watcher}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    job.cancel()
-                    self.engine.wake()
-                    raise ClientGoneError
-                kind, value = getter.result()
-                if kind == "text":
-                    parts.append(value)
-                elif kind == "done":
-                    return "".join(parts), value
-                else:
-                    raise value
+            for job in jobs:
+                parts: list[str] = []
+                while True:
+                    getter = asyncio.ensure_future(job.events.get())
+                    done, _ = await asyncio.wait({getter, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                    if getter not in done:
+                        getter.cancel()
+                        cancel_all()
+                        raise ClientGoneError
+                    kind, value = getter.result()
+                    if kind == "text":
+                        parts.append(value)
+                    elif kind == "done":
+                        results.append(("".join(parts), value))
+                        break
+                    else:
+                        cancel_all()
+                        raise value
         finally:
             watcher.cancel()
+        return results
 
     async def stream_job(self, job: Job) -> AsyncIterator[tuple[str, Any]]:
         """The events of a submitted job (submitted before the response began, so that a full

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from .._core import ChatPrompt
 from ..chat import render_chat
-from .app import ApiServer, ClientGoneError
+from .app import ApiServer
 from .engine import Job
 from .requests import RequestError, Sampling, messages_of, sampling_of
 from .responses import error_body, error_response, sse
@@ -25,8 +25,6 @@ def native_prompts(api: ApiServer, prompt: Any) -> list[list[int]]:
     """llama-server's prompts: a list holding no number is several prompts (each a string, token
     ids, or both mixed); anything else is one."""
     if isinstance(prompt, list) and prompt and not any(isinstance(p, int) and not isinstance(p, bool) for p in prompt):
-        if all(isinstance(p, str) for p in prompt) and len(prompt) == 1:
-            return [native_prompt(api, prompt[0])]
         return [native_prompt(api, p) for p in prompt]
     return [native_prompt(api, prompt)]
 
@@ -98,7 +96,7 @@ async def completion(api: ApiServer, request: Request) -> Response:
         if s.stream:
             raise RequestError("stream", "streaming several prompts in one request is not supported")
         jobs = [Job(p, api.job_options(s, len(p), None), loop) for p in prompts]
-        answers = await run_jobs(api, request, jobs)
+        answers = await api.run_jobs(request, jobs)
         return JSONResponse(
             [
                 summary(api, job, p, i, text, reason, s, return_tokens)
@@ -127,45 +125,6 @@ async def completion(api: ApiServer, request: Request) -> Response:
                 yield sse(final("", value))
 
     return StreamingResponse(events(), media_type="text/event-stream")
-
-
-async def run_jobs(api: ApiServer, request: Request, jobs: list[Job]) -> list[tuple[str, str]]:
-    """Several jobs of one request, run together: (text, finish reason) each; the client going
-    away cancels them all (one watcher of the connection, as ApiServer.run_job has)."""
-    for job in jobs:
-        api.engine.submit(job)
-    watcher = asyncio.ensure_future(_disconnected(request))
-    results: list[tuple[str, str]] = []
-    try:
-        for job in jobs:
-            parts: list[str] = []
-            while True:
-                getter = asyncio.ensure_future(job.events.get())
-                done, _ = await asyncio.wait({getter, watcher}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    for j in jobs:
-                        j.cancel()
-                    api.engine.wake()
-                    raise ClientGoneError
-                kind, value = getter.result()
-                if kind == "text":
-                    parts.append(value)
-                    continue
-                if kind == "done":
-                    results.append(("".join(parts), value))
-                    break
-                for j in jobs:
-                    j.cancel()
-                raise value
-    finally:
-        watcher.cancel()
-    return results
-
-
-async def _disconnected(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
 
 
 def summary(
