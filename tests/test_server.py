@@ -208,7 +208,8 @@ BAD_REQUESTS = [
     ("/v1/completions", {"prompt": "x", "temperature": -1}, "temperature"),
     ("/v1/completions", {"prompt": "x", "top_p": 0}, "top_p"),
     ("/v1/completions", {"prompt": "x", "stop": [1]}, "stop"),
-    ("/v1/completions", {"prompt": "x", "n": 2}, "n"),
+    ("/v1/completions", {"prompt": "x", "n": 0}, "n"),
+    ("/v1/completions", {"prompt": "x", "n": 17}, "n"),
     ("/v1/completions", {"prompt": "x", "seed": "s"}, "seed"),
     # integers past the native types they end in (SeqConfig.seed is uint32, max_tokens int32...)
     ("/v1/completions", {"prompt": "x", "seed": 2**80}, "seed"),
@@ -243,7 +244,7 @@ BAD_REQUESTS = [
     (
         "/v1/chat/completions",
         {"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "xml"}},
-        "response_format",
+        "response_format.type",
     ),
     # refused by upstream's template engine or grammar tools, still the request's fault
     (

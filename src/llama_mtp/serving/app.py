@@ -1,5 +1,5 @@
-"""The OpenAI-compatible HTTP API on Starlette: /v1/models, /v1/completions,
-/v1/chat/completions (JSON or server-sent events), /health and /metrics.
+"""The server's plumbing on Starlette (ApiServer: authentication, errors as HTTP statuses,
+bodies, running and streaming jobs) and its small endpoints: /v1/models, /health, /metrics.
 
 Bad requests get 400 with the field named, a full queue 503, a missing or wrong API key 401:
 OpenAI-style error bodies, never a 500 for bad input. No endpoint reads or writes files."""
@@ -10,33 +10,22 @@ import asyncio
 import dataclasses
 import hmac
 import json
-import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
+from .. import __version__
 from .._core import ChatPrompt, ChatTemplate, ChatTemplateError, InvalidArgumentError, LlamaError
-from ..chat import ReplyContent, finish_reason_of, parse_reply, render_chat
 from ..options import InvalidOptionError
 from .engine import BatchEngine, EngineStoppedError, Job, JobOptions, QueueFullError
 from .metrics import CONTENT_TYPE, ServerMetrics
-from .requests import (
-    SURROGATE_ESCAPE,
-    RequestError,
-    Sampling,
-    check_text,
-    messages_of,
-    object_body,
-    response_format_of,
-    sampling_of,
-    tools_of,
-)
-from .responses import error_body, error_response, sse, with_call_ids
-from .timings import timings_of
+from .requests import SURROGATE_ESCAPE, Sampling, check_text, object_body
+from .responses import error_response
+from .schema import SEED_MAX, RequestError
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -66,6 +55,8 @@ class ApiServer:
         self.n_predict: int = -1
         self.seed: int | None = None
         self.metrics_enabled = self.slots_enabled = True
+        # OpenAI's system_fingerprint: this build and the server's settings that change outputs
+        self.fingerprint = f"llama-mtp-{__version__}-{'exact' if engine.exact else 'fast'}"
 
     # --- plumbing -------------------------------------------------------------------------
     def route(self, endpoint: str, handler: Handler, *, auth: bool = True) -> Handler:
@@ -122,13 +113,9 @@ class ApiServer:
             await asyncio.get_running_loop().run_in_executor(None, check_text, body)
         return body
 
-    def check_model(self, body: Mapping[str, Any]) -> None:
-        model = body.get("model")
-        if model is not None and not isinstance(model, str):
-            raise RequestError("model", "'model' must be a string")
-
-    def job_options(self, s: Sampling, n_prompt: int, prompt: ChatPrompt | None) -> JobOptions:
-        """The request's options as the engine takes them: LLM.job_options(), the one conversion."""
+    def job_options(self, s: Sampling, n_prompt: int, prompt: ChatPrompt | None, *, choice: int = 0) -> JobOptions:
+        """The request's options as the engine takes them: LLM.job_options(), the one conversion
+        (choice i of a request's `n` is seeded `seed + i`)."""
         room = self.engine.n_ctx_per_sequence - n_prompt - 2
         if room < 1:
             raise RequestError(
@@ -140,6 +127,8 @@ class ApiServer:
         # a chat template's grammar (tools, response_format) over the request's own grammar field
         grammar = prompt.grammar if prompt is not None and prompt.grammar is not None else s.params.grammar
         seed = self.seed if s.params.seed is None else s.params.seed  # the server's --seed by default
+        if seed is not None and choice:
+            seed = (seed + choice) % SEED_MAX  # 2**32 - 1 is upstream's "random": never reached
         params = dataclasses.replace(s.params, max_tokens=max_tokens, grammar=grammar, seed=seed)
         llm = self.engine.llm
         fields = dict(s.draft)
@@ -196,7 +185,36 @@ class ApiServer:
             watcher.cancel()
         return results
 
-    async def stream_job(self, job: Job) -> AsyncIterator[tuple[str, Any]]:
+    async def stream_jobs(self, jobs: list[Job]) -> AsyncIterator[tuple[int, str, Any]]:
+        """The events of a request's submitted jobs as they come, each with its job's index;
+        leaving early cancels them all."""
+        if len(jobs) == 1:
+            async for kind, value in self.stream_job(jobs[0]):
+                yield 0, kind, value
+            return
+        streams = [self.stream_job(job) for job in jobs]
+        pending = {asyncio.ensure_future(anext(stream)): i for i, stream in enumerate(streams)}
+        try:
+            while pending:
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for future in done:
+                    i = pending.pop(future)
+                    try:
+                        kind, value = future.result()
+                    except StopAsyncIteration:
+                        continue
+                    yield i, kind, value
+                    if kind == "error":
+                        return
+                    pending[asyncio.ensure_future(anext(streams[i]))] = i
+        finally:
+            for future in pending:
+                future.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            for stream in streams:
+                await stream.aclose()
+
+    async def stream_job(self, job: Job) -> AsyncGenerator[tuple[str, Any], None]:
         """The events of a submitted job (submitted before the response began, so that a full
         queue is still a 503); leaving early (the client went away) cancels it. A failure after
         the response began comes as an "error" event (the status line is gone)."""
@@ -221,13 +239,6 @@ class ApiServer:
             if not job.finish_reason:
                 job.cancel()
                 self.engine.wake()
-
-    def usage(self, job: Job) -> dict[str, int]:
-        return {
-            "prompt_tokens": len(job.tokens),
-            "completion_tokens": job.n_generated,
-            "total_tokens": len(job.tokens) + job.n_generated,
-        }
 
     # --- endpoints -------------------------------------------------------------------------
     async def health(self, request: Request) -> Response:
@@ -261,140 +272,3 @@ class ApiServer:
             return error_response(501, "/metrics is off (serve --no-metrics)", kind="not_supported_error")
         headers = {"Process-Start-Time-Unix": str(self.created)}
         return Response(self.metrics.render(), media_type=CONTENT_TYPE, headers=headers)
-
-    async def completions(self, request: Request) -> Response:
-        body = await self.body_of(request)
-        self.check_model(body)
-        s = sampling_of(body)
-        prompt = body.get("prompt")
-        if isinstance(prompt, str):
-            if not prompt:
-                raise RequestError("prompt", "'prompt' must not be empty")
-            tokens: list[int] = self.model.tokenize(prompt, add_special=True).tolist()
-        elif isinstance(prompt, list) and prompt and all(isinstance(t, int) and not isinstance(t, bool) for t in prompt):
-            n_vocab = self.model.n_vocab
-            if any(not 0 <= t < n_vocab for t in prompt):
-                raise RequestError("prompt", f"token ids must be in [0, {n_vocab})")
-            tokens = list(prompt)
-        else:
-            raise RequestError("prompt", "'prompt' must be a non-empty string or a list of token ids")
-        job = Job(tokens, self.job_options(s, len(tokens), None), asyncio.get_running_loop())
-        ident, created = f"cmpl-{secrets.token_hex(12)}", int(time.time())
-
-        def chunk(text: str, finish: str | None) -> dict[str, Any]:
-            return {
-                "id": ident,
-                "object": "text_completion",
-                "created": created,
-                "model": self.model_id,
-                "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
-            }
-
-        if not s.stream:
-            text, reason = await self.run_job(request, job)
-            out = chunk(text, reason)
-            out["usage"] = self.usage(job)
-            out["timings"] = timings_of(job)
-            return JSONResponse(out)
-
-        self.engine.submit(job)
-
-        async def events() -> AsyncIterator[str]:
-            async for kind, value in self.stream_job(job):
-                if kind == "error":
-                    yield sse(error_body(value))
-                    break
-                if kind == "text":
-                    yield sse(chunk(value, None))
-                else:
-                    yield sse({**chunk("", value), "timings": timings_of(job)})
-            if s.include_usage:
-                yield sse({**chunk("", None), "choices": [], "usage": self.usage(job)})
-            yield "data: [DONE]\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream")
-
-    async def chat_completions(self, request: Request) -> Response:
-        body = await self.body_of(request)
-        self.check_model(body)
-        s = sampling_of(body)
-        messages = messages_of(body)
-        tools, tool_choice = tools_of(body)
-        response_format = response_format_of(body)
-        parallel = body.get("parallel_tool_calls", False)
-        if not isinstance(parallel, bool):
-            raise RequestError("parallel_tool_calls", "'parallel_tool_calls' must be a boolean")
-        loop = asyncio.get_running_loop()
-
-        # rendering and grammar building may take a while: off the event loop
-        def render() -> ChatPrompt:
-            with self.render_lock:
-                return render_chat(
-                    self.template,
-                    messages,
-                    tools=tools,
-                    tool_choice=tool_choice,
-                    response_format=response_format,
-                    parallel_tool_calls=parallel,
-                )
-
-        prompt = await loop.run_in_executor(None, render)
-        tokens: list[int] = self.model.tokenize(prompt.prompt, add_special=True, parse_special=True).tolist()
-        job = Job(tokens, self.job_options(s, len(tokens), prompt), loop)
-        if prompt.grammar is not None:  # parsed against the vocabulary before admission, off the loop
-            await loop.run_in_executor(None, self.engine.prepare, job)
-        ident, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
-
-        def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-            return {
-                "id": ident,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": self.model_id,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
-            }
-
-        if not s.stream:
-            text, reason = await self.run_job(request, job)
-            message = with_call_ids(parse_reply(prompt, text))
-            return JSONResponse(
-                {
-                    "id": ident,
-                    "object": "chat.completion",
-                    "created": created,
-                    "model": self.model_id,
-                    "choices": [
-                        {"index": 0, "message": message, "finish_reason": finish_reason_of(reason, message), "logprobs": None}
-                    ],
-                    "usage": self.usage(job),
-                    "timings": timings_of(job),
-                }
-            )
-
-        self.engine.submit(job)
-
-        async def events() -> AsyncIterator[str]:
-            yield sse(chunk({"role": "assistant", "content": ""}, None))
-            reply = ReplyContent(prompt)
-            async for kind, value in self.stream_job(job):
-                if kind == "error":
-                    yield sse(error_body(value))
-                    break
-                if kind == "text":
-                    new = reply.feed(value)
-                    if new:
-                        yield sse(chunk({"content": new}, None))
-                    continue
-                message, new = reply.finish()
-                message = with_call_ids(message)
-                if new:
-                    yield sse(chunk({"content": new}, None))
-                calls = message.get("tool_calls") or []
-                if calls:
-                    yield sse(chunk({"tool_calls": [{"index": i, **c} for i, c in enumerate(calls)]}, None))
-                yield sse({**chunk({}, finish_reason_of(value, message)), "timings": timings_of(job)})
-            if s.include_usage:
-                yield sse({**chunk({}, None), "choices": [], "usage": self.usage(job)})
-            yield "data: [DONE]\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream")

@@ -1,12 +1,12 @@
 """llama-server's native API beside the OpenAI one: /completion, /tokenize, /detokenize,
 /apply-template and /props, with the fields llama.cpp's own server tests read. The requests
-go through the same validation (sampling_of) and the same conversion into the engine's options
+are declared in the same schema and go through the same conversion (sampling_of) into the engine's options
 (ApiServer.job_options, LLM.job_options()) as the OpenAI endpoints."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -16,8 +16,16 @@ from .._core import ChatPrompt
 from ..chat import render_chat
 from .app import ApiServer
 from .engine import Job
-from .requests import RequestError, Sampling, messages_of, sampling_of
+from .requests import Sampling, sampling_of
 from .responses import error_body, error_response, sse
+from .schema import (
+    ApplyTemplateRequest,
+    DetokenizeRequest,
+    NativeCompletionRequest,
+    RequestError,
+    TokenizeRequest,
+    parse,
+)
 from .timings import timings_of
 
 
@@ -50,16 +58,6 @@ def native_prompt(api: ApiServer, prompt: Any) -> list[int]:
     return tokens
 
 
-def _openai_fields(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The native body under the OpenAI field names sampling_of reads (n_predict: max_tokens;
-    -1, llama-server's "until the context is full", is the room the sequence has)."""
-    fields = {k: v for k, v in body.items() if k not in ("n_predict", "prompt", "return_tokens", "cache_prompt")}
-    n_predict = body.get("n_predict")
-    if n_predict is not None and n_predict != -1:
-        fields["max_tokens"] = n_predict
-    return fields
-
-
 def _stop_type(job: Job, reason: str, stops: tuple[str, ...]) -> str:
     if reason == "length":
         return "limit"
@@ -84,13 +82,11 @@ def _settings(job: Job, stream: bool) -> dict[str, Any]:
 
 async def completion(api: ApiServer, request: Request) -> Response:
     """POST /completion: llama-server's text completion (content, stop, stop_type, timings, ...)."""
-    body = await api.body_of(request)
-    api.check_model(body)
-    prompts = native_prompts(api, body.get("prompt"))
-    return_tokens = body.get("return_tokens", False)
-    if not isinstance(return_tokens, bool):
-        raise RequestError("return_tokens", "'return_tokens' must be a boolean")
-    s = sampling_of(_openai_fields(body))
+    req = parse(NativeCompletionRequest, await api.body_of(request))
+    prompts = native_prompts(api, req.prompt)
+    return_tokens = req.return_tokens
+    # n_predict -1 is llama-server's "until the context is full": the room the sequence has
+    s = sampling_of(req, max_tokens=req.n_predict if req.n_predict not in (None, -1) else None)
     loop = asyncio.get_running_loop()
     if len(prompts) > 1:
         if s.stream:
@@ -152,36 +148,25 @@ def summary(
 
 async def tokenize(api: ApiServer, request: Request) -> Response:
     """POST /tokenize: {"content", "add_special", "parse_special", "with_pieces"} -> {"tokens"}."""
-    body = await api.body_of(request)
-    content = body.get("content", "")
-    if not isinstance(content, str):
-        raise RequestError("content", "'content' must be a string")
-    flags = {}
-    for name, default in (("add_special", False), ("parse_special", True), ("with_pieces", False)):
-        value = body.get(name, default)
-        if not isinstance(value, bool):
-            raise RequestError(name, f"'{name}' must be a boolean")
-        flags[name] = value
-    ids = api.model.tokenize(content, add_special=flags["add_special"], parse_special=flags["parse_special"]).tolist()
-    if not flags["with_pieces"]:
+    req = parse(TokenizeRequest, await api.body_of(request))
+    ids = api.model.tokenize(req.content, add_special=req.add_special, parse_special=req.parse_special).tolist()
+    if not req.with_pieces:
         return JSONResponse({"tokens": ids})
     return JSONResponse({"tokens": [{"id": t, "piece": api.model.token_to_piece(t)} for t in ids]})
 
 
 async def detokenize(api: ApiServer, request: Request) -> Response:
     """POST /detokenize: {"tokens": [...]} -> {"content"}."""
-    body = await api.body_of(request)
-    ids = body.get("tokens", [])
+    ids = parse(DetokenizeRequest, await api.body_of(request)).tokens
     n_vocab = api.model.n_vocab
-    if not isinstance(ids, list) or any(isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < n_vocab for t in ids):
-        raise RequestError("tokens", f"'tokens' must be a list of token ids in [0, {n_vocab})")
+    if any(t >= n_vocab for t in ids):
+        raise RequestError("tokens", f"'tokens' must be token ids in [0, {n_vocab})")
     return JSONResponse({"content": api.model.detokenize(ids) if ids else ""})
 
 
 async def apply_template(api: ApiServer, request: Request) -> Response:
     """POST /apply-template: the chat prompt the messages render to, as /chat/completions would."""
-    body = await api.body_of(request)
-    messages = messages_of(body)
+    messages = [m.model_dump(exclude_unset=True) for m in parse(ApplyTemplateRequest, await api.body_of(request)).messages]
 
     def render() -> ChatPrompt:
         with api.render_lock:

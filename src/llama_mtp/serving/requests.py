@@ -1,31 +1,16 @@
-"""OpenAI request bodies, validated field by field: a bad field is a RequestError naming it
-(HTTP 400), never an exception from deeper down."""
+"""Request bodies into the engine's options: the one conversion from the declared schema
+(schema.py) to a request's SamplingParams and drafting fields, with the checks that span
+fields; and the checks of raw JSON no schema expresses (a lone surrogate)."""
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._core import InvalidArgumentError
 from ..options import SamplingParams
-from ..sizing import AUTO_DRAFT_MAX
-
-# the native types the integer fields end in: a value outside them is the request's fault (400),
-# never an overflow deeper down (SeqConfig.seed is uint32; 2**32 - 1 is upstream's "random")
-SEED_MAX = (1 << 32) - 1
-MAX_TOKENS_MAX = 1 << 24  # int32 in SeqConfig, and far above any context
-TOP_K_MAX = 1 << 20  # int32 in SamplerParams
-
-
-class RequestError(InvalidArgumentError):
-    """An invalid request: `param` names the field (OpenAI's error body carries it)."""
-
-    def __init__(self, param: str | None, message: str) -> None:
-        super().__init__(message)
-        self.param = param
+from .schema import ChatCompletionRequest, GenerationRequest, RequestError
 
 
 @dataclass
@@ -39,110 +24,49 @@ class Sampling:
     draft: dict[str, Any]
     stream: bool = False
     include_usage: bool = False
+    n: int = 1
 
 
-def _number(body: Mapping[str, Any], name: str, default: float, lo: float, hi: float) -> float:
-    v = body.get(name, default)
-    if v is None:
-        return default
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
-        raise RequestError(name, f"'{name}' must be a number in [{lo}, {hi}]")
-    return float(v)
-
-
-def _integer(body: Mapping[str, Any], name: str, lo: int, hi: int) -> int | None:
-    v = body.get(name)
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        raise RequestError(name, f"'{name}' must be an integer in [{lo}, {hi}]")
-    return int(v)
-
-
-def _boolean(body: Mapping[str, Any], name: str, default: bool) -> bool:
-    v = body.get(name, default)
-    if v is None:
-        return default
-    if not isinstance(v, bool):
-        raise RequestError(name, f"'{name}' must be a boolean")
-    return v
-
-
-def sampling_of(body: Mapping[str, Any]) -> Sampling:
-    """The generation fields shared by /v1/completions and /v1/chat/completions."""
-    max_tokens = _integer(body, "max_completion_tokens", 0, MAX_TOKENS_MAX)
+def sampling_of(req: GenerationRequest, *, max_tokens: int | None = None) -> Sampling:
+    """A validated request's generation fields as the engine takes them (max_tokens: the
+    endpoint's own length field, over OpenAI's)."""
     if max_tokens is None:
-        max_tokens = _integer(body, "max_tokens", 0, MAX_TOKENS_MAX)
-    _integer(body, "n", 1, 1)  # one choice per request
-    stop_value = body.get("stop")
-    if stop_value is None:
-        stop: list[str] = []
-    elif isinstance(stop_value, str):
-        stop = [stop_value]
-    elif isinstance(stop_value, list) and len(stop_value) <= 16 and all(isinstance(s, str) for s in stop_value):
-        stop = list(stop_value)
-    else:
-        raise RequestError("stop", "'stop' must be a string or a list of at most 16 strings")
-    if any(s == "" for s in stop):
-        raise RequestError("stop", "stop strings must not be empty")
-    draft = body.get("n_draft_max")
-    if (
-        draft is not None
-        and draft not in ("auto", "adaptive")
-        and (isinstance(draft, bool) or not isinstance(draft, int) or not 0 <= draft <= AUTO_DRAFT_MAX)
-    ):
-        raise RequestError("n_draft_max", f"'n_draft_max' must be \"adaptive\" or an integer in [0, {AUTO_DRAFT_MAX}]")
-    drafter = body.get("draft")
-    if drafter is not None and drafter not in ("auto", "mtp", "ngram", "none"):
-        raise RequestError("draft", '\'draft\' must be "auto", "mtp", "ngram" or "none"')
-    options = body.get("stream_options")
-    if options is not None and not isinstance(options, Mapping):
-        raise RequestError("stream_options", "'stream_options' must be an object")
-    seed = _integer(body, "seed", 0, SEED_MAX)
-    exact = body.get("exact")
-    if exact is not None and not isinstance(exact, bool):
-        raise RequestError("exact", "'exact' must be a boolean")
-    sampled_drafts = body.get("sampled_drafts")
-    if sampled_drafts is not None and not isinstance(sampled_drafts, bool):
-        raise RequestError("sampled_drafts", "'sampled_drafts' must be a boolean")
+        max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
+    stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
     draft_fields: dict[str, Any] = {}
-    if drafter is not None:
-        draft_fields["method"] = drafter
-    if not _boolean(body, "mtp", True):
-        if drafter not in (None, "none"):
-            raise RequestError("draft", f"'mtp': false means no drafting; it cannot go with 'draft': {drafter!r}")
+    if req.draft is not None:
+        draft_fields["method"] = req.draft
+    if not req.mtp:
+        if req.draft not in (None, "none"):
+            raise RequestError("draft", f"'mtp': false means no drafting; it cannot go with 'draft': {req.draft!r}")
         draft_fields["method"] = "none"
-    if draft is not None and draft not in ("auto", "adaptive"):
-        draft_fields["n_draft_max"] = draft
-    if exact is not None:
-        draft_fields["exact"] = exact
-    if sampled_drafts is not None:
-        draft_fields["sampled_drafts"] = sampled_drafts
-    grammar, json_schema = body.get("grammar"), body.get("json_schema")
-    if grammar is not None and not isinstance(grammar, str):
-        raise RequestError("grammar", "'grammar' must be GBNF text")
-    if json_schema is not None and not isinstance(json_schema, Mapping):
-        raise RequestError("json_schema", "'json_schema' must be an object (a JSON schema)")
-    if grammar and json_schema is not None:
+    if isinstance(req.n_draft_max, int):
+        draft_fields["n_draft_max"] = req.n_draft_max
+    if req.exact is not None:
+        draft_fields["exact"] = req.exact
+    if req.sampled_drafts is not None:
+        draft_fields["sampled_drafts"] = req.sampled_drafts
+    if req.grammar and req.json_schema is not None:
         raise RequestError("grammar", "give 'grammar' or 'json_schema', not both")
     params = SamplingParams(
         max_tokens=0,  # set once the prompt's length is known (the room left when None)
-        grammar=grammar or None,
-        json_schema=json_schema,
-        temperature=_number(body, "temperature", 0.0, 0.0, 2.0),
-        top_p=_number(body, "top_p", 1.0, 1e-9, 1.0),
-        top_k=int(_integer(body, "top_k", 0, TOP_K_MAX) or 0),
-        min_p=_number(body, "min_p", 0.0, 0.0, 0.999),
-        seed=seed,
+        grammar=req.grammar or None,
+        json_schema=req.json_schema,
+        temperature=req.temperature,
+        top_p=req.top_p,
+        top_k=req.top_k,
+        min_p=req.min_p,
+        seed=req.seed,
         stop=stop,
-        ignore_eos=_boolean(body, "ignore_eos", False),
+        ignore_eos=req.ignore_eos,
     )
     return Sampling(
         params=params,
         max_tokens=max_tokens,
         draft=draft_fields,
-        stream=_boolean(body, "stream", False),
-        include_usage=bool(options and options.get("include_usage") is True),
+        stream=req.stream,
+        include_usage=req.stream_options is not None and req.stream_options.include_usage,
+        n=req.n,
     )
 
 
@@ -185,57 +109,34 @@ def _is_text(s: str) -> bool:
     return True
 
 
-def messages_of(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise RequestError("messages", "'messages' must be a non-empty list")
-    for i, m in enumerate(messages):
-        if not isinstance(m, Mapping) or not isinstance(m.get("role"), str):
-            raise RequestError(f"messages[{i}]", "each message must be an object with a 'role'")
-        if m["role"] not in ("system", "developer", "user", "assistant", "tool"):
-            raise RequestError(f"messages[{i}].role", f"unknown role {m['role']!r}")
-        content = m.get("content")
-        if content is not None and not isinstance(content, (str, list)):
-            raise RequestError(f"messages[{i}].content", "'content' must be a string, a list of parts or null")
-        if isinstance(content, list):
-            for part in content:
-                if not isinstance(part, Mapping) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                    raise RequestError(f"messages[{i}].content", "only text content parts are supported")
-    return messages
+@dataclass
+class ChatInputs:
+    """What a chat request gives the template: messages, tools and formats as plain JSON."""
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None
+    tool_choice: str
+    response_format: dict[str, Any] | None
+    parallel_tool_calls: bool
 
 
-def tools_of(body: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]] | None, str]:
-    tools = body.get("tools")
-    if tools is not None:
-        if not isinstance(tools, list):
-            raise RequestError("tools", "'tools' must be a list")
-        for i, t in enumerate(tools):
-            fn = t.get("function") if isinstance(t, Mapping) else None
-            if (
-                not isinstance(t, Mapping)
-                or t.get("type") != "function"
-                or not isinstance(fn, Mapping)
-                or not isinstance(fn.get("name"), str)
-            ):
-                raise RequestError(f"tools[{i}]", "each tool must be {'type': 'function', 'function': {'name': ...}}")
-    choice = body.get("tool_choice", "auto")
+def chat_inputs(req: ChatCompletionRequest) -> ChatInputs:
+    """A validated chat request's template inputs; a named tool choice is that tool, required."""
+    tools = [t.model_dump(exclude_unset=True) for t in req.tools] if req.tools else None
+    choice = req.tool_choice
     if choice is None:
-        choice = "auto"
-    if isinstance(choice, Mapping):
-        raise RequestError("tool_choice", "naming one function in 'tool_choice' is not supported; use 'required'")
-    if choice not in ("auto", "required", "none"):
-        raise RequestError("tool_choice", "'tool_choice' must be 'auto', 'required' or 'none'")
-    return (tools or None), choice
-
-
-def response_format_of(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    rf = body.get("response_format")
-    if rf is None:
-        return None
-    if not isinstance(rf, Mapping) or rf.get("type") not in ("text", "json_object", "json_schema"):
-        raise RequestError("response_format", "'response_format.type' must be 'text', 'json_object' or 'json_schema'")
-    if rf.get("type") == "json_schema":
-        spec = rf.get("json_schema")
-        if not isinstance(spec, Mapping) or not isinstance(spec.get("schema", {}), Mapping):
-            raise RequestError("response_format.json_schema", "'json_schema' must be an object with a 'schema' object")
-    return rf
+        tool_choice = "auto"
+    elif isinstance(choice, str):
+        tool_choice = choice
+    else:
+        named = [t for t in tools or [] if t["function"]["name"] == choice.function.name]
+        if not named:
+            raise RequestError("tool_choice", f"'tool_choice' names {choice.function.name!r}, which 'tools' lacks")
+        tools, tool_choice = named, "required"
+    return ChatInputs(
+        messages=[m.model_dump(exclude_unset=True) for m in req.messages],
+        tools=tools,
+        tool_choice=tool_choice,
+        response_format=req.response_format.model_dump(by_alias=True, exclude_unset=True) if req.response_format else None,
+        parallel_tool_calls=req.parallel_tool_calls,
+    )

@@ -9,13 +9,20 @@ from functools import partial
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .._core import ChatTemplate
-from . import native
+from . import native, openai_api
 from .app import ApiServer
 from .cors import CorsMiddleware
 from .engine import BatchEngine
+from .openapi import openapi_document
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document())
 
 
 def create_app(
@@ -36,12 +43,21 @@ def create_app(
         Route("/health", api.route("/health", api.health, auth=False), methods=["GET"]),
         Route("/metrics", api.route("/metrics", api.metrics_endpoint), methods=["GET"]),
         Route("/v1/models", api.route("/v1/models", api.models), methods=["GET"]),
-        Route("/v1/completions", api.route("/v1/completions", api.completions), methods=["POST"]),
-        Route("/v1/chat/completions", api.route("/v1/chat/completions", api.chat_completions), methods=["POST"]),
+        Route("/openapi.json", api.route("/openapi.json", openapi, auth=False), methods=["GET"]),
+        Route("/v1/completions", api.route("/v1/completions", partial(openai_api.completions, api)), methods=["POST"]),
+        Route(
+            "/v1/chat/completions",
+            api.route("/v1/chat/completions", partial(openai_api.chat_completions, api)),
+            methods=["POST"],
+        ),
         # llama-server's unprefixed OpenAI paths and its native API
         Route("/models", api.route("/v1/models", api.models), methods=["GET"]),
-        Route("/completions", api.route("/v1/completions", api.completions), methods=["POST"]),
-        Route("/chat/completions", api.route("/v1/chat/completions", api.chat_completions), methods=["POST"]),
+        Route("/completions", api.route("/v1/completions", partial(openai_api.completions, api)), methods=["POST"]),
+        Route(
+            "/chat/completions",
+            api.route("/v1/chat/completions", partial(openai_api.chat_completions, api)),
+            methods=["POST"],
+        ),
         *(
             Route(path, api.route(path, partial(handler, api)), methods=[method])
             for path, handler, method in (

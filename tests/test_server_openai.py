@@ -1,0 +1,104 @@
+"""The OpenAI endpoints (src/llama_mtp/serving/openai_api.py) beyond one greedy choice: `n`
+choices run together (seeded seed + i), `echo`, `system_fingerprint`, the prompt's cached
+tokens in `usage`, a named tool choice; and /openapi.json, with the openai client and raw
+requests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from chat_helpers import WEATHER_TOOL, chat_model_path
+from server_helpers import ServerProcess
+
+import llama_mtp
+from llama_mtp.serving.schema import request_schemas
+
+PROMPT = "The quick brown fox"
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return chat_model_path(tmp_path_factory.mktemp("oai"), tool_calling=True)
+
+
+@pytest.fixture(scope="module")
+def model(model_path: Path) -> llama_mtp.Model:
+    return llama_mtp.Model(model_path)
+
+
+@pytest.fixture(scope="module")
+def server(model_path: Path) -> Iterator[ServerProcess]:
+    s = ServerProcess(model_path, "-np", "4", "-c", "4096", "--alias", "tiny")
+    yield s
+    assert s.stop(), "".join(s.output)
+
+
+@pytest.fixture()
+def client(server: ServerProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.url + "/v1", api_key="none", max_retries=0, timeout=120)
+
+
+def test_n_choices_are_seeded_seed_plus_i(client: openai.OpenAI, model: llama_mtp.Model) -> None:
+    out = client.completions.create(model="tiny", prompt=PROMPT, max_tokens=12, n=3, temperature=1.0, seed=7)
+    assert [c.index for c in out.choices] == [0, 1, 2]
+    for c in out.choices:
+        alone = client.completions.create(model="tiny", prompt=PROMPT, max_tokens=12, temperature=1.0, seed=7 + c.index)
+        assert c.text == alone.choices[0].text
+    assert out.usage is not None and out.usage.prompt_tokens == len(model.tokenize(PROMPT))
+    greedy = client.completions.create(model="tiny", prompt=PROMPT, max_tokens=8, n=2)
+    assert greedy.choices[0].text == greedy.choices[1].text == llama_mtp.generate(model, PROMPT, max_tokens=8).text
+    assert greedy.usage is not None and greedy.usage.completion_tokens == 16
+
+
+def test_n_chat_choices_stream_each_under_its_index(client: openai.OpenAI) -> None:
+    messages: list[dict[str, str]] = [{"role": "user", "content": "Say something"}]
+    whole = client.chat.completions.create(model="tiny", messages=messages, max_tokens=10, n=2)  # type: ignore[arg-type]
+    texts = ["", ""]
+    finished = set()
+    for chunk in client.chat.completions.create(model="tiny", messages=messages, max_tokens=10, n=2, stream=True):  # type: ignore[arg-type]
+        for c in chunk.choices:
+            texts[c.index] += c.delta.content or ""
+            if c.finish_reason:
+                finished.add(c.index)
+    assert finished == {0, 1}
+    assert texts == [c.message.content for c in whole.choices]
+
+
+def test_echo_fingerprint_and_cached_tokens(client: openai.OpenAI, model: llama_mtp.Model) -> None:
+    first = client.completions.create(model="tiny", prompt=PROMPT, max_tokens=4, echo=True)
+    assert first.choices[0].text.startswith(PROMPT)
+    assert first.system_fingerprint and first.system_fingerprint.startswith("llama-mtp-")
+    again = client.completions.create(model="tiny", prompt=PROMPT + " jumps", max_tokens=4)
+    details = again.usage.prompt_tokens_details if again.usage else None
+    assert details is not None and details.cached_tokens is not None
+    assert 0 < details.cached_tokens < len(model.tokenize(PROMPT + " jumps"))  # the shared prefix, reused
+
+
+def test_a_named_tool_choice_calls_that_tool(client: openai.OpenAI) -> None:
+    other = {"type": "function", "function": {"name": "other_tool", "parameters": {"type": "object", "properties": {}}}}
+    out = client.chat.completions.create(
+        model="tiny",
+        messages=[{"role": "user", "content": "Weather in Paris?"}],
+        tools=[other, WEATHER_TOOL],  # type: ignore[list-item]
+        tool_choice={"type": "function", "function": {"name": WEATHER_TOOL["function"]["name"]}},
+        max_tokens=64,
+    )
+    calls = out.choices[0].message.tool_calls or []
+    assert calls and all(c.function.name == WEATHER_TOOL["function"]["name"] for c in calls)  # type: ignore[union-attr]
+
+
+def test_openapi_json_is_served(server: ServerProcess) -> None:
+    r = httpx.get(server.url + "/openapi.json")
+    assert r.status_code == 200
+    doc = r.json()
+    for path in request_schemas():
+        assert "requestBody" in doc["paths"][path]["post"]
+    # a body that the schema calls invalid is what the endpoint refuses, naming the same field
+    bad = httpx.post(server.url + "/v1/completions", json={"prompt": "x", "top_p": 0})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "top_p"
+    assert json.dumps(doc)  # plain JSON all through
