@@ -127,7 +127,7 @@ def invalid_bodies() -> list[tuple[str, bytes, str | None]]:
         (m, {"messages": [{"role": "user", "content": "\ud800"}]}, "messages[0].content"),
         (m, {"messages": user, "tools": [{"type": "x"}]}, "tools[0]"),
         (m, {"messages": user, "tool_choice": "maybe"}, "tool_choice"),
-        (m, {"messages": user, "response_format": {"type": "xml"}}, "response_format"),
+        (m, {"messages": user, "response_format": {"type": "xml"}}, "response_format.type"),
         (m, {"messages": user, "seed": 2**80}, "seed"),
         (m, {"messages": user, "parallel_tool_calls": "yes"}, "parallel_tool_calls"),
         # a grammar the model's vocabulary cannot take: found by the native layer, before admission

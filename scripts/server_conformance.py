@@ -143,17 +143,25 @@ def tiny_chat_model(cache: Path) -> Path:
     return tiny_mtp_model(cache / "conformance-chat.gguf", kind="dense", chat_template=TINY_CHAT_TEMPLATE)
 
 
-def results_per_file(junit: Path) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
+def outcomes(junit: Path) -> dict[str, str]:
+    """Each test's outcome ("passed", "failed", "skipped") by file::name."""
+    out: dict[str, str] = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
-        name = case.get("classname", "").split(".")[-1] + ".py"
-        row = out.setdefault(name, {"passed": 0, "failed": 0, "skipped": 0})
+        name = case.get("classname", "").split(".")[-1] + ".py::" + case.get("name", "")
         if case.find("failure") is not None or case.find("error") is not None:
-            row["failed"] += 1
+            out[name] = "failed"
         elif case.find("skipped") is not None:
-            row["skipped"] += 1
+            out[name] = "skipped"
         else:
-            row["passed"] += 1
+            out[name] = "passed"
+    return out
+
+
+def results_per_file(tests: dict[str, str]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for name, outcome in tests.items():
+        row = out.setdefault(name.split("::")[0], {"passed": 0, "failed": 0, "skipped": 0})
+        row[outcome] += 1
     return out
 
 
@@ -189,7 +197,8 @@ def main() -> None:
             env=env,
             check=False,
         )
-        per_file = results_per_file(junit)
+        tests = outcomes(junit)
+    per_file = results_per_file(tests)
     print("\n| file | passed | failed | skipped |\n|---|---|---|---|")
     for name in sorted(per_file):
         r = per_file[name]
@@ -197,7 +206,8 @@ def main() -> None:
     total = {k: sum(r[k] for r in per_file.values()) for k in ("passed", "failed", "skipped")}
     print(f"| all | {total['passed']} | {total['failed']} | {total['skipped']} |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"server": args.server or "llama-mtp serve", "files": per_file}, indent=1))
+        server = args.server or "llama-mtp serve"
+        Path(args.json).write_text(json.dumps({"server": server, "files": per_file, "tests": tests}, indent=1))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ def test_the_tally_counts_each_file(tmp_path: Path) -> None:
         '<testcase classname="unit.test_b" name="t4"><skipped/></testcase>'
         "</testsuite></testsuites>"
     )
-    assert server_conformance.results_per_file(junit) == {
+    tests = server_conformance.outcomes(junit)
+    assert tests == {"test_a.py::t1": "passed", "test_a.py::t2": "failed", "test_b.py::t3": "failed", "test_b.py::t4": "skipped"}
+    assert server_conformance.results_per_file(tests) == {
         "test_a.py": {"passed": 1, "failed": 1, "skipped": 0},
         "test_b.py": {"passed": 0, "failed": 1, "skipped": 1},
     }

@@ -1,5 +1,5 @@
 """`llama-mtp serve`: an OpenAI-compatible HTTP server with continuous batching and MTP
-drafting for every request (needs the `server` extra: starlette, uvicorn, prometheus_client)."""
+drafting for every request (needs the `server` extra: starlette, pydantic, uvicorn, prometheus_client)."""
 
 from __future__ import annotations
 
@@ -92,7 +92,11 @@ def serve(
         metrics=metrics,
         slots=slots,
     )
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=5)
+    # h11 writes header names as the app gives them (Content-Type, as llama-server); httptools
+    # lowercases them (header_case.py says why that matters)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=5, http="h11"
+    )
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:

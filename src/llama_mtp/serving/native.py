@@ -17,7 +17,7 @@ from ..chat import render_chat
 from .app import ApiServer
 from .engine import Job
 from .requests import Sampling, sampling_of
-from .responses import error_body, error_response, sse
+from .responses import error_body, error_response, matched_stop, sse
 from .schema import (
     ApplyTemplateRequest,
     DetokenizeRequest,
@@ -58,10 +58,10 @@ def native_prompt(api: ApiServer, prompt: Any) -> list[int]:
     return tokens
 
 
-def _stop_type(job: Job, reason: str, stops: tuple[str, ...]) -> str:
+def _stop_type(api: ApiServer, job: Job, reason: str) -> str:
     if reason == "length":
         return "limit"
-    return "word" if stops and any(job.text.endswith(s) or s in job.text for s in stops) else "eos"
+    return "word" if matched_stop(api.model, job) is not None else "eos"
 
 
 def _settings(job: Job, stream: bool) -> dict[str, Any]:
@@ -140,8 +140,8 @@ def summary(
         "generation_settings": _settings(job, s.stream),
         "has_new_line": "\n" in job.text,
         "truncated": False,
-        "stop_type": _stop_type(job, reason, s.params.stops),
-        "stopping_word": "",
+        "stop_type": _stop_type(api, job, reason),
+        "stopping_word": matched_stop(api.model, job) or "",
         "timings": timings_of(job),
     }
 

@@ -17,7 +17,7 @@ from .._core import ChatPrompt
 from ..chat import ReplyContent, finish_reason_of, parse_reply, render_chat
 from .app import ApiServer
 from .engine import Job
-from .requests import Sampling, chat_inputs, sampling_of
+from .requests import ChatInputs, Sampling, chat_inputs, sampling_of
 from .responses import error_body, sse, with_call_ids
 from .schema import ChatCompletionRequest, CompletionRequest, RequestError, parse
 from .timings import timings_of
@@ -87,14 +87,9 @@ async def completions(api: ApiServer, request: Request) -> Response:
     return StreamingResponse(events(), media_type="text/event-stream")
 
 
-async def chat_completions(api: ApiServer, request: Request) -> Response:
-    """POST /v1/chat/completions."""
-    req = parse(ChatCompletionRequest, await api.body_of(request))
-    s = sampling_of(req)
-    inputs = chat_inputs(req)
-    loop = asyncio.get_running_loop()
+async def render_inputs(api: ApiServer, inputs: ChatInputs) -> ChatPrompt:
+    """The chat prompt of a request's inputs, rendered off the event loop (it may take a while)."""
 
-    # rendering and grammar building may take a while: off the event loop
     def render() -> ChatPrompt:
         with api.render_lock:
             return render_chat(
@@ -106,12 +101,26 @@ async def chat_completions(api: ApiServer, request: Request) -> Response:
                 parallel_tool_calls=inputs.parallel_tool_calls,
             )
 
-    prompt = await loop.run_in_executor(None, render)
+    return await asyncio.get_running_loop().run_in_executor(None, render)
+
+
+async def chat_jobs(api: ApiServer, inputs: ChatInputs, s: Sampling) -> tuple[ChatPrompt, list[Job]]:
+    """A chat request's prompt and its `n` jobs, ready to submit (any grammar already parsed)."""
+    loop = asyncio.get_running_loop()
+    prompt = await render_inputs(api, inputs)
     tokens: list[int] = api.model.tokenize(prompt.prompt, add_special=True, parse_special=True).tolist()
     jobs = make_jobs(api, tokens, s, prompt)
     if prompt.grammar is not None:  # parsed against the vocabulary before admission, off the loop
         for job in jobs:
             await loop.run_in_executor(None, api.engine.prepare, job)
+    return prompt, jobs
+
+
+async def chat_completions(api: ApiServer, request: Request) -> Response:
+    """POST /v1/chat/completions."""
+    req = parse(ChatCompletionRequest, await api.body_of(request))
+    s = sampling_of(req)
+    prompt, jobs = await chat_jobs(api, chat_inputs(req), s)
     ident, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
 
     def chunk(choices: list[dict[str, Any]]) -> dict[str, Any]:

@@ -9,7 +9,8 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from .._core import InvalidArgumentError
+from .._core import InvalidArgumentError, Model
+from .._jobs import Job
 
 
 def error_response(
@@ -33,3 +34,14 @@ def with_call_ids(message: dict[str, Any]) -> dict[str, Any]:
         if not call.get("id"):
             call["id"] = f"call_{secrets.token_hex(8)}"
     return message
+
+
+def matched_stop(model: Model, job: Job) -> str | None:
+    """The stop string that ended a finished job, if one did: its text stops before the stop
+    string, which the generated tokens still hold."""
+    stops = job.options.stop
+    if not stops or not job.result_tokens:
+        return None
+    tail = model.detokenize(job.result_tokens)[len(job.text) :]
+    found = [(tail.find(s), s) for s in stops if s in tail]
+    return min(found)[1] if found else None

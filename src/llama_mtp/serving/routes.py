@@ -14,10 +14,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .._core import ChatTemplate
-from . import native, openai_api
+from . import anthropic, native, openai_api
 from .app import ApiServer
 from .cors import CorsMiddleware
 from .engine import BatchEngine
+from .header_case import HeaderCaseMiddleware
 from .openapi import openapi_document
 
 
@@ -67,6 +68,8 @@ def create_app(
                 ("/apply-template", native.apply_template, "POST"),
                 ("/props", native.props, "GET"),
                 ("/slots", native.slots, "GET"),
+                ("/v1/messages", anthropic.messages, "POST"),
+                ("/v1/messages/count_tokens", anthropic.count_tokens, "POST"),
             )
         ),
     ]
@@ -76,6 +79,10 @@ def create_app(
         yield
         engine.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(CorsMiddleware, origins=cors_origins)])
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(HeaderCaseMiddleware), Middleware(CorsMiddleware, origins=cors_origins)],
+    )
     app.state.api = api
     return app

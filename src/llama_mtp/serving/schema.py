@@ -44,7 +44,19 @@ class StreamOptions(Body):
     include_usage: bool = Field(False, description="a last chunk with the request's token counts")
 
 
-class GenerationRequest(Body):
+class SpeculationFields(Body):
+    """What a request asks of speculation (DraftConfig's fields over the server's)."""
+
+    draft: Literal["auto", "mtp", "ngram", "none"] | None = Field(None, description="the drafter")
+    mtp: bool = Field(True, description="false: no drafting (draft 'none')")
+    n_draft_max: Literal["auto", "adaptive"] | Annotated[int, Field(ge=0, le=AUTO_DRAFT_MAX)] | None = Field(
+        None, description="tokens drafted per step; 'adaptive' (the default) chooses by measured costs"
+    )
+    exact: bool | None = Field(None, description="every token verified alone (bit-identical to plain decoding)")
+    sampled_drafts: bool | None = Field(None, description="MTP drafts sampled, verified by rejection sampling")
+
+
+class GenerationRequest(SpeculationFields):
     """The generation fields every completion endpoint shares."""
 
     model: str | None = Field(None, description="any name: the server serves one model")
@@ -69,14 +81,6 @@ class GenerationRequest(Body):
     stream_options: StreamOptions | None = None
     grammar: str | None = Field(None, description="GBNF the text must match")
     json_schema: dict[str, Any] | None = Field(None, description="a JSON schema the text must match")
-    # speculation, per request (DraftConfig's fields over the server's)
-    draft: Literal["auto", "mtp", "ngram", "none"] | None = Field(None, description="the drafter")
-    mtp: bool = Field(True, description="false: no drafting (draft 'none')")
-    n_draft_max: Literal["auto", "adaptive"] | Annotated[int, Field(ge=0, le=AUTO_DRAFT_MAX)] | None = Field(
-        None, description="tokens drafted per step; 'adaptive' (the default) chooses by measured costs"
-    )
-    exact: bool | None = Field(None, description="every token verified alone (bit-identical to plain decoding)")
-    sampled_drafts: bool | None = Field(None, description="MTP drafts sampled, verified by rejection sampling")
 
 
 class CompletionRequest(GenerationRequest):
@@ -181,6 +185,81 @@ class DetokenizeRequest(Body):
     tokens: list[TokenId] = Field(default_factory=list)
 
 
+class AnthropicText(Body):
+    type: Literal["text"]
+    text: str
+
+
+class AnthropicImage(Body):
+    model_config = ConfigDict(strict=True, extra="allow")
+    type: Literal["image"]
+
+
+class AnthropicToolUse(Body):
+    type: Literal["tool_use"]
+    id: str
+    name: str
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class AnthropicToolResult(Body):
+    type: Literal["tool_result"]
+    tool_use_id: str
+    content: str | list[Annotated[AnthropicText | AnthropicImage, Field(discriminator="type")]] | None = None
+    is_error: bool = False
+
+
+class AnthropicThinking(Body):
+    model_config = ConfigDict(strict=True, extra="allow")
+    type: Literal["thinking"]
+    thinking: str
+
+
+AnthropicBlock = Annotated[
+    AnthropicText | AnthropicImage | AnthropicToolUse | AnthropicToolResult | AnthropicThinking,
+    Field(discriminator="type"),
+]
+
+
+class AnthropicMessage(Body):
+    role: Literal["user", "assistant"]
+    content: str | list[AnthropicBlock]
+
+
+class AnthropicTool(Body):
+    model_config = ConfigDict(strict=True, extra="allow")
+    name: str
+    description: str | None = None
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+
+
+class AnthropicToolChoice(Body):
+    type: Literal["auto", "any", "tool", "none"]
+    name: str | None = None
+
+
+class AnthropicCountRequest(Body):
+    """POST /v1/messages/count_tokens (Anthropic's token counting)."""
+
+    model: str | None = None
+    messages: list[AnthropicMessage]
+    system: str | list[AnthropicText] | None = None
+    tools: list[AnthropicTool] | None = None
+    tool_choice: AnthropicToolChoice | None = None
+
+
+class AnthropicMessagesRequest(AnthropicCountRequest, SpeculationFields):
+    """POST /v1/messages (Anthropic's Messages API)."""
+
+    max_tokens: int | None = Field(None, ge=0, le=MAX_TOKENS_MAX, description="tokens to generate at most")
+    stop_sequences: Annotated[list[StopString], Field(max_length=16)] | None = None
+    temperature: float = Field(0.0, ge=0.0, le=2.0, allow_inf_nan=False)
+    top_p: float = Field(1.0, ge=1e-9, le=1.0, allow_inf_nan=False)
+    top_k: int = Field(0, ge=0, le=TOP_K_MAX)
+    stream: bool = False
+    metadata: dict[str, Any] | None = None
+
+
 Request = TypeVar("Request", bound=Body)
 # pydantic's union members in an error's location ('str', 'list[int]', 'literal[...]', model names)
 _UNION_MEMBER = re.compile(r"^(str|int|float|bool|none|[A-Z]\w*)$|[\[(-]")
@@ -234,4 +313,6 @@ def request_schemas() -> dict[str, type[Body]]:
         "/tokenize": TokenizeRequest,
         "/detokenize": DetokenizeRequest,
         "/apply-template": ApplyTemplateRequest,
+        "/v1/messages": AnthropicMessagesRequest,
+        "/v1/messages/count_tokens": AnthropicCountRequest,
     }
