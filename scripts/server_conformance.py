@@ -109,7 +109,7 @@ MAPPED = {"--port": "--port", "--host": "--host", "--ctx-size": "-c", "-c": "-c"
           "--chat-template-file": "--chat-template-file", "--n-predict": "-n", "-n": "-n", "--seed": "--seed",
           "-s": "--seed", "--cors-origins": "--cors-origins"}  # fmt: skip
 # llama-server switches with a llama-mtp serve equivalent
-SWITCHES = {"--no-slots": "--no-slots"}
+SWITCHES = {"--no-slots": "--no-slots", "--verbose": "--verbose"}
 
 
 def adapter_argv(argv: list[str], model: str) -> list[str]:

@@ -16,6 +16,8 @@ from chat_helpers import WEATHER_TOOL, chat_model_path
 from server_helpers import ServerProcess
 
 import llama_mtp
+from llama_mtp import ChatTemplate
+from llama_mtp.chat import render_chat
 from llama_mtp.serving.schema import request_schemas
 
 PROMPT = "The quick brown fox"
@@ -102,3 +104,33 @@ def test_openapi_json_is_served(server: ServerProcess) -> None:
     bad = httpx.post(server.url + "/v1/completions", json={"prompt": "x", "top_p": 0})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "top_p"
     assert json.dumps(doc)  # plain JSON all through
+
+
+def test_a_final_assistant_message_is_continued(model_path: Path, model: llama_mtp.Model) -> None:
+    user = [{"role": "system", "content": "Book"}, {"role": "user", "content": "What is the best book"}]
+    rendered = render_chat(ChatTemplate(model), user).prompt
+    s = ServerProcess(model_path, "--verbose")
+    try:
+        with httpx.Client(base_url=s.url, timeout=120) as h:
+            for prefill, text in (
+                ("Whill", "Whill"),
+                ([{"type": "text", "text": "Wh"}, {"type": "text", "text": "ill"}], "Wh\n\nill"),
+            ):
+                messages = [*user, {"role": "assistant", "content": prefill}]
+                for extra in ({}, {"continue_final_message": True}):
+                    out = h.post("/chat/completions", json={"messages": messages, "max_tokens": 6, **extra}).json()
+                    assert out["__verbose"]["prompt"] == rendered + text
+                    alone = llama_mtp.generate(model, rendered + text, max_tokens=6, parse_special=True)  # the reply continues it
+                    assert out["choices"][0]["message"]["content"] == alone.text
+            refused = [
+                {"messages": [*user, {"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}]},
+                {"messages": messages, "continue_final_message": True, "add_generation_prompt": True},
+            ]
+            for body in refused:
+                assert h.post("/chat/completions", json=body).status_code == 400
+            assert (
+                "__verbose"
+                not in httpx.post(s.url + "/chat/completions", json={"messages": user, "max_tokens": 1}).json()["choices"][0]
+            )
+    finally:
+        assert s.stop(), "".join(s.output)

@@ -284,6 +284,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     srv.add_argument("--no-metrics", action="store_true", help="/metrics answers 501 (llama-server without --metrics)")
     srv.add_argument("--no-slots", action="store_true", help="/slots answers 501 (llama-server's --no-slots)")
     srv.add_argument(
+        "--verbose", action="store_true", help="chat responses carry __verbose.prompt, the rendered prompt (llama-server's)"
+    )
+    srv.add_argument(
         "--n-gpu-layers",
         "-ngl",
         type=int_in(-1, 1 << 20),
@@ -364,6 +367,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cors_origins=args.cors_origins,
         metrics=not args.no_metrics,
         slots=not args.no_slots,
+        verbose=args.verbose,
     )
     return 0
 

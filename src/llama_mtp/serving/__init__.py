@@ -32,6 +32,7 @@ def serve(
     cors_origins: str = "localhost",
     metrics: bool = True,
     slots: bool = True,
+    verbose: bool = False,
 ) -> None:
     """Load the model and serve it until interrupted.
 
@@ -62,6 +63,8 @@ def serve(
             machine's), "*" (any: llama-server's default) or a comma-separated list.
         metrics: Serve /metrics (False: it answers 501, as llama-server without --metrics).
         slots: Serve /slots, the sequence slots' state (False: 501, as llama-server's --no-slots).
+        verbose: Chat responses carry `__verbose` with the prompt the model was given
+            (llama-server's --verbose).
     """
     import uvicorn
 
@@ -91,6 +94,7 @@ def serve(
         cors_origins=cors_origins,
         metrics=metrics,
         slots=slots,
+        verbose=verbose,
     )
     # h11 writes header names as the app gives them (Content-Type, as llama-server); httptools
     # lowercases them (header_case.py says why that matters)

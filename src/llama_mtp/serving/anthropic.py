@@ -18,7 +18,7 @@ from ..chat import ReplyContent, parse_reply
 from .app import ApiServer
 from .engine import Job
 from .openai_api import chat_jobs, render_inputs
-from .requests import ChatInputs, sampling_of
+from .requests import ChatInputs, sampling_of, split_prefill
 from .responses import matched_stop
 from .schema import (
     AnthropicCountRequest,
@@ -76,7 +76,8 @@ def chat_inputs_of(req: AnthropicCountRequest) -> ChatInputs:
         tools = [t for t in tools if t["function"]["name"] == choice.name]
         if not tools:
             raise RequestError("tool_choice", f"'tool_choice' names {choice.name!r}, which 'tools' lacks")
-    return ChatInputs(messages, tools or None, tool_choice, None, parallel_tool_calls=True)
+    messages, prefill = split_prefill(messages)  # Anthropic's prefill: the reply starts with it
+    return ChatInputs(messages, tools or None, tool_choice, None, parallel_tool_calls=True, prefill=prefill)
 
 
 def _result_text(block: AnthropicToolResult, i: int) -> str:

@@ -55,6 +55,7 @@ class ApiServer:
         self.n_predict: int = -1
         self.seed: int | None = None
         self.metrics_enabled = self.slots_enabled = True
+        self.verbose = False  # llama-server's --verbose: responses carry `__verbose`
         # OpenAI's system_fingerprint: this build and the server's settings that change outputs
         self.fingerprint = f"llama-mtp-{__version__}-{'exact' if engine.exact else 'fast'}"
 

@@ -108,8 +108,11 @@ async def chat_jobs(api: ApiServer, inputs: ChatInputs, s: Sampling) -> tuple[Ch
     """A chat request's prompt and its `n` jobs, ready to submit (any grammar already parsed)."""
     loop = asyncio.get_running_loop()
     prompt = await render_inputs(api, inputs)
-    tokens: list[int] = api.model.tokenize(prompt.prompt, add_special=True, parse_special=True).tolist()
+    text = prompt.prompt + inputs.prefill
+    tokens: list[int] = api.model.tokenize(text, add_special=True, parse_special=True).tolist()
     jobs = make_jobs(api, tokens, s, prompt)
+    for job in jobs:
+        job.prompt_text = text
     if prompt.grammar is not None:  # parsed against the vocabulary before admission, off the loop
         for job in jobs:
             await loop.run_in_executor(None, api.engine.prepare, job)
@@ -137,8 +140,10 @@ async def chat_completions(api: ApiServer, request: Request) -> Response:
             message = with_call_ids(parse_reply(prompt, text))
             choices.append({"index": i, "message": message, "finish_reason": finish_reason_of(reason, message),
                             "logprobs": None})  # fmt: skip
-        out = {**chunk(choices), "object": "chat.completion"}
-        return JSONResponse({**out, "usage": usage(jobs), "timings": timings_of(jobs[0])})
+        out = {**chunk(choices), "object": "chat.completion", "usage": usage(jobs), "timings": timings_of(jobs[0])}
+        if api.verbose:  # llama-server --verbose: what the model was given
+            out["__verbose"] = {"prompt": jobs[0].prompt_text}
+        return JSONResponse(out)
     for job in jobs:
         api.engine.submit(job)
 

@@ -118,6 +118,21 @@ class ChatInputs:
     tool_choice: str
     response_format: dict[str, Any] | None
     parallel_tool_calls: bool
+    prefill: str = ""  # the start of the reply, given by the request: the prompt ends with it
+
+
+def split_prefill(messages: list[dict[str, Any]], *, prefill: bool = True) -> tuple[list[dict[str, Any]], str]:
+    """A conversation ending in an assistant message (no tool calls) is a reply to continue
+    (llama-server's assistant prefill, vLLM's continue_final_message): the messages before it
+    and its text (text parts joined by a blank line, as llama-server joins them)."""
+    if len(messages) >= 2 and messages[-1]["role"] == messages[-2]["role"] == "assistant":
+        raise RequestError("messages", "a conversation cannot end in two assistant messages")
+    last = messages[-1] if messages else None
+    if not prefill or last is None or last["role"] != "assistant" or last.get("tool_calls"):
+        return messages, ""
+    content = last.get("content") or ""
+    text = content if isinstance(content, str) else "\n\n".join(str(p.get("text", "")) for p in content)
+    return messages[:-1], text
 
 
 def chat_inputs(req: ChatCompletionRequest) -> ChatInputs:
@@ -133,10 +148,16 @@ def chat_inputs(req: ChatCompletionRequest) -> ChatInputs:
         if not named:
             raise RequestError("tool_choice", f"'tool_choice' names {choice.function.name!r}, which 'tools' lacks")
         tools, tool_choice = named, "required"
+    if req.add_generation_prompt and req.continue_final_message:
+        raise RequestError("continue_final_message", "'continue_final_message' cannot go with 'add_generation_prompt'")
+    messages, prefill = split_prefill(
+        [m.model_dump(exclude_unset=True) for m in req.messages], prefill=req.continue_final_message is not False
+    )
     return ChatInputs(
-        messages=[m.model_dump(exclude_unset=True) for m in req.messages],
+        messages=messages,
         tools=tools,
         tool_choice=tool_choice,
         response_format=req.response_format.model_dump(by_alias=True, exclude_unset=True) if req.response_format else None,
         parallel_tool_calls=req.parallel_tool_calls,
+        prefill=prefill,
     )

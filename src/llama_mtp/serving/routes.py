@@ -37,9 +37,11 @@ def create_app(
     cors_origins: str = "localhost",
     metrics: bool = True,
     slots: bool = True,
+    verbose: bool = False,
 ) -> Starlette:
     api = ApiServer(engine, model_id=model_id, template=template, api_key=api_key)
     api.n_predict, api.seed, api.metrics_enabled, api.slots_enabled = n_predict, seed, metrics, slots
+    api.verbose = verbose
     routes = [
         Route("/health", api.route("/health", api.health, auth=False), methods=["GET"]),
         Route("/metrics", api.route("/metrics", api.metrics_endpoint), methods=["GET"]),

@@ -162,6 +162,10 @@ class ChatCompletionRequest(GenerationRequest):
     tool_choice: Literal["auto", "required", "none"] | NamedToolChoice | None = None
     parallel_tool_calls: bool = False
     response_format: ResponseFormat | None = None
+    continue_final_message: bool | None = Field(
+        None, description="continue a final assistant message (the default when the conversation ends in one)"
+    )
+    add_generation_prompt: bool | None = Field(None, description="not with continue_final_message")
 
 
 class ApplyTemplateRequest(Body):
