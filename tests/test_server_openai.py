@@ -134,3 +134,68 @@ def test_a_final_assistant_message_is_continued(model_path: Path, model: llama_m
             )
     finally:
         assert s.stop(), "".join(s.output)
+
+
+def test_chat_logprobs_come_from_the_target_and_spell_the_content(client: openai.OpenAI) -> None:
+    messages: list[dict[str, str]] = [{"role": "user", "content": "What is the best book"}]
+    out = client.chat.completions.create(model="tiny", messages=messages, max_tokens=8, logprobs=True, top_logprobs=3)  # type: ignore[arg-type]
+    content = out.choices[0].logprobs.content if out.choices[0].logprobs else None
+    assert content and "".join(t.token for t in content) == out.choices[0].message.content
+    assert all(t.logprob <= 0 and len(t.top_logprobs) == 3 and t.bytes for t in content)
+    spelled = ""
+    stream = client.chat.completions.create(
+        model="tiny",
+        messages=messages,
+        max_tokens=8,
+        logprobs=True,
+        top_logprobs=3,
+        stream=True,  # type: ignore[arg-type]
+    )
+    for i, chunk in enumerate(stream):
+        for c in chunk.choices:
+            if i == 0:
+                assert c.delta.role == "assistant" and c.delta.content is None
+            elif c.delta.content:
+                assert c.logprobs is not None and c.logprobs.content
+                spelled += "".join(t.token for t in c.logprobs.content)
+    assert spelled == out.choices[0].message.content
+
+
+def test_completion_logprobs_and_native_n_probs(server: ServerProcess, client: openai.OpenAI, model: llama_mtp.Model) -> None:
+    out = client.completions.create(model="tiny", prompt=PROMPT, max_tokens=6, logprobs=2)
+    lp = out.choices[0].logprobs
+    assert lp is not None and lp.tokens and "".join(lp.tokens) == out.choices[0].text
+    assert lp.text_offset == [sum(len(t) for t in lp.tokens[:i]) for i in range(len(lp.tokens))]
+    assert lp.top_logprobs is not None and all(len(t) == 2 for t in lp.top_logprobs)
+    expected = llama_mtp.generate(model, PROMPT, max_tokens=6, logprobs=2).logprobs
+    assert expected is not None and lp.token_logprobs == pytest.approx([p.logprob for p in expected], abs=2e-3)
+    with httpx.Client(base_url=server.url, timeout=120) as h:
+        whole = h.post("/completion", json={"prompt": PROMPT, "n_probs": 3, "n_predict": 5}).json()
+        probs = whole["completion_probabilities"]
+        assert [p["id"] for p in probs] == llama_mtp.generate(model, PROMPT, max_tokens=5).tokens
+        assert all(len(p["top_logprobs"]) == 3 and p["logprob"] <= 0 for p in probs)
+        with h.stream("POST", "/completion", json={"prompt": PROMPT, "n_probs": 3, "n_predict": 5, "stream": True}) as r:
+            chunks = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
+        partial = [c for c in chunks if not c["stop"]]
+        assert [len(c["completion_probabilities"]) for c in partial] == [1] * 5  # a chunk per token
+        assert "".join(c["content"] for c in partial) == whole["content"]
+
+
+def test_logit_bias_in_every_form(server: ServerProcess, client: openai.OpenAI, model: llama_mtp.Model) -> None:
+    first = llama_mtp.generate(model, PROMPT, max_tokens=1, logprobs=2).logprobs
+    assert first is not None
+    top, runner_up = first[0].top_ids
+    openai_form = client.completions.create(model="tiny", prompt=PROMPT, max_tokens=1, logit_bias={str(top): -100})
+    assert openai_form.choices[0].text == model.token_to_piece(runner_up)
+    piece = model.token_to_piece(top)
+    with httpx.Client(base_url=server.url, timeout=120) as h:
+        for bias in ([[top, False]], [[piece, -100]], {piece: False}):
+            out = h.post("/completion", json={"prompt": PROMPT, "n_predict": 1, "logit_bias": bias, "return_tokens": True})
+            assert out.json()["tokens"] == [runner_up], bias
+        settings = h.post("/completion", json={"prompt": PROMPT, "n_predict": 1, "ignore_eos": True}).json()
+        banned = settings["generation_settings"]["logit_bias"]
+        assert banned and all(b["bias"] is None and model.is_eog(b["token"]) for b in banned)
+        plain = h.post("/completion", json={"prompt": PROMPT, "n_predict": 1}).json()
+        assert plain["generation_settings"]["logit_bias"] == []
+        bad = h.post("/completion", json={"prompt": PROMPT, "logit_bias": [[model.n_vocab, 1]]})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "logit_bias"

@@ -6,6 +6,7 @@
 
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/unique_ptr.h>
@@ -145,13 +146,22 @@ void bind_generate(nb::module_ & m) {
             "__init__",
             [](SeqConfig * self, IntArg max_tokens, float temperature, IntArg top_k, float top_p, float min_p,
                std::optional<IntArg> seed, bool ignore_eos, const std::vector<std::string> & stop, IntArg n_draft,
-               const Grammar * grammar, bool exact, bool ngram, bool sampled_drafts) {
-                new (self) SeqConfig(seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop,
-                                                n_draft, grammar, exact, ngram, sampled_drafts));
+               const Grammar * grammar, bool exact, bool ngram, bool sampled_drafts,
+               const std::vector<std::pair<IntArg, float>> & logit_bias, IntArg n_probs) {
+                SeqConfig c = seq_config(max_tokens, temperature, top_k, top_p, min_p, seed, ignore_eos, stop, n_draft,
+                                         grammar, exact, ngram, sampled_drafts);
+                for (const auto & [token, bias] : logit_bias) c.logit_bias.push_back({token.i32("token", 0), bias});
+                c.n_probs = n_probs.i32("n_probs", -1, kMaxProbs);
+                new (self) SeqConfig(std::move(c));
             },
             nb::kw_only(), nb::arg("max_tokens"), LLAMA_MTP_SEQ_ARGS,
-            nb::sig("def __init__(self, *, max_tokens: int, " LLAMA_MTP_SEQ_SIG ") -> None"),
-            "Validated sequence options, as add() takes them (seed: exactly this sequence's).")
+            nb::arg("logit_bias") = std::vector<std::pair<IntArg, float>>{}, nb::arg("n_probs") = 0,
+            nb::sig("def __init__(self, *, max_tokens: int, " LLAMA_MTP_SEQ_SIG
+                    ", logit_bias: collections.abc.Sequence[tuple[int, float]] = [], n_probs: int = 0) -> None"),
+            "Validated sequence options, as add() takes them (seed: exactly this sequence's). logit_bias: "
+            "(token, bias) pairs added to the target's logits before every pick (-inf bans a token). n_probs: "
+            "keep each generated token's log-probability and its row's n_probs most probable candidates "
+            "(Generator.take_probs(); -1: the token's alone).")
         .def_ro("max_tokens", &SeqConfig::max_tokens, "Most tokens the sequence generates.")
         .def_ro("n_draft", &SeqConfig::n_draft, "-1: the generator's draft length; 0: none; n: at most n.")
         .def_ro("stop", &SeqConfig::stop, "Strings that end the sequence.")
@@ -164,6 +174,13 @@ void bind_generate(nb::module_ & m) {
         .def_ro("sampled_drafts", &SeqConfig::sampled_drafts,
                 "At temperature > 0 without a grammar: MTP drafts sampled from the head's distribution and "
                 "verified by rejection sampling (False: the head's top token and sample-and-match).");
+    nb::class_<TokenProbs>(m, "TokenProbs",
+                           "A generated token's log-probability under the target's distribution (the softmax of "
+                           "its raw logits) and the most probable tokens of the same row, most probable first.")
+        .def_ro("token", &TokenProbs::token, "The generated token.")
+        .def_ro("logprob", &TokenProbs::logprob, "Its natural log-probability (<= 0).")
+        .def_ro("top_ids", &TokenProbs::top_ids, "The most probable tokens of its row.")
+        .def_ro("top_logprobs", &TokenProbs::top_logprobs, "Their log-probabilities.");
     nb::class_<Generator>(m, "Generator",
                           "Low-level generation loop: prefill on construction, then step() until done. "
                           "Use llama_mtp.generate()/stream() instead.")
@@ -275,6 +292,9 @@ void bind_generate(nb::module_ & m) {
             "take_text", [](Generator & g, int32_t s) { return utf8_lenient(g.take_text(s)); }, nb::arg("seq"),
             "Text of sequence seq not handed out yet, as far as it is final: never an incomplete "
             "character, never the start of a possible stop string (all of it once the sequence ended).")
+        .def("take_probs", &Generator::take_probs, nb::arg("seq"),
+             "The log-probabilities of sequence seq's tokens generated since the last call (its "
+             "SequenceOptions' n_probs; empty without).")
         .def(
             "text", [](const Generator & g, int32_t s) { return utf8_lenient(g.text(s)); }, nb::arg("seq"),
             "The whole text of sequence seq so far, cut where a stop string begins.")

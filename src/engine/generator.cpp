@@ -156,7 +156,7 @@ int32_t Generator::pick(SeqState & st, int32_t row, llama_context * ctx) {
         return llama_sampler_sample(st.sampler.get(), ctx, row);
     }
     const float * logits = llama_get_logits_ith(ctx, row);
-    return st.cfg.ignore_eos ? argmax_except(logits, n_vocab_, eog_tokens_) : argmax(logits, n_vocab_);
+    return st.bias.empty() ? argmax(logits, n_vocab_) : argmax_biased(logits, n_vocab_, st.bias);
 }
 
 void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Context::Lock & target,
@@ -339,6 +339,10 @@ void Generator::step_locked(std::vector<std::vector<int32_t>> & out, const Conte
             }
             st.generated.push_back(tok);
             out[s].push_back(tok);
+            if (st.cfg.n_probs != 0) {
+                const float * logits = llama_get_logits_ith(target.get(), st.row + keep - 1);
+                st.probs.push_back(token_probs(logits, n_vocab_, tok, std::max(0, st.cfg.n_probs)));
+            }
             if (st.text.append(vocab, tok, st.cfg.stop)) {
                 st.finish_reason = "stop";
                 break;

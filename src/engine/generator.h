@@ -21,6 +21,7 @@
 #include "text.h"
 #include "thread_control.h"
 #include "threads.h"
+#include "token_probs.h"
 
 struct common_batch;
 
@@ -47,6 +48,12 @@ struct SeqConfig {
     // verified by rejection sampling (rejection.h); false (the default): the head's top token,
     // sample-and-match, whose text depends on the seed alone.
     bool sampled_drafts = false;
+    // added to the target's logits before every pick (greedy, sampled, grammar); -inf bans a
+    // token. Any order; a token given twice adds both.
+    std::vector<llama_logit_bias> logit_bias;
+    // > 0: each generated token's log-probability and the n_probs most probable candidates of
+    // its row are kept (take_probs()); -1 the token's alone; 0 none.
+    int32_t n_probs = 0;
 };
 
 struct GenConfig {
@@ -124,6 +131,8 @@ public:
     void set_interruptible(bool on) { interruptible_ = on; }
     // Text of sequence s not handed out yet, as far as it is final (see SequenceText::take).
     std::string take_text(int32_t s);
+    // The probabilities of sequence s's tokens generated since the last call (SeqConfig::n_probs).
+    std::vector<TokenProbs> take_probs(int32_t s);
     // The whole text of sequence s so far (cut at a stop string).
     std::string text(int32_t s) const;
     MtpSession * session() const { return session_.get(); }
@@ -200,6 +209,8 @@ private:
         bool ngram_begun = false;          // the n-gram drafter has its history
         std::vector<int32_t> ngram_draft;  // this step's n-gram draft (empty: none)
         DrafterTally tally[2];             // its own drafts: [0] MTP, [1] n-gram (steps left 0)
+        std::vector<llama_logit_bias> bias;  // cfg.logit_bias and ignore_eos's bans, by token, once each
+        std::vector<TokenProbs> probs;       // not taken yet (cfg.n_probs)
     };
 
     // Runs f with the GIL released, both contexts locked and Ctrl-C watched; a failure marks

@@ -93,12 +93,15 @@ std::vector<int32_t> Generator::add(const std::vector<std::vector<int32_t>> & pr
         SeqState & st = fresh[i];
         st.cfg = c;
         validate_sampler_params(c.sampling);
+        if (c.n_probs < -1 || c.n_probs > kMaxProbs) {
+            throw InvalidArgumentError("n_probs must be in [-1, " + std::to_string(kMaxProbs) + "], got " +
+                                       std::to_string(c.n_probs));
+        }
+        st.bias = merged_bias(c.logit_bias, c.ignore_eos ? eog_tokens_ : std::vector<int32_t>{}, n_vocab_);
         if (c.grammar) {
-            st.grammar_sampler = new_grammar_sampler(tgt_->model().get(), c.sampling, c.seed, *c.grammar,
-                                                     c.ignore_eos ? eog_tokens_ : std::vector<int32_t>{});
+            st.grammar_sampler = new_grammar_sampler(tgt_->model().get(), c.sampling, c.seed, *c.grammar, st.bias);
         } else if (c.sampling.temperature > 0.0f) {
-            st.sampler =
-                new_sampler_chain(c.sampling, c.seed, n_vocab_, c.ignore_eos ? eog_tokens_ : std::vector<int32_t>{});
+            st.sampler = new_sampler_chain(c.sampling, c.seed, n_vocab_, st.bias);
             st.draft_rng.seed(c.seed ^ 0x9e3779b9u);  // its own stream: the chain's dist keeps its own
         }
         st.prompt = prompts[i];

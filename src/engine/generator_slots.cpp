@@ -181,6 +181,12 @@ std::string Generator::take_text(int32_t s) {
     return seqs_[s].text.take(seqs_[s].cfg.stop, !seqs_[s].finish_reason.empty());
 }
 
+std::vector<TokenProbs> Generator::take_probs(int32_t s) {
+    check_sequence(s);
+    const Context::Lock lock(*tgt_);
+    return std::exchange(seqs_[s].probs, {});
+}
+
 std::string Generator::text(int32_t s) const {
     check_sequence(s);
     const Context::Lock lock(*tgt_);

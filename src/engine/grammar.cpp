@@ -55,7 +55,7 @@ void CommonSamplerDeleter::operator()(common_sampler * s) const {
 }
 
 CommonSamplerPtr new_grammar_sampler(const llama_model * model, const SamplerParams & p, uint32_t seed,
-                                     const Grammar & g, const std::vector<int32_t> & banned) {
+                                     const Grammar & g, const std::vector<llama_logit_bias> & bias) {
     validate_sampler_params(p);
     const llama_vocab * vocab = llama_model_get_vocab(model);
     common_params_sampling sp;
@@ -65,7 +65,7 @@ CommonSamplerPtr new_grammar_sampler(const llama_model * model, const SamplerPar
     sp.top_p = p.top_p;
     sp.min_p = p.min_p;
     sp.no_perf = true;
-    sp.logit_bias = ban(banned);
+    sp.logit_bias = bias;
     sp.samplers = {COMMON_SAMPLER_TYPE_TOP_K, COMMON_SAMPLER_TYPE_TOP_P, COMMON_SAMPLER_TYPE_MIN_P,
                    COMMON_SAMPLER_TYPE_TEMPERATURE};
     check_repetitions(g.gbnf);

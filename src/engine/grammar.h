@@ -37,9 +37,9 @@ struct CommonSamplerDeleter {
 using CommonSamplerPtr = std::unique_ptr<common_sampler, CommonSamplerDeleter>;
 
 // upstream's sampler for one sequence with a grammar; throws InvalidArgumentError when the
-// grammar does not parse for this model's vocabulary. banned: tokens with a -inf logit bias.
+// grammar does not parse for this model's vocabulary. bias: added to the logits first.
 CommonSamplerPtr new_grammar_sampler(const llama_model * model, const SamplerParams & p, uint32_t seed,
-                                     const Grammar & g, const std::vector<int32_t> & banned = {});
+                                     const Grammar & g, const std::vector<llama_logit_bias> & bias = {});
 // sample row `row` of ctx's logits through the grammar and accept the token into it
 int32_t grammar_sample(common_sampler * s, llama_context * ctx, int32_t row);
 

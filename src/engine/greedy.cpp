@@ -59,4 +59,31 @@ int32_t argmax_except(const float * x, int32_t n, const std::vector<int32_t> & e
     return pick < 0 ? best : pick;
 }
 
+int32_t argmax_biased(const float * x, int32_t n, const std::vector<llama_logit_bias> & bias) {
+    const auto biased = [&](int32_t t) {
+        const auto it = std::lower_bound(bias.begin(), bias.end(), t,
+                                         [](const llama_logit_bias & b, int32_t v) { return b.token < v; });
+        return it != bias.end() && it->token == t;
+    };
+    int32_t pick = argmax(x, n);
+    if (n > 0 && biased(pick)) {  // the winner is biased: the best unbiased one by a scan (rare)
+        pick = -1;
+        for (int32_t t = 0; t < n; ++t) {
+            if (std::isnan(x[t]) || biased(t)) continue;
+            if (pick < 0 || x[t] > x[pick]) pick = t;
+        }
+    }
+    float best = pick >= 0 && n > 0 ? x[pick] : -INFINITY;
+    for (const llama_logit_bias & b : bias) {
+        if (b.token < 0 || b.token >= n) continue;
+        const float v = x[b.token] + b.bias;
+        if (std::isnan(v) || v == -INFINITY) continue;
+        if (pick < 0 || v > best || (v == best && b.token < pick)) {
+            pick = b.token;
+            best = v;
+        }
+    }
+    return pick < 0 ? 0 : pick;
+}
+
 }  // namespace llama_mtp

@@ -1,5 +1,6 @@
 #include "sampler.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -22,20 +23,40 @@ void validate_sampler_params(const SamplerParams & p) {
     }
 }
 
-std::vector<llama_logit_bias> ban(const std::vector<int32_t> & tokens) {
-    std::vector<llama_logit_bias> bias;
-    for (const int32_t t : tokens) bias.push_back({t, -INFINITY});
-    return bias;
+std::vector<llama_logit_bias> merged_bias(const std::vector<llama_logit_bias> & bias,
+                                          const std::vector<int32_t> & banned, int32_t n_vocab) {
+    std::vector<llama_logit_bias> all;
+    for (const llama_logit_bias & b : bias) {
+        if (b.token < 0 || b.token >= n_vocab) {
+            throw InvalidArgumentError("logit_bias: token " + std::to_string(b.token) + " is not in [0, " +
+                                       std::to_string(n_vocab) + ")");
+        }
+        if (std::isnan(b.bias) || b.bias == INFINITY) {
+            throw InvalidArgumentError("logit_bias: a bias must be a number or -inf, got " + std::to_string(b.bias));
+        }
+        all.push_back(b);
+    }
+    for (const int32_t t : banned) all.push_back({t, -INFINITY});
+    std::stable_sort(all.begin(), all.end(),
+                     [](const llama_logit_bias & a, const llama_logit_bias & b) { return a.token < b.token; });
+    std::vector<llama_logit_bias> merged;
+    for (const llama_logit_bias & b : all) {
+        if (!merged.empty() && merged.back().token == b.token) {
+            merged.back().bias += b.bias;  // -inf stays -inf: no +inf is admitted
+        } else {
+            merged.push_back(b);
+        }
+    }
+    return merged;
 }
 
 SamplerPtr new_sampler_chain(const SamplerParams & p, uint32_t seed, int32_t n_vocab,
-                             const std::vector<int32_t> & banned) {
+                             const std::vector<llama_logit_bias> & bias) {
     validate_sampler_params(p);
     llama_sampler_chain_params cp = llama_sampler_chain_default_params();
     cp.no_perf = true;
     SamplerPtr chain(llama_sampler_chain_init(cp));
-    if (!banned.empty()) {
-        const auto bias = ban(banned);
+    if (!bias.empty()) {
         llama_sampler_chain_add(chain.get(),
                                 llama_sampler_init_logit_bias(n_vocab, (int32_t) bias.size(), bias.data()));
     }

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import DraftController, Grammar, LlamaError, MtpStats, SequenceOptions
+from ._core import DraftController, Grammar, LlamaError, MtpStats, SequenceOptions, TokenProbs
 from .options import SamplingParams
 
 
@@ -66,6 +66,7 @@ class Job:
         self.first_step = self.last_step = self.first_draft = 0
         self.t_admitted = self.prompt_seconds = self.t_done = 0.0
         self.result_tokens: list[int] = []
+        self.token_probs: list[TokenProbs] = []  # the generated tokens' (SamplingParams.logprobs)
         self.text = ""
         # at its end: the session's statistics, the draft lengths of its steps, the controller,
         # and the native time of the steps it took part in (drafting, verifying, process())

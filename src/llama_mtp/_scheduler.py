@@ -179,6 +179,8 @@ class Scheduler(SteppingThread):
             ignore_eos=s.ignore_eos,
             exact=o.exact,
             sampled_drafts=o.sampled_drafts,
+            logit_bias=list((s.logit_bias or {}).items()),
+            n_probs=-1 if s.logprobs == 0 else s.logprobs or 0,
         )
 
     def submit(self, jobs: Sequence[Job], *, bounded: bool = True, admit_now: bool = False) -> None:

@@ -191,6 +191,8 @@ class SteppingThread:
         all_tokens: list[list[int]] | None = None
         for slot, job in jobs.items():
             text = gen.take_text(slot)
+            if job.options.sampling.logprobs is not None:
+                job.token_probs += gen.take_probs(slot)
             if text:
                 job.emit(("text", text))
             if reasons[slot] and job.done:  # finished by an earlier, interrupted collection

@@ -27,6 +27,7 @@ from ._core import (
     InvalidArgumentError,
     Model,
     MtpStats,
+    TokenProbs,
     build_info,
 )
 from ._scheduler import Event, Job, JobOptions, Scheduler
@@ -76,6 +77,9 @@ class Generation:
     # tokens that came with the prompt (its last row's pick, as llama-completion's first token),
     # before generation_seconds began
     n_prompt_step_tokens: int = 0
+    # SamplingParams(logprobs=k): each token's log-probability under the target's distribution
+    # and its row's k most probable tokens (None: not asked for)
+    logprobs: list[TokenProbs] | None = None
     prompt_tokens_per_s: float = field(init=False)
     # the loop's speed: the tokens after those that came with the prompt, over
     # generation_seconds (llama-completion's "eval time" counts the same decodes)
@@ -158,6 +162,7 @@ def _generation_of(job: StreamJob, t_iter: float) -> Generation:
         process_seconds=job.t_process,
         n_cached_tokens=job.n_cached,
         drafter_stats=job.drafter_stats,
+        logprobs=job.token_probs if job.options.sampling.logprobs is not None else None,
         step_drafters=job.step_drafters,
         step_draft_lengths=job.step_draft_lengths,
         n_prompt_step_tokens=job.n_prompt_step_tokens,

@@ -19,6 +19,9 @@ from ._core import ArgumentTypeError, Grammar, InvalidArgumentError, InvalidConf
 from .drafters import DEFAULT_NGRAM, NGRAM_KINDS, Draft, NgramKind
 from .sizing import DraftLength, draft_ceiling
 
+# the most candidates per token SamplingParams.logprobs may ask for (the engine's kMaxProbs)
+MAX_LOGPROBS = 1024
+
 # DraftConfig.draft_vocab: "auto", "full", the K most frequent tokens, or token ids
 DraftVocab = Literal["auto", "full"] | int | Sequence[int]
 
@@ -70,6 +73,12 @@ class SamplingParams:
             every sampled token, drafted ones included, must follow.
         json_schema: A JSON schema (a mapping, or its JSON text) the output must satisfy:
             a grammar made from it. Not with `grammar`.
+        logit_bias: Token id -> a bias added to its logit before every pick, greedy and
+            sampled (`-math.inf` bans the token), as OpenAI's and llama.cpp's `logit_bias`.
+        logprobs: Report each generated token's log-probability under the target's
+            distribution (the softmax of its logits) and the `logprobs` most probable tokens
+            of the same row (`Generation.logprobs`; 0: the token's own alone; None: nothing).
+            Drafted tokens are reported as the target scored them when verifying.
         add_special: Add BOS/EOS to a text prompt as the model's tokenizer does.
         parse_special: Read special tokens (e.g. `<|im_start|>`) in a text prompt.
     """
@@ -84,6 +93,8 @@ class SamplingParams:
     ignore_eos: bool = False
     grammar: Grammar | str | None = None
     json_schema: Mapping[str, Any] | str | None = None
+    logit_bias: Mapping[int, float] | None = None
+    logprobs: int | None = None
     add_special: bool = True
     parse_special: bool = False
 
@@ -107,6 +118,16 @@ class SamplingParams:
             raise ArgumentTypeError(f"stop must be a string or a sequence of strings, not {stop!r}")
         object.__setattr__(self, "stop", stops)
         check_bool("ignore_eos", self.ignore_eos)
+        if self.logit_bias is not None:
+            if not isinstance(self.logit_bias, Mapping):
+                raise ArgumentTypeError(f"logit_bias must be a mapping of token id to bias, not {type(self.logit_bias).__name__}")
+            for token, bias in self.logit_bias.items():
+                check_int("logit_bias token", token, 0, (1 << 31) - 1)
+                value = check_number("logit_bias", bias)
+                if math.isnan(value) or value == math.inf:
+                    raise InvalidArgumentError(f"logit_bias[{token}] must be a number or -inf, got {bias}")
+        if self.logprobs is not None:
+            check_int("logprobs", self.logprobs, 0, MAX_LOGPROBS)
         check_bool("add_special", self.add_special)
         check_bool("parse_special", self.parse_special)
         if self.grammar is not None and not isinstance(self.grammar, (Grammar, str)):
@@ -257,6 +278,8 @@ class SamplingKwargs(TypedDict, total=False):
     ignore_eos: bool
     grammar: Grammar | str | None
     json_schema: Mapping[str, Any] | str | None
+    logit_bias: Mapping[int, float] | None
+    logprobs: int | None
     add_special: bool
     parse_special: bool
 

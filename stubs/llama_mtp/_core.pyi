@@ -973,9 +973,9 @@ def argmax(logits: Annotated[NDArray[numpy.float32], dict(shape=(None,), order='
 class SequenceOptions:
     """What one sequence of a Generator asks for (add_sequences())."""
 
-    def __init__(self, *, max_tokens: int, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None, exact: bool = False, ngram: bool = True, sampled_drafts: bool = False) -> None:
+    def __init__(self, *, max_tokens: int, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int | None = None, ignore_eos: bool = False, stop: Sequence[str] = [], n_draft: int = -1, grammar: Grammar | None = None, exact: bool = False, ngram: bool = True, sampled_drafts: bool = False, logit_bias: Sequence[tuple[int, float]] = [], n_probs: int = 0) -> None:
         """
-        Validated sequence options, as add() takes them (seed: exactly this sequence's).
+        Validated sequence options, as add() takes them (seed: exactly this sequence's). logit_bias: (token, bias) pairs added to the target's logits before every pick (-inf bans a token). n_probs: keep each generated token's log-probability and its row's n_probs most probable candidates (Generator.take_probs(); -1: the token's alone).
         """
 
     @property
@@ -1007,6 +1007,27 @@ class SequenceOptions:
         """
         At temperature > 0 without a grammar: MTP drafts sampled from the head's distribution and verified by rejection sampling (False: the head's top token and sample-and-match).
         """
+
+class TokenProbs:
+    """
+    A generated token's log-probability under the target's distribution (the softmax of its raw logits) and the most probable tokens of the same row, most probable first.
+    """
+
+    @property
+    def token(self) -> int:
+        """The generated token."""
+
+    @property
+    def logprob(self) -> float:
+        """Its natural log-probability (<= 0)."""
+
+    @property
+    def top_ids(self) -> list[int]:
+        """The most probable tokens of its row."""
+
+    @property
+    def top_logprobs(self) -> list[float]:
+        """Their log-probabilities."""
 
 class Generator:
     """
@@ -1082,6 +1103,11 @@ class Generator:
     def take_text(self, seq: int) -> str:
         """
         Text of sequence seq not handed out yet, as far as it is final: never an incomplete character, never the start of a possible stop string (all of it once the sequence ended).
+        """
+
+    def take_probs(self, seq: int) -> list[TokenProbs]:
+        """
+        The log-probabilities of sequence seq's tokens generated since the last call (its SequenceOptions' n_probs; empty without).
         """
 
     def text(self, seq: int) -> str:

@@ -23,7 +23,7 @@ from .._core import ChatPrompt, ChatTemplate, ChatTemplateError, InvalidArgument
 from ..options import InvalidOptionError
 from .engine import BatchEngine, EngineStoppedError, Job, JobOptions, QueueFullError
 from .metrics import CONTENT_TYPE, ServerMetrics
-from .requests import SURROGATE_ESCAPE, Sampling, check_text, object_body
+from .requests import SURROGATE_ESCAPE, Sampling, check_text, logit_bias_of, object_body
 from .responses import error_response
 from .schema import SEED_MAX, RequestError
 
@@ -130,7 +130,8 @@ class ApiServer:
         seed = self.seed if s.params.seed is None else s.params.seed  # the server's --seed by default
         if seed is not None and choice:
             seed = (seed + choice) % SEED_MAX  # 2**32 - 1 is upstream's "random": never reached
-        params = dataclasses.replace(s.params, max_tokens=max_tokens, grammar=grammar, seed=seed)
+        logit_bias = logit_bias_of(self.model, s.logit_bias)
+        params = dataclasses.replace(s.params, max_tokens=max_tokens, grammar=grammar, seed=seed, logit_bias=logit_bias)
         llm = self.engine.llm
         fields = dict(s.draft)
         if fields.get("n_draft_max") == 0:  # no MTP drafts: the text's drafts alone, where the server has them

@@ -6,16 +6,20 @@ are declared in the same schema and go through the same conversion (sampling_of)
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from .._core import ChatPrompt
+from .._core import ChatPrompt, TokenProbs
 from ..chat import render_chat
+from ..draft_vocab import eog_tokens
 from .app import ApiServer
 from .engine import Job
+from .logprobs import ProbsCursor, native_probabilities, pieces_match, token_piece
 from .requests import Sampling, sampling_of
 from .responses import error_body, error_response, matched_stop, sse
 from .schema import (
@@ -64,8 +68,11 @@ def _stop_type(api: ApiServer, job: Job, reason: str) -> str:
     return "word" if matched_stop(api.model, job) is not None else "eos"
 
 
-def _settings(job: Job, stream: bool) -> dict[str, Any]:
+def _settings(api: ApiServer, job: Job, stream: bool) -> dict[str, Any]:
     s = job.options.sampling
+    bias = dict(s.logit_bias or {})
+    if s.ignore_eos:  # llama-server lists ignore_eos's bans among the biases
+        bias.update(dict.fromkeys(eog_tokens(api.model), -math.inf))
     return {
         "n_predict": s.max_tokens,
         "seed": job.options.seed,
@@ -76,7 +83,9 @@ def _settings(job: Job, stream: bool) -> dict[str, Any]:
         "stop": list(job.options.stop),
         "ignore_eos": s.ignore_eos,
         "stream": stream,
-        "n_probs": 0,
+        "n_probs": s.logprobs or 0,
+        # llama-server's shape: [{"token", "bias"}], -inf (a ban) as null
+        "logit_bias": [{"token": t, "bias": None if b == -math.inf else b} for t, b in sorted(bias.items())],
     }
 
 
@@ -87,6 +96,8 @@ async def completion(api: ApiServer, request: Request) -> Response:
     return_tokens = req.return_tokens
     # n_predict -1 is llama-server's "until the context is full": the room the sequence has
     s = sampling_of(req, max_tokens=req.n_predict if req.n_predict not in (None, -1) else None)
+    if req.n_probs > 0:  # llama-server's n_probs: the tokens' log-probabilities and that many candidates
+        s.params = dataclasses.replace(s.params, logprobs=req.n_probs)
     loop = asyncio.get_running_loop()
     if len(prompts) > 1:
         if s.stream:
@@ -109,16 +120,28 @@ async def completion(api: ApiServer, request: Request) -> Response:
         text, reason = await api.run_job(request, job)
         return JSONResponse(final(text, reason))
     api.engine.submit(job)
+    cursor = ProbsCursor([job])
+
+    def partial(text: str, probs: list[TokenProbs]) -> str:
+        out = {"index": 0, "content": text, "tokens": [p.token for p in probs], "stop": False, "id_slot": job.slot}
+        if req.n_probs > 0:
+            out["completion_probabilities"] = native_probabilities(api.model, probs)
+        return sse(out)
 
     async def events() -> AsyncIterator[str]:
         async for kind, value in api.stream_job(job):
             if kind == "error":
                 yield sse(error_body(value))
                 return
-            if kind == "text":
-                yield sse({"index": 0, "content": value, "tokens": [], "stop": False, "id_slot": job.slot})
-            else:
+            if kind != "text":
                 yield sse(final("", value))
+                continue
+            probs = cursor.take(0)
+            if pieces_match(api.model, probs, value):  # a chunk per token, as llama-server streams
+                for p in probs:
+                    yield partial(token_piece(api.model, p.token), [p])
+            else:
+                yield partial(value, probs)
 
     return StreamingResponse(events(), media_type="text/event-stream")
 
@@ -137,12 +160,13 @@ def summary(
         "tokens_predicted": job.n_generated,
         "tokens_evaluated": len(tokens),
         "tokens_cached": job.n_cached,
-        "generation_settings": _settings(job, s.stream),
+        "generation_settings": _settings(api, job, s.stream),
         "has_new_line": "\n" in job.text,
         "truncated": False,
         "stop_type": _stop_type(api, job, reason),
         "stopping_word": matched_stop(api.model, job) or "",
         "timings": timings_of(job),
+        **({"completion_probabilities": native_probabilities(api.model, job.token_probs)} if s.params.logprobs else {}),
     }
 
 

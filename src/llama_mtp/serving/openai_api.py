@@ -17,6 +17,7 @@ from .._core import ChatPrompt
 from ..chat import ReplyContent, finish_reason_of, parse_reply, render_chat
 from .app import ApiServer
 from .engine import Job
+from .logprobs import ProbsCursor, chat_logprobs, completion_logprobs
 from .requests import ChatInputs, Sampling, chat_inputs, sampling_of
 from .responses import error_body, sse, with_call_ids
 from .schema import ChatCompletionRequest, CompletionRequest, RequestError, parse
@@ -58,12 +59,16 @@ async def completions(api: ApiServer, request: Request) -> Response:
         return {"id": ident, "object": "text_completion", "created": created, "model": api.model_id,
                 "system_fingerprint": api.fingerprint, "choices": choices}  # fmt: skip
 
-    def choice(i: int, text: str, finish: str | None) -> dict[str, Any]:
-        return {"index": i, "text": text, "finish_reason": finish, "logprobs": None}
+    wants_probs = s.params.logprobs is not None
+    cursor = ProbsCursor(jobs)
+
+    def choice(i: int, text: str, finish: str | None, offset: int = 0) -> dict[str, Any]:
+        probs = completion_logprobs(api.model, cursor.take(i), offset) if wants_probs else None
+        return {"index": i, "text": text, "finish_reason": finish, "logprobs": probs}
 
     if not s.stream:
         answers = await api.run_jobs(request, jobs)
-        out = chunk([choice(i, echo + text, reason) for i, (text, reason) in enumerate(answers)])
+        out = chunk([choice(i, echo + text, reason, len(echo)) for i, (text, reason) in enumerate(answers)])
         return JSONResponse({**out, "usage": usage(jobs), "timings": timings_of(jobs[0])})
     for job in jobs:
         api.engine.submit(job)
@@ -77,9 +82,9 @@ async def completions(api: ApiServer, request: Request) -> Response:
             prefix = echo if i not in started else ""
             started.add(i)
             if kind == "text":
-                yield sse(chunk([choice(i, prefix + value, None)]))
+                yield sse(chunk([choice(i, prefix + value, None, len(prefix))]))
             else:
-                yield sse({**chunk([choice(i, prefix, value)]), "timings": timings_of(jobs[i])})
+                yield sse({**chunk([choice(i, prefix, value, len(prefix))]), "timings": timings_of(jobs[i])})
         if s.include_usage:
             yield sse({**chunk([]), "usage": usage(jobs)})
         yield "data: [DONE]\n\n"
@@ -130,16 +135,22 @@ async def chat_completions(api: ApiServer, request: Request) -> Response:
         return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": api.model_id,
                 "system_fingerprint": api.fingerprint, "choices": choices}  # fmt: skip
 
+    wants_probs = s.params.logprobs is not None
+    cursor = ProbsCursor(jobs)
+
     def delta(i: int, d: dict[str, Any], finish: str | None) -> dict[str, Any]:
-        return {"index": i, "delta": d, "finish_reason": finish, "logprobs": None}
+        # the tokens of this delta's content (a stream's role and final chunks carry none)
+        probs = chat_logprobs(api.model, cursor.take(i)) if wants_probs and d.get("content") else None
+        return {"index": i, "delta": d, "finish_reason": finish, "logprobs": probs}
 
     if not s.stream:
         answers = await api.run_jobs(request, jobs)
         choices = []
         for i, (text, reason) in enumerate(answers):
             message = with_call_ids(parse_reply(prompt, text))
+            probs = chat_logprobs(api.model, jobs[i].token_probs) if wants_probs else None
             choices.append({"index": i, "message": message, "finish_reason": finish_reason_of(reason, message),
-                            "logprobs": None})  # fmt: skip
+                            "logprobs": probs})  # fmt: skip
         out = {**chunk(choices), "object": "chat.completion", "usage": usage(jobs), "timings": timings_of(jobs[0])}
         if api.verbose:  # llama-server --verbose: what the model was given
             out["__verbose"] = {"prompt": jobs[0].prompt_text}
@@ -149,7 +160,7 @@ async def chat_completions(api: ApiServer, request: Request) -> Response:
 
     async def events() -> AsyncIterator[str]:
         for i in range(len(jobs)):
-            yield sse(chunk([delta(i, {"role": "assistant", "content": ""}, None)]))
+            yield sse(chunk([delta(i, {"role": "assistant", "content": None}, None)]))
         replies = [ReplyContent(prompt) for _ in jobs]
         async for i, kind, value in api.stream_jobs(jobs):
             if kind == "error":

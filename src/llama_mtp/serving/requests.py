@@ -4,11 +4,13 @@ fields; and the checks of raw JSON no schema expresses (a lone surrogate)."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .._core import Model
 from ..options import SamplingParams
 from .schema import ChatCompletionRequest, GenerationRequest, RequestError
 
@@ -25,6 +27,7 @@ class Sampling:
     stream: bool = False
     include_usage: bool = False
     n: int = 1
+    logit_bias: Any = None  # as the request gave it: text keys need the model (logit_bias_of)
 
 
 def sampling_of(req: GenerationRequest, *, max_tokens: int | None = None) -> Sampling:
@@ -46,6 +49,10 @@ def sampling_of(req: GenerationRequest, *, max_tokens: int | None = None) -> Sam
         draft_fields["exact"] = req.exact
     if req.sampled_drafts is not None:
         draft_fields["sampled_drafts"] = req.sampled_drafts
+    if isinstance(req.logprobs, bool):
+        logprobs = (req.top_logprobs or 0) if req.logprobs else None
+    else:
+        logprobs = req.logprobs
     if req.grammar and req.json_schema is not None:
         raise RequestError("grammar", "give 'grammar' or 'json_schema', not both")
     params = SamplingParams(
@@ -59,6 +66,7 @@ def sampling_of(req: GenerationRequest, *, max_tokens: int | None = None) -> Sam
         seed=req.seed,
         stop=stop,
         ignore_eos=req.ignore_eos,
+        logprobs=logprobs,
     )
     return Sampling(
         params=params,
@@ -67,7 +75,38 @@ def sampling_of(req: GenerationRequest, *, max_tokens: int | None = None) -> Sam
         stream=req.stream,
         include_usage=req.stream_options is not None and req.stream_options.include_usage,
         n=req.n,
+        logit_bias=req.logit_bias,
     )
+
+
+def logit_bias_of(model: Model, given: Any) -> dict[int, float] | None:
+    """A request's logit_bias as token id -> bias: OpenAI's {"id": bias} and llama-server's
+    [[id or text, bias or false], ...] and {"text": bias}; a text biases each of its tokens,
+    false bans (-inf)."""
+    if not given:
+        return None
+    pairs = list(given.items()) if isinstance(given, Mapping) else [tuple(p) for p in given]
+    out: dict[int, float] = {}
+    for key, value in pairs:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if value is not False:
+                raise RequestError("logit_bias", "a bias must be a number or false")
+            bias = -math.inf
+        else:
+            bias = float(value)
+        if isinstance(key, str) and key.lstrip("-").isdigit():
+            key = int(key)
+        if isinstance(key, str):
+            ids = model.tokenize(key, add_special=False, parse_special=False).tolist()
+        elif isinstance(key, int) and not isinstance(key, bool):
+            ids = [key]
+        else:
+            raise RequestError("logit_bias", "a token must be an id or a text")
+        for t in ids:
+            if not 0 <= t < model.n_vocab:
+                raise RequestError("logit_bias", f"token ids must be in [0, {model.n_vocab})")
+            out[t] = out.get(t, 0.0) + bias
+    return out
 
 
 def object_body(body: Any) -> Mapping[str, Any]:

@@ -72,10 +72,14 @@ class GenerationRequest(SpeculationFields):
     min_p: float = Field(0.0, ge=0.0, le=0.999, allow_inf_nan=False)
     seed: int | None = Field(None, ge=0, le=SEED_MAX, description="fixes a sampled text; the server's --seed if none")
     ignore_eos: bool = Field(False, description="generate past end-of-generation tokens")
-    logit_bias: dict[str, float] | list[Annotated[list[Any], Field(min_length=2, max_length=2)]] | None = Field(
-        None, description="token id (or text) -> bias added to its logit; false or -inf bans it"
+    logit_bias: (
+        dict[str, float | Literal[False]]
+        | list[Annotated[list[TokenId | str | float | Literal[False]], Field(min_length=2, max_length=2)]]
+        | None
+    ) = Field(None, description="token id (or text: each of its tokens) -> bias added to its logit; false bans it")
+    logprobs: bool | Annotated[int, Field(ge=0, le=N_PROBS_MAX)] | None = Field(
+        None, description="chat: true for each token's logprob; completions: that many candidates per token"
     )
-    logprobs: bool | int | None = Field(None, description="chat: true for logprobs; completions: top candidates")
     top_logprobs: int | None = Field(None, ge=0, le=20, description="chat: candidates per token with logprobs")
     stream: bool = Field(False, description="server-sent events")
     stream_options: StreamOptions | None = None
@@ -105,7 +109,6 @@ class NativeCompletionRequest(GenerationRequest):
     n_probs: int = Field(0, ge=0, le=N_PROBS_MAX, description="the most probable candidates of every token")
     return_tokens: bool = Field(False, description="the generated token ids")
     cache_prompt: bool = Field(True, description="reuse a matching prefix (always done)")
-    logprobs: bool | int | None = None
 
 
 class TextPart(Body):
