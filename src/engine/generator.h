@@ -201,14 +201,14 @@ private:
         std::vector<int32_t> generated;
         std::string finish_reason;  // "" while active, then "stop" (EOS or a stop string) or "length"
         SequenceText text;
-        SamplerPtr sampler;                // null when greedy
-        std::mt19937 draft_rng;            // sampled drafts' and their verification's draws (seeded)
-        CommonSamplerPtr grammar_sampler;  // sequences with a grammar (then sampler is null)
-        int32_t row = 0;                   // first row of this sequence in the current verify batch
-        bool kv_exact = false;             // exact, and so is every KV row it holds (reused ones too)
-        bool ngram_begun = false;          // the n-gram drafter has its history
-        std::vector<int32_t> ngram_draft;  // this step's n-gram draft (empty: none)
-        DrafterTally tally[2];             // its own drafts: [0] MTP, [1] n-gram (steps left 0)
+        SamplerPtr sampler;                  // null when greedy
+        std::mt19937 draft_rng;              // sampled drafts' and their verification's draws (seeded)
+        CommonSamplerPtr grammar_sampler;    // sequences with a grammar (then sampler is null)
+        int32_t row = 0;                     // first row of this sequence in the current verify batch
+        bool kv_exact = false;               // exact, and so is every KV row it holds (reused ones too)
+        bool ngram_begun = false;            // the n-gram drafter has its history
+        std::vector<int32_t> ngram_draft;    // this step's n-gram draft (empty: none)
+        DrafterTally tally[2];               // its own drafts: [0] MTP, [1] n-gram (steps left 0)
         std::vector<llama_logit_bias> bias;  // cfg.logit_bias and ignore_eos's bans, by token, once each
         std::vector<TokenProbs> probs;       // not taken yet (cfg.n_probs)
     };

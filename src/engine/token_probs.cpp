@@ -9,7 +9,9 @@ namespace llama_mtp {
 
 namespace {
 
-float finite_or_min(float x) { return std::isnan(x) ? -INFINITY : x; }
+float finite_or_min(float x) {
+    return std::isnan(x) ? -INFINITY : x;
+}
 
 }  // namespace
 
