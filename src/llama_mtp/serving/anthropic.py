@@ -192,6 +192,5 @@ async def _events(api: ApiServer, job: Job, prompt: ChatPrompt, head: dict[str, 
 
 async def count_tokens(api: ApiServer, request: Request) -> Response:
     """POST /v1/messages/count_tokens: the prompt's tokens, as /v1/messages would render it."""
-    prompt = await render_inputs(api, chat_inputs_of(parse(AnthropicCountRequest, await api.body_of(request))))
-    n = len(api.model.tokenize(prompt.prompt, add_special=True, parse_special=True))
-    return JSONResponse({"input_tokens": n})
+    _, _, tokens = await render_inputs(api, chat_inputs_of(parse(AnthropicCountRequest, await api.body_of(request))))
+    return JSONResponse({"input_tokens": len(tokens)})

@@ -25,7 +25,7 @@ from .engine import BatchEngine, EngineStoppedError, Job, JobOptions, QueueFullE
 from .metrics import CONTENT_TYPE, ServerMetrics
 from .requests import SURROGATE_ESCAPE, Sampling, check_text, logit_bias_of, object_body
 from .responses import error_response
-from .schema import SEED_MAX, RequestError
+from .schema import SEED_MAX, ContextSizeError, RequestError
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -76,6 +76,9 @@ class ApiServer:
                     return response
             try:
                 response = await handler(request)
+            except ContextSizeError as e:
+                extra = {"n_prompt_tokens": e.n_prompt_tokens, "n_ctx": e.n_ctx}
+                response = error_response(400, str(e), kind="exceed_context_size_error", param=e.param, extra=extra)
             except RequestError as e:
                 response = error_response(400, str(e), param=e.param)
             except (InvalidArgumentError, ChatTemplateError) as e:
@@ -119,10 +122,7 @@ class ApiServer:
         (choice i of a request's `n` is seeded `seed + i`)."""
         room = self.engine.n_ctx_per_sequence - n_prompt - 2
         if room < 1:
-            raise RequestError(
-                "messages" if prompt else "prompt",
-                f"the prompt has {n_prompt} tokens; a sequence holds {self.engine.n_ctx_per_sequence}",
-            )
+            raise ContextSizeError("messages" if prompt else "prompt", n_prompt, self.engine.n_ctx_per_sequence)
         asked = s.max_tokens if s.max_tokens is not None else self.n_predict if self.n_predict >= 0 else room
         max_tokens = min(asked, room)
         # a chat template's grammar (tools, response_format) over the request's own grammar field

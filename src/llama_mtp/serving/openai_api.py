@@ -86,14 +86,15 @@ async def completions(api: ApiServer, request: Request) -> Response:
             else:
                 yield sse({**chunk([choice(i, prefix, value, len(prefix))]), "timings": timings_of(jobs[i])})
         if s.include_usage:
-            yield sse({**chunk([]), "usage": usage(jobs)})
+            yield sse({**chunk([]), "usage": usage(jobs), "timings": timings_of(jobs[0])})
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream")
 
 
-async def render_inputs(api: ApiServer, inputs: ChatInputs) -> ChatPrompt:
-    """The chat prompt of a request's inputs, rendered off the event loop (it may take a while)."""
+async def render_inputs(api: ApiServer, inputs: ChatInputs) -> tuple[ChatPrompt, str, list[int]]:
+    """A request's chat prompt, rendered off the event loop (it may take a while): the
+    template's prompt object, the text the model is given (a prefill at its end) and its tokens."""
 
     def render() -> ChatPrompt:
         with api.render_lock:
@@ -106,15 +107,15 @@ async def render_inputs(api: ApiServer, inputs: ChatInputs) -> ChatPrompt:
                 parallel_tool_calls=inputs.parallel_tool_calls,
             )
 
-    return await asyncio.get_running_loop().run_in_executor(None, render)
+    prompt = await asyncio.get_running_loop().run_in_executor(None, render)
+    text = prompt.prompt + inputs.prefill
+    return prompt, text, api.model.tokenize(text, add_special=True, parse_special=True).tolist()
 
 
 async def chat_jobs(api: ApiServer, inputs: ChatInputs, s: Sampling) -> tuple[ChatPrompt, list[Job]]:
     """A chat request's prompt and its `n` jobs, ready to submit (any grammar already parsed)."""
     loop = asyncio.get_running_loop()
-    prompt = await render_inputs(api, inputs)
-    text = prompt.prompt + inputs.prefill
-    tokens: list[int] = api.model.tokenize(text, add_special=True, parse_special=True).tolist()
+    prompt, text, tokens = await render_inputs(api, inputs)
     jobs = make_jobs(api, tokens, s, prompt)
     for job in jobs:
         job.prompt_text = text
@@ -152,7 +153,7 @@ async def chat_completions(api: ApiServer, request: Request) -> Response:
             choices.append({"index": i, "message": message, "finish_reason": finish_reason_of(reason, message),
                             "logprobs": probs})  # fmt: skip
         out = {**chunk(choices), "object": "chat.completion", "usage": usage(jobs), "timings": timings_of(jobs[0])}
-        if api.verbose:  # llama-server --verbose: what the model was given
+        if api.verbose or req.verbose:  # llama-server's: what the model was given
             out["__verbose"] = {"prompt": jobs[0].prompt_text}
         return JSONResponse(out)
     for job in jobs:
@@ -179,8 +180,15 @@ async def chat_completions(api: ApiServer, request: Request) -> Response:
             if calls:
                 yield sse(chunk([delta(i, {"tool_calls": [{"index": k, **c} for k, c in enumerate(calls)]}, None)]))
             yield sse({**chunk([delta(i, {}, finish_reason_of(value, message))]), "timings": timings_of(jobs[i])})
-        if s.include_usage:
-            yield sse({**chunk([]), "usage": usage(jobs)})
+        if s.include_usage:  # the usage chunk carries the timings too, as llama-server's
+            yield sse({**chunk([]), "usage": usage(jobs), "timings": timings_of(jobs[0])})
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream")
+
+
+async def chat_input_tokens(api: ApiServer, request: Request) -> Response:
+    """POST /v1/chat/completions/input_tokens: the prompt's tokens, as the chat would render it."""
+    inputs = chat_inputs(parse(ChatCompletionRequest, await api.body_of(request)))
+    _, _, tokens = await render_inputs(api, inputs)
+    return JSONResponse({"input_tokens": len(tokens)})

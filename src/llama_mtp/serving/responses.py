@@ -14,9 +14,17 @@ from .._jobs import Job
 
 
 def error_response(
-    status: int, message: str, *, kind: str = "invalid_request_error", param: str | None = None, code: str | None = None
+    status: int,
+    message: str,
+    *,
+    kind: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status_code=status)
+    """OpenAI's error body (extra: a dialect's own fields beside them)."""
+    error = {"message": message, "type": kind, "param": param, "code": code, **(extra or {})}
+    return JSONResponse({"error": error}, status_code=status)
 
 
 def error_body(error: Exception) -> dict[str, Any]:

@@ -71,6 +71,8 @@ def create_app(
                 ("/props", native.props, "GET"),
                 ("/slots", native.slots, "GET"),
                 ("/v1/messages", anthropic.messages, "POST"),
+                ("/v1/chat/completions/input_tokens", openai_api.chat_input_tokens, "POST"),
+                ("/chat/completions/input_tokens", openai_api.chat_input_tokens, "POST"),
                 ("/v1/messages/count_tokens", anthropic.count_tokens, "POST"),
             )
         ),

@@ -32,6 +32,15 @@ class RequestError(InvalidArgumentError):
         self.param = param
 
 
+class ContextSizeError(RequestError):
+    """A prompt longer than a sequence holds (llama-server's exceed_context_size_error)."""
+
+    def __init__(self, param: str, n_prompt_tokens: int, n_ctx: int) -> None:
+        super().__init__(param, f"the prompt has {n_prompt_tokens} tokens; a sequence holds {n_ctx}")
+        self.n_prompt_tokens = n_prompt_tokens
+        self.n_ctx = n_ctx
+
+
 class Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
@@ -169,6 +178,7 @@ class ChatCompletionRequest(GenerationRequest):
         None, description="continue a final assistant message (the default when the conversation ends in one)"
     )
     add_generation_prompt: bool | None = Field(None, description="not with continue_final_message")
+    verbose: bool = Field(False, description="the rendered prompt in the response's __verbose (llama-server's)")
 
 
 class ApplyTemplateRequest(Body):
