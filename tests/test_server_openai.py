@@ -199,3 +199,20 @@ def test_logit_bias_in_every_form(server: ServerProcess, client: openai.OpenAI, 
         assert plain["generation_settings"]["logit_bias"] == []
         bad = h.post("/completion", json={"prompt": PROMPT, "logit_bias": [[model.n_vocab, 1]]})
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "logit_bias"
+
+
+def test_llama_server_extras_of_chat(server: ServerProcess) -> None:
+    messages = [{"role": "system", "content": "Book"}, {"role": "user", "content": "What is the best book"}]
+    with httpx.Client(base_url=server.url, timeout=120) as h:
+        too_long = h.post("/chat/completions", json={"messages": messages * 200})
+        error = too_long.json()["error"]
+        assert too_long.status_code == 400 and error["type"] == "exceed_context_size_error"
+        assert error["n_ctx"] == 1024 and error["n_prompt_tokens"] > 1024  # -c 4096 over -np 4
+        counted = h.post("/chat/completions/input_tokens", json={"messages": messages}).json()["input_tokens"]
+        answer = h.post("/chat/completions", json={"messages": messages, "max_tokens": 2, "verbose": True}).json()
+        assert answer["usage"]["prompt_tokens"] == counted and "Book" in answer["__verbose"]["prompt"]
+        assert "__verbose" not in h.post("/chat/completions", json={"messages": messages, "max_tokens": 2}).json()
+        body = {"messages": messages, "max_tokens": 3, "stream": True, "stream_options": {"include_usage": True}}
+        with h.stream("POST", "/chat/completions", json=body) as r:
+            chunks = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: {")]
+        assert chunks[-1]["choices"] == [] and chunks[-1]["timings"]["predicted_n"] == chunks[-1]["usage"]["completion_tokens"]
