@@ -116,6 +116,8 @@ def adapter_argv(argv: list[str], model: str) -> list[str]:
     """llama-server's command line as `llama-mtp serve`'s (see the module docstring)."""
     # llama-mtp serves /metrics by default, llama-server only with --metrics
     out = ["serve", "-m", model, *([] if "--metrics" in argv else ["--no-metrics"])]
+    if "--cors-origins" not in argv:  # llama-server's default: any origin, this machine's with --tools
+        out += ["--cors-origins", "localhost" if "--tools" in argv else "*"]
     i = 0
     while i < len(argv):
         flag = argv[i]

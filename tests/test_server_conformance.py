@@ -22,12 +22,20 @@ def test_llama_server_flags_become_serve_flags_that_parse() -> None:
     ]  # fmt: skip
     out = server_conformance.adapter_argv(argv, "/m.gguf")
     assert out == [
-        "serve", "-m", "/m.gguf", "--host", "127.0.0.1", "--port", "8081", "-c", "512", "-np", "2",
+        "serve", "-m", "/m.gguf", "--cors-origins", "*", "--host", "127.0.0.1", "--port", "8081", "-c", "512", "-np", "2",
         "-n", "64", "--seed", "42", "--alias", "tinyllama-2", "--api-key", "k",
     ]  # fmt: skip
     parser, _ = _parser()
     args = parser.parse_args(out)  # every mapped flag is one serve takes
     assert (args.n_predict, args.seed, args.parallel, args.ctx_size) == (64, 42, 2, 512)
+
+
+def test_the_adapter_gives_llama_servers_cors_default() -> None:
+    # any origin, but this machine's alone with server tools; an explicit setting passes through
+    assert server_conformance.adapter_argv([], "/m.gguf")[-2:] == ["--cors-origins", "*"]
+    assert server_conformance.adapter_argv(["--tools", "all"], "/m.gguf")[-2:] == ["--cors-origins", "localhost"]
+    out = server_conformance.adapter_argv(["--cors-origins", "a.example"], "/m.gguf")
+    assert out.count("--cors-origins") == 1 and out[-1] == "a.example"
 
 
 def test_the_tally_counts_each_file(tmp_path: Path) -> None:

@@ -110,9 +110,10 @@ def test_apply_template_and_props(h: httpx.Client) -> None:
     assert props["model_alias"] == "tiny" and isinstance(props["chat_template"], str)
 
 
-def test_the_unprefixed_openai_paths_are_the_v1_ones(h: httpx.Client) -> None:
+def test_the_unprefixed_paths_are_llama_servers(h: httpx.Client) -> None:
     assert h.get("/models").json()["data"][0]["id"] == h.get("/v1/models").json()["data"][0]["id"] == "tiny"
-    a = post(h, "/completions", {"prompt": PROMPT, "max_tokens": 6})["choices"][0]["text"]
+    # /completions is llama-server's native completion (as /completion), /v1/completions OpenAI's
+    a = post(h, "/completions", {"prompt": PROMPT, "n_predict": 6})["content"]
     assert a == post(h, "/v1/completions", {"prompt": PROMPT, "max_tokens": 6})["choices"][0]["text"]
     messages = [{"role": "user", "content": "Hi"}]
     b = post(h, "/chat/completions", {"messages": messages, "max_tokens": 6})["choices"][0]["message"]["content"]

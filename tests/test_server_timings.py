@@ -1,7 +1,7 @@
 """Every response says what the request cost and what speculation did for it
-(src/llama_mtp/serving/timings.py): llama-server's `timings` (draft_n, draft_n_accepted: how its
-own suite checks speculation) and, per drafter, the request's own drafts, whatever else shared
-its verify batches; in the final chunk of a stream too."""
+(src/llama_mtp/serving/timings.py): llama-server's `timings` (numbers only; draft_n,
+draft_n_accepted: how its own suite checks speculation) and `speculation`: per drafter, the
+request's own drafts, whatever else shared its verify batches; in the final chunk of a stream too."""
 
 from __future__ import annotations
 
@@ -35,16 +35,21 @@ def complete(server: ServerProcess, prompt: str = PROMPT, **body: Any) -> dict[s
 
 def test_a_completion_reports_its_costs_and_its_drafts(server: ServerProcess) -> None:
     out = complete(server)
-    t, usage = out["timings"], out["usage"]
+    t, usage, spec = out["timings"], out["usage"], out["speculation"]
+    assert all(isinstance(v, (int, float)) and v >= 0 for v in t.values())  # llama-server's: numbers only
     assert t["predicted_n"] == usage["completion_tokens"] == 24
     assert t["prompt_n"] + t["cache_n"] == usage["prompt_tokens"]
     assert t["predicted_ms"] > 0 and t["predicted_per_second"] > 0 and t["prompt_per_second"] >= 0
-    mtp = t["drafters"]["mtp"]
-    assert t["draft_n"] == mtp["draft_tokens"] + t["drafters"]["ngram"]["draft_tokens"] > 0
+    mtp = spec["drafters"]["mtp"]
+    assert t["draft_n"] == mtp["draft_tokens"] + spec["drafters"]["ngram"]["draft_tokens"] > 0
     assert 0 < t["draft_n_accepted"] == mtp["accepted_tokens"] <= t["draft_n"]
     # accepted_at[0]: drafts with a first token accepted; the positions add up to the accepted tokens
     assert sum(mtp["accepted_at"]) == mtp["accepted_tokens"]
-    assert t["draft_lengths"] == {"3": sum(t["draft_lengths"].values())}  # n_draft_max=3, fixed
+    assert spec["draft_lengths"] == {"3": sum(spec["draft_lengths"].values())}  # n_draft_max=3, fixed
+    # the generation rate is over the tokens after the first (it came with the prompt), as llama-server's
+    assert t["predicted_per_second"] == pytest.approx((t["predicted_n"] - 1) / t["predicted_ms"] * 1e3)
+    one = complete(server, max_tokens=1)["timings"]
+    assert one["predicted_n"] == 1 and one["predicted_per_second"] == one["predicted_per_token_ms"] == 0.0
 
 
 def test_the_drafts_counted_are_the_requests_own(server: ServerProcess) -> None:
@@ -68,6 +73,7 @@ def test_streams_carry_the_timings_in_their_final_chunk(server: ServerProcess) -
             final = [c for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
             assert len(final) == 1 and final[0]["timings"]["predicted_n"] == 16, path
             assert all("timings" not in c for c in chunks if c not in final)
+            assert final[0]["speculation"]["drafters"]["mtp"]["draft_tokens"] == final[0]["timings"]["draft_n"]
             assert final[0]["timings"]["draft_n"] >= final[0]["timings"]["draft_n_accepted"] > 0
 
 

@@ -94,8 +94,9 @@ ChatPrompt ChatTemplates::apply(const ChatRequest & r) const {
     return guarded("rendering the chat template", [&] {
         common_chat_templates_inputs in;
         const common_json messages = parse_json(r.messages_json, "messages");
-        if (!messages.is_array() || messages.size() == 0) {
-            throw InvalidArgumentError("messages must be a non-empty array");
+        // an empty conversation renders the generation prompt alone (Anthropic's API allows one)
+        if (!messages.is_array()) {
+            throw InvalidArgumentError("messages must be an array");
         }
         in.messages = user_input("messages", [&] { return common_chat_msgs_parse_oaicompat(messages); });
         if (!r.tools_json.empty()) {

@@ -30,7 +30,7 @@ from .schema import (
     TokenizeRequest,
     parse,
 )
-from .timings import timings_of
+from .timings import report_of
 
 
 def native_prompts(api: ApiServer, prompt: Any) -> list[list[int]]:
@@ -165,7 +165,7 @@ def summary(
         "truncated": False,
         "stop_type": _stop_type(api, job, reason),
         "stopping_word": matched_stop(api.model, job) or "",
-        "timings": timings_of(job),
+        **report_of(job),
         **({"completion_probabilities": native_probabilities(api.model, job.token_probs)} if s.params.logprobs else {}),
     }
 

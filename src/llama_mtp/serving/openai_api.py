@@ -21,7 +21,7 @@ from .logprobs import ProbsCursor, chat_logprobs, completion_logprobs
 from .requests import ChatInputs, Sampling, chat_inputs, sampling_of
 from .responses import error_body, sse, with_call_ids
 from .schema import ChatCompletionRequest, CompletionRequest, RequestError, parse
-from .timings import timings_of
+from .timings import report_of
 
 
 def usage(jobs: list[Job]) -> dict[str, Any]:
@@ -69,7 +69,7 @@ async def completions(api: ApiServer, request: Request) -> Response:
     if not s.stream:
         answers = await api.run_jobs(request, jobs)
         out = chunk([choice(i, echo + text, reason, len(echo)) for i, (text, reason) in enumerate(answers)])
-        return JSONResponse({**out, "usage": usage(jobs), "timings": timings_of(jobs[0])})
+        return JSONResponse({**out, "usage": usage(jobs), **report_of(jobs[0])})
     for job in jobs:
         api.engine.submit(job)
 
@@ -84,9 +84,9 @@ async def completions(api: ApiServer, request: Request) -> Response:
             if kind == "text":
                 yield sse(chunk([choice(i, prefix + value, None, len(prefix))]))
             else:
-                yield sse({**chunk([choice(i, prefix, value, len(prefix))]), "timings": timings_of(jobs[i])})
+                yield sse({**chunk([choice(i, prefix, value, len(prefix))]), **report_of(jobs[i])})
         if s.include_usage:
-            yield sse({**chunk([]), "usage": usage(jobs), "timings": timings_of(jobs[0])})
+            yield sse({**chunk([]), "usage": usage(jobs), **report_of(jobs[0])})
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream")
@@ -152,7 +152,7 @@ async def chat_completions(api: ApiServer, request: Request) -> Response:
             probs = chat_logprobs(api.model, jobs[i].token_probs) if wants_probs else None
             choices.append({"index": i, "message": message, "finish_reason": finish_reason_of(reason, message),
                             "logprobs": probs})  # fmt: skip
-        out = {**chunk(choices), "object": "chat.completion", "usage": usage(jobs), "timings": timings_of(jobs[0])}
+        out = {**chunk(choices), "object": "chat.completion", "usage": usage(jobs), **report_of(jobs[0])}
         if api.verbose or req.verbose:  # llama-server's: what the model was given
             out["__verbose"] = {"prompt": jobs[0].prompt_text}
         return JSONResponse(out)
@@ -179,9 +179,9 @@ async def chat_completions(api: ApiServer, request: Request) -> Response:
             calls = message.get("tool_calls") or []
             if calls:
                 yield sse(chunk([delta(i, {"tool_calls": [{"index": k, **c} for k, c in enumerate(calls)]}, None)]))
-            yield sse({**chunk([delta(i, {}, finish_reason_of(value, message))]), "timings": timings_of(jobs[i])})
+            yield sse({**chunk([delta(i, {}, finish_reason_of(value, message))]), **report_of(jobs[i])})
         if s.include_usage:  # the usage chunk carries the timings too, as llama-server's
-            yield sse({**chunk([]), "usage": usage(jobs), "timings": timings_of(jobs[0])})
+            yield sse({**chunk([]), "usage": usage(jobs), **report_of(jobs[0])})
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream")

@@ -55,7 +55,8 @@ def create_app(
         ),
         # llama-server's unprefixed OpenAI paths and its native API
         Route("/models", api.route("/v1/models", api.models), methods=["GET"]),
-        Route("/completions", api.route("/v1/completions", partial(openai_api.completions, api)), methods=["POST"]),
+        # llama-server's /completions is its native completion, as /completion
+        Route("/completions", api.route("/completion", partial(native.completion, api)), methods=["POST"]),
         Route(
             "/chat/completions",
             api.route("/v1/chat/completions", partial(openai_api.chat_completions, api)),

@@ -36,7 +36,8 @@ class ContextSizeError(RequestError):
     """A prompt longer than a sequence holds (llama-server's exceed_context_size_error)."""
 
     def __init__(self, param: str, n_prompt_tokens: int, n_ctx: int) -> None:
-        super().__init__(param, f"the prompt has {n_prompt_tokens} tokens; a sequence holds {n_ctx}")
+        message = f"the request ({n_prompt_tokens} prompt tokens) exceeds the available context size ({n_ctx} per sequence)"
+        super().__init__(param, message)
         self.n_prompt_tokens = n_prompt_tokens
         self.n_ctx = n_ctx
 
@@ -324,7 +325,7 @@ def request_schemas() -> dict[str, type[Body]]:
     return {
         "/v1/completions": CompletionRequest,
         "/v1/chat/completions": chat,
-        "/completions": CompletionRequest,
+        "/completions": NativeCompletionRequest,
         "/chat/completions": chat,
         "/completion": NativeCompletionRequest,
         "/tokenize": TokenizeRequest,
