@@ -66,7 +66,6 @@ VALUED = {
     "--n-gpu-layers",
     "-ngl",
     "--pooling",
-    "--tags",
     "--draft-max",
     "--draft-min",
     "--draft-p-min",
@@ -107,7 +106,7 @@ VALUED = {
 MAPPED = {"--port": "--port", "--host": "--host", "--ctx-size": "-c", "-c": "-c", "--parallel": "-np", "-np": "-np",
           "--alias": "--alias", "-a": "--alias", "--api-key": "--api-key", "--threads": "-t", "-t": "-t",
           "--chat-template-file": "--chat-template-file", "--n-predict": "-n", "-n": "-n", "--seed": "--seed",
-          "-s": "--seed", "--cors-origins": "--cors-origins"}  # fmt: skip
+          "-s": "--seed", "--cors-origins": "--cors-origins", "--tags": "--tags"}  # fmt: skip
 # llama-server switches with a llama-mtp serve equivalent
 SWITCHES = {"--no-slots": "--no-slots", "--verbose": "--verbose"}
 

@@ -160,3 +160,28 @@ def test_slots_lists_each_slot_and_no_slots_turns_it_off(h: httpx.Client, model_
             assert r.status_code == 501 and "error" in r.json()
     finally:
         assert s.stop()
+
+
+def test_prompt_objects_are_their_text_and_media_is_refused(h: httpx.Client) -> None:
+    text = post(h, "/completion", {"prompt": PROMPT, "n_predict": 6})["content"]
+    assert post(h, "/completion", {"prompt": {"prompt_string": PROMPT}, "n_predict": 6})["content"] == text
+    both = h.post("/completion", json={"prompt": [{"prompt_string": PROMPT}, PROMPT], "n_predict": 6}).json()
+    assert [b["content"] for b in both] == [text, text]
+    media = {"prompt_string": PROMPT + " <__media__>", "multimodal_data": "iVBORw0KGgo="}
+    r = h.post("/completion", json={"prompt": media})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "prompt"
+
+
+def test_several_addresses_aliases_and_tags(model_path: Path) -> None:
+    # llama-server's --host a,b (one port for both) and --alias a,b,c / --tags x,y
+    s = ServerProcess(model_path, "-np", "1", "--host", "127.0.0.1,127.0.0.2", "--alias", "tiny,fim,code", "--tags", "chat,small")
+    try:
+        port = s.url.rsplit(":", 1)[1]
+        for host in ("127.0.0.1", "127.0.0.2"):
+            assert httpx.get(f"http://{host}:{port}/health", timeout=60).status_code == 200
+        (m,) = httpx.get(s.url + "/models", timeout=60).json()["data"]
+        assert m["id"] == "code" and set(m["aliases"]) == {"tiny", "fim", "code"} and m["tags"] == ["chat", "small"]
+    finally:
+        assert s.stop(), "".join(s.output)
+    with pytest.raises(AssertionError, match="exited"):  # an address it cannot bind: a clean exit, no hang
+        ServerProcess(model_path, "--host", "127.0.0.1,192.0.2.1")

@@ -234,7 +234,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     srv.add_argument("-m", "--model", default=None, help="GGUF model file")
     srv.add_argument("--hf-repo", default=None, help="Hugging Face repository to take the model from (cached)")
     srv.add_argument("--hf-file", default=None, help="file name (or glob) in --hf-repo")
-    srv.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1: this machine only)")
+    srv.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (127.0.0.1: this machine only); several: comma-separated"
+    )
     srv.add_argument("--port", type=PORT, default=8080, help="port (0: a free one, printed at start)")
     srv.add_argument("-np", "--parallel", type=int_in(1, _MAX_SEQUENCES), default=4, help="sequences generated together")
     srv.add_argument(
@@ -271,7 +273,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         help="require 'Authorization: Bearer KEY' (default: $LLAMA_MTP_API_KEY)",
     )
     srv.add_argument("--chat-template-file", default=None, help="jinja chat template replacing the model's")
-    srv.add_argument("--alias", default=None, help="model id reported by /v1/models")
+    srv.add_argument("--alias", default=None, help="model id reported by /v1/models (several: comma-separated)")
+    srv.add_argument("--tags", default=None, help="model tags reported by /v1/models, comma-separated")
     srv.add_argument(
         "-n", "--n-predict", type=int_in(-1, 1 << 24), default=-1, help="tokens of a request that gives none (-1: the room left)"
     )
@@ -360,6 +363,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         api_key=args.api_key,
         chat_template=template,
         model_id=args.alias,
+        tags=args.tags,
         n_gpu_layers=args.n_gpu_layers,
         rpc_servers=args.rpc,
         n_predict=args.n_predict,

@@ -24,6 +24,7 @@ def serve(
     api_key: str | None = None,
     chat_template: str | None = None,
     model_id: str | None = None,
+    tags: str | None = None,
     log_level: str = "warning",
     n_gpu_layers: int | None = None,
     rpc_servers: list[str] | None = None,
@@ -41,7 +42,8 @@ def serve(
 
     Args:
         model_path: The GGUF file.
-        host: The address to bind (127.0.0.1: this machine only).
+        host: The address to bind (127.0.0.1: this machine only), or several, comma-separated
+            ("127.0.0.1,::1"), all on one port.
         port: The port (0: a free one).
         parallel: Sequences generated at once (slots).
         ctx_size: KV cells in all, split evenly across the `parallel` slots, as llama-server's
@@ -52,7 +54,9 @@ def serve(
         max_queue: Requests waiting for a slot before a 503.
         api_key: Require `Authorization: Bearer KEY`.
         chat_template: Jinja source replacing the model's chat template.
-        model_id: The model id /v1/models reports (None: the file's name).
+        model_id: The model id /v1/models reports (None: the file's name), or several aliases,
+            comma-separated (llama-server's --alias: the id is the first in sorted order).
+        tags: Tags /v1/models reports, comma-separated (llama-server's --tags).
         log_level: uvicorn's log level.
         n_gpu_layers: Layers offloaded to GPU or RPC devices (`Model()`'s).
         rpc_servers: RPC servers to place layers on (`Model()`'s).
@@ -71,6 +75,7 @@ def serve(
     from .._core import ChatTemplate, Model
     from ..llm import LLM
     from .engine import BatchEngine
+    from .listen import bind_sockets, exposed, hosts_of
     from .routes import create_app
 
     model = Model(model_path, n_gpu_layers=n_gpu_layers, rpc_servers=rpc_servers)
@@ -87,6 +92,7 @@ def serve(
     app = create_app(
         engine,
         model_id=model_id or Path(model_path).name,
+        tags=[t.strip() for t in (tags or "").split(",") if t.strip()],
         template=template,
         api_key=api_key,
         n_predict=n_predict,
@@ -108,15 +114,19 @@ def serve(
             for s in self.servers:
                 for sock in s.sockets:
                     addr = sock.getsockname()
-                    print(f"llama-mtp serve: listening on http://{addr[0]}:{addr[1]}", flush=True)
+                    where = f"[{addr[0]}]" if ":" in addr[0] else addr[0]
+                    print(f"llama-mtp serve: listening on http://{where}:{addr[1]}", flush=True)
 
-    if host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
+    hosts = hosts_of(host)
+    for address in exposed(hosts) if api_key is None else []:
         print(
-            f"llama-mtp serve: warning: listening on {host} without --api-key: anyone who reaches this port can use the model",
+            f"llama-mtp serve: warning: {address} is reachable from other machines and there is no --api-key: "
+            "anyone who reaches this port can use the model",
             file=sys.stderr,
             flush=True,
         )
-    Server(config).run()
+    # one socket per address (--host a,b), bound here so that all share a port
+    Server(config).run(sockets=None if len(hosts) == 1 else bind_sockets(hosts, port))
 
 
 __all__ = ["serve"]

@@ -45,7 +45,10 @@ class ApiServer:
     def __init__(self, engine: BatchEngine, *, model_id: str, template: ChatTemplate, api_key: str | None) -> None:
         self.engine = engine
         self.model = engine.model
-        self.model_id = model_id
+        # llama-server's --alias a,b,c: every alias names the model, the id is the first in order
+        self.aliases = sorted({a.strip() for a in model_id.split(",") if a.strip()}) or [model_id]
+        self.model_id = self.aliases[0]
+        self.tags: list[str] = []
         self.template = template
         self.api_key = api_key
         self.metrics = ServerMetrics(engine)
@@ -256,6 +259,8 @@ class ApiServer:
                         "object": "model",
                         "created": self.created,
                         "owned_by": "llama-mtp",
+                        "aliases": self.aliases,
+                        "tags": self.tags,
                         "meta": {
                             "mtp": self.engine.mtp,
                             "draft": self.engine.llm.draft,

@@ -26,6 +26,7 @@ from .schema import (
     ApplyTemplateRequest,
     DetokenizeRequest,
     NativeCompletionRequest,
+    NativePromptObject,
     RequestError,
     TokenizeRequest,
     parse,
@@ -41,10 +42,18 @@ def native_prompts(api: ApiServer, prompt: Any) -> list[list[int]]:
     return [native_prompt(api, prompt)]
 
 
+def _text_of(prompt: NativePromptObject) -> str:
+    if prompt.multimodal_data:
+        raise RequestError("prompt", "multimodal input is not supported by this server (it reads text alone)")
+    return prompt.prompt_string
+
+
 def native_prompt(api: ApiServer, prompt: Any) -> list[int]:
     """llama-server's prompt: text, token ids, or a list mixing both (joined in order; the text
     parts tokenized without special tokens but the first, which gets the model's BOS)."""
     n_vocab = api.model.n_vocab
+    if isinstance(prompt, NativePromptObject):
+        prompt = _text_of(prompt)
     if isinstance(prompt, str):
         prompt = [prompt]
     if not isinstance(prompt, list) or not prompt:

@@ -109,11 +109,18 @@ class CompletionRequest(GenerationRequest):
 NativePromptPart = str | TokenId
 
 
+class NativePromptObject(Body):
+    """llama-server's prompt object: text, and media (refused: this server reads text alone)."""
+
+    prompt_string: str
+    multimodal_data: list[str] | str | None = None
+
+
 class NativeCompletionRequest(GenerationRequest):
     """POST /completion (llama-server's native completion)."""
 
-    prompt: str | list[NativePromptPart | list[NativePromptPart]] = Field(
-        description="text, token ids, a list mixing both, or a list of such prompts (answered in a list)"
+    prompt: str | NativePromptObject | list[NativePromptPart | list[NativePromptPart] | NativePromptObject] = Field(
+        description="text, token ids, a list mixing both, a prompt object, or a list of such prompts (answered in a list)"
     )
     n_predict: int | None = Field(None, ge=-1, le=MAX_TOKENS_MAX, description="tokens at most; -1: until the context")
     n_probs: int = Field(0, ge=0, le=N_PROBS_MAX, description="the most probable candidates of every token")
