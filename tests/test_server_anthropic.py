@@ -18,7 +18,8 @@ from server_helpers import ServerProcess
 import llama_mtp
 from llama_mtp.serving.anthropic import chat_inputs_of
 from llama_mtp.serving.header_case import conventional
-from llama_mtp.serving.schema import AnthropicMessagesRequest, RequestError, parse
+from llama_mtp.serving.schema import RequestError, parse
+from llama_mtp.serving.schema_anthropic import AnthropicMessagesRequest
 
 HELLO = [{"role": "user", "content": "Say hello"}]
 TOOL = {

@@ -20,16 +20,13 @@ from .engine import Job
 from .openai_api import chat_jobs, render_inputs
 from .requests import ChatInputs, sampling_of, split_prefill
 from .responses import matched_stop
-from .schema import (
+from .schema import GenerationRequest, RequestError, SpeculationFields, parse
+from .schema_anthropic import (
     AnthropicCountRequest,
     AnthropicMessagesRequest,
     AnthropicText,
     AnthropicToolResult,
     AnthropicToolUse,
-    GenerationRequest,
-    RequestError,
-    SpeculationFields,
-    parse,
 )
 
 

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .._core import ChatTemplate
-from . import anthropic, native, openai_api
+from . import anthropic, native, openai_api, responses_api
 from .app import ApiServer
 from .cors import CorsMiddleware
 from .engine import BatchEngine
@@ -74,6 +74,8 @@ def create_app(
                 ("/props", native.props, "GET"),
                 ("/slots", native.slots, "GET"),
                 ("/v1/messages", anthropic.messages, "POST"),
+                ("/v1/responses", responses_api.responses, "POST"),
+                ("/responses", responses_api.responses, "POST"),
                 ("/v1/chat/completions/input_tokens", openai_api.chat_input_tokens, "POST"),
                 ("/chat/completions/input_tokens", openai_api.chat_input_tokens, "POST"),
                 ("/v1/messages/count_tokens", anthropic.count_tokens, "POST"),

@@ -210,81 +210,6 @@ class DetokenizeRequest(Body):
     tokens: list[TokenId] = Field(default_factory=list)
 
 
-class AnthropicText(Body):
-    type: Literal["text"]
-    text: str
-
-
-class AnthropicImage(Body):
-    model_config = ConfigDict(strict=True, extra="allow")
-    type: Literal["image"]
-
-
-class AnthropicToolUse(Body):
-    type: Literal["tool_use"]
-    id: str
-    name: str
-    input: dict[str, Any] = Field(default_factory=dict)
-
-
-class AnthropicToolResult(Body):
-    type: Literal["tool_result"]
-    tool_use_id: str
-    content: str | list[Annotated[AnthropicText | AnthropicImage, Field(discriminator="type")]] | None = None
-    is_error: bool = False
-
-
-class AnthropicThinking(Body):
-    model_config = ConfigDict(strict=True, extra="allow")
-    type: Literal["thinking"]
-    thinking: str
-
-
-AnthropicBlock = Annotated[
-    AnthropicText | AnthropicImage | AnthropicToolUse | AnthropicToolResult | AnthropicThinking,
-    Field(discriminator="type"),
-]
-
-
-class AnthropicMessage(Body):
-    role: Literal["user", "assistant"]
-    content: str | list[AnthropicBlock]
-
-
-class AnthropicTool(Body):
-    model_config = ConfigDict(strict=True, extra="allow")
-    name: str
-    description: str | None = None
-    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
-
-
-class AnthropicToolChoice(Body):
-    type: Literal["auto", "any", "tool", "none"]
-    name: str | None = None
-
-
-class AnthropicCountRequest(Body):
-    """POST /v1/messages/count_tokens (Anthropic's token counting)."""
-
-    model: str | None = None
-    messages: list[AnthropicMessage]
-    system: str | list[AnthropicText] | None = None
-    tools: list[AnthropicTool] | None = None
-    tool_choice: AnthropicToolChoice | None = None
-
-
-class AnthropicMessagesRequest(AnthropicCountRequest, SpeculationFields):
-    """POST /v1/messages (Anthropic's Messages API)."""
-
-    max_tokens: int | None = Field(None, ge=0, le=MAX_TOKENS_MAX, description="tokens to generate at most")
-    stop_sequences: Annotated[list[StopString], Field(max_length=16)] | None = None
-    temperature: float = Field(0.0, ge=0.0, le=2.0, allow_inf_nan=False)
-    top_p: float = Field(1.0, ge=1e-9, le=1.0, allow_inf_nan=False)
-    top_k: int = Field(0, ge=0, le=TOP_K_MAX)
-    stream: bool = False
-    metadata: dict[str, Any] | None = None
-
-
 Request = TypeVar("Request", bound=Body)
 # pydantic's union members in an error's location ('str', 'list[int]', 'literal[...]', model names)
 _UNION_MEMBER = re.compile(r"^(str|int|float|bool|none|[A-Z]\w*)$|[\[(-]")
@@ -328,6 +253,9 @@ def _path(parts: list[int | str]) -> str:
 
 def request_schemas() -> dict[str, type[Body]]:
     """Each POST endpoint's body schema (the OpenAPI document's request bodies)."""
+    from .schema_anthropic import AnthropicCountRequest, AnthropicMessagesRequest
+    from .schema_responses import ResponsesRequest
+
     chat = ChatCompletionRequest
     return {
         "/v1/completions": CompletionRequest,
@@ -340,4 +268,8 @@ def request_schemas() -> dict[str, type[Body]]:
         "/apply-template": ApplyTemplateRequest,
         "/v1/messages": AnthropicMessagesRequest,
         "/v1/messages/count_tokens": AnthropicCountRequest,
+        "/v1/responses": ResponsesRequest,
+        "/responses": ResponsesRequest,
+        "/v1/chat/completions/input_tokens": chat,
+        "/chat/completions/input_tokens": chat,
     }
