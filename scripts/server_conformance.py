@@ -73,7 +73,6 @@ VALUED = {
     "--lora",
     "--lora-scaled",
     "--reasoning-format",
-    "--reasoning",
     "--reasoning-budget",
     "--chat-template",
     "--mmproj-url",
@@ -106,7 +105,8 @@ VALUED = {
 MAPPED = {"--port": "--port", "--host": "--host", "--ctx-size": "-c", "-c": "-c", "--parallel": "-np", "-np": "-np",
           "--alias": "--alias", "-a": "--alias", "--api-key": "--api-key", "--threads": "-t", "-t": "-t",
           "--chat-template-file": "--chat-template-file", "--n-predict": "-n", "-n": "-n", "--seed": "--seed",
-          "-s": "--seed", "--cors-origins": "--cors-origins", "--tags": "--tags"}  # fmt: skip
+          "-s": "--seed", "--cors-origins": "--cors-origins", "--tags": "--tags",
+          "--reasoning": "--reasoning"}  # fmt: skip
 # llama-server switches with a llama-mtp serve equivalent
 SWITCHES = {"--no-slots": "--no-slots", "--verbose": "--verbose"}
 

@@ -185,3 +185,37 @@ def test_several_addresses_aliases_and_tags(model_path: Path) -> None:
         assert s.stop(), "".join(s.output)
     with pytest.raises(AssertionError, match="exited"):  # an address it cannot bind: a clean exit, no hang
         ServerProcess(model_path, "--host", "127.0.0.1,192.0.2.1")
+
+
+THINKING_TEMPLATE = (
+    "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}"
+    "{% if tools %}<|tools|>{{ tools | length }}{% endif %}"
+    "{% if add_generation_prompt %}<|assistant|>{% if enable_thinking is defined and not enable_thinking %}"
+    "<think></think>{% endif %}{% endif %}"
+)
+
+
+def test_apply_template_options_and_serve_reasoning(model_path: Path, tmp_path: Path) -> None:
+    template = tmp_path / "thinking.jinja"
+    template.write_text(THINKING_TEMPLATE)
+    user = [{"role": "user", "content": "What is today?"}]
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
+    on = ServerProcess(model_path, "-np", "1", "--chat-template-file", str(template))
+    off = ServerProcess(model_path, "-np", "1", "--chat-template-file", str(template), "--reasoning", "off")
+    try:
+        with httpx.Client(base_url=on.url, timeout=60) as h:
+            assert post(h, "/apply-template", {"messages": user})["prompt"].endswith("<|assistant|>")
+            bare = post(h, "/apply-template", {"messages": user, "add_generation_prompt": False})["prompt"]
+            assert bare.endswith("What is today?")
+            no_think = {"messages": user, "chat_template_kwargs": {"enable_thinking": False}}
+            assert post(h, "/apply-template", no_think)["prompt"].endswith("<think></think>")
+            assert "<|tools|>1" in post(h, "/apply-template", {"messages": user, "tools": [tool]})["prompt"]
+            counted = post(h, "/chat/completions/input_tokens", no_think)["input_tokens"]
+            assert counted > post(h, "/chat/completions/input_tokens", {"messages": user})["input_tokens"]
+        with httpx.Client(base_url=off.url, timeout=60) as h:
+            assert post(h, "/apply-template", {"messages": user})["prompt"].endswith("<think></think>")
+            thinking = {"messages": user, "chat_template_kwargs": {"enable_thinking": True}}
+            assert post(h, "/apply-template", thinking)["prompt"].endswith("<|assistant|>")  # the request's own wins
+    finally:
+        assert on.stop(), "".join(on.output)
+        assert off.stop(), "".join(off.output)

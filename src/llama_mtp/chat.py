@@ -69,8 +69,10 @@ def render_chat(
     parallel_tool_calls: bool = False,
     enable_thinking: bool = True,
     template_kwargs: Mapping[str, Any] | None = None,
+    add_generation_prompt: bool = True,
 ) -> ChatPrompt:
-    """The prompt of a conversation (OpenAI-format messages and tools) and how to read its reply."""
+    """The prompt of a conversation (OpenAI-format messages and tools) and how to read its reply
+    (add_generation_prompt False: the conversation alone, without the assistant turn's opening)."""
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
         raise InvalidArgumentError("messages must be a list of {'role': ..., 'content': ...} objects")
     if tool_choice not in ("auto", "required", "none"):
@@ -89,6 +91,7 @@ def render_chat(
         parallel_tool_calls=parallel_tool_calls,
         enable_thinking=enable_thinking,
         template_kwargs=kwargs,
+        add_generation_prompt=add_generation_prompt,
     )
 
 

@@ -276,6 +276,12 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     srv.add_argument("--alias", default=None, help="model id reported by /v1/models (several: comma-separated)")
     srv.add_argument("--tags", default=None, help="model tags reported by /v1/models, comma-separated")
     srv.add_argument(
+        "--reasoning",
+        choices=("on", "off", "auto"),
+        default="auto",
+        help="off: chat templates render without reasoning (llama-server's --reasoning)",
+    )
+    srv.add_argument(
         "-n", "--n-predict", type=int_in(-1, 1 << 24), default=-1, help="tokens of a request that gives none (-1: the room left)"
     )
     srv.add_argument("-s", "--seed", type=int_in(0, (1 << 32) - 1), default=None, help="seed of requests that give none")
@@ -372,6 +378,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         metrics=not args.no_metrics,
         slots=not args.no_slots,
         verbose=args.verbose,
+        reasoning=args.reasoning,
     )
     return 0
 

@@ -34,6 +34,7 @@ def serve(
     metrics: bool = True,
     slots: bool = True,
     verbose: bool = False,
+    reasoning: str = "auto",
 ) -> None:
     """Load the model and serve it until interrupted.
 
@@ -69,6 +70,9 @@ def serve(
         slots: Serve /slots, the sequence slots' state (False: 501, as llama-server's --no-slots).
         verbose: Chat responses carry `__verbose` with the prompt the model was given
             (llama-server's --verbose).
+        reasoning: "off" renders chat templates without reasoning (enable_thinking false), as
+            llama-server's --reasoning off; "on"/"auto": the template's own default. A request's
+            chat_template_kwargs.enable_thinking overrides it.
     """
     import uvicorn
 
@@ -101,6 +105,7 @@ def serve(
         metrics=metrics,
         slots=slots,
         verbose=verbose,
+        reasoning=reasoning,
     )
     # h11 writes header names as the app gives them (Content-Type, as llama-server); httptools
     # lowercases them (header_case.py says why that matters)

@@ -59,6 +59,7 @@ class ApiServer:
         self.seed: int | None = None
         self.metrics_enabled = self.slots_enabled = True
         self.verbose = False  # llama-server's --verbose: responses carry `__verbose`
+        self.enable_thinking = True  # serve --reasoning off: templates render without reasoning
         # OpenAI's system_fingerprint: this build and the server's settings that change outputs
         self.fingerprint = f"llama-mtp-{__version__}-{'exact' if engine.exact else 'fast'}"
 

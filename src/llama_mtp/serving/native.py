@@ -14,13 +14,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from .._core import ChatPrompt, TokenProbs
-from ..chat import render_chat
+from .._core import TokenProbs
 from ..draft_vocab import eog_tokens
 from .app import ApiServer
 from .engine import Job
 from .logprobs import ProbsCursor, native_probabilities, pieces_match, token_piece
-from .requests import Sampling, sampling_of
+from .openai_api import render_inputs
+from .requests import ChatInputs, Sampling, sampling_of, thinking_of
 from .responses import error_body, error_response, matched_stop, sse
 from .schema import (
     ApplyTemplateRequest,
@@ -199,14 +199,18 @@ async def detokenize(api: ApiServer, request: Request) -> Response:
 
 async def apply_template(api: ApiServer, request: Request) -> Response:
     """POST /apply-template: the chat prompt the messages render to, as /chat/completions would."""
-    messages = [m.model_dump(exclude_unset=True) for m in parse(ApplyTemplateRequest, await api.body_of(request)).messages]
-
-    def render() -> ChatPrompt:
-        with api.render_lock:
-            return render_chat(api.template, messages)
-
-    prompt = await asyncio.get_running_loop().run_in_executor(None, render)
-    return JSONResponse({"prompt": prompt.prompt})
+    req = parse(ApplyTemplateRequest, await api.body_of(request))
+    inputs = ChatInputs(
+        messages=[m.model_dump(exclude_unset=True) for m in req.messages],
+        tools=[t.model_dump(exclude_unset=True) for t in req.tools] if req.tools else None,
+        tool_choice="auto",
+        response_format=None,
+        parallel_tool_calls=False,
+        add_generation_prompt=req.add_generation_prompt,
+        **thinking_of(req.chat_template_kwargs),
+    )
+    _, text, _ = await render_inputs(api, inputs)
+    return JSONResponse({"prompt": text})
 
 
 async def props(api: ApiServer, request: Request) -> Response:

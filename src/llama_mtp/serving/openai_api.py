@@ -105,6 +105,9 @@ async def render_inputs(api: ApiServer, inputs: ChatInputs) -> tuple[ChatPrompt,
                 tool_choice=inputs.tool_choice,
                 response_format=inputs.response_format,
                 parallel_tool_calls=inputs.parallel_tool_calls,
+                add_generation_prompt=inputs.add_generation_prompt,
+                enable_thinking=api.enable_thinking if inputs.enable_thinking is None else inputs.enable_thinking,
+                template_kwargs=inputs.template_kwargs,
             )
 
     prompt = await asyncio.get_running_loop().run_in_executor(None, render)

@@ -158,6 +158,9 @@ class ChatInputs:
     response_format: dict[str, Any] | None
     parallel_tool_calls: bool
     prefill: str = ""  # the start of the reply, given by the request: the prompt ends with it
+    add_generation_prompt: bool = True
+    enable_thinking: bool | None = None  # None: the server's (serve --reasoning)
+    template_kwargs: dict[str, Any] | None = None
 
 
 def split_prefill(messages: list[dict[str, Any]], *, prefill: bool = True) -> tuple[list[dict[str, Any]], str]:
@@ -199,4 +202,16 @@ def chat_inputs(req: ChatCompletionRequest) -> ChatInputs:
         response_format=req.response_format.model_dump(by_alias=True, exclude_unset=True) if req.response_format else None,
         parallel_tool_calls=req.parallel_tool_calls,
         prefill=prefill,
+        add_generation_prompt=req.add_generation_prompt is not False,
+        **thinking_of(req.chat_template_kwargs),
     )
+
+
+def thinking_of(kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """ChatInputs' enable_thinking and template_kwargs from a request's chat_template_kwargs
+    (vLLM's and llama-server's: {"enable_thinking": false} turns a model's reasoning off)."""
+    rest = dict(kwargs or {})
+    thinking = rest.pop("enable_thinking", None)
+    if thinking is not None and not isinstance(thinking, bool):
+        raise RequestError("chat_template_kwargs.enable_thinking", "'enable_thinking' must be a boolean")
+    return {"enable_thinking": thinking, "template_kwargs": rest or None}

@@ -39,11 +39,13 @@ def create_app(
     slots: bool = True,
     verbose: bool = False,
     tags: list[str] | None = None,
+    reasoning: str = "auto",
 ) -> Starlette:
     api = ApiServer(engine, model_id=model_id, template=template, api_key=api_key)
     api.n_predict, api.seed, api.metrics_enabled, api.slots_enabled = n_predict, seed, metrics, slots
     api.verbose = verbose
     api.tags = tags or []
+    api.enable_thinking = reasoning != "off"
     routes = [
         Route("/health", api.route("/health", api.health, auth=False), methods=["GET"]),
         Route("/metrics", api.route("/metrics", api.metrics_endpoint), methods=["GET"]),

@@ -187,12 +187,18 @@ class ChatCompletionRequest(GenerationRequest):
     )
     add_generation_prompt: bool | None = Field(None, description="not with continue_final_message")
     verbose: bool = Field(False, description="the rendered prompt in the response's __verbose (llama-server's)")
+    chat_template_kwargs: dict[str, Any] | None = Field(
+        None, description='the template\'s variables ({"enable_thinking": false} turns reasoning off)'
+    )
 
 
 class ApplyTemplateRequest(Body):
     """POST /apply-template."""
 
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    tools: list[Tool] | None = None
+    add_generation_prompt: bool = True
+    chat_template_kwargs: dict[str, Any] | None = None
 
 
 class TokenizeRequest(Body):
