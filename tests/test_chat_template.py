@@ -44,9 +44,12 @@ def test_without_a_template_chatml_is_used_and_an_override_wins(model: llama_mtp
 
 def test_bad_input_raises_typed_errors(chat_model: llama_mtp.Model) -> None:
     t = llama_mtp.ChatTemplate(chat_model)
-    for bad in ("not json", "{}", "[]", '[{"content": "no role"}]'):
+    for bad in ("not json", "{}", '[{"content": "no role"}]'):
         with pytest.raises(llama_mtp.InvalidArgumentError):
             t.apply(bad)
+    # an empty conversation is the generation prompt alone (Anthropic's API allows one)
+    assert t.apply("[]").prompt == t.apply("[]", add_generation_prompt=True).prompt
+    assert t.apply("[]", add_generation_prompt=False).prompt == ""
     with pytest.raises(llama_mtp.InvalidArgumentError):
         t.apply(HELLO, tools_json="[1, 2")
     with pytest.raises(llama_mtp.InvalidArgumentError):
