@@ -76,6 +76,11 @@ def test_the_api_key_is_required(server: ServerProcess) -> None:
         wrong.models.list()
     r = httpx.post(server.url + "/v1/completions", json={"prompt": "x"})
     assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
+    # Anthropic's header takes the key too (llama-server's); a wrong one is refused alike
+    body = {"messages": [{"role": "user", "content": "x"}], "max_tokens": 2}
+    assert httpx.post(server.url + "/v1/messages", json=body, headers={"x-api-key": KEY}, timeout=60).status_code == 200
+    assert httpx.post(server.url + "/v1/messages", json=body, headers={"x-api-key": "wrong"}).status_code == 401
+    assert httpx.post(server.url + "/v1/messages", json=body, headers={"Authorization": KEY}).status_code == 401
 
 
 def test_completion_is_token_identical_to_generate(client: openai.OpenAI, model: llama_mtp.Model) -> None:

@@ -117,7 +117,11 @@ def test_a_final_assistant_message_is_continued(model_path: Path, model: llama_m
                 ([{"type": "text", "text": "Wh"}, {"type": "text", "text": "ill"}], "Wh\n\nill"),
             ):
                 messages = [*user, {"role": "assistant", "content": prefill}]
-                for extra in ({}, {"continue_final_message": True}):
+                for extra in (
+                    {},
+                    {"continue_final_message": True},
+                    {"continue_final_message": True, "add_generation_prompt": False},
+                ):
                     out = h.post("/chat/completions", json={"messages": messages, "max_tokens": 6, **extra}).json()
                     assert out["__verbose"]["prompt"] == rendered + text
                     alone = llama_mtp.generate(model, rendered + text, max_tokens=6, parse_special=True)  # the reply continues it

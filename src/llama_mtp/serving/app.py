@@ -67,12 +67,13 @@ class ApiServer:
     def route(self, endpoint: str, handler: Handler, *, auth: bool = True) -> Handler:
         async def wrapped(request: Request) -> Response:
             if auth and self.api_key is not None:
-                given = request.headers.get("authorization", "")
-                expected = f"Bearer {self.api_key}"
-                if not hmac.compare_digest(given.encode(), expected.encode()):
+                # OpenAI's header, or Anthropic's (x-api-key), as llama-server takes both
+                bearer = request.headers.get("authorization", "")
+                given = bearer.removeprefix("Bearer ") if bearer.startswith("Bearer ") else request.headers.get("x-api-key")
+                if given is None or not hmac.compare_digest(given.encode(), self.api_key.encode()):
                     response: Response = error_response(
                         401,
-                        "invalid or missing API key (Authorization: Bearer ...)",
+                        "invalid or missing API key (Authorization: Bearer KEY, or x-api-key: KEY)",
                         kind="authentication_error",
                         code="invalid_api_key",
                     )

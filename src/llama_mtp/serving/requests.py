@@ -202,7 +202,8 @@ def chat_inputs(req: ChatCompletionRequest) -> ChatInputs:
         response_format=req.response_format.model_dump(by_alias=True, exclude_unset=True) if req.response_format else None,
         parallel_tool_calls=req.parallel_tool_calls,
         prefill=prefill,
-        add_generation_prompt=req.add_generation_prompt is not False,
+        # a continued reply renders the conversation before it with the assistant turn opened
+        add_generation_prompt=bool(prefill) or req.add_generation_prompt is not False,
         **thinking_of(req.chat_template_kwargs),
     )
 
