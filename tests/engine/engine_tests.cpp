@@ -18,8 +18,11 @@
 #include "model.h"
 #include "mtp.h"
 #include "ngram_control.h"
+#include "greedy.h"
 #include "rejection.h"
+#include "sampler.h"
 #include "text.h"
+#include "token_probs.h"
 
 using namespace llama_mtp;
 using namespace engine_tests;
@@ -254,6 +257,46 @@ void test_rejection_sampling() {
     check(std::abs(point_accept - 0.3) < 2e-3, "rejection sampling: a point mass is accepted with p(d)");
 }
 
+void test_bias_and_probs() {
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal(0.0f, 3.0f);
+    const int32_t n = 5000;
+    std::vector<float> x((size_t) n);
+    for (int round = 0; round < 50; ++round) {
+        for (float & v : x) v = normal(rng);
+        // a bias on a few tokens (the best among them, some banned): argmax over a biased copy
+        std::vector<llama_logit_bias> given;
+        std::vector<int32_t> banned;
+        const int32_t best = argmax(x.data(), n);
+        given.push_back({best, round % 2 ? -INFINITY : -2.5f});
+        for (int k = 0; k < 6; ++k) given.push_back({(int32_t) (rng() % n), normal(rng)});
+        banned.push_back((int32_t) (rng() % n));
+        const auto bias = merged_bias(given, banned, n);
+        std::vector<float> y = x;
+        for (const auto & b : given) y[(size_t) b.token] += b.bias;
+        for (int32_t t : banned) y[(size_t) t] = -INFINITY;
+        check(argmax_biased(x.data(), n, bias) == argmax(y.data(), n), "argmax_biased is argmax of the biased logits");
+        check(std::is_sorted(bias.begin(), bias.end(),
+                             [](const llama_logit_bias & a, const llama_logit_bias & b) { return a.token < b.token; }),
+              "merged_bias is sorted by token");
+        const TokenProbs p = token_probs(x.data(), n, best, 8);
+        double mass = 0.0, top_mass = 0.0;
+        for (int32_t t = 0; t < n; ++t) mass += std::exp((double) token_probs(x.data(), n, t, 0).logprob);
+        for (float lp : p.top_logprobs) top_mass += std::exp((double) lp);
+        check(std::abs(mass - 1.0) < 1e-3, "token_probs: the logprobs of all tokens sum to one");
+        check(p.top_ids.size() == 8 && p.top_ids[0] == best && p.logprob == p.top_logprobs[0],
+              "token_probs: the argmax first, its own logprob");
+        check(std::is_sorted(p.top_logprobs.rbegin(), p.top_logprobs.rend()) && top_mass <= 1.0 + 1e-6,
+              "token_probs: candidates most probable first");
+    }
+    check_throws<InvalidArgumentError>([] { merged_bias({{5, 1.0f}}, {}, 5); }, "a biased token outside the vocabulary");
+    check_throws<InvalidArgumentError>([] { merged_bias({{1, NAN}}, {}, 5); }, "a NaN bias");
+    check_throws<InvalidArgumentError>([] { merged_bias({{1, INFINITY}}, {}, 5); }, "a +inf bias");
+    const auto twice = merged_bias({{2, 1.0f}, {2, 0.5f}}, {3}, 5);
+    check(twice.size() == 2 && twice[0].bias == 1.5f && twice[1].bias == -INFINITY,
+          "merged_bias adds a token given twice and bans the banned");
+}
+
 }  // namespace
 
 int main() {
@@ -262,6 +305,7 @@ int main() {
     test_controller();
     test_ngram_controller();
     test_rejection_sampling();
+    test_bias_and_probs();
     const auto models = model_paths();
     check(models.count("hybrid") && models.count("dense"),
           "LLAMA_MTP_TEST_MODELS names the tiny hybrid and dense models (hybrid=PATH,dense=PATH)");

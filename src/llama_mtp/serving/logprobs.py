@@ -15,17 +15,23 @@ def _piece(model: Model, token: int) -> tuple[str, list[int]]:
     return raw, list(raw.encode("utf-8", errors="replace"))
 
 
+def _entry(model: Model, token: int, logprob: float, top: list[dict[str, Any]] | None, *, ids: bool) -> dict[str, Any]:
+    """One token as OpenAI's chat and llama-server report it (ids: llama-server's `id` too)."""
+    piece, raw = _piece(model, token)
+    out: dict[str, Any] = {"id": token} if ids else {}
+    out.update(token=piece, logprob=logprob, bytes=raw)
+    if top is not None:
+        out["top_logprobs"] = top
+    return out
+
+
+def _candidates(model: Model, p: TokenProbs, *, ids: bool) -> list[dict[str, Any]]:
+    return [_entry(model, t, lp, None, ids=ids) for t, lp in zip(p.top_ids, p.top_logprobs, strict=True)]
+
+
 def chat_logprobs(model: Model, probs: list[TokenProbs]) -> dict[str, Any]:
     """OpenAI chat's `choices[i].logprobs`."""
-    content = []
-    for p in probs:
-        text, raw = _piece(model, p.token)
-        top = []
-        for t, lp in zip(p.top_ids, p.top_logprobs, strict=True):
-            piece, piece_bytes = _piece(model, t)
-            top.append({"token": piece, "logprob": lp, "bytes": piece_bytes})
-        content.append({"token": text, "logprob": p.logprob, "bytes": raw, "top_logprobs": top})
-    return {"content": content}
+    return {"content": [_entry(model, p.token, p.logprob, _candidates(model, p, ids=False), ids=False) for p in probs]}
 
 
 def completion_logprobs(model: Model, probs: list[TokenProbs], offset: int = 0) -> dict[str, Any]:
@@ -46,15 +52,7 @@ def completion_logprobs(model: Model, probs: list[TokenProbs], offset: int = 0) 
 
 def native_probabilities(model: Model, probs: list[TokenProbs]) -> list[dict[str, Any]]:
     """llama-server's `completion_probabilities`."""
-    out = []
-    for p in probs:
-        text, raw = _piece(model, p.token)
-        top = []
-        for t, lp in zip(p.top_ids, p.top_logprobs, strict=True):
-            piece, piece_bytes = _piece(model, t)
-            top.append({"id": t, "token": piece, "logprob": lp, "bytes": piece_bytes})
-        out.append({"id": p.token, "token": text, "logprob": p.logprob, "bytes": raw, "top_logprobs": top})
-    return out
+    return [_entry(model, p.token, p.logprob, _candidates(model, p, ids=True), ids=True) for p in probs]
 
 
 def pieces_match(model: Model, probs: list[TokenProbs], text: str) -> bool:
