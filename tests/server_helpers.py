@@ -42,7 +42,8 @@ class ServerProcess:
             if "listening on " in line:
                 self.url = line.split("listening on ", 1)[1].strip()
                 return
-            if self.proc.poll() is not None and self.lines.empty():
+            if line == "":  # its output ended: it exited (or is exiting) without listening
+                self.proc.wait(timeout=60)
                 raise AssertionError(f"the server exited: {''.join(self.output)}")
 
     def _pump(self) -> None:

@@ -316,7 +316,8 @@ class ChatKwargs(GenerateKwargs, total=False):
     `.tool_calls` (finish_reason "tool_calls"). response_format: `{"type": "json_schema",
     "json_schema": {"schema": {...}}}` or `{"type": "json_object"}` constrains the reply
     through a grammar. chat_template: jinja source replacing the model's. parallel_tool_calls,
-    enable_thinking, template_kwargs: passed to the template."""
+    enable_thinking, template_kwargs: passed to the template. add_generation_prompt=False: the
+    conversation alone, without the assistant turn's opening (vLLM's and transformers' option)."""
 
     tools: Sequence[Mapping[str, Any]] | None
     tool_choice: str
@@ -325,6 +326,7 @@ class ChatKwargs(GenerateKwargs, total=False):
     parallel_tool_calls: bool
     enable_thinking: bool
     template_kwargs: Mapping[str, Any] | None
+    add_generation_prompt: bool
 
 
 SAMPLING_FIELDS = frozenset(f.name for f in dataclasses.fields(SamplingParams))
