@@ -14,11 +14,11 @@
 #include "draft_control.h"
 #include "errors.h"
 #include "generator.h"
+#include "greedy.h"
 #include "llama.h"
 #include "model.h"
 #include "mtp.h"
 #include "ngram_control.h"
-#include "greedy.h"
 #include "rejection.h"
 #include "sampler.h"
 #include "text.h"
@@ -289,7 +289,8 @@ void test_bias_and_probs() {
         check(std::is_sorted(p.top_logprobs.rbegin(), p.top_logprobs.rend()) && top_mass <= 1.0 + 1e-6,
               "token_probs: candidates most probable first");
     }
-    check_throws<InvalidArgumentError>([] { merged_bias({{5, 1.0f}}, {}, 5); }, "a biased token outside the vocabulary");
+    check_throws<InvalidArgumentError>([] { merged_bias({{5, 1.0f}}, {}, 5); },
+                                       "a biased token outside the vocabulary");
     check_throws<InvalidArgumentError>([] { merged_bias({{1, NAN}}, {}, 5); }, "a NaN bias");
     check_throws<InvalidArgumentError>([] { merged_bias({{1, INFINITY}}, {}, 5); }, "a +inf bias");
     const auto twice = merged_bias({{2, 1.0f}, {2, 0.5f}}, {3}, 5);
