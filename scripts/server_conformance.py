@@ -74,7 +74,6 @@ VALUED = {
     "--lora-scaled",
     "--reasoning-format",
     "--reasoning-budget",
-    "--chat-template",
     "--mmproj-url",
     "--media-path",
     "--sleep-idle-seconds",
@@ -106,7 +105,8 @@ MAPPED = {"--port": "--port", "--host": "--host", "--ctx-size": "-c", "-c": "-c"
           "--alias": "--alias", "-a": "--alias", "--api-key": "--api-key", "--threads": "-t", "-t": "-t",
           "--chat-template-file": "--chat-template-file", "--n-predict": "-n", "-n": "-n", "--seed": "--seed",
           "-s": "--seed", "--cors-origins": "--cors-origins", "--tags": "--tags",
-          "--reasoning": "--reasoning"}  # fmt: skip
+          "--reasoning": "--reasoning",
+          "--chat-template": "--chat-template"}  # fmt: skip
 # llama-server switches with a llama-mtp serve equivalent
 SWITCHES = {"--no-slots": "--no-slots", "--verbose": "--verbose"}
 

@@ -159,3 +159,19 @@ def test_closed_models_are_refused(tmp_path: Path) -> None:
         llama_mtp.ChatTemplate(m)
     with pytest.raises(llama_mtp.ClosedError):
         llama_mtp.Grammar.from_gbnf(m, 'root ::= "a"')
+
+
+def test_a_built_in_template_name_renders_as_llama_cpp_does(chat_model: llama_mtp.Model) -> None:
+    # llama.cpp's non-jinja templates by name (llama-server's --chat-template command-r)
+    t = llama_mtp.ChatTemplate(chat_model, source="command-r")
+    messages = '[{"role": "system", "content": "You are a test."}, {"role": "user", "content": "Hi there"}]'
+    assert t.apply(messages).prompt == (
+        "<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>You are a test.<|END_OF_TURN_TOKEN|>"
+        "<|START_OF_TURN_TOKEN|><|USER_TOKEN|>Hi there<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>"
+    )
+    chatml = llama_mtp.ChatTemplate(chat_model, source="chatml").apply('[{"role": "user", "content": "Hi"}]').prompt
+    assert chatml == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    with pytest.raises(llama_mtp.InvalidArgumentError, match="built-in template name"):  # text only
+        t.apply(messages, tools_json='[{"type": "function", "function": {"name": "f"}}]')
+    with pytest.raises(llama_mtp.InvalidArgumentError):  # a name that is not one is jinja, and this does not parse
+        llama_mtp.ChatTemplate(chat_model, source="command-r {%")

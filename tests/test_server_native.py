@@ -195,6 +195,16 @@ THINKING_TEMPLATE = (
 )
 
 
+def test_serve_takes_a_built_in_template_name(model_path: Path) -> None:
+    s = ServerProcess(model_path, "-np", "1", "--chat-template", "chatml")
+    try:
+        with httpx.Client(base_url=s.url, timeout=60) as h:
+            prompt = post(h, "/apply-template", {"messages": [{"role": "user", "content": "Hi"}]})["prompt"]
+            assert prompt == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    finally:
+        assert s.stop(), "".join(s.output)
+
+
 def test_apply_template_options_and_serve_reasoning(model_path: Path, tmp_path: Path) -> None:
     template = tmp_path / "thinking.jinja"
     template.write_text(THINKING_TEMPLATE)

@@ -1,8 +1,10 @@
 #include "chat_render.h"
 
+#include <algorithm>
 #include <exception>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include "errors.h"
 #include "json-schema-to-grammar.h"
@@ -74,9 +76,20 @@ void check_json_depth(const std::string & text, const char * field) {
     }
 }
 
+namespace {
+
+bool is_builtin_template_name(const std::string & name) {
+    std::vector<const char *> names((size_t) llama_chat_builtin_templates(nullptr, 0));
+    llama_chat_builtin_templates(names.data(), names.size());
+    return std::any_of(names.begin(), names.end(), [&](const char * n) { return name == n; });
+}
+
+}  // namespace
+
 ChatTemplates::ChatTemplates(const llama_model * model, const std::string & override_source) {
     guarded("loading the chat template", [&] {
-        if (!override_source.empty() && !common_chat_verify_template(override_source, true)) {
+        builtin_ = is_builtin_template_name(override_source);
+        if (!override_source.empty() && !builtin_ && !common_chat_verify_template(override_source, true)) {
             throw InvalidArgumentError("the chat template override does not parse as a jinja template");
         }
         tmpls_ = common_chat_templates_init(model, override_source);
@@ -110,7 +123,12 @@ ChatPrompt ChatTemplates::apply(const ChatRequest & r) const {
             user_input("json_schema", [&] { return json_schema_to_grammar(schema); });
             in.json_schema = r.json_schema;
         }
-        in.use_jinja = true;
+        if (builtin_ && (!in.tools.empty() || !r.json_schema.empty())) {
+            throw InvalidArgumentError(
+                "a built-in template name renders text messages only (no tools, no response_format): give a jinja "
+                "template");
+        }
+        in.use_jinja = !builtin_;
         in.add_generation_prompt = r.add_generation_prompt;
         in.parallel_tool_calls = r.parallel_tool_calls;
         in.enable_thinking = r.enable_thinking;

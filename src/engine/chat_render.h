@@ -34,7 +34,10 @@ struct ChatPrompt {
 
 class ChatTemplates {
 public:
-    // override_source "" : the model's own template (tokenizer.chat_template), else ChatML
+    // override_source "" : the model's own template (tokenizer.chat_template), else ChatML; one
+    // of llama.cpp's built-in template names (llama_chat_builtin_templates: "chatml",
+    // "command-r", ...): that template, rendered as llama.cpp renders it without jinja (text
+    // messages only: no tools, no output format)
     ChatTemplates(const llama_model * model, const std::string & override_source);
     std::string source() const;
     bool has_model_template() const { return explicit_; }
@@ -43,6 +46,7 @@ public:
 private:
     common_chat_templates_ptr tmpls_;
     bool explicit_ = false;
+    bool builtin_ = false;  // a built-in template name: llama.cpp's non-jinja rendering
 };
 
 // The reply as an OpenAI assistant message (JSON text): content, reasoning_content, tool_calls.

@@ -272,7 +272,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         default=os.environ.get("LLAMA_MTP_API_KEY"),
         help="require 'Authorization: Bearer KEY' (default: $LLAMA_MTP_API_KEY)",
     )
-    srv.add_argument("--chat-template-file", default=None, help="jinja chat template replacing the model's")
+    chat_template = srv.add_mutually_exclusive_group()
+    chat_template.add_argument("--chat-template-file", default=None, help="jinja chat template replacing the model's")
+    chat_template.add_argument(
+        "--chat-template",
+        default=None,
+        help="jinja source, or one of llama.cpp's built-in template names (chatml, llama3, command-r, ...: text only)",
+    )
     srv.add_argument("--alias", default=None, help="model id reported by /v1/models (several: comma-separated)")
     srv.add_argument("--tags", default=None, help="model tags reported by /v1/models, comma-separated")
     srv.add_argument(
@@ -356,7 +362,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"--ctx-size is the total, split across --parallel: at least 64 per slot "
             f"({64 * args.parallel} for {args.parallel} slots)"
         )
-    template = Path(args.chat_template_file).read_text() if args.chat_template_file else None
+    template = Path(args.chat_template_file).read_text() if args.chat_template_file else args.chat_template
     serve(
         path,
         host=args.host,
