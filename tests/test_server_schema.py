@@ -160,3 +160,32 @@ def test_openapi_declares_every_post_endpoint_with_its_schema() -> None:
         assert set(declared) == {f.alias or n for n, f in model.model_fields.items()}
     temperature = schemas["CompletionRequest"]["properties"]["temperature"]
     assert temperature["minimum"] == 0 and temperature["maximum"] == 2 and temperature["description"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=12,
+)
+known_fields = st.sampled_from(
+    ["prompt", "messages", "max_tokens", "n", "stop", "temperature", "logit_bias", "logprobs", "tools", "tool_choice",
+     "response_format", "input", "system", "n_predict", "n_probs", "tokens", "content", "stream_options", "draft"]
+)  # fmt: skip
+
+
+@given(st.dictionaries(known_fields | st.text(max_size=6), json_values, max_size=6), st.sampled_from(sorted(request_schemas())))
+def test_any_json_body_validates_or_names_its_fault(body: dict[str, Any], path: str) -> None:
+    # whatever a client sends: a validated request, or a RequestError with a message (a 400)
+    schema = request_schemas()[path]
+    try:
+        req = parse(schema, body)
+    except RequestError as e:
+        assert str(e) and (e.param is None or e.param.split("[")[0].split(".")[0] in body or e.param in schema.model_fields)
+        return
+    if isinstance(req, CompletionRequest | ChatCompletionRequest | NativeCompletionRequest):
+        try:
+            s = sampling_of(req)
+        except RequestError as e:
+            assert e.param in ("draft", "grammar")
+            return
+        assert s.n >= 1
