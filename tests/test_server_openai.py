@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 from chat_helpers import WEATHER_TOOL, chat_model_path
-from server_helpers import ServerProcess
+from server_helpers import ServerProcess, wait_until
 
 import llama_mtp
 from llama_mtp import ChatTemplate
@@ -220,3 +220,13 @@ def test_llama_server_extras_of_chat(server: ServerProcess) -> None:
         with h.stream("POST", "/chat/completions", json=body) as r:
             chunks = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: {")]
         assert chunks[-1]["choices"] == [] and chunks[-1]["timings"]["predicted_n"] == chunks[-1]["usage"]["completion_tokens"]
+
+
+def test_a_client_leaving_an_n_stream_cancels_every_choice(server: ServerProcess) -> None:
+    body = {"prompt": "Never read to the end", "max_tokens": 900, "n": 3, "stream": True, "ignore_eos": True}
+    with httpx.Client(base_url=server.url, timeout=120) as h, h.stream("POST", "/v1/completions", json=body) as r:
+        assert next(line for line in r.iter_lines() if line.startswith("data: "))
+    # all three sequences go at the engine's next steps, long before 900 tokens each
+    assert wait_until(lambda: httpx.get(server.url + "/health").json()["active"] == 0)
+    done = httpx.post(server.url + "/v1/completions", json={"prompt": PROMPT, "max_tokens": 4, "n": 4}, timeout=120)
+    assert done.status_code == 200 and len(done.json()["choices"]) == 4  # and the slots came back
