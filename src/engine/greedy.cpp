@@ -48,17 +48,6 @@ int32_t argmax(const float * x, int32_t n) {
     return best_block;
 }
 
-int32_t argmax_except(const float * x, int32_t n, const std::vector<int32_t> & excluded) {
-    const int32_t best = argmax(x, n);
-    if (!std::binary_search(excluded.begin(), excluded.end(), best)) return best;
-    int32_t pick = -1;  // the winner is excluded (rare): a scan that skips them
-    for (int32_t t = 0; t < n; ++t) {
-        if (std::isnan(x[t]) || std::binary_search(excluded.begin(), excluded.end(), t)) continue;
-        if (pick < 0 || x[t] > x[pick]) pick = t;
-    }
-    return pick < 0 ? best : pick;
-}
-
 int32_t argmax_biased(const float * x, int32_t n, const std::vector<llama_logit_bias> & bias) {
     const auto biased = [&](int32_t t) {
         const auto it = std::lower_bound(bias.begin(), bias.end(), t,

@@ -18,9 +18,9 @@ from ..chat import ReplyContent, parse_reply
 from .app import ApiServer
 from .engine import Job
 from .openai_api import chat_jobs, render_inputs
-from .requests import ChatInputs, sampling_of, split_prefill
+from .requests import ChatInputs, function_tool, only_tool, sampling_from, split_prefill
 from .responses import matched_stop
-from .schema import GenerationRequest, RequestError, SpeculationFields, parse
+from .schema import RequestError, parse
 from .schema_anthropic import (
     AnthropicCountRequest,
     AnthropicMessagesRequest,
@@ -61,18 +61,13 @@ def chat_inputs_of(req: AnthropicCountRequest) -> ChatInputs:
             message["tool_calls"] = calls
         if text or reasoning or calls or not results:
             messages.append(message)
-    tools: list[dict[str, Any]] = [
-        {"type": "function", "function": {"name": t.name, "description": t.description or "", "parameters": t.input_schema}}
-        for t in req.tools or []
-    ]
+    tools = [function_tool(t.name, t.description, t.input_schema) for t in req.tools or []]
     choice = req.tool_choice
     tool_choice = (
         "auto" if choice is None else {"auto": "auto", "any": "required", "tool": "required", "none": "none"}[choice.type]
     )
     if choice is not None and choice.type == "tool":
-        tools = [t for t in tools if t["function"]["name"] == choice.name]
-        if not tools:
-            raise RequestError("tool_choice", f"'tool_choice' names {choice.name!r}, which 'tools' lacks")
+        tools = only_tool(tools, choice.name or "")
     messages, prefill = split_prefill(messages)  # Anthropic's prefill: the reply starts with it
     return ChatInputs(messages, tools or None, tool_choice, None, parallel_tool_calls=True, prefill=prefill)
 
@@ -125,13 +120,11 @@ def anthropic_sse(event: dict[str, Any]) -> str:
 async def messages(api: ApiServer, request: Request) -> Response:
     """POST /v1/messages."""
     req = parse(AnthropicMessagesRequest, await api.body_of(request))
-    speculation = {k: getattr(req, k) for k in SpeculationFields.model_fields}
-    generation = GenerationRequest.model_construct(
-        max_tokens=req.max_tokens, stop=req.stop_sequences, temperature=req.temperature, top_p=req.top_p,
-        top_k=req.top_k, stream=req.stream, **speculation,
-    )  # fmt: skip  # validated already, with the same bounds
-    s = sampling_of(generation)
-    prompt, (job,) = await chat_jobs(api, chat_inputs_of(req), s)
+    s = sampling_from(
+        req, max_tokens=req.max_tokens, stop=req.stop_sequences, temperature=req.temperature, top_p=req.top_p,
+        top_k=req.top_k, stream=req.stream,
+    )  # fmt: skip
+    prompt, _, (job,) = await chat_jobs(api, chat_inputs_of(req), s)
     ident = f"msg_{secrets.token_hex(12)}"
     head = {"id": ident, "type": "message", "role": "assistant", "model": api.model_id}
     if not s.stream:

@@ -25,7 +25,7 @@ from .engine import BatchEngine, EngineStoppedError, Job, JobOptions, QueueFullE
 from .metrics import CONTENT_TYPE, ServerMetrics
 from .requests import SURROGATE_ESCAPE, Sampling, check_text, logit_bias_of, object_body
 from .responses import error_response
-from .schema import SEED_MAX, ContextSizeError, RequestError
+from .schema import ContextSizeError, RequestError
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -133,8 +133,6 @@ class ApiServer:
         # a chat template's grammar (tools, response_format) over the request's own grammar field
         grammar = prompt.grammar if prompt is not None and prompt.grammar is not None else s.params.grammar
         seed = self.seed if s.params.seed is None else s.params.seed  # the server's --seed by default
-        if seed is not None and choice:
-            seed = (seed + choice) % SEED_MAX  # 2**32 - 1 is upstream's "random": never reached
         logit_bias = logit_bias_of(self.model, s.logit_bias)
         params = dataclasses.replace(s.params, max_tokens=max_tokens, grammar=grammar, seed=seed, logit_bias=logit_bias)
         llm = self.engine.llm
@@ -144,7 +142,7 @@ class ApiServer:
             fields["method"] = "ngram" if llm.drafters.ngram and fields.get("method") != "none" else "none"
         draft = dataclasses.replace(llm.draft_config, **fields) if fields else None
         try:
-            return llm.job_options(params, draft, stop=prompt.stops if prompt is not None else ())
+            return llm.job_options(params, draft, stop=prompt.stops if prompt is not None else (), index=choice)
         except InvalidOptionError as e:
             raise RequestError(e.field, str(e)) from e
 

@@ -24,7 +24,6 @@ class Job(_Job):
         super().__init__(tokens, options)
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self._loop = loop
-        self.prompt_text = ""  # a chat's rendered prompt (a verbose server's responses show it)
 
     def emit(self, event: Event) -> None:
         try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -35,6 +35,17 @@ def usage(jobs: list[Job]) -> dict[str, Any]:
     }
 
 
+def envelope(api: ApiServer, prefix: str, kind: str) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
+    """OpenAI's body around a response's choices: one id and creation time for all its chunks."""
+    ident, created = f"{prefix}-{secrets.token_hex(12)}", int(time.time())
+
+    def chunk(choices: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"id": ident, "object": kind, "created": created, "model": api.model_id,
+                "system_fingerprint": api.fingerprint, "choices": choices}  # fmt: skip
+
+    return chunk
+
+
 def make_jobs(api: ApiServer, tokens: list[int], s: Sampling, prompt: ChatPrompt | None) -> list[Job]:
     """The request's `n` choices: a job each, choice i seeded `seed + i` when a seed is given."""
     loop = asyncio.get_running_loop()
@@ -53,11 +64,7 @@ async def completions(api: ApiServer, request: Request) -> Response:
         tokens = list(req.prompt)
     echo = (req.prompt if isinstance(req.prompt, str) else api.model.detokenize(tokens)) if req.echo else ""
     jobs = make_jobs(api, tokens, s, None)
-    ident, created = f"cmpl-{secrets.token_hex(12)}", int(time.time())
-
-    def chunk(choices: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"id": ident, "object": "text_completion", "created": created, "model": api.model_id,
-                "system_fingerprint": api.fingerprint, "choices": choices}  # fmt: skip
+    chunk = envelope(api, "cmpl", "text_completion")
 
     wants_probs = s.params.logprobs is not None
     cursor = ProbsCursor(jobs)
@@ -115,29 +122,24 @@ async def render_inputs(api: ApiServer, inputs: ChatInputs) -> tuple[ChatPrompt,
     return prompt, text, api.model.tokenize(text, add_special=True, parse_special=True).tolist()
 
 
-async def chat_jobs(api: ApiServer, inputs: ChatInputs, s: Sampling) -> tuple[ChatPrompt, list[Job]]:
-    """A chat request's prompt and its `n` jobs, ready to submit (any grammar already parsed)."""
+async def chat_jobs(api: ApiServer, inputs: ChatInputs, s: Sampling) -> tuple[ChatPrompt, str, list[Job]]:
+    """A chat request's prompt, the text the model is given, and its `n` jobs, ready to submit
+    (any grammar already parsed)."""
     loop = asyncio.get_running_loop()
     prompt, text, tokens = await render_inputs(api, inputs)
     jobs = make_jobs(api, tokens, s, prompt)
-    for job in jobs:
-        job.prompt_text = text
     if prompt.grammar is not None:  # parsed against the vocabulary before admission, off the loop
         for job in jobs:
             await loop.run_in_executor(None, api.engine.prepare, job)
-    return prompt, jobs
+    return prompt, text, jobs
 
 
 async def chat_completions(api: ApiServer, request: Request) -> Response:
     """POST /v1/chat/completions."""
     req = parse(ChatCompletionRequest, await api.body_of(request))
     s = sampling_of(req)
-    prompt, jobs = await chat_jobs(api, chat_inputs(req), s)
-    ident, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
-
-    def chunk(choices: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": api.model_id,
-                "system_fingerprint": api.fingerprint, "choices": choices}  # fmt: skip
+    prompt, prompt_text, jobs = await chat_jobs(api, chat_inputs(req), s)
+    chunk = envelope(api, "chatcmpl", "chat.completion.chunk")
 
     wants_probs = s.params.logprobs is not None
     cursor = ProbsCursor(jobs)
@@ -157,7 +159,7 @@ async def chat_completions(api: ApiServer, request: Request) -> Response:
                             "logprobs": probs})  # fmt: skip
         out = {**chunk(choices), "object": "chat.completion", "usage": usage(jobs), **report_of(jobs[0])}
         if api.verbose or req.verbose:  # llama-server's: what the model was given
-            out["__verbose"] = {"prompt": jobs[0].prompt_text}
+            out["__verbose"] = {"prompt": prompt_text}
         return JSONResponse(out)
     for job in jobs:
         api.engine.submit(job)

@@ -12,7 +12,7 @@ from typing import Any
 
 from .._core import Model
 from ..options import SamplingParams
-from .schema import ChatCompletionRequest, GenerationRequest, RequestError
+from .schema import ChatCompletionRequest, GenerationRequest, RequestError, SpeculationFields
 
 
 @dataclass
@@ -177,6 +177,30 @@ def split_prefill(messages: list[dict[str, Any]], *, prefill: bool = True) -> tu
     return messages[:-1], text
 
 
+def function_tool(name: str, description: str | None, parameters: dict[str, Any]) -> dict[str, Any]:
+    """A function tool in OpenAI's chat form, the one the templates take (other dialects' tools
+    become these)."""
+    function = {"name": name, "description": description or "", "parameters": parameters}
+    return {"type": "function", "function": function}
+
+
+def only_tool(tools: list[dict[str, Any]] | None, name: str) -> list[dict[str, Any]]:
+    """A tool choice that names one function: that tool alone (the caller makes it required);
+    naming one the request does not give is its fault."""
+    named = [t for t in tools or [] if t["function"]["name"] == name]
+    if not named:
+        raise RequestError("tool_choice", f"'tool_choice' names {name!r}, which 'tools' lacks")
+    return named
+
+
+def sampling_from(req: SpeculationFields, **generation: Any) -> Sampling:
+    """Another dialect's request (Anthropic's, the Responses API's) as the shared generation
+    fields: its own names mapped to OpenAI's by the caller, its speculation fields as they are
+    (validated already, with the same bounds), through the one conversion, sampling_of()."""
+    speculation = {k: getattr(req, k) for k in SpeculationFields.model_fields}
+    return sampling_of(GenerationRequest.model_construct(**generation, **speculation))
+
+
 def chat_inputs(req: ChatCompletionRequest) -> ChatInputs:
     """A validated chat request's template inputs; a named tool choice is that tool, required."""
     tools = [t.model_dump(exclude_unset=True) for t in req.tools] if req.tools else None
@@ -186,10 +210,7 @@ def chat_inputs(req: ChatCompletionRequest) -> ChatInputs:
     elif isinstance(choice, str):
         tool_choice = choice
     else:
-        named = [t for t in tools or [] if t["function"]["name"] == choice.function.name]
-        if not named:
-            raise RequestError("tool_choice", f"'tool_choice' names {choice.function.name!r}, which 'tools' lacks")
-        tools, tool_choice = named, "required"
+        tools, tool_choice = only_tool(tools, choice.function.name), "required"
     if req.add_generation_prompt and req.continue_final_message:
         raise RequestError("continue_final_message", "'continue_final_message' cannot go with 'add_generation_prompt'")
     messages, prefill = split_prefill(

@@ -19,8 +19,8 @@ from ..chat import ReplyContent, parse_reply
 from .app import ApiServer
 from .engine import Job
 from .openai_api import chat_jobs
-from .requests import ChatInputs, sampling_of, split_prefill
-from .schema import GenerationRequest, RequestError, SpeculationFields, parse
+from .requests import ChatInputs, function_tool, only_tool, sampling_from, split_prefill
+from .schema import parse
 from .schema_responses import ResponsesFunctionCall, ResponsesFunctionCallOutput, ResponsesRequest
 from .timings import report_of
 
@@ -44,19 +44,12 @@ def chat_inputs_of(req: ResponsesRequest) -> ChatInputs:
         else:
             text = item.content if isinstance(item.content, str) else "".join(p.text for p in item.content)
             messages.append({"role": item.role, "content": text})
-    tools: list[dict[str, Any]] = [
-        {"type": "function", "function": {"name": t.name, "description": t.description or "",
-                                          "parameters": t.parameters or {"type": "object"}}}
-        for t in req.tools or []
-    ]  # fmt: skip
+    tools = [function_tool(t.name, t.description, t.parameters or {"type": "object"}) for t in req.tools or []]
     choice = req.tool_choice
     if choice is None or isinstance(choice, str):
         tool_choice = choice or "auto"
     else:
-        tools = [t for t in tools if t["function"]["name"] == choice.name]
-        if not tools:
-            raise RequestError("tool_choice", f"'tool_choice' names {choice.name!r}, which 'tools' lacks")
-        tool_choice = "required"
+        tools, tool_choice = only_tool(tools, choice.name), "required"
     messages, prefill = split_prefill(messages)
     return ChatInputs(messages, tools or None, tool_choice, None, req.parallel_tool_calls, prefill=prefill)
 
@@ -111,13 +104,15 @@ class ResponseObject:
 async def responses(api: ApiServer, request: Request) -> Response:
     """POST /v1/responses."""
     req = parse(ResponsesRequest, await api.body_of(request))
-    speculation = {k: getattr(req, k) for k in SpeculationFields.model_fields}
-    generation = GenerationRequest.model_construct(
-        max_tokens=req.max_output_tokens, temperature=req.temperature, top_p=req.top_p, top_k=req.top_k,
-        stream=req.stream, **speculation,
-    )  # fmt: skip  # validated already, with the same bounds
-    s = sampling_of(generation)
-    prompt, (job,) = await chat_jobs(api, chat_inputs_of(req), s)
+    s = sampling_from(
+        req,
+        max_tokens=req.max_output_tokens,
+        temperature=req.temperature,
+        top_p=req.top_p,
+        top_k=req.top_k,
+        stream=req.stream,
+    )
+    prompt, _, (job,) = await chat_jobs(api, chat_inputs_of(req), s)
     resp, msg_id = ResponseObject(api, req), f"msg_{secrets.token_hex(12)}"
     if not s.stream:
         ((text, reason),) = await api.run_jobs(request, [job])

@@ -4,7 +4,7 @@ llama-server's native API) over one ApiServer."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 
 from starlette.applications import Starlette
@@ -46,43 +46,39 @@ def create_app(
     api.verbose = verbose
     api.tags = tags or []
     api.enable_thinking = reasoning != "off"
+
+    def on(handler: Callable[[ApiServer, Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        return partial(handler, api)
+
+    # (path, the endpoint its requests are counted under, handler, method): the OpenAI API and
+    # its unprefixed aliases, llama-server's native API, Anthropic's and the Responses API
+    endpoints = (
+        ("/health", "/health", api.health, "GET"),
+        ("/metrics", "/metrics", api.metrics_endpoint, "GET"),
+        ("/openapi.json", "/openapi.json", openapi, "GET"),
+        ("/v1/models", "/v1/models", api.models, "GET"),
+        ("/models", "/v1/models", api.models, "GET"),
+        ("/v1/completions", "/v1/completions", on(openai_api.completions), "POST"),
+        ("/v1/chat/completions", "/v1/chat/completions", on(openai_api.chat_completions), "POST"),
+        ("/chat/completions", "/v1/chat/completions", on(openai_api.chat_completions), "POST"),
+        ("/v1/chat/completions/input_tokens", "/v1/chat/completions/input_tokens", on(openai_api.chat_input_tokens), "POST"),
+        ("/chat/completions/input_tokens", "/chat/completions/input_tokens", on(openai_api.chat_input_tokens), "POST"),
+        ("/completion", "/completion", on(native.completion), "POST"),
+        ("/completions", "/completion", on(native.completion), "POST"),  # llama-server's: its native completion
+        ("/tokenize", "/tokenize", on(native.tokenize), "POST"),
+        ("/detokenize", "/detokenize", on(native.detokenize), "POST"),
+        ("/apply-template", "/apply-template", on(native.apply_template), "POST"),
+        ("/props", "/props", on(native.props), "GET"),
+        ("/slots", "/slots", on(native.slots), "GET"),
+        ("/v1/messages", "/v1/messages", on(anthropic.messages), "POST"),
+        ("/v1/messages/count_tokens", "/v1/messages/count_tokens", on(anthropic.count_tokens), "POST"),
+        ("/v1/responses", "/v1/responses", on(responses_api.responses), "POST"),
+        ("/responses", "/responses", on(responses_api.responses), "POST"),
+    )
+    public = {"/health", "/openapi.json"}  # no API key needed
     routes = [
-        Route("/health", api.route("/health", api.health, auth=False), methods=["GET"]),
-        Route("/metrics", api.route("/metrics", api.metrics_endpoint), methods=["GET"]),
-        Route("/v1/models", api.route("/v1/models", api.models), methods=["GET"]),
-        Route("/openapi.json", api.route("/openapi.json", openapi, auth=False), methods=["GET"]),
-        Route("/v1/completions", api.route("/v1/completions", partial(openai_api.completions, api)), methods=["POST"]),
-        Route(
-            "/v1/chat/completions",
-            api.route("/v1/chat/completions", partial(openai_api.chat_completions, api)),
-            methods=["POST"],
-        ),
-        # llama-server's unprefixed OpenAI paths and its native API
-        Route("/models", api.route("/v1/models", api.models), methods=["GET"]),
-        # llama-server's /completions is its native completion, as /completion
-        Route("/completions", api.route("/completion", partial(native.completion, api)), methods=["POST"]),
-        Route(
-            "/chat/completions",
-            api.route("/v1/chat/completions", partial(openai_api.chat_completions, api)),
-            methods=["POST"],
-        ),
-        *(
-            Route(path, api.route(path, partial(handler, api)), methods=[method])
-            for path, handler, method in (
-                ("/completion", native.completion, "POST"),
-                ("/tokenize", native.tokenize, "POST"),
-                ("/detokenize", native.detokenize, "POST"),
-                ("/apply-template", native.apply_template, "POST"),
-                ("/props", native.props, "GET"),
-                ("/slots", native.slots, "GET"),
-                ("/v1/messages", anthropic.messages, "POST"),
-                ("/v1/responses", responses_api.responses, "POST"),
-                ("/responses", responses_api.responses, "POST"),
-                ("/v1/chat/completions/input_tokens", openai_api.chat_input_tokens, "POST"),
-                ("/chat/completions/input_tokens", openai_api.chat_input_tokens, "POST"),
-                ("/v1/messages/count_tokens", anthropic.count_tokens, "POST"),
-            )
-        ),
+        Route(path, api.route(counted, handler, auth=counted not in public), methods=[method])
+        for path, counted, handler, method in endpoints
     ]
 
     @contextlib.asynccontextmanager
